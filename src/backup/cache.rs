@@ -1,0 +1,157 @@
+//! The local files cache of a backup host: for each segment of the last snapshot, its files'
+//! metadata and the chunks that hold them, so that unchanged files are not read again.
+//!
+//! The cache is an optimisation only. A missing, garbled or foreign cache means a slower
+//! backup, never a wrong one: every chunk it names is checked against the stores' listings
+//! before it is reused, and restores and drills never read it.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::format::manifest::{ChunkRef, WirePath};
+use crate::sealing::sha256;
+use crate::source::Meta;
+
+const VERSION: u32 = 1;
+
+/// One file of a cached segment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedFile {
+    /// Snapshot path.
+    pub path: WirePath,
+    /// Metadata when it was read.
+    pub size: u64,
+    /// Modification time, seconds.
+    pub mtime: i64,
+    /// Modification time, nanoseconds.
+    pub mtime_ns: u32,
+    /// Change time, seconds.
+    pub ctime: i64,
+    /// Change time, nanoseconds.
+    pub ctime_ns: u32,
+    /// Inode.
+    pub ino: u64,
+    /// SHA-256 of the content, hex.
+    pub sha256: String,
+    /// Offset of the content inside the segment's stream.
+    pub rel_offset: u64,
+}
+
+impl CachedFile {
+    /// Does the file still look exactly as when it was read?
+    pub fn unchanged(&self, path: &WirePath, m: &Meta) -> bool {
+        self.path == *path
+            && self.size == m.size
+            && self.mtime == m.mtime
+            && self.mtime_ns == m.mtime_ns
+            && self.ctime == m.ctime
+            && self.ctime_ns == m.ctime_ns
+            && self.ino == m.ino
+    }
+}
+
+/// A segment: files read as one stream, and the chunks of that stream.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CachedSegment {
+    /// The files, in stream order.
+    pub files: Vec<CachedFile>,
+    /// The chunks covering exactly the segment's bytes.
+    pub chunks: Vec<ChunkRef>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CacheFile {
+    version: u32,
+    repository_id: String,
+    segments: Vec<CachedSegment>,
+}
+
+/// The cache of one backup job (one set of sources) in one repository.
+#[derive(Debug, Default)]
+pub struct FilesCache {
+    by_first_path: HashMap<WirePath, CachedSegment>,
+}
+
+/// Where the cache of a job lives.
+pub fn cache_path(cache_dir: &Path, repository_id: &str, job_key: &[u8]) -> PathBuf {
+    cache_dir.join(repository_id).join(format!(
+        "files-{}.json.zst",
+        &hex::encode(sha256(job_key))[..16]
+    ))
+}
+
+impl FilesCache {
+    /// Load the cache; any problem yields an empty cache and a warning.
+    pub fn load(path: &Path, repository_id: &str) -> (Self, Option<String>) {
+        let read = || -> Result<CacheFile, String> {
+            let raw = fs::read(path).map_err(|e| e.to_string())?;
+            let json = zstd::stream::decode_all(&raw[..]).map_err(|e| e.to_string())?;
+            serde_json::from_slice(&json).map_err(|e| e.to_string())
+        };
+        match read() {
+            Ok(c) if c.version == VERSION && c.repository_id == repository_id => {
+                let by_first_path = c
+                    .segments
+                    .into_iter()
+                    .filter_map(|s| Some((s.files.first()?.path.clone(), s)))
+                    .collect();
+                (FilesCache { by_first_path }, None)
+            }
+            Ok(_) => (
+                Self::default(),
+                Some(format!("ignoring foreign cache {}", path.display())),
+            ),
+            Err(_) if !path.exists() => (Self::default(), None),
+            Err(e) => (
+                Self::default(),
+                Some(format!(
+                    "ignoring unreadable cache {} ({e}); every file is read",
+                    path.display()
+                )),
+            ),
+        }
+    }
+
+    /// The cached segment holding exactly these files, unchanged.
+    pub fn find(&self, files: &[(WirePath, Meta)]) -> Option<&CachedSegment> {
+        let seg = self.by_first_path.get(&files.first()?.0)?;
+        (seg.files.len() == files.len()
+            && seg
+                .files
+                .iter()
+                .zip(files)
+                .all(|(c, (p, m))| c.unchanged(p, m)))
+        .then_some(seg)
+    }
+
+    /// Write a new cache atomically (mode 0600).
+    pub fn save(
+        path: &Path,
+        repository_id: &str,
+        segments: Vec<CachedSegment>,
+    ) -> std::io::Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir)?;
+        let json = serde_json::to_vec(&CacheFile {
+            version: VERSION,
+            repository_id: repository_id.to_owned(),
+            segments,
+        })?;
+        let packed = zstd::bulk::compress(&json, 3)?;
+        let tmp = path.with_extension("tmp");
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(&packed)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    }
+}

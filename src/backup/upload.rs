@@ -1,0 +1,245 @@
+//! Seal once, write everywhere: new chunks are compressed, checked and encrypted once on the
+//! CPU pool, then uploaded to every store with bounded concurrency per store. A store that
+//! fails is dropped from this run (it will not get the commit); the others go on.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::future::join_all;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::error::{Error, Result};
+use crate::format;
+use crate::sealing::{self, sha256};
+use crate::store::{self, StoreRef};
+
+/// Plaintext bytes allowed in flight (reading → sealing → uploading), in 64 KiB units.
+const MEMORY_UNITS: usize = 1024;
+const UNIT: usize = 64 << 10;
+/// Concurrent uploads per store.
+pub const UPLOADS_PER_STORE: usize = 8;
+
+/// A chunk sealed and uploaded by this run.
+#[derive(Debug, Clone)]
+pub struct SealedChunk {
+    /// Plaintext size.
+    pub plain_size: u64,
+    /// Ciphertext size.
+    pub size: u64,
+    /// Ciphertext SHA-256, hex.
+    pub sha256: String,
+    /// Per store: is the object now there?
+    pub stored: Vec<bool>,
+}
+
+/// Shared per-store state of a run.
+#[derive(Debug)]
+pub struct StoreStates {
+    failed: Mutex<Vec<Option<String>>>,
+    uploaded: Mutex<Vec<(u64, u64)>>,
+}
+
+impl StoreStates {
+    /// All stores healthy.
+    pub fn new(n: usize) -> Self {
+        StoreStates {
+            failed: Mutex::new(vec![None; n]),
+            uploaded: Mutex::new(vec![(0, 0); n]),
+        }
+    }
+
+    /// Drop a store from this run, keeping the first reason.
+    pub fn fail(&self, i: usize, reason: String) {
+        let mut f = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        if f[i].is_none() {
+            f[i] = Some(reason);
+        }
+    }
+
+    /// Why a store was dropped, if it was.
+    pub fn failure(&self, i: usize) -> Option<String> {
+        self.failed.lock().unwrap_or_else(|p| p.into_inner())[i].clone()
+    }
+
+    /// Is the store still in the run?
+    pub fn healthy(&self, i: usize) -> bool {
+        self.failure(i).is_none()
+    }
+
+    /// Count an upload.
+    pub fn count_upload(&self, i: usize, bytes: u64) {
+        let mut u = self.uploaded.lock().unwrap_or_else(|p| p.into_inner());
+        u[i].0 += 1;
+        u[i].1 += bytes;
+    }
+
+    /// Objects and bytes uploaded to a store.
+    pub fn uploaded(&self, i: usize) -> (u64, u64) {
+        self.uploaded.lock().unwrap_or_else(|p| p.into_inner())[i]
+    }
+}
+
+/// Seals and uploads the new chunks of a backup.
+pub struct Uploader {
+    stores: Vec<StoreRef>,
+    recipients: Arc<Vec<age::x25519::Recipient>>,
+    level: i32,
+    cpu: Arc<Semaphore>,
+    memory: Arc<Semaphore>,
+    per_store: Vec<Arc<Semaphore>>,
+    /// Shared store health.
+    pub states: Arc<StoreStates>,
+    /// Chunk ids already in some store, or scheduled by this run.
+    known: HashSet<[u8; 32]>,
+    tasks: JoinSet<Result<(String, SealedChunk)>>,
+    /// Chunks sealed by this run, by hex id.
+    pub sealed: HashMap<String, SealedChunk>,
+}
+
+impl Uploader {
+    /// A new uploader; `present` holds the ids some store already has.
+    pub fn new(
+        stores: Vec<StoreRef>,
+        recipients: Vec<age::x25519::Recipient>,
+        level: i32,
+        present: HashSet<[u8; 32]>,
+        states: Arc<StoreStates>,
+    ) -> Self {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let per_store = stores
+            .iter()
+            .map(|_| Arc::new(Semaphore::new(UPLOADS_PER_STORE)))
+            .collect();
+        Uploader {
+            stores,
+            recipients: Arc::new(recipients),
+            level,
+            cpu: Arc::new(Semaphore::new(cpus)),
+            memory: Arc::new(Semaphore::new(MEMORY_UNITS)),
+            per_store,
+            states,
+            known: present,
+            tasks: JoinSet::new(),
+            sealed: HashMap::new(),
+        }
+    }
+
+    /// Take a chunk from the reader: new ones are sealed and uploaded in the background.
+    /// Waits while too much plaintext is in flight (this is the backpressure on the reader).
+    pub async fn submit(&mut self, id: [u8; 32], data: Vec<u8>) -> Result<()> {
+        if !self.known.insert(id) {
+            return Ok(()); // deduplicated
+        }
+        let units = data.len().div_ceil(UNIT).clamp(1, MEMORY_UNITS) as u32;
+        let permit = self
+            .memory
+            .clone()
+            .acquire_many_owned(units)
+            .await
+            .map_err(|_| Error::fatal("upload pipeline closed"))?;
+        let ctx = TaskCtx {
+            stores: self.stores.clone(),
+            recipients: self.recipients.clone(),
+            level: self.level,
+            cpu: self.cpu.clone(),
+            per_store: self.per_store.clone(),
+            states: self.states.clone(),
+        };
+        self.tasks.spawn(async move {
+            let result = ctx.seal_and_upload(id, data).await;
+            drop(permit);
+            result
+        });
+        while let Some(done) = self.tasks.try_join_next() {
+            self.collect(done)?;
+        }
+        Ok(())
+    }
+
+    fn collect(
+        &mut self,
+        done: std::result::Result<Result<(String, SealedChunk)>, tokio::task::JoinError>,
+    ) -> Result<()> {
+        let (id, chunk) = done.map_err(|e| Error::fatal(format!("upload task failed: {e}")))??;
+        self.sealed.insert(id, chunk);
+        Ok(())
+    }
+
+    /// Number of stores in the run.
+    pub fn states_len(&self) -> usize {
+        self.stores.len()
+    }
+
+    /// Wait for every upload.
+    pub async fn finish(&mut self) -> Result<()> {
+        while let Some(done) = self.tasks.join_next().await {
+            self.collect(done)?;
+        }
+        Ok(())
+    }
+}
+
+struct TaskCtx {
+    stores: Vec<StoreRef>,
+    recipients: Arc<Vec<age::x25519::Recipient>>,
+    level: i32,
+    cpu: Arc<Semaphore>,
+    per_store: Vec<Arc<Semaphore>>,
+    states: Arc<StoreStates>,
+}
+
+impl TaskCtx {
+    async fn seal_and_upload(self, id: [u8; 32], data: Vec<u8>) -> Result<(String, SealedChunk)> {
+        let id_hex = hex::encode(id);
+        let plain_size = data.len() as u64;
+        let sealed = {
+            let _cpu = self
+                .cpu
+                .acquire()
+                .await
+                .map_err(|_| Error::fatal("cpu pool closed"))?;
+            let (level, recipients) = (self.level, self.recipients.clone());
+            tokio::task::spawn_blocking(move || sealing::seal(&data, level, &recipients))
+                .await
+                .map_err(|e| Error::fatal(format!("sealing task failed: {e}")))?
+                .map_err(|e| Error::fatal(format!("chunk {id_hex}: {e}; nothing was committed")))?
+        };
+        let bytes = Bytes::from(sealed);
+        let digest = hex::encode(sha256(&bytes));
+        let name = format::chunk_object(&id_hex);
+        let this = &self;
+        let uploads = self.stores.iter().enumerate().map(|(i, store)| {
+            let (bytes, name) = (bytes.clone(), name.as_str());
+            async move {
+                if !this.states.healthy(i) {
+                    return false;
+                }
+                let _slot = this.per_store[i].acquire().await;
+                match store::put_create_checked(store.as_ref(), name, bytes.clone()).await {
+                    Ok(created) => {
+                        if created == store::Created::Written {
+                            this.states.count_upload(i, bytes.len() as u64);
+                        }
+                        true
+                    }
+                    Err(e) => {
+                        this.states.fail(i, e.to_string());
+                        false
+                    }
+                }
+            }
+        });
+        let stored = join_all(uploads).await;
+        Ok((
+            id_hex,
+            SealedChunk {
+                plain_size,
+                size: bytes.len() as u64,
+                sha256: digest,
+                stored,
+            },
+        ))
+    }
+}

@@ -1,0 +1,216 @@
+//! `snapdrill backup [PATH…]`
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use snapdrill::Error;
+use snapdrill::backup::{self, BackupOptions, BackupReport, StreamSource};
+use snapdrill::keys::{self, WriteKey};
+use snapdrill::repository::{OpenMode, Repository};
+
+use super::{Global, common, output};
+
+/// Arguments of `backup`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Paths to back up (default: [backup] paths of the config).
+    paths: Vec<PathBuf>,
+    /// Store standard input as a file of this name (e.g. `pg_dump db | snapdrill backup --stdin-name db.sql`).
+    #[arg(long, value_name = "NAME")]
+    stdin_name: Option<String>,
+    /// Store the standard output of this command (run with `sh -c`); a non-zero exit means no snapshot.
+    #[arg(long, value_name = "CMD")]
+    command: Option<String>,
+    /// Tag the snapshot (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+    /// Exclude glob, in addition to the config's (repeatable).
+    #[arg(long = "exclude", value_name = "GLOB")]
+    exclude: Vec<String>,
+    /// Host name to record (default: the config's, else this machine's).
+    #[arg(long)]
+    host: Option<String>,
+    /// Read every file, even those the cache says are unchanged.
+    #[arg(long)]
+    force_read: bool,
+    /// Neither read nor write the local cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(global: &Global, args: Args) -> Result<i32> {
+    let config = common::load_config(global)?;
+    let recipients = keys::parse_recipients(&config.recipients)?;
+    let key = WriteKey::load(&config.write_key)?;
+    let signer = common::pinned_signer(&config)?;
+    if signer != key.signer() {
+        return Err(Error::key(
+            format!(
+                "the write key {} does not match the signer pinned in the config",
+                config.write_key.display()
+            ),
+            "use the write key created by `snapdrill init` for this repository",
+        )
+        .into());
+    }
+    let stream = match (&args.stdin_name, &args.command) {
+        (name, Some(cmd)) => Some(StreamSource {
+            name: name.clone().unwrap_or_else(|| "command-output".into()),
+            command: Some(cmd.clone()),
+        }),
+        (Some(name), None) => Some(StreamSource {
+            name: name.clone(),
+            command: None,
+        }),
+        (None, None) => None,
+    };
+    let paths = if !args.paths.is_empty() || stream.is_some() {
+        args.paths.clone()
+    } else {
+        config.paths.clone()
+    };
+    if paths.is_empty() && stream.is_none() {
+        return Err(Error::Usage("nothing to back up: give PATHs, set [backup] paths in the config, or use --stdin-name / --command".into()).into());
+    }
+
+    let (stores, failed) = common::open_stores(&config, false);
+    let mode = if failed.is_empty() {
+        OpenMode::All
+    } else {
+        OpenMode::AnyUsable
+    };
+    if stores.is_empty() {
+        let (name, e) = failed.into_iter().next().expect("a store is configured");
+        return Err(if e.kind == snapdrill::store::StoreErrorKind::NotFound {
+            Error::NotInitialised { store: name }.into()
+        } else {
+            e.into()
+        });
+    }
+    let mut repo = Repository::open(stores, signer, mode).await?;
+    repo.unusable
+        .extend(failed.into_iter().map(|(n, e)| (n, e.to_string())));
+    if repo.config.repository_id != key.repository_id {
+        return Err(Error::key(
+            format!(
+                "the write key is for repository {}, the stores hold {}",
+                key.repository_id, repo.config.repository_id
+            ),
+            "use the write key of this repository",
+        )
+        .into());
+    }
+
+    let mut exclude = config.exclude.clone();
+    exclude.extend(args.exclude.iter().cloned());
+    let mut tags = config.tags.clone();
+    tags.extend(args.tags.iter().cloned());
+    let opts = BackupOptions {
+        paths,
+        stream,
+        exclude,
+        tags,
+        host: args
+            .host
+            .clone()
+            .or(config.host.clone())
+            .unwrap_or_else(snapdrill::hostname),
+        compression: config.compression,
+        force_read: args.force_read,
+        cache_dir: (!args.no_cache).then(|| config.cache_dir.clone()),
+        configured_stores: config.stores.iter().map(|s| s.name.clone()).collect(),
+        require: config.require.count(config.stores.len()),
+    };
+    let line = output::ProgressLine::new(global.quiet);
+    let report = backup::run(&repo, &key, recipients, &opts, &|p| {
+        line.show(&format!(
+            "backup: {} of {}, {} new chunks",
+            output::size(p.bytes_done),
+            output::size(p.bytes_total),
+            p.chunks_new
+        ))
+    })
+    .await;
+    line.done();
+    let report = report?;
+    if args.json {
+        output::json(&report)?;
+    } else {
+        print_report(&report, global.quiet);
+    }
+    Ok(report.exit_code())
+}
+
+fn print_report(r: &BackupReport, quiet: bool) {
+    for s in &r.skipped {
+        eprintln!("snapdrill: warning: skipped {}: {}", s.path, s.reason);
+    }
+    for w in &r.warnings {
+        eprintln!("snapdrill: warning: {w}");
+    }
+    for s in r.stores.iter().filter(|s| !s.committed) {
+        eprintln!(
+            "snapdrill: store '{}' did not commit: {}",
+            s.name,
+            s.error.as_deref().unwrap_or("unknown")
+        );
+    }
+    if !quiet {
+        for i in &r.ignored {
+            eprintln!("snapdrill: note: {} left out: {}", i.path, i.reason);
+        }
+        println!("snapshot {}  ({}, host {})", r.snapshot_id, r.time, r.host);
+        println!(
+            "  files      {} files, {} dirs, {} symlinks, {}",
+            r.files,
+            r.dirs,
+            r.symlinks,
+            output::size(r.bytes)
+        );
+        println!(
+            "  read       {} ({} unchanged, not read)",
+            output::size(r.bytes_read),
+            output::size(r.bytes_unchanged)
+        );
+        println!(
+            "  new data   {} in {} new of {} chunks, {} stored after compression and encryption",
+            output::size(r.data_added),
+            r.chunks_new,
+            r.chunks,
+            output::size(r.data_stored)
+        );
+        match r.dedup_ratio {
+            Some(d) => println!("  dedup      {d:.2}x"),
+            None => println!("  dedup      everything was already stored"),
+        }
+        for s in &r.stores {
+            let state = if s.committed {
+                "committed"
+            } else {
+                "NOT committed"
+            };
+            println!(
+                "  store {:<12} {state}, {} objects ({}) uploaded",
+                s.name,
+                s.uploaded_objects,
+                output::size(s.uploaded_bytes)
+            );
+        }
+        println!("  duration   {:.2} s", r.duration_secs);
+    }
+    let verdict = match r.exit_code() {
+        0 => "complete",
+        3 => "PARTIAL",
+        _ => "FAILED",
+    };
+    println!(
+        "backup {verdict}: snapshot {} committed to {} of {} stores ({} required)",
+        r.snapshot_id,
+        r.committed(),
+        r.stores.len(),
+        r.required
+    );
+}

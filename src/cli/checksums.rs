@@ -1,0 +1,67 @@
+//! `snapdrill checksums SNAPSHOT`: `sha256sum` format, so a restored tree can be checked
+//! with `sha256sum -c`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use snapdrill::error::exit;
+use snapdrill::format::manifest::EntryKind;
+use snapdrill::restore;
+
+use super::{Global, common};
+
+/// Arguments of `checksums`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Snapshot id, unique prefix, or `latest`.
+    snapshot: String,
+    /// Identity file (default: $SNAPDRILL_IDENTITY, then the config's).
+    #[arg(long, value_name = "FILE")]
+    identity: Option<PathBuf>,
+}
+
+pub async fn run(global: &Global, args: Args) -> Result<i32> {
+    let config = common::load_config(global)?;
+    let identities = common::load_identity(&config, args.identity)?;
+    let repo = common::open_for_reading(&config, global).await?;
+    let list = repo.snapshots().await?;
+    let snap = list.find(&args.snapshot)?;
+    let opened = restore::open_snapshot(&repo, snap.commit.clone(), identities).await?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for e in opened
+        .manifest
+        .entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::File)
+    {
+        out.write_all(&sha256sum_line(
+            e.sha256.as_deref().unwrap_or_default(),
+            &e.path.0,
+        ))?;
+    }
+    out.flush()?;
+    Ok(exit::OK)
+}
+
+/// One line as GNU `sha256sum` writes it: names with a backslash or newline are escaped
+/// and the line starts with a backslash.
+pub fn sha256sum_line(hash: &str, path: &[u8]) -> Vec<u8> {
+    let escape = path.iter().any(|&b| b == b'\\' || b == b'\n' || b == b'\r');
+    let mut line = Vec::with_capacity(path.len() + 70);
+    if escape {
+        line.push(b'\\');
+    }
+    line.extend_from_slice(hash.as_bytes());
+    line.extend_from_slice(b"  ");
+    for &b in path {
+        match (escape, b) {
+            (true, b'\\') => line.extend_from_slice(b"\\\\"),
+            (true, b'\n') => line.extend_from_slice(b"\\n"),
+            (true, b'\r') => line.extend_from_slice(b"\\r"),
+            _ => line.push(b),
+        }
+    }
+    line.push(b'\n');
+    line
+}

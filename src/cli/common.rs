@@ -1,0 +1,111 @@
+//! Glue shared by the commands: runtime, config, stores, keys.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use ed25519_dalek::VerifyingKey;
+use snapdrill::Error;
+use snapdrill::config::Config;
+use snapdrill::keys::{self, Identities, WriteKey};
+use snapdrill::repository::{OpenMode, Repository};
+use snapdrill::store::{StoreRef, backend};
+
+use super::Global;
+
+/// Run a command's future on a multi-threaded runtime (I/O to stores is async; CPU work
+/// runs on the blocking pool and the reader thread).
+pub fn block_on<F: Future<Output = Result<i32>>>(f: F) -> Result<i32> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_time()
+        .thread_name("snapdrill-io")
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(f)
+}
+
+/// Find and load the configuration.
+pub fn load_config(global: &Global) -> Result<Config> {
+    let path = Config::locate(global.config.as_deref())?;
+    Ok(Config::load(&path)?)
+}
+
+/// Open every configured store; those that cannot be opened come back as (name, reason).
+pub fn open_stores(
+    config: &Config,
+    create: bool,
+) -> (Vec<StoreRef>, Vec<(String, snapdrill::store::StoreError)>) {
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    for s in &config.stores {
+        match backend::open(&s.name, &s.location, create) {
+            Ok(store) => ok.push(store),
+            Err(e) => failed.push((s.name.clone(), e)),
+        }
+    }
+    (ok, failed)
+}
+
+/// The public key snapshots must be signed with: pinned in the config, or (on the backup
+/// host) taken from the write key.
+pub fn pinned_signer(config: &Config) -> Result<VerifyingKey> {
+    if let Some(s) = &config.signer {
+        return keys::parse_signer(s).map_err(|e| {
+            anyhow::anyhow!(Error::Config {
+                path: config.path.clone(),
+                message: e
+            })
+        });
+    }
+    if config.write_key.exists() {
+        return Ok(WriteKey::load(&config.write_key)?.signer());
+    }
+    Err(Error::Config {
+        path: config.path.clone(),
+        message: "no signing key is pinned: add `signer = \"ed25519:...\"` under [repository] \
+                  (printed by `snapdrill init`, and written there by it on the backup host)"
+            .into(),
+    }
+    .into())
+}
+
+/// Open the repository for reading: every store that works is used, the others are listed.
+pub async fn open_for_reading(config: &Config, global: &Global) -> Result<Repository> {
+    let signer = pinned_signer(config)?;
+    let (stores, failed) = open_stores(config, false);
+    let not_init = failed
+        .iter()
+        .all(|(_, e)| e.kind == snapdrill::store::StoreErrorKind::NotFound);
+    if stores.is_empty() {
+        if let (true, Some((name, _))) = (not_init, failed.first()) {
+            return Err(Error::NotInitialised {
+                store: name.clone(),
+            }
+            .into());
+        }
+    }
+    let mut repo = Repository::open(stores, signer, OpenMode::AnyUsable).await?;
+    repo.unusable
+        .extend(failed.into_iter().map(|(n, e)| (n, e.to_string())));
+    if !global.quiet {
+        for (name, why) in &repo.unusable {
+            eprintln!("snapdrill: warning: store '{name}' is not used: {why}");
+        }
+    }
+    Ok(repo)
+}
+
+/// Load the identity: `--identity`, then `$SNAPDRILL_IDENTITY`, then the config's.
+pub fn load_identity(config: &Config, explicit: Option<PathBuf>) -> Result<Arc<Identities>> {
+    let path = explicit
+        .or_else(|| std::env::var_os("SNAPDRILL_IDENTITY").filter(|v| !v.is_empty()).map(PathBuf::from))
+        .or_else(|| config.identity.clone())
+        .ok_or_else(|| {
+            Error::key(
+                "no identity is configured: restoring needs the age identity",
+                "pass --identity FILE, set $SNAPDRILL_IDENTITY, or set [repository] identity in the config",
+            )
+        })?;
+    Ok(Arc::new(Identities::load(&path)?))
+}

@@ -1,0 +1,134 @@
+//! The command layer: the only place that knows about clap, the terminal and `anyhow`.
+//! Each subcommand is one file; each returns its exit code or an error, which `main` maps to
+//! the exit-code table (README, DESIGN.md).
+
+mod backup;
+mod checksums;
+mod common;
+mod config_check;
+mod init;
+mod keygen;
+mod ls;
+mod output;
+mod restore;
+mod snapshots;
+
+use std::path::PathBuf;
+
+use clap::{CommandFactory, Parser, Subcommand};
+use snapdrill::error::exit;
+
+/// Compressed, encrypted snapshots to several stores at once, and restores that verify
+/// every byte.
+#[derive(Debug, Parser)]
+#[command(name = "snapdrill", version, about, long_about = None, max_term_width = 100)]
+struct Cli {
+    /// Config file (default: $SNAPDRILL_CONFIG, then ./snapdrill.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print only errors and the final result line.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create an age identity (the restore key) and print its recipient.
+    Keygen(keygen::Args),
+    /// Create the repository in every configured store, and the backup host's write key.
+    Init(init::Args),
+    /// Back up the configured paths (or PATHs, standard input, a command's output).
+    Backup(backup::Args),
+    /// List snapshots (no identity needed).
+    Snapshots(snapshots::Args),
+    /// List the files of a snapshot.
+    Ls(ls::Args),
+    /// Print a snapshot's SHA-256 sums in `sha256sum` format.
+    Checksums(checksums::Args),
+    /// Restore a snapshot into a folder, verifying every file.
+    Restore(restore::Args),
+    /// Check the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print shell completions.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Parse and check the config, its keys and its stores' URLs.
+    Check,
+}
+
+/// Global options every command sees.
+pub struct Global {
+    config: Option<PathBuf>,
+    quiet: bool,
+}
+
+/// Parse arguments, run, and return the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let global = Global {
+        config: cli.config,
+        quiet: cli.quiet,
+    };
+    let result = match cli.command {
+        Command::Keygen(a) => keygen::run(&global, a),
+        Command::Init(a) => common::block_on(init::run(&global, a)),
+        Command::Backup(a) => common::block_on(backup::run(&global, a)),
+        Command::Snapshots(a) => common::block_on(snapshots::run(&global, a)),
+        Command::Ls(a) => common::block_on(ls::run(&global, a)),
+        Command::Checksums(a) => common::block_on(checksums::run(&global, a)),
+        Command::Restore(a) => common::block_on(restore::run(&global, a)),
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => config_check::run(&global),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "snapdrill",
+                &mut std::io::stdout(),
+            );
+            Ok(exit::OK)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => report_error(&e),
+    }
+}
+
+/// Print an error as one sentence plus, when there is one, what to do next.
+fn report_error(e: &anyhow::Error) -> i32 {
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        if io.kind() == std::io::ErrorKind::BrokenPipe {
+            return exit::OK;
+        }
+    }
+    let lib = e.chain().find_map(|c| c.downcast_ref::<snapdrill::Error>());
+    eprintln!("snapdrill: error: {e:#}");
+    if let Some(hint) = lib.and_then(|l| l.hint()) {
+        eprintln!("snapdrill: hint: {hint}");
+    }
+    lib.map_or(exit::FATAL, |l| l.exit_code())
+}

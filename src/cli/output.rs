@@ -1,0 +1,67 @@
+//! Rendering helpers: sizes, JSON, and a progress line that only a terminal sees.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// `1.5 MiB`-style sizes.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// Print a value as pretty JSON on stdout.
+pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// A throttled, single-line progress display on stderr, shown only on a terminal.
+pub struct ProgressLine {
+    enabled: bool,
+    last: Mutex<Option<Instant>>,
+}
+
+impl ProgressLine {
+    /// Enabled when stderr is a terminal and the run is not quiet.
+    pub fn new(quiet: bool) -> Self {
+        ProgressLine {
+            enabled: !quiet && std::io::stderr().is_terminal(),
+            last: Mutex::new(None),
+        }
+    }
+
+    /// Show `text`, at most five times a second.
+    pub fn show(&self, text: &str) {
+        if !self.enabled {
+            return;
+        }
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|t| t.elapsed() < Duration::from_millis(200)) {
+            return;
+        }
+        *last = Some(Instant::now());
+        eprint!("\r\x1b[2K{text}");
+    }
+
+    /// Clear the line.
+    pub fn done(&self) {
+        if self.enabled {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}

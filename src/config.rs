@@ -1,0 +1,425 @@
+//! `snapdrill.toml`: finding, parsing and checking the configuration.
+//!
+//! Relative paths in the file (identity, write key, cache, store paths, backup paths) are
+//! resolved against the folder that holds the file, so a config works the same from cron
+//! and from a shell.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::store::backend::{self, Location};
+
+/// The file name looked for in the working directory.
+pub const DEFAULT_FILE: &str = "snapdrill.toml";
+/// The environment variable naming the config file.
+pub const ENV_VAR: &str = "SNAPDRILL_CONFIG";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    repository: RawRepository,
+    #[serde(rename = "store", default)]
+    stores: Vec<RawStore>,
+    #[serde(default)]
+    backup: RawBackup,
+    #[serde(default)]
+    drill: RawDrill,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRepository {
+    #[serde(default)]
+    recipients: Vec<String>,
+    identity: Option<PathBuf>,
+    signer: Option<String>,
+    write_key: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    name: String,
+    url: String,
+    site: Option<String>,
+    #[serde(default)]
+    options: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackup {
+    #[serde(default)]
+    paths: Vec<PathBuf>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    require: Option<toml::Value>,
+    compression: Option<i32>,
+    #[serde(default)]
+    tags: Vec<String>,
+    host: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDrill {
+    rto: Option<String>,
+    rpo: Option<String>,
+}
+
+/// One configured store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Name used in every message and report.
+    pub name: String,
+    /// The URL as written (never printed: it may carry credentials later).
+    pub url: String,
+    /// Where the store lives.
+    pub location: Location,
+    /// Site label for geographic spread.
+    pub site: Option<String>,
+    /// Backend options (endpoint, region, ...), as strings.
+    pub options: BTreeMap<String, String>,
+}
+
+/// How many stores must commit for a backup to succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Require {
+    /// Every configured store.
+    All,
+    /// At least this many.
+    AtLeast(usize),
+}
+
+impl Require {
+    /// The number of stores required out of `total`.
+    pub fn count(self, total: usize) -> usize {
+        match self {
+            Require::All => total,
+            Require::AtLeast(n) => n.min(total),
+        }
+    }
+}
+
+/// A checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Public age recipients.
+    pub recipients: Vec<String>,
+    /// The identity file (restore side), if configured.
+    pub identity: Option<PathBuf>,
+    /// The pinned public signing key, if set (written by `init`).
+    pub signer: Option<String>,
+    /// The write key file (backup side).
+    pub write_key: PathBuf,
+    /// Local cache folder (never needed for restores or drills).
+    pub cache_dir: PathBuf,
+    /// The stores, in preference order.
+    pub stores: Vec<StoreConfig>,
+    /// Default backup sources.
+    pub paths: Vec<PathBuf>,
+    /// Exclude globs.
+    pub exclude: Vec<String>,
+    /// Stores that must commit.
+    pub require: Require,
+    /// zstd level.
+    pub compression: i32,
+    /// Tags added to every backup.
+    pub tags: Vec<String>,
+    /// Host name recorded in snapshots (default: this machine's).
+    pub host: Option<String>,
+    /// Drill recovery-time target.
+    pub rto: Option<Duration>,
+    /// Drill recovery-point target.
+    pub rpo: Option<Duration>,
+}
+
+impl Config {
+    /// Find the config: `explicit`, else `$SNAPDRILL_CONFIG`, else `./snapdrill.toml`.
+    pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
+        if let Some(p) = explicit {
+            return Ok(p.to_owned());
+        }
+        if let Some(p) = std::env::var_os(ENV_VAR).filter(|v| !v.is_empty()) {
+            return Ok(PathBuf::from(p));
+        }
+        let local = PathBuf::from(DEFAULT_FILE);
+        if local.exists() {
+            return Ok(local);
+        }
+        Err(Error::Config {
+            path: local,
+            message: format!(
+                "no configuration found: pass --config FILE, set ${ENV_VAR}, or create ./{DEFAULT_FILE}"
+            ),
+        })
+    }
+
+    /// Read and check a config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = fs::read_to_string(path).map_err(|e| Error::Config {
+            path: path.to_owned(),
+            message: format!("cannot read it: {e}"),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parse and check config text that came from `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let bad = |message: String| Error::Config {
+            path: path.to_owned(),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| bad(toml_message(&e)))?;
+        let base = path
+            .parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
+            .unwrap_or(Path::new("."));
+        let base = fs::canonicalize(base).unwrap_or_else(|_| base.to_owned());
+        let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+
+        let stores = check_stores(raw.stores, &base).map_err(bad)?;
+        let require = parse_require(raw.backup.require.as_ref(), stores.len()).map_err(bad)?;
+        let compression = raw.backup.compression.unwrap_or(3);
+        if !(1..=22).contains(&compression) {
+            return Err(bad(format!(
+                "[backup] compression = {compression}: zstd levels are 1 to 22"
+            )));
+        }
+        if let Some(s) = &raw.repository.signer {
+            crate::keys::parse_signer(s).map_err(|e| bad(format!("[repository] {e}")))?;
+        }
+        let duration = |what: &str, v: Option<String>| -> Result<Option<Duration>> {
+            v.map(|s| {
+                humantime::parse_duration(&s).map_err(|e| {
+                    bad(format!(
+                        "[drill] {what} = \"{s}\": {e} (write e.g. \"30m\", \"26h\")"
+                    ))
+                })
+            })
+            .transpose()
+        };
+        Ok(Config {
+            path: path.to_owned(),
+            recipients: raw.repository.recipients,
+            identity: raw.repository.identity.map(resolve),
+            signer: raw.repository.signer,
+            write_key: resolve(
+                raw.repository
+                    .write_key
+                    .unwrap_or_else(|| PathBuf::from("snapdrill-write.key")),
+            ),
+            cache_dir: raw
+                .repository
+                .cache_dir
+                .map(resolve)
+                .unwrap_or_else(default_cache_dir),
+            stores,
+            paths: raw.backup.paths.into_iter().map(resolve).collect(),
+            exclude: raw.backup.exclude,
+            require,
+            compression,
+            tags: raw.backup.tags,
+            host: raw.backup.host,
+            rto: duration("rto", raw.drill.rto)?,
+            rpo: duration("rpo", raw.drill.rpo)?,
+        })
+    }
+}
+
+fn toml_message(e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => format!("{} (at byte {})", e.message(), span.start),
+        None => e.message().to_owned(),
+    }
+}
+
+fn check_stores(raw: Vec<RawStore>, base: &Path) -> Result<Vec<StoreConfig>, String> {
+    if raw.is_empty() {
+        return Err("no [[store]] is configured; add at least one".into());
+    }
+    let mut seen = std::collections::HashSet::new();
+    raw.into_iter()
+        .map(|s| {
+            let valid_name = !s.name.is_empty()
+                && s.name.len() <= 64
+                && s.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !valid_name {
+                return Err(format!(
+                    "store name '{}' must be 1-64 letters, digits, '-' or '_'",
+                    s.name
+                ));
+            }
+            if !seen.insert(s.name.clone()) {
+                return Err(format!("two stores are named '{}'", s.name));
+            }
+            let location = backend::parse_location(&s.url, base)
+                .map_err(|e| format!("store '{}': {e}", s.name))?;
+            let options = s
+                .options
+                .into_iter()
+                .map(|(k, v)| match v {
+                    toml::Value::String(s) => (k, s),
+                    other => (k, other.to_string()),
+                })
+                .collect();
+            Ok(StoreConfig {
+                name: s.name,
+                url: s.url,
+                location,
+                site: s.site,
+                options,
+            })
+        })
+        .collect()
+}
+
+fn parse_require(v: Option<&toml::Value>, stores: usize) -> Result<Require, String> {
+    match v {
+        None => Ok(Require::All),
+        Some(toml::Value::String(s)) if s == "all" => Ok(Require::All),
+        Some(toml::Value::Integer(n)) if *n >= 1 && (*n as usize) <= stores => {
+            Ok(Require::AtLeast(*n as usize))
+        }
+        Some(other) => Err(format!(
+            "[backup] require = {other}: write \"all\" or a number from 1 to {stores} (the number of stores)"
+        )),
+    }
+}
+
+fn default_cache_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("snapdrill");
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(h).join(".cache").join("snapdrill");
+    }
+    std::env::temp_dir().join("snapdrill-cache")
+}
+
+/// Pin the repository's public signing key in the config file, right under `[repository]`,
+/// keeping everything else (comments included) as written. Returns false if the file has no
+/// `[repository]` line to anchor on.
+pub fn pin_signer(path: &Path, signer: &str) -> Result<bool> {
+    let text = fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+    let mut out = String::with_capacity(text.len() + 80);
+    let mut done = false;
+    for line in text.split_inclusive('\n') {
+        out.push_str(line);
+        if !done && line.trim() == "[repository]" {
+            if !line.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&format!(
+                "signer = \"{signer}\"   # pinned by `snapdrill init`: restores trust only this key\n"
+            ));
+            done = true;
+        }
+    }
+    if done {
+        let tmp = path.with_extension("toml.snapdrill-tmp");
+        fs::write(&tmp, out).map_err(|e| Error::io("writing", &tmp, e))?;
+        fs::rename(&tmp, path).map_err(|e| Error::io("replacing", path, e))?;
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DESIGN_SHAPE: &str = r#"
+[repository]
+recipients = ["age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"]
+identity = "/etc/snapdrill/identity.txt"
+
+[[store]]
+name = "tokyo"
+url = "file:///srv/snapdrill"
+site = "tokyo"
+
+[[store]]
+name = "osaka"
+url = "s3://bcp-osaka/snapdrill"
+site = "osaka"
+options = { endpoint = "http://127.0.0.1:9000", region = "us-east-1", allow_http = "true" }
+
+[backup]
+paths = ["/var/exports"]
+exclude = ["*.tmp"]
+require = 1
+
+[drill]
+rto = "30m"
+rpo = "26h"
+"#;
+
+    #[test]
+    fn the_design_shape_parses() {
+        let c = Config::parse(DESIGN_SHAPE, Path::new("/etc/snapdrill/snapdrill.toml")).unwrap();
+        assert_eq!(c.stores.len(), 2);
+        assert_eq!(c.stores[1].options["allow_http"], "true");
+        assert_eq!(c.require, Require::AtLeast(1));
+        assert_eq!(c.rpo, Some(Duration::from_secs(26 * 3600)));
+        assert_eq!(
+            c.identity.as_deref(),
+            Some(Path::new("/etc/snapdrill/identity.txt"))
+        );
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let typo = DESIGN_SHAPE.replace("exclude =", "exclued =");
+        let err = Config::parse(&typo, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("exclued"), "{err}");
+        let dup = DESIGN_SHAPE.replace("\"osaka\"\nurl", "\"tokyo\"\nurl");
+        let err = Config::parse(&dup, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("two stores are named 'tokyo'"), "{err}");
+        let req = DESIGN_SHAPE.replace("require = 1", "require = 3");
+        assert!(Config::parse(&req, Path::new("x.toml")).is_err());
+        let rto = DESIGN_SHAPE.replace("\"30m\"", "\"thirty minutes\"");
+        assert!(
+            Config::parse(&rto, Path::new("x.toml"))
+                .unwrap_err()
+                .to_string()
+                .contains("rto")
+        );
+    }
+
+    #[test]
+    fn pinning_keeps_the_rest_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("snapdrill.toml");
+        fs::write(&p, DESIGN_SHAPE).unwrap();
+        let key = crate::keys::WriteKey::generate();
+        let signer = crate::keys::signer_to_string(&key.signer());
+        assert!(pin_signer(&p, &signer).unwrap());
+        let c = Config::load(&p).unwrap();
+        assert_eq!(c.signer.as_deref(), Some(signer.as_str()));
+        assert!(
+            fs::read_to_string(&p)
+                .unwrap()
+                .contains("exclude = [\"*.tmp\"]")
+        );
+    }
+}

@@ -1,0 +1,181 @@
+//! Errors of the library, and the exit code each one maps to.
+//!
+//! Error policy:
+//! - The library returns [`Error`], a `thiserror` enum whose variants callers match on. Every
+//!   variant names what it is about (store, object, path or key) in its message, and
+//!   [`Error::hint`] says what to do next.
+//! - Store backends return [`crate::store::StoreError`], which keeps the store's name and the
+//!   object key; it converts into [`Error::Store`].
+//! - Only the command layer (`src/cli/`) uses `anyhow`, to add the command's own context, and
+//!   maps [`Error::exit_code`] to the process exit status (see the README's table).
+
+use std::path::PathBuf;
+
+use crate::store::{StoreError, StoreErrorKind};
+
+/// Result alias of the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Exit codes shared by every command (DESIGN.md, "Exit codes").
+pub mod exit {
+    /// Done, everything as intended.
+    pub const OK: i32 = 0;
+    /// Fatal: could not complete.
+    pub const FATAL: i32 = 1;
+    /// Usage or configuration error.
+    pub const USAGE: i32 = 2;
+    /// Partial: done, but some stores or source files were skipped.
+    pub const PARTIAL: i32 = 3;
+    /// Repository not found / not initialised in a store.
+    pub const NOT_INITIALISED: i32 = 10;
+    /// Another run holds the lock.
+    pub const LOCKED: i32 = 11;
+    /// Wrong or missing key.
+    pub const KEY: i32 = 12;
+    /// Integrity failure.
+    pub const INTEGRITY: i32 = 13;
+    /// A drill missed its target with data intact.
+    pub const TARGET_MISSED: i32 = 14;
+    /// Interrupted.
+    pub const INTERRUPTED: i32 = 130;
+}
+
+/// Everything that can go wrong in the library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration file is missing, unreadable or invalid.
+    #[error("configuration {}: {message}", path.display())]
+    Config {
+        /// The configuration file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A request that cannot be carried out as asked (bad argument, unknown snapshot, ...).
+    #[error("{0}")]
+    Usage(String),
+    /// A key file is missing, unreadable, unsafe or malformed, or a key does not fit.
+    #[error("{message}")]
+    Key {
+        /// What is wrong, naming the key file.
+        message: String,
+        /// What to do about it.
+        hint: String,
+    },
+    /// A store holds no repository.
+    #[error("store '{store}' holds no snapdrill repository (no 'config' object)")]
+    NotInitialised {
+        /// The store's name.
+        store: String,
+    },
+    /// Something read back is not what was written: checksum, signature, size, structure.
+    #[error("integrity failure{}: {what}", at(store, object))]
+    Integrity {
+        /// The store the bad data came from, when known.
+        store: Option<String>,
+        /// The object (or path) involved, when known.
+        object: Option<String>,
+        /// What does not match.
+        what: String,
+    },
+    /// A store operation failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A local file operation failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done ("reading", "creating", ...).
+        action: &'static str,
+        /// The local path involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The work could not be completed (for example a backup command failed).
+    #[error("{message}")]
+    Fatal {
+        /// What happened.
+        message: String,
+        /// What to do about it.
+        hint: Option<String>,
+    },
+}
+
+fn at(store: &Option<String>, object: &Option<String>) -> String {
+    match (store, object) {
+        (Some(s), Some(o)) => format!(" in store '{s}', object '{o}'"),
+        (Some(s), None) => format!(" in store '{s}'"),
+        (None, Some(o)) => format!(" in '{o}'"),
+        (None, None) => String::new(),
+    }
+}
+
+impl Error {
+    /// An integrity error about an object in a store.
+    pub fn integrity(store: Option<&str>, object: Option<&str>, what: impl Into<String>) -> Self {
+        Error::Integrity {
+            store: store.map(str::to_owned),
+            object: object.map(str::to_owned),
+            what: what.into(),
+        }
+    }
+
+    /// A local I/O error about a path.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A key error with its hint.
+    pub fn key(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Key {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    /// A fatal error without a hint.
+    pub fn fatal(message: impl Into<String>) -> Self {
+        Error::Fatal {
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// The process exit code this error maps to.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Config { .. } | Error::Usage(_) => exit::USAGE,
+            Error::Key { .. } => exit::KEY,
+            Error::NotInitialised { .. } => exit::NOT_INITIALISED,
+            Error::Integrity { .. } => exit::INTEGRITY,
+            Error::Store(e) if e.kind == StoreErrorKind::Corrupt => exit::INTEGRITY,
+            Error::Store(_) | Error::Io { .. } | Error::Fatal { .. } => exit::FATAL,
+        }
+    }
+
+    /// What the user should do next, when there is something useful to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Config { .. } => Some(
+                "fix the file and run `snapdrill config check`; the README has the reference"
+                    .into(),
+            ),
+            Error::Key { hint, .. } => Some(hint.clone()),
+            Error::NotInitialised { .. } => Some(
+                "check the store's URL in the config, or run `snapdrill init` to create the repository there"
+                    .into(),
+            ),
+            Error::Integrity { .. } => Some(
+                "nothing damaged was used; restore from a healthy replica (every configured store is tried in turn) and find out who could write to this store"
+                    .into(),
+            ),
+            Error::Store(e) => e.hint(),
+            Error::Fatal { hint, .. } => hint.clone(),
+            Error::Usage(_) | Error::Io { .. } => None,
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! The commit of a snapshot: the signed, plaintext list of its objects
+//! (docs/format.md section 7).
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+use super::signed::{self, Role, SignatureError};
+use super::{check_version, limits};
+
+const FORMAT: &str = "snapdrill-snapshot";
+
+/// One object a snapshot needs, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectRef {
+    /// Object name.
+    pub name: String,
+    /// Ciphertext size in bytes.
+    pub size: u64,
+    /// SHA-256 of the ciphertext, hex.
+    pub sha256: String,
+}
+
+/// Counts shown in listings without the identity.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Regular files.
+    pub files: u64,
+    /// Directories.
+    pub dirs: u64,
+    /// Symbolic links.
+    pub symlinks: u64,
+    /// Total bytes of file content.
+    pub bytes: u64,
+}
+
+/// The body of `snapshots/<id>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Commit {
+    /// `snapdrill-snapshot`.
+    pub format: String,
+    /// Format version.
+    pub version: u32,
+    /// The repository.
+    pub repository_id: String,
+    /// This snapshot.
+    pub snapshot_id: String,
+    /// When the backup started (UTC).
+    pub time: String,
+    /// The host that made it.
+    pub host: String,
+    /// Operator's tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Counts.
+    pub summary: Summary,
+    /// The sealed manifest.
+    pub manifest: ObjectRef,
+    /// Every chunk object, once, sorted by name.
+    pub objects: Vec<ObjectRef>,
+}
+
+/// Why a commit was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// Bad or foreign signature.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    /// Unreadable or inconsistent body.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Commit {
+    /// A new commit body.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        repository_id: &str,
+        snapshot_id: &str,
+        time: &str,
+        host: &str,
+        tags: Vec<String>,
+        summary: Summary,
+        manifest: ObjectRef,
+        mut objects: Vec<ObjectRef>,
+    ) -> Self {
+        objects.sort_by(|a, b| a.name.cmp(&b.name));
+        objects.dedup_by(|a, b| a.name == b.name);
+        Commit {
+            format: FORMAT.into(),
+            version: super::VERSION,
+            repository_id: repository_id.into(),
+            snapshot_id: snapshot_id.into(),
+            time: time.into(),
+            host: host.into(),
+            tags,
+            summary,
+            manifest,
+            objects,
+        }
+    }
+
+    /// Serialize and sign.
+    pub fn to_object(&self, key: &SigningKey) -> Vec<u8> {
+        let body = serde_json::to_vec_pretty(self).expect("commit serializes");
+        signed::sign(&body, Role::Snapshot, key)
+    }
+
+    /// Verify, parse and check a commit read from the object `commit_object(expected_id)`.
+    pub fn from_object(
+        object: &[u8],
+        pinned: &VerifyingKey,
+        repository_id: &str,
+        expected_id: &str,
+    ) -> Result<Self, CommitError> {
+        if object.len() as u64 > limits::COMMIT_OBJECT {
+            return Err(CommitError::Invalid("commit object too large".into()));
+        }
+        let body = signed::verify(object, Role::Snapshot, pinned)?;
+        let commit: Commit = serde_json::from_slice(body)
+            .map_err(|e| CommitError::Invalid(format!("unreadable commit: {e}")))?;
+        check_version("snapshot commit", &commit.format, FORMAT, commit.version)
+            .map_err(CommitError::Invalid)?;
+        if commit.repository_id != repository_id {
+            return Err(CommitError::Invalid(format!(
+                "belongs to repository {}, not {repository_id}",
+                commit.repository_id
+            )));
+        }
+        if commit.snapshot_id != expected_id {
+            return Err(CommitError::Invalid(format!(
+                "is the signed commit of snapshot {} replayed under the name {expected_id}",
+                commit.snapshot_id
+            )));
+        }
+        if commit.manifest.name != super::manifest_object(expected_id) {
+            return Err(CommitError::Invalid(
+                "names a manifest of another snapshot".into(),
+            ));
+        }
+        for o in &commit.objects {
+            if super::chunk_id_of(&o.name).is_none() || !super::is_hex(&o.sha256, 64) {
+                return Err(CommitError::Invalid(format!(
+                    "lists a malformed object '{}'",
+                    o.name
+                )));
+            }
+        }
+        Ok(commit)
+    }
+
+    /// The entry for `name`, by binary search (objects are sorted).
+    pub fn object(&self, name: &str) -> Option<&ObjectRef> {
+        self.objects
+            .binary_search_by(|o| o.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.objects[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(id: &str) -> Commit {
+        Commit::new(
+            "00".repeat(16).as_str(),
+            id,
+            "2026-11-28T03:27:18Z",
+            "host",
+            vec!["nightly".into()],
+            Summary::default(),
+            ObjectRef {
+                name: super::super::manifest_object(id),
+                size: 10,
+                sha256: "11".repeat(32),
+            },
+            vec![
+                ObjectRef {
+                    name: super::super::chunk_object(&"bb".repeat(32)),
+                    size: 2,
+                    sha256: "22".repeat(32),
+                },
+                ObjectRef {
+                    name: super::super::chunk_object(&"aa".repeat(32)),
+                    size: 1,
+                    sha256: "33".repeat(32),
+                },
+            ],
+        )
+    }
+
+    #[test]
+    fn round_trip_and_lookup() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let id = "20261128T032718Z-9f2c1a7b";
+        let obj = sample(id).to_object(&key);
+        let back = Commit::from_object(&obj, &key.verifying_key(), &"00".repeat(16), id).unwrap();
+        assert_eq!(
+            back.objects[0].name,
+            super::super::chunk_object(&"aa".repeat(32))
+        );
+        assert_eq!(
+            back.object(&super::super::chunk_object(&"bb".repeat(32)))
+                .unwrap()
+                .size,
+            2
+        );
+    }
+
+    #[test]
+    fn replay_under_another_name_is_refused() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let obj = sample("20261128T032718Z-9f2c1a7b").to_object(&key);
+        let err = Commit::from_object(
+            &obj,
+            &key.verifying_key(),
+            &"00".repeat(16),
+            "20261129T032718Z-00000000",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("replayed"), "{err}");
+    }
+}

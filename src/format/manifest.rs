@@ -1,0 +1,363 @@
+//! The manifest of a snapshot: files, directories, symlinks and the chunk stream
+//! (docs/format.md section 8), with the validation every reader runs before writing.
+
+use std::collections::{HashMap, HashSet};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::commit::Commit;
+use super::{check_version, limits};
+
+const FORMAT: &str = "snapdrill-manifest";
+
+/// A path as raw bytes; JSON string when UTF-8, `{"b64": ...}` otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WirePath(pub Vec<u8>);
+
+impl WirePath {
+    /// Lossy text for messages.
+    pub fn display(&self) -> String {
+        String::from_utf8_lossy(&self.0).into_owned()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum WirePathRepr {
+    Text(String),
+    Raw { b64: String },
+}
+
+impl Serialize for WirePath {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(&self.0) {
+            Ok(text) => WirePathRepr::Text(text.to_owned()),
+            Err(_) => WirePathRepr::Raw {
+                b64: B64.encode(&self.0),
+            },
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for WirePath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match WirePathRepr::deserialize(d)? {
+            WirePathRepr::Text(t) => Ok(WirePath(t.into_bytes())),
+            WirePathRepr::Raw { b64 } => B64
+                .decode(b64)
+                .map(WirePath)
+                .map_err(|_| serde::de::Error::custom("path b64 is not base64")),
+        }
+    }
+}
+
+/// The kind of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    /// A directory.
+    Dir,
+    /// A regular file.
+    File,
+    /// A symbolic link.
+    Symlink,
+}
+
+/// One directory, file or symlink.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Relative path inside the snapshot.
+    pub path: WirePath,
+    /// What it is.
+    #[serde(rename = "type")]
+    pub kind: EntryKind,
+    /// Permission bits (`st_mode & 0o7777`).
+    pub mode: u32,
+    /// Modification time, seconds since the epoch.
+    pub mtime: i64,
+    /// Modification time, nanoseconds.
+    pub mtime_ns: u32,
+    /// Files: content length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Files: SHA-256 of the content, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Files: position in the chunk stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// Symlinks: the link's content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<WirePath>,
+    /// Files: inode number (change hint for the next backup; readers ignore it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ino: Option<u64>,
+    /// Files: status change time, seconds (change hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctime: Option<i64>,
+    /// Files: status change time, nanoseconds (change hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctime_ns: Option<u32>,
+}
+
+impl Entry {
+    /// Content length of a file (0 for other kinds).
+    pub fn file_size(&self) -> u64 {
+        self.size.unwrap_or(0)
+    }
+}
+
+/// One chunk of the stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkRef {
+    /// Keyed id, hex.
+    pub id: String,
+    /// Plaintext length.
+    pub size: u64,
+}
+
+/// The body of `manifests/<id>` (after decryption and decompression).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// `snapdrill-manifest`.
+    pub format: String,
+    /// Format version.
+    pub version: u32,
+    /// The repository.
+    pub repository_id: String,
+    /// This snapshot.
+    pub snapshot_id: String,
+    /// When the backup started.
+    pub time: String,
+    /// The source paths (or `-` names) the snapshot was made from.
+    pub sources: Vec<WirePath>,
+    /// The chunk stream, in order.
+    pub chunks: Vec<ChunkRef>,
+    /// Every entry.
+    pub entries: Vec<Entry>,
+}
+
+impl Manifest {
+    /// A new manifest body.
+    pub fn new(repository_id: &str, snapshot_id: &str, time: &str) -> Self {
+        Manifest {
+            format: FORMAT.into(),
+            version: super::VERSION,
+            repository_id: repository_id.into(),
+            snapshot_id: snapshot_id.into(),
+            time: time.into(),
+            sources: Vec::new(),
+            chunks: Vec::new(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// Parse decompressed manifest JSON and validate it against its commit.
+    pub fn parse(json: &[u8], commit: &Commit) -> Result<Self, String> {
+        let manifest: Manifest =
+            serde_json::from_slice(json).map_err(|e| format!("unreadable manifest: {e}"))?;
+        check_version("manifest", &manifest.format, FORMAT, manifest.version)?;
+        manifest.validate(commit)?;
+        Ok(manifest)
+    }
+
+    /// Total length of the chunk stream.
+    pub fn stream_len(&self) -> u64 {
+        self.chunks.iter().map(|c| c.size).sum()
+    }
+
+    /// Start offset of each chunk in the stream.
+    pub fn chunk_offsets(&self) -> Vec<u64> {
+        let mut at = 0;
+        self.chunks
+            .iter()
+            .map(|c| {
+                let start = at;
+                at += c.size;
+                start
+            })
+            .collect()
+    }
+
+    /// Every check of docs/format.md section 8; nothing may be written before it passes.
+    pub fn validate(&self, commit: &Commit) -> Result<(), String> {
+        if self.repository_id != commit.repository_id || self.snapshot_id != commit.snapshot_id {
+            return Err("the manifest belongs to another snapshot than its commit".into());
+        }
+        if self.entries.len() > limits::ENTRIES {
+            return Err(format!("more than {} entries", limits::ENTRIES));
+        }
+        for c in &self.chunks {
+            if c.size == 0 || c.size > limits::CHUNK {
+                return Err(format!("chunk {} has invalid size {}", c.id, c.size));
+            }
+            if commit
+                .object(&super::chunk_object_checked(&c.id)?)
+                .is_none()
+            {
+                return Err(format!("chunk {} is not in the signed object list", c.id));
+            }
+        }
+        self.validate_entries()
+    }
+
+    fn validate_entries(&self) -> Result<(), String> {
+        let stream = self.stream_len();
+        let mut kinds: HashMap<&[u8], EntryKind> = HashMap::with_capacity(self.entries.len());
+        let mut ranges = Vec::new();
+        for e in &self.entries {
+            let p = &e.path.0;
+            validate_path(p).map_err(|why| format!("unsafe path '{}': {why}", e.path.display()))?;
+            if kinds.insert(p, e.kind).is_some() {
+                return Err(format!("path '{}' appears twice", e.path.display()));
+            }
+            match e.kind {
+                EntryKind::File => {
+                    let (size, offset) = match (e.size, e.offset, &e.sha256) {
+                        (Some(s), Some(o), Some(h)) if super::is_hex(h, 64) => (s, o),
+                        _ => {
+                            return Err(format!(
+                                "file '{}' lacks size, offset or sha256",
+                                e.path.display()
+                            ));
+                        }
+                    };
+                    if offset.checked_add(size).is_none_or(|end| end > stream) {
+                        return Err(format!(
+                            "file '{}' lies outside the chunk stream",
+                            e.path.display()
+                        ));
+                    }
+                    if size > 0 {
+                        ranges.push((offset, offset + size));
+                    }
+                }
+                EntryKind::Symlink
+                    if e.target
+                        .as_ref()
+                        .is_none_or(|t| t.0.is_empty() || t.0.contains(&0)) =>
+                {
+                    return Err(format!(
+                        "symlink '{}' has no valid target",
+                        e.path.display()
+                    ));
+                }
+                _ => {}
+            }
+        }
+        // Nothing may lie below a file or a symlink: that is how restores get tricked
+        // into writing through a link.
+        for e in &self.entries {
+            let p = &e.path.0;
+            for (i, _) in p.iter().enumerate().filter(|(_, b)| **b == b'/') {
+                if let Some(kind) = kinds.get(&p[..i]) {
+                    if *kind != EntryKind::Dir {
+                        return Err(format!(
+                            "'{}' lies below a {kind:?} entry",
+                            e.path.display()
+                        ));
+                    }
+                }
+            }
+        }
+        ranges.sort_unstable();
+        if ranges.windows(2).any(|w| w[1].0 < w[0].1) {
+            return Err("two files share bytes of the chunk stream".into());
+        }
+        Ok(())
+    }
+
+    /// The ids of every chunk, once.
+    pub fn unique_chunk_ids(&self) -> HashSet<&str> {
+        self.chunks.iter().map(|c| c.id.as_str()).collect()
+    }
+}
+
+/// Refuse any path that could leave the restore target (RELIABILITY.md rule 7).
+pub fn validate_path(p: &[u8]) -> Result<(), &'static str> {
+    if p.is_empty() {
+        return Err("empty path");
+    }
+    if p.len() > limits::PATH {
+        return Err("path too long");
+    }
+    if p.contains(&0) {
+        return Err("NUL byte");
+    }
+    if p[0] == b'/' || p[0] == b'\\' {
+        return Err("absolute path");
+    }
+    if p.len() >= 2 && p[1] == b':' && p[0].is_ascii_alphabetic() {
+        return Err("drive-letter path");
+    }
+    for component in p.split(|&b| b == b'/') {
+        if component.is_empty() || component == b"." || component == b".." {
+            return Err("empty, '.' or '..' component");
+        }
+        if component.len() > limits::COMPONENT {
+            return Err("component longer than 255 bytes");
+        }
+        if component.split(|&b| b == b'\\').any(|c| c == b"..") {
+            return Err("'..' component (backslash-separated)");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_paths_are_refused() {
+        for bad in [
+            &b"../x"[..],
+            b"/etc/x",
+            b"..\\x",
+            b"a\\..\\b",
+            b"C:\\x",
+            b"c:x",
+            b"a/\0b",
+            b"a//b",
+            b"a/./b",
+            b"a/..",
+            b"",
+            b"\\\\server\\share",
+        ] {
+            assert!(
+                validate_path(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(validate_path(&[b'a'; 4097]).is_err());
+        assert!(validate_path(&[b'a'; 256]).is_err());
+        for good in [
+            &b"a"[..],
+            b"exports/customers.csv",
+            b"a\\b",
+            b"\xff\xfe",
+            b"..a",
+            b"a..",
+        ] {
+            assert!(
+                validate_path(good).is_ok(),
+                "{:?}",
+                String::from_utf8_lossy(good)
+            );
+        }
+    }
+
+    #[test]
+    fn non_utf8_paths_round_trip_through_json() {
+        let p = WirePath(b"caf\xe9".to_vec());
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(json.contains("b64"), "{json}");
+        assert_eq!(serde_json::from_str::<WirePath>(&json).unwrap(), p);
+        let q = WirePath("顧客.csv".as_bytes().to_vec());
+        assert_eq!(serde_json::to_string(&q).unwrap(), "\"顧客.csv\"");
+    }
+}

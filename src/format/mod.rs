@@ -1,0 +1,166 @@
+//! The repository format, version 1 (`docs/format.md` is the specification).
+//!
+//! This module owns object names, the three documents (repository config, commit,
+//! manifest), their signatures and the limits a reader enforces. It does no I/O.
+
+pub mod commit;
+pub mod manifest;
+pub mod repo_config;
+pub mod signed;
+
+use std::time::SystemTime;
+
+use rand::RngCore;
+
+/// The format version this build writes and the newest it reads.
+pub const VERSION: u32 = 1;
+
+/// Name of the repository config object.
+pub const CONFIG_OBJECT: &str = "config";
+/// Prefix of chunk objects.
+pub const CHUNKS_PREFIX: &str = "chunks/";
+/// Prefix of manifest objects.
+pub const MANIFESTS_PREFIX: &str = "manifests/";
+/// Prefix of commit objects.
+pub const SNAPSHOTS_PREFIX: &str = "snapshots/";
+
+/// Limits a reader enforces on untrusted input (docs/format.md section 10).
+pub mod limits {
+    /// Largest `config` object.
+    pub const CONFIG_OBJECT: u64 = 64 << 10;
+    /// Largest commit object.
+    pub const COMMIT_OBJECT: u64 = 256 << 20;
+    /// Largest manifest, sealed and decompressed.
+    pub const MANIFEST: u64 = 1 << 30;
+    /// Most entries in one manifest.
+    pub const ENTRIES: usize = 50_000_000;
+    /// Largest chunk plaintext.
+    pub const CHUNK: u64 = 16 << 20;
+    /// Sealing overhead allowed on top of a chunk's plaintext (age header and tags, zstd).
+    pub const SEAL_OVERHEAD: u64 = 64 << 10;
+    /// Longest path in a manifest.
+    pub const PATH: usize = 4096;
+    /// Longest path component.
+    pub const COMPONENT: usize = 255;
+}
+
+/// The object name of a chunk.
+pub fn chunk_object(id_hex: &str) -> String {
+    format!("{CHUNKS_PREFIX}{}/{id_hex}", &id_hex[..2])
+}
+
+/// The object name of a chunk id read from untrusted input.
+pub fn chunk_object_checked(id_hex: &str) -> Result<String, String> {
+    if is_hex(id_hex, 64) {
+        Ok(chunk_object(id_hex))
+    } else {
+        Err(format!("'{id_hex}' is not a chunk id"))
+    }
+}
+
+/// The object name of a snapshot's manifest.
+pub fn manifest_object(snapshot_id: &str) -> String {
+    format!("{MANIFESTS_PREFIX}{snapshot_id}")
+}
+
+/// The object name of a snapshot's commit.
+pub fn commit_object(snapshot_id: &str) -> String {
+    format!("{SNAPSHOTS_PREFIX}{snapshot_id}")
+}
+
+/// The chunk id (hex) of a chunk object name, if it is one.
+pub fn chunk_id_of(object: &str) -> Option<&str> {
+    let rest = object.strip_prefix(CHUNKS_PREFIX)?;
+    let (shard, id) = rest.split_once('/')?;
+    (is_hex(id, 64) && id.starts_with(shard) && shard.len() == 2).then_some(id)
+}
+
+/// Is `s` exactly `len` lowercase hex digits?
+pub fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A new snapshot id: the UTC time and 8 random hex digits, e.g. `20261128T032718Z-9f2c1a7b`.
+pub fn new_snapshot_id(time: SystemTime) -> String {
+    let stamp = humantime::format_rfc3339_seconds(time).to_string();
+    // 2026-11-28T03:27:18Z -> 20261128T032718Z
+    let compact: String = stamp.chars().filter(|c| *c != '-' && *c != ':').collect();
+    let mut random = [0u8; 4];
+    rand::rngs::OsRng.fill_bytes(&mut random);
+    format!("{compact}-{}", hex::encode(random))
+}
+
+/// Is `id` shaped like a snapshot id?
+pub fn is_snapshot_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    b.len() == 25
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'T'
+        && b[9..15].iter().all(u8::is_ascii_digit)
+        && b[15] == b'Z'
+        && b[16] == b'-'
+        && is_hex(&id[17..], 8)
+}
+
+/// Format a time as docs/format.md requires (RFC 3339, UTC, nanoseconds).
+pub fn format_time(t: SystemTime) -> String {
+    humantime::format_rfc3339_nanos(t).to_string()
+}
+
+/// Parse a time written by [`format_time`].
+pub fn parse_time(s: &str) -> Option<SystemTime> {
+    humantime::parse_rfc3339(s).ok()
+}
+
+/// Check a document's `format` and `version` members (docs/format.md section 9).
+pub fn check_version(what: &str, format: &str, expected: &str, version: u32) -> Result<(), String> {
+    if format != expected {
+        return Err(format!(
+            "{what} has format '{format}', expected '{expected}'"
+        ));
+    }
+    if version > VERSION {
+        return Err(format!(
+            "{what} uses format version {version}, but this snapdrill reads versions up to {VERSION}: \
+             it was written by a newer snapdrill; upgrade snapdrill to read it"
+        ));
+    }
+    if version == 0 {
+        return Err(format!("{what} has invalid version 0"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_ids() {
+        let id = new_snapshot_id(humantime::parse_rfc3339("2026-11-28T03:27:18.5Z").unwrap());
+        assert!(id.starts_with("20261128T032718Z-"), "{id}");
+        assert!(is_snapshot_id(&id));
+        assert!(!is_snapshot_id("../../etc/passwd"));
+        assert!(!is_snapshot_id("20261128T032718Z-9F2C1A7B"));
+    }
+
+    #[test]
+    fn chunk_names() {
+        let id = "ab".repeat(32);
+        let name = chunk_object(&id);
+        assert_eq!(chunk_id_of(&name), Some(id.as_str()));
+        assert_eq!(chunk_id_of("chunks/cd/abab"), None);
+        assert_eq!(chunk_id_of(&name.replace("chunks/ab", "chunks/cd")), None);
+    }
+
+    #[test]
+    fn newer_versions_are_refused_with_a_clear_message() {
+        let err =
+            check_version("manifest", "snapdrill-manifest", "snapdrill-manifest", 2).unwrap_err();
+        assert!(err.contains("newer snapdrill"), "{err}");
+        assert!(check_version("x", "other", "snapdrill-manifest", 1).is_err());
+        assert!(check_version("x", "snapdrill-manifest", "snapdrill-manifest", 1).is_ok());
+    }
+}

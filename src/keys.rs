@@ -1,0 +1,334 @@
+//! Keys and roles: the age identity (restore side), the recipients (everyone), and the
+//! *write key* — signing key plus dedup key — that lets a backup host add snapshots without
+//! being able to read any.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use age::secrecy::ExposeSecret;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Prefix of a public signing key as written in configs and `config` objects.
+const SIGNER_PREFIX: &str = "ed25519:";
+
+/// Refuse a secret key file that group or others can read (as OpenSSH does).
+pub fn check_private(path: &Path, what: &str) -> Result<()> {
+    let meta = fs::metadata(path).map_err(|e| {
+        Error::key(
+            format!("cannot read the {what} {}: {e}", path.display()),
+            hint_for_missing(what),
+        )
+    })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Error::key(
+            format!(
+                "the {what} {} is readable by group or others (mode {mode:o}); refusing to use it",
+                path.display()
+            ),
+            format!("run: chmod 600 {}", path.display()),
+        ));
+    }
+    Ok(())
+}
+
+fn hint_for_missing(what: &str) -> String {
+    if what == "identity" {
+        "set [repository] identity in the config to the file written by `snapdrill keygen`".into()
+    } else {
+        "run `snapdrill init` on the backup host, or copy the write key file from it".into()
+    }
+}
+
+/// Write a secret file with mode 0600, refusing to replace an existing file.
+fn write_private_new(path: &Path, content: &str) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
+    }
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::Usage(format!(
+                    "{} already exists; refusing to overwrite a key",
+                    path.display()
+                ))
+            } else {
+                Error::io("creating", path, e)
+            }
+        })?;
+    file.write_all(content.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::io("writing", path, e))
+}
+
+/// The age identities of a restore host.
+pub struct Identities {
+    keys: Vec<age::x25519::Identity>,
+    /// The file they came from, for messages.
+    pub path: PathBuf,
+}
+
+impl Identities {
+    /// Load an identity file as written by `snapdrill keygen` or `age-keygen`.
+    pub fn load(path: &Path) -> Result<Self> {
+        check_private(path, "identity")?;
+        let text = fs::read_to_string(path).map_err(|e| {
+            Error::key(
+                format!("cannot read the identity {}: {e}", path.display()),
+                hint_for_missing("identity"),
+            )
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parse identity file text.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let mut keys = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let key = age::x25519::Identity::from_str(line).map_err(|_| {
+                Error::key(
+                    format!(
+                        "{} line {}: not an age X25519 identity (AGE-SECRET-KEY-1...)",
+                        path.display(),
+                        n + 1
+                    ),
+                    "point [repository] identity at the file written by `snapdrill keygen`",
+                )
+            })?;
+            keys.push(key);
+        }
+        if keys.is_empty() {
+            return Err(Error::key(
+                format!("{} holds no age identity", path.display()),
+                "point [repository] identity at the file written by `snapdrill keygen`",
+            ));
+        }
+        Ok(Identities {
+            keys,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The identities as the age crate wants them.
+    pub fn as_age(&self) -> impl Iterator<Item = &dyn age::Identity> {
+        self.keys.iter().map(|k| k as &dyn age::Identity)
+    }
+
+    /// The public recipients of these identities.
+    pub fn recipients(&self) -> Vec<String> {
+        self.keys
+            .iter()
+            .map(|k| k.to_public().to_string())
+            .collect()
+    }
+}
+
+/// Parse the configured recipients.
+pub fn parse_recipients(list: &[String]) -> Result<Vec<age::x25519::Recipient>> {
+    if list.is_empty() {
+        return Err(Error::key(
+            "no recipients are configured: nothing could ever be decrypted",
+            "add the age1... line printed by `snapdrill keygen` to [repository] recipients",
+        ));
+    }
+    list.iter()
+        .map(|r| {
+            age::x25519::Recipient::from_str(r.trim()).map_err(|e| {
+                Error::key(
+                    format!("recipient '{r}' is not an age X25519 recipient: {e}"),
+                    "recipients look like age1... (the line printed by `snapdrill keygen`)",
+                )
+            })
+        })
+        .collect()
+}
+
+/// Generate a new identity, write it to `path` (mode 0600) and return its recipient.
+pub fn keygen(path: &Path) -> Result<String> {
+    let (text, recipient) = generate_identity();
+    write_private_new(path, &text)?;
+    Ok(recipient)
+}
+
+/// A fresh identity as file text, and its recipient.
+pub fn generate_identity() -> (String, String) {
+    let id = age::x25519::Identity::generate();
+    let recipient = id.to_public().to_string();
+    let created = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+    let text = format!(
+        "# snapdrill identity: decrypts every snapshot encrypted to it. Keep it offline and safe.\n\
+         # created: {created}\n# public key: {recipient}\n{}\n",
+        id.to_string().expose_secret()
+    );
+    (text, recipient)
+}
+
+/// Format a public signing key for configs.
+pub fn signer_to_string(key: &VerifyingKey) -> String {
+    format!("{SIGNER_PREFIX}{}", B64.encode(key.as_bytes()))
+}
+
+/// Parse a public signing key written by [`signer_to_string`].
+pub fn parse_signer(s: &str) -> Result<VerifyingKey, String> {
+    let b64 = s
+        .trim()
+        .strip_prefix(SIGNER_PREFIX)
+        .ok_or_else(|| format!("signer '{s}' does not start with '{SIGNER_PREFIX}'"))?;
+    let bytes: [u8; 32] = B64
+        .decode(b64)
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| format!("signer '{s}' is not 32 bytes of base64"))?;
+    VerifyingKey::from_bytes(&bytes).map_err(|_| format!("signer '{s}' is not an Ed25519 key"))
+}
+
+/// The secrets a backup host needs to write into a repository: they sign and name data but
+/// cannot decrypt anything.
+pub struct WriteKey {
+    /// The repository these keys belong to.
+    pub repository_id: String,
+    /// Signs `config` and every commit.
+    pub signing: SigningKey,
+    /// Keys chunk names and the chunker.
+    pub dedup: [u8; 32],
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WriteKeyFile {
+    repository_id: String,
+    signing_key: String,
+    dedup_key: String,
+}
+
+impl WriteKey {
+    /// Fresh keys for a new repository.
+    pub fn generate() -> Self {
+        let mut rng = rand::rngs::OsRng;
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        let mut dedup = [0u8; 32];
+        rng.fill_bytes(&mut dedup);
+        let mut id = [0u8; 16];
+        rng.fill_bytes(&mut id);
+        WriteKey {
+            repository_id: hex::encode(id),
+            signing: SigningKey::from_bytes(&seed),
+            dedup,
+        }
+    }
+
+    /// The public half of the signing key, to pin in configs.
+    pub fn signer(&self) -> VerifyingKey {
+        self.signing.verifying_key()
+    }
+
+    /// Load a write key file, refusing unsafe permissions.
+    pub fn load(path: &Path) -> Result<Self> {
+        check_private(path, "write key")?;
+        let text = fs::read_to_string(path).map_err(|e| {
+            Error::key(
+                format!("cannot read the write key {}: {e}", path.display()),
+                hint_for_missing("write key"),
+            )
+        })?;
+        let bad = |why: String| {
+            Error::key(
+                format!(
+                    "{} is not a valid snapdrill write key: {why}",
+                    path.display()
+                ),
+                "restore the file from the backup host's own backup, or run `snapdrill init` for a new repository",
+            )
+        };
+        let file: WriteKeyFile = toml::from_str(&text).map_err(|e| bad(e.message().to_owned()))?;
+        let decode32 = |s: &str, what: &str| -> Result<[u8; 32]> {
+            B64.decode(s)
+                .ok()
+                .and_then(|v| v.try_into().ok())
+                .ok_or_else(|| bad(format!("{what} is not 32 bytes of base64")))
+        };
+        Ok(WriteKey {
+            repository_id: file.repository_id,
+            signing: SigningKey::from_bytes(&decode32(&file.signing_key, "signing_key")?),
+            dedup: decode32(&file.dedup_key, "dedup_key")?,
+        })
+    }
+
+    /// Write the key file (mode 0600); never overwrites.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let body = toml::to_string(&WriteKeyFile {
+            repository_id: self.repository_id.clone(),
+            signing_key: B64.encode(self.signing.to_bytes()),
+            dedup_key: B64.encode(self.dedup),
+        })
+        .map_err(|e| Error::fatal(format!("cannot encode the write key: {e}")))?;
+        let text = format!(
+            "# snapdrill write key for repository {}.\n\
+             # SECRET: it lets its holder add snapshots (sign) and name chunks (dedup).\n\
+             # It cannot decrypt anything. Keep a copy with your disaster-recovery kit.\n{body}",
+            self.repository_id
+        );
+        write_private_new(path, &text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signer_round_trip() {
+        let key = WriteKey::generate();
+        let s = signer_to_string(&key.signer());
+        assert_eq!(parse_signer(&s).unwrap(), key.signer());
+        assert!(parse_signer("ed25519:AAAA").is_err());
+        assert!(parse_signer("rsa:AAAA").is_err());
+    }
+
+    #[test]
+    fn key_files_are_private_and_refused_when_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = dir.path().join("id.txt");
+        let recipient = keygen(&id).unwrap();
+        assert!(recipient.starts_with("age1"));
+        assert_eq!(
+            fs::metadata(&id).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let ids = Identities::load(&id).unwrap();
+        assert_eq!(ids.recipients(), vec![recipient]);
+        assert!(keygen(&id).is_err(), "keygen must not overwrite");
+
+        fs::set_permissions(&id, fs::Permissions::from_mode(0o640)).unwrap();
+        let err = Identities::load(&id).err().unwrap();
+        assert_eq!(err.exit_code(), 12);
+        assert!(err.to_string().contains("readable by group or others"));
+
+        let wk = dir.path().join("write.key");
+        let key = WriteKey::generate();
+        key.save(&wk).unwrap();
+        let back = WriteKey::load(&wk).unwrap();
+        assert_eq!(back.signer(), key.signer());
+        assert_eq!(back.dedup, key.dedup);
+        fs::set_permissions(&wk, fs::Permissions::from_mode(0o604)).unwrap();
+        assert!(WriteKey::load(&wk).is_err());
+    }
+}

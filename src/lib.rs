@@ -1,0 +1,42 @@
+//! snapdrill: compressed (zstd), encrypted (age) snapshots of data exports written to several
+//! object stores at once, and restores that verify every byte.
+//!
+//! The library holds all logic; `src/main.rs` and `src/cli/` are a thin command layer.
+//! Modules are named after the domain:
+//!
+//! - [`config`]: `snapdrill.toml`.
+//! - [`keys`]: the age identity and recipients, and the write key (signing + dedup).
+//! - [`format`]: the versioned repository format (`docs/format.md`): object names, the
+//!   repository config, commits, manifests, signatures, limits.
+//! - [`sealing`]: `age(zstd(..))` and back, keyed chunk ids.
+//! - [`store`]: the storage seam ([`store::Store`]) and its `object_store` backends.
+//! - [`repository`]: a repository across its stores: init, open, list, verified fetch.
+//! - [`source`]: walking what to back up.
+//! - [`backup`] and [`restore`]: the two engines.
+//! - [`error`]: the error type and exit codes.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod backup;
+pub mod config;
+pub mod error;
+pub mod format;
+pub mod keys;
+pub mod repository;
+pub mod restore;
+pub mod sealing;
+pub mod source;
+pub mod store;
+
+pub use error::{Error, Result};
+
+/// This machine's host name, for snapshot records.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}

@@ -1,0 +1,446 @@
+//! A repository across its stores: creating it (`init`), opening it with a pinned signer,
+//! listing snapshots, and fetching objects with verification and per-object failover.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use ed25519_dalek::VerifyingKey;
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::format::commit::{Commit, ObjectRef};
+use crate::format::repo_config::RepoConfig;
+use crate::format::{self, limits};
+use crate::keys::WriteKey;
+use crate::sealing::sha256;
+use crate::store::{self, StoreErrorKind, StoreRef};
+
+/// A repository opened in one or more stores.
+#[derive(Debug, Clone)]
+pub struct Repository {
+    /// Usable stores, in preference order.
+    pub stores: Vec<StoreRef>,
+    /// The verified repository config.
+    pub config: RepoConfig,
+    /// The pinned signer every commit must verify against.
+    pub signer: VerifyingKey,
+    /// Stores that could not be opened, with why (only when opened with `OpenMode::AnyUsable`).
+    pub unusable: Vec<(String, String)>,
+}
+
+/// How many stores must open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Every store must hold the repository (backup).
+    All,
+    /// One is enough; the others are reported (restore, listing).
+    AnyUsable,
+}
+
+/// What `init` did in one store.
+#[derive(Debug, Clone, Serialize)]
+pub struct InitOutcome {
+    /// The store.
+    pub store: String,
+    /// `created` or `already initialised`.
+    pub action: &'static str,
+    /// Whether create-only writes are refused by the store (see `Capabilities`).
+    pub create_only: bool,
+}
+
+/// Create the repository's `config` object in every store (idempotent).
+pub async fn init(
+    stores: &[StoreRef],
+    key: &WriteKey,
+    recipients: &[age::x25519::Recipient],
+) -> Result<Vec<InitOutcome>> {
+    let config = RepoConfig::new(key, recipients, SystemTime::now())
+        .map_err(|e| Error::fatal(format!("cannot create the repository config: {e}")))?;
+    let object = Bytes::from(config.to_object(key));
+    let mut outcomes = Vec::new();
+    for store in stores {
+        let action = match store
+            .get(format::CONFIG_OBJECT, limits::CONFIG_OBJECT)
+            .await
+        {
+            Ok(existing) => {
+                let theirs = RepoConfig::from_object(&existing, &key.signer()).map_err(|e| {
+                    Error::fatal(format!(
+                        "store '{}' already holds a different snapdrill repository ({e}); nothing was changed",
+                        store.name()
+                    ))
+                })?;
+                if theirs.repository_id != key.repository_id {
+                    return Err(Error::fatal(format!(
+                        "store '{}' holds repository {}, but the write key is for {}",
+                        store.name(),
+                        theirs.repository_id,
+                        key.repository_id
+                    )));
+                }
+                "already initialised"
+            }
+            Err(e) if e.kind == StoreErrorKind::NotFound => {
+                store::put_create_checked(store.as_ref(), format::CONFIG_OBJECT, object.clone())
+                    .await?;
+                "created"
+            }
+            Err(e) => return Err(e.into()),
+        };
+        outcomes.push(InitOutcome {
+            store: store.name().to_owned(),
+            action,
+            create_only: store.capabilities().create_only,
+        });
+    }
+    Ok(outcomes)
+}
+
+/// The signer a store's config claims (unverified), to explain a pin mismatch.
+pub async fn claimed_signer(store: &StoreRef) -> Option<VerifyingKey> {
+    let obj = store
+        .get(format::CONFIG_OBJECT, limits::CONFIG_OBJECT)
+        .await
+        .ok()?;
+    format::signed::claimed_signer(&obj).ok()
+}
+
+impl Repository {
+    /// Read and verify `config` in the stores.
+    pub async fn open(stores: Vec<StoreRef>, signer: VerifyingKey, mode: OpenMode) -> Result<Self> {
+        let mut usable = Vec::new();
+        let mut unusable = Vec::new();
+        let mut config: Option<RepoConfig> = None;
+        for store in stores {
+            match Self::read_config(&store, &signer).await {
+                Ok(c) => {
+                    if let Some(first) = &config {
+                        if first.repository_id != c.repository_id {
+                            return Err(Error::integrity(
+                                Some(store.name()),
+                                Some(format::CONFIG_OBJECT),
+                                format!(
+                                    "holds repository {}, the other stores hold {}",
+                                    c.repository_id, first.repository_id
+                                ),
+                            ));
+                        }
+                    } else {
+                        config = Some(c);
+                    }
+                    usable.push(store);
+                }
+                Err(e) if mode == OpenMode::All => return Err(e),
+                Err(e) => unusable.push((store.name().to_owned(), e.to_string())),
+            }
+        }
+        match config {
+            Some(config) => Ok(Repository {
+                stores: usable,
+                config,
+                signer,
+                unusable,
+            }),
+            None => Err(Error::fatal(format!(
+                "no store holds a usable repository: {}",
+                unusable
+                    .iter()
+                    .map(|(s, e)| format!("{s}: {e}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ))),
+        }
+    }
+
+    async fn read_config(store: &StoreRef, signer: &VerifyingKey) -> Result<RepoConfig> {
+        let object = match store
+            .get(format::CONFIG_OBJECT, limits::CONFIG_OBJECT)
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if e.kind == StoreErrorKind::NotFound => {
+                return Err(Error::NotInitialised {
+                    store: store.name().to_owned(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        RepoConfig::from_object(&object, signer).map_err(|e| {
+            Error::integrity(
+                Some(store.name()),
+                Some(format::CONFIG_OBJECT),
+                e.to_string(),
+            )
+        })
+    }
+
+    /// Index of a store by name.
+    pub fn store_index(&self, name: &str) -> Option<usize> {
+        self.stores.iter().position(|s| s.name() == name)
+    }
+
+    /// Every snapshot in any store, verified; forged or damaged commits are reported apart.
+    pub async fn snapshots(&self) -> Result<SnapshotList> {
+        let mut where_: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, store) in self.stores.iter().enumerate() {
+            for obj in store.list(format::SNAPSHOTS_PREFIX).await? {
+                let id = obj
+                    .key
+                    .trim_start_matches(format::SNAPSHOTS_PREFIX)
+                    .to_owned();
+                where_.entry(id).or_default().push(i);
+            }
+        }
+        let results: Vec<_> = futures::stream::iter(where_)
+            .map(|(id, stores)| async move {
+                let outcome = self.read_commit(&id, &stores).await;
+                (id, stores, outcome)
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        let mut list = SnapshotList::default();
+        for (id, stores, outcome) in results {
+            let names = stores
+                .iter()
+                .map(|&i| self.stores[i].name().to_owned())
+                .collect();
+            match outcome {
+                Ok(commit) => list.trusted.push(Snapshot {
+                    commit: Arc::new(commit),
+                    stores: names,
+                }),
+                Err(reason) => list.untrusted.push(Untrusted {
+                    id,
+                    stores: names,
+                    reason,
+                }),
+            }
+        }
+        list.trusted.sort_by(|a, b| {
+            (a.commit.time.as_str(), a.commit.snapshot_id.as_str())
+                .cmp(&(b.commit.time.as_str(), b.commit.snapshot_id.as_str()))
+        });
+        list.untrusted.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(list)
+    }
+
+    /// Read a commit from the first of `stores` where it verifies.
+    async fn read_commit(&self, id: &str, stores: &[usize]) -> std::result::Result<Commit, String> {
+        if !format::is_snapshot_id(id) {
+            return Err("not a snapshot id".into());
+        }
+        let name = format::commit_object(id);
+        let mut reasons = Vec::new();
+        for &i in stores {
+            let store = &self.stores[i];
+            match store.get(&name, limits::COMMIT_OBJECT).await {
+                Ok(bytes) => {
+                    match Commit::from_object(&bytes, &self.signer, &self.config.repository_id, id)
+                    {
+                        Ok(c) => return Ok(c),
+                        Err(e) => reasons.push(format!("{}: {e}", store.name())),
+                    }
+                }
+                Err(e) => reasons.push(format!("{}: {}", store.name(), e.message)),
+            }
+        }
+        Err(reasons.join("; "))
+    }
+
+    /// Fetch an object listed in a commit, checking size and SHA-256, trying each store in
+    /// preference order; `check` runs on the bytes (decrypt, verify) and may reject them too.
+    pub async fn fetch_verified<T, F>(&self, expected: &ObjectRef, check: F) -> Result<Fetched<T>>
+    where
+        F: Fn(Bytes) -> std::result::Result<T, String> + Send + Sync + Clone + 'static,
+        T: Send + 'static,
+    {
+        let mut failures = Vec::new();
+        for (i, store) in self.stores.iter().enumerate() {
+            let bytes = match store.get(&expected.name, expected.size).await {
+                Ok(b) => b,
+                Err(e) => {
+                    failures.push(Failure::from_store(store.name(), &e));
+                    continue;
+                }
+            };
+            if bytes.len() as u64 != expected.size || hex::encode(sha256(&bytes)) != expected.sha256
+            {
+                failures.push(Failure {
+                    store: store.name().to_owned(),
+                    kind: FailureKind::Corrupt,
+                    reason: format!(
+                        "{} bytes whose SHA-256 does not match the signed object list",
+                        bytes.len()
+                    ),
+                });
+                continue;
+            }
+            let check = check.clone();
+            let checked = tokio::task::spawn_blocking(move || check(bytes))
+                .await
+                .map_err(|e| Error::fatal(format!("verification task failed: {e}")))?;
+            match checked {
+                Ok(value) => {
+                    return Ok(Fetched {
+                        value,
+                        store: i,
+                        failures,
+                    });
+                }
+                Err(reason) => failures.push(Failure {
+                    store: store.name().to_owned(),
+                    kind: FailureKind::Corrupt,
+                    reason,
+                }),
+            }
+        }
+        Err(Failure::into_error(&expected.name, failures))
+    }
+}
+
+/// An object fetched and verified, with the replicas that failed first.
+#[derive(Debug)]
+pub struct Fetched<T> {
+    /// The checked value.
+    pub value: T,
+    /// Index of the store that served it.
+    pub store: usize,
+    /// Stores tried before it, and why they failed.
+    pub failures: Vec<Failure>,
+}
+
+/// Why one replica could not serve an object.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    /// The store.
+    pub store: String,
+    /// Missing, damaged or unreachable.
+    pub kind: FailureKind,
+    /// Details.
+    pub reason: String,
+}
+
+/// Kinds of replica failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureKind {
+    /// The object is not in the store.
+    Missing,
+    /// The object is there but wrong.
+    Corrupt,
+    /// The store did not answer.
+    Unreachable,
+}
+
+impl Failure {
+    fn from_store(store: &str, e: &store::StoreError) -> Self {
+        let kind = match e.kind {
+            StoreErrorKind::NotFound => FailureKind::Missing,
+            StoreErrorKind::Corrupt => FailureKind::Corrupt,
+            _ => FailureKind::Unreachable,
+        };
+        Failure {
+            store: store.to_owned(),
+            kind,
+            reason: e.message.clone(),
+        }
+    }
+
+    fn into_error(object: &str, failures: Vec<Failure>) -> Error {
+        let detail = failures
+            .iter()
+            .map(|f| format!("{}: {}", f.store, f.reason))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let integrity = failures.iter().any(|f| f.kind != FailureKind::Unreachable);
+        if integrity {
+            let what = if failures.iter().all(|f| f.kind == FailureKind::Missing) {
+                format!("missing from every store ({detail})")
+            } else {
+                format!("no store holds an intact copy ({detail})")
+            };
+            Error::integrity(None, Some(object), what)
+        } else {
+            Error::Fatal {
+                message: format!("cannot fetch '{object}' from any store ({detail})"),
+                hint: Some(
+                    "check that the stores are reachable, then run the command again".into(),
+                ),
+            }
+        }
+    }
+}
+
+/// A verified snapshot.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Its commit.
+    pub commit: Arc<Commit>,
+    /// Stores that list it.
+    pub stores: Vec<String>,
+}
+
+/// A commit that did not verify anywhere: never restored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Untrusted {
+    /// The object name's id.
+    pub id: String,
+    /// Stores that list it.
+    pub stores: Vec<String>,
+    /// Why it is not trusted.
+    pub reason: String,
+}
+
+/// The snapshots of a repository.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotList {
+    /// Verified, oldest first.
+    pub trusted: Vec<Snapshot>,
+    /// Forged, damaged or foreign commits.
+    pub untrusted: Vec<Untrusted>,
+}
+
+impl SnapshotList {
+    /// Resolve `latest`, a full id, a unique id prefix or a unique 8-hex suffix.
+    pub fn find(&self, spec: &str) -> Result<&Snapshot> {
+        if spec == "latest" {
+            return self.trusted.last().ok_or_else(|| {
+                Error::Usage(
+                    "the repository holds no snapshot yet: run `snapdrill backup` first".into(),
+                )
+            });
+        }
+        if let Some(s) = self.trusted.iter().find(|s| s.commit.snapshot_id == spec) {
+            return Ok(s);
+        }
+        if let Some(u) = self.untrusted.iter().find(|u| u.id == spec) {
+            return Err(Error::integrity(
+                None,
+                Some(&format::commit_object(spec)),
+                format!("the snapshot's commit does not verify: {}", u.reason),
+            ));
+        }
+        let matches: Vec<&Snapshot> = self
+            .trusted
+            .iter()
+            .filter(|s| {
+                let id = &s.commit.snapshot_id;
+                id.starts_with(spec) || (spec.len() >= 4 && id.ends_with(spec))
+            })
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok(one),
+            [] => Err(Error::Usage(format!(
+                "no snapshot '{spec}': `snapdrill snapshots` lists them (or use 'latest')"
+            ))),
+            many => Err(Error::Usage(format!(
+                "'{spec}' matches {} snapshots; give more of the id",
+                many.len()
+            ))),
+        }
+    }
+}

@@ -1,0 +1,446 @@
+//! `restore`: verify, fetch, decrypt, decompress and verify again, then place files.
+//!
+//! A restore is *planned* first (pure: which entries, which chunks, every path validated)
+//! and *executed* second. Chunks stream in stream order from the first store that serves an
+//! intact copy (per-object failover); each is checked against the signed object list
+//! (ciphertext SHA-256), decrypted, bounded-decompressed and checked against its keyed id
+//! before any byte reaches a file, and each file is checked against its SHA-256 before it
+//! appears at its final path.
+
+pub mod fs;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::format::commit::{Commit, ObjectRef};
+use crate::format::limits;
+use crate::format::manifest::{Entry, EntryKind, Manifest};
+use crate::keys::Identities;
+use crate::repository::{Failure, Repository};
+use crate::sealing::{self, SealError, chunk_id};
+
+/// Chunks fetched ahead of the writer.
+const FETCH_AHEAD: usize = 8;
+
+/// What to restore, and where.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    /// The target folder (created if missing).
+    pub target: PathBuf,
+    /// Globs of snapshot paths to restore (a matching directory brings its whole subtree);
+    /// empty means everything.
+    pub include: Vec<String>,
+    /// Allow a non-empty target (existing files are replaced).
+    pub force: bool,
+}
+
+/// A store's share of the work and the replicas that need healing.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Sources {
+    /// Objects served per store.
+    pub served: BTreeMap<String, u64>,
+    /// Replica problems met on the way (the object came from another store).
+    pub repairs: Vec<Repair>,
+}
+
+/// An object a store could not serve intact.
+#[derive(Debug, Clone, Serialize)]
+pub struct Repair {
+    /// The object.
+    pub object: String,
+    /// The failure.
+    #[serde(flatten)]
+    pub failure: Failure,
+}
+
+impl Sources {
+    fn record(&mut self, repo: &Repository, object: &str, store: usize, failures: Vec<Failure>) {
+        *self
+            .served
+            .entry(repo.stores[store].name().to_owned())
+            .or_default() += 1;
+        self.repairs
+            .extend(failures.into_iter().map(|failure| Repair {
+                object: object.to_owned(),
+                failure,
+            }));
+    }
+}
+
+/// The report of a restore.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    /// The snapshot.
+    pub snapshot_id: String,
+    /// Where it went.
+    pub target: String,
+    /// Files restored and verified.
+    pub files: u64,
+    /// Directories.
+    pub dirs: u64,
+    /// Symlinks.
+    pub symlinks: u64,
+    /// Content bytes restored.
+    pub bytes: u64,
+    /// Chunk objects fetched.
+    pub chunks_fetched: u64,
+    /// Wall-clock seconds.
+    pub duration_secs: f64,
+    /// Which store served what.
+    pub sources: Sources,
+}
+
+/// An opened snapshot: verified manifest plus what is needed to read its chunks.
+pub struct Opened {
+    /// The commit.
+    pub commit: Arc<Commit>,
+    /// The verified manifest.
+    pub manifest: Manifest,
+    /// The dedup key (to check chunk ids).
+    pub dedup: [u8; 32],
+    /// Where the manifest came from.
+    pub sources: Sources,
+}
+
+/// The identity's view of the repository: the dedup key, or exit 12 with one clear line.
+pub fn dedup_key(repo: &Repository, identities: &Identities) -> Result<[u8; 32]> {
+    repo.config
+        .dedup_key(identities.as_age())
+        .map_err(|e| match e {
+            SealError::NoMatchingKey => Error::key(
+                format!(
+                    "the identity {} cannot decrypt repository {}: it is not one of its recipients",
+                    identities.path.display(),
+                    repo.config.repository_id
+                ),
+                "use the identity whose age1... recipient is in the config's recipients",
+            ),
+            other => Error::integrity(
+                None,
+                Some("config"),
+                format!("the encrypted dedup key: {other}"),
+            ),
+        })
+}
+
+/// Fetch, verify and decrypt a snapshot's manifest.
+pub async fn open_snapshot(
+    repo: &Repository,
+    commit: Arc<Commit>,
+    identities: Arc<Identities>,
+) -> Result<Opened> {
+    let dedup = dedup_key(repo, &identities)?;
+    let c = commit.clone();
+    let fetched = repo
+        .fetch_verified(&commit.manifest, move |bytes| {
+            let json = sealing::open(&bytes, identities.as_age(), limits::MANIFEST)
+                .map_err(|e| e.to_string())?;
+            Manifest::parse(&json, &c)
+        })
+        .await?;
+    let mut sources = Sources::default();
+    sources.record(repo, &commit.manifest.name, fetched.store, fetched.failures);
+    Ok(Opened {
+        commit,
+        manifest: fetched.value,
+        dedup,
+        sources,
+    })
+}
+
+/// Compile include globs.
+pub fn include_set(patterns: &[String]) -> Result<GlobSet> {
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        b.add(
+            GlobBuilder::new(p.trim_end_matches('/'))
+                .literal_separator(true)
+                .build()
+                .map_err(|e| Error::Usage(format!("include pattern '{p}': {e}")))?,
+        );
+    }
+    b.build()
+        .map_err(|e| Error::Usage(format!("include patterns: {e}")))
+}
+
+/// Is `path`, or one of its parent directories, matched?
+pub fn selected(set: &GlobSet, path: &[u8]) -> bool {
+    let os = |b: &[u8]| Path::new(std::ffi::OsStr::from_bytes(b)).to_path_buf();
+    use std::os::unix::ffi::OsStrExt;
+    set.is_match(os(path))
+        || path
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'/')
+            .any(|(i, _)| set.is_match(os(&path[..i])))
+}
+
+/// The pure plan of a restore.
+struct Plan<'m> {
+    dirs: Vec<&'m Entry>,
+    files: Vec<&'m Entry>,
+    symlinks: Vec<&'m Entry>,
+    /// Indices into the manifest's chunk list, in order.
+    chunks: Vec<usize>,
+}
+
+fn plan<'m>(manifest: &'m Manifest, include: &[String]) -> Result<Plan<'m>> {
+    let set = include_set(include)?;
+    let mut p = Plan {
+        dirs: Vec::new(),
+        files: Vec::new(),
+        symlinks: Vec::new(),
+        chunks: Vec::new(),
+    };
+    for e in &manifest.entries {
+        if !include.is_empty() && !selected(&set, &e.path.0) {
+            continue;
+        }
+        match e.kind {
+            EntryKind::Dir => p.dirs.push(e),
+            EntryKind::File => p.files.push(e),
+            EntryKind::Symlink => p.symlinks.push(e),
+        }
+    }
+    if !include.is_empty() && p.dirs.is_empty() && p.files.is_empty() && p.symlinks.is_empty() {
+        return Err(Error::Usage(format!(
+            "no path in the snapshot matches {}; `snapdrill ls SNAPSHOT` shows the paths",
+            include.join(", ")
+        )));
+    }
+    p.files.sort_by_key(|e| e.offset);
+    let offsets = manifest.chunk_offsets();
+    let mut last: Option<usize> = None;
+    for f in p.files.iter().filter(|f| f.file_size() > 0) {
+        let (start, end) = (f.offset.unwrap_or(0), f.offset.unwrap_or(0) + f.file_size());
+        // First chunk containing `start`: the last chunk whose offset is <= start.
+        let first = offsets.partition_point(|&o| o <= start).saturating_sub(1);
+        for k in first..offsets.len() {
+            if offsets[k] >= end {
+                break;
+            }
+            if last.is_none_or(|l| k > l) {
+                p.chunks.push(k);
+                last = Some(k);
+            }
+        }
+    }
+    Ok(p)
+}
+
+/// Restore `opened` into `opts.target`.
+pub async fn run(
+    repo: &Repository,
+    mut opened: Opened,
+    identities: Arc<Identities>,
+    opts: &RestoreOptions,
+) -> Result<RestoreReport> {
+    let started = Instant::now();
+    let plan = plan(&opened.manifest, &opts.include)?;
+    let target = prepare_target(&opts.target, opts.force)?;
+    for d in &plan.dirs {
+        fs::ensure_dirs(&target, &d.path.0)?;
+    }
+    for e in plan.files.iter().chain(&plan.symlinks) {
+        if let Some(i) = e.path.0.iter().rposition(|&b| b == b'/') {
+            fs::ensure_dirs(&target, &e.path.0[..i])?;
+        }
+    }
+
+    let chunk_refs = chunk_objects(&opened)?;
+    let (tx, rx) = mpsc::channel::<(u64, Vec<u8>)>(2);
+    let files: Vec<Entry> = plan.files.iter().map(|e| (*e).clone()).collect();
+    let writer_target = target.clone();
+    let writer = tokio::task::spawn_blocking(move || write_files(&writer_target, files, rx));
+
+    let offsets = opened.manifest.chunk_offsets();
+    let dedup = opened.dedup;
+    let mut fetches = futures::stream::iter(plan.chunks.iter().copied())
+        .map(|k| {
+            let chunk = opened.manifest.chunks[k].clone();
+            let object = chunk_refs[k].clone();
+            let ids = identities.clone();
+            async move {
+                let fetched = repo
+                    .fetch_verified(&object, move |bytes| {
+                        let plain = sealing::open(&bytes, ids.as_age(), chunk.size)
+                            .map_err(|e| e.to_string())?;
+                        if plain.len() as u64 != chunk.size
+                            || hex::encode(chunk_id(&dedup, &plain)) != chunk.id
+                        {
+                            return Err(
+                                "decrypted content does not match the chunk's keyed id".to_string()
+                            );
+                        }
+                        Ok(plain)
+                    })
+                    .await;
+                (k, object.name, fetched)
+            }
+        })
+        .buffered(FETCH_AHEAD);
+    let mut fetched_count = 0;
+    let mut failure = None;
+    while let Some((k, name, fetched)) = fetches.next().await {
+        match fetched {
+            Ok(f) => {
+                fetched_count += 1;
+                opened.sources.record(repo, &name, f.store, f.failures);
+                if tx.send((offsets[k], f.value)).await.is_err() {
+                    break; // the writer failed; its error is reported below
+                }
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    drop(fetches);
+    drop(tx);
+    let written = writer
+        .await
+        .map_err(|e| Error::fatal(format!("restore writer failed: {e}")))?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let bytes = written?;
+    for s in &plan.symlinks {
+        fs::make_symlink(&target, s)?;
+    }
+    // Deepest first, so a read-only directory is closed only after its content is in place.
+    let mut dirs = plan.dirs.clone();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.path.0.iter().filter(|&&b| b == b'/').count()));
+    for d in dirs {
+        fs::finish_dir(&target, d)?;
+    }
+    Ok(RestoreReport {
+        snapshot_id: opened.commit.snapshot_id.clone(),
+        target: target.display().to_string(),
+        files: plan.files.len() as u64,
+        dirs: plan.dirs.len() as u64,
+        symlinks: plan.symlinks.len() as u64,
+        bytes,
+        chunks_fetched: fetched_count,
+        duration_secs: started.elapsed().as_secs_f64(),
+        sources: opened.sources,
+    })
+}
+
+fn prepare_target(target: &Path, force: bool) -> Result<PathBuf> {
+    if !force && !fs::is_empty_dir(target)? {
+        return Err(Error::Usage(format!(
+            "the target {} is not empty; restore into an empty folder, or pass --force to replace what is there",
+            target.display()
+        )));
+    }
+    match std::fs::symlink_metadata(target) {
+        Ok(m) if !m.is_dir() => {
+            return Err(Error::Usage(format!(
+                "the target {} is not a directory",
+                target.display()
+            )));
+        }
+        Ok(_) => {}
+        Err(_) => std::fs::create_dir_all(target).map_err(|e| Error::io("creating", target, e))?,
+    }
+    std::fs::canonicalize(target).map_err(|e| Error::io("resolving", target, e))
+}
+
+fn chunk_objects(opened: &Opened) -> Result<Vec<ObjectRef>> {
+    opened
+        .manifest
+        .chunks
+        .iter()
+        .map(|c| {
+            let name = crate::format::chunk_object_checked(&c.id)
+                .map_err(|e| Error::integrity(None, None, e))?;
+            opened
+                .commit
+                .object(&name)
+                .cloned()
+                .ok_or_else(|| Error::integrity(None, Some(&name), "not in the signed object list"))
+        })
+        .collect()
+}
+
+/// The writer: consumes chunk plaintext in stream order and cuts it into files.
+fn write_files(
+    target: &Path,
+    files: Vec<Entry>,
+    mut rx: mpsc::Receiver<(u64, Vec<u8>)>,
+) -> Result<u64> {
+    let mut bytes = 0;
+    let mut next = 0;
+    let mut current: Option<fs::PendingFile> = None;
+    // Empty files need no chunk.
+    for f in files.iter().filter(|f| f.file_size() == 0) {
+        fs::PendingFile::create(target, f)?.finish(target, f)?;
+    }
+    let files: Vec<&Entry> = files.iter().filter(|f| f.file_size() > 0).collect();
+    let result = (|| {
+        while let Some((chunk_start, data)) = rx.blocking_recv() {
+            let chunk_end = chunk_start + data.len() as u64;
+            while next < files.len() {
+                let f = files[next];
+                let (start, end) = (f.offset.unwrap_or(0), f.offset.unwrap_or(0) + f.file_size());
+                if start >= chunk_end {
+                    break;
+                }
+                let pending = match current.as_mut() {
+                    Some(p) => p,
+                    None => current.insert(fs::PendingFile::create(target, f)?),
+                };
+                let from = start.max(chunk_start);
+                let to = end.min(chunk_end);
+                if from < to {
+                    pending
+                        .write(&data[(from - chunk_start) as usize..(to - chunk_start) as usize])?;
+                    bytes += to - from;
+                }
+                if end <= chunk_end {
+                    current.take().expect("open file").finish(target, f)?;
+                    next += 1;
+                } else {
+                    break;
+                }
+            }
+        }
+        if next < files.len() {
+            return Err(Error::fatal(
+                "restore stopped before every file was complete",
+            ));
+        }
+        Ok(bytes)
+    })();
+    if let Some(p) = current {
+        p.abandon();
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn include_selects_subtrees() {
+        let set = include_set(&["exports/db".into(), "*.csv".into()]).unwrap();
+        assert!(selected(&set, b"exports/db/crm.sql"));
+        assert!(selected(&set, b"exports/db"));
+        assert!(!selected(&set, b"exports/call_logs.jsonl"));
+        assert!(selected(&set, b"top.csv"));
+        assert!(
+            !selected(&set, b"exports/customers.csv"),
+            "literal separator: * stays in one component"
+        );
+    }
+}

@@ -1,0 +1,196 @@
+//! Sealing: `age(zstd(plaintext))` and back, with the checks the commit order requires.
+//!
+//! Sealing decompresses its own output and compares it with the input before encrypting
+//! (restic #4523: a compression bug silently corrupted data), and always finishes the age
+//! stream. Opening bounds every decompression by the size the signed manifest promises.
+
+use std::io::{Read, Write};
+
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+/// Why an object could not be sealed or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    /// None of the identities is a recipient of the object.
+    #[error("none of the identities can decrypt it (it was encrypted to other recipients)")]
+    NoMatchingKey,
+    /// The object is not a valid age file, or its authentication failed.
+    #[error("decryption failed: {0}")]
+    Decrypt(String),
+    /// The decrypted content is not a valid zstd frame, or is larger than allowed.
+    #[error("decompression failed: {0}")]
+    Decompress(String),
+    /// Sealing failed (a bug or a failing library): the output did not round-trip.
+    #[error("sealing failed: {0}")]
+    Seal(String),
+}
+
+/// SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+/// The keyed chunk id: HMAC-SHA-256 of the plaintext under the dedup key.
+pub fn chunk_id(dedup_key: &[u8; 32], plaintext: &[u8]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(dedup_key).expect("any key length");
+    mac.update(plaintext);
+    mac.finalize().into_bytes().into()
+}
+
+/// The FastCDC gear seed derived from the dedup key (docs/format.md section 4).
+pub fn chunker_seed(dedup_key: &[u8; 32]) -> u64 {
+    let tag = chunk_id(dedup_key, b"snapdrill fastcdc seed v1");
+    u64::from_le_bytes(tag[..8].try_into().expect("8 bytes"))
+}
+
+/// Compress with zstd, check the round trip, then encrypt to every recipient.
+pub fn seal(
+    plaintext: &[u8],
+    level: i32,
+    recipients: &[age::x25519::Recipient],
+) -> Result<Vec<u8>, SealError> {
+    let compressed = zstd::bulk::compress(plaintext, level)
+        .map_err(|e| SealError::Seal(format!("zstd: {e}")))?;
+    let back = zstd::bulk::decompress(&compressed, plaintext.len())
+        .map_err(|e| SealError::Seal(format!("zstd output does not decompress: {e}")))?;
+    if back != plaintext {
+        return Err(SealError::Seal(
+            "zstd output does not decompress to the input".into(),
+        ));
+    }
+    encrypt(&compressed, recipients)
+}
+
+/// Encrypt to every recipient (age v1 binary format).
+pub fn encrypt(data: &[u8], recipients: &[age::x25519::Recipient]) -> Result<Vec<u8>, SealError> {
+    let encryptor =
+        age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+            .map_err(|e| SealError::Seal(format!("age: {e}")))?;
+    let mut out = Vec::with_capacity(data.len() + 256 + 200 * recipients.len());
+    let mut writer = encryptor
+        .wrap_output(&mut out)
+        .map_err(|e| SealError::Seal(format!("age: {e}")))?;
+    writer
+        .write_all(data)
+        .map_err(|e| SealError::Seal(format!("age: {e}")))?;
+    // finish() writes the last, tagged chunk: without it the object never decrypts.
+    writer
+        .finish()
+        .map_err(|e| SealError::Seal(format!("age: {e}")))?;
+    Ok(out)
+}
+
+/// Decrypt an age file, refusing more than `limit` bytes of output.
+pub fn decrypt<'a>(
+    sealed: &[u8],
+    identities: impl Iterator<Item = &'a dyn age::Identity>,
+    limit: u64,
+) -> Result<Vec<u8>, SealError> {
+    let decryptor =
+        age::Decryptor::new_buffered(sealed).map_err(|e| SealError::Decrypt(e.to_string()))?;
+    let mut reader = decryptor.decrypt(identities).map_err(|e| match e {
+        age::DecryptError::NoMatchingKeys => SealError::NoMatchingKey,
+        other => SealError::Decrypt(other.to_string()),
+    })?;
+    let mut out = Vec::with_capacity(sealed.len().min(limit as usize));
+    (&mut reader)
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| SealError::Decrypt(e.to_string()))?;
+    if out.len() as u64 > limit {
+        return Err(SealError::Decrypt(format!(
+            "more than {limit} bytes after decryption"
+        )));
+    }
+    Ok(out)
+}
+
+/// Decrypt and decompress; the plaintext must be at most `limit` bytes.
+pub fn open<'a>(
+    sealed: &[u8],
+    identities: impl Iterator<Item = &'a dyn age::Identity>,
+    limit: u64,
+) -> Result<Vec<u8>, SealError> {
+    // zstd never expands incompressible data by more than a small margin, so the
+    // compressed payload is bounded by the plaintext limit plus that margin.
+    let compressed = decrypt(sealed, identities, limit + limit / 64 + 1024)?;
+    decompress(&compressed, limit)
+}
+
+/// Decompress one zstd stream, refusing output larger than `limit` (bomb guard).
+pub fn decompress(compressed: &[u8], limit: u64) -> Result<Vec<u8>, SealError> {
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(compressed)
+        .map_err(|e| SealError::Decompress(e.to_string()))?;
+    let mut out = Vec::new();
+    (&mut decoder)
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| SealError::Decompress(e.to_string()))?;
+    if out.len() as u64 > limit {
+        return Err(SealError::Decompress(format!(
+            "more than the {limit} bytes the manifest allows"
+        )));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keypair() -> (age::x25519::Identity, age::x25519::Recipient) {
+        let id = age::x25519::Identity::generate();
+        let r = id.to_public();
+        (id, r)
+    }
+
+    #[test]
+    fn seal_open_round_trip() {
+        let (id, r) = keypair();
+        let data = b"customer_id,name\n1,\xe4\xbd\x90\xe8\x97\xa4\n".repeat(1000);
+        let sealed = seal(&data, 3, &[r]).unwrap();
+        let ids = [&id as &dyn age::Identity];
+        let back = open(&sealed, ids.into_iter(), data.len() as u64).unwrap();
+        assert_eq!(back, data);
+    }
+
+    #[test]
+    fn open_refuses_wrong_key_tampering_and_bombs() {
+        let (_, r) = keypair();
+        let (other, _) = keypair();
+        let data = vec![0u8; 1 << 20];
+        let sealed = seal(&data, 3, &[r]).unwrap();
+        let ids = [&other as &dyn age::Identity];
+        assert!(matches!(
+            open(&sealed, ids.into_iter(), 1 << 20),
+            Err(SealError::NoMatchingKey)
+        ));
+
+        let (id, r) = keypair();
+        let ids = [&id as &dyn age::Identity];
+        let sealed = seal(&data, 3, &[r]).unwrap();
+        // A megabyte of zeros compresses to almost nothing: a limit below it is a bomb.
+        assert!(matches!(
+            open(&sealed, ids.into_iter(), 1000),
+            Err(SealError::Decompress(_))
+        ));
+        let mut flipped = sealed.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        let ids = [&id as &dyn age::Identity];
+        assert!(matches!(
+            open(&flipped, ids.into_iter(), 1 << 20),
+            Err(SealError::Decrypt(_))
+        ));
+    }
+
+    #[test]
+    fn chunk_ids_are_keyed() {
+        let a = chunk_id(&[1; 32], b"x");
+        let b = chunk_id(&[2; 32], b"x");
+        assert_ne!(a, b);
+        assert_ne!(a, sha256(b"x"));
+        assert_ne!(chunker_seed(&[1; 32]), chunker_seed(&[2; 32]));
+    }
+}
