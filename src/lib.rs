@@ -4,16 +4,16 @@
 //! The library holds all logic; `src/main.rs` and `src/cli/` are a thin command layer.
 //! Modules are named after the domain:
 //!
-//! - [`config`]: `snapdrill.toml`.
-//! - [`keys`]: the age identity and recipients, and the write key (signing + dedup).
-//! - [`format`]: the versioned repository format (`docs/format.md`): object names, the
+//! - `config` — `snapdrill.toml`.
+//! - `keys` — the age identity and recipients, and the write key (signing + dedup).
+//! - `format` — the versioned repository format (`docs/format.md`): object names, the
 //!   repository config, commits, manifests, signatures, limits.
-//! - [`sealing`]: `age(zstd(..))` and back, keyed chunk ids.
-//! - [`store`]: the storage seam ([`store::Store`]) and its `object_store` backends.
-//! - [`repository`]: a repository across its stores: init, open, list, verified fetch.
-//! - [`source`]: walking what to back up.
-//! - [`backup`] and [`restore`]: the two engines.
-//! - [`error`]: the error type and exit codes.
+//! - `sealing` — `age(zstd(..))` and back, keyed chunk ids.
+//! - `store` — the storage seam ([`store::Store`]) and its `object_store` backends.
+//! - `repository` — a repository across its stores: init, open, list, verified fetch.
+//! - `source` — walking what to back up.
+//! - `backup` and `restore` — the two engines.
+//! - `error` — the error type and exit codes.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

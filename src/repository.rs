@@ -113,6 +113,7 @@ impl Repository {
     pub async fn open(stores: Vec<StoreRef>, signer: VerifyingKey, mode: OpenMode) -> Result<Self> {
         let mut usable = Vec::new();
         let mut unusable = Vec::new();
+        let mut not_initialised = Vec::new();
         let mut config: Option<RepoConfig> = None;
         for store in stores {
             match Self::read_config(&store, &signer).await {
@@ -134,7 +135,12 @@ impl Repository {
                     usable.push(store);
                 }
                 Err(e) if mode == OpenMode::All => return Err(e),
-                Err(e) => unusable.push((store.name().to_owned(), e.to_string())),
+                Err(e) => {
+                    if let Error::NotInitialised { store } = &e {
+                        not_initialised.push(store.clone());
+                    }
+                    unusable.push((store.name().to_owned(), e.to_string()));
+                }
             }
         }
         match config {
@@ -144,6 +150,12 @@ impl Repository {
                 signer,
                 unusable,
             }),
+            // Every store is reachable but none was ever initialised: exit 10, not 1.
+            None if !unusable.is_empty() && not_initialised.len() == unusable.len() => {
+                Err(Error::NotInitialised {
+                    store: not_initialised.swap_remove(0),
+                })
+            }
             None => Err(Error::fatal(format!(
                 "no store holds a usable repository: {}",
                 unusable

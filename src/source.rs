@@ -269,7 +269,7 @@ mod tests {
         fs::write(root.join("b/tmp/e"), "x").unwrap();
         std::os::unix::fs::symlink("a.csv", root.join("link")).unwrap();
         let ex = Excludes::new(&["*.tmp".into(), "exports/b/tmp".into()]).unwrap();
-        let w = walk(&[root.clone()], &ex).unwrap();
+        let w = walk(std::slice::from_ref(&root), &ex).unwrap();
         let paths: Vec<String> = w
             .items
             .iter()

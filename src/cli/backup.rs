@@ -77,6 +77,16 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
     }
 
     let (stores, failed) = common::open_stores(&config, false);
+    // A store whose folder does not exist was never initialised: the same as an empty one.
+    if let Some((name, _)) = failed
+        .iter()
+        .find(|(_, e)| e.kind == snapdrill::store::StoreErrorKind::NotFound)
+    {
+        return Err(Error::NotInitialised {
+            store: name.clone(),
+        }
+        .into());
+    }
     let mode = if failed.is_empty() {
         OpenMode::All
     } else {

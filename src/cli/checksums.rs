@@ -26,6 +26,7 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
     let identities = common::load_identity(&config, args.identity)?;
     let repo = common::open_for_reading(&config, global).await?;
     let list = repo.snapshots().await?;
+    common::warn_untrusted(&list);
     let snap = list.find(&args.snapshot)?;
     let opened = restore::open_snapshot(&repo, snap.commit.clone(), identities).await?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());

@@ -96,6 +96,18 @@ pub async fn open_for_reading(config: &Config, global: &Global) -> Result<Reposi
     Ok(repo)
 }
 
+/// Say loudly that forged or damaged commits exist, whatever snapshot is being used.
+pub fn warn_untrusted(list: &snapdrill::repository::SnapshotList) {
+    for u in &list.untrusted {
+        eprintln!(
+            "snapdrill: warning: UNTRUSTED snapshot {} in {}: {} — it is never restored",
+            u.id,
+            u.stores.join(","),
+            u.reason
+        );
+    }
+}
+
 /// Load the identity: `--identity`, then `$SNAPDRILL_IDENTITY`, then the config's.
 pub fn load_identity(config: &Config, explicit: Option<PathBuf>) -> Result<Arc<Identities>> {
     let path = explicit

@@ -223,8 +223,8 @@ fn plan<'m>(manifest: &'m Manifest, include: &[String]) -> Result<Plan<'m>> {
         let (start, end) = (f.offset.unwrap_or(0), f.offset.unwrap_or(0) + f.file_size());
         // First chunk containing `start`: the last chunk whose offset is <= start.
         let first = offsets.partition_point(|&o| o <= start).saturating_sub(1);
-        for k in first..offsets.len() {
-            if offsets[k] >= end {
+        for (k, &at) in offsets.iter().enumerate().skip(first) {
+            if at >= end {
                 break;
             }
             if last.is_none_or(|l| k > l) {

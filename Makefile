@@ -1,0 +1,32 @@
+# snapdrill — the two commands of the README are `make demo` and `make test`.
+CARGO ?= cargo
+BIN := target/debug/snapdrill
+
+.PHONY: demo test bench tools build lint fmt doc
+
+## Build, create a key and two local stores under ./demo, back up fixtures/exports,
+## list the snapshot, restore it into a temporary folder and verify it.
+demo: tools build
+	scripts/demo.sh
+
+## Everything CI runs: format check, clippy (warnings denied), every test, docs build,
+## and a check that the tests left the working tree untouched.
+test:
+	scripts/test.sh
+
+## Throughput and peak memory on a ~300 MB generated export (release build).
+bench: tools
+	scripts/bench.sh
+
+tools:
+	scripts/ensure-tools.sh
+
+build:
+	$(CARGO) build --quiet
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets --quiet -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all

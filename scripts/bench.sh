@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# `make bench`: backup and restore throughput and peak memory on a generated export.
+# Targets on the 2-core reference machine (issue #2): backup >= 150 MB/s,
+# restore >= 200 MB/s, peak RSS <= 150 MiB. Prints what it measured; exits 0 either way
+# (targets are reported, not enforced, so a busy machine does not fail a build).
+#
+#   SIZE=300MB scripts/bench.sh      (default 300MB)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE=${SIZE:-300MB}
+DATA=${BENCH_DIR:-bench-data}
+
+cargo build --release --quiet
+BIN=$PWD/target/release/snapdrill
+
+rm -rf "$DATA/repo" "$DATA/restored"
+mkdir -p "$DATA/repo"
+if [ ! -f "$DATA/exports.$SIZE.done" ]; then
+  rm -rf "$DATA/exports"
+  scripts/gen-exports.py --out "$DATA/exports" --size "$SIZE" --seed 2026
+  touch "$DATA/exports.$SIZE.done"
+fi
+bytes=$(du -sb "$DATA/exports" | cut -f1)
+
+recipient=$("$BIN" keygen -o "$DATA/repo/identity.txt")
+cat > "$DATA/repo/snapdrill.toml" <<TOML
+[repository]
+recipients = ["$recipient"]
+identity = "identity.txt"
+cache_dir = "cache"
+[[store]]
+name = "local"
+url = "store"
+[backup]
+paths = ["../exports"]
+TOML
+export SNAPDRILL_CONFIG=$PWD/$DATA/repo/snapdrill.toml
+"$BIN" -q init >/dev/null
+
+# Run a command under GNU time; prints "seconds max_rss_kib".
+measure() {
+  local log
+  log=$(mktemp)
+  /usr/bin/time -f '%e %M' -o "$log" "$@" >/dev/null
+  cat "$log"
+  rm -f "$log"
+}
+# Warm the page cache so the first backup is not measured against a cold disk.
+cat "$DATA"/exports/* "$DATA"/exports/*/* >/dev/null 2>&1 || true
+
+read -r b1_s b1_rss < <(measure "$BIN" -q backup)
+read -r b2_s b2_rss < <(measure "$BIN" -q backup)
+read -r b3_s b3_rss < <(measure "$BIN" -q backup --force-read)
+read -r r_s r_rss < <(measure "$BIN" -q restore latest --target "$DATA/restored")
+stored=$(du -sb "$DATA/repo/store" | cut -f1)
+
+python3 - "$bytes" "$stored" "$b1_s" "$b1_rss" "$b2_s" "$b2_rss" "$b3_s" "$b3_rss" "$r_s" "$r_rss" <<'PY'
+import sys
+b, stored, b1, b1r, b2, b2r, b3, b3r, r, rr = (float(x) for x in sys.argv[1:])
+mb = b / 1e6
+def row(name, s, rss, target=None):
+    rate = mb / s if s > 0 else float("inf")
+    verdict = ""
+    if target:
+        verdict = "meets target" if rate >= target else "BELOW target"
+        verdict = f"(target >= {target:.0f} MB/s: {verdict})"
+    print(f"  {name:<34} {s:7.2f} s  {rate:8.1f} MB/s  peak RSS {rss/1024:6.1f} MiB {verdict}")
+print(f"snapdrill bench: {mb:.1f} MB export, stored as {stored/1e6:.1f} MB (compressed + encrypted), 1 local store")
+row("backup (first, everything new)", b1, b1r, 150)
+row("backup (unchanged, cache)", b2, b2r)
+row("backup (unchanged, --force-read)", b3, b3r)
+row("restore (verify every byte)", r, rr, 200)
+peak = max(b1r, b2r, b3r, rr) / 1024
+print(f"  peak RSS over all runs: {peak:.1f} MiB (target <= 150 MiB: {'meets target' if peak <= 150 else 'ABOVE target'})")
+PY
+cmp -s <(cd "$DATA/exports" && find . -type f -exec sha256sum {} + | sort) \
+       <(cd "$DATA/restored/exports" && find . -type f -exec sha256sum {} + | sort) \
+  && echo "  restored tree identical to the source (sha256 of every file)" \
+  || { echo "  RESTORED TREE DIFFERS" >&2; exit 1; }

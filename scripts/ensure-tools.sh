@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install the command-line tools the tests, the demo and the benchmark use, when missing:
+# the stock `age` and `zstd` (tests prove every object opens with them), `sha256sum`
+# (coreutils), GNU `time` (peak memory in the benchmark). Debian packages only.
+set -euo pipefail
+
+need=()
+command -v age >/dev/null 2>&1 || need+=(age)
+command -v zstd >/dev/null 2>&1 || need+=(zstd)
+command -v sha256sum >/dev/null 2>&1 || need+=(coreutils)
+[ -x /usr/bin/time ] || need+=(time)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "ensure-tools: installing ${need[*]} (Debian packages)" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    sudo="sudo"
+  else
+    echo "ensure-tools: need root (or sudo) to install: ${need[*]}" >&2
+    exit 1
+  fi
+fi
+# Refresh the package index only when an install fails without it (it is slow).
+if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null 2>&1; then
+  $sudo apt-get update -q >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null
+fi
+for tool in age zstd sha256sum; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "ensure-tools: $tool is still missing" >&2; exit 1; }
+done

@@ -1,0 +1,390 @@
+//! Test harness: a repository in a temporary directory whose stores are local directories
+//! (`stores/<name>`), driven through the real `snapdrill` binary.
+//!
+//! Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use tempfile::TempDir;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_snapdrill");
+
+/// A repository: `<dir>/identity.txt`, `<dir>/snapdrill.toml`, `<dir>/stores/<name>`,
+/// `<dir>/cache`, and (after `init`) `<dir>/snapdrill-write.key`.
+pub struct Env {
+    pub dir: TempDir,
+    pub stores: Vec<String>,
+    /// The `age1...` recipient of `identity.txt`.
+    pub recipient: String,
+}
+
+impl Env {
+    /// A repository initialised in every named store.
+    pub fn new(stores: &[&str]) -> Env {
+        Env::with(stores, &[], true)
+    }
+
+    /// A repository whose config sets `[backup] paths` (relative to the env dir), optionally
+    /// without running `init`.
+    pub fn with(stores: &[&str], backup_paths: &[&str], init: bool) -> Env {
+        let dir = tempfile::Builder::new()
+            .prefix("snapdrill-test-")
+            .tempdir()
+            .expect("tempdir");
+        let mut env = Env {
+            dir,
+            stores: stores.iter().map(|s| s.to_string()).collect(),
+            recipient: String::new(),
+        };
+        let identity = env.path().join("identity.txt");
+        env.recipient = env
+            .ok(&["keygen", "-o", identity.to_str().unwrap()])
+            .trim()
+            .to_owned();
+        assert!(env.recipient.starts_with("age1"), "{}", env.recipient);
+        let mut toml = format!(
+            "[repository]\nrecipients = [\"{}\"]\nidentity = \"identity.txt\"\ncache_dir = \"cache\"\n",
+            env.recipient
+        );
+        for s in stores {
+            toml.push_str(&format!(
+                "\n[[store]]\nname = \"{s}\"\nurl = \"stores/{s}\"\nsite = \"{s}\"\n"
+            ));
+        }
+        if !backup_paths.is_empty() {
+            let quoted: Vec<String> = backup_paths.iter().map(|p| format!("\"{p}\"")).collect();
+            toml.push_str(&format!("\n[backup]\npaths = [{}]\n", quoted.join(", ")));
+        }
+        fs::write(env.config(), toml).unwrap();
+        if init {
+            env.ok(&["init"]);
+        }
+        env
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `<dir>/<rel>`
+    pub fn p(&self, rel: &str) -> PathBuf {
+        self.path().join(rel)
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.p("snapdrill.toml")
+    }
+
+    pub fn identity(&self) -> PathBuf {
+        self.p("identity.txt")
+    }
+
+    pub fn write_key(&self) -> PathBuf {
+        self.p("snapdrill-write.key")
+    }
+
+    pub fn store(&self, name: &str) -> PathBuf {
+        self.p(&format!("stores/{name}"))
+    }
+
+    /// The command, isolated from the caller's environment.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--config")
+            .arg(self.config())
+            .args(args)
+            .current_dir(self.path())
+            .env_remove("SNAPDRILL_CONFIG")
+            .env_remove("SNAPDRILL_IDENTITY")
+            .env_remove("XDG_CACHE_HOME")
+            .env("HOME", self.path())
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("running snapdrill")
+    }
+
+    /// Run with `input` on standard input.
+    pub fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning snapdrill");
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        let feeder = std::thread::spawn(move || stdin.write_all(&input));
+        let out = child.wait_with_output().unwrap();
+        feeder.join().unwrap().expect("writing stdin");
+        out
+    }
+
+    /// Run, assert exit 0, return stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(code(&out), 0, "snapdrill {args:?} failed\n{}", show(&out));
+        String::from_utf8(out.stdout).expect("UTF-8 stdout")
+    }
+
+    /// Run, return the exit code.
+    pub fn code(&self, args: &[&str]) -> i32 {
+        code(&self.run(args))
+    }
+
+    /// `backup --json ARGS`, asserting exit 0.
+    pub fn backup_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["backup", "--json"];
+        all.extend_from_slice(args);
+        json(&self.ok(&all))
+    }
+
+    /// Trusted snapshot ids, oldest first (`snapshots --json`, exit 0 asserted).
+    pub fn snapshot_ids(&self) -> Vec<String> {
+        let v = json(&self.ok(&["snapshots", "--json"]));
+        v["snapshots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Every object file under `stores/<store>/chunks`, sorted.
+    pub fn chunk_objects(&self, store: &str) -> Vec<PathBuf> {
+        files_under(&self.store(store).join("chunks"))
+    }
+
+    /// A source tree at `<dir>/<name>` (see [`write_tree`]).
+    pub fn tree(&self, name: &str, files: &[(&str, &[u8])]) -> PathBuf {
+        let root = self.p(name);
+        write_tree(&root, files);
+        root
+    }
+}
+
+pub fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited normally, not by a signal")
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Exit code, stdout and stderr, for assertion messages.
+pub fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code(),
+        stdout(out),
+        stderr(out)
+    )
+}
+
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+}
+
+/// Create `root` and the files (parents created as needed).
+pub fn write_tree(root: &Path, files: &[(&str, &[u8])]) {
+    fs::create_dir_all(root).unwrap();
+    for (rel, content) in files {
+        let path = root.join(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, content).unwrap();
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*), incompressible.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut rng = XorShift::new(seed);
+    let mut out = vec![0u8; len];
+    rng.fill(&mut out);
+    out
+}
+
+pub struct XorShift(u64);
+
+impl XorShift {
+    pub fn new(seed: u64) -> Self {
+        XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let v = self.next().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+/// Every regular file under `dir` (recursively), sorted; empty if `dir` is missing.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for e in rd {
+            let e = e.unwrap();
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                todo.push(e.path());
+            } else if ft.is_file() {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Names directly in `dir`, sorted; empty if `dir` is missing.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = match fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+/// What a tree comparison looks at, per path.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Node {
+    Dir {
+        mode: u32,
+        mtime: (i64, i64),
+    },
+    File {
+        mode: u32,
+        mtime: (i64, i64),
+        content: Vec<u8>,
+    },
+    Symlink {
+        target: PathBuf,
+        mtime: (i64, i64),
+    },
+}
+
+/// Snapshot of a tree: every path below `root` (and `root` itself as ""), with mode
+/// (permission bits), mtime to the nanosecond, content and symlink target.
+pub fn read_tree(root: &Path) -> BTreeMap<String, Node> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![(root.to_path_buf(), String::new())];
+    while let Some((path, rel)) = todo.pop() {
+        let m = fs::symlink_metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mtime = (m.mtime(), m.mtime_nsec());
+        let mode = m.permissions().mode() & 0o7777;
+        let node = if m.file_type().is_symlink() {
+            Node::Symlink {
+                target: fs::read_link(&path).unwrap(),
+                mtime,
+            }
+        } else if m.is_dir() {
+            for e in fs::read_dir(&path).unwrap() {
+                let e = e.unwrap();
+                let name = e.file_name().to_string_lossy().into_owned();
+                let child = if rel.is_empty() {
+                    name
+                } else {
+                    format!("{rel}/{name}")
+                };
+                todo.push((e.path(), child));
+            }
+            Node::Dir { mode, mtime }
+        } else {
+            Node::File {
+                mode,
+                mtime,
+                content: fs::read(&path).unwrap(),
+            }
+        };
+        out.insert(rel, node);
+    }
+    out
+}
+
+/// Assert two trees are identical: same paths, kinds, bytes, modes, mtimes (ns), targets.
+pub fn assert_same_tree(expected: &Path, actual: &Path) {
+    let (a, b) = (read_tree(expected), read_tree(actual));
+    let (ka, kb): (Vec<_>, Vec<_>) = (a.keys().collect(), b.keys().collect());
+    assert_eq!(
+        ka,
+        kb,
+        "paths differ between {} and {}",
+        expected.display(),
+        actual.display()
+    );
+    for (path, node) in &a {
+        // Content can be large: compare without printing it.
+        let other = &b[path];
+        if let (Node::File { content: x, .. }, Node::File { content: y, .. }) = (node, other) {
+            assert!(
+                x == y,
+                "content of '{path}' differs ({} vs {} bytes)",
+                x.len(),
+                y.len()
+            );
+        }
+        let strip = |n: &Node| match n {
+            Node::File {
+                mode,
+                mtime,
+                content,
+            } => format!("file mode {mode:o} mtime {mtime:?} {} bytes", content.len()),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(strip(node), strip(other), "'{path}' differs");
+    }
+}
+
+/// Fail (not skip) when a stock tool the test relies on is missing.
+pub fn require_tool(name: &str, package: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "this test needs the stock `{name}` tool, which is not installed: install it (Debian: apt-get install {package}) and run the tests again"
+    );
+}
+
+pub fn set_mode(path: &Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Set mtime (and atime) with nanoseconds, without following symlinks.
+pub fn set_mtime(path: &Path, secs: i64, nanos: u32) {
+    let t = filetime::FileTime::from_unix_time(secs, nanos);
+    filetime::set_symlink_file_times(path, t, t).unwrap();
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}

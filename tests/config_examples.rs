@@ -1,0 +1,34 @@
+//! Every example config in `fixtures/` parses and passes the checks `config check` makes.
+
+use std::path::Path;
+
+use snapdrill::config::Config;
+
+#[test]
+fn every_example_config_parses() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut found = 0;
+    let mut stack = vec![root];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "toml") {
+                let config = Config::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                snapdrill::keys::parse_recipients(&config.recipients)
+                    .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                if let Some(s) = &config.signer {
+                    snapdrill::keys::parse_signer(s)
+                        .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                }
+                assert!(!config.stores.is_empty());
+                found += 1;
+            }
+        }
+    }
+    assert!(
+        found >= 4,
+        "expected the example configs and the vectors' configs, found {found}"
+    );
+}
