@@ -118,6 +118,28 @@ pub fn open<'a>(
     decompress(&compressed, limit)
 }
 
+/// Decrypt and decompress an object whose plaintext size is known exactly (a chunk): one
+/// allocation of that size, no streaming window, and any other size is an error.
+pub fn open_exact<'a>(
+    sealed: &[u8],
+    identities: impl Iterator<Item = &'a dyn age::Identity>,
+    size: u64,
+) -> Result<Vec<u8>, SealError> {
+    let compressed = decrypt(sealed, identities, size + size / 64 + 1024)?;
+    let plain = zstd::bulk::decompress(&compressed, size as usize).map_err(|e| {
+        SealError::Decompress(format!(
+            "{e} (more than the {size} bytes the manifest allows?)"
+        ))
+    })?;
+    if plain.len() as u64 != size {
+        return Err(SealError::Decompress(format!(
+            "{} bytes, the manifest says {size}",
+            plain.len()
+        )));
+    }
+    Ok(plain)
+}
+
 /// Decompress one zstd stream, refusing output larger than `limit` (bomb guard).
 pub fn decompress(compressed: &[u8], limit: u64) -> Result<Vec<u8>, SealError> {
     let mut decoder = zstd::stream::read::Decoder::with_buffer(compressed)

@@ -271,11 +271,9 @@ pub async fn run(
             async move {
                 let fetched = repo
                     .fetch_verified(&object, move |bytes| {
-                        let plain = sealing::open(&bytes, ids.as_age(), chunk.size)
+                        let plain = sealing::open_exact(&bytes, ids.as_age(), chunk.size)
                             .map_err(|e| e.to_string())?;
-                        if plain.len() as u64 != chunk.size
-                            || hex::encode(chunk_id(&dedup, &plain)) != chunk.id
-                        {
+                        if hex::encode(chunk_id(&dedup, &plain)) != chunk.id {
                             return Err(
                                 "decrypted content does not match the chunk's keyed id".to_string()
                             );
