@@ -1,0 +1,98 @@
+//! Crash consistency (RELIABILITY.md, "kill -9 at random instants during backup", after
+//! Kopia's crash test): 50 backups into two stores, each killed with SIGKILL at a random
+//! instant. Afterwards every snapshot that is listed restores and verifies, and the next
+//! backup completes and restores the current tree exactly.
+
+mod common;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use common::{Env, XorShift, assert_same_tree, code, random_bytes, show, write_tree};
+
+const RUNS: usize = 50;
+
+#[test]
+fn backups_killed_at_random_instants_never_leave_a_bad_snapshot() {
+    let env = Env::new(&["near", "far"]);
+    let seed = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut rng = XorShift::new(seed);
+    let src = env.p("exports");
+    let files: Vec<(String, Vec<u8>)> = (0..12)
+        .map(|i| {
+            (
+                format!("part-{i:02}.bin"),
+                random_bytes(600_000 + i * 37_000, seed ^ i as u64),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    write_tree(&src, &refs);
+
+    // Calibrate: how long does a backup like the ones below (one file changed) take here?
+    env.ok(&["backup", src.to_str().unwrap()]);
+    std::fs::write(
+        src.join(&files[0].0),
+        random_bytes(500_000, seed.wrapping_add(1)),
+    )
+    .unwrap();
+    let started = Instant::now();
+    env.ok(&["backup", src.to_str().unwrap()]);
+    // Kill instants are drawn from [0, span); the span adapts so that runs end both ways
+    // (killed at every stage, and some completing), whatever the speed of this machine.
+    let mut span = started.elapsed().as_micros().max(2_000) as u64;
+
+    let mut killed = 0;
+    for run in 0..RUNS {
+        // New content every run, so every run has chunks to upload and a commit to write.
+        let victim = &files[run % files.len()].0;
+        std::fs::write(
+            src.join(victim),
+            random_bytes(500_000 + run * 1_000, seed.wrapping_add(run as u64 + 100)),
+        )
+        .unwrap();
+        let mut child = env.cmd(&["backup", src.to_str().unwrap()]).spawn().unwrap();
+        std::thread::sleep(Duration::from_micros(rng.next() % span));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            killed += 1;
+            span += span / 8;
+        } else {
+            span -= span / 8;
+        }
+        child.wait().unwrap();
+    }
+    assert!(
+        killed >= RUNS / 4,
+        "only {killed} of {RUNS} runs were killed mid-way (seed {seed})"
+    );
+
+    // Every listed snapshot restores and verifies.
+    let ids = env.snapshot_ids();
+    for id in &ids {
+        let target = env.p(&format!("restored-{id}"));
+        let out = env.run(&["restore", id, "--target", target.to_str().unwrap()]);
+        assert_eq!(
+            code(&out),
+            0,
+            "snapshot {id} does not restore (seed {seed})\n{}",
+            show(&out)
+        );
+        std::fs::remove_dir_all(&target).unwrap();
+    }
+
+    // The next run completes and holds exactly the current tree.
+    env.ok(&["backup", src.to_str().unwrap()]);
+    let target = env.p("final");
+    env.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    assert_same_tree(&src, &target.join("exports"));
+    eprintln!(
+        "crash test: {killed} of {RUNS} backups killed, {} snapshots listed and restored (seed {seed})",
+        ids.len()
+    );
+}
