@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::store::backend::{self, Location};
+use crate::store::retry::Tuning;
 
 /// The file name looked for in the working directory.
 pub const DEFAULT_FILE: &str = "snapdrill.toml";
@@ -50,6 +51,10 @@ struct RawStore {
     site: Option<String>,
     #[serde(default)]
     options: BTreeMap<String, toml::Value>,
+    timeout: Option<String>,
+    retries: Option<u32>,
+    deadline: Option<String>,
+    concurrency: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -86,6 +91,8 @@ pub struct StoreConfig {
     pub site: Option<String>,
     /// Backend options (endpoint, region, ...), as strings.
     pub options: BTreeMap<String, String>,
+    /// Timeouts, retries, deadline, concurrency.
+    pub tuning: Tuning,
 }
 
 /// How many stores must commit for a backup to succeed.
@@ -271,6 +278,7 @@ fn check_stores(raw: Vec<RawStore>, base: &Path) -> Result<Vec<StoreConfig>, Str
             }
             let location = backend::parse_location(&s.url, base)
                 .map_err(|e| format!("store '{}': {e}", s.name))?;
+            let tuning = store_tuning(&s)?;
             let options = s
                 .options
                 .into_iter()
@@ -285,9 +293,36 @@ fn check_stores(raw: Vec<RawStore>, base: &Path) -> Result<Vec<StoreConfig>, Str
                 location,
                 site: s.site,
                 options,
+                tuning,
             })
         })
         .collect()
+}
+
+fn store_tuning(s: &RawStore) -> Result<Tuning, String> {
+    let duration = |what: &str, v: &Option<String>| -> Result<Option<Duration>, String> {
+        v.as_ref()
+            .map(|t| {
+                humantime::parse_duration(t).map_err(|e| {
+                    format!(
+                        "store '{}': {what} = \"{t}\": {e} (write e.g. \"30s\", \"2h\")",
+                        s.name
+                    )
+                })
+            })
+            .transpose()
+    };
+    let default = Tuning::default();
+    let concurrency = s.concurrency.unwrap_or(default.concurrency);
+    if concurrency == 0 || concurrency > 256 {
+        return Err(format!("store '{}': concurrency must be 1 to 256", s.name));
+    }
+    Ok(Tuning {
+        timeout: duration("timeout", &s.timeout)?.unwrap_or(default.timeout),
+        retries: s.retries.unwrap_or(default.retries),
+        deadline: duration("deadline", &s.deadline)?,
+        concurrency,
+    })
 }
 
 fn parse_require(v: Option<&toml::Value>, stores: usize) -> Result<Require, String> {

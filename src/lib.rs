@@ -12,7 +12,7 @@
 //! - `store` — the storage seam ([`store::Store`]) and its `object_store` backends.
 //! - `repository` — a repository across its stores: init, open, list, verified fetch.
 //! - `source` — walking what to back up.
-//! - `backup` and `restore` — the two engines.
+//! - `backup` and `restore` — the two engines; `sync` heals replicas from each other.
 //! - `error` — the error type and exit codes.
 
 #![forbid(unsafe_code)]
@@ -28,6 +28,7 @@ pub mod restore;
 pub mod sealing;
 pub mod source;
 pub mod store;
+pub mod sync;
 
 pub use error::{Error, Result};
 

@@ -29,6 +29,8 @@ pub struct Repository {
     pub signer: VerifyingKey,
     /// Stores that could not be opened, with why (only when opened with `OpenMode::AnyUsable`).
     pub unusable: Vec<(String, String)>,
+    /// Stores among `unusable` that answered but hold no repository.
+    pub not_initialised: Vec<String>,
 }
 
 /// How many stores must open.
@@ -47,8 +49,68 @@ pub struct InitOutcome {
     pub store: String,
     /// `created` or `already initialised`.
     pub action: &'static str,
-    /// Whether create-only writes are refused by the store (see `Capabilities`).
-    pub create_only: bool,
+    /// Whether the store really refuses to overwrite on a create-only write (probed).
+    pub create_only: CreateOnly,
+}
+
+/// What a probe found out about create-only writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CreateOnly {
+    /// A second create of the same name was refused and the first content kept.
+    Yes,
+    /// The store overwrote silently (some S3-compatible servers ignore the condition).
+    No,
+    /// The backend has no conditional write; snapdrill checks before writing (not atomic).
+    Emulated,
+    /// The probe could not run.
+    Unknown(String),
+}
+
+impl CreateOnly {
+    /// Can this store provide mutual exclusion (a lease)?
+    pub fn atomic(&self) -> bool {
+        *self == CreateOnly::Yes
+    }
+
+    /// For reports.
+    pub fn describe(&self) -> String {
+        match self {
+            CreateOnly::Yes => "create-only writes: yes".into(),
+            CreateOnly::No => "create-only writes: NO, the store overwrites silently (backups stay correct; nothing that needs a lock will trust it)".into(),
+            CreateOnly::Emulated => "create-only writes: emulated, not atomic (backups stay correct; nothing that needs a lock will trust it)".into(),
+            CreateOnly::Unknown(why) => format!("create-only writes: unknown ({why})"),
+        }
+    }
+}
+
+/// Probe whether `store` refuses a second create of the same object. Leaves nothing behind
+/// (the probe object is deleted, where the store allows deletes).
+pub async fn probe_create_only(store: &StoreRef) -> CreateOnly {
+    if !store.capabilities().create_only {
+        return CreateOnly::Emulated;
+    }
+    let mut r = [0u8; 8];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut r);
+    let key = format!("probes/create-only-{}", hex::encode(r));
+    let first = store
+        .put(&key, Bytes::from_static(b"first"), store::PutMode::Create)
+        .await;
+    let second = store
+        .put(&key, Bytes::from_static(b"second"), store::PutMode::Create)
+        .await;
+    let kept = store.get(&key, 64).await;
+    let _ = store.delete(&key).await;
+    match (first, second, kept) {
+        (Ok(()), Err(e), Ok(body))
+            if e.kind == StoreErrorKind::AlreadyExists && &body[..] == b"first" =>
+        {
+            CreateOnly::Yes
+        }
+        (Ok(()), Ok(()), _) => CreateOnly::No,
+        (Ok(()), Err(e), Ok(_)) if e.kind == StoreErrorKind::AlreadyExists => CreateOnly::No,
+        (Err(e), _, _) | (_, Err(e), _) => CreateOnly::Unknown(e.message),
+    }
 }
 
 /// Create the repository's `config` object in every store (idempotent).
@@ -93,7 +155,7 @@ pub async fn init(
         outcomes.push(InitOutcome {
             store: store.name().to_owned(),
             action,
-            create_only: store.capabilities().create_only,
+            create_only: probe_create_only(store).await,
         });
     }
     Ok(outcomes)
@@ -149,6 +211,7 @@ impl Repository {
                 config,
                 signer,
                 unusable,
+                not_initialised,
             }),
             // Every store is reachable but none was ever initialised: exit 10, not 1.
             None if !unusable.is_empty() && not_initialised.len() == unusable.len() => {

@@ -12,7 +12,14 @@ use snapdrill::store::StoreRef;
 use snapdrill::store::backend::{self, Location};
 
 fn memory(name: &str, id: &str) -> StoreRef {
-    backend::open(name, &Location::Memory(id.to_owned()), false).unwrap()
+    backend::open(
+        name,
+        &Location::Memory(id.to_owned()),
+        &Default::default(),
+        Default::default(),
+        false,
+    )
+    .unwrap()
 }
 
 fn options(paths: Vec<std::path::PathBuf>) -> BackupOptions {

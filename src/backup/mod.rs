@@ -842,7 +842,7 @@ async fn copy_missing(
         }
     }
     futures::stream::iter(copies)
-        .for_each_concurrent(upload::UPLOADS_PER_STORE, |(from, to, id)| async move {
+        .for_each_concurrent(upload::COPIES_IN_FLIGHT, |(from, to, id)| async move {
             if !states.healthy(to) {
                 return;
             }

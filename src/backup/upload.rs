@@ -19,8 +19,8 @@ use crate::store::{self, StoreRef};
 /// 32 MiB keeps peak memory near 100 MiB while both cores stay busy (see `make bench`).
 const MEMORY_UNITS: usize = 512;
 const UNIT: usize = 64 << 10;
-/// Concurrent uploads per store.
-pub const UPLOADS_PER_STORE: usize = 8;
+/// Concurrent copies between stores (copying chunks one store lacks).
+pub const COPIES_IN_FLIGHT: usize = 8;
 
 /// A chunk sealed and uploaded by this run.
 #[derive(Debug, Clone)]
@@ -111,7 +111,7 @@ impl Uploader {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         let per_store = stores
             .iter()
-            .map(|_| Arc::new(Semaphore::new(UPLOADS_PER_STORE)))
+            .map(|s| Arc::new(Semaphore::new(s.concurrency().max(1))))
             .collect();
         Uploader {
             stores,

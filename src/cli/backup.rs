@@ -87,11 +87,6 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
         }
         .into());
     }
-    let mode = if failed.is_empty() {
-        OpenMode::All
-    } else {
-        OpenMode::AnyUsable
-    };
     if stores.is_empty() {
         let (name, e) = failed.into_iter().next().expect("a store is configured");
         return Err(if e.kind == snapdrill::store::StoreErrorKind::NotFound {
@@ -100,7 +95,15 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
             e.into()
         });
     }
-    let mut repo = Repository::open(stores, signer, mode).await?;
+    // Stores that cannot be reached are reported and the others go on (`require` decides);
+    // a store that answers without a repository needs `init` first.
+    let mut repo = Repository::open(stores, signer, OpenMode::AnyUsable).await?;
+    if let Some(name) = repo.not_initialised.first() {
+        return Err(Error::NotInitialised {
+            store: name.clone(),
+        }
+        .into());
+    }
     repo.unusable
         .extend(failed.into_iter().map(|(n, e)| (n, e.to_string())));
     if repo.config.repository_id != key.repository_id {

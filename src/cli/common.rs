@@ -39,7 +39,7 @@ pub fn open_stores(
     let mut ok = Vec::new();
     let mut failed = Vec::new();
     for s in &config.stores {
-        match backend::open(&s.name, &s.location, create) {
+        match backend::open(&s.name, &s.location, &s.options, s.tuning, create) {
             Ok(store) => ok.push(store),
             Err(e) => failed.push((s.name.clone(), e)),
         }

@@ -54,12 +54,12 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
     }
     println!("repository {}", key.repository_id);
     for o in &outcomes {
-        let create_only = if o.create_only {
-            "create-only writes: yes"
-        } else {
-            "create-only writes: NO (overwrites cannot be refused)"
-        };
-        println!("  store {:<12} {:<20} {create_only}", o.store, o.action);
+        println!(
+            "  store {:<12} {:<20} {}",
+            o.store,
+            o.action,
+            o.create_only.describe()
+        );
     }
     let sites: std::collections::HashSet<_> =
         config.stores.iter().map(|s| s.site.clone()).collect();

@@ -12,6 +12,7 @@ mod ls;
 mod output;
 mod restore;
 mod snapshots;
+mod sync;
 
 use std::path::PathBuf;
 
@@ -49,6 +50,8 @@ enum Command {
     Checksums(checksums::Args),
     /// Restore a snapshot into a folder, verifying every file.
     Restore(restore::Args),
+    /// Copy what a store lacks from the other stores (no identity needed).
+    Sync(sync::Args),
     /// Check the configuration.
     Config {
         #[command(subcommand)]
@@ -99,6 +102,7 @@ pub fn main() -> i32 {
         Command::Ls(a) => common::block_on(ls::run(&global, a)),
         Command::Checksums(a) => common::block_on(checksums::run(&global, a)),
         Command::Restore(a) => common::block_on(restore::run(&global, a)),
+        Command::Sync(a) => common::block_on(sync::run(&global, a)),
         Command::Config {
             command: ConfigCommand::Check,
         } => config_check::run(&global),

@@ -5,6 +5,9 @@
 //! tests — is a wrapper of this trait.
 
 pub mod backend;
+pub mod faults;
+pub mod redact;
+pub mod retry;
 
 use std::fmt;
 use std::sync::Arc;
@@ -118,6 +121,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn location(&self) -> &str;
     /// What the store can guarantee.
     fn capabilities(&self) -> Capabilities;
+    /// How many uploads to run at once.
+    fn concurrency(&self) -> usize {
+        8
+    }
     /// Write a whole object.
     async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<(), StoreError>;
     /// Read a whole object, refusing objects larger than `limit` bytes.
@@ -165,6 +172,11 @@ pub async fn put_create_checked(
             })?;
             if Sha256::digest(&existing) == Sha256::digest(&data) {
                 Ok(Created::AlreadyIdentical)
+            } else if existing.len() < data.len() && data.starts_with(&existing) {
+                // A strict prefix of our bytes is what an interrupted upload to a store
+                // without atomic writes leaves behind: our own debris, safe to replace.
+                store.put(key, data, PutMode::Overwrite).await?;
+                Ok(Created::Written)
             } else {
                 Err(StoreError::new(
                     store.name(),

@@ -1,0 +1,266 @@
+//! `sync`: bring every store up to date with the others, without the identity.
+//!
+//! For every verified snapshot and every store, the objects the store lacks (absent, or
+//! listed at the wrong size) are copied byte for byte from a store that holds them intact —
+//! each copy's ciphertext SHA-256 checked against the signed commit — chunks first, then the
+//! manifest, and the commit last, so a store never lists a snapshot it cannot restore.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::format::commit::{Commit, ObjectRef};
+use crate::format::{self, limits};
+use crate::repository::{Repository, Snapshot};
+use crate::sealing::sha256;
+use crate::store::{self, PutMode, StoreRef};
+
+/// Copies in flight per store.
+const COPIES: usize = 8;
+
+/// What sync did (or would do) in one store.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StoreSync {
+    /// The store.
+    pub store: String,
+    /// Snapshots the store did not list and now does (or would).
+    pub snapshots_added: Vec<String>,
+    /// Objects copied (or to copy).
+    pub objects_copied: u64,
+    /// Bytes copied (or to copy).
+    pub bytes_copied: u64,
+    /// Objects that could not be healed, with why.
+    pub errors: Vec<String>,
+}
+
+/// The report of a sync.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncReport {
+    /// Nothing was written.
+    pub dry_run: bool,
+    /// Per store.
+    pub stores: Vec<StoreSync>,
+}
+
+impl SyncReport {
+    /// 0 when every store is complete, 3 when some object could not be healed.
+    pub fn exit_code(&self) -> i32 {
+        if self.stores.iter().any(|s| !s.errors.is_empty()) {
+            crate::error::exit::PARTIAL
+        } else {
+            0
+        }
+    }
+}
+
+type Listing = HashMap<String, u64>;
+
+async fn listing(store: &StoreRef) -> Result<Listing> {
+    let mut all = HashMap::new();
+    for prefix in [
+        format::CHUNKS_PREFIX,
+        format::MANIFESTS_PREFIX,
+        format::SNAPSHOTS_PREFIX,
+    ] {
+        for o in store.list(prefix).await? {
+            all.insert(o.key, o.size);
+        }
+    }
+    Ok(all)
+}
+
+/// Run sync over every store of `repo`.
+pub async fn run(repo: &Repository, dry_run: bool) -> Result<SyncReport> {
+    let snapshots = repo.snapshots().await?;
+    let mut listings = Vec::with_capacity(repo.stores.len());
+    for store in &repo.stores {
+        listings.push(listing(store).await?);
+    }
+    let mut reports: Vec<StoreSync> = repo
+        .stores
+        .iter()
+        .map(|s| StoreSync {
+            store: s.name().to_owned(),
+            ..Default::default()
+        })
+        .collect();
+    for snap in &snapshots.trusted {
+        let commit_bytes = commit_object(repo, snap).await?;
+        for (to, report) in reports.iter_mut().enumerate() {
+            heal_snapshot(
+                repo,
+                &listings,
+                to,
+                &snap.commit,
+                &commit_bytes,
+                dry_run,
+                report,
+            )
+            .await;
+        }
+    }
+    Ok(SyncReport {
+        dry_run,
+        stores: reports,
+    })
+}
+
+/// The signed commit bytes, from a store where they verify.
+async fn commit_object(repo: &Repository, snap: &Snapshot) -> Result<Bytes> {
+    let name = format::commit_object(&snap.commit.snapshot_id);
+    for store in &repo.stores {
+        if let Ok(bytes) = store.get(&name, limits::COMMIT_OBJECT).await {
+            if Commit::from_object(
+                &bytes,
+                &repo.signer,
+                &repo.config.repository_id,
+                &snap.commit.snapshot_id,
+            )
+            .is_ok()
+            {
+                return Ok(bytes);
+            }
+        }
+    }
+    Err(Error::integrity(
+        None,
+        Some(&name),
+        "no store holds a commit that verifies",
+    ))
+}
+
+async fn heal_snapshot(
+    repo: &Repository,
+    listings: &[Listing],
+    to: usize,
+    commit: &Commit,
+    commit_bytes: &Bytes,
+    dry_run: bool,
+    report: &mut StoreSync,
+) {
+    let has = |i: usize, o: &ObjectRef| listings[i].get(&o.name) == Some(&o.size);
+    let commit_name = format::commit_object(&commit.snapshot_id);
+    let commit_listed = listings[to].contains_key(&commit_name);
+    let missing: Vec<&ObjectRef> = commit
+        .objects
+        .iter()
+        .chain([&commit.manifest])
+        .filter(|o| !has(to, o))
+        .collect();
+    if missing.is_empty() && commit_listed {
+        return;
+    }
+    let results: Vec<std::result::Result<u64, String>> = futures::stream::iter(missing)
+        .map(|o| async move {
+            let sources: Vec<usize> = (0..repo.stores.len())
+                .filter(|&i| i != to && has(i, o))
+                .collect();
+            if dry_run {
+                return if sources.is_empty() {
+                    Err(format!("{}: no intact copy in any store", o.name))
+                } else {
+                    Ok(o.size)
+                };
+            }
+            copy_object(repo, &sources, to, o, listings[to].contains_key(&o.name))
+                .await
+                .map(|()| o.size)
+        })
+        .buffer_unordered(COPIES)
+        .collect()
+        .await;
+    let mut complete = true;
+    for r in results {
+        match r {
+            Ok(bytes) => {
+                report.objects_copied += 1;
+                report.bytes_copied += bytes;
+            }
+            Err(e) => {
+                complete = false;
+                report.errors.push(e);
+            }
+        }
+    }
+    if commit_listed || !complete {
+        if !complete && !commit_listed {
+            report.errors.push(format!(
+                "snapshot {} not added: objects above are missing",
+                commit.snapshot_id
+            ));
+        }
+        return;
+    }
+    // Commit last, and only after the store confirms every object at its size.
+    if !dry_run {
+        let confirmed = async {
+            let fresh = listing(&repo.stores[to]).await?;
+            for o in commit.objects.iter().chain([&commit.manifest]) {
+                if fresh.get(&o.name) != Some(&o.size) {
+                    return Err(Error::integrity(
+                        Some(repo.stores[to].name()),
+                        Some(&o.name),
+                        "missing after the copy",
+                    ));
+                }
+            }
+            store::put_create_checked(repo.stores[to].as_ref(), &commit_name, commit_bytes.clone())
+                .await?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = confirmed {
+            report.errors.push(e.to_string());
+            return;
+        }
+    }
+    report.objects_copied += 1;
+    report.bytes_copied += commit_bytes.len() as u64;
+    report.snapshots_added.push(commit.snapshot_id.clone());
+}
+
+/// Copy one object from the first source whose copy is intact.
+async fn copy_object(
+    repo: &Repository,
+    sources: &[usize],
+    to: usize,
+    object: &ObjectRef,
+    damaged_there: bool,
+) -> std::result::Result<(), String> {
+    let mut reasons = Vec::new();
+    for &from in sources {
+        let bytes = match repo.stores[from].get(&object.name, object.size).await {
+            Ok(b) => b,
+            Err(e) => {
+                reasons.push(e.to_string());
+                continue;
+            }
+        };
+        if hex::encode(sha256(&bytes)) != object.sha256 {
+            reasons.push(format!(
+                "store '{}': copy does not match the signed SHA-256",
+                repo.stores[from].name()
+            ));
+            continue;
+        }
+        let target = repo.stores[to].as_ref();
+        // A damaged object (wrong size) is replaced; a missing one is created.
+        let written = if damaged_there {
+            target
+                .put(&object.name, bytes, PutMode::Overwrite)
+                .await
+                .map(|()| store::Created::Written)
+        } else {
+            store::put_create_checked(target, &object.name, bytes).await
+        };
+        return written.map(|_| ()).map_err(|e| e.to_string());
+    }
+    Err(format!(
+        "{}: no intact copy in any store ({})",
+        object.name,
+        reasons.join("; ")
+    ))
+}
