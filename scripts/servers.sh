@@ -247,13 +247,13 @@ install_azurite() {
 
 install_webdav() {
   webdav_installed && return 0
-  local t0=$SECONDS log="$TOOLS/install-rclone.log" sudo=""
+  local t0=$SECONDS log="$TOOLS/install-rclone.log" apt=()
   : >"$log"
   if [ "$(id -u)" -ne 0 ]; then
     command -v sudo >/dev/null 2>&1 || die "need root (or sudo) to apt-get install rclone"
-    sudo=sudo
+    apt=(sudo -n)  # -n: fail rather than hang on a password prompt
   fi
-  local apt=($sudo env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300)
+  apt+=(env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300)
   # Refresh the package index only when the install fails without it (it is slow).
   if ! "${apt[@]}" install -y rclone >>"$log" 2>&1; then
     quietly "$log" "${apt[@]}" update
@@ -275,8 +275,15 @@ do_install() {
   mkdir -p "$TOOLS"
   # A subshell holds the lock, so the descriptor is closed before any server starts (a
   # server inheriting it would keep the lock held for its whole life).
+  # While waiting, return as soon as another process has finished what we need (each
+  # install marks completion last), rather than waiting for its installs of other kinds.
   (
-    flock 9
+    until flock -n 9; do
+      done_all=1
+      for k in "${missing[@]}"; do "${k}_installed" || done_all=0; done
+      [ $done_all -eq 1 ] && exit 0
+      sleep 0.5
+    done
     for k in "${missing[@]}"; do "install_$k"; done
   ) 9>"$TOOLS/install.lock"
 }
@@ -399,8 +406,8 @@ do_stop() {
     fi
   done
   [ ${#pids[@]} -eq 0 ] && return 0
-  local tick left
-  for tick in $(seq 30); do  # up to 3 s
+  local left
+  for _ in $(seq 30); do  # up to 3 s
     left=0
     for i in "${!pids[@]}"; do is_server "${pids[$i]}" "${kinds[$i]}" && left=1; done
     [ $left -eq 0 ] && return 0

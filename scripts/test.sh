@@ -10,6 +10,7 @@ state() { git status --porcelain=v1 --untracked-files=all 2>/dev/null | sha256su
 before=$(state)
 
 scripts/ensure-tools.sh
+scripts/servers.sh install all   # moto (S3), Azurite (Azure), rclone (WebDAV) for tests/servers.rs
 $CARGO fmt --all -- --check
 $CARGO clippy --all-targets --quiet -- -D warnings
 if command -v cargo-nextest >/dev/null 2>&1; then

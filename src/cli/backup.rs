@@ -148,7 +148,10 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
     })
     .await;
     line.done();
-    let report = report?;
+    let mut report = report?;
+    if let Some(w) = common::geo_warning(&config) {
+        report.warnings.push(w);
+    }
     if args.json {
         output::json(&report)?;
     } else {

@@ -18,7 +18,7 @@ use super::Global;
 /// runs on the blocking pool and the reader thread).
 pub fn block_on<F: Future<Output = Result<i32>>>(f: F) -> Result<i32> {
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_time()
+        .enable_all()
         .thread_name("snapdrill-io")
         .build()
         .context("cannot start the async runtime")?;
@@ -94,6 +94,20 @@ pub async fn open_for_reading(config: &Config, global: &Global) -> Result<Reposi
         }
     }
     Ok(repo)
+}
+
+/// Warn when every store shares one site: one disaster could take every copy.
+pub fn geo_warning(config: &Config) -> Option<String> {
+    let sites: std::collections::HashSet<Option<&str>> =
+        config.stores.iter().map(|s| s.site.as_deref()).collect();
+    match (config.stores.len(), sites.len()) {
+        (1, _) => Some("only one store is configured: one disaster could take every copy".into()),
+        (_, 1) => Some(match config.stores[0].site.as_deref() {
+            Some(site) => format!("every store is at site '{site}': one disaster could take every copy"),
+            None => "no store has a site label: set `site` so snapdrill can check the copies are far apart".into(),
+        }),
+        _ => None,
+    }
 }
 
 /// Say loudly that forged or damaged commits exist, whatever snapshot is being used.

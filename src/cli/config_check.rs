@@ -46,11 +46,10 @@ pub fn run(global: &Global) -> Result<i32> {
             s.location
         );
     }
-    let sites: std::collections::HashSet<_> = config.stores.iter().map(|s| &s.site).collect();
-    if config.stores.len() > 1 && sites.len() == 1 && !global.quiet {
-        eprintln!(
-            "snapdrill: warning: every store has the same site; one disaster could take every copy"
-        );
+    if let Some(w) = common::geo_warning(&config) {
+        if !global.quiet {
+            eprintln!("snapdrill: warning: {w}");
+        }
     }
     println!("config ok");
     Ok(exit::OK)

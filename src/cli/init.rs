@@ -61,12 +61,8 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
             o.create_only.describe()
         );
     }
-    let sites: std::collections::HashSet<_> =
-        config.stores.iter().map(|s| s.site.clone()).collect();
-    if config.stores.len() > 1 && sites.len() == 1 {
-        eprintln!(
-            "snapdrill: warning: every store has the same site; one disaster could take every copy"
-        );
+    if let Some(w) = common::geo_warning(&config) {
+        eprintln!("snapdrill: warning: {w}");
     }
     println!(
         "write key: {} ({}) — the backup host needs it; it cannot decrypt",

@@ -207,6 +207,25 @@ fn open_remote(
         .with_timeout(tuning.timeout)
         .with_connect_timeout(tuning.timeout.min(Duration::from_secs(10)));
     let bad = |k: &str, e: object_store::Error| format!("option '{k}': {e}");
+    // Without allow_http every request to an http:// endpoint fails with a vague "builder
+    // error"; say what to do instead. A plain-http WebDAV URL is explicit enough by itself.
+    let plain_http = options
+        .get("endpoint")
+        .or(options.get("aws_endpoint"))
+        .or(options.get("azure_storage_endpoint"));
+    let allowed = options.get("allow_http").is_some_and(|v| v == "true");
+    if plain_http.is_some_and(|e| e.starts_with("http://")) && !allowed {
+        return Err(
+            "the endpoint is plain http://: add allow_http = \"true\" to the store's options \
+                    (only for a server on a trusted network; credentials would travel unencrypted)"
+                .into(),
+        );
+    }
+    let client = if kind == RemoteKind::Http && parsed.scheme() == "http" {
+        client.with_allow_http(true)
+    } else {
+        client
+    };
     let store: Arc<dyn ObjectStore> = match kind {
         RemoteKind::S3 => {
             let mut b = AmazonS3Builder::from_env()
@@ -239,15 +258,21 @@ fn open_remote(
             Arc::new(b.build().map_err(|e| e.to_string())?)
         }
         RemoteKind::Http => {
-            // The HTTP store keeps the URL's path as its base: no prefix store needed.
+            // The server root is the base and the URL's path a prefix, so that the client's
+            // MKCOL-on-404 creates the repository's own folder too.
             let mut b = HttpBuilder::new()
-                .with_url(url)
+                .with_url(http_root(&parsed))
                 .with_retry(retry)
                 .with_client_options(client);
             for (k, v) in options {
                 b = b.with_config(k.parse().map_err(|e| bad(k, e))?, v);
             }
-            let store = Arc::new(b.build().map_err(|e| e.to_string())?);
+            let store: Arc<dyn ObjectStore> = Arc::new(b.build().map_err(|e| e.to_string())?);
+            let store = if prefix.is_empty() {
+                store
+            } else {
+                Arc::new(PrefixStore::new(store, prefix.as_str()))
+            };
             return Ok((store, Capabilities { create_only: false }));
         }
     };
@@ -257,6 +282,15 @@ fn open_remote(
         Arc::new(PrefixStore::new(store, prefix.as_str()))
     };
     Ok((store, Capabilities { create_only: true }))
+}
+
+/// `scheme://[user:pass@]host[:port]/` of an HTTP URL.
+fn http_root(u: &url::Url) -> String {
+    let mut root = u.clone();
+    root.set_path("/");
+    root.set_query(None);
+    root.set_fragment(None);
+    root.to_string()
 }
 
 fn open_local(

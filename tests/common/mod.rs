@@ -4,6 +4,8 @@
 //! Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod servers;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
@@ -22,6 +24,8 @@ pub struct Env {
     pub stores: Vec<String>,
     /// The `age1...` recipient of `identity.txt`.
     pub recipient: String,
+    /// Extra environment for every command (store credentials).
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl Env {
@@ -41,6 +45,7 @@ impl Env {
             dir,
             stores: stores.iter().map(|s| s.to_string()).collect(),
             recipient: String::new(),
+            extra_env: Vec::new(),
         };
         let identity = env.path().join("identity.txt");
         env.recipient = env
@@ -95,17 +100,50 @@ impl Env {
 
     /// The command, isolated from the caller's environment.
     pub fn cmd(&self, args: &[&str]) -> Command {
+        self.cmd_with(&self.config(), args)
+    }
+
+    /// The command with another config file.
+    pub fn cmd_with(&self, config: &Path, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.arg("--config")
-            .arg(self.config())
+            .arg(config)
             .args(args)
             .current_dir(self.path())
             .env_remove("SNAPDRILL_CONFIG")
             .env_remove("SNAPDRILL_IDENTITY")
             .env_remove("XDG_CACHE_HOME")
             .env("HOME", self.path())
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         c
+    }
+
+    /// A repository whose stores are given as `[[store]]` TOML; `init` run when asked.
+    pub fn with_stores_toml(
+        stores_toml: &str,
+        extra_env: Vec<(String, String)>,
+        init: bool,
+    ) -> Env {
+        let env = Env::with(&[], &[], false);
+        let mut env = Env { extra_env, ..env };
+        let text = fs::read_to_string(env.config()).unwrap();
+        fs::write(env.config(), format!("{text}\n{stores_toml}")).unwrap();
+        env.stores = Vec::new();
+        if init {
+            env.ok(&["init"]);
+        }
+        env
+    }
+
+    /// Write another config beside the main one, with the same keys and pinned signer and
+    /// only the given stores; returns its path (for restoring from one store alone).
+    pub fn config_with_only(&self, file: &str, stores_toml: &str) -> PathBuf {
+        let main = fs::read_to_string(self.config()).unwrap();
+        let head = main.split("[[store]]").next().unwrap();
+        let path = self.p(file);
+        fs::write(&path, format!("{head}\n{stores_toml}")).unwrap();
+        path
     }
 
     pub fn run(&self, args: &[&str]) -> Output {

@@ -1,0 +1,208 @@
+//! Against real servers on 127.0.0.1, started by `scripts/servers.sh` (installed on first
+//! use): moto (S3), Azurite (Azure Blob), rclone (WebDAV). No local GCS server works with
+//! object_store, so `gs://` is covered by configuration tests (src/store/backend.rs).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::servers::Server;
+use common::{Env, assert_same_tree, code, random_bytes, show, stderr, stdout};
+
+fn source(env: &Env) -> std::path::PathBuf {
+    let a = random_bytes(2_500_000, 11);
+    let csv = "customer_id,name\n1,佐藤 健\n2,Jane Roe\n".repeat(20_000);
+    env.tree(
+        "exports",
+        &[
+            ("calls.bin", &a),
+            ("customers.csv", csv.as_bytes()),
+            ("empty", b""),
+            ("db/VERSION", b"7"),
+        ],
+    )
+}
+
+/// Restore `latest` using only the store described by `toml` and compare with the source.
+fn restores_alone(env: &Env, name: &str, toml: &str) {
+    let config = env.config_with_only(&format!("only-{name}.toml"), toml);
+    let target = env.p(&format!("restored-{name}"));
+    let out = env
+        .cmd_with(
+            &config,
+            &["restore", "latest", "--target", target.to_str().unwrap()],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(
+        code(&out),
+        0,
+        "restore from {name} alone failed\n{}",
+        show(&out)
+    );
+    assert_same_tree(&env.p("exports"), &target.join("exports"));
+}
+
+#[test]
+fn one_backup_to_local_s3_and_azure_at_once_each_restores_alone() {
+    let (s3, az) = (Server::start("moto"), Server::start("azurite"));
+    let local = "[[store]]\nname = \"local\"\nurl = \"stores/local\"\nsite = \"tokyo\"\n";
+    let s3_toml = s3.store_toml("s3", "bcp/osaka", "");
+    let az_toml = az.store_toml("azure", "bcp", "");
+    let mut creds = s3.credentials();
+    creds.extend(az.credentials());
+    let env = Env::with_stores_toml(&format!("{local}\n{s3_toml}\n{az_toml}"), creds, true);
+    let src = source(&env);
+    let report = env.backup_json(&[src.to_str().unwrap()]);
+    let stores = report["stores"].as_array().unwrap();
+    assert_eq!(stores.len(), 3);
+    assert!(stores.iter().all(|s| s["committed"] == true), "{report}");
+    // Sealed once: every store received the same number of objects.
+    let counts: Vec<u64> = stores
+        .iter()
+        .map(|s| s["uploaded_objects"].as_u64().unwrap())
+        .collect();
+    assert!(counts.windows(2).all(|w| w[0] == w[1]), "{counts:?}");
+
+    restores_alone(&env, "local", local);
+    restores_alone(&env, "s3", &s3_toml);
+    restores_alone(&env, "azure", &az_toml);
+
+    // A second backup adds no chunk anywhere.
+    let again = env.backup_json(&[src.to_str().unwrap()]);
+    assert_eq!(again["chunks_new"], 0, "{again}");
+}
+
+#[test]
+fn the_s3_server_stopped_mid_backup_is_partial_then_sync_heals_it() {
+    let s3 = Server::start("moto");
+    let local = "[[store]]\nname = \"local\"\nurl = \"stores/local\"\nsite = \"tokyo\"\n";
+    // Short timeouts so a frozen server fails in seconds, not minutes.
+    let s3_toml = s3.store_toml(
+        "s3",
+        "bcp",
+        "timeout = \"2s\"\nretries = 1\ndeadline = \"20s\"\n",
+    );
+    let env = Env::with_stores_toml(
+        &format!("{local}\n{s3_toml}\n[backup]\nrequire = 1\n"),
+        s3.credentials(),
+        true,
+    );
+    // A first snapshot in both stores, then content that must be uploaded while S3 is down.
+    let src = source(&env);
+    env.ok(&["backup", src.to_str().unwrap()]);
+    std::fs::write(src.join("calls.bin"), random_bytes(3_000_000, 12)).unwrap();
+
+    s3.pause();
+    let started = Instant::now();
+    let out = env.run(&["backup", "--json", src.to_str().unwrap()]);
+    let took = started.elapsed();
+    s3.resume();
+    assert_eq!(code(&out), 3, "{}", show(&out));
+    assert!(
+        took < Duration::from_secs(60),
+        "the frozen store held the backup {took:?}"
+    );
+    let report = common::json(&stdout(&out));
+    let s3_report = report["stores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "s3")
+        .unwrap()
+        .clone();
+    assert_eq!(s3_report["committed"], false, "{report}");
+    let id = report["snapshot_id"].as_str().unwrap().to_owned();
+
+    // Restarted: sync copies what it lacks, and then it restores the new snapshot alone.
+    let dry = env.ok(&["sync", "--dry-run"]);
+    assert!(dry.contains("would copy") && dry.contains(&id), "{dry}");
+    let synced = env.ok(&["sync"]);
+    assert!(synced.contains("sync complete"), "{synced}");
+    restores_alone(&env, "s3", &s3_toml);
+    let listed = env
+        .cmd_with(
+            &env.config_with_only("s3-list.toml", &s3_toml),
+            &["snapshots", "--json"],
+        )
+        .output()
+        .unwrap();
+    assert!(stdout(&listed).contains(&id), "{}", show(&listed));
+}
+
+#[test]
+fn a_backup_to_webdav_restores_alone() {
+    let dav = Server::start("webdav");
+    let dav_toml = dav.store_toml("dav", "snapdrill", "");
+    let env = Env::with_stores_toml(&dav_toml, vec![], false);
+    let init = env.ok(&["init"]);
+    assert!(
+        init.contains("emulated"),
+        "WebDAV has no conditional writes; init must say so:\n{init}"
+    );
+    let src = source(&env);
+    let out = env.run(&["backup", src.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    restores_alone(&env, "dav", &dav_toml);
+    // The objects really are on the WebDAV server's disk.
+    let root = std::path::PathBuf::from(dav.get("ROOT"));
+    assert!(root.join("snapdrill/config").is_file());
+    assert!(common::files_under(&root.join("snapdrill/chunks")).len() >= 2);
+}
+
+#[test]
+fn credentials_never_appear_in_any_output() {
+    const SECRET: &str = "CANARY-secret-9f8e7d6c5b4a";
+    const KEY_ID: &str = "CANARYKEYID42";
+    let (s3, az) = (Server::start("moto"), Server::start("azurite"));
+    // Azure with a wrong key (Azurite checks signatures): every request fails with 403.
+    let az_toml = az.store_toml("azure", "bcp", "retries = 0\n");
+    let bad_azure = vec![
+        (
+            "AZURE_STORAGE_ACCOUNT_NAME".to_owned(),
+            az.get("ACCOUNT").to_owned(),
+        ),
+        (
+            "AZURE_STORAGE_ACCOUNT_KEY".to_owned(),
+            base64_canary(SECRET),
+        ),
+    ];
+    // S3 with canary credentials in the environment, and a bucket that does not exist.
+    let s3_toml = s3
+        .store_toml("s3", "bcp", "retries = 0\n")
+        .replace("snapdrill-test", "no-such-bucket");
+    let mut env_vars = bad_azure.clone();
+    env_vars.push(("AWS_ACCESS_KEY_ID".into(), KEY_ID.into()));
+    env_vars.push(("AWS_SECRET_ACCESS_KEY".into(), SECRET.into()));
+    let env = Env::with_stores_toml(&format!("{s3_toml}\n{az_toml}"), env_vars, false);
+    let canaries = [SECRET, KEY_ID, &base64_canary(SECRET)];
+    for args in [
+        vec!["init"],
+        vec!["backup", "--json", "."],
+        vec!["snapshots"],
+        vec!["sync", "--dry-run"],
+        vec!["config", "check"],
+    ] {
+        let out = env.run(&args);
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        for c in canaries {
+            assert!(
+                !all.contains(c),
+                "`snapdrill {args:?}` printed a credential:\n{all}"
+            );
+        }
+        if args[0] == "init" {
+            assert_ne!(code(&out), 0, "init against a wrong key must fail: {all}");
+            assert!(
+                all.contains("azure") || all.contains("s3"),
+                "the failing store is named: {all}"
+            );
+        }
+    }
+}
+
+/// Azure keys are base64; the canary must be a valid one to reach the signing code.
+fn base64_canary(secret: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(secret.as_bytes())
+}
