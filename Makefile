@@ -14,9 +14,11 @@ demo: tools build
 test:
 	scripts/test.sh
 
-## Throughput and peak memory on a ~300 MB generated export (release build).
+## Throughput and peak memory on a ~300 MB generated export (release build), then the
+## multi-store benchmarks (three local stores vs one; S3 vs a plain object_store upload).
 bench: tools
 	scripts/bench.sh
+	scripts/bench-stores.sh
 
 tools:
 	scripts/ensure-tools.sh

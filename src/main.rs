@@ -9,5 +9,14 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Chunk buffers (0.5-8 MiB) are allocated and freed by many threads. With glibc's
+    // dynamic mmap threshold they end up in per-thread arenas that never shrink, and peak
+    // RSS grows with the number of stores. A fixed threshold returns them to the kernel.
+    // Measured with `make bench`: 3 local stores, 300 MB: 193 -> 88 MiB peak RSS.
+    // SAFETY: mallopt only tunes the allocator; called before any thread exists.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+    }
     std::process::exit(cli::main());
 }

@@ -44,21 +44,85 @@ pub fn chunker_seed(dedup_key: &[u8; 32]) -> u64 {
     u64::from_le_bytes(tag[..8].try_into().expect("8 bytes"))
 }
 
+/// Reused zstd contexts and the scratch buffer of the round-trip check: allocating them
+/// for every chunk cost more page faults than compression itself (`perf`, `make bench`).
+/// A small shared pool rather than thread-locals, because the blocking pool that runs
+/// sealing has many threads; at most one codec per concurrent sealer is ever created.
+struct Codec {
+    level: i32,
+    compressor: zstd::bulk::Compressor<'static>,
+    decompressor: zstd::bulk::Decompressor<'static>,
+    scratch: Vec<u8>,
+}
+
+static CODECS: std::sync::Mutex<Vec<Codec>> = std::sync::Mutex::new(Vec::new());
+static DECOMPRESSORS: std::sync::Mutex<Vec<zstd::bulk::Decompressor<'static>>> =
+    std::sync::Mutex::new(Vec::new());
+
+fn with_codec<T>(
+    level: i32,
+    f: impl FnOnce(&mut Codec) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let pooled = {
+        let mut pool = CODECS.lock().unwrap_or_else(|p| p.into_inner());
+        pool.iter()
+            .position(|c| c.level == level)
+            .map(|i| pool.swap_remove(i))
+    };
+    let mut codec = match pooled {
+        Some(c) => c,
+        None => Codec {
+            level,
+            compressor: zstd::bulk::Compressor::new(level)?,
+            decompressor: zstd::bulk::Decompressor::new()?,
+            scratch: Vec::new(),
+        },
+    };
+    let result = f(&mut codec);
+    CODECS.lock().unwrap_or_else(|p| p.into_inner()).push(codec);
+    result
+}
+
+fn with_decompressor<T>(
+    f: impl FnOnce(&mut zstd::bulk::Decompressor<'static>) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let pooled = DECOMPRESSORS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .pop();
+    let mut d = match pooled {
+        Some(d) => d,
+        None => zstd::bulk::Decompressor::new()?,
+    };
+    let result = f(&mut d);
+    DECOMPRESSORS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(d);
+    result
+}
+
 /// Compress with zstd, check the round trip, then encrypt to every recipient.
 pub fn seal(
     plaintext: &[u8],
     level: i32,
     recipients: &[age::x25519::Recipient],
 ) -> Result<Vec<u8>, SealError> {
-    let compressed = zstd::bulk::compress(plaintext, level)
-        .map_err(|e| SealError::Seal(format!("zstd: {e}")))?;
-    let back = zstd::bulk::decompress(&compressed, plaintext.len())
-        .map_err(|e| SealError::Seal(format!("zstd output does not decompress: {e}")))?;
-    if back != plaintext {
-        return Err(SealError::Seal(
-            "zstd output does not decompress to the input".into(),
-        ));
-    }
+    let compressed = with_codec(level, |c| {
+        let compressed = c.compressor.compress(plaintext)?;
+        c.scratch.clear();
+        c.scratch.reserve(plaintext.len());
+        let n = c
+            .decompressor
+            .decompress_to_buffer(&compressed, &mut c.scratch)?;
+        if n != plaintext.len() || c.scratch != plaintext {
+            return Err(std::io::Error::other(
+                "zstd output does not decompress to the input",
+            ));
+        }
+        Ok(compressed)
+    })
+    .map_err(|e| SealError::Seal(format!("zstd: {e}")))?;
     encrypt(&compressed, recipients)
 }
 
@@ -67,7 +131,10 @@ pub fn encrypt(data: &[u8], recipients: &[age::x25519::Recipient]) -> Result<Vec
     let encryptor =
         age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
             .map_err(|e| SealError::Seal(format!("age: {e}")))?;
-    let mut out = Vec::with_capacity(data.len() + 256 + 200 * recipients.len());
+    // Header (~100 bytes + ~200 per recipient) and a 16-byte tag per 64 KiB: reserve it all
+    // up front, as a reallocation would copy the whole object.
+    let mut out =
+        Vec::with_capacity(data.len() + data.len() / 4096 + 1024 + 256 * recipients.len());
     let mut writer = encryptor
         .wrap_output(&mut out)
         .map_err(|e| SealError::Seal(format!("age: {e}")))?;
@@ -126,7 +193,8 @@ pub fn open_exact<'a>(
     size: u64,
 ) -> Result<Vec<u8>, SealError> {
     let compressed = decrypt(sealed, identities, size + size / 64 + 1024)?;
-    let plain = zstd::bulk::decompress(&compressed, size as usize).map_err(|e| {
+    let mut plain = Vec::with_capacity(size as usize);
+    with_decompressor(|d| d.decompress_to_buffer(&compressed, &mut plain)).map_err(|e| {
         SealError::Decompress(format!(
             "{e} (more than the {size} bytes the manifest allows?)"
         ))

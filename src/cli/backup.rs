@@ -164,7 +164,7 @@ fn print_report(r: &BackupReport, quiet: bool) {
     for s in &r.skipped {
         eprintln!("snapdrill: warning: skipped {}: {}", s.path, s.reason);
     }
-    for w in &r.warnings {
+    for w in r.warnings.iter().filter(|_| !quiet) {
         eprintln!("snapdrill: warning: {w}");
     }
     for s in r.stores.iter().filter(|s| !s.committed) {

@@ -61,7 +61,7 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
             o.create_only.describe()
         );
     }
-    if let Some(w) = common::geo_warning(&config) {
+    if let Some(w) = common::geo_warning(&config).filter(|_| !global.quiet) {
         eprintln!("snapdrill: warning: {w}");
     }
     println!(

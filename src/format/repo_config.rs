@@ -37,9 +37,9 @@ impl Default for Chunking {
     fn default() -> Self {
         Chunking {
             algorithm: ChunkAlgorithm::FastCdc2020,
-            min_size: 256 << 10,
-            avg_size: 1 << 20,
-            max_size: 4 << 20,
+            min_size: 512 << 10,
+            avg_size: 2 << 20,
+            max_size: 8 << 20,
         }
     }
 }
