@@ -3,6 +3,7 @@
 use anyhow::Result;
 use snapdrill::error::exit;
 use snapdrill::keys::{self, Identities};
+use snapdrill::store::backend;
 
 use super::{Global, common};
 
@@ -43,7 +44,7 @@ pub fn run(global: &Global) -> Result<i32> {
             "store      {:<12} site {:<10} {:?}",
             s.name,
             s.site.as_deref().unwrap_or("-"),
-            s.location
+            describe(&s.location)
         );
     }
     if let Some(w) = common::geo_warning(&config) {
@@ -53,4 +54,13 @@ pub fn run(global: &Global) -> Result<i32> {
     }
     println!("config ok");
     Ok(exit::OK)
+}
+
+/// A store location fit to print: never credentials.
+fn describe(location: &backend::Location) -> String {
+    match location {
+        backend::Location::Local(p) => p.display().to_string(),
+        backend::Location::Memory(n) => format!("memory://{n}"),
+        backend::Location::Remote { url, .. } => backend::redact_url(url),
+    }
 }
