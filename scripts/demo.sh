@@ -65,7 +65,7 @@ objects=$(find demo/stores/tokyo/chunks -type f | wc -l)
 step "restored and verified"
 cat <<EOF_SUMMARY
   snapshot      $("$BIN" snapshots --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshots"][-1]["id"])')
-  stores        demo/stores/tokyo, demo/stores/osaka ($objects encrypted chunk objects each)
+  stores        demo/stores/tokyo, demo/stores/osaka (each a full replica; chunk objects: $objects)
   verified      $files files: sha256sum -c OK, byte-for-byte identical to fixtures/exports
   try           SNAPDRILL_CONFIG=demo/snapdrill.toml $BIN ls latest
 EOF_SUMMARY
