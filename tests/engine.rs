@@ -90,12 +90,8 @@ async fn backup_to_memory_stores_and_restore_from_each_alone() {
             .await
             .unwrap();
         let target = dir.path().join(format!("restored-{i}"));
-        let opts = RestoreOptions {
-            target: target.clone(),
-            include: vec![],
-            force: false,
-        };
-        let r = restore::run(&alone, opened, ids.clone(), &opts)
+        let opts = RestoreOptions::new(target.clone());
+        let r = restore::run(&alone, opened, ids.clone(), &opts, Default::default())
             .await
             .unwrap();
         assert_eq!(r.files, 3);

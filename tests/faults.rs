@@ -115,12 +115,8 @@ impl World {
             .await
             .unwrap();
         let target = self.dir.path().join(format!("restored-{tag}"));
-        let opts = RestoreOptions {
-            target: target.clone(),
-            include: vec![],
-            force: false,
-        };
-        let report = restore::run(&repo, opened, self.ids.clone(), &opts)
+        let opts = RestoreOptions::new(target.clone());
+        let report = restore::run(&repo, opened, self.ids.clone(), &opts, Default::default())
             .await
             .unwrap();
         for e in walkdir::WalkDir::new(self.dir.path().join("exports")) {

@@ -39,11 +39,11 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
     let snap = list.find(&args.snapshot)?;
     let opened = restore::open_snapshot(&repo, snap.commit.clone(), identities.clone()).await?;
     let opts = RestoreOptions {
-        target: args.target,
         include: args.include,
         force: args.force,
+        ..RestoreOptions::new(args.target)
     };
-    let report = restore::run(&repo, opened, identities, &opts).await?;
+    let report = restore::run(&repo, opened, identities, &opts, Default::default()).await?;
     if args.json {
         output::json(&report)?;
     } else {

@@ -16,6 +16,7 @@ use filetime::FileTime;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use super::stream::{Stage, StageClock};
 use crate::error::{Error, Result};
 use crate::format::manifest::Entry;
 
@@ -107,12 +108,12 @@ impl PendingFile {
         })
     }
 
-    /// Append content.
-    pub fn write(&mut self, data: &[u8]) -> Result<()> {
-        self.hasher.update(data);
+    /// Append content (hashing and writing timed apart, for drills).
+    pub fn write(&mut self, data: &[u8], clock: &StageClock) -> Result<()> {
+        clock.time(Stage::Verify, || self.hasher.update(data));
         self.written += data.len() as u64;
-        self.file
-            .write_all(data)
+        clock
+            .time(Stage::Write, || self.file.write_all(data))
             .map_err(|e| Error::io("writing", &self.tmp, e))
     }
 

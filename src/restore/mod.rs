@@ -8,6 +8,9 @@
 //! appears at its final path.
 
 pub mod fs;
+mod stream;
+
+pub use stream::{StageClock, StageTimes};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -40,6 +43,23 @@ pub struct RestoreOptions {
     pub include: Vec<String>,
     /// Allow a non-empty target (existing files are replaced).
     pub force: bool,
+    /// Stream, decrypt and verify every byte, but write nothing.
+    pub verify_only: bool,
+    /// Restore only these file paths (a sample), on top of `include`.
+    pub only_files: Option<std::collections::HashSet<Vec<u8>>>,
+}
+
+impl RestoreOptions {
+    /// Restore everything into `target`.
+    pub fn new(target: PathBuf) -> Self {
+        RestoreOptions {
+            target,
+            include: Vec::new(),
+            force: false,
+            verify_only: false,
+            only_files: None,
+        }
+    }
 }
 
 /// A store's share of the work and the replicas that need healing.
@@ -92,6 +112,12 @@ pub struct RestoreReport {
     pub bytes: u64,
     /// Chunk objects fetched.
     pub chunks_fetched: u64,
+    /// Plaintext bytes of the chunks fetched.
+    pub bytes_fetched: u64,
+    /// Plaintext bytes of the whole chunk stream of the snapshot.
+    pub stream_bytes: u64,
+    /// Time spent in each stage, summed over concurrent work (stages overlap).
+    pub stages: StageTimes,
     /// Wall-clock seconds.
     pub duration_secs: f64,
     /// Which store served what.
@@ -192,7 +218,8 @@ struct Plan<'m> {
     chunks: Vec<usize>,
 }
 
-fn plan<'m>(manifest: &'m Manifest, include: &[String]) -> Result<Plan<'m>> {
+fn plan<'m>(manifest: &'m Manifest, opts: &RestoreOptions) -> Result<Plan<'m>> {
+    let include = &opts.include;
     let set = include_set(include)?;
     let mut p = Plan {
         dirs: Vec::new(),
@@ -202,6 +229,13 @@ fn plan<'m>(manifest: &'m Manifest, include: &[String]) -> Result<Plan<'m>> {
     };
     for e in &manifest.entries {
         if !include.is_empty() && !selected(&set, &e.path.0) {
+            continue;
+        }
+        if opts
+            .only_files
+            .as_ref()
+            .is_some_and(|only| e.kind != EntryKind::File || !only.contains(&e.path.0))
+        {
             continue;
         }
         match e.kind {
@@ -236,30 +270,39 @@ fn plan<'m>(manifest: &'m Manifest, include: &[String]) -> Result<Plan<'m>> {
     Ok(p)
 }
 
-/// Restore `opened` into `opts.target`.
+/// Restore `opened` into `opts.target` (or only verify it, with `opts.verify_only`).
 pub async fn run(
     repo: &Repository,
     mut opened: Opened,
     identities: Arc<Identities>,
     opts: &RestoreOptions,
+    clock: Arc<StageClock>,
 ) -> Result<RestoreReport> {
     let started = Instant::now();
-    let plan = plan(&opened.manifest, &opts.include)?;
-    let target = prepare_target(&opts.target, opts.force)?;
-    for d in &plan.dirs {
-        fs::ensure_dirs(&target, &d.path.0)?;
-    }
-    for e in plan.files.iter().chain(&plan.symlinks) {
-        if let Some(i) = e.path.0.iter().rposition(|&b| b == b'/') {
-            fs::ensure_dirs(&target, &e.path.0[..i])?;
+    let plan = plan(&opened.manifest, opts)?;
+    let target = if opts.verify_only {
+        None
+    } else {
+        Some(prepare_target(&opts.target, opts.force)?)
+    };
+    if let Some(target) = &target {
+        for d in &plan.dirs {
+            fs::ensure_dirs(target, &d.path.0)?;
+        }
+        for e in plan.files.iter().chain(&plan.symlinks) {
+            if let Some(i) = e.path.0.iter().rposition(|&b| b == b'/') {
+                fs::ensure_dirs(target, &e.path.0[..i])?;
+            }
         }
     }
 
     let chunk_refs = chunk_objects(&opened)?;
     let (tx, rx) = mpsc::channel::<(u64, Vec<u8>)>(2);
     let files: Vec<Entry> = plan.files.iter().map(|e| (*e).clone()).collect();
-    let writer_target = target.clone();
-    let writer = tokio::task::spawn_blocking(move || write_files(&writer_target, files, rx));
+    let (writer_target, writer_clock) = (target.clone(), clock.clone());
+    let writer = tokio::task::spawn_blocking(move || {
+        stream::consume(writer_target.as_deref(), files, rx, &writer_clock)
+    });
 
     let offsets = opened.manifest.chunk_offsets();
     let dedup = opened.dedup;
@@ -267,30 +310,38 @@ pub async fn run(
         .map(|k| {
             let chunk = opened.manifest.chunks[k].clone();
             let object = chunk_refs[k].clone();
-            let ids = identities.clone();
+            let (ids, clock) = (identities.clone(), clock.clone());
             async move {
+                let t = Instant::now();
+                let decrypt = Arc::new(StageClock::default());
+                let inner = decrypt.clone();
                 let fetched = repo
                     .fetch_verified(&object, move |bytes| {
-                        let plain = sealing::open_exact(&bytes, ids.as_age(), chunk.size)
-                            .map_err(|e| e.to_string())?;
-                        if hex::encode(chunk_id(&dedup, &plain)) != chunk.id {
-                            return Err(
-                                "decrypted content does not match the chunk's keyed id".to_string()
-                            );
-                        }
-                        Ok(plain)
+                        inner.time(stream::Stage::Decrypt, || {
+                            open_chunk(&bytes, &ids, &dedup, &chunk)
+                        })
                     })
                     .await;
+                let spent = decrypt.times().decrypt_secs;
+                clock.add(
+                    stream::Stage::Decrypt,
+                    std::time::Duration::from_secs_f64(spent),
+                );
+                clock.add(
+                    stream::Stage::Download,
+                    t.elapsed()
+                        .saturating_sub(std::time::Duration::from_secs_f64(spent)),
+                );
                 (k, object.name, fetched)
             }
         })
         .buffered(FETCH_AHEAD);
-    let mut fetched_count = 0;
-    let mut failure = None;
+    let (mut fetched_count, mut bytes_fetched, mut failure) = (0, 0, None);
     while let Some((k, name, fetched)) = fetches.next().await {
         match fetched {
             Ok(f) => {
                 fetched_count += 1;
+                bytes_fetched += f.value.len() as u64;
                 opened.sources.record(repo, &name, f.store, f.failures);
                 if tx.send((offsets[k], f.value)).await.is_err() {
                     break; // the writer failed; its error is reported below
@@ -311,26 +362,51 @@ pub async fn run(
         return Err(e);
     }
     let bytes = written?;
-    for s in &plan.symlinks {
-        fs::make_symlink(&target, s)?;
-    }
-    // Deepest first, so a read-only directory is closed only after its content is in place.
-    let mut dirs = plan.dirs.clone();
-    dirs.sort_by_key(|d| std::cmp::Reverse(d.path.0.iter().filter(|&&b| b == b'/').count()));
-    for d in dirs {
-        fs::finish_dir(&target, d)?;
+    if let Some(target) = &target {
+        finish_tree(target, &plan)?;
     }
     Ok(RestoreReport {
         snapshot_id: opened.commit.snapshot_id.clone(),
-        target: target.display().to_string(),
+        target: target.map_or_else(|| "(verify only)".into(), |t| t.display().to_string()),
         files: plan.files.len() as u64,
         dirs: plan.dirs.len() as u64,
         symlinks: plan.symlinks.len() as u64,
         bytes,
         chunks_fetched: fetched_count,
+        bytes_fetched,
+        stream_bytes: opened.manifest.stream_len(),
+        stages: clock.times(),
         duration_secs: started.elapsed().as_secs_f64(),
         sources: opened.sources,
     })
+}
+
+/// Decrypt, decompress and check one chunk against its keyed id.
+fn open_chunk(
+    bytes: &[u8],
+    ids: &Identities,
+    dedup: &[u8; 32],
+    chunk: &crate::format::manifest::ChunkRef,
+) -> std::result::Result<Vec<u8>, String> {
+    let plain = sealing::open_exact(bytes, ids.as_age(), chunk.size).map_err(|e| e.to_string())?;
+    if hex::encode(chunk_id(dedup, &plain)) != chunk.id {
+        return Err("decrypted content does not match the chunk's keyed id".to_string());
+    }
+    Ok(plain)
+}
+
+/// Symlinks last, then directory modes and times, deepest first (a read-only directory is
+/// closed only after its content is in place).
+fn finish_tree(target: &Path, plan: &Plan) -> Result<()> {
+    for s in &plan.symlinks {
+        fs::make_symlink(target, s)?;
+    }
+    let mut dirs = plan.dirs.clone();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.path.0.iter().filter(|&&b| b == b'/').count()));
+    for d in dirs {
+        fs::finish_dir(target, d)?;
+    }
+    Ok(())
 }
 
 fn prepare_target(target: &Path, force: bool) -> Result<PathBuf> {
@@ -368,61 +444,6 @@ fn chunk_objects(opened: &Opened) -> Result<Vec<ObjectRef>> {
                 .ok_or_else(|| Error::integrity(None, Some(&name), "not in the signed object list"))
         })
         .collect()
-}
-
-/// The writer: consumes chunk plaintext in stream order and cuts it into files.
-fn write_files(
-    target: &Path,
-    files: Vec<Entry>,
-    mut rx: mpsc::Receiver<(u64, Vec<u8>)>,
-) -> Result<u64> {
-    let mut bytes = 0;
-    let mut next = 0;
-    let mut current: Option<fs::PendingFile> = None;
-    // Empty files need no chunk.
-    for f in files.iter().filter(|f| f.file_size() == 0) {
-        fs::PendingFile::create(target, f)?.finish(target, f)?;
-    }
-    let files: Vec<&Entry> = files.iter().filter(|f| f.file_size() > 0).collect();
-    let result = (|| {
-        while let Some((chunk_start, data)) = rx.blocking_recv() {
-            let chunk_end = chunk_start + data.len() as u64;
-            while next < files.len() {
-                let f = files[next];
-                let (start, end) = (f.offset.unwrap_or(0), f.offset.unwrap_or(0) + f.file_size());
-                if start >= chunk_end {
-                    break;
-                }
-                let pending = match current.as_mut() {
-                    Some(p) => p,
-                    None => current.insert(fs::PendingFile::create(target, f)?),
-                };
-                let from = start.max(chunk_start);
-                let to = end.min(chunk_end);
-                if from < to {
-                    pending
-                        .write(&data[(from - chunk_start) as usize..(to - chunk_start) as usize])?;
-                    bytes += to - from;
-                }
-                if end <= chunk_end {
-                    current.take().expect("open file").finish(target, f)?;
-                    next += 1;
-                } else {
-                    break;
-                }
-            }
-        }
-        if next < files.len() {
-            return Err(Error::fatal(
-                "restore stopped before every file was complete",
-            ));
-        }
-        Ok(bytes)
-    })();
-    if let Some(p) = current {
-        p.abandon();
-    }
-    result
 }
 
 #[cfg(test)]

@@ -1,0 +1,212 @@
+//! The consuming end of a restore: chunk plaintext arrives in stream order and is cut into
+//! files, which are written to disk (temp file, checked, renamed) or — in verify-only mode —
+//! only hashed and compared. Also the stage clock that drills report.
+
+use std::path::Path;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use super::fs;
+use crate::error::{Error, Result};
+use crate::format::manifest::Entry;
+
+/// Time spent per stage, summed over all concurrent work (so stages overlap each other
+/// and their sum may exceed the wall-clock time).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct StageTimes {
+    /// Fetching objects and checking their ciphertext SHA-256.
+    pub download_secs: f64,
+    /// age decryption, zstd decompression and the keyed-id check.
+    pub decrypt_secs: f64,
+    /// Writing files (temp file, mode, times, rename).
+    pub write_secs: f64,
+    /// SHA-256 of every restored file.
+    pub verify_secs: f64,
+}
+
+/// Accumulates [`StageTimes`] from many threads, and the instant of the first byte.
+#[derive(Debug, Default)]
+pub struct StageClock {
+    download: AtomicU64,
+    decrypt: AtomicU64,
+    write: AtomicU64,
+    verify: AtomicU64,
+    first_byte: OnceLock<Instant>,
+}
+
+/// A stage of the restore pipeline.
+#[derive(Debug, Clone, Copy)]
+pub enum Stage {
+    /// Fetch and hash check.
+    Download,
+    /// Decrypt, decompress, keyed id.
+    Decrypt,
+    /// Filesystem writes.
+    Write,
+    /// File SHA-256.
+    Verify,
+}
+
+impl StageClock {
+    /// Add `d` to a stage.
+    pub fn add(&self, stage: Stage, d: Duration) {
+        let slot = match stage {
+            Stage::Download => &self.download,
+            Stage::Decrypt => &self.decrypt,
+            Stage::Write => &self.write,
+            Stage::Verify => &self.verify,
+        };
+        slot.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Time `f` as `stage`.
+    pub fn time<T>(&self, stage: Stage, f: impl FnOnce() -> T) -> T {
+        let t = Instant::now();
+        let out = f();
+        self.add(stage, t.elapsed());
+        out
+    }
+
+    /// When the first content byte was restored (written or verified), if any.
+    pub fn first_byte(&self) -> Option<Instant> {
+        self.first_byte.get().copied()
+    }
+
+    fn mark_first_byte(&self) {
+        let _ = self.first_byte.set(Instant::now());
+    }
+
+    /// The totals so far.
+    pub fn times(&self) -> StageTimes {
+        let s = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64 / 1e9;
+        StageTimes {
+            download_secs: s(&self.download),
+            decrypt_secs: s(&self.decrypt),
+            write_secs: s(&self.write),
+            verify_secs: s(&self.verify),
+        }
+    }
+}
+
+/// Where file content goes.
+enum Pending {
+    Disk(fs::PendingFile),
+    Check { hasher: Sha256, written: u64 },
+}
+
+impl Pending {
+    fn open(target: Option<&Path>, entry: &Entry) -> Result<Self> {
+        Ok(match target {
+            Some(t) => Pending::Disk(fs::PendingFile::create(t, entry)?),
+            None => Pending::Check {
+                hasher: Sha256::new(),
+                written: 0,
+            },
+        })
+    }
+
+    fn write(&mut self, data: &[u8], clock: &StageClock) -> Result<()> {
+        clock.mark_first_byte();
+        match self {
+            Pending::Disk(f) => f.write(data, clock),
+            Pending::Check { hasher, written } => {
+                clock.time(Stage::Verify, || hasher.update(data));
+                *written += data.len() as u64;
+                Ok(())
+            }
+        }
+    }
+
+    fn finish(self, target: Option<&Path>, entry: &Entry, clock: &StageClock) -> Result<()> {
+        match (self, target) {
+            (Pending::Disk(f), Some(t)) => clock.time(Stage::Write, || f.finish(t, entry)),
+            (Pending::Check { hasher, written }, _) => {
+                let digest = hex::encode(hasher.finalize());
+                if Some(written) != entry.size || Some(&digest) != entry.sha256.as_ref() {
+                    return Err(Error::integrity(
+                        None,
+                        Some(&entry.path.display()),
+                        format!(
+                            "content ({written} bytes, SHA-256 {digest}) differs from the signed manifest"
+                        ),
+                    ));
+                }
+                Ok(())
+            }
+            (Pending::Disk(f), None) => {
+                f.abandon();
+                Err(Error::fatal("internal error: a file without a target"))
+            }
+        }
+    }
+
+    fn abandon(self) {
+        if let Pending::Disk(f) = self {
+            f.abandon();
+        }
+    }
+}
+
+/// Consume `(stream offset, plaintext)` in order and cut it into `files` (sorted by offset).
+/// With a `target`, files are placed there; without, they are only verified. Returns the
+/// content bytes restored.
+pub fn consume(
+    target: Option<&Path>,
+    files: Vec<Entry>,
+    mut rx: mpsc::Receiver<(u64, Vec<u8>)>,
+    clock: &StageClock,
+) -> Result<u64> {
+    for f in files.iter().filter(|f| f.file_size() == 0) {
+        Pending::open(target, f)?.finish(target, f, clock)?;
+    }
+    let files: Vec<&Entry> = files.iter().filter(|f| f.file_size() > 0).collect();
+    let (mut bytes, mut next) = (0, 0);
+    let mut current: Option<Pending> = None;
+    let result = (|| {
+        while let Some((chunk_start, data)) = rx.blocking_recv() {
+            let chunk_end = chunk_start + data.len() as u64;
+            while next < files.len() {
+                let f = files[next];
+                let (start, end) = (f.offset.unwrap_or(0), f.offset.unwrap_or(0) + f.file_size());
+                if start >= chunk_end {
+                    break;
+                }
+                let pending = match current.as_mut() {
+                    Some(p) => p,
+                    None => current.insert(Pending::open(target, f)?),
+                };
+                let (from, to) = (start.max(chunk_start), end.min(chunk_end));
+                if from < to {
+                    pending.write(
+                        &data[(from - chunk_start) as usize..(to - chunk_start) as usize],
+                        clock,
+                    )?;
+                    bytes += to - from;
+                }
+                if end > chunk_end {
+                    break;
+                }
+                current
+                    .take()
+                    .expect("open file")
+                    .finish(target, f, clock)?;
+                next += 1;
+            }
+        }
+        if next < files.len() {
+            return Err(Error::fatal(
+                "restore stopped before every file was complete",
+            ));
+        }
+        Ok(bytes)
+    })();
+    if let Some(p) = current {
+        p.abandon();
+    }
+    result
+}
