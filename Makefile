@@ -21,7 +21,7 @@ bench: tools
 	scripts/bench-stores.sh
 
 tools:
-	scripts/ensure-tools.sh
+	scripts/ensure-tools.sh --minimal
 
 build:
 	$(CARGO) build --quiet

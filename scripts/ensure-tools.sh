@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install the command-line tools the tests, the demo and the benchmark use, when missing:
 # the stock `age` and `zstd` (tests prove every object opens with them), `sha256sum`
-# (coreutils), GNU `time` (peak memory in the benchmark). Debian packages only.
+# (coreutils), GNU `time` (peak memory in the benchmark), and for the drill-report tests
+# `chromium` (the HTML report is rendered headless and screenshot) and `promtool` (from
+# `prometheus`: checks the metrics textfile). Debian packages only.
 set -euo pipefail
 
 need=()
@@ -9,6 +11,10 @@ command -v age >/dev/null 2>&1 || need+=(age)
 command -v zstd >/dev/null 2>&1 || need+=(zstd)
 command -v sha256sum >/dev/null 2>&1 || need+=(coreutils)
 [ -x /usr/bin/time ] || need+=(time)
+if [ "${1:-}" != "--minimal" ]; then
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+fi
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -13,6 +13,8 @@
 //! - `repository` — a repository across its stores: init, open, list, verified fetch.
 //! - `source` — walking what to back up.
 //! - `backup` and `restore` — the two engines; `sync` heals replicas from each other.
+//! - `drill` — timed clean-room restore drills and their evidence records; `report` —
+//!   JSON, Markdown, HTML and Prometheus renderings of them.
 //! - `error` — the error type and exit codes.
 
 #![forbid(unsafe_code)]
@@ -20,9 +22,11 @@
 
 pub mod backup;
 pub mod config;
+pub mod drill;
 pub mod error;
 pub mod format;
 pub mod keys;
+pub mod report;
 pub mod repository;
 pub mod restore;
 pub mod sealing;

@@ -389,7 +389,7 @@ pub struct Fetched<T> {
 }
 
 /// Why one replica could not serve an object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Failure {
     /// The store.
     pub store: String,
@@ -400,7 +400,7 @@ pub struct Failure {
 }
 
 /// Kinds of replica failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FailureKind {
     /// The object is not in the store.

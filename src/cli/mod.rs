@@ -6,6 +6,7 @@ mod backup;
 mod checksums;
 mod common;
 mod config_check;
+mod drill;
 mod init;
 mod keygen;
 mod ls;
@@ -50,6 +51,13 @@ enum Command {
     Checksums(checksums::Args),
     /// Restore a snapshot into a folder, verifying every file.
     Restore(restore::Args),
+    /// Timed clean-room restore drill with RTO/RPO targets and an evidence record.
+    #[command(name = "restore-drill", visible_alias = "drill")]
+    RestoreDrill(drill::Args),
+    /// List the drill history kept in the repository.
+    Drills(drill::ListArgs),
+    /// Write the drill history as HTML, Markdown, JSON or a Prometheus textfile.
+    Report(drill::ReportArgs),
     /// Copy what a store lacks from the other stores (no identity needed).
     Sync(sync::Args),
     /// Check the configuration.
@@ -74,10 +82,13 @@ enum ConfigCommand {
 pub struct Global {
     config: Option<PathBuf>,
     quiet: bool,
+    /// When the process started: a drill's recovery time counts from here.
+    started: std::time::Instant,
 }
 
 /// Parse arguments, run, and return the exit code.
 pub fn main() -> i32 {
+    let started = std::time::Instant::now();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -93,6 +104,7 @@ pub fn main() -> i32 {
     let global = Global {
         config: cli.config,
         quiet: cli.quiet,
+        started,
     };
     let result = match cli.command {
         Command::Keygen(a) => keygen::run(&global, a),
@@ -102,6 +114,9 @@ pub fn main() -> i32 {
         Command::Ls(a) => common::block_on(ls::run(&global, a)),
         Command::Checksums(a) => common::block_on(checksums::run(&global, a)),
         Command::Restore(a) => common::block_on(restore::run(&global, a)),
+        Command::RestoreDrill(a) => common::block_on(drill::run(&global, a)),
+        Command::Drills(a) => common::block_on(drill::list(&global, a)),
+        Command::Report(a) => common::block_on(drill::report(&global, a)),
         Command::Sync(a) => common::block_on(sync::run(&global, a)),
         Command::Config {
             command: ConfigCommand::Check,

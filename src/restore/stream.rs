@@ -17,7 +17,7 @@ use crate::format::manifest::Entry;
 
 /// Time spent per stage, summed over all concurrent work (so stages overlap each other
 /// and their sum may exceed the wall-clock time).
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize)]
 pub struct StageTimes {
     /// Fetching objects and checking their ciphertext SHA-256.
     pub download_secs: f64,
@@ -36,6 +36,7 @@ pub struct StageClock {
     decrypt: AtomicU64,
     write: AtomicU64,
     verify: AtomicU64,
+    bytes: AtomicU64,
     first_byte: OnceLock<Instant>,
 }
 
@@ -81,6 +82,11 @@ impl StageClock {
         let _ = self.first_byte.set(Instant::now());
     }
 
+    /// Content bytes restored (or verified) so far, for progress displays.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
     /// The totals so far.
     pub fn times(&self) -> StageTimes {
         let s = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64 / 1e9;
@@ -112,6 +118,7 @@ impl Pending {
 
     fn write(&mut self, data: &[u8], clock: &StageClock) -> Result<()> {
         clock.mark_first_byte();
+        clock.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
         match self {
             Pending::Disk(f) => f.write(data, clock),
             Pending::Check { hasher, written } => {

@@ -1,0 +1,373 @@
+//! Drill records: the evidence of one drill, kept in the repository itself
+//! (`drills/<drill-id>`, sealed like a manifest and authenticated with a key derived from the
+//! dedup key), so every site holds the history and only identity holders can read or add it.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::format::{self, check_version};
+use crate::repository::Failure;
+use crate::restore::StageTimes;
+use crate::store::{self, StoreRef};
+
+/// Prefix of drill record objects.
+pub const DRILLS_PREFIX: &str = "drills/";
+const FORMAT: &str = "snapdrill-drill";
+const MAC_TAG: &str = "snapdrill-mac-v1 hmac-sha256";
+/// Largest record object accepted.
+pub const RECORD_LIMIT: u64 = 4 << 20;
+
+/// How a drill ended. Each outcome maps to one exit code (DESIGN.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DrillResult {
+    /// Data verified, targets met (exit 0).
+    Pass,
+    /// Data verified, RTO or RPO target missed (exit 14).
+    TargetMissed,
+    /// A checksum, signature, object or validation failed (exit 13).
+    IntegrityFailure,
+    /// The identity cannot decrypt (exit 12).
+    KeyFailure,
+    /// The drill could not run: store unreachable, bad snapshot id... (exit 1).
+    Error,
+}
+
+impl DrillResult {
+    /// The process exit code.
+    pub fn exit_code(self) -> i32 {
+        use crate::error::exit;
+        match self {
+            DrillResult::Pass => exit::OK,
+            DrillResult::TargetMissed => exit::TARGET_MISSED,
+            DrillResult::IntegrityFailure => exit::INTEGRITY,
+            DrillResult::KeyFailure => exit::KEY,
+            DrillResult::Error => exit::FATAL,
+        }
+    }
+
+    /// Severity for combining several drills: the worst wins.
+    pub fn severity(self) -> u8 {
+        match self {
+            DrillResult::Pass => 0,
+            DrillResult::TargetMissed => 1,
+            DrillResult::Error => 2,
+            DrillResult::KeyFailure => 3,
+            DrillResult::IntegrityFailure => 4,
+        }
+    }
+
+    /// Short label for reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            DrillResult::Pass => "PASS",
+            DrillResult::TargetMissed => "TARGET MISSED",
+            DrillResult::IntegrityFailure => "INTEGRITY FAILURE",
+            DrillResult::KeyFailure => "KEY FAILURE",
+            DrillResult::Error => "ERROR",
+        }
+    }
+}
+
+/// Wall-clock phases, one after the other: their sum is the RTO.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Phases {
+    /// Reach the stores, read the repository config, list and verify snapshots.
+    pub connect_list_secs: f64,
+    /// Fetch, verify and decrypt the manifest.
+    pub manifest_secs: f64,
+    /// Download, decrypt, decompress, write and verify every byte (overlapping stages).
+    pub data_secs: f64,
+    /// The validation command.
+    pub check_secs: f64,
+}
+
+/// The validation hook's outcome.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckOutcome {
+    /// The command line.
+    pub command: String,
+    /// Its exit status (`None` if it could not run or was killed by a signal).
+    pub exit_code: Option<i32>,
+}
+
+/// What part of the snapshot a sample drill restored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SampleInfo {
+    /// As asked (`10%`, `500MB`).
+    pub requested: String,
+    /// Seed of the random choice (to repeat it).
+    pub seed: u64,
+}
+
+/// Targets a drill was judged against.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Targets {
+    /// Recovery-time objective, seconds.
+    pub rto_secs: Option<f64>,
+    /// Recovery-point objective, seconds.
+    pub rpo_secs: Option<f64>,
+}
+
+/// The evidence of one drill.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DrillRecord {
+    /// `snapdrill-drill`.
+    pub format: String,
+    /// Record version.
+    pub version: u32,
+    /// `YYYYMMDDTHHMMSSZ-xxxxxxxx`.
+    pub drill_id: String,
+    /// snapdrill version that ran it.
+    pub tool_version: String,
+    /// Host that ran it.
+    pub host: String,
+    /// Who ran it, if given.
+    pub operator: Option<String>,
+    /// Start (UTC).
+    pub started: String,
+    /// End (UTC).
+    pub finished: String,
+    /// The repository, when it could be opened.
+    pub repository_id: Option<String>,
+    /// The store drilled alone, or `all` (every configured store with failover).
+    pub store: String,
+    /// Objects served per store.
+    pub served: BTreeMap<String, u64>,
+    /// The snapshot.
+    pub snapshot_id: Option<String>,
+    /// Its time.
+    pub snapshot_time: Option<String>,
+    /// `full`, `verify-only` or `sample`.
+    pub mode: String,
+    /// Sample drills only.
+    pub sample: Option<SampleInfo>,
+    /// Files restored and verified.
+    pub files: u64,
+    /// Content bytes restored and verified.
+    pub bytes: u64,
+    /// Content bytes of the whole snapshot.
+    pub snapshot_bytes: u64,
+    /// Chunk objects fetched.
+    pub objects_fetched: u64,
+    /// Plaintext bytes of the chunks fetched.
+    pub bytes_fetched: u64,
+    /// Wall-clock phases.
+    pub phases: Phases,
+    /// Time inside the data phase per stage (they overlap).
+    pub stages: StageTimes,
+    /// From the start to the first restored byte.
+    pub first_byte_secs: Option<f64>,
+    /// From the start to verified (and validated) data: the measured recovery time.
+    pub rto_secs: f64,
+    /// Sample drills: the full snapshot's recovery time, extrapolated (an estimate).
+    pub rto_estimate_secs: Option<f64>,
+    /// Age of the newest snapshot in the drilled store(s) at the start.
+    pub rpo_secs: Option<f64>,
+    /// Targets.
+    pub targets: Targets,
+    /// Content MB/s over the data phase.
+    pub throughput_mb_s: f64,
+    /// Validation hook.
+    pub check: Option<CheckOutcome>,
+    /// The outcome.
+    pub result: DrillResult,
+    /// What failed, naming object and store.
+    pub failures: Vec<String>,
+    /// Replicas that could not serve an object intact (another store did).
+    pub repairs: Vec<Failure>,
+}
+
+impl DrillRecord {
+    /// An empty record for a drill starting now.
+    pub fn new(drill_id: String, started: String, host: String, store: String, mode: &str) -> Self {
+        DrillRecord {
+            format: FORMAT.into(),
+            version: 1,
+            drill_id,
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            host,
+            operator: None,
+            started: started.clone(),
+            finished: started,
+            repository_id: None,
+            store,
+            served: BTreeMap::new(),
+            snapshot_id: None,
+            snapshot_time: None,
+            mode: mode.into(),
+            sample: None,
+            files: 0,
+            bytes: 0,
+            snapshot_bytes: 0,
+            objects_fetched: 0,
+            bytes_fetched: 0,
+            phases: Phases::default(),
+            stages: StageTimes::default(),
+            first_byte_secs: None,
+            rto_secs: 0.0,
+            rto_estimate_secs: None,
+            rpo_secs: None,
+            targets: Targets::default(),
+            throughput_mb_s: 0.0,
+            check: None,
+            result: DrillResult::Error,
+            failures: Vec::new(),
+            repairs: Vec::new(),
+        }
+    }
+
+    /// The RTO to judge against the target: the estimate for samples, else the measure.
+    pub fn judged_rto(&self) -> f64 {
+        self.rto_estimate_secs.unwrap_or(self.rto_secs)
+    }
+}
+
+fn mac_key(dedup: &[u8; 32]) -> [u8; 32] {
+    crate::sealing::chunk_id(dedup, b"snapdrill drill-record mac v1")
+}
+
+fn mac(dedup: &[u8; 32], body: &[u8]) -> String {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&mac_key(dedup)).expect("any key length");
+    m.update(body);
+    hex::encode(m.finalize().into_bytes())
+}
+
+/// Seal a record: JSON body, a MAC line, then `age(zstd(..))`.
+pub fn seal(
+    record: &DrillRecord,
+    dedup: &[u8; 32],
+    recipients: &[age::x25519::Recipient],
+) -> Result<Vec<u8>, String> {
+    let body = serde_json::to_vec_pretty(record).map_err(|e| e.to_string())?;
+    let mut text = body.clone();
+    text.extend_from_slice(format!("\n{MAC_TAG} {}\n", mac(dedup, &body)).as_bytes());
+    crate::sealing::seal(&text, 3, recipients).map_err(|e| e.to_string())
+}
+
+/// Open and authenticate a record object.
+pub fn open<'a>(
+    object: &[u8],
+    identities: impl Iterator<Item = &'a dyn age::Identity>,
+    dedup: &[u8; 32],
+) -> Result<DrillRecord, String> {
+    let text = crate::sealing::open(object, identities, RECORD_LIMIT).map_err(|e| e.to_string())?;
+    let text = text.strip_suffix(b"\n").ok_or("no MAC line")?;
+    let cut = text
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .ok_or("no MAC line")?;
+    let (body, line) = (&text[..cut], &text[cut + 1..]);
+    let line = std::str::from_utf8(line).map_err(|_| "bad MAC line")?;
+    let given = line
+        .strip_prefix(MAC_TAG)
+        .map(str::trim)
+        .ok_or("bad MAC line")?;
+    if given != mac(dedup, body) {
+        return Err(
+            "the record's MAC does not verify: it was altered or not written by an identity holder"
+                .into(),
+        );
+    }
+    let record: DrillRecord =
+        serde_json::from_slice(body).map_err(|e| format!("unreadable record: {e}"))?;
+    check_version("drill record", &record.format, FORMAT, record.version)?;
+    Ok(record)
+}
+
+/// Write a sealed record to every store; returns the stores that failed, with why.
+pub async fn store_everywhere(
+    stores: &[StoreRef],
+    drill_id: &str,
+    sealed: Bytes,
+) -> Vec<(String, String)> {
+    let name = format!("{DRILLS_PREFIX}{drill_id}");
+    let mut failed = Vec::new();
+    for s in stores {
+        if let Err(e) = store::put_create_checked(s.as_ref(), &name, sealed.clone()).await {
+            failed.push((s.name().to_owned(), e.to_string()));
+        }
+    }
+    failed
+}
+
+/// A new drill id (same shape as snapshot ids).
+pub fn new_drill_id(t: std::time::SystemTime) -> String {
+    format::new_snapshot_id(t)
+}
+
+/// A record that could not be read or authenticated.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BadRecord {
+    /// Its object name.
+    pub object: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Every drill record in any of `stores`, authenticated, oldest first.
+pub async fn history(
+    stores: &[StoreRef],
+    identities: &crate::keys::Identities,
+    dedup: &[u8; 32],
+) -> crate::Result<(Vec<DrillRecord>, Vec<BadRecord>)> {
+    let mut names: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let (mut good, mut bad) = (Vec::new(), Vec::new());
+    let mut listed = 0;
+    for (i, s) in stores.iter().enumerate() {
+        match s.list(DRILLS_PREFIX).await {
+            Ok(objects) => {
+                listed += 1;
+                for o in objects {
+                    names.entry(o.key).or_default().push(i);
+                }
+            }
+            Err(e) => bad.push(BadRecord {
+                object: DRILLS_PREFIX.into(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+    if listed == 0 && !stores.is_empty() {
+        return Err(crate::Error::fatal(format!(
+            "no store could list the drill history: {}",
+            bad.iter()
+                .map(|b| b.reason.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )));
+    }
+    for (name, holders) in names {
+        let mut reasons = Vec::new();
+        let mut found = None;
+        for i in holders {
+            match stores[i].get(&name, RECORD_LIMIT).await {
+                Ok(bytes) => match open(&bytes, identities.as_age(), dedup) {
+                    Ok(r) if name.ends_with(&r.drill_id) => {
+                        found = Some(r);
+                        break;
+                    }
+                    Ok(_) => reasons.push(format!(
+                        "{}: record stored under another drill's name",
+                        stores[i].name()
+                    )),
+                    Err(e) => reasons.push(format!("{}: {e}", stores[i].name())),
+                },
+                Err(e) => reasons.push(e.to_string()),
+            }
+        }
+        match found {
+            Some(r) => good.push(r),
+            None => bad.push(BadRecord {
+                object: name,
+                reason: reasons.join("; "),
+            }),
+        }
+    }
+    good.sort_by(|a, b| a.started.cmp(&b.started));
+    Ok((good, bad))
+}

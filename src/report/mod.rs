@@ -1,0 +1,292 @@
+//! Drill reports from the same records: JSON, Markdown (for a continuity-plan drill log),
+//! a self-contained HTML page with inline SVG charts, and a Prometheus textfile.
+
+mod html;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+pub use self::html::html;
+use crate::drill::{DrillRecord, DrillResult};
+
+/// Render by the file's extension: `.json`, `.md`/`.markdown`, `.html`/`.htm`.
+pub fn render_for(path: &Path, records: &[DrillRecord], title: &str) -> Result<String, String> {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("json") => serde_json::to_string_pretty(records).map_err(|e| e.to_string()),
+        Some("md" | "markdown") => Ok(markdown(records, title)),
+        Some("html" | "htm") => Ok(html(records, title)),
+        _ => Err(format!(
+            "{}: the report format comes from the extension: .json, .md or .html",
+            path.display()
+        )),
+    }
+}
+
+/// Write `content` to `path` atomically (temp file in the same folder, then rename), so a
+/// reader (node_exporter, a browser) never sees half a file.
+pub fn write_atomic(path: &Path, content: &str) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.snapdrill-tmp"));
+    std::fs::write(&tmp, content)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Human duration: `850 ms`, `12.3 s`, `4 min 05 s`, `2 h 10 min`.
+pub fn duration(secs: f64) -> String {
+    if secs < 1.0 {
+        format!("{:.0} ms", secs * 1000.0)
+    } else if secs < 60.0 {
+        format!("{secs:.1} s")
+    } else if secs < 3600.0 {
+        format!("{} min {:02} s", (secs / 60.0) as u64, (secs % 60.0) as u64)
+    } else {
+        format!(
+            "{} h {:02} min",
+            (secs / 3600.0) as u64,
+            ((secs % 3600.0) / 60.0) as u64
+        )
+    }
+}
+
+fn size(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1e9 {
+        format!("{:.2} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.1} MB", b / 1e6)
+    } else {
+        format!("{:.1} kB", b / 1e3)
+    }
+}
+
+fn versus(value: Option<f64>, target: Option<f64>) -> String {
+    match (value, target) {
+        (Some(v), Some(t)) => format!(
+            "{} (target {}{})",
+            duration(v),
+            duration(t),
+            if v > t { ", MISSED" } else { "" }
+        ),
+        (Some(v), None) => duration(v),
+        (None, _) => "—".into(),
+    }
+}
+
+/// The last record of each store, by start time.
+pub fn latest_per_store(records: &[DrillRecord]) -> BTreeMap<&str, &DrillRecord> {
+    let mut latest: BTreeMap<&str, &DrillRecord> = BTreeMap::new();
+    for r in records {
+        let slot = latest.entry(r.store.as_str()).or_insert(r);
+        if r.started > slot.started {
+            *slot = r;
+        }
+    }
+    latest
+}
+
+/// A Markdown summary fit to paste into a continuity-plan drill log.
+pub fn markdown(records: &[DrillRecord], title: &str) -> String {
+    let mut md = format!("# {title}\n\n");
+    if records.is_empty() {
+        md.push_str("No drill has been recorded yet.\n");
+        return md;
+    }
+    md.push_str("| date (UTC) | store | snapshot | mode | result | RTO | RPO | files | data | throughput |\n");
+    md.push_str("| --- | --- | --- | --- | --- | --- | --- | ---: | ---: | ---: |\n");
+    for r in records {
+        let rto = match r.rto_estimate_secs {
+            Some(e) => format!(
+                "{} measured, {} estimated for the full snapshot",
+                duration(r.rto_secs),
+                versus(Some(e), r.targets.rto_secs)
+            ),
+            None => versus(Some(r.rto_secs), r.targets.rto_secs),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | **{}** | {} | {} | {} | {} | {:.1} MB/s |",
+            r.started.get(..16).unwrap_or(&r.started).replace('T', " "),
+            r.store,
+            r.snapshot_id.as_deref().unwrap_or("—"),
+            r.mode,
+            r.result.label(),
+            rto,
+            versus(r.rpo_secs, r.targets.rpo_secs),
+            r.files,
+            size(r.bytes),
+            r.throughput_mb_s
+        );
+    }
+    let last = records
+        .iter()
+        .max_by(|a, b| a.started.cmp(&b.started))
+        .expect("not empty");
+    let p = &last.phases;
+    let _ = write!(
+        md,
+        "\n## Latest drill: {} ({}, store {})\n\n\
+         | phase | time |\n| --- | ---: |\n\
+         | reach the store, list and verify snapshots | {} |\n\
+         | fetch and verify the manifest | {} |\n\
+         | download, decrypt, decompress, write, verify | {} |\n\
+         | validation command | {} |\n\
+         | **recovery time (RTO)** | **{}** |\n\n\
+         Time to first restored byte: {}. Inside the data phase (overlapping): download {}, \
+         decrypt and decompress {}, write {}, SHA-256 verification {}.\n",
+        last.drill_id,
+        last.result.label(),
+        last.store,
+        duration(p.connect_list_secs),
+        duration(p.manifest_secs),
+        duration(p.data_secs),
+        duration(p.check_secs),
+        duration(last.rto_secs),
+        last.first_byte_secs.map_or("—".into(), duration),
+        duration(last.stages.download_secs),
+        duration(last.stages.decrypt_secs),
+        duration(last.stages.write_secs),
+        duration(last.stages.verify_secs),
+    );
+    for f in &last.failures {
+        let _ = writeln!(md, "- failure: {f}");
+    }
+    md
+}
+
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// A Prometheus textfile (for node_exporter's textfile collector) with the latest drill of
+/// each store.
+pub fn prometheus(records: &[DrillRecord]) -> String {
+    let latest = latest_per_store(records);
+    let mut out = String::new();
+    let mut metric = |name: &str, help: &str, values: &mut dyn Iterator<Item = (String, f64)>| {
+        let values: Vec<(String, f64)> = values.collect();
+        if values.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (labels, v) in values {
+            let _ = writeln!(out, "{name}{{{labels}}} {v}");
+        }
+    };
+    let per = |f: &dyn Fn(&DrillRecord) -> Option<f64>| -> Vec<(String, f64)> {
+        latest
+            .iter()
+            .filter_map(|(s, r)| f(r).map(|v| (format!("store=\"{}\"", label(s)), v)))
+            .collect()
+    };
+    let finished = |r: &DrillRecord| {
+        format::parse_time(&r.finished)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs_f64())
+    };
+    metric(
+        "snapdrill_drill_last_run_timestamp_seconds",
+        "Unix time the last drill of the store finished.",
+        &mut per(&finished).into_iter(),
+    );
+    metric(
+        "snapdrill_drill_success",
+        "1 if the last drill verified every byte and met its targets, else 0.",
+        &mut per(&|r| Some(f64::from(u8::from(r.result == DrillResult::Pass)))).into_iter(),
+    );
+    let results = [
+        DrillResult::Pass,
+        DrillResult::TargetMissed,
+        DrillResult::IntegrityFailure,
+        DrillResult::KeyFailure,
+        DrillResult::Error,
+    ];
+    let mut by_result = Vec::new();
+    for (s, r) in &latest {
+        for candidate in results {
+            let name = serde_json::to_value(candidate)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            by_result.push((
+                format!("store=\"{}\",result=\"{name}\"", label(s)),
+                f64::from(u8::from(r.result == candidate)),
+            ));
+        }
+    }
+    metric(
+        "snapdrill_drill_result",
+        "Result of the last drill: 1 for the result it had, 0 for the others.",
+        &mut by_result.into_iter(),
+    );
+    metric(
+        "snapdrill_drill_rto_seconds",
+        "Measured recovery time of the last drill (start to verified data).",
+        &mut per(&|r| Some(r.rto_secs)).into_iter(),
+    );
+    metric(
+        "snapdrill_drill_rto_estimate_seconds",
+        "Extrapolated full-snapshot recovery time of the last drill, when it was a sample.",
+        &mut per(&|r| r.rto_estimate_secs).into_iter(),
+    );
+    metric(
+        "snapdrill_drill_rpo_seconds",
+        "Age of the newest snapshot in the store when the last drill started.",
+        &mut per(&|r| r.rpo_secs).into_iter(),
+    );
+    metric(
+        "snapdrill_drill_rto_target_seconds",
+        "Recovery-time objective the last drill was judged against.",
+        &mut per(&|r| r.targets.rto_secs).into_iter(),
+    );
+    metric(
+        "snapdrill_drill_rpo_target_seconds",
+        "Recovery-point objective the last drill was judged against.",
+        &mut per(&|r| r.targets.rpo_secs).into_iter(),
+    );
+    metric(
+        "snapdrill_drill_restored_bytes",
+        "Content bytes the last drill restored and verified.",
+        &mut per(&|r| Some(r.bytes as f64)).into_iter(),
+    );
+    metric(
+        "snapdrill_drill_restored_files",
+        "Files the last drill restored and verified.",
+        &mut per(&|r| Some(r.files as f64)).into_iter(),
+    );
+    metric(
+        "snapdrill_drill_throughput_bytes_per_second",
+        "Content bytes per second over the data phase of the last drill.",
+        &mut per(&|r| Some(r.throughput_mb_s * 1e6)).into_iter(),
+    );
+    out
+}
+
+use crate::format;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(duration(0.25), "250 ms");
+        assert_eq!(duration(12.34), "12.3 s");
+        assert_eq!(duration(245.0), "4 min 05 s");
+        assert_eq!(duration(7800.0), "2 h 10 min");
+    }
+}
