@@ -130,7 +130,7 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
         keep: args.keep,
         verify_only: args.verify_only,
         sample,
-        seed: args.seed.unwrap_or_else(|| rand::random()),
+        seed: args.seed.unwrap_or_else(rand::random),
         check: args.check.clone(),
         rto: args.rto.or(room.config.rto),
         rpo: args.rpo.or(room.config.rpo),
@@ -160,7 +160,13 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
         if !args.no_record {
             keep_record(&room, &outcome, global.quiet).await;
         }
-        print_result(&outcome.record, global.quiet);
+        if args.json {
+            for f in &outcome.record.failures {
+                eprintln!("snapdrill: drill {}: {f}", outcome.record.store);
+            }
+        } else {
+            print_result(&outcome.record, global.quiet);
+        }
         records.push(outcome.record);
     }
     write_outputs(&room, &records, dedup, &args).await?;

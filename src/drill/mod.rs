@@ -246,10 +246,12 @@ async fn drill(
         .map(|f| f.duration_since(started).as_secs_f64());
     let cleanup = |rec: &mut DrillRecord| {
         if made && !opts.keep {
+            let t = Instant::now();
             if let Err(e) = std::fs::remove_dir_all(&target) {
                 rec.failures
                     .push(format!("could not remove {}: {e}", target.display()));
             }
+            rec.cleanup_secs = Some(t.elapsed().as_secs_f64());
         }
     };
     let report = match restored {

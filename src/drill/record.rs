@@ -166,6 +166,9 @@ pub struct DrillRecord {
     pub rto_secs: f64,
     /// Sample drills: the full snapshot's recovery time, extrapolated (an estimate).
     pub rto_estimate_secs: Option<f64>,
+    /// Removing the drill's temporary folder afterwards (not part of the RTO).
+    #[serde(default)]
+    pub cleanup_secs: Option<f64>,
     /// Age of the newest snapshot in the drilled store(s) at the start.
     pub rpo_secs: Option<f64>,
     /// Targets.
@@ -211,6 +214,7 @@ impl DrillRecord {
             first_byte_secs: None,
             rto_secs: 0.0,
             rto_estimate_secs: None,
+            cleanup_secs: None,
             rpo_secs: None,
             targets: Targets::default(),
             throughput_mb_s: 0.0,

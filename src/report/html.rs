@@ -30,6 +30,11 @@ fn result_color(r: DrillResult) -> &'static str {
     }
 }
 
+/// `2026-11-28 05:38:02` from an RFC 3339 time.
+fn short_time(t: &str) -> String {
+    t.get(..19).unwrap_or(t).replace('T', " ")
+}
+
 fn unix(t: &str) -> f64 {
     format::parse_time(t)
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -149,7 +154,7 @@ fn line_chart(
                 .collect();
             let _ = write!(
                 svg,
-                "<polyline points=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"/>",
+                "<polyline points=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-opacity=\"0.45\" stroke-width=\"2\"/>",
                 path.join(" ")
             );
         }
@@ -209,7 +214,7 @@ fn phase_bar(r: &DrillRecord) -> String {
     ];
     let total: f64 = parts.iter().map(|p| p.1).sum::<f64>().max(1e-9);
     let mut svg =
-        format!("<svg id=\"phases\" viewBox=\"0 0 {W} 90\" xmlns=\"http://www.w3.org/2000/svg\">");
+        format!("<svg id=\"phases\" viewBox=\"0 0 {W} 104\" xmlns=\"http://www.w3.org/2000/svg\">");
     let mut x = 10.0;
     for (i, (name, secs, color)) in parts.iter().enumerate() {
         let w = secs / total * (W - 20.0);
@@ -218,11 +223,12 @@ fn phase_bar(r: &DrillRecord) -> String {
             "<rect x=\"{x:.1}\" y=\"8\" width=\"{w:.1}\" height=\"34\" fill=\"{color}\"><title>{name}: {}</title></rect>",
             duration(*secs)
         );
-        let lx = 10.0 + i as f64 * 235.0;
+        let (lx, ly) = (10.0 + (i % 2) as f64 * 470.0, 56.0 + (i / 2) as f64 * 22.0);
         let _ = write!(
             svg,
-            "<rect x=\"{lx}\" y=\"60\" width=\"14\" height=\"14\" fill=\"{color}\"/><text x=\"{}\" y=\"72\" class=\"axis\">{name}: {}</text>",
+            "<rect x=\"{lx}\" y=\"{ly}\" width=\"14\" height=\"14\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\" class=\"axis\">{name}: {}</text>",
             lx + 20.0,
+            ly + 12.0,
             esc(&duration(*secs))
         );
         x += w;
@@ -270,7 +276,7 @@ pub fn html(records: &[DrillRecord], title: &str) -> String {
             page,
             "<tr><td>{}</td><td>{}</td><td><span class=\"badge\" style=\"background:{}\">{}</span></td><td>{}</td><td>{}</td><td>{} files, {}</td><td>{}</td></tr>",
             esc(store),
-            esc(&r.started.replace('T', " ")),
+            esc(&short_time(&r.started)),
             result_color(r.result),
             r.result.label(),
             esc(&rto),
@@ -326,7 +332,7 @@ pub fn html(records: &[DrillRecord], title: &str) -> String {
         let _ = write!(
             page,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} MB/s</td><td>{}</td><td>{}</td></tr>",
-            esc(&r.started.replace('T', " ")),
+            esc(&short_time(&r.started)),
             esc(&r.store),
             esc(&r.mode),
             r.result.label(),

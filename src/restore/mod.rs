@@ -406,7 +406,7 @@ fn finish_tree(target: &Path, plan: &Plan) -> Result<()> {
     for d in dirs {
         fs::finish_dir(target, d)?;
     }
-    Ok(())
+    fs::sync_dir(target)
 }
 
 fn prepare_target(target: &Path, force: bool) -> Result<PathBuf> {

@@ -159,6 +159,55 @@ impl Pending {
     }
 }
 
+/// Places finished files (SHA-256 check, fsync, mode, times, rename) on its own thread, so
+/// the writer keeps writing while the disk syncs the previous file.
+struct Finisher {
+    tx: Option<std::sync::mpsc::SyncSender<(Pending, Entry)>>,
+    handle: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl Finisher {
+    fn start(target: Option<&Path>, clock: &std::sync::Arc<StageClock>) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Pending, Entry)>(4);
+        let (target, clock) = (target.map(Path::to_path_buf), clock.clone());
+        let handle = std::thread::Builder::new()
+            .name("snapdrill-finisher".into())
+            .spawn(move || {
+                let mut first_error = None;
+                for (pending, entry) in rx {
+                    if first_error.is_some() {
+                        pending.abandon();
+                        continue;
+                    }
+                    if let Err(e) = pending.finish(target.as_deref(), &entry, &clock) {
+                        first_error = Some(e);
+                    }
+                }
+                first_error.map_or(Ok(()), Err)
+            })
+            .expect("spawn finisher thread");
+        Finisher {
+            tx: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    fn finish(&self, pending: Pending, entry: &Entry) -> Result<()> {
+        let tx = self.tx.as_ref().expect("open until joined");
+        tx.send((pending, entry.clone()))
+            .map_err(|_| Error::fatal("the restore finisher stopped"))
+    }
+
+    /// Wait for every file to be placed; the first error, if any.
+    fn join(mut self) -> Result<()> {
+        drop(self.tx.take());
+        match self.handle.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(r)) => r,
+            _ => Err(Error::fatal("the restore finisher failed")),
+        }
+    }
+}
+
 /// Consume `(stream offset, plaintext)` in order and cut it into `files` (sorted by offset).
 /// With a `target`, files are placed there; without, they are only verified. Returns the
 /// content bytes restored.
@@ -166,54 +215,59 @@ pub fn consume(
     target: Option<&Path>,
     files: Vec<Entry>,
     mut rx: mpsc::Receiver<(u64, Vec<u8>)>,
-    clock: &StageClock,
+    clock: &std::sync::Arc<StageClock>,
 ) -> Result<u64> {
-    for f in files.iter().filter(|f| f.file_size() == 0) {
-        Pending::open(target, f)?.finish(target, f, clock)?;
-    }
-    let files: Vec<&Entry> = files.iter().filter(|f| f.file_size() > 0).collect();
-    let (mut bytes, mut next) = (0, 0);
-    let mut current: Option<Pending> = None;
+    let finisher = Finisher::start(target, clock);
     let result = (|| {
-        while let Some((chunk_start, data)) = rx.blocking_recv() {
-            let chunk_end = chunk_start + data.len() as u64;
-            while next < files.len() {
-                let f = files[next];
-                let (start, end) = (f.offset.unwrap_or(0), f.offset.unwrap_or(0) + f.file_size());
-                if start >= chunk_end {
-                    break;
+        for f in files.iter().filter(|f| f.file_size() == 0) {
+            finisher.finish(Pending::open(target, f)?, f)?;
+        }
+        let files: Vec<&Entry> = files.iter().filter(|f| f.file_size() > 0).collect();
+        let (mut bytes, mut next) = (0, 0);
+        let mut current: Option<Pending> = None;
+        let cut = (|| {
+            while let Some((chunk_start, data)) = rx.blocking_recv() {
+                let chunk_end = chunk_start + data.len() as u64;
+                while next < files.len() {
+                    let f = files[next];
+                    let (start, end) =
+                        (f.offset.unwrap_or(0), f.offset.unwrap_or(0) + f.file_size());
+                    if start >= chunk_end {
+                        break;
+                    }
+                    let pending = match current.as_mut() {
+                        Some(p) => p,
+                        None => current.insert(Pending::open(target, f)?),
+                    };
+                    let (from, to) = (start.max(chunk_start), end.min(chunk_end));
+                    if from < to {
+                        pending.write(
+                            &data[(from - chunk_start) as usize..(to - chunk_start) as usize],
+                            clock,
+                        )?;
+                        bytes += to - from;
+                    }
+                    if end > chunk_end {
+                        break;
+                    }
+                    finisher.finish(current.take().expect("open file"), f)?;
+                    next += 1;
                 }
-                let pending = match current.as_mut() {
-                    Some(p) => p,
-                    None => current.insert(Pending::open(target, f)?),
-                };
-                let (from, to) = (start.max(chunk_start), end.min(chunk_end));
-                if from < to {
-                    pending.write(
-                        &data[(from - chunk_start) as usize..(to - chunk_start) as usize],
-                        clock,
-                    )?;
-                    bytes += to - from;
-                }
-                if end > chunk_end {
-                    break;
-                }
-                current
-                    .take()
-                    .expect("open file")
-                    .finish(target, f, clock)?;
-                next += 1;
             }
+            if next < files.len() {
+                return Err(Error::fatal(
+                    "restore stopped before every file was complete",
+                ));
+            }
+            Ok(bytes)
+        })();
+        if let Some(p) = current {
+            p.abandon();
         }
-        if next < files.len() {
-            return Err(Error::fatal(
-                "restore stopped before every file was complete",
-            ));
-        }
-        Ok(bytes)
+        cut
     })();
-    if let Some(p) = current {
-        p.abandon();
-    }
-    result
+    let placed = finisher.join();
+    let bytes = result?;
+    placed?;
+    Ok(bytes)
 }
