@@ -264,16 +264,17 @@ async fn keep_record(room: &Room, outcome: &drill::Outcome, quiet: bool) {
 }
 
 fn print_result(r: &DrillRecord, quiet: bool) {
-    if !quiet {
-        for f in &r.failures {
-            eprintln!("snapdrill: drill {}: {f}", r.store);
-        }
-        for rep in &r.repairs {
-            eprintln!(
-                "snapdrill: warning: store '{}' could not serve {} ({:?}); another replica did",
-                rep.store, rep.reason, rep.kind
-            );
-        }
+    for f in &r.failures {
+        eprintln!("snapdrill: drill {}: {f}", r.store);
+    }
+    for rep in &r.repairs {
+        eprintln!(
+            "snapdrill: warning: store '{}' could not serve {} ({:?}); another replica did",
+            rep.store, rep.reason, rep.kind
+        );
+    }
+    // Under cron (no terminal) only the result line: the record holds the details.
+    if !quiet && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         let p = &r.phases;
         println!(
             "drill {} — store {}, snapshot {}",
