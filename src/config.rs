@@ -30,6 +30,32 @@ struct RawConfig {
     backup: RawBackup,
     #[serde(default)]
     drill: RawDrill,
+    #[serde(default)]
+    forget: RawForget,
+    #[serde(default)]
+    prune: RawPrune,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawForget {
+    keep_last: Option<usize>,
+    keep_hourly: Option<usize>,
+    keep_daily: Option<usize>,
+    keep_weekly: Option<usize>,
+    keep_monthly: Option<usize>,
+    keep_yearly: Option<usize>,
+    keep_within: Option<String>,
+    #[serde(default)]
+    keep_tag: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrune {
+    grace: Option<String>,
+    lease_ttl: Option<String>,
+    writer_timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -41,6 +67,7 @@ struct RawRepository {
     signer: Option<String>,
     write_key: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,6 +156,8 @@ pub struct Config {
     pub write_key: PathBuf,
     /// Local cache folder (never needed for restores or drills).
     pub cache_dir: PathBuf,
+    /// Local state folder: the cron lock and the audit ledger (never needed for restores).
+    pub state_dir: PathBuf,
     /// The stores, in preference order.
     pub stores: Vec<StoreConfig>,
     /// Default backup sources.
@@ -147,6 +176,31 @@ pub struct Config {
     pub rto: Option<Duration>,
     /// Drill recovery-point target.
     pub rpo: Option<Duration>,
+    /// The retention policy `forget` applies when given no `--keep-*` option.
+    pub retention: crate::retention::Policy,
+    /// Prune's safety margins.
+    pub prune: PruneSettings,
+}
+
+/// Prune's safety margins, all measured by the stores' own clocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PruneSettings {
+    /// Unreferenced objects younger than this are never removed.
+    pub grace: Duration,
+    /// A prune lease older than this is stale and may be broken.
+    pub lease_ttl: Duration,
+    /// A backup marker older than this belongs to a dead backup; backups give up before it.
+    pub writer_timeout: Duration,
+}
+
+impl Default for PruneSettings {
+    fn default() -> Self {
+        PruneSettings {
+            grace: Duration::from_secs(24 * 3600),
+            lease_ttl: Duration::from_secs(6 * 3600),
+            writer_timeout: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
 }
 
 impl Config {
@@ -214,11 +268,30 @@ impl Config {
             v.map(|s| {
                 humantime::parse_duration(&s).map_err(|e| {
                     bad(format!(
-                        "[drill] {what} = \"{s}\": {e} (write e.g. \"30m\", \"26h\")"
+                        "{what} = \"{s}\": {e} (write e.g. \"30m\", \"26h\")"
                     ))
                 })
             })
             .transpose()
+        };
+        let defaults = PruneSettings::default();
+        let prune = PruneSettings {
+            grace: duration("[prune] grace", raw.prune.grace)?.unwrap_or(defaults.grace),
+            lease_ttl: duration("[prune] lease_ttl", raw.prune.lease_ttl)?
+                .unwrap_or(defaults.lease_ttl),
+            writer_timeout: duration("[prune] writer_timeout", raw.prune.writer_timeout)?
+                .unwrap_or(defaults.writer_timeout),
+        };
+        let f = raw.forget;
+        let retention = crate::retention::Policy {
+            keep_last: f.keep_last,
+            keep_hourly: f.keep_hourly,
+            keep_daily: f.keep_daily,
+            keep_weekly: f.keep_weekly,
+            keep_monthly: f.keep_monthly,
+            keep_yearly: f.keep_yearly,
+            keep_within: duration("[forget] keep_within", f.keep_within)?,
+            keep_tags: f.keep_tag,
         };
         Ok(Config {
             path: path.to_owned(),
@@ -242,8 +315,15 @@ impl Config {
             compression,
             tags: raw.backup.tags,
             host: raw.backup.host,
-            rto: duration("rto", raw.drill.rto)?,
-            rpo: duration("rpo", raw.drill.rpo)?,
+            state_dir: raw
+                .repository
+                .state_dir
+                .map(resolve)
+                .unwrap_or_else(default_state_dir),
+            rto: duration("[drill] rto", raw.drill.rto)?,
+            rpo: duration("[drill] rpo", raw.drill.rpo)?,
+            retention,
+            prune,
         })
     }
 }
@@ -336,6 +416,19 @@ fn parse_require(v: Option<&toml::Value>, stores: usize) -> Result<Require, Stri
             "[backup] require = {other}: write \"all\" or a number from 1 to {stores} (the number of stores)"
         )),
     }
+}
+
+fn default_state_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("snapdrill");
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(h)
+            .join(".local")
+            .join("state")
+            .join("snapdrill");
+    }
+    std::env::temp_dir().join("snapdrill-state")
 }
 
 fn default_cache_dir() -> PathBuf {

@@ -29,6 +29,7 @@ pub mod keys;
 pub mod report;
 pub mod repository;
 pub mod restore;
+pub mod retention;
 pub mod sealing;
 pub mod source;
 pub mod store;

@@ -15,7 +15,7 @@ use crate::restore::StageTimes;
 use crate::store::{self, StoreRef};
 
 /// Prefix of drill record objects.
-pub const DRILLS_PREFIX: &str = "drills/";
+pub use crate::format::DRILLS_PREFIX;
 const FORMAT: &str = "snapdrill-drill";
 const MAC_TAG: &str = "snapdrill-mac-v1 hmac-sha256";
 /// Largest record object accepted.

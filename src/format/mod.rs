@@ -7,6 +7,7 @@ pub mod commit;
 pub mod manifest;
 pub mod repo_config;
 pub mod signed;
+pub mod tombstone;
 
 use std::time::SystemTime;
 
@@ -23,6 +24,20 @@ pub const CHUNKS_PREFIX: &str = "chunks/";
 pub const MANIFESTS_PREFIX: &str = "manifests/";
 /// Prefix of commit objects.
 pub const SNAPSHOTS_PREFIX: &str = "snapshots/";
+/// Prefix of the signed tombstones `forget` leaves: `forgotten/<snapshot-id>`.
+pub const FORGOTTEN_PREFIX: &str = "forgotten/";
+/// Prefix of in-flight backup markers: `writers/<snapshot-id>` (docs/format.md section 12).
+pub const WRITERS_PREFIX: &str = "writers/";
+/// Prefix of chunks prune has set aside: `fossils/chunks/<ab>/<id>`.
+pub const FOSSILS_PREFIX: &str = "fossils/";
+/// Prefix of prune's fossil-collection records: `collections/<collection-id>`.
+pub const COLLECTIONS_PREFIX: &str = "collections/";
+/// Prefix of leases: `locks/prune`.
+pub const LOCKS_PREFIX: &str = "locks/";
+/// Prefix of short-lived probe objects (create-only, clock, immutability canaries).
+pub const PROBES_PREFIX: &str = "probes/";
+/// Prefix of drill evidence records.
+pub const DRILLS_PREFIX: &str = "drills/";
 
 /// Limits a reader enforces on untrusted input (docs/format.md section 10).
 pub mod limits {
@@ -66,6 +81,27 @@ pub fn manifest_object(snapshot_id: &str) -> String {
 /// The object name of a snapshot's commit.
 pub fn commit_object(snapshot_id: &str) -> String {
     format!("{SNAPSHOTS_PREFIX}{snapshot_id}")
+}
+
+/// The object name of a snapshot's tombstone.
+pub fn tombstone_object(snapshot_id: &str) -> String {
+    format!("{FORGOTTEN_PREFIX}{snapshot_id}")
+}
+
+/// The object name of a backup's in-flight marker.
+pub fn writer_object(snapshot_id: &str) -> String {
+    format!("{WRITERS_PREFIX}{snapshot_id}")
+}
+
+/// The fossil name of a chunk object (`chunks/ab/..` -> `fossils/chunks/ab/..`).
+pub fn fossil_object(chunk_object: &str) -> String {
+    format!("{FOSSILS_PREFIX}{chunk_object}")
+}
+
+/// The chunk object a fossil name stands for, if it is one.
+pub fn unfossil(fossil: &str) -> Option<&str> {
+    let chunk = fossil.strip_prefix(FOSSILS_PREFIX)?;
+    chunk_id_of(chunk).map(|_| chunk)
 }
 
 /// The chunk id (hex) of a chunk object name, if it is one.

@@ -13,6 +13,8 @@ pub enum Role {
     RepositoryConfig,
     /// A snapshot commit.
     Snapshot,
+    /// A tombstone left by `forget`.
+    Tombstone,
 }
 
 impl Role {
@@ -20,6 +22,7 @@ impl Role {
         match self {
             Role::RepositoryConfig => "repository-config",
             Role::Snapshot => "snapshot",
+            Role::Tombstone => "tombstone",
         }
     }
 }
