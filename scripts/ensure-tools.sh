@@ -3,7 +3,8 @@
 # the stock `age` and `zstd` (tests prove every object opens with them), `sha256sum`
 # (coreutils), GNU `time` (peak memory in the benchmark), and for the drill-report tests
 # `chromium` (the HTML report is rendered headless and screenshot) and `promtool` (from
-# `prometheus`: checks the metrics textfile). Debian packages only.
+# `prometheus`: checks the metrics textfile), and `faketime` (the prune test runs prune with its
+# clock two days ahead). Debian packages only.
 set -euo pipefail
 
 need=()
@@ -14,6 +15,8 @@ command -v sha256sum >/dev/null 2>&1 || need+=(coreutils)
 if [ "${1:-}" != "--minimal" ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
   command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+  # The prune test moves the pruning process's clock two days ahead with libfaketime.
+  command -v faketime >/dev/null 2>&1 || need+=(faketime)
 fi
 
 if [ ${#need[@]} -eq 0 ]; then

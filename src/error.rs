@@ -78,6 +78,14 @@ pub enum Error {
         /// What does not match.
         what: String,
     },
+    /// Another prune holds the lease in a store.
+    #[error("store '{store}' is leased to another prune: {holder}")]
+    LeaseHeld {
+        /// The store.
+        store: String,
+        /// Who holds it and since when.
+        holder: String,
+    },
     /// A store operation failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -151,6 +159,7 @@ impl Error {
             Error::Config { .. } | Error::Usage(_) => exit::USAGE,
             Error::Key { .. } => exit::KEY,
             Error::NotInitialised { .. } => exit::NOT_INITIALISED,
+            Error::LeaseHeld { .. } => exit::LOCKED,
             Error::Integrity { .. } => exit::INTEGRITY,
             Error::Store(e) if e.kind == StoreErrorKind::Corrupt => exit::INTEGRITY,
             Error::Store(_) | Error::Io { .. } | Error::Fatal { .. } => exit::FATAL,
@@ -171,6 +180,10 @@ impl Error {
             ),
             Error::Integrity { .. } => Some(
                 "nothing damaged was used; restore from a healthy replica (every configured store is tried in turn) and find out who could write to this store"
+                    .into(),
+            ),
+            Error::LeaseHeld { .. } => Some(
+                "wait for that prune to finish; a lease older than [prune] lease_ttl is stale and the next prune breaks it"
                     .into(),
             ),
             Error::Store(e) => e.hint(),

@@ -20,12 +20,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod backup;
 pub mod config;
 pub mod drill;
 pub mod error;
 pub mod format;
 pub mod keys;
+pub mod prune;
 pub mod report;
 pub mod repository;
 pub mod restore;

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::format::commit::{Commit, ObjectRef};
 use crate::format::repo_config::RepoConfig;
+use crate::format::tombstone::{self, Tombstone};
 use crate::format::{self, limits};
 use crate::keys::WriteKey;
 use crate::sealing::sha256;
@@ -257,9 +258,11 @@ impl Repository {
         self.stores.iter().position(|s| s.name() == name)
     }
 
-    /// Every snapshot in any store, verified; forged or damaged commits are reported apart.
+    /// Every snapshot in any store, verified; forged or damaged commits are reported apart,
+    /// and snapshots `forget` left a valid tombstone for are listed as forgotten.
     pub async fn snapshots(&self) -> Result<SnapshotList> {
         let mut where_: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        let mut tombstones: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (i, store) in self.stores.iter().enumerate() {
             for obj in store.list(format::SNAPSHOTS_PREFIX).await? {
                 let id = obj
@@ -267,6 +270,21 @@ impl Repository {
                     .trim_start_matches(format::SNAPSHOTS_PREFIX)
                     .to_owned();
                 where_.entry(id).or_default().push(i);
+            }
+            for obj in store.list(format::FORGOTTEN_PREFIX).await? {
+                if let Some(id) = obj.key.strip_prefix(format::FORGOTTEN_PREFIX) {
+                    tombstones.entry(id.to_owned()).or_default().push(i);
+                }
+            }
+        }
+        let mut forgotten = Vec::new();
+        for (id, stores) in &tombstones {
+            // Only a commit still listed needs its tombstone read (a forget cut short).
+            if where_.contains_key(id) {
+                if let Some(t) = self.read_tombstone(id, stores).await {
+                    where_.remove(id);
+                    forgotten.push(t);
+                }
             }
         }
         let results: Vec<_> = futures::stream::iter(where_)
@@ -277,7 +295,10 @@ impl Repository {
             .buffer_unordered(8)
             .collect()
             .await;
-        let mut list = SnapshotList::default();
+        let mut list = SnapshotList {
+            forgotten,
+            ..SnapshotList::default()
+        };
         for (id, stores, outcome) in results {
             let names = stores
                 .iter()
@@ -301,6 +322,24 @@ impl Repository {
         });
         list.untrusted.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(list)
+    }
+
+    /// A verified tombstone for snapshot `id` from the first of `stores` that holds one.
+    pub async fn read_tombstone(&self, id: &str, stores: &[usize]) -> Option<Tombstone> {
+        if !format::is_snapshot_id(id) {
+            return None;
+        }
+        let name = format::tombstone_object(id);
+        for &i in stores {
+            if let Ok(bytes) = self.stores[i].get(&name, tombstone::LIMIT).await {
+                if let Ok(t) =
+                    Tombstone::from_object(&bytes, &self.signer, &self.config.repository_id, id)
+                {
+                    return Some(t);
+                }
+            }
+        }
+        None
     }
 
     /// Read a commit from the first of `stores` where it verifies.
@@ -477,6 +516,8 @@ pub struct SnapshotList {
     pub trusted: Vec<Snapshot>,
     /// Forged, damaged or foreign commits.
     pub untrusted: Vec<Untrusted>,
+    /// Snapshots whose commit is still listed somewhere but which `forget` removed.
+    pub forgotten: Vec<Tombstone>,
 }
 
 impl SnapshotList {

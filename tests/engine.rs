@@ -34,6 +34,7 @@ fn options(paths: Vec<std::path::PathBuf>) -> BackupOptions {
         cache_dir: None,
         configured_stores: vec!["a".into(), "b".into()],
         require: 2,
+        writer_timeout: std::time::Duration::from_secs(3600),
     }
 }
 

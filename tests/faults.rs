@@ -100,6 +100,7 @@ impl World {
             cache_dir: None,
             configured_stores: vec![],
             require,
+            writer_timeout: std::time::Duration::from_secs(3600),
         };
         backup::run(&repo, &self.key, self.recipients.clone(), &opts, &|_| {}).await
     }

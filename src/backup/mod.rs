@@ -14,7 +14,7 @@ pub mod upload;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -24,6 +24,8 @@ use tokio::sync::mpsc;
 use self::cache::{CachedFile, CachedSegment, FilesCache};
 use self::reader::{FileOutcome, Input, ReadJob, ReaderMsg, SegmentResult};
 use self::upload::{StoreStates, Uploader};
+
+pub mod marker;
 use crate::error::{Error, Result};
 use crate::format::commit::{Commit, ObjectRef, Summary};
 use crate::format::manifest::{Entry, EntryKind, Manifest, WirePath};
@@ -66,6 +68,8 @@ pub struct BackupOptions {
     pub configured_stores: Vec<String>,
     /// How many stores must commit.
     pub require: usize,
+    /// A backup running longer than this does not commit: prune treats its marker as stale.
+    pub writer_timeout: Duration,
 }
 
 /// Progress of a running backup.
@@ -191,9 +195,42 @@ pub async fn run(
     let started = Instant::now();
     let time = SystemTime::now();
     let snapshot_id = format::new_snapshot_id(time);
-    let chunking = repo.config.chunking;
     let stores = repo.stores.clone();
     let states = Arc::new(StoreStates::new(stores.len()));
+    // The marker goes first: prune must see this backup before it lists anything.
+    marker::announce(&stores, &states, &snapshot_id, &opts.host).await;
+    let run = Run {
+        started,
+        time,
+        snapshot_id,
+        stores,
+        states,
+    };
+    let result = run_marked(repo, key, recipients, opts, progress, &run).await;
+    marker::withdraw(&run.stores, &run.snapshot_id).await;
+    result
+}
+
+/// What a run fixed before its marker went out.
+struct Run {
+    started: Instant,
+    time: SystemTime,
+    snapshot_id: String,
+    stores: Vec<StoreRef>,
+    states: Arc<StoreStates>,
+}
+
+async fn run_marked(
+    repo: &Repository,
+    key: &WriteKey,
+    recipients: Vec<age::x25519::Recipient>,
+    opts: &BackupOptions,
+    progress: &(dyn Fn(Progress) + Send + Sync),
+    run: &Run,
+) -> Result<BackupReport> {
+    let (started, time, snapshot_id) = (run.started, run.time, run.snapshot_id.clone());
+    let (stores, states) = (run.stores.clone(), run.states.clone());
+    let chunking = repo.config.chunking;
     let mut warnings = Vec::new();
 
     let excludes = Excludes::new(&opts.exclude)?;
@@ -212,12 +249,15 @@ pub async fn run(
             )),
         });
     }
-    let listings = list_chunks(&stores, &states).await;
+    let listings = list_chunks(&stores, &states, format::CHUNKS_PREFIX).await;
+    // Listed after the chunks: a chunk prune moves meanwhile shows up in one of the two.
+    let fossils = list_chunks(&stores, &states, format::FOSSILS_PREFIX).await;
     if (0..stores.len()).all(|i| !states.healthy(i)) {
         return Err(no_store_left(&stores, &states));
     }
     let union: HashSet<&str> = listings
         .iter()
+        .chain(&fossils)
         .flat_map(|l| l.keys().map(String::as_str))
         .collect();
 
@@ -240,8 +280,10 @@ pub async fn run(
     }
     drop(union);
 
+    // A fossil counts as present: it is brought back, never uploaded anew under its name.
     let present: HashSet<[u8; 32]> = listings
         .iter()
+        .chain(&fossils)
         .flat_map(|l| l.keys())
         .filter_map(|id| hex::decode(id).ok()?.try_into().ok())
         .collect();
@@ -281,16 +323,22 @@ pub async fn run(
         .into_iter()
         .map(str::to_owned)
         .collect();
-    let resolved = resolve_hashes(repo, &needed, &uploader.sealed, &listings).await?;
-    copy_missing(
-        &stores,
-        &states,
-        &needed,
-        &resolved,
-        &listings,
-        &uploader.sealed,
-    )
-    .await;
+    let held = Held {
+        listings: &listings,
+        fossils: &fossils,
+        sealed: &uploader.sealed,
+    };
+    let resolved = resolve_hashes(repo, &needed, &held).await?;
+    copy_missing(&stores, &states, &needed, &resolved, &held).await;
+    if started.elapsed() > opts.writer_timeout {
+        return Err(Error::Fatal {
+            message: format!(
+                "the backup ran {} (longer than [prune] writer_timeout): not committed, because a prune may already count its uploads as abandoned",
+                humantime::format_duration(Duration::from_secs(started.elapsed().as_secs()))
+            ),
+            hint: Some("raise [prune] writer_timeout, or split the backup; the next run reuses what was uploaded".into()),
+        });
+    }
 
     let sealed_manifest = seal_manifest(&assembled.manifest, opts.compression, &recipients)?;
     let manifest_ref = ObjectRef {
@@ -402,20 +450,27 @@ fn no_store_left(stores: &[StoreRef], states: &StoreStates) -> Error {
     }
 }
 
-/// Each store's chunk listing: id -> size. A store whose listing fails leaves the run.
-async fn list_chunks(stores: &[StoreRef], states: &StoreStates) -> Vec<HashMap<String, u64>> {
-    let listings =
-        futures::future::join_all(stores.iter().map(|s| s.list(format::CHUNKS_PREFIX))).await;
+/// Each store's chunk (or fossil) listing: id -> size. A store whose listing fails leaves
+/// the run.
+async fn list_chunks(
+    stores: &[StoreRef],
+    states: &StoreStates,
+    prefix: &str,
+) -> Vec<HashMap<String, u64>> {
+    let listings = futures::future::join_all(stores.iter().map(|s| s.list(prefix))).await;
     listings
         .into_iter()
         .enumerate()
         .map(|(i, l)| match l {
             Ok(objects) => objects
                 .into_iter()
-                .filter_map(|o| Some((format::chunk_id_of(&o.key)?.to_owned(), o.size)))
+                .filter_map(|o| {
+                    let chunk = o.key.strip_prefix(format::FOSSILS_PREFIX).unwrap_or(&o.key);
+                    Some((format::chunk_id_of(chunk)?.to_owned(), o.size))
+                })
                 .collect(),
             Err(e) => {
-                states.fail(i, format!("listing chunks failed: {e}"));
+                states.fail(i, format!("listing {prefix} failed: {e}"));
                 HashMap::new()
             }
         })
@@ -747,18 +802,48 @@ fn cacheable(seg: &PlanSeg, r: &SegmentResult) -> Option<CachedSegment> {
     })
 }
 
+/// What each store holds of the chunks, as listed at the start, and what this run sealed.
+struct Held<'a> {
+    listings: &'a [HashMap<String, u64>],
+    fossils: &'a [HashMap<String, u64>],
+    sealed: &'a HashMap<String, upload::SealedChunk>,
+}
+
+impl Held<'_> {
+    /// Does store `i` hold chunk `id` under its own name?
+    fn has(&self, i: usize, id: &str) -> bool {
+        self.listings[i].contains_key(id) || self.sealed.get(id).is_some_and(|c| c.stored[i])
+    }
+
+    /// Where to read chunk `id` for store `to`: its own fossil first (bringing it back costs
+    /// no transfer), then another store's chunk, then another store's fossil.
+    fn source(&self, to: usize, id: &str) -> Option<(usize, String)> {
+        let chunk = format::chunk_object(id);
+        let n = self.listings.len();
+        if self.fossils[to].contains_key(id) {
+            return Some((to, format::fossil_object(&chunk)));
+        }
+        if let Some(j) = (0..n).find(|&j| j != to && self.has(j, id)) {
+            return Some((j, chunk));
+        }
+        (0..n)
+            .find(|&j| self.fossils[j].contains_key(id))
+            .map(|j| (j, format::fossil_object(&chunk)))
+    }
+}
+
 /// The ciphertext size and SHA-256 of every needed chunk: from this run, from earlier
-/// commits, or — for chunks no commit lists (left by an interrupted run) — by reading them.
+/// commits, or — for chunks no commit lists (left by an interrupted run, or set aside by
+/// prune) — by reading them.
 async fn resolve_hashes(
     repo: &Repository,
     needed: &[String],
-    sealed: &HashMap<String, upload::SealedChunk>,
-    listings: &[HashMap<String, u64>],
+    held: &Held<'_>,
 ) -> Result<HashMap<String, ObjectRef>> {
     let mut resolved = HashMap::with_capacity(needed.len());
     let mut open: HashSet<&str> = HashSet::new();
     for id in needed {
-        match sealed.get(id) {
+        match held.sealed.get(id) {
             Some(c) => {
                 resolved.insert(
                     id.clone(),
@@ -790,22 +875,11 @@ async fn resolve_hashes(
         }
     }
     for id in open {
-        let name = format::chunk_object(id);
-        let holder = listings
-            .iter()
-            .position(|l| l.contains_key(id))
-            .ok_or_else(|| {
-                Error::fatal(format!(
-                    "chunk {id} is in no store; run the backup again with --force-read"
-                ))
-            })?;
-        let bytes = repo.stores[holder]
-            .get(&name, limits::CHUNK + limits::SEAL_OVERHEAD)
-            .await?;
+        let bytes = read_unlisted(repo, held, id).await?;
         resolved.insert(
             id.to_owned(),
             ObjectRef {
-                name,
+                name: format::chunk_object(id),
                 size: bytes.len() as u64,
                 sha256: hex::encode(sha256(&bytes)),
             },
@@ -814,69 +888,98 @@ async fn resolve_hashes(
     Ok(resolved)
 }
 
+/// Read a chunk no commit lists, wherever it is: under its name, or as a fossil (prune may
+/// set it aside while this run is going).
+async fn read_unlisted(repo: &Repository, held: &Held<'_>, id: &str) -> Result<Bytes> {
+    let chunk = format::chunk_object(id);
+    let fossil = format::fossil_object(&chunk);
+    let mut last = None;
+    for (i, store) in repo.stores.iter().enumerate() {
+        if !held.listings[i].contains_key(id) && !held.fossils[i].contains_key(id) {
+            continue;
+        }
+        for key in [&chunk, &fossil] {
+            match store.get(key, limits::CHUNK + limits::SEAL_OVERHEAD).await {
+                Ok(b) => return Ok(b),
+                Err(e) => last = Some(e),
+            }
+        }
+    }
+    Err(match last {
+        Some(e) => Error::Fatal {
+            message: format!("chunk {id} could not be read from any store ({e})"),
+            hint: Some("run the backup again; add --force-read if it keeps failing".into()),
+        },
+        None => Error::fatal(format!(
+            "chunk {id} is in no store; run the backup again with --force-read"
+        )),
+    })
+}
+
 /// Give every healthy store the chunks it lacks, copying the exact ciphertext from a store
-/// that has it, so that every replica holds the same bytes and the same commit.
+/// that has it (or bringing back a fossil), so every replica holds the same bytes and the
+/// same commit.
 async fn copy_missing(
     stores: &[StoreRef],
     states: &StoreStates,
     needed: &[String],
     resolved: &HashMap<String, ObjectRef>,
-    listings: &[HashMap<String, u64>],
-    sealed: &HashMap<String, upload::SealedChunk>,
+    held: &Held<'_>,
 ) {
-    let has = |i: usize, id: &str| {
-        listings[i].contains_key(id) || sealed.get(id).is_some_and(|c| c.stored[i])
-    };
     let mut copies = Vec::new();
     for (i, _) in stores
         .iter()
         .enumerate()
         .filter(|(i, _)| states.healthy(*i))
     {
-        for id in needed.iter().filter(|id| !has(i, id)) {
-            if let Some(from) = (0..stores.len()).find(|&j| j != i && has(j, id)) {
-                copies.push((from, i, id.as_str()));
+        for id in needed.iter().filter(|id| !held.has(i, id)) {
+            if let Some((from, key)) = held.source(i, id) {
+                copies.push((from, key, i, id.as_str()));
             } else {
                 states.fail(i, format!("chunk {id} is in no store to copy from"));
             }
         }
     }
     futures::stream::iter(copies)
-        .for_each_concurrent(upload::COPIES_IN_FLIGHT, |(from, to, id)| async move {
+        .for_each_concurrent(upload::COPIES_IN_FLIGHT, |(from, key, to, id)| async move {
             if !states.healthy(to) {
                 return;
             }
             let want = &resolved[id];
-            let result = async {
-                let bytes = stores[from].get(&want.name, want.size).await?;
-                if hex::encode(sha256(&bytes)) != want.sha256 {
-                    return Err(Error::integrity(
-                        Some(stores[from].name()),
-                        Some(&want.name),
-                        "does not match its recorded SHA-256",
-                    ));
-                }
-                let n = bytes.len() as u64;
-                if store::put_create_checked(stores[to].as_ref(), &want.name, bytes).await?
-                    == store::Created::Written
-                {
-                    states.count_upload(to, n);
-                }
-                Ok(())
-            }
-            .await;
-            if let Err(e) = result {
-                states.fail(
+            match copy_object(&stores[from], &key, &stores[to], want).await {
+                Ok(Some(n)) => states.count_upload(to, n),
+                Ok(None) => {}
+                Err(e) => states.fail(
                     to,
-                    format!(
-                        "copying {} from '{}' failed: {e}",
-                        want.name,
-                        stores[from].name()
-                    ),
-                );
+                    format!("copying {key} from '{}' failed: {e}", stores[from].name()),
+                ),
             }
         })
         .await;
+}
+
+/// Copy `key` of `from` to `want.name` in `to`, checking the bytes against `want`; the
+/// number of bytes written, or `None` when `to` already held them.
+async fn copy_object(
+    from: &StoreRef,
+    key: &str,
+    to: &StoreRef,
+    want: &ObjectRef,
+) -> Result<Option<u64>> {
+    let bytes = from.get(key, want.size).await?;
+    if hex::encode(sha256(&bytes)) != want.sha256 {
+        return Err(Error::integrity(
+            Some(from.name()),
+            Some(key),
+            "does not match its recorded SHA-256",
+        ));
+    }
+    let n = bytes.len() as u64;
+    Ok(
+        (store::put_create_checked(to.as_ref(), &want.name, bytes).await?
+            == store::Created::Written)
+            .then_some(n),
+    )
 }
 
 fn seal_manifest(
@@ -951,6 +1054,8 @@ async fn commit_everywhere(
     futures::future::join_all(jobs).await;
 }
 
+/// Check that `store` lists every object at its size; a chunk prune set aside since the
+/// run began is brought back from its fossil (the commit must never name a missing object).
 async fn confirm_objects(store: &StoreRef, commit: &Commit) -> Result<()> {
     let listed: HashMap<String, u64> = store
         .list(format::CHUNKS_PREFIX)
@@ -969,11 +1074,15 @@ async fn confirm_objects(store: &StoreRef, commit: &Commit) -> Result<()> {
                 ));
             }
             None => {
-                return Err(Error::integrity(
-                    Some(store.name()),
-                    Some(&o.name),
-                    "is missing after upload; not committed here",
-                ));
+                copy_object(store, &format::fossil_object(&o.name), store, o)
+                    .await
+                    .map_err(|e| {
+                        Error::integrity(
+                            Some(store.name()),
+                            Some(&o.name),
+                            format!("is missing after upload and has no intact fossil ({e}); not committed here"),
+                        )
+                    })?;
             }
         }
     }

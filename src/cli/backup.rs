@@ -136,6 +136,7 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
         cache_dir: (!args.no_cache).then(|| config.cache_dir.clone()),
         configured_stores: config.stores.iter().map(|s| s.name.clone()).collect(),
         require: config.require.count(config.stores.len()),
+        writer_timeout: config.prune.writer_timeout,
     };
     let line = output::ProgressLine::new(global.quiet);
     let report = backup::run(&repo, &key, recipients, &opts, &|p| {

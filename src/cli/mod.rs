@@ -7,6 +7,7 @@ mod checksums;
 mod common;
 mod config_check;
 mod drill;
+mod forget;
 mod init;
 mod keygen;
 mod ls;
@@ -60,6 +61,10 @@ enum Command {
     Report(drill::ReportArgs),
     /// Copy what a store lacks from the other stores (no identity needed).
     Sync(sync::Args),
+    /// Remove snapshots by a retention policy (--keep-daily 7 ...) or by id; tombstones stay.
+    Forget(forget::Args),
+    /// Free the space no snapshot references, safely beside running backups.
+    Prune(forget::PruneArgs),
     /// Check the configuration.
     Config {
         #[command(subcommand)]
@@ -118,6 +123,8 @@ pub fn main() -> i32 {
         Command::Drills(a) => common::block_on(drill::list(&global, a)),
         Command::Report(a) => common::block_on(drill::report(&global, a)),
         Command::Sync(a) => common::block_on(sync::run(&global, a)),
+        Command::Forget(a) => common::block_on(forget::run(&global, a)),
+        Command::Prune(a) => common::block_on(forget::prune(&global, a)),
         Command::Config {
             command: ConfigCommand::Check,
         } => config_check::run(&global),

@@ -1,0 +1,230 @@
+//! `snapdrill forget` (retention) and `snapdrill prune` (garbage collection).
+
+use std::time::Duration;
+
+use anyhow::Result;
+use snapdrill::config::Config;
+use snapdrill::keys::WriteKey;
+use snapdrill::prune::forget::{self, ForgetOptions, ForgetReport};
+use snapdrill::prune::{self, PruneOptions, PruneReport};
+use snapdrill::repository::{OpenMode, Repository};
+use snapdrill::retention::Policy;
+
+use super::{Global, common, output};
+
+/// Arguments of `forget`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Forget these snapshots (ids, unique prefixes or `latest`) instead of applying a policy.
+    #[arg(value_name = "SNAPSHOT")]
+    ids: Vec<String>,
+    /// Keep the newest N snapshots (per host).
+    #[arg(long, value_name = "N")]
+    keep_last: Option<usize>,
+    /// Keep the newest snapshot of each of the last N hours.
+    #[arg(long, value_name = "N")]
+    keep_hourly: Option<usize>,
+    /// Keep the newest snapshot of each of the last N days.
+    #[arg(long, value_name = "N")]
+    keep_daily: Option<usize>,
+    /// Keep the newest snapshot of each of the last N weeks.
+    #[arg(long, value_name = "N")]
+    keep_weekly: Option<usize>,
+    /// Keep the newest snapshot of each of the last N months.
+    #[arg(long, value_name = "N")]
+    keep_monthly: Option<usize>,
+    /// Keep the newest snapshot of each of the last N years.
+    #[arg(long, value_name = "N")]
+    keep_yearly: Option<usize>,
+    /// Keep every snapshot within DURATION of the newest (e.g. 30d).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    keep_within: Option<Duration>,
+    /// Keep every snapshot with this tag (repeatable).
+    #[arg(long = "keep-tag", value_name = "TAG")]
+    keep_tags: Vec<String>,
+    /// Show what would be forgotten; change nothing.
+    #[arg(short = 'n', long)]
+    dry_run: bool,
+    /// Run prune afterwards.
+    #[arg(long)]
+    prune: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `prune`.
+#[derive(Debug, clap::Args)]
+pub struct PruneArgs {
+    /// Show what would be removed; change nothing.
+    #[arg(short = 'n', long)]
+    dry_run: bool,
+    /// Grace period for unreferenced objects, by the store's clock (default: [prune] grace, 24h).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    grace: Option<Duration>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Args {
+    fn policy(&self, config: &Config) -> Policy {
+        let given = Policy {
+            keep_last: self.keep_last,
+            keep_hourly: self.keep_hourly,
+            keep_daily: self.keep_daily,
+            keep_weekly: self.keep_weekly,
+            keep_monthly: self.keep_monthly,
+            keep_yearly: self.keep_yearly,
+            keep_within: self.keep_within,
+            keep_tags: self.keep_tags.clone(),
+        };
+        if given.is_empty() {
+            config.retention.clone()
+        } else {
+            given
+        }
+    }
+}
+
+/// Every store must open: deleting on a partial view is how data gets lost.
+async fn open_all(config: &Config) -> Result<Repository> {
+    let signer = common::pinned_signer(config)?;
+    let (stores, failed) = common::open_stores(config, false);
+    if let Some((name, e)) = failed.into_iter().next() {
+        anyhow::bail!(snapdrill::Error::Fatal {
+            message: format!("store '{name}' cannot be opened ({e}); nothing was changed"),
+            hint: Some("forget and prune need every configured store; fix it and run again".into()),
+        });
+    }
+    Ok(Repository::open(stores, signer, OpenMode::All).await?)
+}
+
+pub async fn run(global: &Global, args: Args) -> Result<i32> {
+    let config = common::load_config(global)?;
+    let key = WriteKey::load(&config.write_key)?;
+    let repo = open_all(&config).await?;
+    let opts = ForgetOptions {
+        policy: args.policy(&config),
+        ids: args.ids.clone(),
+        dry_run: args.dry_run,
+    };
+    let report = forget::run(&repo, &key, &opts).await?;
+    let mut code = report.exit_code();
+    let pruned = if args.prune {
+        let p = prune::run(&repo, &prune_options(&config, args.dry_run, None)).await?;
+        Some(p)
+    } else {
+        None
+    };
+    if args.json {
+        output::json(&serde_json::json!({ "forget": report, "prune": pruned }))?;
+    } else {
+        print_forget(&report, global.quiet);
+        if let Some(p) = &pruned {
+            print_prune(p);
+        }
+    }
+    if code == 0 && pruned.as_ref().is_some_and(has_warnings) {
+        code = snapdrill::error::exit::PARTIAL;
+    }
+    Ok(code)
+}
+
+pub async fn prune(global: &Global, args: PruneArgs) -> Result<i32> {
+    let config = common::load_config(global)?;
+    let repo = open_all(&config).await?;
+    let report = prune::run(&repo, &prune_options(&config, args.dry_run, args.grace)).await?;
+    if args.json {
+        output::json(&report)?;
+    } else {
+        print_prune(&report);
+    }
+    Ok(if has_warnings(&report) {
+        snapdrill::error::exit::PARTIAL
+    } else {
+        0
+    })
+}
+
+fn has_warnings(r: &PruneReport) -> bool {
+    r.stores.iter().any(|s| !s.warnings.is_empty())
+}
+
+fn prune_options(config: &Config, dry_run: bool, grace: Option<Duration>) -> PruneOptions {
+    let mut settings = config.prune;
+    if let Some(g) = grace {
+        settings.grace = g;
+    }
+    PruneOptions {
+        settings,
+        dry_run,
+        host: config.host.clone().unwrap_or_else(snapdrill::hostname),
+    }
+}
+
+fn print_forget(r: &ForgetReport, quiet: bool) {
+    if !quiet {
+        println!("policy: {}", r.policy);
+        for s in &r.snapshots {
+            println!(
+                "  {} {}  {:<20} {:<10} {}",
+                if s.keep { "keep  " } else { "forget" },
+                s.id,
+                s.time.get(..19).unwrap_or(&s.time),
+                s.host,
+                s.reasons.join(", ")
+            );
+        }
+    }
+    for e in &r.errors {
+        eprintln!("snapdrill: {e}");
+    }
+    let gone = r.forgotten().count();
+    println!(
+        "forget {}: {} of {} snapshots {}{}",
+        if r.dry_run { "dry run" } else { "done" },
+        gone,
+        r.snapshots.len(),
+        if r.dry_run {
+            "would be forgotten"
+        } else {
+            "forgotten"
+        },
+        if gone > 0 && !r.dry_run {
+            "; run `snapdrill prune` to free their space"
+        } else {
+            ""
+        }
+    );
+}
+
+fn print_prune(r: &PruneReport) {
+    for b in &r.broken_leases {
+        eprintln!("snapdrill: warning: {b}");
+    }
+    for s in &r.stores {
+        for w in &s.warnings {
+            eprintln!("snapdrill: warning: store '{}': {w}", s.store);
+        }
+        println!(
+            "  store {:<12} {} chunks, {} set aside, {} brought back, {} waiting for {} running backup(s), {} kept (younger than grace), {} objects deleted, {} freed",
+            s.store,
+            s.chunks,
+            s.set_aside,
+            s.brought_back,
+            s.waiting,
+            s.backups_running,
+            s.kept_young,
+            s.deleted,
+            output::size(s.bytes_freed)
+        );
+    }
+    let freed: u64 = r.stores.iter().map(|s| s.bytes_freed).sum();
+    println!(
+        "prune {}: {} {}",
+        if r.dry_run { "dry run" } else { "done" },
+        output::size(freed),
+        if r.dry_run { "would be freed" } else { "freed" }
+    );
+}

@@ -1,0 +1,250 @@
+//! `forget`: remove snapshots from the listing by a retention policy or by id.
+//!
+//! Each forgotten snapshot gets a signed tombstone (`forgotten/<id>`) in every store before
+//! its commit and manifest are deleted, so audit can tell retention from an attacker's
+//! deletion. Chunks are never deleted here: that is prune's job, with its grace period.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::error::{Error, Result, exit};
+use crate::format::commit::{Commit, ObjectRef};
+use crate::format::tombstone::Tombstone;
+use crate::format::{self, limits};
+use crate::keys::WriteKey;
+use crate::repository::{Repository, Snapshot};
+use crate::retention::{self, Candidate, Policy};
+use crate::sealing::sha256;
+use crate::store::{self, StoreErrorKind};
+
+/// What to forget.
+#[derive(Debug, Clone, Default)]
+pub struct ForgetOptions {
+    /// The retention policy (used when `ids` is empty).
+    pub policy: Policy,
+    /// Snapshots to forget by id (or `latest`), regardless of policy.
+    pub ids: Vec<String>,
+    /// Only show what would happen.
+    pub dry_run: bool,
+}
+
+/// One snapshot and what happens to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    /// Snapshot id.
+    pub id: String,
+    /// When it was taken.
+    pub time: String,
+    /// Its host.
+    pub host: String,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Kept?
+    pub keep: bool,
+    /// Why it is kept (rules), or why it goes.
+    pub reasons: Vec<String>,
+}
+
+/// What forget did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ForgetReport {
+    /// Nothing was changed.
+    pub dry_run: bool,
+    /// The policy, described.
+    pub policy: String,
+    /// Every snapshot, oldest first.
+    pub snapshots: Vec<Listed>,
+    /// Problems per store (the snapshot stays listed there; run forget again).
+    pub errors: Vec<String>,
+}
+
+impl ForgetReport {
+    /// 0, or 3 when some store could not be updated.
+    pub fn exit_code(&self) -> i32 {
+        if self.errors.is_empty() {
+            exit::OK
+        } else {
+            exit::PARTIAL
+        }
+    }
+
+    /// The ids forgotten (or to forget).
+    pub fn forgotten(&self) -> impl Iterator<Item = &Listed> {
+        self.snapshots.iter().filter(|s| !s.keep)
+    }
+}
+
+/// Decide and (unless dry-run) forget.
+pub async fn run(repo: &Repository, key: &WriteKey, opts: &ForgetOptions) -> Result<ForgetReport> {
+    let list = repo.snapshots().await?;
+    let listed = decide(&list.trusted, opts, &list)?;
+    let mut report = ForgetReport {
+        dry_run: opts.dry_run,
+        policy: if opts.ids.is_empty() {
+            opts.policy.describe()
+        } else {
+            "by id".into()
+        },
+        snapshots: listed,
+        errors: Vec::new(),
+    };
+    if opts.dry_run {
+        return Ok(report);
+    }
+    for l in report.snapshots.iter().filter(|l| !l.keep) {
+        let snap = list
+            .trusted
+            .iter()
+            .find(|s| s.commit.snapshot_id == l.id)
+            .expect("decided from this list");
+        let reason = l.reasons.join(", ");
+        report
+            .errors
+            .extend(forget_one(repo, key, snap, &reason).await);
+    }
+    Ok(report)
+}
+
+fn decide(
+    trusted: &[Snapshot],
+    opts: &ForgetOptions,
+    list: &crate::repository::SnapshotList,
+) -> Result<Vec<Listed>> {
+    let by_id: Vec<String> = opts
+        .ids
+        .iter()
+        .map(|spec| list.find(spec).map(|s| s.commit.snapshot_id.clone()))
+        .collect::<Result<_>>()?;
+    if by_id.is_empty() && opts.policy.is_empty() {
+        return Err(Error::Usage(
+            "forget needs a policy (--keep-last, --keep-daily, ... or [forget] in the config) or snapshot ids; it never forgets everything by default".into(),
+        ));
+    }
+    let candidates: Vec<Candidate> = trusted
+        .iter()
+        .map(|s| Candidate {
+            id: s.commit.snapshot_id.clone(),
+            time: format::parse_time(&s.commit.time).unwrap_or(std::time::UNIX_EPOCH),
+            host: s.commit.host.clone(),
+            tags: s.commit.tags.clone(),
+        })
+        .collect();
+    let decisions = if by_id.is_empty() {
+        retention::apply(&opts.policy, &candidates)
+    } else {
+        candidates
+            .iter()
+            .map(|c| retention::Decision {
+                id: c.id.clone(),
+                keep: !by_id.contains(&c.id),
+                reasons: vec![
+                    if by_id.contains(&c.id) {
+                        "by id"
+                    } else {
+                        "not named"
+                    }
+                    .into(),
+                ],
+            })
+            .collect()
+    };
+    Ok(trusted
+        .iter()
+        .zip(decisions)
+        .map(|(s, d)| Listed {
+            id: d.id,
+            time: s.commit.time.clone(),
+            host: s.commit.host.clone(),
+            tags: s.commit.tags.clone(),
+            keep: d.keep,
+            reasons: if d.keep || !d.reasons.is_empty() {
+                d.reasons
+            } else {
+                vec!["matched no keep rule".into()]
+            },
+        })
+        .collect())
+}
+
+/// Tombstone first, then commit, then manifest, in every store; errors name the store.
+async fn forget_one(
+    repo: &Repository,
+    key: &WriteKey,
+    snap: &Snapshot,
+    reason: &str,
+) -> Vec<String> {
+    let c: &Arc<Commit> = &snap.commit;
+    let commit_name = format::commit_object(&c.snapshot_id);
+    let commit_ref = match commit_ref(repo, &commit_name).await {
+        Ok(r) => r,
+        Err(e) => return vec![format!("snapshot {}: {e}", c.snapshot_id)],
+    };
+    let tombstone = Tombstone::new(
+        &repo.config.repository_id,
+        &c.snapshot_id,
+        &c.time,
+        &c.host,
+        commit_ref,
+        &format::format_time(std::time::SystemTime::now()),
+        reason,
+    );
+    let body = Bytes::from(tombstone.to_object(&key.signing));
+    let tomb_name = format::tombstone_object(&c.snapshot_id);
+    let mut errors = Vec::new();
+    for store in &repo.stores {
+        let result = async {
+            match store::put_create_checked(store.as_ref(), &tomb_name, body.clone()).await {
+                Ok(_) => {}
+                // An earlier, interrupted forget left its own tombstone: keep that one.
+                Err(e) if e.kind == StoreErrorKind::AlreadyExists => {
+                    let old = store
+                        .get(&tomb_name, crate::format::tombstone::LIMIT)
+                        .await?;
+                    Tombstone::from_object(
+                        &old,
+                        &repo.signer,
+                        &repo.config.repository_id,
+                        &c.snapshot_id,
+                    )
+                    .map_err(|why| Error::integrity(Some(store.name()), Some(&tomb_name), why))?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            store.delete(&commit_name).await?;
+            store.delete(&c.manifest.name).await?;
+            Ok::<(), Error>(())
+        }
+        .await;
+        if let Err(e) = result {
+            errors.push(format!(
+                "store '{}': snapshot {} stays listed there: {e}",
+                store.name(),
+                c.snapshot_id
+            ));
+        }
+    }
+    errors
+}
+
+/// Size and SHA-256 of a commit object, read from the first store that has it.
+async fn commit_ref(repo: &Repository, name: &str) -> Result<ObjectRef> {
+    let mut last = None;
+    for store in &repo.stores {
+        match store.get(name, limits::COMMIT_OBJECT).await {
+            Ok(b) => {
+                return Ok(ObjectRef {
+                    name: name.to_owned(),
+                    size: b.len() as u64,
+                    sha256: hex::encode(sha256(&b)),
+                });
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.map_or_else(
+        || Error::fatal(format!("no store holds {name}")),
+        Error::from,
+    ))
+}

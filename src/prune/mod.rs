@@ -1,0 +1,512 @@
+//! `prune`: remove what no snapshot references, safely beside running backups.
+//!
+//! Two-phase collection (docs/design.md, "Prune"), all times by the stores' own clocks:
+//!
+//! 1. **Set aside.** Chunks no verified commit references and older than the grace period
+//!    are moved to `fossils/` and listed in a `collections/<id>` record, whose store time T
+//!    marks the end of the set-aside. A backup that still wants one brings it back (it looks
+//!    in `fossils/` for anything missing before it commits).
+//! 2. **Delete.** A collection is finished only when no backup that began at or before T is
+//!    still running (`writers/` markers). Commits are then read again: a fossil some commit
+//!    references is brought back, the others are deleted.
+//!
+//! When no backup runs, both phases happen in one prune. Every listing is taken before
+//! anything is deleted; a failed, empty or short listing stops the prune with nothing deleted
+//! (RELIABILITY.md rule 8). Each store must hold a lease (`locks/prune`), which needs real
+//! create-only writes: a store that cannot refuse an overwrite is refused.
+
+pub mod forget;
+pub mod lease;
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use self::lease::Lease;
+use crate::config::PruneSettings;
+use crate::error::{Error, Result};
+use crate::format::commit::ObjectRef;
+use crate::format::{self, limits};
+use crate::repository::{self, Repository, SnapshotList};
+use crate::sealing::sha256;
+use crate::store::{self, ObjectInfo, StoreErrorKind, StoreRef};
+
+/// How prune runs.
+#[derive(Debug, Clone)]
+pub struct PruneOptions {
+    /// Grace period, lease TTL, writer timeout.
+    pub settings: PruneSettings,
+    /// Plan and report only.
+    pub dry_run: bool,
+    /// This host's name (in the lease).
+    pub host: String,
+}
+
+/// What prune did (or would do) in one store.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StorePrune {
+    /// The store.
+    pub store: String,
+    /// The store's clock at the start.
+    pub store_time: String,
+    /// Backups running (live markers) when the prune looked.
+    pub backups_running: usize,
+    /// Chunk objects listed.
+    pub chunks: usize,
+    /// Unreferenced chunks kept because they are younger than the grace period.
+    pub kept_young: usize,
+    /// Chunks set aside as fossils in this run.
+    pub set_aside: usize,
+    /// Fossils brought back because a commit references them.
+    pub brought_back: usize,
+    /// Fossils waiting for older backups to end.
+    pub waiting: usize,
+    /// Objects deleted (fossils, commits and manifests of forgotten snapshots, orphan
+    /// manifests, stale markers).
+    pub deleted: usize,
+    /// Bytes those objects held.
+    pub bytes_freed: u64,
+    /// Anything odd, named.
+    pub warnings: Vec<String>,
+}
+
+/// The report of a prune.
+#[derive(Debug, Clone, Serialize)]
+pub struct PruneReport {
+    /// Nothing was changed.
+    pub dry_run: bool,
+    /// The grace period, for the record.
+    pub grace_secs: u64,
+    /// Per store.
+    pub stores: Vec<StorePrune>,
+    /// Stale leases broken.
+    pub broken_leases: Vec<String>,
+}
+
+/// A `collections/<id>` record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Collection {
+    fossils: Vec<String>,
+}
+
+/// What one store lists, taken before anything is deleted.
+struct Survey {
+    now: SystemTime,
+    live_writers: Vec<SystemTime>,
+    stale_writers: Vec<ObjectInfo>,
+    chunks: HashMap<String, ObjectInfo>,
+    fossils: HashMap<String, ObjectInfo>,
+    manifests: Vec<ObjectInfo>,
+    commits: HashSet<String>,
+}
+
+/// Run prune over every store of `repo` (opened with every store).
+pub async fn run(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
+    refuse_without_atomic_create(repo).await?;
+    let mut leases = Vec::new();
+    if !opts.dry_run {
+        for store in &repo.stores {
+            match Lease::acquire(store, opts.settings.lease_ttl, &opts.host).await {
+                Ok(l) => leases.push(l),
+                Err(e) => {
+                    release_all(leases).await;
+                    return Err(e);
+                }
+            }
+        }
+    }
+    let result = prune_leased(repo, opts, &leases).await;
+    let broken = leases.iter().filter_map(|l| l.broke.clone()).collect();
+    release_all(leases).await;
+    let mut report = result?;
+    report.broken_leases = broken;
+    Ok(report)
+}
+
+async fn release_all(leases: Vec<Lease>) {
+    for l in leases {
+        let _ = l.release().await;
+    }
+}
+
+/// A lease is mutual exclusion only where a create-only write is atomic.
+async fn refuse_without_atomic_create(repo: &Repository) -> Result<()> {
+    for store in &repo.stores {
+        let probe = repository::probe_create_only(store).await;
+        if !probe.atomic() {
+            return Err(Error::Fatal {
+                message: format!(
+                    "store '{}' cannot hold a prune lease ({}); prune deleted nothing",
+                    store.name(),
+                    probe.describe()
+                ),
+                hint: Some("prune a repository only through stores with real create-only writes (S3, Azure, GCS, local disks); keep such a store out of the config used for pruning".into()),
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn prune_leased(
+    repo: &Repository,
+    opts: &PruneOptions,
+    leases: &[Lease],
+) -> Result<PruneReport> {
+    let s = &opts.settings;
+    // Writers first, then commits: a backup missing from the first listing began later.
+    let mut surveys = Vec::new();
+    for (i, store) in repo.stores.iter().enumerate() {
+        let now = match leases.get(i) {
+            Some(l) => l.acquired_at,
+            None => lease::store_now(store).await?,
+        };
+        surveys.push(survey_writers(store, now, s.writer_timeout).await?);
+    }
+    let snapshots = repo.snapshots().await?;
+    check_untrusted_are_forged(repo, &snapshots).await?;
+    let referenced = referenced(&snapshots);
+    for (store, survey) in repo.stores.iter().zip(surveys.iter_mut()) {
+        survey_objects(store, survey).await?;
+        check_listing(store, survey, &snapshots)?;
+    }
+    let mut report = PruneReport {
+        dry_run: opts.dry_run,
+        grace_secs: s.grace.as_secs(),
+        stores: Vec::new(),
+        broken_leases: Vec::new(),
+    };
+    for (i, (store, survey)) in repo.stores.iter().zip(&surveys).enumerate() {
+        let mut r = StorePrune {
+            store: store.name().to_owned(),
+            store_time: format::format_time(survey.now),
+            backups_running: survey.live_writers.len(),
+            chunks: survey.chunks.len(),
+            ..StorePrune::default()
+        };
+        if let Some(l) = leases.get(i) {
+            l.confirm().await?;
+        }
+        sweep_store(repo, store, survey, &snapshots, &referenced, opts, &mut r).await?;
+        report.stores.push(r);
+    }
+    Ok(report)
+}
+
+async fn survey_writers(store: &StoreRef, now: SystemTime, timeout: Duration) -> Result<Survey> {
+    let mut live = Vec::new();
+    let mut stale = Vec::new();
+    for w in store.list(format::WRITERS_PREFIX).await? {
+        if now.duration_since(w.modified).unwrap_or_default() > timeout {
+            stale.push(w);
+        } else {
+            live.push(w.modified);
+        }
+    }
+    Ok(Survey {
+        now,
+        live_writers: live,
+        stale_writers: stale,
+        chunks: HashMap::new(),
+        fossils: HashMap::new(),
+        manifests: Vec::new(),
+        commits: HashSet::new(),
+    })
+}
+
+async fn survey_objects(store: &StoreRef, survey: &mut Survey) -> Result<()> {
+    survey.chunks = store
+        .list(format::CHUNKS_PREFIX)
+        .await?
+        .into_iter()
+        .map(|o| (o.key.clone(), o))
+        .collect();
+    survey.fossils = store
+        .list(format::FOSSILS_PREFIX)
+        .await?
+        .into_iter()
+        .map(|o| (o.key.clone(), o))
+        .collect();
+    survey.manifests = store.list(format::MANIFESTS_PREFIX).await?;
+    survey.commits = store
+        .list(format::SNAPSHOTS_PREFIX)
+        .await?
+        .into_iter()
+        .filter_map(|o| Some(o.key.strip_prefix(format::SNAPSHOTS_PREFIX)?.to_owned()))
+        .collect();
+    Ok(())
+}
+
+/// A commit that does not verify protects nothing — but only if it really is forged, not
+/// merely unreadable right now.
+async fn check_untrusted_are_forged(repo: &Repository, list: &SnapshotList) -> Result<()> {
+    for u in &list.untrusted {
+        let name = format::commit_object(&u.id);
+        for store in repo
+            .stores
+            .iter()
+            .filter(|s| u.stores.iter().any(|n| n == s.name()))
+        {
+            if let Err(e) = store.get(&name, limits::COMMIT_OBJECT).await {
+                if e.kind != StoreErrorKind::NotFound {
+                    return Err(Error::Fatal {
+                        message: format!(
+                            "cannot read commit '{name}' in store '{}' ({e}); prune deleted nothing",
+                            store.name()
+                        ),
+                        hint: Some("run prune again when the store answers".into()),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every object a verified, unforgotten commit names, with its expected size and hash.
+fn referenced(list: &SnapshotList) -> HashMap<String, ObjectRef> {
+    list.trusted
+        .iter()
+        .flat_map(|s| s.commit.objects.iter())
+        .map(|o| (o.name.clone(), o.clone()))
+        .collect()
+}
+
+/// RELIABILITY.md rule 8: a listing that misses objects the store's own snapshots name is
+/// incomplete or the store is damaged; either way, deleting on its word is unsafe.
+fn check_listing(store: &StoreRef, survey: &Survey, list: &SnapshotList) -> Result<()> {
+    let missing: Vec<&str> = list
+        .trusted
+        .iter()
+        .filter(|s| s.stores.iter().any(|n| n == store.name()))
+        .flat_map(|s| s.commit.objects.iter())
+        .map(|o| o.name.as_str())
+        .filter(|n| {
+            !survey.chunks.contains_key(*n)
+                && !survey.fossils.contains_key(&format::fossil_object(n))
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Fatal {
+        message: format!(
+            "store '{}' lists {} chunk objects, but {} objects its own snapshots reference are not among them (first: '{}'): the listing is incomplete or the store is damaged; prune deleted nothing",
+            store.name(),
+            survey.chunks.len(),
+            missing.len(),
+            missing[0]
+        ),
+        hint: Some("run `snapdrill audit` to see what is missing and `snapdrill sync` to heal the store, then prune again".into()),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn sweep_store(
+    repo: &Repository,
+    store: &StoreRef,
+    survey: &Survey,
+    snapshots: &SnapshotList,
+    referenced: &HashMap<String, ObjectRef>,
+    opts: &PruneOptions,
+    r: &mut StorePrune,
+) -> Result<()> {
+    let grace = opts.settings.grace;
+    let old = |t: SystemTime| survey.now.duration_since(t).unwrap_or_default() > grace;
+    // Commits and manifests of forgotten snapshots that a cut-short forget left behind.
+    let mut doomed: Vec<(String, u64)> = Vec::new();
+    for t in &snapshots.forgotten {
+        if survey.commits.contains(&t.snapshot_id) {
+            doomed.push((format::commit_object(&t.snapshot_id), t.commit.size));
+            doomed.push((format::manifest_object(&t.snapshot_id), 0));
+        }
+    }
+    // Manifests without a commit (an interrupted backup), older than every running backup.
+    let oldest_writer = survey.live_writers.iter().min().copied();
+    for m in &survey.manifests {
+        let id = m.key.trim_start_matches(format::MANIFESTS_PREFIX);
+        let before_writers = oldest_writer.is_none_or(|w| m.modified < w);
+        if !survey.commits.contains(id) && old(m.modified) && before_writers {
+            doomed.push((m.key.clone(), m.size));
+        }
+    }
+    doomed.extend(survey.stale_writers.iter().map(|w| (w.key.clone(), 0)));
+    let candidates: Vec<&ObjectInfo> = survey
+        .chunks
+        .values()
+        .filter(|o| !referenced.contains_key(&o.key))
+        .collect();
+    r.kept_young = candidates.iter().filter(|o| !old(o.modified)).count();
+    let to_set_aside: Vec<&ObjectInfo> =
+        candidates.into_iter().filter(|o| old(o.modified)).collect();
+    r.set_aside = to_set_aside.len();
+    if opts.dry_run {
+        r.deleted = doomed.len();
+        r.bytes_freed = doomed.iter().map(|d| d.1).sum::<u64>()
+            + to_set_aside.iter().map(|o| o.size).sum::<u64>();
+        r.waiting = survey.fossils.len();
+        return Ok(());
+    }
+    for (key, size) in &doomed {
+        store.delete(key).await?;
+        r.deleted += 1;
+        r.bytes_freed += size;
+    }
+    for o in &to_set_aside {
+        set_aside(store, o, r).await?;
+    }
+    record_collection(store, survey, &to_set_aside).await?;
+    finish_collections(repo, store, opts.settings.writer_timeout, r).await
+}
+
+/// Move one chunk to `fossils/` (copy, then delete the original).
+async fn set_aside(store: &StoreRef, o: &ObjectInfo, r: &mut StorePrune) -> Result<()> {
+    let bytes = store.get(&o.key, o.size).await?;
+    let fossil = format::fossil_object(&o.key);
+    match store::put_create_checked(store.as_ref(), &fossil, bytes).await {
+        Ok(_) => store.delete(&o.key).await?,
+        Err(e) if e.kind == StoreErrorKind::AlreadyExists => {
+            r.warnings.push(format!(
+                "'{fossil}' already holds other bytes; '{}' was left in place",
+                o.key
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+/// Write a collection record naming this run's fossils and any fossil no record names (left
+/// by a prune that was cut short); its store time is the end of the set-aside.
+async fn record_collection(
+    store: &StoreRef,
+    survey: &Survey,
+    set_aside: &[&ObjectInfo],
+) -> Result<()> {
+    let recorded = read_collections(store).await?;
+    let named: HashSet<&String> = recorded.iter().flat_map(|(_, c)| &c.fossils).collect();
+    let mut fossils: Vec<String> = set_aside
+        .iter()
+        .map(|o| format::fossil_object(&o.key))
+        .chain(
+            survey
+                .fossils
+                .keys()
+                .filter(|f| !named.contains(f))
+                .cloned(),
+        )
+        .collect();
+    fossils.sort();
+    fossils.dedup();
+    if fossils.is_empty() {
+        return Ok(());
+    }
+    let id = format!(
+        "{}-{}",
+        format::new_snapshot_id(SystemTime::now()),
+        std::process::id()
+    );
+    let body = serde_json::to_vec(&Collection { fossils }).expect("collection serializes");
+    store::put_create_checked(
+        store.as_ref(),
+        &format!("{}{id}", format::COLLECTIONS_PREFIX),
+        Bytes::from(body),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn read_collections(store: &StoreRef) -> Result<Vec<(ObjectInfo, Collection)>> {
+    let mut out = Vec::new();
+    for info in store.list(format::COLLECTIONS_PREFIX).await? {
+        let body = store.get(&info.key, limits::COMMIT_OBJECT).await?;
+        let c: Collection = serde_json::from_slice(&body).map_err(|e| {
+            Error::integrity(
+                Some(store.name()),
+                Some(&info.key),
+                format!("unreadable collection record: {e}"),
+            )
+        })?;
+        out.push((info, c));
+    }
+    Ok(out)
+}
+
+/// Delete or bring back the fossils of every collection no running backup predates.
+async fn finish_collections(
+    repo: &Repository,
+    store: &StoreRef,
+    writer_timeout: Duration,
+    r: &mut StorePrune,
+) -> Result<()> {
+    let collections = read_collections(store).await?;
+    if collections.is_empty() {
+        return Ok(());
+    }
+    // Writers, then commits, in this order (see the module documentation).
+    let now = lease::store_now(store).await?;
+    let live: Vec<SystemTime> = survey_writers(store, now, writer_timeout)
+        .await?
+        .live_writers;
+    let snapshots = repo.snapshots().await?;
+    check_untrusted_are_forged(repo, &snapshots).await?;
+    let referenced = referenced(&snapshots);
+    let fossils: HashMap<String, u64> = store
+        .list(format::FOSSILS_PREFIX)
+        .await?
+        .into_iter()
+        .map(|o| (o.key, o.size))
+        .collect();
+    let chunks: HashMap<String, u64> = store
+        .list(format::CHUNKS_PREFIX)
+        .await?
+        .into_iter()
+        .map(|o| (o.key, o.size))
+        .collect();
+    for (info, c) in collections {
+        if live.iter().any(|w| *w <= info.modified) {
+            r.waiting += c.fossils.len();
+            continue;
+        }
+        for fossil in &c.fossils {
+            let Some(size) = fossils.get(fossil) else {
+                continue;
+            };
+            let chunk = format::unfossil(fossil).unwrap_or_default();
+            match referenced.get(chunk) {
+                Some(want) => bring_back(store, fossil, want, chunks.get(chunk), r).await?,
+                None => {
+                    store.delete(fossil).await?;
+                    r.deleted += 1;
+                    r.bytes_freed += size;
+                }
+            }
+        }
+        store.delete(&info.key).await?;
+    }
+    Ok(())
+}
+
+/// A commit names a fossil: put it back under its chunk name (unless a backup already did).
+async fn bring_back(
+    store: &StoreRef,
+    fossil: &str,
+    want: &ObjectRef,
+    present: Option<&u64>,
+    r: &mut StorePrune,
+) -> Result<()> {
+    if present != Some(&want.size) {
+        let bytes = store.get(fossil, want.size).await?;
+        if hex::encode(sha256(&bytes)) != want.sha256 {
+            r.warnings.push(format!(
+                "fossil '{fossil}' does not match the SHA-256 its snapshot records; kept for inspection"
+            ));
+            return Ok(());
+        }
+        store::put_create_checked(store.as_ref(), &want.name, bytes).await?;
+    }
+    store.delete(fossil).await?;
+    r.brought_back += 1;
+    Ok(())
+}

@@ -1,0 +1,437 @@
+//! forget and prune: retention through tombstones, two-phase collection by the stores'
+//! clocks, leases, refusal on bad listings, and prune beside four running backups with its
+//! own clock two days ahead (libfaketime).
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+use common::{Env, code, files_under, json, random_bytes, show, stderr, stdout};
+
+const DAY: u64 = 86_400;
+
+/// Set a file's modification time `secs` into the past.
+fn age_file(path: &Path, secs: u64) {
+    let t = SystemTime::now() - Duration::from_secs(secs);
+    filetime::set_file_mtime(path, filetime::FileTime::from_system_time(t)).unwrap();
+}
+
+fn under(env: &Env, store: &str, prefix: &str) -> Vec<PathBuf> {
+    let dir = env.store(store).join(prefix);
+    if dir.exists() {
+        files_under(&dir)
+    } else {
+        Vec::new()
+    }
+}
+
+/// Three snapshots of a changing tree (1 MiB random files, so each change is new chunks).
+fn three_snapshots(env: &Env) -> PathBuf {
+    let src = env.p("exports");
+    for round in 0..3u64 {
+        fs::create_dir_all(&src).unwrap();
+        fs::write(src.join("calls.bin"), random_bytes(3 << 20, 100 + round)).unwrap();
+        fs::write(src.join("customers.bin"), random_bytes(1 << 20, 7)).unwrap();
+        env.ok(&["backup", src.to_str().unwrap()]);
+    }
+    src
+}
+
+fn restore_matches(env: &Env, id: &str, expected: &Path) {
+    let target = env.p(&format!("restored-{id}"));
+    let out = env.run(&["restore", id, "--target", target.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "restore {id}: {}", show(&out));
+    common::assert_same_tree(expected, &target.join(expected.file_name().unwrap()));
+}
+
+#[test]
+fn forget_leaves_tombstones_and_prune_frees_only_unreferenced_chunks() {
+    let env = Env::new(&["a", "b"]);
+    let src = three_snapshots(&env);
+    let ids = env.snapshot_ids();
+    assert_eq!(ids.len(), 3);
+
+    let out = env.run(&["forget", "--keep-last", "1", "--json"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let report = json(&stdout(&out));
+    let gone: Vec<&str> = report["forget"]["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["keep"] == false)
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(gone, [ids[0].as_str(), ids[1].as_str()]);
+    assert_eq!(env.snapshot_ids(), [ids[2].clone()]);
+    for store in ["a", "b"] {
+        for id in &gone {
+            assert!(
+                env.store(store).join("forgotten").join(id).exists(),
+                "{store} tombstone"
+            );
+            assert!(!env.store(store).join("snapshots").join(id).exists());
+            assert!(!env.store(store).join("manifests").join(id).exists());
+        }
+    }
+
+    // Within the grace period nothing is touched.
+    let before = under(&env, "a", "chunks").len();
+    let out = env.run(&["prune", "--json"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let r = json(&stdout(&out));
+    assert_eq!(r["stores"][0]["set_aside"], 0, "{r}");
+    assert!(r["stores"][0]["kept_young"].as_u64().unwrap() >= 2, "{r}");
+    assert_eq!(under(&env, "a", "chunks").len(), before);
+
+    // With no grace and no backup running, one prune sets aside and deletes.
+    let out = env.run(&["prune", "--grace", "0s", "--json"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let r = json(&stdout(&out));
+    for (i, store) in ["a", "b"].iter().enumerate() {
+        let s = &r["stores"][i];
+        assert!(s["set_aside"].as_u64().unwrap() >= 2, "{s}");
+        assert_eq!(s["deleted"], s["set_aside"], "{s}");
+        assert_eq!(s["brought_back"], 0, "{s}");
+        assert!(s["bytes_freed"].as_u64().unwrap() >= 2 << 20, "{s}");
+        let after = under(&env, store, "chunks").len();
+        assert_eq!(after, before - s["set_aside"].as_u64().unwrap() as usize);
+        assert!(
+            under(&env, store, "fossils").is_empty(),
+            "{store}: fossils left"
+        );
+        assert!(
+            under(&env, store, "collections").is_empty(),
+            "{store}: records left"
+        );
+        assert!(
+            under(&env, store, "locks").is_empty(),
+            "{store}: lease left"
+        );
+    }
+    restore_matches(&env, &ids[2], &src);
+    // Nothing left to free.
+    let r = json(&env.ok(&["prune", "--grace", "0s", "--json"]));
+    assert_eq!(r["stores"][0]["set_aside"], 0, "{r}");
+}
+
+#[test]
+fn forget_needs_a_policy_and_shows_a_dry_run() {
+    let env = Env::new(&["a"]);
+    three_snapshots(&env);
+    let out = env.run(&["forget"]);
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    assert!(stderr(&out).contains("needs a policy"), "{}", show(&out));
+    let out = env.run(&["forget", "--keep-last", "2", "--dry-run"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        stdout(&out).contains("would be forgotten"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(
+        env.snapshot_ids().len(),
+        3,
+        "a dry run changed the repository"
+    );
+}
+
+#[test]
+fn prune_refuses_a_store_whose_listing_lacks_referenced_objects() {
+    let env = Env::new(&["a", "b"]);
+    three_snapshots(&env);
+    env.ok(&["forget", "--keep-last", "1"]);
+    // Store b's chunk listing comes back empty (as a failed paging of a listing might).
+    fs::rename(env.store("b").join("chunks"), env.p("b-chunks-away")).unwrap();
+    let before = under(&env, "a", "chunks").len();
+    let out = env.run(&["prune", "--grace", "0s"]);
+    assert_ne!(code(&out), 0, "{}", show(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("store 'b'") && err.contains("deleted nothing"),
+        "{err}"
+    );
+    assert_eq!(
+        under(&env, "a", "chunks").len(),
+        before,
+        "store a lost objects"
+    );
+    assert!(under(&env, "a", "fossils").is_empty());
+}
+
+#[test]
+fn prune_deletes_nothing_when_a_listing_fails() {
+    use snapdrill::keys::WriteKey;
+    use snapdrill::repository::{OpenMode, Repository};
+    use snapdrill::store::backend::{self, Location};
+    use snapdrill::store::faults::{FaultPlan, FaultStore};
+    use std::sync::Arc;
+
+    let env = Env::new(&["a", "b"]);
+    three_snapshots(&env);
+    env.ok(&["forget", "--keep-last", "1"]);
+    let before: Vec<usize> = ["a", "b"]
+        .iter()
+        .map(|s| under(&env, s, "chunks").len())
+        .collect();
+    let key = WriteKey::load(&env.write_key()).unwrap();
+    let open = |name: &str| {
+        backend::open_raw(
+            name,
+            &Location::Local(env.store(name)),
+            &Default::default(),
+            &Default::default(),
+            false,
+        )
+        .unwrap()
+    };
+    // Store b answers everything except the listing of chunks/.
+    let plan = FaultPlan {
+        error_rate: 1.0,
+        only: vec!["list"],
+        spare_prefixes: vec![
+            "writers/",
+            "snapshots/",
+            "forgotten/",
+            "manifests/",
+            "fossils/",
+            "collections/",
+        ],
+        ..FaultPlan::default()
+    };
+    let b: snapdrill::store::StoreRef = Arc::new(FaultStore::new(open("b"), plan, 1));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = rt.block_on(async {
+        let repo = Repository::open(vec![open("a"), b], key.signer(), OpenMode::All).await?;
+        let opts = snapdrill::prune::PruneOptions {
+            settings: snapdrill::config::PruneSettings {
+                grace: Duration::ZERO,
+                ..Default::default()
+            },
+            dry_run: false,
+            host: "test".into(),
+        };
+        snapdrill::prune::run(&repo, &opts).await
+    });
+    let err = result.expect_err("prune must fail when a listing fails");
+    assert!(err.to_string().contains("'b'"), "{err}");
+    let after: Vec<usize> = ["a", "b"]
+        .iter()
+        .map(|s| under(&env, s, "chunks").len())
+        .collect();
+    assert_eq!(
+        after, before,
+        "a prune with a failed listing deleted objects"
+    );
+    for s in ["a", "b"] {
+        assert!(under(&env, s, "fossils").is_empty());
+        assert!(
+            under(&env, s, "locks").is_empty(),
+            "lease not released in {s}"
+        );
+    }
+}
+
+#[test]
+fn a_live_lease_exits_11_and_a_stale_one_is_broken() {
+    let env = Env::new(&["a", "b"]);
+    three_snapshots(&env);
+    let lease = env.store("b").join("locks").join("prune");
+    fs::create_dir_all(lease.parent().unwrap()).unwrap();
+    fs::write(
+        &lease,
+        r#"{"host":"other","pid":4242,"nonce":"x","started":"2026-11-28T00:00:00Z"}"#,
+    )
+    .unwrap();
+    let out = env.run(&["prune", "--grace", "0s"]);
+    assert_eq!(code(&out), 11, "{}", show(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("store 'b'") && err.contains("pid 4242"),
+        "{err}"
+    );
+    assert!(
+        under(&env, "a", "locks").is_empty(),
+        "the lease taken in a was not given back"
+    );
+
+    age_file(&lease, 7 * 3600); // older than the 6 h lease TTL
+    let out = env.run(&["prune", "--grace", "0s"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        stderr(&out).contains("broke a stale lease in store 'b'"),
+        "{}",
+        show(&out)
+    );
+    assert!(!lease.exists());
+}
+
+fn spawn(env: &Env, args: &[&str], faketime: Option<&str>) -> Child {
+    let mut cmd = match faketime {
+        Some(offset) => {
+            let mut c = Command::new("faketime");
+            c.arg("-f").arg(offset).arg(common::BIN);
+            c.env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+            c
+        }
+        None => Command::new(common::BIN),
+    };
+    cmd.arg("--config").arg(env.config()).args(args);
+    cmd.current_dir(env.path())
+        .env("HOME", env.path())
+        .env_remove("SNAPDRILL_CONFIG");
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.spawn().unwrap()
+}
+
+#[test]
+fn four_backups_and_a_prune_two_days_ahead_lose_nothing() {
+    common::require_tool("faketime", "faketime");
+    let env = Env::new(&["a", "b"]);
+    // Snapshot 1 of tree0, then forget it: its chunks are unreferenced and (aged) old, exactly
+    // what a prune sets aside — while backup 0 below is about to reuse them.
+    let tree0 = env.p("tree0");
+    fs::create_dir_all(&tree0).unwrap();
+    fs::write(tree0.join("calls.bin"), random_bytes(6 << 20, 1)).unwrap();
+    env.ok(&["backup", tree0.to_str().unwrap()]);
+    let first = env.snapshot_ids();
+    env.ok(&["forget", &first[0]]);
+    // A truly abandoned object, three days old.
+    for store in ["a", "b"] {
+        for f in under(&env, store, "chunks") {
+            age_file(&f, 3 * DAY);
+        }
+        let j = env.store(store).join("chunks/ee").join("ee".repeat(32));
+        fs::create_dir_all(j.parent().unwrap()).unwrap();
+        fs::write(&j, b"abandoned by a crashed backup").unwrap();
+        age_file(&j, 3 * DAY);
+    }
+    let old_objects = under(&env, "a", "chunks").len();
+    let trees: Vec<PathBuf> = (0..4u64)
+        .map(|i| {
+            if i == 0 {
+                return tree0.clone();
+            }
+            let t = env.p(&format!("tree{i}"));
+            fs::create_dir_all(&t).unwrap();
+            fs::write(t.join("calls.bin"), random_bytes(24 << 20, 10 + i)).unwrap();
+            t
+        })
+        .collect();
+
+    // Each backup lists the store at once, then waits for its data: the prune runs while all
+    // four are in flight. Backup 0 brings tree0's content again, so it reuses the very chunks
+    // the prune is setting aside.
+    let backups: Vec<Child> = trees
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let f = t.join("calls.bin");
+            // Backups 1-3 upload a first part at once, then stall mid-stream: their fresh,
+            // uncommitted chunks are in the store while the prune looks.
+            let cmd = if i == 0 {
+                format!("sleep 3; cat '{}'", f.display())
+            } else {
+                format!(
+                    "head -c 20000000 '{0}'; sleep 3; tail -c +20000001 '{0}'",
+                    f.display()
+                )
+            };
+            let name = format!("tree{i}.bin");
+            spawn(
+                &env,
+                &["backup", "--command", &cmd, "--stdin-name", &name],
+                None,
+            )
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1200));
+    let prune = spawn(&env, &["prune", "--json"], Some("+2d"));
+    let prune = prune.wait_with_output().unwrap();
+    for b in backups {
+        let out = b.wait_with_output().unwrap();
+        assert_eq!(code(&out), 0, "backup: {}", show(&out));
+    }
+    assert_eq!(code(&prune), 0, "prune: {}", show(&prune));
+    let r = json(&stdout(&prune));
+    eprintln!("prune beside the backups: {r}");
+    for s in r["stores"].as_array().unwrap() {
+        assert_eq!(
+            s["backups_running"], 4,
+            "the prune did not overlap the backups: {r}"
+        );
+        // Only what was old by the store's clock may be set aside — tree0's forgotten chunks
+        // and the abandoned object — never a running backup's fresh upload, although the
+        // prune's own clock calls everything two days old. Nothing is deleted yet: the
+        // backups that began before the set-aside are still running.
+        let set_aside = s["set_aside"].as_u64().unwrap();
+        assert!(set_aside >= 2 && set_aside <= old_objects as u64, "{r}");
+        assert_eq!(s["deleted"], 0, "{r}");
+        assert_eq!(s["waiting"], set_aside, "{r}");
+        assert!(
+            s["kept_young"].as_u64().unwrap() >= 3,
+            "no fresh upload was seen: {r}"
+        );
+    }
+
+    // Every snapshot restores, byte for byte.
+    let ids = env.snapshot_ids();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    for (i, id) in ids.iter().enumerate() {
+        let target = env.p(&format!("restored-{i}"));
+        env.ok(&["restore", id, "--target", target.to_str().unwrap()]);
+        let name = fs::read_dir(&target)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .file_name();
+        let n: usize = name.to_str().unwrap()[4..5].parse().unwrap();
+        let want = fs::read(trees[n].join("calls.bin")).unwrap();
+        assert!(
+            fs::read(target.join(&name)).unwrap() == want,
+            "{id} differs from tree{n}"
+        );
+    }
+
+    // With the backups done, a second prune finishes the job: the chunks backup 0 reused are
+    // brought back, the abandoned object is deleted, and every snapshot still restores.
+    let out = env.run(&["prune", "--json"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let r = json(&stdout(&out));
+    eprintln!("prune after the backups: {r}");
+    for (i, store) in ["a", "b"].iter().enumerate() {
+        let s = &r["stores"][i];
+        assert_eq!(s["waiting"], 0, "{r}");
+        assert!(s["deleted"].as_u64().unwrap() >= 1, "{r}");
+        assert!(s["brought_back"].as_u64().unwrap() >= 1, "{r}");
+        let j = env.store(store).join("chunks/ee").join("ee".repeat(32));
+        assert!(!j.exists(), "{store}: the abandoned object survived");
+        assert!(
+            under(&env, store, "fossils").is_empty(),
+            "{store}: {}",
+            show(&out)
+        );
+        assert!(
+            under(&env, store, "writers").is_empty(),
+            "{store}: markers left"
+        );
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let target = env.p(&format!("again-{i}"));
+        let out = env.run(&["restore", id, "--target", target.to_str().unwrap()]);
+        assert_eq!(
+            code(&out),
+            0,
+            "after the second prune, {id}: {}",
+            show(&out)
+        );
+    }
+}
