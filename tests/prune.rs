@@ -435,3 +435,70 @@ fn four_backups_and_a_prune_two_days_ahead_lose_nothing() {
         );
     }
 }
+
+/// `[[store]]` of a local folder.
+fn local_toml(name: &str) -> String {
+    format!("[[store]]\nname = \"{name}\"\nurl = \"stores/{name}\"\nsite = \"{name}\"\n")
+}
+
+#[test]
+fn forget_and_prune_on_real_s3_and_azure_servers() {
+    use common::servers::Server;
+    let (s3, az) = (Server::start("moto"), Server::start("azurite"));
+    let s3_toml = s3.store_toml("s3", "bcp/osaka", "");
+    let az_toml = az.store_toml("azure", "bcp", "");
+    let mut creds = s3.credentials();
+    creds.extend(az.credentials());
+    let local = local_toml("local");
+    let env = Env::with_stores_toml(&format!("{local}\n{s3_toml}\n{az_toml}"), creds, true);
+    let src = three_snapshots(&env);
+    let ids = env.snapshot_ids();
+    env.ok(&["forget", "--keep-last", "1"]);
+    // Server timestamps have one-second steps: let the forgotten chunks age past a 1 s grace.
+    std::thread::sleep(Duration::from_millis(2100));
+    let out = env.run(&["prune", "--grace", "1s", "--json"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let r = json(&stdout(&out));
+    for s in r["stores"].as_array().unwrap() {
+        assert!(s["set_aside"].as_u64().unwrap() >= 2, "{r}");
+        assert_eq!(s["deleted"], s["set_aside"], "{r}");
+        assert_eq!(s["waiting"], 0, "{r}");
+    }
+    for (name, toml) in [("local", &local), ("s3", &s3_toml), ("azure", &az_toml)] {
+        let config = env.config_with_only(&format!("only-{name}.toml"), toml);
+        let target = env.p(&format!("restored-{name}"));
+        let out = env
+            .cmd_with(
+                &config,
+                &["restore", "latest", "--target", target.to_str().unwrap()],
+            )
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 0, "{name}: {}", show(&out));
+        common::assert_same_tree(&src, &target.join("exports"));
+    }
+    assert_eq!(env.snapshot_ids(), [ids[2].clone()]);
+}
+
+#[test]
+fn prune_refuses_a_store_without_atomic_create() {
+    use common::servers::Server;
+    let dav = Server::start("webdav");
+    let dav_toml = dav.store_toml("dav", "snapdrill", "");
+    let env = Env::with_stores_toml(
+        &format!("{}\n{dav_toml}", local_toml("local")),
+        vec![],
+        true,
+    );
+    three_snapshots(&env);
+    env.ok(&["forget", "--keep-last", "1"]);
+    let before = under(&env, "local", "chunks").len();
+    let out = env.run(&["prune", "--grace", "0s"]);
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("store 'dav' cannot hold a prune lease") && err.contains("deleted nothing"),
+        "{err}"
+    );
+    assert_eq!(under(&env, "local", "chunks").len(), before);
+}

@@ -1,5 +1,5 @@
 //! In-flight markers: `writers/<snapshot-id>`, written in every store before a backup lists
-//! anything and deleted when it ends (docs/format.md section 12).
+//! anything and deleted when it ends (docs/format.md section 10).
 //!
 //! Backups take no lock; the marker only tells prune "a backup that began at this store time
 //! may still reference what it listed". Prune deletes set-aside chunks (fossils) only once

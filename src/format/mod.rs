@@ -26,7 +26,7 @@ pub const MANIFESTS_PREFIX: &str = "manifests/";
 pub const SNAPSHOTS_PREFIX: &str = "snapshots/";
 /// Prefix of the signed tombstones `forget` leaves: `forgotten/<snapshot-id>`.
 pub const FORGOTTEN_PREFIX: &str = "forgotten/";
-/// Prefix of in-flight backup markers: `writers/<snapshot-id>` (docs/format.md section 12).
+/// Prefix of in-flight backup markers: `writers/<snapshot-id>` (docs/format.md section 10).
 pub const WRITERS_PREFIX: &str = "writers/";
 /// Prefix of chunks prune has set aside: `fossils/chunks/<ab>/<id>`.
 pub const FOSSILS_PREFIX: &str = "fossils/";
@@ -39,7 +39,7 @@ pub const PROBES_PREFIX: &str = "probes/";
 /// Prefix of drill evidence records.
 pub const DRILLS_PREFIX: &str = "drills/";
 
-/// Limits a reader enforces on untrusted input (docs/format.md section 10).
+/// Limits a reader enforces on untrusted input (docs/format.md section 12).
 pub mod limits {
     /// Largest `config` object.
     pub const CONFIG_OBJECT: u64 = 64 << 10;
@@ -150,7 +150,7 @@ pub fn parse_time(s: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339(s).ok()
 }
 
-/// Check a document's `format` and `version` members (docs/format.md section 9).
+/// Check a document's `format` and `version` members (docs/format.md section 11).
 pub fn check_version(what: &str, format: &str, expected: &str, version: u32) -> Result<(), String> {
     if format != expected {
         return Err(format!(

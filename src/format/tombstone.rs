@@ -1,5 +1,5 @@
 //! The tombstone `forget` leaves for a snapshot: signed proof that the snapshot was removed
-//! on purpose (docs/format.md section 12). An attacker holding only a store's credentials can
+//! on purpose (docs/format.md section 10). An attacker holding only a store's credentials can
 //! delete a commit but cannot sign a tombstone, so audit tells retention from deletion.
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
