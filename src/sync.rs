@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::format::commit::{Commit, ObjectRef};
-use crate::format::{self, limits};
+use crate::format::{self, limits, tombstone};
 use crate::repository::{Repository, Snapshot};
 use crate::sealing::sha256;
 use crate::store::{self, PutMode, StoreRef};
@@ -28,6 +28,8 @@ pub struct StoreSync {
     pub store: String,
     /// Snapshots the store did not list and now does (or would).
     pub snapshots_added: Vec<String>,
+    /// Tombstones of forgotten snapshots the store lacked and now holds (or would).
+    pub tombstones_added: Vec<String>,
     /// Objects copied (or to copy).
     pub objects_copied: u64,
     /// Bytes copied (or to copy).
@@ -102,10 +104,75 @@ pub async fn run(repo: &Repository, dry_run: bool) -> Result<SyncReport> {
             .await;
         }
     }
+    copy_tombstones(repo, dry_run, &mut reports).await?;
     Ok(SyncReport {
         dry_run,
         stores: reports,
     })
+}
+
+/// Give every store the signed tombstones the others hold, so that a store that was down
+/// during `forget` also knows the snapshot was forgotten on purpose.
+async fn copy_tombstones(
+    repo: &Repository,
+    dry_run: bool,
+    reports: &mut [StoreSync],
+) -> Result<()> {
+    let mut held: Vec<std::collections::HashSet<String>> = Vec::new();
+    for store in &repo.stores {
+        let names = store.list(format::FORGOTTEN_PREFIX).await?;
+        held.push(names.into_iter().map(|o| o.key).collect());
+    }
+    let all: std::collections::BTreeSet<&String> = held.iter().flatten().collect();
+    for name in all {
+        let id = name.trim_start_matches(format::FORGOTTEN_PREFIX);
+        let holders: Vec<usize> = (0..held.len())
+            .filter(|&i| held[i].contains(name))
+            .collect();
+        if holders.len() == held.len() {
+            continue;
+        }
+        // Only a tombstone that verifies is copied: a forged one stays where it was put.
+        let Some(bytes) = verified_tombstone(repo, id, &holders).await else {
+            continue;
+        };
+        for (to, report) in reports.iter_mut().enumerate() {
+            if held[to].contains(name) {
+                continue;
+            }
+            if !dry_run {
+                let store = &repo.stores[to];
+                if let Err(e) = store::put_create_checked(store.as_ref(), name, bytes.clone()).await
+                {
+                    report.errors.push(format!("tombstone '{name}': {e}"));
+                    continue;
+                }
+            }
+            report.objects_copied += 1;
+            report.bytes_copied += bytes.len() as u64;
+            report.tombstones_added.push(id.to_owned());
+        }
+    }
+    Ok(())
+}
+
+/// The bytes of snapshot `id`'s tombstone from the first of `stores` where it verifies.
+async fn verified_tombstone(repo: &Repository, id: &str, stores: &[usize]) -> Option<Bytes> {
+    let name = format::tombstone_object(id);
+    for &i in stores {
+        if let Ok(bytes) = repo.stores[i].get(&name, tombstone::LIMIT).await {
+            let ok = tombstone::Tombstone::from_object(
+                &bytes,
+                &repo.signer,
+                &repo.config.repository_id,
+                id,
+            );
+            if ok.is_ok() {
+                return Some(bytes);
+            }
+        }
+    }
+    None
 }
 
 /// The signed commit bytes, from a store where they verify.

@@ -502,3 +502,50 @@ fn prune_refuses_a_store_without_atomic_create() {
     );
     assert_eq!(under(&env, "local", "chunks").len(), before);
 }
+
+#[test]
+fn a_store_missed_by_forget_learns_it_from_sync_and_prune_finishes_it() {
+    let env = Env::new(&["a", "b"]);
+    three_snapshots(&env);
+    let ids = env.snapshot_ids();
+    // Store b is away while forget runs: forget through a config that lists only a.
+    let only_a = env.config_with_only("only-a.toml", &local_toml("a"));
+    let out = env
+        .cmd_with(&only_a, &["forget", "--keep-last", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(env.store("b").join("snapshots").join(&ids[0]).exists());
+    // The signed tombstone in a is enough: the snapshot is forgotten everywhere.
+    assert_eq!(env.snapshot_ids(), [ids[2].clone()]);
+
+    let r = json(&env.ok(&["sync", "--json"]));
+    let added = &r["stores"][1]["tombstones_added"];
+    assert_eq!(added.as_array().unwrap().len(), 2, "{r}");
+    assert!(env.store("b").join("forgotten").join(&ids[0]).exists());
+    assert!(
+        !env.store("a").join("snapshots").join(&ids[0]).exists(),
+        "sync brought a forgotten snapshot back"
+    );
+
+    env.ok(&["prune", "--grace", "0s"]);
+    for id in &ids[..2] {
+        assert!(
+            !env.store("b").join("snapshots").join(id).exists(),
+            "{id} still in b"
+        );
+        assert!(!env.store("b").join("manifests").join(id).exists());
+    }
+    let a: Vec<_> = under(&env, "a", "chunks")
+        .iter()
+        .map(|p| p.file_name().unwrap().to_owned())
+        .collect();
+    let mut b: Vec<_> = under(&env, "b", "chunks")
+        .iter()
+        .map(|p| p.file_name().unwrap().to_owned())
+        .collect();
+    let mut a = a;
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "the stores hold different chunks after prune");
+}

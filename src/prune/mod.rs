@@ -22,6 +22,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use self::lease::Lease;
@@ -353,28 +354,33 @@ async fn sweep_store(
         r.deleted += 1;
         r.bytes_freed += size;
     }
-    for o in &to_set_aside {
-        set_aside(store, o, r).await?;
+    let results: Vec<Result<Option<String>>> = futures::stream::iter(&to_set_aside)
+        .map(|o| set_aside(store, o))
+        .buffer_unordered(store.concurrency())
+        .collect()
+        .await;
+    for result in results {
+        r.warnings.extend(result?);
     }
     record_collection(store, survey, &to_set_aside).await?;
     finish_collections(repo, store, opts.settings.writer_timeout, r).await
 }
 
-/// Move one chunk to `fossils/` (copy, then delete the original).
-async fn set_aside(store: &StoreRef, o: &ObjectInfo, r: &mut StorePrune) -> Result<()> {
+/// Move one chunk to `fossils/` (copy, then delete the original); a warning if it cannot.
+async fn set_aside(store: &StoreRef, o: &ObjectInfo) -> Result<Option<String>> {
     let bytes = store.get(&o.key, o.size).await?;
     let fossil = format::fossil_object(&o.key);
     match store::put_create_checked(store.as_ref(), &fossil, bytes).await {
-        Ok(_) => store.delete(&o.key).await?,
-        Err(e) if e.kind == StoreErrorKind::AlreadyExists => {
-            r.warnings.push(format!(
-                "'{fossil}' already holds other bytes; '{}' was left in place",
-                o.key
-            ));
+        Ok(_) => {
+            store.delete(&o.key).await?;
+            Ok(None)
         }
-        Err(e) => return Err(e.into()),
+        Err(e) if e.kind == StoreErrorKind::AlreadyExists => Ok(Some(format!(
+            "'{fossil}' already holds other bytes; '{}' was left in place",
+            o.key
+        ))),
+        Err(e) => Err(e.into()),
     }
-    Ok(())
 }
 
 /// Write a collection record naming this run's fossils and any fossil no record names (left
@@ -469,20 +475,27 @@ async fn finish_collections(
             r.waiting += c.fossils.len();
             continue;
         }
+        let mut doomed = Vec::new();
         for fossil in &c.fossils {
-            let Some(size) = fossils.get(fossil) else {
+            let Some(&size) = fossils.get(fossil) else {
                 continue;
             };
             let chunk = format::unfossil(fossil).unwrap_or_default();
             match referenced.get(chunk) {
                 Some(want) => bring_back(store, fossil, want, chunks.get(chunk), r).await?,
-                None => {
-                    store.delete(fossil).await?;
-                    r.deleted += 1;
-                    r.bytes_freed += size;
-                }
+                None => doomed.push((fossil.as_str(), size)),
             }
         }
+        let deletes: Vec<_> = futures::stream::iter(&doomed)
+            .map(|(key, _)| store.delete(key))
+            .buffer_unordered(store.concurrency())
+            .collect()
+            .await;
+        for d in deletes {
+            d?;
+        }
+        r.deleted += doomed.len();
+        r.bytes_freed += doomed.iter().map(|d| d.1).sum::<u64>();
         store.delete(&info.key).await?;
     }
     Ok(())
