@@ -88,3 +88,16 @@ cmp -s <(cd "$DATA/exports" && find . -type f -exec sha256sum {} + | sort) \
        <(cd "$DATA/restored/exports" && find . -type f -exec sha256sum {} + | sort) \
   && echo "  restored tree identical to the source (sha256 of every file)" \
   || { echo "  RESTORED TREE DIFFERS" >&2; exit 1; }
+
+# Prune: forget every snapshot, then free everything. Setting a chunk aside is a copy and a
+# delete (two-phase collection, docs/design.md), so this is the worst case for prune.
+ids=$("$BIN" snapshots --json | python3 -c 'import json,sys; print(" ".join(s["id"] for s in json.load(sys.stdin)["snapshots"]))')
+"$BIN" -q forget $ids >/dev/null
+objects=$(find "$DATA/repo/store/chunks" -type f | wc -l)
+read -r p_s p_rss < <(measure "$BIN" -q prune --grace 0s)
+left=$(find "$DATA/repo/store/chunks" -type f | wc -l)
+python3 - "$stored" "$objects" "$left" "$p_s" "$p_rss" <<'PY'
+import sys
+stored, objects, left, s, rss = (float(x) for x in sys.argv[1:])
+print(f"  prune (all {objects:.0f} chunk objects unreferenced) {s:7.2f} s  {stored/1e6/s if s else 0:8.1f} MB/s  peak RSS {rss/1024:6.1f} MiB, {left:.0f} chunk objects left")
+PY

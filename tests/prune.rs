@@ -549,3 +549,45 @@ fn a_store_missed_by_forget_learns_it_from_sync_and_prune_finishes_it() {
     b.sort();
     assert_eq!(a, b, "the stores hold different chunks after prune");
 }
+
+#[test]
+fn a_killed_backup_leaves_a_marker_that_the_next_backup_removes() {
+    let env = Env::new(&["a"]);
+    let mut killed = spawn(
+        &env,
+        &[
+            "backup",
+            "--command",
+            "sleep 30",
+            "--stdin-name",
+            "slow.bin",
+        ],
+        None,
+    );
+    let markers = env.store("a").join("writers");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while under(&env, "a", "writers").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no marker appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    killed.kill().unwrap(); // SIGKILL: no cleanup runs
+    killed.wait().unwrap();
+    assert_eq!(
+        under(&env, "a", "writers").len(),
+        1,
+        "{}",
+        markers.display()
+    );
+    // While the marker stands, prune counts a running backup.
+    let r = json(&env.ok(&["prune", "--json"]));
+    assert_eq!(r["stores"][0]["backups_running"], 1, "{r}");
+
+    let src = env.tree("exports", &[("a.txt", b"hello")]);
+    env.ok(&["backup", src.to_str().unwrap()]);
+    assert!(
+        under(&env, "a", "writers").is_empty(),
+        "the dead backup's marker is still there"
+    );
+    let r = json(&env.ok(&["prune", "--json"]));
+    assert_eq!(r["stores"][0]["backups_running"], 0, "{r}");
+}

@@ -199,6 +199,7 @@ pub async fn run(
     let states = Arc::new(StoreStates::new(stores.len()));
     // The marker goes first: prune must see this backup before it lists anything.
     marker::announce(&stores, &states, &snapshot_id, &opts.host).await;
+    marker::reap_dead(&stores).await;
     let run = Run {
         started,
         time,
