@@ -86,6 +86,14 @@ pub enum Error {
         /// Who holds it and since when.
         holder: String,
     },
+    /// Another run of the same backup job holds its local lock (see [`crate::lock`]).
+    #[error("another run of this backup job holds the lock {}: {holder}", path.display())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it, as that run wrote it: `pid N on HOST since TIME`.
+        holder: String,
+    },
     /// A store operation failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -107,6 +115,21 @@ pub enum Error {
         /// What to do about it.
         hint: Option<String>,
     },
+}
+
+/// The hint of [`Error::Locked`], naming the holder's pid when it wrote one.
+fn locked_hint(holder: &str) -> String {
+    let pid = holder
+        .strip_prefix("pid ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .filter(|p| p.bytes().all(|b| b.is_ascii_digit()));
+    let (running, check) = match pid {
+        Some(pid) => (format!(" (pid {pid})"), format!("`ps -fp {pid}`")),
+        None => (String::new(), "`ps`".to_owned()),
+    };
+    format!(
+        "another snapdrill backup of this job is running{running}; wait for it, or check it with {check}; the lock frees itself when that process ends (even after kill -9), so never delete the lock file"
+    )
 }
 
 fn at(store: &Option<String>, object: &Option<String>) -> String {
@@ -159,7 +182,7 @@ impl Error {
             Error::Config { .. } | Error::Usage(_) => exit::USAGE,
             Error::Key { .. } => exit::KEY,
             Error::NotInitialised { .. } => exit::NOT_INITIALISED,
-            Error::LeaseHeld { .. } => exit::LOCKED,
+            Error::LeaseHeld { .. } | Error::Locked { .. } => exit::LOCKED,
             Error::Integrity { .. } => exit::INTEGRITY,
             Error::Store(e) if e.kind == StoreErrorKind::Corrupt => exit::INTEGRITY,
             Error::Store(_) | Error::Io { .. } | Error::Fatal { .. } => exit::FATAL,
@@ -186,6 +209,7 @@ impl Error {
                 "wait for that prune to finish; a lease older than [prune] lease_ttl is stale and the next prune breaks it"
                     .into(),
             ),
+            Error::Locked { holder, .. } => Some(locked_hint(holder)),
             Error::Store(e) => e.hint(),
             Error::Fatal { hint, .. } => hint.clone(),
             Error::Usage(_) | Error::Io { .. } => None,

@@ -15,6 +15,7 @@
 //! - `backup` and `restore` — the two engines; `sync` heals replicas from each other.
 //! - `drill` — timed clean-room restore drills and their evidence records; `report` —
 //!   JSON, Markdown, HTML and Prometheus renderings of them.
+//! - `lock` — the local lock that makes an overlapping cron run of a backup job exit at once.
 //! - `error` — the error type and exit codes.
 
 #![forbid(unsafe_code)]
@@ -27,6 +28,7 @@ pub mod drill;
 pub mod error;
 pub mod format;
 pub mod keys;
+pub mod lock;
 pub mod prune;
 pub mod report;
 pub mod repository;

@@ -280,11 +280,11 @@ impl Repository {
         let mut forgotten = Vec::new();
         for (id, stores) in &tombstones {
             // Only a commit still listed needs its tombstone read (a forget cut short).
-            if where_.contains_key(id) {
-                if let Some(t) = self.read_tombstone(id, stores).await {
-                    where_.remove(id);
-                    forgotten.push(t);
-                }
+            if where_.contains_key(id)
+                && let Some(t) = self.read_tombstone(id, stores).await
+            {
+                where_.remove(id);
+                forgotten.push(t);
             }
         }
         let results: Vec<_> = futures::stream::iter(where_)
@@ -331,12 +331,11 @@ impl Repository {
         }
         let name = format::tombstone_object(id);
         for &i in stores {
-            if let Ok(bytes) = self.stores[i].get(&name, tombstone::LIMIT).await {
-                if let Ok(t) =
+            if let Ok(bytes) = self.stores[i].get(&name, tombstone::LIMIT).await
+                && let Ok(t) =
                     Tombstone::from_object(&bytes, &self.signer, &self.config.repository_id, id)
-                {
-                    return Some(t);
-                }
+            {
+                return Some(t);
             }
         }
         None

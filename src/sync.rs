@@ -179,17 +179,16 @@ async fn verified_tombstone(repo: &Repository, id: &str, stores: &[usize]) -> Op
 async fn commit_object(repo: &Repository, snap: &Snapshot) -> Result<Bytes> {
     let name = format::commit_object(&snap.commit.snapshot_id);
     for store in &repo.stores {
-        if let Ok(bytes) = store.get(&name, limits::COMMIT_OBJECT).await {
-            if Commit::from_object(
+        if let Ok(bytes) = store.get(&name, limits::COMMIT_OBJECT).await
+            && Commit::from_object(
                 &bytes,
                 &repo.signer,
                 &repo.config.repository_id,
                 &snap.commit.snapshot_id,
             )
             .is_ok()
-            {
-                return Ok(bytes);
-            }
+        {
+            return Ok(bytes);
         }
     }
     Err(Error::integrity(

@@ -591,3 +591,41 @@ fn a_killed_backup_leaves_a_marker_that_the_next_backup_removes() {
     let r = json(&env.ok(&["prune", "--json"]));
     assert_eq!(r["stores"][0]["backups_running"], 0, "{r}");
 }
+
+#[test]
+fn concurrent_backups_of_the_same_new_data_all_commit() {
+    let env = Env::new(&["a"]);
+    let data = env.p("dump.bin");
+    fs::write(&data, random_bytes(20 << 20, 77)).unwrap();
+    // Four hosts dump the same database at the same moment: same chunks, each sealed with
+    // its own random age key. Whoever creates a chunk first wins; the others adopt it.
+    let backups: Vec<Child> = (0..4)
+        .map(|i| {
+            let cmd = format!("cat '{}'", data.display());
+            let name = format!("dump-{i}.bin");
+            spawn(
+                &env,
+                &["backup", "--command", &cmd, "--stdin-name", &name],
+                None,
+            )
+        })
+        .collect();
+    for b in backups {
+        let out = b.wait_with_output().unwrap();
+        assert_eq!(code(&out), 0, "{}", show(&out));
+    }
+    let ids = env.snapshot_ids();
+    assert_eq!(ids.len(), 4);
+    let want = fs::read(&data).unwrap();
+    for (i, id) in ids.iter().enumerate() {
+        let target = env.p(&format!("r{i}"));
+        env.ok(&["restore", id, "--target", target.to_str().unwrap()]);
+        let name = fs::read_dir(&target)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        assert!(fs::read(name).unwrap() == want, "{id} differs");
+    }
+}

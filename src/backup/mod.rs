@@ -372,10 +372,10 @@ async fn run_marked(
     if committed == 0 {
         return Err(no_store_left(&stores, &states));
     }
-    if let Some(path) = &cache_file {
-        if let Err(e) = FilesCache::save(path, &key.repository_id, assembled.cache_segments) {
-            warnings.push(format!("could not write the cache {}: {e}", path.display()));
-        }
+    if let Some(path) = &cache_file
+        && let Err(e) = FilesCache::save(path, &key.repository_id, assembled.cache_segments)
+    {
+        warnings.push(format!("could not write the cache {}: {e}", path.display()));
     }
 
     let (chunks_new, data_added, data_stored) =
@@ -864,10 +864,10 @@ async fn resolve_hashes(
         let snapshots = repo.snapshots().await?;
         for snap in snapshots.trusted.iter().rev() {
             for o in &snap.commit.objects {
-                if let Some(id) = format::chunk_id_of(&o.name) {
-                    if open.remove(id) {
-                        resolved.insert(id.to_owned(), o.clone());
-                    }
+                if let Some(id) = format::chunk_id_of(&o.name)
+                    && open.remove(id)
+                {
+                    resolved.insert(id.to_owned(), o.clone());
                 }
             }
             if open.is_empty() {

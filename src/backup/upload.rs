@@ -209,39 +209,85 @@ impl TaskCtx {
                 .map_err(|e| Error::fatal(format!("chunk {id_hex}: {e}; nothing was committed")))?
         };
         let bytes = Bytes::from(sealed);
-        let digest = hex::encode(sha256(&bytes));
         let name = format::chunk_object(&id_hex);
         let this = &self;
         let uploads = self.stores.iter().enumerate().map(|(i, store)| {
             let (bytes, name) = (bytes.clone(), name.as_str());
             async move {
                 if !this.states.healthy(i) {
-                    return false;
+                    return None;
                 }
                 let _slot = this.per_store[i].acquire().await;
-                match store::put_create_checked(store.as_ref(), name, bytes.clone()).await {
-                    Ok(created) => {
-                        if created == store::Created::Written {
+                let limit = format::limits::CHUNK + format::limits::SEAL_OVERHEAD;
+                match store::put_create_or_existing(store.as_ref(), name, bytes.clone(), limit)
+                    .await
+                {
+                    Ok(placed) => {
+                        if placed == store::Placed::Ours(store::Created::Written) {
                             this.states.count_upload(i, bytes.len() as u64);
                         }
-                        true
+                        Some(placed)
                     }
                     Err(e) => {
                         this.states.fail(i, e.to_string());
-                        false
+                        None
                     }
                 }
             }
         });
-        let stored = join_all(uploads).await;
+        let placed = join_all(uploads).await;
+        let (bytes, stored) = self.settle(&name, bytes, placed);
         Ok((
             id_hex,
             SealedChunk {
                 plain_size,
                 size: bytes.len() as u64,
-                sha256: digest,
+                sha256: hex::encode(sha256(&bytes)),
                 stored,
             },
         ))
+    }
+
+    /// Decide which ciphertext the commit names when another backup of the same data created
+    /// the chunk first in some stores (sealing is randomised, so its bytes differ from ours).
+    /// Nothing is overwritten: the copy most stores hold wins, and a store holding the other
+    /// copy leaves this run (a later `sync` or backup heals it).
+    fn settle(
+        &self,
+        name: &str,
+        ours: Bytes,
+        placed: Vec<Option<store::Placed>>,
+    ) -> (Bytes, Vec<bool>) {
+        let holds = |b: &Bytes| -> Vec<bool> {
+            placed
+                .iter()
+                .map(|p| match p {
+                    Some(store::Placed::Ours(_)) => *b == ours,
+                    Some(store::Placed::Theirs(t)) => t == b,
+                    None => false,
+                })
+                .collect()
+        };
+        let mut best = (ours.clone(), holds(&ours));
+        for p in placed.iter().flatten() {
+            if let store::Placed::Theirs(t) = p {
+                let h = holds(t);
+                if h.iter().filter(|x| **x).count() > best.1.iter().filter(|x| **x).count() {
+                    best = (t.clone(), h);
+                }
+            }
+        }
+        for (i, p) in placed.iter().enumerate() {
+            if p.is_some() && !best.1[i] {
+                self.states.fail(
+                    i,
+                    format!(
+                        "store '{}', object '{name}': another backup of the same data stored a different encryption of this chunk at the same time; this store is left out of this run (the next backup or `snapdrill sync` completes it)",
+                        self.stores[i].name()
+                    ),
+                );
+            }
+        }
+        best
     }
 }

@@ -1,11 +1,13 @@
 //! `snapdrill backup [PATH…]`
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use snapdrill::Error;
+use snapdrill::audit::ledger;
 use snapdrill::backup::{self, BackupOptions, BackupReport, StreamSource};
 use snapdrill::keys::{self, WriteKey};
+use snapdrill::lock::LocalLock;
 use snapdrill::repository::{OpenMode, Repository};
 
 use super::{Global, common, output};
@@ -75,6 +77,11 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
     if paths.is_empty() && stream.is_none() {
         return Err(Error::Usage("nothing to back up: give PATHs, set [backup] paths in the config, or use --stdin-name / --command".into()).into());
     }
+    // Before any store is touched, an overlapping run of this job (cron) exits 11 at once.
+    // Held until the command returns; the descriptor is close-on-exec, so a `--command`
+    // child cannot keep it after snapdrill is gone.
+    let job = job_name(&config.path, &paths, stream.as_ref());
+    let _lock = LocalLock::acquire(&config.state_dir, &job)?;
 
     let (stores, failed) = common::open_stores(&config, false);
     // A store whose folder does not exist was never initialised: the same as an empty one.
@@ -150,6 +157,18 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
     .await;
     line.done();
     let mut report = report?;
+    let committed: Vec<&str> = report
+        .stores
+        .iter()
+        .filter(|s| s.committed)
+        .map(|s| s.name.as_str())
+        .collect();
+    let ledger = ledger::record_backup(&config.state_dir, &repo, &report.snapshot_id, &committed);
+    if let Err(e) = ledger.await {
+        report
+            .warnings
+            .push(format!("the audit ledger was not updated: {e}"));
+    }
     if let Some(w) = common::geo_warning(&config) {
         report.warnings.push(w);
     }
@@ -159,6 +178,24 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
         print_report(&report, global.quiet);
     }
     Ok(report.exit_code())
+}
+
+/// What identifies a backup job for its lock: the config file and what it backs up.
+fn job_name(config: &Path, paths: &[PathBuf], stream: Option<&StreamSource>) -> String {
+    let config = std::fs::canonicalize(config).unwrap_or_else(|_| config.to_owned());
+    // `{:?}` quotes each part, so that different lists of paths never read the same.
+    let mut job = format!("config {config:?}");
+    for p in paths {
+        let p = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+        job.push_str(&format!(" path {p:?}"));
+    }
+    if let Some(s) = stream {
+        job.push_str(&format!(" stream {:?}", s.name));
+        if let Some(cmd) = &s.command {
+            job.push_str(&format!(" command {cmd:?}"));
+        }
+    }
+    job
 }
 
 fn print_report(r: &BackupReport, quiet: bool) {

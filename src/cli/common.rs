@@ -77,13 +77,13 @@ pub async fn open_for_reading(config: &Config, global: &Global) -> Result<Reposi
     let not_init = failed
         .iter()
         .all(|(_, e)| e.kind == snapdrill::store::StoreErrorKind::NotFound);
-    if stores.is_empty() {
-        if let (true, Some((name, _))) = (not_init, failed.first()) {
-            return Err(Error::NotInitialised {
-                store: name.clone(),
-            }
-            .into());
+    if stores.is_empty()
+        && let (true, Some((name, _))) = (not_init, failed.first())
+    {
+        return Err(Error::NotInitialised {
+            store: name.clone(),
         }
+        .into());
     }
     let mut repo = Repository::open(stores, signer, OpenMode::AnyUsable).await?;
     repo.unusable

@@ -47,10 +47,10 @@ pub fn run(global: &Global) -> Result<i32> {
             describe(&s.location)
         );
     }
-    if let Some(w) = common::geo_warning(&config) {
-        if !global.quiet {
-            eprintln!("snapdrill: warning: {w}");
-        }
+    if let Some(w) = common::geo_warning(&config)
+        && !global.quiet
+    {
+        eprintln!("snapdrill: warning: {w}");
     }
     println!("config ok");
     Ok(exit::OK)

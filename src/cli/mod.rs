@@ -2,6 +2,7 @@
 //! Each subcommand is one file; each returns its exit code or an error, which `main` maps to
 //! the exit-code table (README, DESIGN.md).
 
+mod audit;
 mod backup;
 mod checksums;
 mod common;
@@ -61,6 +62,8 @@ enum Command {
     Report(drill::ReportArgs),
     /// Copy what a store lacks from the other stores (no identity needed).
     Sync(sync::Args),
+    /// Check every store against the signed commits; detect rollbacks (no identity needed).
+    Audit(audit::Args),
     /// Remove snapshots by a retention policy (--keep-daily 7 ...) or by id; tombstones stay.
     Forget(forget::Args),
     /// Free the space no snapshot references, safely beside running backups.
@@ -123,6 +126,7 @@ pub fn main() -> i32 {
         Command::Drills(a) => common::block_on(drill::list(&global, a)),
         Command::Report(a) => common::block_on(drill::report(&global, a)),
         Command::Sync(a) => common::block_on(sync::run(&global, a)),
+        Command::Audit(a) => common::block_on(audit::run(&global, a)),
         Command::Forget(a) => common::block_on(forget::run(&global, a)),
         Command::Prune(a) => common::block_on(forget::prune(&global, a)),
         Command::Config {
@@ -146,10 +150,10 @@ pub fn main() -> i32 {
 
 /// Print an error as one sentence plus, when there is one, what to do next.
 fn report_error(e: &anyhow::Error) -> i32 {
-    if let Some(io) = e.downcast_ref::<std::io::Error>() {
-        if io.kind() == std::io::ErrorKind::BrokenPipe {
-            return exit::OK;
-        }
+    if let Some(io) = e.downcast_ref::<std::io::Error>()
+        && io.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        return exit::OK;
     }
     let lib = e.chain().find_map(|c| c.downcast_ref::<snapdrill::Error>());
     eprintln!("snapdrill: error: {e:#}");

@@ -253,13 +253,13 @@ impl Manifest {
         for e in &self.entries {
             let p = &e.path.0;
             for (i, _) in p.iter().enumerate().filter(|(_, b)| **b == b'/') {
-                if let Some(kind) = kinds.get(&p[..i]) {
-                    if *kind != EntryKind::Dir {
-                        return Err(format!(
-                            "'{}' lies below a {kind:?} entry",
-                            e.path.display()
-                        ));
-                    }
+                if let Some(kind) = kinds.get(&p[..i])
+                    && *kind != EntryKind::Dir
+                {
+                    return Err(format!(
+                        "'{}' lies below a {kind:?} entry",
+                        e.path.display()
+                    ));
                 }
             }
         }

@@ -129,9 +129,9 @@ impl RepoConfig {
             && c.avg_size <= c.max_size
             && u64::from(c.max_size) <= limits::CHUNK
             && c.avg_size >= 256
-            && c.min_size % 2 == 0
-            && c.avg_size % 2 == 0
-            && c.max_size % 2 == 0;
+            && c.min_size.is_multiple_of(2)
+            && c.avg_size.is_multiple_of(2)
+            && c.max_size.is_multiple_of(2);
         if !ok {
             return Err(format!("unsupported chunking parameters {c:?}"));
         }

@@ -249,16 +249,16 @@ async fn check_untrusted_are_forged(repo: &Repository, list: &SnapshotList) -> R
             .iter()
             .filter(|s| u.stores.iter().any(|n| n == s.name()))
         {
-            if let Err(e) = store.get(&name, limits::COMMIT_OBJECT).await {
-                if e.kind != StoreErrorKind::NotFound {
-                    return Err(Error::Fatal {
-                        message: format!(
-                            "cannot read commit '{name}' in store '{}' ({e}); prune deleted nothing",
-                            store.name()
-                        ),
-                        hint: Some("run prune again when the store answers".into()),
-                    });
-                }
+            if let Err(e) = store.get(&name, limits::COMMIT_OBJECT).await
+                && e.kind != StoreErrorKind::NotFound
+            {
+                return Err(Error::Fatal {
+                    message: format!(
+                        "cannot read commit '{name}' in store '{}' ({e}); prune deleted nothing",
+                        store.name()
+                    ),
+                    hint: Some("run prune again when the store answers".into()),
+                });
             }
         }
     }

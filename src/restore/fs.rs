@@ -162,16 +162,16 @@ impl PendingFile {
 
 /// Rename `tmp` onto `dest`, refusing to replace a directory.
 fn place(tmp: &Path, dest: &Path) -> Result<()> {
-    if let Ok(m) = fs::symlink_metadata(dest) {
-        if m.is_dir() {
-            return Err(Error::Fatal {
-                message: format!(
-                    "{} is a directory in the target; the snapshot has a file or link there",
-                    dest.display()
-                ),
-                hint: Some("restore into an empty folder".into()),
-            });
-        }
+    if let Ok(m) = fs::symlink_metadata(dest)
+        && m.is_dir()
+    {
+        return Err(Error::Fatal {
+            message: format!(
+                "{} is a directory in the target; the snapshot has a file or link there",
+                dest.display()
+            ),
+            hint: Some("restore into an empty folder".into()),
+        });
     }
     fs::rename(tmp, dest).map_err(|e| Error::io("placing", dest, e))
 }

@@ -149,6 +149,16 @@ pub enum Created {
     AlreadyIdentical,
 }
 
+/// What a create found when it did not simply write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placed {
+    /// Written by this call, or our own bytes were already there.
+    Ours(Created),
+    /// Another object is there under this name (for a chunk: another backup's encryption of
+    /// the same plaintext); its bytes.
+    Theirs(Bytes),
+}
+
 /// Create an object, accepting an `AlreadyExists` only when the stored bytes are identical
 /// (RELIABILITY.md rule 6: a retried create can report our own successful write).
 pub async fn put_create_checked(
@@ -156,34 +166,51 @@ pub async fn put_create_checked(
     key: &str,
     data: Bytes,
 ) -> Result<Created, StoreError> {
+    let limit = data.len() as u64;
+    match put_create_or_existing(store, key, data, limit).await? {
+        Placed::Ours(created) => Ok(created),
+        Placed::Theirs(_) => Err(StoreError::new(
+            store.name(),
+            Some(key),
+            StoreErrorKind::AlreadyExists,
+            "a different object already exists under this name; nothing was overwritten",
+        )),
+    }
+}
+
+/// Create an object; if a different one is already there, return its bytes (up to `limit`)
+/// and leave it in place. A strict prefix of our bytes — what an interrupted upload to a
+/// store without atomic writes leaves — is our own debris and is replaced.
+pub async fn put_create_or_existing(
+    store: &dyn Store,
+    key: &str,
+    data: Bytes,
+    limit: u64,
+) -> Result<Placed, StoreError> {
     match store.put(key, data.clone(), PutMode::Create).await {
-        Ok(()) => Ok(Created::Written),
+        Ok(()) => Ok(Placed::Ours(Created::Written)),
         Err(e) if e.kind == StoreErrorKind::AlreadyExists => {
-            let existing = store.get(key, data.len() as u64).await.map_err(|g| {
-                StoreError::new(
-                    store.name(),
-                    Some(key),
-                    StoreErrorKind::AlreadyExists,
-                    format!(
-                        "an object already exists and could not be compared: {}",
-                        g.message
-                    ),
-                )
-            })?;
+            let existing = store
+                .get(key, limit.max(data.len() as u64))
+                .await
+                .map_err(|g| {
+                    StoreError::new(
+                        store.name(),
+                        Some(key),
+                        StoreErrorKind::AlreadyExists,
+                        format!(
+                            "an object already exists and could not be compared: {}",
+                            g.message
+                        ),
+                    )
+                })?;
             if Sha256::digest(&existing) == Sha256::digest(&data) {
-                Ok(Created::AlreadyIdentical)
+                Ok(Placed::Ours(Created::AlreadyIdentical))
             } else if existing.len() < data.len() && data.starts_with(&existing) {
-                // A strict prefix of our bytes is what an interrupted upload to a store
-                // without atomic writes leaves behind: our own debris, safe to replace.
                 store.put(key, data, PutMode::Overwrite).await?;
-                Ok(Created::Written)
+                Ok(Placed::Ours(Created::Written))
             } else {
-                Err(StoreError::new(
-                    store.name(),
-                    Some(key),
-                    StoreErrorKind::AlreadyExists,
-                    "a different object already exists under this name; nothing was overwritten",
-                ))
+                Ok(Placed::Theirs(existing))
             }
         }
         Err(e) => Err(e),

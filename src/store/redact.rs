@@ -64,11 +64,11 @@ impl Redactor {
             .map(|(_, v)| v.clone())
             .collect();
         secrets.extend(SECRET_ENV.iter().filter_map(|v| std::env::var(v).ok()));
-        if let Location::Remote { url, .. } = location {
-            if let Ok(u) = url::Url::parse(url) {
-                secrets.extend(u.password().map(str::to_owned));
-                secrets.extend(u.query_pairs().map(|(_, v)| v.into_owned()));
-            }
+        if let Location::Remote { url, .. } = location
+            && let Ok(u) = url::Url::parse(url)
+        {
+            secrets.extend(u.password().map(str::to_owned));
+            secrets.extend(u.query_pairs().map(|(_, v)| v.into_owned()));
         }
         // Short values would mangle ordinary words; no real credential is that short.
         secrets.retain(|s| s.len() >= 6);

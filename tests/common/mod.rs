@@ -113,6 +113,7 @@ impl Env {
             .env_remove("SNAPDRILL_CONFIG")
             .env_remove("SNAPDRILL_IDENTITY")
             .env_remove("XDG_CACHE_HOME")
+            .env_remove("XDG_STATE_HOME")
             .env("HOME", self.path())
             .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());

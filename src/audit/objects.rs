@@ -1,0 +1,268 @@
+//! One store's objects against its verified commits: present, at the signed size, manifests
+//! with the signed SHA-256; and the objects no commit explains (unreferenced, unknown).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use futures::StreamExt;
+
+use super::survey::{Class, Surveyed, classify};
+use super::{AuditOptions, Finding, FindingKind, Findings};
+use crate::format::commit::ObjectRef;
+use crate::format::{self};
+use crate::sealing::sha256;
+
+/// Manifest reads in flight per store.
+const READS: usize = 8;
+
+/// What the object checks of one store found.
+pub(super) struct Checked {
+    pub objects_checked: u64,
+    pub manifests_verified: u64,
+    pub in_flight: u64,
+    pub findings: Findings,
+}
+
+/// An object the store's commits need.
+struct Need<'a> {
+    object: &'a ObjectRef,
+    /// The first snapshot (by id) that lists it.
+    snapshot: &'a str,
+    /// How many snapshots list it.
+    count: usize,
+}
+
+/// Every object any verified commit of any store lists; commits that disagree about an
+/// object (only possible with the signing key) are problems.
+pub(super) fn referenced(stores: &[Surveyed], out: &mut Findings) -> BTreeMap<String, ObjectRef> {
+    let mut all: BTreeMap<String, ObjectRef> = BTreeMap::new();
+    for s in stores {
+        for (id, sc) in &s.commits {
+            let c = &sc.commit;
+            for o in c.objects.iter().chain([&c.manifest]) {
+                let known = all.entry(o.name.clone()).or_insert_with(|| o.clone());
+                if known != o {
+                    out.problems.push(Finding::new(
+                        s.store.name(),
+                        &o.name,
+                        FindingKind::CommitsDisagree,
+                        format!(
+                            "snapshot {id} lists it at {} bytes, SHA-256 {}; another commit at {} bytes, SHA-256 {}",
+                            o.size, o.sha256, known.size, known.sha256
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    all
+}
+
+fn needs(s: &Surveyed) -> BTreeMap<&str, Need<'_>> {
+    let mut needs: BTreeMap<&str, Need> = BTreeMap::new();
+    for (id, sc) in &s.commits {
+        let c = &sc.commit;
+        for o in c.objects.iter().chain([&c.manifest]) {
+            let n = needs.entry(o.name.as_str()).or_insert(Need {
+                object: o,
+                snapshot: id,
+                count: 0,
+            });
+            n.count += 1;
+        }
+    }
+    needs
+}
+
+/// The objects the store's commits list that it holds at the signed size: what
+/// `--read-data` may read and what coverage counts.
+pub(super) fn present_needs(s: &Surveyed) -> Vec<ObjectRef> {
+    needs(s)
+        .into_values()
+        .filter(|n| s.listing.get(&n.object.name).map(|l| l.size) == Some(n.object.size))
+        .map(|n| n.object.clone())
+        .collect()
+}
+
+/// Every check of one store that needs no data reads beyond its manifests.
+pub(super) async fn check_store(
+    s: &Surveyed,
+    referenced: &BTreeMap<String, ObjectRef>,
+    now: SystemTime,
+    opts: &AuditOptions,
+) -> Checked {
+    let needs = needs(s);
+    let mut findings = Findings::default();
+    presence(s, &needs, &mut findings);
+    let manifests_verified = verify_manifests(s, &mut findings).await;
+    let in_flight = extras(s, referenced, now, opts.writer_timeout, &mut findings);
+    Checked {
+        objects_checked: (needs.len() + s.commits.len()) as u64,
+        manifests_verified,
+        in_flight,
+        findings,
+    }
+}
+
+fn needed_by(n: &Need) -> String {
+    match n.count {
+        1 => format!("snapshot {} needs it", n.snapshot),
+        more => format!(
+            "snapshot {} and {} other snapshots need it",
+            n.snapshot,
+            more - 1
+        ),
+    }
+}
+
+/// Each needed object present at its signed size; a fossil stands in for a missing chunk.
+fn presence(s: &Surveyed, needs: &BTreeMap<&str, Need>, out: &mut Findings) {
+    let store = s.store.name();
+    for (name, n) in needs {
+        let (kind, detail) = match s.listing.get(*name) {
+            Some(l) if l.size == n.object.size => continue,
+            Some(l) => (
+                FindingKind::WrongSize,
+                format!(
+                    "wrong size: {} bytes, the signed commit says {} ({})",
+                    l.size,
+                    n.object.size,
+                    needed_by(n)
+                ),
+            ),
+            None if s.listing.contains_key(&format::fossil_object(name)) => {
+                out.warnings.push(Finding::new(
+                    store,
+                    name,
+                    FindingKind::Fossilized,
+                    format!(
+                        "fossilized while referenced — the next prune or backup restores it ({})",
+                        needed_by(n)
+                    ),
+                ));
+                continue;
+            }
+            None => (FindingKind::Missing, format!("missing: {}", needed_by(n))),
+        };
+        out.problems.push(Finding::new(store, name, kind, detail));
+    }
+}
+
+/// Read each manifest present at its signed size and check its SHA-256.
+async fn verify_manifests(s: &Surveyed, out: &mut Findings) -> u64 {
+    let manifests: Vec<&ObjectRef> = s
+        .commits
+        .values()
+        .map(|sc| &sc.commit.manifest)
+        .filter(|m| s.listing.get(&m.name).map(|l| l.size) == Some(m.size))
+        .collect();
+    let store = &s.store;
+    let results: Vec<Option<Finding>> = futures::stream::iter(manifests)
+        .map(|m| async move {
+            match store.get(&m.name, m.size).await {
+                Ok(bytes) if hex::encode(sha256(&bytes)) == m.sha256 => None,
+                Ok(bytes) => Some(Finding::new(
+                    store.name(),
+                    &m.name,
+                    FindingKind::HashMismatch,
+                    format!(
+                        "content ({} bytes) does not match the SHA-256 in the signed commit",
+                        bytes.len()
+                    ),
+                )),
+                Err(e) => Some(Finding::new(
+                    store.name(),
+                    &m.name,
+                    FindingKind::Unreadable,
+                    format!("listed but unreadable: {}", e.message),
+                )),
+            }
+        })
+        .buffer_unordered(READS)
+        .collect()
+        .await;
+    let verified = results.iter().filter(|r| r.is_none()).count() as u64;
+    out.problems.extend(results.into_iter().flatten());
+    verified
+}
+
+/// The oldest live `writers/` marker (name, time); dead ones are warned about.
+fn oldest_live_writer(
+    s: &Surveyed,
+    now: SystemTime,
+    timeout: Duration,
+    out: &mut Findings,
+) -> Option<(String, SystemTime)> {
+    let mut oldest: Option<(String, SystemTime)> = None;
+    for (key, l) in s
+        .listing
+        .iter()
+        .filter(|(k, _)| classify(k) == Class::Writer)
+    {
+        let age = now.duration_since(l.modified).unwrap_or_default();
+        if age >= timeout {
+            out.warnings.push(Finding::new(
+                s.store.name(),
+                key,
+                FindingKind::DeadWriter,
+                format!(
+                    "a backup began {} and never finished (older than [prune] writer_timeout)",
+                    humantime::format_rfc3339_seconds(l.modified)
+                ),
+            ));
+        } else if oldest.as_ref().is_none_or(|(_, t)| l.modified < *t) {
+            oldest = Some((key.clone(), l.modified));
+        }
+    }
+    oldest
+}
+
+/// Objects no commit explains: unknown names are problems; unreferenced chunks and
+/// manifests are problems unless a running backup may have uploaded them. Returns how many
+/// are in flight.
+fn extras(
+    s: &Surveyed,
+    referenced: &BTreeMap<String, ObjectRef>,
+    now: SystemTime,
+    timeout: Duration,
+    out: &mut Findings,
+) -> u64 {
+    let store = s.store.name();
+    let writer = oldest_live_writer(s, now, timeout, out);
+    let mut in_flight = 0;
+    for (key, l) in &s.listing {
+        match classify(key) {
+            Class::Unknown => out.problems.push(Finding::new(
+                store,
+                key,
+                FindingKind::Unknown,
+                "extra: not an object of the repository layout",
+            )),
+            Class::Chunk | Class::Manifest if !referenced.contains_key(key) => {
+                if writer.as_ref().is_some_and(|(_, t)| l.modified >= *t) {
+                    in_flight += 1;
+                } else {
+                    out.problems.push(Finding::new(
+                        store,
+                        key,
+                        FindingKind::Unreferenced,
+                        "unreferenced: `snapdrill prune` removes it",
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    if let (Some((marker, began)), true) = (writer, in_flight > 0) {
+        out.warnings.push(Finding::new(
+            store,
+            &marker,
+            FindingKind::InFlight,
+            format!(
+                "{in_flight} unreferenced objects are in flight: uploaded since a backup that is still running began ({})",
+                humantime::format_rfc3339_seconds(began)
+            ),
+        ));
+    }
+    in_flight
+}

@@ -1,0 +1,396 @@
+//! The audit report as text (terminal, cron mail), Markdown and a Prometheus textfile; JSON
+//! is its serde form. All four come from the same [`AuditReport`].
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::{AuditReport, Finding, Immutability, StoreAudit, StoreStatus};
+use crate::format;
+
+/// Render by the file's extension: `.json` or `.md`/`.markdown`.
+pub fn render_for(path: &Path, report: &AuditReport) -> Result<String, String> {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("json") => serde_json::to_string_pretty(report).map_err(|e| e.to_string()),
+        Some("md" | "markdown") => Ok(markdown(report)),
+        _ => Err(format!(
+            "{}: the report format comes from the extension: .json or .md",
+            path.display()
+        )),
+    }
+}
+
+fn size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+fn percent(ratio: f64) -> String {
+    format!("{:.0} %", ratio * 100.0)
+}
+
+fn yes_no(v: bool) -> &'static str {
+    if v { "yes" } else { "no" }
+}
+
+/// The verdict line.
+pub fn verdict(r: &AuditReport) -> String {
+    let unreachable: Vec<&str> = r.unreachable().map(|s| s.store.as_str()).collect();
+    let stores = r.stores.len();
+    if !r.problems.is_empty() {
+        let mut per: Vec<String> = r
+            .stores
+            .iter()
+            .filter(|s| s.problems > 0)
+            .map(|s| format!("store {}: {}", s.store, s.problems))
+            .collect();
+        if !unreachable.is_empty() {
+            per.push(format!("not reached: {}", unreachable.join(", ")));
+        }
+        format!(
+            "audit FAILED: {} problems ({})",
+            r.problems.len(),
+            per.join("; ")
+        )
+    } else if !unreachable.is_empty() {
+        format!(
+            "audit INCOMPLETE: store(s) {} could not be reached; no problem in the other {} stores",
+            unreachable.join(", "),
+            stores - unreachable.len()
+        )
+    } else {
+        format!(
+            "audit clean: {stores} stores, {} snapshots, no problem",
+            r.snapshots.len()
+        )
+    }
+}
+
+fn store_line(s: &StoreAudit) -> String {
+    match s.status {
+        StoreStatus::Unreachable | StoreStatus::Excluded => format!(
+            "{}: {}",
+            if s.status == StoreStatus::Unreachable {
+                "NOT REACHED"
+            } else {
+                "EXCLUDED"
+            },
+            s.reason.as_deref().unwrap_or("")
+        ),
+        _ => format!(
+            "{}{} snapshots, {} objects ({}) listed, {} checked, {} manifests verified, {} read ({}); {} problems",
+            if s.status == StoreStatus::NoRepository {
+                "NO REPOSITORY: "
+            } else {
+                ""
+            },
+            s.snapshots.len(),
+            s.objects_listed,
+            size(s.bytes_listed),
+            s.objects_checked,
+            s.manifests_verified,
+            s.read.objects,
+            size(s.read.bytes),
+            s.problems
+        ),
+    }
+}
+
+fn immutability_line(i: &Immutability) -> String {
+    format!(
+        "refuses overwrites: {}, refuses deletes: {} ({})",
+        Immutability::word(i.refuses_overwrites),
+        Immutability::word(i.refuses_deletes),
+        i.detail
+    )
+}
+
+fn finding_text(out: &mut String, label: &str, f: &Finding) {
+    let _ = writeln!(
+        out,
+        "{label}: store '{}', object '{}': {}",
+        f.store, f.object, f.detail
+    );
+    if let Some(h) = &f.hint {
+        let _ = writeln!(out, "         hint: {h}");
+    }
+}
+
+/// The report for a terminal or a cron mail.
+pub fn text(r: &AuditReport, quiet: bool) -> String {
+    let mut out = String::new();
+    if !quiet {
+        let _ = writeln!(
+            out,
+            "audit of repository {} — {} stores, {} snapshots, data read: {}{}",
+            r.repository_id,
+            r.stores.len(),
+            r.snapshots.len(),
+            r.read_data,
+            if r.deep { ", deep" } else { "" }
+        );
+        for s in &r.stores {
+            store_text(&mut out, s);
+        }
+        snapshots_text(&mut out, r);
+    }
+    for f in &r.problems {
+        finding_text(&mut out, "problem", f);
+    }
+    if !quiet {
+        for f in &r.warnings {
+            finding_text(&mut out, "warning", f);
+        }
+        for n in r.notes.iter().chain(&r.ledger.notes) {
+            let _ = writeln!(out, "note: {n}");
+        }
+        let _ = writeln!(
+            out,
+            "every object on every store read at least once in the last 30 days: {}",
+            yes_no(r.coverage_complete)
+        );
+    }
+    let _ = writeln!(out, "{}", verdict(r));
+    out
+}
+
+fn store_text(out: &mut String, s: &StoreAudit) {
+    let _ = writeln!(out, "  store {:<12} {}", s.store, store_line(s));
+    if let Some(c) = &s.coverage {
+        let _ = writeln!(
+            out,
+            "  {:<18} coverage ({} d): {} of objects, {} of bytes read and verified",
+            "",
+            c.window_days,
+            percent(c.object_ratio),
+            percent(c.byte_ratio)
+        );
+    }
+    if let Some(d) = &s.deep {
+        let _ = writeln!(
+            out,
+            "  {:<18} deep: {} snapshots ({} files, {}) decrypted and verified, {} failed",
+            "",
+            d.snapshots,
+            d.files,
+            size(d.bytes),
+            d.failed
+        );
+    }
+    if let Some(i) = &s.immutability {
+        let _ = writeln!(out, "  {:<18} {}", "", immutability_line(i));
+    }
+}
+
+fn snapshots_text(out: &mut String, r: &AuditReport) {
+    for row in r.snapshots.iter().filter(|s| !s.missing_from.is_empty()) {
+        let _ = writeln!(
+            out,
+            "  snapshot {} in {}; not in {}",
+            row.id,
+            row.stores.join(", "),
+            row.missing_from.join(", "),
+        );
+    }
+    for d in &r.differences {
+        let copies: Vec<String> = d
+            .copies
+            .iter()
+            .map(|c| match &c.sha256 {
+                Some(h) => format!(
+                    "{}: {} bytes, SHA-256 {}…",
+                    c.store,
+                    c.size,
+                    &h[..h.len().min(12)]
+                ),
+                None => format!("{}: {} bytes", c.store, c.size),
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "  differs between stores: {} ({})",
+            d.object,
+            copies.join(", ")
+        );
+    }
+}
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// A Markdown report, fit for an audit trail.
+pub fn markdown(r: &AuditReport) -> String {
+    let mut md = format!("# snapdrill audit — repository {}\n\n", r.repository_id);
+    let _ = writeln!(
+        md,
+        "Started {}, finished {}. Data read: {}. Deep: {}.\n\n**{}**\n",
+        r.started,
+        r.finished,
+        r.read_data,
+        yes_no(r.deep),
+        verdict(r)
+    );
+    md.push_str("## Stores\n\n| store | status | snapshots | objects listed | checked | read | problems | coverage, 30 d (objects / bytes) | refuses overwrites | refuses deletes |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |\n");
+    for s in &r.stores {
+        let cov = s.coverage.as_ref().map_or("—".into(), |c| {
+            format!("{} / {}", percent(c.object_ratio), percent(c.byte_ratio))
+        });
+        let imm = |f: fn(&Immutability) -> Option<bool>| {
+            s.immutability
+                .as_ref()
+                .map_or("not probed", |i| Immutability::word(f(i)))
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {:?} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(&s.store),
+            s.status,
+            s.snapshots.len(),
+            s.objects_listed,
+            s.objects_checked,
+            s.read.objects,
+            s.problems,
+            cov,
+            imm(|i| i.refuses_overwrites),
+            imm(|i| i.refuses_deletes)
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nEvery object on every store read at least once in the last 30 days: **{}**.",
+        yes_no(r.coverage_complete)
+    );
+    findings_md(&mut md, "Problems", &r.problems);
+    findings_md(&mut md, "Warnings", &r.warnings);
+    md.push_str("\n## Snapshots\n\n| snapshot | time | stores | missing from |\n| --- | --- | --- | --- |\n");
+    for s in &r.snapshots {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} |",
+            s.id,
+            s.time,
+            s.stores.join(", "),
+            s.missing_from.join(", ")
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nLedger `{}`: {} entries, {} appended by this audit.",
+        r.ledger.path, r.ledger.entries, r.ledger.appended
+    );
+    for n in r.notes.iter().chain(&r.ledger.notes) {
+        let _ = writeln!(md, "- {}", cell(n));
+    }
+    md
+}
+
+fn findings_md(md: &mut String, title: &str, list: &[Finding]) {
+    let _ = writeln!(md, "\n## {title}\n");
+    if list.is_empty() {
+        md.push_str("None.\n");
+        return;
+    }
+    md.push_str("| store | object | kind | detail |\n| --- | --- | --- | --- |\n");
+    for f in list {
+        let _ = writeln!(
+            md,
+            "| {} | `{}` | {:?} | {} |",
+            cell(&f.store),
+            cell(&f.object),
+            f.kind,
+            cell(&f.detail)
+        );
+    }
+}
+
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// A Prometheus textfile (node_exporter's textfile collector), one series per store.
+pub fn prometheus(r: &AuditReport) -> String {
+    let finished = format::parse_time(&r.finished)
+        .map(super::coverage::unix_secs)
+        .unwrap_or(0) as f64;
+    let mut out = String::new();
+    let mut metric = |name: &str, help: &str, f: &dyn Fn(&StoreAudit) -> Option<f64>| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for s in &r.stores {
+            if let Some(v) = f(s) {
+                let _ = writeln!(out, "{name}{{store=\"{}\"}} {v}", label(&s.store));
+            }
+        }
+    };
+    let reached = |s: &StoreAudit| s.status != StoreStatus::Unreachable;
+    metric(
+        "snapdrill_audit_last_run_timestamp_seconds",
+        "Unix time the last audit of the store finished.",
+        &|_| Some(finished),
+    );
+    metric(
+        "snapdrill_audit_store_reachable",
+        "1 if the last audit could list the store, else 0.",
+        &|s| Some(f64::from(u8::from(reached(s)))),
+    );
+    metric(
+        "snapdrill_audit_problems",
+        "Integrity problems the last audit found in the store.",
+        &|s| Some(s.problems as f64),
+    );
+    metric(
+        "snapdrill_audit_objects_checked",
+        "Commits and objects the last audit checked in the store.",
+        &|s| reached(s).then_some(s.objects_checked as f64),
+    );
+    metric(
+        "snapdrill_audit_objects_read",
+        "Objects the last audit downloaded and hashed in the store.",
+        &|s| reached(s).then_some(s.read.objects as f64),
+    );
+    metric(
+        "snapdrill_audit_coverage_ratio",
+        "Share of the store's objects read and verified within the last 30 days.",
+        &|s| s.coverage.as_ref().map(|c| c.object_ratio),
+    );
+    metric(
+        "snapdrill_audit_coverage_bytes_ratio",
+        "Share of the store's bytes read and verified within the last 30 days.",
+        &|s| s.coverage.as_ref().map(|c| c.byte_ratio),
+    );
+    let probe = |f: fn(&Immutability) -> Option<bool>| {
+        move |s: &StoreAudit| {
+            s.immutability
+                .as_ref()
+                .and_then(f)
+                .map(|v| f64::from(u8::from(v)))
+        }
+    };
+    metric(
+        "snapdrill_audit_refuses_overwrites",
+        "1 if the store refused to overwrite the audit's canary object.",
+        &probe(|i| i.refuses_overwrites),
+    );
+    metric(
+        "snapdrill_audit_refuses_deletes",
+        "1 if the store refused to delete the audit's canary object.",
+        &probe(|i| i.refuses_deletes),
+    );
+    out
+}

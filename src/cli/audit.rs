@@ -1,0 +1,121 @@
+//! `snapdrill audit`: check every store against the signed commits (no identity needed;
+//! `--deep` uses it).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use snapdrill::audit::{self, AuditOptions, AuditReport, ReadPolicy, read, render, survey};
+use snapdrill::config::Config;
+use snapdrill::store::{StoreErrorKind, StoreRef};
+use snapdrill::{Error, report};
+
+use super::{Global, common, output};
+
+/// Arguments of `audit`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Also download every object and check its SHA-256 against the signed commit.
+    #[arg(long, conflicts_with = "read_data_subset")]
+    read_data: bool,
+    /// Download part of the objects: `n/t` (part n of t: 1/3, 2/3, 3/3 read everything once),
+    /// `5%` (at random) or a size such as `500MiB` (least recently read first).
+    #[arg(long, value_name = "n/t|PERCENT|SIZE")]
+    read_data_subset: Option<String>,
+    /// Download at most this many bytes, least recently read first (alone: from every object).
+    #[arg(long, value_name = "BYTES")]
+    budget: Option<String>,
+    /// Also decrypt and verify every snapshot in every store (needs the identity).
+    #[arg(long)]
+    deep: bool,
+    /// Identity file for --deep (default: $SNAPDRILL_IDENTITY, then the config's).
+    #[arg(long, value_name = "FILE", requires = "deep")]
+    identity: Option<PathBuf>,
+    /// Probe whether each store refuses overwrites and deletes (with a canary object).
+    #[arg(long)]
+    immutability: bool,
+    /// Write a report (`.json` or `.md` by extension); repeatable.
+    #[arg(long, value_name = "FILE")]
+    report: Vec<PathBuf>,
+    /// Write a Prometheus textfile (atomically) for node_exporter.
+    #[arg(long, value_name = "FILE")]
+    metrics_file: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(global: &Global, args: Args) -> Result<i32> {
+    let config = common::load_config(global)?;
+    let signer = common::pinned_signer(&config)?;
+    let opts = options(&config, &args)?;
+    let (stores, unopened) = stores(&config);
+    let report = audit::run(stores, unopened, signer, &opts).await?;
+    write_outputs(&report, &args)?;
+    if args.json {
+        output::json(&report)?;
+    } else {
+        print!("{}", render::text(&report, global.quiet));
+    }
+    Ok(report.exit_code())
+}
+
+fn options(config: &Config, args: &Args) -> Result<AuditOptions> {
+    let usage = |e: String| anyhow::Error::from(Error::Usage(e));
+    let budget = args
+        .budget
+        .as_deref()
+        .map(read::parse_bytes)
+        .transpose()
+        .map_err(usage)?;
+    let read = match (&args.read_data_subset, args.read_data) {
+        (Some(s), _) => ReadPolicy::parse_subset(s).map_err(usage)?,
+        (None, true) => ReadPolicy::All,
+        (None, false) if budget.is_some() => ReadPolicy::All,
+        (None, false) => ReadPolicy::None,
+    };
+    let deep = if args.deep {
+        Some(common::load_identity(config, args.identity.clone())?)
+    } else {
+        None
+    };
+    Ok(AuditOptions {
+        read,
+        budget,
+        deep,
+        immutability: args.immutability,
+        state_dir: config.state_dir.clone(),
+        writer_timeout: config.prune.writer_timeout,
+    })
+}
+
+/// The stores in configuration order; a store that does not exist at all (a local folder
+/// that is gone) is audited as empty, the others that cannot be opened are reported.
+fn stores(config: &Config) -> (Vec<StoreRef>, Vec<(String, String)>) {
+    let (opened, failed) = common::open_stores(config, false);
+    let mut stores = Vec::new();
+    let mut unopened = Vec::new();
+    for s in &config.stores {
+        if let Some(store) = opened.iter().find(|o| o.name() == s.name) {
+            stores.push(store.clone());
+        } else if let Some((_, e)) = failed.iter().find(|(n, _)| *n == s.name) {
+            if e.kind == StoreErrorKind::NotFound {
+                stores.push(survey::absent_store(&s.name, &e.message));
+            } else {
+                unopened.push((s.name.clone(), e.message.clone()));
+            }
+        }
+    }
+    (stores, unopened)
+}
+
+fn write_outputs(r: &AuditReport, args: &Args) -> Result<()> {
+    for path in &args.report {
+        let content = render::render_for(path, r).map_err(Error::Usage)?;
+        report::write_atomic(path, &content).map_err(|e| Error::io("writing", path, e))?;
+    }
+    if let Some(path) = &args.metrics_file {
+        report::write_atomic(path, &render::prometheus(r))
+            .map_err(|e| Error::io("writing", path, e))?;
+    }
+    Ok(())
+}
