@@ -256,9 +256,10 @@ async fn run_marked(
     if (0..stores.len()).all(|i| !states.healthy(i)) {
         return Err(no_store_left(&stores, &states));
     }
+    // Fossils are not "present": a chunk prune set aside is sealed and uploaded anew under
+    // its name (a fossil may be deleted once the backups that predate it have ended).
     let union: HashSet<&str> = listings
         .iter()
-        .chain(&fossils)
         .flat_map(|l| l.keys().map(String::as_str))
         .collect();
 
@@ -281,10 +282,8 @@ async fn run_marked(
     }
     drop(union);
 
-    // A fossil counts as present: it is brought back, never uploaded anew under its name.
     let present: HashSet<[u8; 32]> = listings
         .iter()
-        .chain(&fossils)
         .flat_map(|l| l.keys())
         .filter_map(|id| hex::decode(id).ok()?.try_into().ok())
         .collect();
@@ -1055,8 +1054,11 @@ async fn commit_everywhere(
     futures::future::join_all(jobs).await;
 }
 
-/// Check that `store` lists every object at its size; a chunk prune set aside since the
-/// run began is brought back from its fossil (the commit must never name a missing object).
+/// Check that `store` lists every object at its size. A chunk this run reused may have
+/// been set aside by prune since the run began: if it is gone it is brought back from its
+/// fossil; if a fossil exists beside it, another backup may have uploaded a new encryption
+/// under the name, so its bytes are checked. The commit must never name a missing or
+/// different object.
 async fn confirm_objects(store: &StoreRef, commit: &Commit) -> Result<()> {
     let listed: HashMap<String, u64> = store
         .list(format::CHUNKS_PREFIX)
@@ -1064,26 +1066,41 @@ async fn confirm_objects(store: &StoreRef, commit: &Commit) -> Result<()> {
         .into_iter()
         .map(|o| (o.key, o.size))
         .collect();
+    let fossils: HashSet<String> = store
+        .list(format::FOSSILS_PREFIX)
+        .await?
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
     for o in &commit.objects {
+        let fossil = format::fossil_object(&o.name);
         match listed.get(&o.name) {
-            Some(&size) if size == o.size => {}
-            Some(&size) => {
+            Some(&size) if size != o.size => {
                 return Err(Error::integrity(
                     Some(store.name()),
                     Some(&o.name),
                     format!("is {size} bytes, {} expected; not committed here", o.size),
                 ));
             }
+            Some(_) if fossils.contains(&fossil) => {
+                let bytes = store.get(&o.name, o.size).await?;
+                if hex::encode(sha256(&bytes)) != o.sha256 {
+                    return Err(Error::integrity(
+                        Some(store.name()),
+                        Some(&o.name),
+                        "was set aside by prune and another backup stored a different encryption under its name; not committed here (the next backup completes it)",
+                    ));
+                }
+            }
+            Some(_) => {}
             None => {
-                copy_object(store, &format::fossil_object(&o.name), store, o)
-                    .await
-                    .map_err(|e| {
-                        Error::integrity(
-                            Some(store.name()),
-                            Some(&o.name),
-                            format!("is missing after upload and has no intact fossil ({e}); not committed here"),
-                        )
-                    })?;
+                copy_object(store, &fossil, store, o).await.map_err(|e| {
+                    Error::integrity(
+                        Some(store.name()),
+                        Some(&o.name),
+                        format!("is missing after upload and has no intact fossil ({e}); not committed here"),
+                    )
+                })?;
             }
         }
     }

@@ -210,33 +210,27 @@ impl TaskCtx {
         };
         let bytes = Bytes::from(sealed);
         let name = format::chunk_object(&id_hex);
-        let this = &self;
-        let uploads = self.stores.iter().enumerate().map(|(i, store)| {
-            let (bytes, name) = (bytes.clone(), name.as_str());
-            async move {
-                if !this.states.healthy(i) {
-                    return None;
-                }
-                let _slot = this.per_store[i].acquire().await;
-                let limit = format::limits::CHUNK + format::limits::SEAL_OVERHEAD;
-                match store::put_create_or_existing(store.as_ref(), name, bytes.clone(), limit)
-                    .await
-                {
-                    Ok(placed) => {
-                        if placed == store::Placed::Ours(store::Created::Written) {
-                            this.states.count_upload(i, bytes.len() as u64);
-                        }
-                        Some(placed)
-                    }
-                    Err(e) => {
-                        this.states.fail(i, e.to_string());
-                        None
-                    }
-                }
+        // The first healthy store decides which encryption of this chunk the repository
+        // keeps: if another backup of the same data created it there first, its bytes are
+        // adopted and copied to the other stores, so concurrent writers never leave two
+        // different encryptions in two stores.
+        let n = self.stores.len();
+        let mut placed: Vec<Option<store::Placed>> = vec![None; n];
+        let mut canonical = bytes;
+        if let Some(first) = (0..n).find(|&i| self.states.healthy(i)) {
+            placed[first] = self.place(first, &name, canonical.clone()).await;
+            if let Some(store::Placed::Theirs(t)) = &placed[first] {
+                canonical = t.clone();
             }
-        });
-        let placed = join_all(uploads).await;
-        let (bytes, stored) = self.settle(&name, bytes, placed);
+            let this = &self;
+            let rest = (0..n)
+                .filter(|&i| i != first)
+                .map(|i| this.place(i, &name, canonical.clone()));
+            for (i, p) in (0..n).filter(|&i| i != first).zip(join_all(rest).await) {
+                placed[i] = p;
+            }
+        }
+        let (bytes, stored) = self.settle(&name, canonical, placed);
         Ok((
             id_hex,
             SealedChunk {
@@ -246,6 +240,28 @@ impl TaskCtx {
                 stored,
             },
         ))
+    }
+
+    /// Create `bytes` under `name` in store `i`; `None` when the store is (or becomes) failed.
+    async fn place(&self, i: usize, name: &str, bytes: Bytes) -> Option<store::Placed> {
+        if !self.states.healthy(i) {
+            return None;
+        }
+        let _slot = self.per_store[i].acquire().await;
+        let limit = format::limits::CHUNK + format::limits::SEAL_OVERHEAD;
+        let n = bytes.len() as u64;
+        match store::put_create_or_existing(self.stores[i].as_ref(), name, bytes, limit).await {
+            Ok(placed) => {
+                if placed == store::Placed::Ours(store::Created::Written) {
+                    self.states.count_upload(i, n);
+                }
+                Some(placed)
+            }
+            Err(e) => {
+                self.states.fail(i, e.to_string());
+                None
+            }
+        }
     }
 
     /// Decide which ciphertext the commit names when another backup of the same data created

@@ -470,8 +470,16 @@ async fn finish_collections(
         .into_iter()
         .map(|o| (o.key, o.size))
         .collect();
-    for (info, c) in collections {
-        if live.iter().any(|w| *w <= info.modified) {
+    let waits = |info: &ObjectInfo| live.iter().any(|w| *w <= info.modified);
+    // A fossil set aside again by a later prune (a backup brought it back meanwhile) is
+    // protected by the later collection too: it waits for the latest one naming it.
+    let blocked: HashSet<String> = collections
+        .iter()
+        .filter(|(info, _)| waits(info))
+        .flat_map(|(_, c)| c.fossils.iter().cloned())
+        .collect();
+    for (info, c) in &collections {
+        if waits(info) {
             r.waiting += c.fossils.len();
             continue;
         }
@@ -480,6 +488,9 @@ async fn finish_collections(
             let Some(&size) = fossils.get(fossil) else {
                 continue;
             };
+            if blocked.contains(fossil) {
+                continue;
+            }
             let chunk = format::unfossil(fossil).unwrap_or_default();
             match referenced.get(chunk) {
                 Some(want) => bring_back(store, fossil, want, chunks.get(chunk), r).await?,
@@ -509,7 +520,18 @@ async fn bring_back(
     present: Option<&u64>,
     r: &mut StorePrune,
 ) -> Result<()> {
-    if present != Some(&want.size) {
+    if present == Some(&want.size) {
+        // A backup brought it back already, or uploaded its own: keep the fossil unless the
+        // chunk holds exactly what the commit names.
+        let bytes = store.get(&want.name, want.size).await?;
+        if hex::encode(sha256(&bytes)) != want.sha256 {
+            r.warnings.push(format!(
+                "'{}' does not hold the bytes a snapshot records; its fossil '{fossil}' is kept",
+                want.name
+            ));
+            return Ok(());
+        }
+    } else {
         let bytes = store.get(fossil, want.size).await?;
         if hex::encode(sha256(&bytes)) != want.sha256 {
             r.warnings.push(format!(

@@ -1,0 +1,113 @@
+//! Parallel thrash (after bupstash's): rounds of concurrent backups, forgets and prunes with
+//! no grace period, each process killed with SIGKILL at a random instant or left to finish.
+//! Afterwards every listed snapshot restores byte for byte and a full audit is clean.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use common::{Env, XorShift, code, json, random_bytes, show};
+
+fn spawn(env: &Env, args: &[&str]) -> Child {
+    let mut c = env.cmd(args);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.spawn().unwrap()
+}
+
+#[test]
+fn concurrent_backups_forgets_and_prunes_killed_at_random_lose_nothing() {
+    let env = Env::new(&["a", "b"]);
+    let mut text = fs::read_to_string(env.config()).unwrap();
+    // Aggressive on purpose: no grace period, and a killed prune's lease goes stale at once.
+    text.push_str("\n[prune]\ngrace = \"0s\"\nlease_ttl = \"1s\"\n");
+    fs::write(env.config(), text).unwrap();
+
+    // Four data sets sharing a common part, so backups reuse each other's chunks.
+    let common_part = random_bytes(16 << 20, 1);
+    let mut contents: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for i in 0..4u64 {
+        let mut data = common_part.clone();
+        data.extend(random_bytes(8 << 20, 100 + i));
+        let path = env.p(&format!("data-{i}.bin"));
+        fs::write(&path, &data).unwrap();
+        contents.insert(format!("data-{i}.bin"), data);
+    }
+    let mut rng = XorShift::new(2026);
+    let mut killed = 0;
+    let mut codes: BTreeMap<i32, usize> = BTreeMap::new();
+    for round in 0..10 {
+        let mut procs: Vec<Child> = (0..3)
+            .map(|j| {
+                let i = (round + j) % 4;
+                let cmd = format!("cat '{}'", env.p(&format!("data-{i}.bin")).display());
+                let name = format!("data-{i}.bin");
+                spawn(&env, &["backup", "--command", &cmd, "--stdin-name", &name])
+            })
+            .collect();
+        procs.push(spawn(&env, &["prune"]));
+        if round % 2 == 1 {
+            procs.push(spawn(&env, &["forget", "--keep-last", "3"]));
+        }
+        // Each process meets its fate at its own random instant, spread over its run.
+        for p in procs.iter_mut() {
+            std::thread::sleep(Duration::from_millis(rng.next() % 120));
+            if rng.next().is_multiple_of(2) && p.try_wait().unwrap().is_none() {
+                p.kill().unwrap();
+                killed += 1;
+            }
+        }
+        for p in procs {
+            let out = p.wait_with_output().unwrap();
+            let c = out.status.code().unwrap_or(-9);
+            *codes.entry(c).or_default() += 1;
+            if c != 0 && c != -9 && codes[&c] <= 3 {
+                eprintln!("thrash: exit {c}: {}", common::stderr(&out));
+            }
+            // Finished runs may be partial (3), leased out (11) or integrity-refusing — but
+            // never a crash of the tool itself.
+            assert!(
+                out.status.code().is_none_or(|c| c != 101),
+                "a run panicked: {}",
+                show(&out)
+            );
+        }
+    }
+    eprintln!("thrash: {killed} runs killed; exit codes {codes:?}");
+    assert!(killed > 0, "the thrash killed nothing");
+
+    // Quiet now: one backup (it removes the markers of killed backups), then prune twice.
+    let cmd = format!("cat '{}'", env.p("data-0.bin").display());
+    env.ok(&["backup", "--command", &cmd, "--stdin-name", "data-0.bin"]);
+    std::thread::sleep(Duration::from_millis(1100));
+    for _ in 0..2 {
+        let out = env.run(&["prune"]);
+        assert_eq!(code(&out), 0, "{}", show(&out));
+    }
+
+    let ids = env.snapshot_ids();
+    assert!(!ids.is_empty());
+    for (n, id) in ids.iter().enumerate() {
+        let target = env.p(&format!("restored-{n}"));
+        let out = env.run(&["restore", id, "--target", target.to_str().unwrap()]);
+        assert_eq!(
+            code(&out),
+            0,
+            "snapshot {id} does not restore: {}",
+            show(&out)
+        );
+        for entry in fs::read_dir(&target).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().into_string().unwrap();
+            assert!(
+                fs::read(entry.path()).unwrap() == contents[&name],
+                "{id}: {name} differs"
+            );
+        }
+    }
+    let out = env.run(&["audit", "--read-data", "--json"]);
+    let report = json(&common::stdout(&out));
+    assert_eq!(code(&out), 0, "audit after the thrash: {report:#}");
+}
