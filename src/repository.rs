@@ -279,7 +279,7 @@ impl Repository {
         }
         let mut forgotten = Vec::new();
         for (id, stores) in &tombstones {
-            // Only a commit still listed needs its tombstone read (a forget cut short).
+            // Only a commit still listed needs its tombstone read (prune has not run yet).
             if where_.contains_key(id)
                 && let Some(t) = self.read_tombstone(id, stores).await
             {

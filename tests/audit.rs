@@ -218,7 +218,7 @@ fn default_audit_without_the_identity_names_every_damage_by_store_and_object() {
         );
     }
     assert!(
-        text.contains("unreferenced: `snapdrill prune` removes it"),
+        text.contains("unreferenced and older than the grace period"),
         "{text}"
     );
 

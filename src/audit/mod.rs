@@ -60,6 +60,8 @@ pub struct AuditOptions {
     pub state_dir: PathBuf,
     /// A `writers/` marker older than this belongs to a dead backup.
     pub writer_timeout: Duration,
+    /// Unreferenced objects younger than this (store clock) are left to prune, not problems.
+    pub grace: Duration,
 }
 
 /// What a finding is about.
@@ -104,6 +106,8 @@ pub enum FindingKind {
     Fossilized,
     /// A writer marker older than the writer timeout (warning).
     DeadWriter,
+    /// Objects waiting for prune: a forgotten snapshot's, or younger than the grace (warning).
+    AwaitingPrune,
     /// The commit of a forgotten snapshot is still there (warning).
     ForgottenLeftover,
 }
@@ -137,6 +141,7 @@ impl FindingKind {
             | K::InFlight
             | K::Fossilized
             | K::DeadWriter
+            | K::AwaitingPrune
             | K::ForgottenLeftover => return None,
         })
     }
@@ -495,8 +500,10 @@ impl Audit {
     /// Presence, sizes, manifests and extras, per store.
     async fn check_objects(&mut self, opts: &AuditOptions) {
         self.referenced = objects::referenced(&self.stores, &mut self.findings);
+        let awaiting = objects::awaiting_prune(&self.stores);
         for (i, s) in self.stores.iter().enumerate() {
-            let checked = objects::check_store(s, &self.referenced, self.now, opts).await;
+            let checked =
+                objects::check_store(s, &self.referenced, &awaiting, self.now, opts).await;
             let r = &mut self.reports[i];
             r.objects_checked = checked.objects_checked;
             r.manifests_verified = checked.manifests_verified;

@@ -84,10 +84,22 @@ pub(super) fn present_needs(s: &Surveyed) -> Vec<ObjectRef> {
         .collect()
 }
 
+/// The objects of forgotten snapshots whose commits are still there, in any store: they wait
+/// for prune, which collects them with their snapshot.
+pub(super) fn awaiting_prune(stores: &[Surveyed]) -> std::collections::BTreeSet<String> {
+    stores
+        .iter()
+        .flat_map(|s| s.leftovers.values())
+        .flat_map(|sc| sc.commit.objects.iter().chain([&sc.commit.manifest]))
+        .map(|o| o.name.clone())
+        .collect()
+}
+
 /// Every check of one store that needs no data reads beyond its manifests.
 pub(super) async fn check_store(
     s: &Surveyed,
     referenced: &BTreeMap<String, ObjectRef>,
+    awaiting: &std::collections::BTreeSet<String>,
     now: SystemTime,
     opts: &AuditOptions,
 ) -> Checked {
@@ -95,7 +107,13 @@ pub(super) async fn check_store(
     let mut findings = Findings::default();
     presence(s, &needs, &mut findings);
     let manifests_verified = verify_manifests(s, &mut findings).await;
-    let in_flight = extras(s, referenced, now, opts.writer_timeout, &mut findings);
+    let explained = Explained {
+        referenced,
+        awaiting,
+        now,
+        grace: opts.grace,
+    };
+    let in_flight = extras(s, &explained, opts.writer_timeout, &mut findings);
     Checked {
         objects_checked: (needs.len() + s.commits.len()) as u64,
         manifests_verified,
@@ -217,19 +235,23 @@ fn oldest_live_writer(
     oldest
 }
 
-/// Objects no commit explains: unknown names are problems; unreferenced chunks and
-/// manifests are problems unless a running backup may have uploaded them. Returns how many
-/// are in flight.
-fn extras(
-    s: &Surveyed,
-    referenced: &BTreeMap<String, ObjectRef>,
+/// What makes an unreferenced object expected rather than a problem.
+struct Explained<'a> {
+    referenced: &'a BTreeMap<String, ObjectRef>,
+    awaiting: &'a std::collections::BTreeSet<String>,
     now: SystemTime,
-    timeout: Duration,
-    out: &mut Findings,
-) -> u64 {
+    grace: Duration,
+}
+
+/// Objects no commit explains: unknown names are problems; unreferenced chunks and
+/// manifests are problems unless a running backup may have uploaded them, they belong to a
+/// forgotten snapshot prune has yet to collect, or they are younger than prune's grace
+/// period. Returns how many are in flight.
+fn extras(s: &Surveyed, e: &Explained<'_>, timeout: Duration, out: &mut Findings) -> u64 {
     let store = s.store.name();
-    let writer = oldest_live_writer(s, now, timeout, out);
+    let writer = oldest_live_writer(s, e.now, timeout, out);
     let mut in_flight = 0;
+    let (mut awaiting, mut young) = (0u64, 0u64);
     for (key, l) in &s.listing {
         match classify(key) {
             Class::Unknown => out.problems.push(Finding::new(
@@ -238,20 +260,34 @@ fn extras(
                 FindingKind::Unknown,
                 "extra: not an object of the repository layout",
             )),
-            Class::Chunk | Class::Manifest if !referenced.contains_key(key) => {
+            Class::Chunk | Class::Manifest if !e.referenced.contains_key(key) => {
                 if writer.as_ref().is_some_and(|(_, t)| l.modified >= *t) {
                     in_flight += 1;
+                } else if e.awaiting.contains(key) {
+                    awaiting += 1;
+                } else if e.now.duration_since(l.modified).unwrap_or_default() <= e.grace {
+                    young += 1;
                 } else {
                     out.problems.push(Finding::new(
                         store,
                         key,
                         FindingKind::Unreferenced,
-                        "unreferenced: `snapdrill prune` removes it",
+                        "unreferenced and older than the grace period: no snapshot needs it; `snapdrill prune` removes it",
                     ));
                 }
             }
             _ => {}
         }
+    }
+    if awaiting + young > 0 {
+        out.warnings.push(Finding::new(
+            store,
+            format::CHUNKS_PREFIX,
+            FindingKind::AwaitingPrune,
+            format!(
+                "{awaiting} objects of forgotten snapshots and {young} unreferenced objects younger than the grace period wait for `snapdrill prune`"
+            ),
+        ));
     }
     if let (Some((marker, began)), true) = (writer, in_flight > 0) {
         out.warnings.push(Finding::new(

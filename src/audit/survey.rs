@@ -109,7 +109,7 @@ pub struct Surveyed {
     pub listing: BTreeMap<String, Listed>,
     /// Verified commits of live snapshots, by snapshot id.
     pub commits: BTreeMap<String, StoreCommit>,
-    /// Verified commits of forgotten snapshots that a forget cut short left behind.
+    /// Verified commits of forgotten snapshots, which stay until prune collects them.
     pub leftovers: BTreeMap<String, StoreCommit>,
     /// Valid tombstones, by snapshot id.
     pub tombstones: BTreeMap<String, Tombstone>,
@@ -134,7 +134,7 @@ impl Surveyed {
                 &sc.object.name,
                 FindingKind::ForgottenLeftover,
                 format!(
-                    "snapshot {id} was forgotten (a valid tombstone exists) but its commit is still here: a forget was cut short; `snapdrill prune` removes it"
+                    "snapshot {id} is forgotten (a valid tombstone exists); its commit stays until `snapdrill prune` collects it"
                 ),
             ));
             self.leftovers.insert(id, sc);

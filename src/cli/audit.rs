@@ -85,6 +85,7 @@ fn options(config: &Config, args: &Args) -> Result<AuditOptions> {
         immutability: args.immutability,
         state_dir: config.state_dir.clone(),
         writer_timeout: config.prune.writer_timeout,
+        grace: config.prune.grace,
     })
 }
 

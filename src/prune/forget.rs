@@ -1,8 +1,9 @@
 //! `forget`: remove snapshots from the listing by a retention policy or by id.
 //!
-//! Each forgotten snapshot gets a signed tombstone (`forgotten/<id>`) in every store before
-//! its commit and manifest are deleted, so audit can tell retention from an attacker's
-//! deletion. Chunks are never deleted here: that is prune's job, with its grace period.
+//! Each forgotten snapshot gets a signed tombstone (`forgotten/<id>`) in every store: from
+//! then on it is not listed or restored anywhere, and audit can tell retention from an
+//! attacker's deletion. Nothing is deleted here: prune removes the commit, the manifest and
+//! the chunks no other snapshot needs, with its grace period.
 
 use std::sync::Arc;
 
@@ -168,7 +169,7 @@ fn decide(
         .collect())
 }
 
-/// Tombstone first, then commit, then manifest, in every store; errors name the store.
+/// A tombstone in every store; errors name the store.
 async fn forget_one(
     repo: &Repository,
     key: &WriteKey,
@@ -212,8 +213,8 @@ async fn forget_one(
                 }
                 Err(e) => return Err(e.into()),
             }
-            store.delete(&commit_name).await?;
-            store.delete(&c.manifest.name).await?;
+            // The commit and manifest stay, hidden by the tombstone, until prune collects
+            // the snapshot: until then audit still knows which chunks it held.
             Ok::<(), Error>(())
         }
         .await;
