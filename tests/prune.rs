@@ -284,6 +284,18 @@ fn a_live_lease_exits_11_and_a_stale_one_is_broken() {
         show(&out)
     );
     assert!(!lease.exists());
+
+    // A holder that asked for a longer lease (a long prune) keeps it past our own TTL.
+    fs::create_dir_all(lease.parent().unwrap()).unwrap();
+    fs::write(
+        &lease,
+        r#"{"host":"big","pid":77,"nonce":"y","started":"2026-11-28T00:00:00Z","ttl_secs":36000}"#,
+    )
+    .unwrap();
+    age_file(&lease, 7 * 3600);
+    let out = env.run(&["prune", "--grace", "0s"]);
+    assert_eq!(code(&out), 11, "{}", show(&out));
+    assert!(stderr(&out).contains("pid 77"), "{}", show(&out));
 }
 
 fn spawn(env: &Env, args: &[&str], faketime: Option<&str>) -> Child {

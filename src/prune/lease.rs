@@ -1,8 +1,9 @@
 //! The prune lease: a create-only `locks/prune` object in each store, so that two prunes
 //! never sweep one store at once. Backups take no lease (they never wait).
 //!
-//! Time is the store's: a lease is stale when the store's clock says it is older than the
-//! TTL, whatever the local clock says (a host whose clock is two days ahead must not break a
+//! Time is the store's: a lease is stale when the store's clock says it is older than its
+//! TTL (the longer of the holder's, written in the lease, and ours), whatever the local clock
+//! says (a host whose clock is two days ahead must not break a
 //! live lease).
 
 use std::time::{Duration, SystemTime};
@@ -27,6 +28,9 @@ struct Body {
     pid: u32,
     nonce: String,
     started: String,
+    /// How long the holder asked for, by the store's clock (older leases lack it).
+    #[serde(default)]
+    ttl_secs: Option<u64>,
 }
 
 /// A lease held in one store; released by [`Lease::release`].
@@ -65,6 +69,7 @@ impl Lease {
             pid: std::process::id(),
             nonce: random_hex(),
             started: crate::format::format_time(SystemTime::now()),
+            ttl_secs: Some(ttl.as_secs()),
         })
         .expect("lease serializes");
         let mut broke = None;
@@ -101,10 +106,15 @@ impl Lease {
         let info = store.head(&name).await?;
         let now = store_now(store).await?;
         let age = now.duration_since(info.modified).unwrap_or_default();
-        let holder = match serde_json::from_slice::<Body>(&held) {
-            Ok(b) => format!("host {} pid {} since {}", b.host, b.pid, b.started),
-            Err(_) => "an unreadable lease".into(),
+        let body = serde_json::from_slice::<Body>(&held).ok();
+        let holder = match &body {
+            Some(b) => format!("host {} pid {} since {}", b.host, b.pid, b.started),
+            None => "an unreadable lease".into(),
         };
+        // The holder's own TTL counts when it asked for longer than ours (a long prune).
+        let ttl = body
+            .and_then(|b| b.ttl_secs)
+            .map_or(ttl, |t| ttl.max(Duration::from_secs(t)));
         if age <= ttl {
             return Err(Error::LeaseHeld {
                 store: store.name().to_owned(),
