@@ -19,6 +19,7 @@ test:
 bench: tools
 	scripts/bench.sh
 	scripts/bench-stores.sh
+	scripts/bench-history.sh
 
 tools:
 	scripts/ensure-tools.sh --minimal

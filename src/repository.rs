@@ -261,22 +261,7 @@ impl Repository {
     /// Every snapshot in any store, verified; forged or damaged commits are reported apart,
     /// and snapshots `forget` left a valid tombstone for are listed as forgotten.
     pub async fn snapshots(&self) -> Result<SnapshotList> {
-        let mut where_: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        let mut tombstones: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (i, store) in self.stores.iter().enumerate() {
-            for obj in store.list(format::SNAPSHOTS_PREFIX).await? {
-                let id = obj
-                    .key
-                    .trim_start_matches(format::SNAPSHOTS_PREFIX)
-                    .to_owned();
-                where_.entry(id).or_default().push(i);
-            }
-            for obj in store.list(format::FORGOTTEN_PREFIX).await? {
-                if let Some(id) = obj.key.strip_prefix(format::FORGOTTEN_PREFIX) {
-                    tombstones.entry(id.to_owned()).or_default().push(i);
-                }
-            }
-        }
+        let (mut where_, tombstones) = self.list_commits().await?;
         let mut forgotten = Vec::new();
         for (id, stores) in &tombstones {
             // Only a commit still listed needs its tombstone read (prune has not run yet).
@@ -322,6 +307,46 @@ impl Repository {
         });
         list.untrusted.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(list)
+    }
+
+    /// Which stores list each commit, and each tombstone (listings only, nothing read).
+    async fn list_commits(&self) -> Result<(Located, Located)> {
+        let mut commits = Located::new();
+        let mut tombstones = Located::new();
+        for (i, store) in self.stores.iter().enumerate() {
+            for (prefix, found) in [
+                (format::SNAPSHOTS_PREFIX, &mut commits),
+                (format::FORGOTTEN_PREFIX, &mut tombstones),
+            ] {
+                for obj in store.list(prefix).await? {
+                    if let Some(id) = obj.key.strip_prefix(prefix) {
+                        found.entry(id.to_owned()).or_default().push(i);
+                    }
+                }
+            }
+        }
+        Ok((commits, tombstones))
+    }
+
+    /// Verified commits of the snapshots not forgotten, newest first, read lazily: a caller
+    /// that stops early (a backup looking up a few reused chunks, usually all in the newest
+    /// commit) reads and holds one commit or a few, not the whole history. Damaged or forged
+    /// commits are skipped. A listed tombstone is enough to skip a commit here, unverified:
+    /// skipping only costs the caller a fallback.
+    pub async fn live_commits_newest_first(
+        &self,
+    ) -> Result<impl futures::Stream<Item = Commit> + '_> {
+        let (commits, tombstones) = self.list_commits().await?;
+        let mut ids: Vec<(String, Vec<usize>)> = commits
+            .into_iter()
+            .filter(|(id, _)| !tombstones.contains_key(id))
+            .collect();
+        // Snapshot ids begin with their UTC time, so the name order is the time order.
+        ids.sort_by(|a, b| b.0.cmp(&a.0));
+        Ok(futures::stream::iter(ids)
+            .map(move |(id, stores)| async move { self.read_commit(&id, &stores).await.ok() })
+            .buffered(4)
+            .filter_map(std::future::ready))
     }
 
     /// A verified tombstone for snapshot `id` from the first of `stores` that holds one.
@@ -507,6 +532,9 @@ pub struct Untrusted {
     /// Why it is not trusted.
     pub reason: String,
 }
+
+/// Snapshot id → indices of the stores that list an object for it.
+type Located = BTreeMap<String, Vec<usize>>;
 
 /// The snapshots of a repository.
 #[derive(Debug, Clone, Default)]

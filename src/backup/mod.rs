@@ -860,13 +860,14 @@ async fn resolve_hashes(
         }
     }
     if !open.is_empty() {
-        let snapshots = repo.snapshots().await?;
-        for snap in snapshots.trusted.iter().rev() {
-            for o in &snap.commit.objects {
+        let commits = repo.live_commits_newest_first().await?;
+        futures::pin_mut!(commits);
+        while let Some(commit) = commits.next().await {
+            for o in commit.objects {
                 if let Some(id) = format::chunk_id_of(&o.name)
                     && open.remove(id)
                 {
-                    resolved.insert(id.to_owned(), o.clone());
+                    resolved.insert(id.to_owned(), o);
                 }
             }
             if open.is_empty() {
