@@ -6,7 +6,9 @@
 //! says (a host whose clock is two days ahead must not break a
 //! live lease).
 
-use std::time::{Duration, SystemTime};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use rand::RngCore;
@@ -31,17 +33,34 @@ struct Body {
     /// How long the holder asked for, by the store's clock (older leases lack it).
     #[serde(default)]
     ttl_secs: Option<u64>,
+    /// Bumped at each renewal, so that a renewed lease never has the bytes that a breaker
+    /// judged stale (it deletes only the bytes it read).
+    #[serde(default)]
+    renewals: u64,
 }
 
-/// A lease held in one store; released by [`Lease::release`].
+/// A lease held in one store; renewed by [`Heartbeat`], released by [`Lease::release`].
 #[derive(Debug)]
 pub struct Lease {
     store: StoreRef,
-    body: Vec<u8>,
+    ttl: Duration,
+    held: Arc<Held>,
     /// The store's clock when the lease was taken.
     pub acquired_at: SystemTime,
     /// A stale lease that was broken to take this one, described.
     pub broke: Option<String>,
+}
+
+/// What this process knows of its lease; shared with the heartbeat.
+#[derive(Debug)]
+struct Held {
+    /// The lease object's bytes as we last wrote them.
+    body: Mutex<Vec<u8>>,
+    /// When we last confirmed and rewrote it (the local monotonic clock: a process that was
+    /// suspended sees the time pass and stops trusting its lease).
+    renewed: Mutex<Instant>,
+    /// Someone else's bytes stand in the lease object: never delete again.
+    lost: AtomicBool,
 }
 
 /// The store's current time: the modification time of a fresh probe object.
@@ -70,6 +89,7 @@ impl Lease {
             nonce: random_hex(),
             started: crate::format::format_time(SystemTime::now()),
             ttl_secs: Some(ttl.as_secs()),
+            renewals: 0,
         })
         .expect("lease serializes");
         let mut broke = None;
@@ -82,7 +102,12 @@ impl Lease {
                     let acquired_at = store.head(&lease_object()).await?.modified;
                     return Ok(Lease {
                         store: store.clone(),
-                        body,
+                        ttl,
+                        held: Arc::new(Held {
+                            body: Mutex::new(body),
+                            renewed: Mutex::new(Instant::now()),
+                            lost: AtomicBool::new(false),
+                        }),
                         acquired_at,
                         broke,
                     });
@@ -135,15 +160,67 @@ impl Lease {
         ))
     }
 
-    /// Confirm the lease is still ours before deleting anything.
-    pub async fn confirm(&self) -> Result<()> {
-        match self.store.get(&lease_object(), 64 << 10).await {
-            Ok(b) if b[..] == self.body[..] => Ok(()),
-            Ok(_) | Err(_) => Err(Error::LeaseHeld {
-                store: self.store.name().to_owned(),
-                holder: "the lease was lost (broken as stale by another prune?); nothing more was deleted".into(),
-            }),
+    /// Confirm the lease is still ours, from what the heartbeat last saw (no request):
+    /// called before every delete. Fails once another holder's bytes were seen, or when the
+    /// lease went unrenewed for half its TTL (the store unreachable, or this process stopped)
+    /// — by then another prune may soon judge it stale.
+    pub fn check(&self) -> Result<()> {
+        let unrenewed = lock(&self.held.renewed).elapsed();
+        if self.held.lost.load(Ordering::SeqCst) || unrenewed > self.ttl / 2 {
+            return Err(self.lost_error(unrenewed));
         }
+        Ok(())
+    }
+
+    fn lost_error(&self, unrenewed: Duration) -> Error {
+        let why = if self.held.lost.load(Ordering::SeqCst) {
+            "the lease was lost (broken as stale by another prune?)".to_owned()
+        } else {
+            format!(
+                "the lease could not be renewed for {} (half its TTL)",
+                humantime::format_duration(Duration::from_secs(unrenewed.as_secs()))
+            )
+        };
+        Error::LeaseHeld {
+            store: self.store.name().to_owned(),
+            holder: format!("{why}; prune stopped deleting in this store"),
+        }
+    }
+
+    /// Read the lease object back: is it still ours?
+    pub async fn confirm(&self) -> Result<()> {
+        let ours = lock(&self.held.body).clone();
+        match self.store.get(&lease_object(), 64 << 10).await {
+            Ok(b) if b[..] == ours[..] => self.check(),
+            Ok(_) => {
+                self.held.lost.store(true, Ordering::SeqCst);
+                Err(self.lost_error(Duration::ZERO))
+            }
+            Err(e) if e.kind == StoreErrorKind::NotFound => {
+                self.held.lost.store(true, Ordering::SeqCst);
+                Err(self.lost_error(Duration::ZERO))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Confirm the lease, then rewrite it with a new renewal count: its modification time,
+    /// by the store's clock, starts again.
+    async fn renew(&self) -> Result<()> {
+        self.confirm().await?;
+        let mut body: Body = serde_json::from_slice(&lock(&self.held.body)).expect("our own lease");
+        body.renewals += 1;
+        let bytes = serde_json::to_vec(&body).expect("lease serializes");
+        self.store
+            .put(
+                &lease_object(),
+                Bytes::from(bytes.clone()),
+                PutMode::Overwrite,
+            )
+            .await?;
+        *lock(&self.held.body) = bytes;
+        *lock(&self.held.renewed) = Instant::now();
+        Ok(())
     }
 
     /// Give the lease back (only if it is still ours).
@@ -152,4 +229,59 @@ impl Lease {
         self.store.delete(&lease_object()).await?;
         Ok(())
     }
+}
+
+/// Renews every lease each quarter of its TTL while a prune runs, so that a prune longer
+/// than the TTL keeps its leases. Stop it before releasing them.
+#[derive(Debug)]
+pub struct Heartbeat {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Heartbeat {
+    /// Start renewing `leases`.
+    pub fn start(leases: &[Lease]) -> Heartbeat {
+        let leases: Vec<Lease> = leases
+            .iter()
+            .map(|l| Lease {
+                store: l.store.clone(),
+                ttl: l.ttl,
+                held: l.held.clone(),
+                acquired_at: l.acquired_at,
+                broke: None,
+            })
+            .collect();
+        let every = leases
+            .iter()
+            .map(|l| l.ttl / 4)
+            .min()
+            .unwrap_or(Duration::from_secs(60))
+            .max(Duration::from_millis(100));
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stopped.changed() => return,
+                }
+                for l in &leases {
+                    // A failed renewal shows in `check` (lost, or unrenewed too long).
+                    let _ = l.renew().await;
+                }
+            }
+        });
+        Heartbeat { stop, task }
+    }
+
+    /// Stop renewing, after any renewal in flight has finished (never cut one short: its
+    /// write might land after the lease is released and leave a lease behind).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

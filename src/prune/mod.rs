@@ -25,7 +25,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use self::lease::Lease;
+use self::lease::{Heartbeat, Lease};
 use crate::config::PruneSettings;
 use crate::error::{Error, Result};
 use crate::format::commit::ObjectRef;
@@ -118,7 +118,9 @@ pub async fn run(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> 
             }
         }
     }
+    let heartbeat = Heartbeat::start(&leases);
     let result = prune_leased(repo, opts, &leases).await;
+    heartbeat.stop().await;
     let broken = leases.iter().filter_map(|l| l.broke.clone()).collect();
     release_all(leases).await;
     let mut report = result?;
@@ -186,10 +188,12 @@ async fn prune_leased(
             chunks: survey.chunks.len(),
             ..StorePrune::default()
         };
-        if let Some(l) = leases.get(i) {
+        let lease = leases.get(i);
+        if let Some(l) = lease {
             l.confirm().await?;
         }
-        sweep_store(repo, store, survey, &snapshots, &referenced, opts, &mut r).await?;
+        let sweep = Sweep { store, lease };
+        sweep_store(repo, &sweep, survey, &snapshots, &referenced, opts, &mut r).await?;
         report.stores.push(r);
     }
     Ok(report)
@@ -306,13 +310,14 @@ fn check_listing(store: &StoreRef, survey: &Survey, list: &SnapshotList) -> Resu
 #[allow(clippy::too_many_arguments)]
 async fn sweep_store(
     repo: &Repository,
-    store: &StoreRef,
+    sweep: &Sweep<'_>,
     survey: &Survey,
     snapshots: &SnapshotList,
     referenced: &HashMap<String, ObjectRef>,
     opts: &PruneOptions,
     r: &mut StorePrune,
 ) -> Result<()> {
+    let store = sweep.store;
     let grace = opts.settings.grace;
     let old = |t: SystemTime| survey.now.duration_since(t).unwrap_or_default() > grace;
     // Commits and manifests of forgotten snapshots that a cut-short forget left behind.
@@ -350,12 +355,12 @@ async fn sweep_store(
         return Ok(());
     }
     for (key, size) in &doomed {
-        store.delete(key).await?;
+        sweep.delete(key).await?;
         r.deleted += 1;
         r.bytes_freed += size;
     }
     let results: Vec<Result<Option<String>>> = futures::stream::iter(&to_set_aside)
-        .map(|o| set_aside(store, o))
+        .map(|o| set_aside(sweep, o))
         .buffer_unordered(store.concurrency())
         .collect()
         .await;
@@ -363,16 +368,42 @@ async fn sweep_store(
         r.warnings.extend(result?);
     }
     record_collection(store, survey, &to_set_aside).await?;
-    finish_collections(repo, store, opts.settings.writer_timeout, r).await
+    finish_collections(repo, sweep, opts.settings.writer_timeout, r).await
+}
+
+/// One store being swept, with its lease (none in a dry run, which deletes nothing).
+struct Sweep<'a> {
+    store: &'a StoreRef,
+    lease: Option<&'a Lease>,
+}
+
+impl Sweep<'_> {
+    /// Delete `key`, if the lease is still ours.
+    async fn delete(&self, key: &str) -> Result<()> {
+        match self.lease {
+            Some(lease) => lease.check()?,
+            None => {
+                return Err(Error::Fatal {
+                    message: format!(
+                        "prune tried to delete '{key}' in store '{}' without its lease",
+                        self.store.name()
+                    ),
+                    hint: None,
+                });
+            }
+        }
+        Ok(self.store.delete(key).await?)
+    }
 }
 
 /// Move one chunk to `fossils/` (copy, then delete the original); a warning if it cannot.
-async fn set_aside(store: &StoreRef, o: &ObjectInfo) -> Result<Option<String>> {
+async fn set_aside(sweep: &Sweep<'_>, o: &ObjectInfo) -> Result<Option<String>> {
+    let store = sweep.store;
     let bytes = store.get(&o.key, o.size).await?;
     let fossil = format::fossil_object(&o.key);
     match store::put_create_checked(store.as_ref(), &fossil, bytes).await {
         Ok(_) => {
-            store.delete(&o.key).await?;
+            sweep.delete(&o.key).await?;
             Ok(None)
         }
         Err(e) if e.kind == StoreErrorKind::AlreadyExists => Ok(Some(format!(
@@ -442,10 +473,11 @@ async fn read_collections(store: &StoreRef) -> Result<Vec<(ObjectInfo, Collectio
 /// Delete or bring back the fossils of every collection no running backup predates.
 async fn finish_collections(
     repo: &Repository,
-    store: &StoreRef,
+    sweep: &Sweep<'_>,
     writer_timeout: Duration,
     r: &mut StorePrune,
 ) -> Result<()> {
+    let store = sweep.store;
     let collections = read_collections(store).await?;
     if collections.is_empty() {
         return Ok(());
@@ -493,12 +525,12 @@ async fn finish_collections(
             }
             let chunk = format::unfossil(fossil).unwrap_or_default();
             match referenced.get(chunk) {
-                Some(want) => bring_back(store, fossil, want, chunks.get(chunk), r).await?,
+                Some(want) => bring_back(sweep, fossil, want, chunks.get(chunk), r).await?,
                 None => doomed.push((fossil.as_str(), size)),
             }
         }
         let deletes: Vec<_> = futures::stream::iter(&doomed)
-            .map(|(key, _)| store.delete(key))
+            .map(|(key, _)| sweep.delete(key))
             .buffer_unordered(store.concurrency())
             .collect()
             .await;
@@ -507,19 +539,20 @@ async fn finish_collections(
         }
         r.deleted += doomed.len();
         r.bytes_freed += doomed.iter().map(|d| d.1).sum::<u64>();
-        store.delete(&info.key).await?;
+        sweep.delete(&info.key).await?;
     }
     Ok(())
 }
 
 /// A commit names a fossil: put it back under its chunk name (unless a backup already did).
 async fn bring_back(
-    store: &StoreRef,
+    sweep: &Sweep<'_>,
     fossil: &str,
     want: &ObjectRef,
     present: Option<&u64>,
     r: &mut StorePrune,
 ) -> Result<()> {
+    let store = sweep.store;
     if present == Some(&want.size) {
         // A backup brought it back already, or uploaded its own: keep the fossil unless the
         // chunk holds exactly what the commit names.
@@ -541,7 +574,7 @@ async fn bring_back(
         }
         store::put_create_checked(store.as_ref(), &want.name, bytes).await?;
     }
-    store.delete(fossil).await?;
+    sweep.delete(fossil).await?;
     r.brought_back += 1;
     Ok(())
 }

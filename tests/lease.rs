@@ -1,0 +1,168 @@
+//! The prune lease over time: a prune that runs longer than its lease TTL renews the lease,
+//! so no other prune may break it; a prune whose lease is taken from it stops deleting.
+//! Each test slows the store's deletes down (a fault-injecting wrapper over a real local
+//! store) so that the prune outlives a short TTL.
+
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Env, files_under, random_bytes};
+use snapdrill::error::Error;
+use snapdrill::keys::WriteKey;
+use snapdrill::prune::{PruneOptions, PruneReport};
+use snapdrill::repository::{OpenMode, Repository};
+use snapdrill::store::StoreRef;
+use snapdrill::store::backend::{self, Location};
+use snapdrill::store::faults::{FaultPlan, FaultStore};
+
+/// Three snapshots, the two older ones forgotten: prune has their commits and manifests to
+/// delete one by one, then chunks to set aside.
+fn forgotten_history() -> Env {
+    let env = Env::new(&["a"]);
+    let src = env.p("exports");
+    fs::create_dir_all(&src).unwrap();
+    for round in 0..3u64 {
+        fs::write(src.join("calls.bin"), random_bytes(1 << 20, 300 + round)).unwrap();
+        env.ok(&["backup", src.to_str().unwrap()]);
+    }
+    env.ok(&["forget", "--keep-last", "1"]);
+    env
+}
+
+fn plain_store(env: &Env) -> StoreRef {
+    let location = Location::Local(env.store("a"));
+    backend::open_raw(
+        "a",
+        &location,
+        &Default::default(),
+        &Default::default(),
+        false,
+    )
+    .unwrap()
+}
+
+/// The same store, with every delete (but the lease's and the clock probes') taking `stall`.
+fn slow_deletes(env: &Env, stall: Duration) -> StoreRef {
+    let plan = FaultPlan {
+        stall_rate: 1.0,
+        stall,
+        only: vec!["delete"],
+        spare_prefixes: vec!["locks/", "probes/"],
+        ..FaultPlan::default()
+    };
+    Arc::new(FaultStore::new(plain_store(env), plan, 7))
+}
+
+fn options(lease_ttl: Duration) -> PruneOptions {
+    PruneOptions {
+        settings: snapdrill::config::PruneSettings {
+            grace: Duration::ZERO,
+            lease_ttl,
+            ..Default::default()
+        },
+        dry_run: false,
+        host: "test".into(),
+    }
+}
+
+async fn prune(env: &Env, store: StoreRef, lease_ttl: Duration) -> snapdrill::Result<PruneReport> {
+    let key = WriteKey::load(&env.write_key()).unwrap();
+    let repo = Repository::open(vec![store], key.signer(), OpenMode::All).await?;
+    snapdrill::prune::run(&repo, &options(lease_ttl)).await
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn commits(env: &Env) -> Vec<PathBuf> {
+    files_under(&env.store("a").join("snapshots"))
+}
+
+#[test]
+fn a_prune_longer_than_its_lease_ttl_renews_it_and_a_second_prune_exits_11() {
+    let env = forgotten_history();
+    let ttl = Duration::from_secs(2);
+    let rt = runtime();
+    let (first, second) = rt.block_on(async {
+        tokio::join!(
+            // Four deletes of a second each, one after another, then the chunks: well past
+            // the TTL.
+            prune(&env, slow_deletes(&env, Duration::from_secs(1)), ttl),
+            async {
+                // By now an unrenewed lease would be older than its TTL by the store's clock.
+                tokio::time::sleep(Duration::from_millis(3000)).await;
+                prune(&env, plain_store(&env), ttl).await
+            }
+        )
+    });
+    match second {
+        Err(Error::LeaseHeld { store, holder }) => {
+            assert_eq!(store, "a");
+            assert!(holder.contains("host test"), "{holder}");
+        }
+        other => panic!("a second prune must find the renewed lease held: {other:?}"),
+    }
+    let report = first.expect("the long prune keeps its lease and finishes");
+    assert!(report.stores[0].deleted >= 4, "{report:?}");
+    assert_eq!(
+        commits(&env).len(),
+        1,
+        "the forgotten commits were not deleted"
+    );
+    assert!(
+        !env.store("a").join("locks/prune").exists(),
+        "the lease was not released"
+    );
+}
+
+#[test]
+fn a_prune_whose_lease_is_taken_stops_deleting_and_leaves_the_new_holder_alone() {
+    let env = forgotten_history();
+    let ttl = Duration::from_secs(2);
+    let lease = env.store("a").join("locks/prune");
+    let rt = runtime();
+    let (result, ()) = rt.block_on(async {
+        tokio::join!(
+            prune(&env, slow_deletes(&env, Duration::from_secs(1)), ttl),
+            async {
+                // Another holder's bytes replace the lease (as if it was broken and taken).
+                tokio::time::sleep(Duration::from_millis(700)).await;
+                assert!(lease.exists(), "the prune did not take its lease");
+                fs::write(
+                    &lease,
+                    r#"{"host":"other","pid":9,"nonce":"z","started":"2026-11-28T00:00:00Z"}"#,
+                )
+                .unwrap();
+            }
+        )
+    });
+    match result {
+        Err(Error::LeaseHeld { store, holder }) => {
+            assert_eq!(store, "a");
+            assert!(holder.contains("lost"), "{holder}");
+        }
+        other => panic!("a prune that lost its lease must stop: {other:?}"),
+    }
+    assert!(
+        commits(&env).len() >= 2,
+        "the prune went on deleting after losing its lease: {:?}",
+        commits(&env)
+    );
+    assert!(
+        !env.store("a").join("fossils").exists()
+            || files_under(&env.store("a").join("fossils")).is_empty(),
+        "chunks were set aside after the lease was lost"
+    );
+    assert!(
+        fs::read_to_string(&lease).unwrap().contains("\"pid\":9"),
+        "the new holder's lease was deleted"
+    );
+}
