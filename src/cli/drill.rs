@@ -238,7 +238,7 @@ async fn keep_record(room: &Room, outcome: &drill::Outcome, quiet: bool) {
     let Some(dedup) = outcome.dedup else {
         if !quiet {
             eprintln!(
-                "snapdrill: note: the drill record is not kept in the repository: it could not be decrypted"
+                "snapdrill: note: the drill record is not kept in the repository: the drill ended before it opened the repository's keys (the record above says why)"
             );
         }
         return;
