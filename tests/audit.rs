@@ -592,11 +592,14 @@ fn reports_metrics_a_garbled_ledger_and_an_unreachable_store() {
 }
 
 #[test]
-fn default_audit_of_a_real_s3_server_beside_a_local_store() {
-    let s3 = Server::start("moto");
+fn audit_of_real_s3_and_azure_servers_beside_a_local_store() {
+    let (s3, az) = (Server::start("moto"), Server::start("azurite"));
     let local = "[[store]]\nname = \"local\"\nurl = \"stores/local\"\nsite = \"tokyo\"\n";
     let s3_toml = s3.store_toml("s3", "bcp/audit", "");
-    let env = Env::with_stores_toml(&format!("{local}\n{s3_toml}"), s3.credentials(), true);
+    let az_toml = az.store_toml("azure", "bcp", "");
+    let mut creds = s3.credentials();
+    creds.extend(az.credentials());
+    let env = Env::with_stores_toml(&format!("{local}\n{s3_toml}\n{az_toml}"), creds, true);
     keep_state_inside(&env);
     let src = source(&env, 7, 2);
     let id = backup(&env, &src);
@@ -604,7 +607,7 @@ fn default_audit_of_a_real_s3_server_beside_a_local_store() {
 
     let (c, report) = audit(&env, &[]);
     assert_eq!(c, 0, "{report:#}");
-    for store in ["local", "s3"] {
+    for store in ["local", "s3", "azure"] {
         let r = store_report(&report, store);
         assert_eq!(r["status"], "audited", "{r}");
         assert_eq!(r["snapshots"][0], id.as_str(), "{r}");
@@ -613,9 +616,12 @@ fn default_audit_of_a_real_s3_server_beside_a_local_store() {
     }
     let (c, report) = audit(&env, &["--read-data", "--immutability"]);
     assert_eq!(c, 0, "{report:#}");
-    let s3_report = store_report(&report, "s3");
-    assert!(s3_report["read"]["objects"].as_u64().unwrap() >= 3);
-    assert_eq!(s3_report["immutability"]["refuses_deletes"], false);
+    for store in ["s3", "azure"] {
+        let r = store_report(&report, store);
+        assert!(r["read"]["objects"].as_u64().unwrap() >= 3, "{r}");
+        // Neither emulator has object lock or immutability policies: deletes go through.
+        assert_eq!(r["immutability"]["refuses_deletes"], false, "{r}");
+    }
 
     // Damage on the local side only: named, and S3 stays clean.
     let chunk = commit_objects(&env, "local", &id)
@@ -629,5 +635,7 @@ fn default_audit_of_a_real_s3_server_beside_a_local_store() {
         has(&report, "problems", "local", &chunk, "missing"),
         "{report:#}"
     );
-    assert_eq!(store_report(&report, "s3")["problems"], 0);
+    for store in ["s3", "azure"] {
+        assert_eq!(store_report(&report, store)["problems"], 0, "{store}");
+    }
 }
