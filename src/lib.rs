@@ -10,7 +10,8 @@
 //!   repository config, commits, manifests, signatures, limits.
 //! - `sealing` — `age(zstd(..))` and back, keyed chunk ids.
 //! - `store` — the storage seam ([`store::Store`]) and its `object_store` backends.
-//! - `repository` — a repository across its stores: init, open, list, verified fetch.
+//! - `repository` — a repository across its stores: init, open, list, verified fetch;
+//!   `commit_cache` keeps the signed commits already read.
 //! - `source` — walking what to back up.
 //! - `backup` and `restore` — the two engines; `sync` heals replicas from each other.
 //! - `drill` — timed clean-room restore drills and their evidence records; `report` —
@@ -23,6 +24,7 @@
 
 pub mod audit;
 pub mod backup;
+pub mod commit_cache;
 pub mod config;
 pub mod drill;
 pub mod error;

@@ -10,6 +10,7 @@ use ed25519_dalek::VerifyingKey;
 use futures::StreamExt;
 use serde::Serialize;
 
+use crate::commit_cache::{CommitCache, Seen};
 use crate::error::{Error, Result};
 use crate::format::commit::{Commit, ObjectRef};
 use crate::format::repo_config::RepoConfig;
@@ -32,6 +33,9 @@ pub struct Repository {
     pub unusable: Vec<(String, String)>,
     /// Stores among `unusable` that answered but hold no repository.
     pub not_initialised: Vec<String>,
+    /// Where verified commits are kept between runs (none: every commit is read from the
+    /// stores, as drills and audits must).
+    pub commit_cache: Option<CommitCache>,
 }
 
 /// How many stores must open.
@@ -213,6 +217,7 @@ impl Repository {
                 signer,
                 unusable,
                 not_initialised,
+                commit_cache: None,
             }),
             // Every store is reachable but none was ever initialised: exit 10, not 1.
             None if !unusable.is_empty() && not_initialised.len() == unusable.len() => {
@@ -253,6 +258,13 @@ impl Repository {
         })
     }
 
+    /// Keep verified commits under `cache_dir` and read them from there (see
+    /// [`CommitCache`]): listing a long history then reads only what is new.
+    pub fn with_commit_cache(mut self, cache_dir: &std::path::Path) -> Self {
+        self.commit_cache = Some(CommitCache::new(cache_dir, &self.config.repository_id));
+        self
+    }
+
     /// Index of a store by name.
     pub fn store_index(&self, name: &str) -> Option<usize> {
         self.stores.iter().position(|s| s.name() == name)
@@ -262,11 +274,15 @@ impl Repository {
     /// and snapshots `forget` left a valid tombstone for are listed as forgotten.
     pub async fn snapshots(&self) -> Result<SnapshotList> {
         let (mut where_, tombstones) = self.list_commits().await?;
+        if let Some(cache) = &self.commit_cache {
+            cache.retain(&where_);
+        }
         let mut forgotten = Vec::new();
-        for (id, stores) in &tombstones {
+        for (id, listed) in &tombstones {
             // Only a commit still listed needs its tombstone read (prune has not run yet).
+            let stores: Vec<usize> = listed.iter().map(|l| l.store).collect();
             if where_.contains_key(id)
-                && let Some(t) = self.read_tombstone(id, stores).await
+                && let Some(t) = self.read_tombstone(id, &stores).await
             {
                 where_.remove(id);
                 forgotten.push(t);
@@ -284,10 +300,10 @@ impl Repository {
             forgotten,
             ..SnapshotList::default()
         };
-        for (id, stores, outcome) in results {
-            let names = stores
+        for (id, listed, outcome) in results {
+            let names = listed
                 .iter()
-                .map(|&i| self.stores[i].name().to_owned())
+                .map(|l| self.stores[l.store].name().to_owned())
                 .collect();
             match outcome {
                 Ok(commit) => list.trusted.push(Snapshot {
@@ -320,7 +336,11 @@ impl Repository {
             ] {
                 for obj in store.list(prefix).await? {
                     if let Some(id) = obj.key.strip_prefix(prefix) {
-                        found.entry(id.to_owned()).or_default().push(i);
+                        found.entry(id.to_owned()).or_default().push(Listed {
+                            store: i,
+                            size: obj.size,
+                            modified: obj.modified,
+                        });
                     }
                 }
             }
@@ -337,7 +357,7 @@ impl Repository {
         &self,
     ) -> Result<impl futures::Stream<Item = Commit> + '_> {
         let (commits, tombstones) = self.list_commits().await?;
-        let mut ids: Vec<(String, Vec<usize>)> = commits
+        let mut ids: Vec<(String, Vec<Listed>)> = commits
             .into_iter()
             .filter(|(id, _)| !tombstones.contains_key(id))
             .collect();
@@ -367,19 +387,36 @@ impl Repository {
     }
 
     /// Read a commit from the first of `stores` where it verifies.
-    async fn read_commit(&self, id: &str, stores: &[usize]) -> std::result::Result<Commit, String> {
+    async fn read_commit(
+        &self,
+        id: &str,
+        listed: &[Listed],
+    ) -> std::result::Result<Commit, String> {
         if !format::is_snapshot_id(id) {
             return Err("not a snapshot id".into());
         }
+        let seen = |l: &Listed| Seen::new(self.stores[l.store].name(), l.size, l.modified);
+        let cache = self.commit_cache.as_ref();
+        if let Some(cache) = cache {
+            let seen: Vec<Seen> = listed.iter().map(seen).collect();
+            if let Some(c) = cache.load(id, &seen, &self.signer, &self.config.repository_id) {
+                return Ok(c);
+            }
+        }
         let name = format::commit_object(id);
         let mut reasons = Vec::new();
-        for &i in stores {
-            let store = &self.stores[i];
+        for l in listed {
+            let store = &self.stores[l.store];
             match store.get(&name, limits::COMMIT_OBJECT).await {
                 Ok(bytes) => {
                     match Commit::from_object(&bytes, &self.signer, &self.config.repository_id, id)
                     {
-                        Ok(c) => return Ok(c),
+                        Ok(c) => {
+                            if let Some(cache) = cache {
+                                cache.save(id, &bytes, seen(l));
+                            }
+                            return Ok(c);
+                        }
                         Err(e) => reasons.push(format!("{}: {e}", store.name())),
                     }
                 }
@@ -533,8 +570,17 @@ pub struct Untrusted {
     pub reason: String,
 }
 
-/// Snapshot id → indices of the stores that list an object for it.
-type Located = BTreeMap<String, Vec<usize>>;
+/// Snapshot id → the stores that list an object for it, and how.
+type Located = BTreeMap<String, Vec<Listed>>;
+
+/// One store's listing of an object.
+#[derive(Debug, Clone, Copy)]
+struct Listed {
+    /// Index of the store.
+    store: usize,
+    size: u64,
+    modified: SystemTime,
+}
 
 /// The snapshots of a repository.
 #[derive(Debug, Clone, Default)]

@@ -45,6 +45,8 @@ pub(super) async fn check_store(
         signer: *signer,
         unusable: Vec::new(),
         not_initialised: Vec::new(),
+        // A deep audit proves what the store holds: never a local copy.
+        commit_cache: None,
     };
     let mut summary = DeepSummary::default();
     let mut found = Vec::new();

@@ -113,6 +113,9 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
     }
     repo.unusable
         .extend(failed.into_iter().map(|(n, e)| (n, e.to_string())));
+    if !args.no_cache {
+        repo = repo.with_commit_cache(&config.cache_dir);
+    }
     if repo.config.repository_id != key.repository_id {
         return Err(Error::key(
             format!(

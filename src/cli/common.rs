@@ -85,7 +85,9 @@ pub async fn open_for_reading(config: &Config, global: &Global) -> Result<Reposi
         }
         .into());
     }
-    let mut repo = Repository::open(stores, signer, OpenMode::AnyUsable).await?;
+    let mut repo = Repository::open(stores, signer, OpenMode::AnyUsable)
+        .await?
+        .with_commit_cache(&config.cache_dir);
     repo.unusable
         .extend(failed.into_iter().map(|(n, e)| (n, e.to_string())));
     if !global.quiet {

@@ -97,7 +97,9 @@ async fn open_all(config: &Config) -> Result<Repository> {
             hint: Some("forget and prune need every configured store; fix it and run again".into()),
         });
     }
-    Ok(Repository::open(stores, signer, OpenMode::All).await?)
+    Ok(Repository::open(stores, signer, OpenMode::All)
+        .await?
+        .with_commit_cache(&config.cache_dir))
 }
 
 pub async fn run(global: &Global, args: Args) -> Result<i32> {

@@ -1,0 +1,149 @@
+//! A local copy of the signed commits already read, so that listing a long history reads
+//! only the commits that are new since the last run (`cache_dir/commits/<repository-id>/`).
+//!
+//! Commits are immutable and signed, so a cached one is as good as the store's: it is
+//! verified again on every load (signature, repository, snapshot id), and one that fails is
+//! a miss, read from the stores again. A cached commit stands in for a store's copy only
+//! while that store lists the commit with exactly the size and modification time it had
+//! when its bytes were read and verified: a commit rewritten in the store (an attacker, a
+//! damaged disk) has a new modification time, so it is read again and reported as untrusted
+//! just as without the cache. An entry no store lists any more is removed. Drills and audits
+//! never read this cache: they prove what the stores hold.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::VerifyingKey;
+use serde::{Deserialize, Serialize};
+
+use crate::format::{self, commit::Commit};
+
+/// How a store listed a commit object: the store's name, the size and modification time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    /// The store.
+    pub store: String,
+    /// The listed size.
+    pub size: u64,
+    /// The listed modification time, nanoseconds since the Unix epoch.
+    pub modified_ns: i128,
+}
+
+impl Seen {
+    /// From a listing entry.
+    pub fn new(store: &str, size: u64, modified: std::time::SystemTime) -> Seen {
+        let modified_ns = match modified.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => d.as_nanos() as i128,
+            Err(e) => -(e.duration().as_nanos() as i128),
+        };
+        Seen {
+            store: store.to_owned(),
+            size,
+            modified_ns,
+        }
+    }
+}
+
+/// The commit cache of one repository.
+#[derive(Debug, Clone)]
+pub struct CommitCache {
+    dir: PathBuf,
+}
+
+impl CommitCache {
+    /// The cache of repository `repository_id` under `cache_dir`.
+    pub fn new(cache_dir: &Path, repository_id: &str) -> CommitCache {
+        CommitCache {
+            dir: cache_dir.join("commits").join(repository_id),
+        }
+    }
+
+    /// The cached commit, if one of `listed` is a listing whose bytes were read and verified
+    /// before (same store, size and modification time) and the cached bytes still verify.
+    pub fn load(
+        &self,
+        id: &str,
+        listed: &[Seen],
+        signer: &VerifyingKey,
+        repository_id: &str,
+    ) -> Option<Commit> {
+        if !format::is_snapshot_id(id) {
+            return None;
+        }
+        let seen: Vec<Seen> = serde_json::from_slice(&fs::read(self.seen_path(id)).ok()?).ok()?;
+        if !listed.iter().any(|l| seen.contains(l)) {
+            return None;
+        }
+        let bytes = fs::read(self.dir.join(id)).ok()?;
+        Commit::from_object(&bytes, signer, repository_id, id).ok()
+    }
+
+    /// Keep a commit's bytes, read from the store listed as `seen` and verified (best
+    /// effort: a cache that cannot be written only means reading the stores next time).
+    pub fn save(&self, id: &str, object: &[u8], seen: Seen) {
+        if format::is_snapshot_id(id) {
+            let _ = self.write(id, object, seen);
+        }
+    }
+
+    fn write(&self, id: &str, object: &[u8], seen: Seen) -> std::io::Result<()> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)?;
+        let path = self.dir.join(id);
+        // Every store holds the same bytes for a commit. Should the kept bytes differ, the
+        // listings recorded describe other bytes: start afresh.
+        let mut all: Vec<Seen> = match fs::read(&path) {
+            Ok(b) if b == object => fs::read(self.seen_path(id))
+                .ok()
+                .and_then(|s| serde_json::from_slice(&s).ok())
+                .unwrap_or_default(),
+            _ => {
+                let _ = fs::remove_file(self.seen_path(id));
+                atomic_write(&self.dir, id, object)?;
+                Vec::new()
+            }
+        };
+        if !all.contains(&seen) {
+            all.push(seen);
+        }
+        let listing = serde_json::to_vec(&all).map_err(std::io::Error::other)?;
+        atomic_write(&self.dir, &format!("{id}.seen"), &listing)
+    }
+
+    fn seen_path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.seen"))
+    }
+
+    /// Remove the entries of commits no store lists any more (forgotten and pruned).
+    pub fn retain<V>(&self, listed: &BTreeMap<String, V>) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let id = name.strip_suffix(".seen").unwrap_or(&name);
+            if format::is_snapshot_id(id) && !listed.contains_key(id) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// Write `dir/name` through a temporary file and a rename (mode 0600).
+fn atomic_write(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    fs::rename(&tmp, dir.join(name))
+}
