@@ -187,11 +187,17 @@ impl Lease {
         }
     }
 
-    /// Read the lease object back: is it still ours?
+    /// Read the lease object back: is it still ours, and renewed recently enough?
     pub async fn confirm(&self) -> Result<()> {
+        self.still_ours().await?;
+        self.check()
+    }
+
+    /// Read the lease object back: does it still hold our bytes?
+    async fn still_ours(&self) -> Result<()> {
         let ours = lock(&self.held.body).clone();
         match self.store.get(&lease_object(), 64 << 10).await {
-            Ok(b) if b[..] == ours[..] => self.check(),
+            Ok(b) if b[..] == ours[..] => Ok(()),
             Ok(_) => {
                 self.held.lost.store(true, Ordering::SeqCst);
                 Err(self.lost_error(Duration::ZERO))
@@ -207,7 +213,8 @@ impl Lease {
     /// Confirm the lease, then rewrite it with a new renewal count: its modification time,
     /// by the store's clock, starts again.
     async fn renew(&self) -> Result<()> {
-        self.confirm().await?;
+        // Our bytes still there prove nobody broke the lease, however late this renewal is.
+        self.still_ours().await?;
         let mut body: Body = serde_json::from_slice(&lock(&self.held.body)).expect("our own lease");
         body.renewals += 1;
         let bytes = serde_json::to_vec(&body).expect("lease serializes");
@@ -225,7 +232,8 @@ impl Lease {
 
     /// Give the lease back (only if it is still ours).
     pub async fn release(self) -> Result<()> {
-        self.confirm().await?;
+        // Ours however long ago it was renewed: give it back rather than leave it to go stale.
+        self.still_ours().await?;
         self.store.delete(&lease_object()).await?;
         Ok(())
     }
