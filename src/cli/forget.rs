@@ -209,18 +209,36 @@ fn print_prune(r: &PruneReport) {
         for w in &s.warnings {
             eprintln!("snapdrill: warning: store '{}': {w}", s.store);
         }
-        println!(
-            "  store {:<12} {} chunks, {} set aside, {} brought back, {} waiting for {} running backup(s), {} kept (younger than grace), {} objects deleted, {} freed",
+        let would = if r.dry_run { "would be " } else { "" };
+        let mut line = format!(
+            "  store {:<12} {} {would}freed ({} {would}deleted, {} {would}set aside",
             s.store,
-            s.chunks,
-            s.set_aside,
-            s.brought_back,
-            s.waiting,
-            s.backups_running,
-            s.kept_young,
-            s.deleted,
-            output::size(s.bytes_freed)
+            output::size(s.bytes_freed),
+            output::count(s.deleted, "object"),
+            output::count(s.set_aside, "chunk"),
         );
+        if s.brought_back > 0 {
+            line.push_str(&format!(
+                ", {} brought back",
+                output::count(s.brought_back, "fossil")
+            ));
+        }
+        line.push(')');
+        line.push_str(&format!("; {} listed", output::count(s.chunks, "chunk")));
+        if s.kept_young > 0 {
+            line.push_str(&format!(
+                "; {} unreferenced but younger than the grace period",
+                s.kept_young
+            ));
+        }
+        if s.waiting > 0 {
+            line.push_str(&format!(
+                "; {} set aside wait for {} that started before (the next prune deletes them)",
+                output::count(s.waiting, "fossil"),
+                output::count(s.backups_running, "running backup"),
+            ));
+        }
+        println!("{line}");
     }
     let freed: u64 = r.stores.iter().map(|s| s.bytes_freed).sum();
     println!(
