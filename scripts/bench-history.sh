@@ -38,27 +38,9 @@ if [ "$STORE" = s3 ]; then
 else
   store_toml=$(printf '[[store]]\nname = "local"\nurl = "store"\n')
 fi
-recipient=$("$BIN" keygen -o "$DATA/repo/identity.txt" 2>/dev/null)
-cat > "$DATA/repo/snapdrill.toml" <<TOML
-[repository]
-recipients = ["$recipient"]
-identity = "identity.txt"
-cache_dir = "cache"
-state_dir = "state"
-$store_toml
-[backup]
-paths = ["../exports"]
-TOML
-export SNAPDRILL_CONFIG=$PWD/$DATA/repo/snapdrill.toml
-"$BIN" -q init >/dev/null
-
-measure() {
-  local log
-  log=$(mktemp)
-  /usr/bin/time -f '%e %M' -o "$log" "$@" >/dev/null
-  cat "$log"
-  rm -f "$log"
-}
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
+new_repo "$DATA/repo" "$store_toml"
 
 start=$(date +%s)
 for night in $(seq 1 "$HISTORY"); do

@@ -22,30 +22,9 @@ if [ ! -f "$DATA/exports.$SIZE.done" ]; then
 fi
 bytes=$(du -sb "$DATA/exports" | cut -f1)
 
-recipient=$("$BIN" keygen -o "$DATA/repo/identity.txt")
-cat > "$DATA/repo/snapdrill.toml" <<TOML
-[repository]
-recipients = ["$recipient"]
-identity = "identity.txt"
-cache_dir = "cache"
-state_dir = "state"
-[[store]]
-name = "local"
-url = "store"
-[backup]
-paths = ["../exports"]
-TOML
-export SNAPDRILL_CONFIG=$PWD/$DATA/repo/snapdrill.toml
-"$BIN" -q init >/dev/null
-
-# Run a command under GNU time; prints "seconds max_rss_kib".
-measure() {
-  local log
-  log=$(mktemp)
-  /usr/bin/time -f '%e %M' -o "$log" "$@" >/dev/null
-  cat "$log"
-  rm -f "$log"
-}
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
+new_repo "$DATA/repo" "$(printf '[[store]]\nname = "local"\nurl = "store"\n')"
 # Warm the page cache so the first backup is not measured against a cold disk.
 cat "$DATA"/exports/* "$DATA"/exports/*/* >/dev/null 2>&1 || true
 

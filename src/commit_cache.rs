@@ -12,14 +12,13 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
 use crate::format::{self, commit::Commit};
+use crate::private_file;
 
 /// How a store listed a commit object: the store's name, the size and modification time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,10 +89,6 @@ impl CommitCache {
     }
 
     fn write(&self, id: &str, object: &[u8], seen: Seen) -> std::io::Result<()> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)?;
         let path = self.dir.join(id);
         // Every store holds the same bytes for a commit. Should the kept bytes differ, the
         // listings recorded describe other bytes: start afresh.
@@ -104,7 +99,8 @@ impl CommitCache {
                 .unwrap_or_default(),
             _ => {
                 let _ = fs::remove_file(self.seen_path(id));
-                atomic_write(&self.dir, id, object)?;
+                // Unsynced: a torn entry after a crash no longer verifies, a miss.
+                private_file::write(&path, object, false)?;
                 Vec::new()
             }
         };
@@ -112,7 +108,7 @@ impl CommitCache {
             all.push(seen);
         }
         let listing = serde_json::to_vec(&all).map_err(std::io::Error::other)?;
-        atomic_write(&self.dir, &format!("{id}.seen"), &listing)
+        private_file::write(&self.seen_path(id), &listing, false)
     }
 
     fn seen_path(&self, id: &str) -> PathBuf {
@@ -133,17 +129,4 @@ impl CommitCache {
             }
         }
     }
-}
-
-/// Write `dir/name` through a temporary file and a rename (mode 0600).
-fn atomic_write(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(bytes)?;
-    fs::rename(&tmp, dir.join(name))
 }

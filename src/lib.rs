@@ -31,6 +31,7 @@ pub mod error;
 pub mod format;
 pub mod keys;
 pub mod lock;
+pub mod private_file;
 pub mod prune;
 pub mod report;
 pub mod repository;

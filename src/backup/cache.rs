@@ -7,8 +7,6 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -135,23 +133,12 @@ impl FilesCache {
         repository_id: &str,
         segments: Vec<CachedSegment>,
     ) -> std::io::Result<()> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(dir)?;
         let json = serde_json::to_vec(&CacheFile {
             version: VERSION,
             repository_id: repository_id.to_owned(),
             segments,
         })?;
         let packed = zstd::bulk::compress(&json, 3)?;
-        let tmp = path.with_extension("tmp");
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(&packed)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
+        crate::private_file::write(path, &packed, true)
     }
 }
