@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::{AuditReport, Finding, Immutability, StoreAudit, StoreStatus};
 use crate::format;
+use crate::report::count;
 
 /// Render by the file's extension: `.json` or `.md`/`.markdown`.
 pub fn render_for(path: &Path, report: &AuditReport) -> Result<String, String> {
@@ -62,20 +63,21 @@ pub fn verdict(r: &AuditReport) -> String {
             per.push(format!("not reached: {}", unreachable.join(", ")));
         }
         format!(
-            "audit FAILED: {} problems ({})",
-            r.problems.len(),
+            "audit FAILED: {} ({})",
+            count(r.problems.len(), "problem"),
             per.join("; ")
         )
     } else if !unreachable.is_empty() {
         format!(
-            "audit INCOMPLETE: store(s) {} could not be reached; no problem in the other {} stores",
+            "audit INCOMPLETE: store(s) {} could not be reached; no problem in the other {}",
             unreachable.join(", "),
-            stores - unreachable.len()
+            count(stores - unreachable.len(), "store")
         )
     } else {
         format!(
-            "audit clean: {stores} stores, {} snapshots, no problem",
-            r.snapshots.len()
+            "audit clean: {}, {}, no problem",
+            count(stores, "store"),
+            count(r.snapshots.len(), "snapshot")
         )
     }
 }
@@ -92,20 +94,20 @@ fn store_line(s: &StoreAudit) -> String {
             s.reason.as_deref().unwrap_or("")
         ),
         _ => format!(
-            "{}{} snapshots, {} objects ({}) listed, {} checked, {} manifests verified, {} read ({}); {} problems",
+            "{}{}, {} ({}) listed, {} checked, {} verified, {} read ({}); {}",
             if s.status == StoreStatus::NoRepository {
                 "NO REPOSITORY: "
             } else {
                 ""
             },
-            s.snapshots.len(),
-            s.objects_listed,
+            count(s.snapshots.len(), "snapshot"),
+            count(s.objects_listed as usize, "object"),
             size(s.bytes_listed),
             s.objects_checked,
-            s.manifests_verified,
+            count(s.manifests_verified as usize, "manifest"),
             s.read.objects,
             size(s.read.bytes),
-            s.problems
+            count(s.problems as usize, "problem")
         ),
     }
 }
@@ -136,10 +138,10 @@ pub fn text(r: &AuditReport, quiet: bool) -> String {
     if !quiet {
         let _ = writeln!(
             out,
-            "audit of repository {} — {} stores, {} snapshots, data read: {}{}",
+            "audit of repository {} — {}, {}, data read: {}{}",
             r.repository_id,
-            r.stores.len(),
-            r.snapshots.len(),
+            count(r.stores.len(), "store"),
+            count(r.snapshots.len(), "snapshot"),
             r.read_data,
             if r.deep { ", deep" } else { "" }
         );

@@ -214,17 +214,20 @@ fn print_prune(r: &PruneReport) {
             "  store {:<12} {} {would}freed ({} {would}deleted, {} {would}set aside",
             s.store,
             output::size(s.bytes_freed),
-            output::count(s.deleted, "object"),
-            output::count(s.set_aside, "chunk"),
+            snapdrill::report::count(s.deleted, "object"),
+            snapdrill::report::count(s.set_aside, "chunk"),
         );
         if s.brought_back > 0 {
             line.push_str(&format!(
                 ", {} brought back",
-                output::count(s.brought_back, "fossil")
+                snapdrill::report::count(s.brought_back, "fossil")
             ));
         }
         line.push(')');
-        line.push_str(&format!("; {} listed", output::count(s.chunks, "chunk")));
+        line.push_str(&format!(
+            "; {} listed",
+            snapdrill::report::count(s.chunks, "chunk")
+        ));
         if s.kept_young > 0 {
             line.push_str(&format!(
                 "; {} unreferenced but younger than the grace period",
@@ -234,8 +237,8 @@ fn print_prune(r: &PruneReport) {
         if s.waiting > 0 {
             line.push_str(&format!(
                 "; {} set aside wait for {} that started before (the next prune deletes them)",
-                output::count(s.waiting, "fossil"),
-                output::count(s.backups_running, "running backup"),
+                snapdrill::report::count(s.waiting, "fossil"),
+                snapdrill::report::count(s.backups_running, "running backup"),
             ));
         }
         println!("{line}");

@@ -22,15 +22,6 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
-/// "1 chunk", "2 chunks": a count with its noun (regular plural).
-pub fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
-
 /// Print a value as pretty JSON on stdout.
 pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();

@@ -44,6 +44,15 @@ pub fn write_atomic(path: &Path, content: &str) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// "1 chunk", "2 chunks": a count with its noun (regular plural).
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Human duration: `850 ms`, `12.3 s`, `4 min 05 s`, `2 h 10 min`.
 pub fn duration(secs: f64) -> String {
     if secs < 1.0 {
