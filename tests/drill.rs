@@ -312,8 +312,10 @@ fn the_rto_matches_a_stopwatch_and_a_ten_percent_sample_estimates_it() {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
+    // Medians of five: a drill that writes 600 MB varies by a third from run to run on a
+    // shared disk (measured 1.56 s to 2.58 s), and three runs let one outlier decide.
     let mut fulls = vec![rto];
-    for _ in 0..2 {
+    for _ in 0..4 {
         settle();
         let (rc, r, err) = drill_json(&env, &[]);
         assert_eq!(rc, 0, "{err}");
@@ -324,7 +326,7 @@ fn the_rto_matches_a_stopwatch_and_a_ten_percent_sample_estimates_it() {
         fulls.push(r[0]["rto_secs"].as_f64().unwrap());
     }
     let mut estimates = Vec::new();
-    for seed in ["1", "2", "3"] {
+    for seed in ["1", "2", "3", "4", "5"] {
         settle();
         let (rc, sample, err) = drill_json(&env, &["--sample", "10%", "--seed", seed]);
         assert_eq!(rc, 0, "{err}");

@@ -66,6 +66,7 @@ fn options(lease_ttl: Duration) -> PruneOptions {
         },
         dry_run: false,
         host: "test".into(),
+        planned_forget: Vec::new(),
     }
 }
 

@@ -151,6 +151,41 @@ fn forget_needs_a_policy_and_shows_a_dry_run() {
         3,
         "a dry run changed the repository"
     );
+
+    // `forget --dry-run --prune` plans the prune as if the forget had happened, and the
+    // real run then does exactly that.
+    let chunks = under(&env, "a", "chunks").len();
+    let mut text = fs::read_to_string(env.config()).unwrap();
+    text.push_str("\n[prune]\ngrace = \"0s\"\n");
+    fs::write(env.config(), text).unwrap();
+    let plan = json(&env.ok(&[
+        "forget",
+        "--keep-last",
+        "1",
+        "--dry-run",
+        "--prune",
+        "--json",
+    ]));
+    let planned = &plan["prune"]["stores"][0];
+    assert_eq!(planned["deleted"], 4, "two commits, two manifests: {plan}");
+    assert!(planned["set_aside"].as_u64().unwrap() >= 2, "{plan}");
+    assert_eq!(
+        env.snapshot_ids().len(),
+        3,
+        "a dry run changed the repository"
+    );
+    assert_eq!(under(&env, "a", "chunks").len(), chunks);
+    assert!(under(&env, "a", "forgotten").is_empty());
+
+    let done = json(&env.ok(&["forget", "--keep-last", "1", "--prune", "--json"]));
+    let real = &done["prune"]["stores"][0];
+    assert_eq!(real["set_aside"], planned["set_aside"], "{plan}\n{done}");
+    // The real run also deletes the fossils it set aside (no backup is running).
+    assert_eq!(
+        real["bytes_freed"], planned["bytes_freed"],
+        "the plan and the run freed different amounts: {plan}\n{done}"
+    );
+    assert_eq!(env.snapshot_ids().len(), 1);
 }
 
 #[test]
@@ -230,6 +265,7 @@ fn prune_deletes_nothing_when_a_listing_fails() {
             },
             dry_run: false,
             host: "test".into(),
+            planned_forget: Vec::new(),
         };
         snapdrill::prune::run(&repo, &opts).await
     });

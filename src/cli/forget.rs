@@ -114,7 +114,16 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
     let report = forget::run(&repo, &key, &opts).await?;
     let mut code = report.exit_code();
     let pruned = if args.prune {
-        let p = prune::run(&repo, &prune_options(&config, args.dry_run, None)).await?;
+        let mut opts = prune_options(&config, args.dry_run, None);
+        if args.dry_run {
+            opts.planned_forget = report
+                .snapshots
+                .iter()
+                .filter(|s| !s.keep)
+                .map(|s| s.id.clone())
+                .collect();
+        }
+        let p = prune::run(&repo, &opts).await?;
         Some(p)
     } else {
         None
@@ -162,6 +171,7 @@ fn prune_options(config: &Config, dry_run: bool, grace: Option<Duration>) -> Pru
         settings,
         dry_run,
         host: config.host.clone().unwrap_or_else(snapdrill::hostname),
+        planned_forget: Vec::new(),
     }
 }
 

@@ -43,6 +43,9 @@ pub struct PruneOptions {
     pub dry_run: bool,
     /// This host's name (in the lease).
     pub host: String,
+    /// Snapshots a `forget --dry-run` would forget: a dry run counts them as forgotten, so
+    /// that `forget --dry-run --prune` shows what the real run would free.
+    pub planned_forget: Vec<String>,
 }
 
 /// What prune did (or would do) in one store.
@@ -100,7 +103,8 @@ struct Survey {
     chunks: HashMap<String, ObjectInfo>,
     fossils: HashMap<String, ObjectInfo>,
     manifests: Vec<ObjectInfo>,
-    commits: HashSet<String>,
+    /// Commit ids, with the commit object's size.
+    commits: HashMap<String, u64>,
 }
 
 /// Run prune over every store of `repo` (opened with every store).
@@ -169,7 +173,13 @@ async fn prune_leased(
     }
     let snapshots = repo.snapshots().await?;
     check_untrusted_are_forged(repo, &snapshots).await?;
-    let referenced = referenced(&snapshots);
+    // A dry run of `forget --prune` plans as if the snapshots forget would drop were gone.
+    let planned: &[String] = if opts.dry_run {
+        &opts.planned_forget
+    } else {
+        &[]
+    };
+    let referenced = referenced(&snapshots, planned);
     for (store, survey) in repo.stores.iter().zip(surveys.iter_mut()) {
         survey_objects(store, survey).await?;
         check_listing(store, survey, &snapshots)?;
@@ -216,7 +226,7 @@ async fn survey_writers(store: &StoreRef, now: SystemTime, timeout: Duration) ->
         chunks: HashMap::new(),
         fossils: HashMap::new(),
         manifests: Vec::new(),
-        commits: HashSet::new(),
+        commits: HashMap::new(),
     })
 }
 
@@ -238,7 +248,12 @@ async fn survey_objects(store: &StoreRef, survey: &mut Survey) -> Result<()> {
         .list(format::SNAPSHOTS_PREFIX)
         .await?
         .into_iter()
-        .filter_map(|o| Some(o.key.strip_prefix(format::SNAPSHOTS_PREFIX)?.to_owned()))
+        .filter_map(|o| {
+            Some((
+                o.key.strip_prefix(format::SNAPSHOTS_PREFIX)?.to_owned(),
+                o.size,
+            ))
+        })
         .collect();
     Ok(())
 }
@@ -270,9 +285,11 @@ async fn check_untrusted_are_forged(repo: &Repository, list: &SnapshotList) -> R
 }
 
 /// Every object a verified, unforgotten commit names, with its expected size and hash.
-fn referenced(list: &SnapshotList) -> HashMap<String, ObjectRef> {
+/// Every object the trusted snapshots name, but those of `except`.
+fn referenced(list: &SnapshotList, except: &[String]) -> HashMap<String, ObjectRef> {
     list.trusted
         .iter()
+        .filter(|s| !except.contains(&s.commit.snapshot_id))
         .flat_map(|s| s.commit.objects.iter())
         .map(|o| (o.name.clone(), o.clone()))
         .collect()
@@ -320,12 +337,27 @@ async fn sweep_store(
     let store = sweep.store;
     let grace = opts.settings.grace;
     let old = |t: SystemTime| survey.now.duration_since(t).unwrap_or_default() > grace;
-    // Commits and manifests of forgotten snapshots that a cut-short forget left behind.
+    // Commits and manifests of forgotten snapshots (and, in a dry run, of those a forget
+    // dry run would forget).
+    let manifest_size = |id: &str| {
+        let name = format::manifest_object(id);
+        survey
+            .manifests
+            .iter()
+            .find(|m| m.key == name)
+            .map_or(0, |m| m.size)
+    };
+    let planned = opts.planned_forget.iter().filter(|_| opts.dry_run);
     let mut doomed: Vec<(String, u64)> = Vec::new();
-    for t in &snapshots.forgotten {
-        if survey.commits.contains(&t.snapshot_id) {
-            doomed.push((format::commit_object(&t.snapshot_id), t.commit.size));
-            doomed.push((format::manifest_object(&t.snapshot_id), 0));
+    for id in snapshots
+        .forgotten
+        .iter()
+        .map(|t| &t.snapshot_id)
+        .chain(planned)
+    {
+        if let Some(&size) = survey.commits.get(id) {
+            doomed.push((format::commit_object(id), size));
+            doomed.push((format::manifest_object(id), manifest_size(id)));
         }
     }
     // Manifests without a commit (an interrupted backup), older than every running backup.
@@ -333,7 +365,7 @@ async fn sweep_store(
     for m in &survey.manifests {
         let id = m.key.trim_start_matches(format::MANIFESTS_PREFIX);
         let before_writers = oldest_writer.is_none_or(|w| m.modified < w);
-        if !survey.commits.contains(id) && old(m.modified) && before_writers {
+        if !survey.commits.contains_key(id) && old(m.modified) && before_writers {
             doomed.push((m.key.clone(), m.size));
         }
     }
@@ -489,7 +521,7 @@ async fn finish_collections(
         .live_writers;
     let snapshots = repo.snapshots().await?;
     check_untrusted_are_forged(repo, &snapshots).await?;
-    let referenced = referenced(&snapshots);
+    let referenced = referenced(&snapshots, &[]);
     let fossils: HashMap<String, u64> = store
         .list(format::FOSSILS_PREFIX)
         .await?
