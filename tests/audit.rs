@@ -378,6 +378,52 @@ fn read_data_finds_a_same_size_corruption_that_the_default_audit_cannot_see() {
 }
 
 #[test]
+fn deep_reads_a_file_shared_by_snapshots_once_but_a_damaged_chunk_fails_every_snapshot() {
+    let env = env(&["a"]);
+    let src = source(&env, 5, 3);
+    let first = backup(&env, &src);
+    let second = backup(&env, &src);
+    assert_ne!(first, second);
+
+    let (c, report) = audit(&env, &["--deep"]);
+    assert_eq!(c, 0, "{report:#}");
+    let deep = &store_report(&report, "a")["deep"];
+    assert_eq!(deep["snapshots"], 2, "{deep}");
+    assert_eq!(deep["files"], 10, "five files in each snapshot: {deep}");
+    assert_eq!(
+        deep["files_reused"], 5,
+        "the second snapshot's files were read again: {deep}"
+    );
+
+    // A damaged chunk vouches for nothing: every snapshot using it fails, each named. (The
+    // largest chunk: a keyed chunker may cut a chunk of a few hundred bytes.)
+    let chunk = commit_objects(&env, "a", &first)
+        .into_iter()
+        .filter(|n| n.starts_with("chunks/"))
+        .max_by_key(|n| fs::metadata(env.store("a").join(n)).unwrap().len())
+        .unwrap();
+    let path = env.store("a").join(&chunk);
+    flip_byte(&path, fs::metadata(&path).unwrap().len() as usize / 2);
+    let (c, report) = audit(&env, &["--deep"]);
+    assert_eq!(c, 13, "{report:#}");
+    let deep = &store_report(&report, "a")["deep"];
+    assert_eq!(deep["failed"], 2, "{deep}");
+    let failures: Vec<String> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "deep_failure")
+        .map(|p| p["detail"].as_str().unwrap().to_owned())
+        .collect();
+    for id in [&first, &second] {
+        assert!(
+            failures.iter().any(|d| d.contains(id.as_str())),
+            "snapshot {id} not named: {failures:#?}"
+        );
+    }
+}
+
+#[test]
 fn a_store_rolled_back_to_an_old_copy_of_its_bucket_is_an_integrity_alert() {
     let env = env(&["a", "b"]);
     let src = source(&env, 4, 2);

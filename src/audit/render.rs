@@ -185,12 +185,20 @@ fn store_text(out: &mut String, s: &StoreAudit) {
     if let Some(d) = &s.deep {
         let _ = writeln!(
             out,
-            "  {:<18} deep: {} snapshots ({} files, {}) decrypted and verified, {} failed",
+            "  {:<18} deep: {} ({}, {}) decrypted and verified, {} failed{}",
             "",
-            d.snapshots,
-            d.files,
+            count(d.snapshots as usize, "snapshot"),
+            count(d.files as usize, "file"),
             size(d.bytes),
-            d.failed
+            d.failed,
+            if d.files_reused > 0 {
+                format!(
+                    "; {} already verified in an earlier snapshot (same chunks, same SHA-256) not read again",
+                    d.files_reused
+                )
+            } else {
+                String::new()
+            }
         );
     }
     if let Some(i) = &s.immutability {
