@@ -5,6 +5,7 @@
 # A backup needs the ciphertext hashes of the chunks it reuses; it reads commits newest
 # first and stops once it has them, so its cost should not grow with the history.
 #
+# `audit --deep` verifies every snapshot but reads each unchanged file once.
 # Listing commands read every commit; the local commit cache (cache_dir/commits/) makes a
 # second listing read only the stores' listings: measured cold and warm.
 #
@@ -53,16 +54,18 @@ read -r b_s b_rss < <(measure "$BIN" -q backup)
 rm -rf "$DATA/repo/cache/commits"
 read -r l_s l_rss < <(measure "$BIN" -q snapshots)
 read -r w_s w_rss < <(measure "$BIN" -q snapshots)
+read -r d_s d_rss < <(measure "$BIN" -q audit --deep)
 "$BIN" snapshots --json >"$DATA/snapshots.json"
 commits=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["snapshots"]))' "$DATA/snapshots.json")
 commit_bytes=$(find "$DATA/repo/cache/commits" -type f ! -name "*.seen" -printf "%s\n" | awk "{s+=\$1} END {print s}")
-python3 - "$STORE" "$commits" "$commit_bytes" "$built" "$b_s" "$b_rss" "$l_s" "$l_rss" "$w_s" "$w_rss" <<'PY'
+python3 - "$STORE" "$commits" "$commit_bytes" "$built" "$b_s" "$b_rss" "$l_s" "$l_rss" "$w_s" "$w_rss" "$d_s" "$d_rss" <<'PY'
 import sys
 store = sys.argv[1]
-commits, cbytes, built, b, brss, l, lrss, w, wrss = (float(x) for x in sys.argv[2:])
+commits, cbytes, built, b, brss, l, lrss, w, wrss, d, drss = (float(x) for x in sys.argv[2:])
 print(f"snapdrill bench-history ({store} store): {commits:.0f} snapshots ({cbytes/1e6:.1f} MB of commits, "
       f"{cbytes/commits/1e3:.1f} kB each); history built in {built:.0f} s")
 print(f"  {'backup after the history (one file changed)':<46} {b:7.2f} s  peak RSS {brss/1024:6.1f} MiB")
 print(f"  {'snapshots, commit cache empty (reads every commit)':<46} {l:7.2f} s  peak RSS {lrss/1024:6.1f} MiB")
 print(f"  {'snapshots again (commit cache warm)':<46} {w:7.2f} s  peak RSS {wrss/1024:6.1f} MiB")
+print(f"  {'audit --deep (every snapshot, identity)':<46} {d:7.2f} s  peak RSS {drss/1024:6.1f} MiB")
 PY
