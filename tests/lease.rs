@@ -167,3 +167,41 @@ fn a_prune_whose_lease_is_taken_stops_deleting_and_leaves_the_new_holder_alone()
         "the new holder's lease was deleted"
     );
 }
+
+#[test]
+fn lease_writes_whose_answers_are_lost_still_take_renew_and_release_the_lease() {
+    let env = forgotten_history();
+    // Every write of the lease lands, then fails as if the answer were lost; everything else
+    // answers, slowly for deletes (so the prune outlives the TTL and must renew).
+    let every_other_prefix = vec![
+        "chunks/",
+        "fossils/",
+        "collections/",
+        "probes/",
+        "snapshots/",
+        "manifests/",
+        "forgotten/",
+        "writers/",
+        "config",
+    ];
+    let plan = FaultPlan {
+        commit_then_error_rate: 1.0,
+        only: vec!["put"],
+        spare_prefixes: every_other_prefix,
+        ..FaultPlan::default()
+    };
+    let store: StoreRef = Arc::new(FaultStore::new(
+        slow_deletes(&env, Duration::from_secs(1)),
+        plan,
+        3,
+    ));
+    let report = runtime()
+        .block_on(prune(&env, store, Duration::from_secs(2)))
+        .expect("a lease write whose answer was lost is still this prune's lease");
+    assert!(report.stores[0].deleted >= 4, "{report:?}");
+    assert_eq!(commits(&env).len(), 1);
+    assert!(
+        !env.store("a").join("locks/prune").exists(),
+        "the lease was left behind"
+    );
+}

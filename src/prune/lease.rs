@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::format::{LOCKS_PREFIX, PROBES_PREFIX};
-use crate::store::{PutMode, StoreErrorKind, StoreRef};
+use crate::store::{PutMode, StoreError, StoreErrorKind, StoreRef};
 
 /// The lease object's name.
 pub fn lease_object() -> String {
@@ -94,10 +94,7 @@ impl Lease {
         .expect("lease serializes");
         let mut broke = None;
         for _ in 0..2 {
-            match store
-                .put(&lease_object(), Bytes::from(body.clone()), PutMode::Create)
-                .await
-            {
+            match put_lease(store, &body, PutMode::Create).await {
                 Ok(()) => {
                     let acquired_at = store.head(&lease_object()).await?.modified;
                     return Ok(Lease {
@@ -218,13 +215,7 @@ impl Lease {
         let mut body: Body = serde_json::from_slice(&lock(&self.held.body)).expect("our own lease");
         body.renewals += 1;
         let bytes = serde_json::to_vec(&body).expect("lease serializes");
-        self.store
-            .put(
-                &lease_object(),
-                Bytes::from(bytes.clone()),
-                PutMode::Overwrite,
-            )
-            .await?;
+        put_lease(&self.store, &bytes, PutMode::Overwrite).await?;
         *lock(&self.held.body) = bytes;
         *lock(&self.held.renewed) = Instant::now();
         Ok(())
@@ -287,6 +278,23 @@ impl Heartbeat {
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+    }
+}
+
+/// Write the lease object. A write whose answer was lost — an error, or `AlreadyExists`
+/// from a retry of our own create — counts when the store holds exactly our bytes (they
+/// carry a random nonce, so they are no one else's); otherwise this process would take its
+/// own lease for another holder's and leave it to go stale.
+async fn put_lease(store: &StoreRef, bytes: &[u8], mode: PutMode) -> Result<(), StoreError> {
+    let Err(e) = store
+        .put(&lease_object(), Bytes::copy_from_slice(bytes), mode)
+        .await
+    else {
+        return Ok(());
+    };
+    match store.get(&lease_object(), 64 << 10).await {
+        Ok(held) if held[..] == bytes[..] => Ok(()),
+        _ => Err(e),
     }
 }
 
