@@ -105,7 +105,7 @@ impl Identities {
             let key = age::x25519::Identity::from_str(line).map_err(|_| {
                 Error::key(
                     format!(
-                        "{} line {}: not an age X25519 identity (AGE-SECRET-KEY-1...)",
+                        "{} line {}: not an age X25519 identity (the secret-key line that `age-keygen` or `snapdrill keygen` writes)",
                         path.display(),
                         n + 1
                     ),

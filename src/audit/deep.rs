@@ -129,16 +129,9 @@ async fn verify(
 
 /// What fixes a file's content: its SHA-256 and the byte ranges of the chunks that hold it.
 fn content_key(manifest: &Manifest, offsets: &[u64], e: &Entry) -> String {
-    let (start, end) = (e.offset.unwrap_or(0), e.offset.unwrap_or(0) + e.file_size());
     let mut key = e.sha256.clone().unwrap_or_default();
-    let first = offsets.partition_point(|&o| o <= start).saturating_sub(1);
-    for (c, &at) in manifest.chunks.iter().zip(offsets).skip(first) {
-        if at >= end {
-            break;
-        }
-        let from = start.saturating_sub(at);
-        let to = (end - at).min(c.size);
-        key.push_str(&format!("|{}:{from}-{to}", c.id));
+    for (k, from, to) in manifest.chunk_ranges(offsets, e) {
+        key.push_str(&format!("|{}:{from}-{to}", manifest.chunks[k].id));
     }
     key
 }

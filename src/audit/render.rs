@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::{AuditReport, Finding, Immutability, StoreAudit, StoreStatus};
 use crate::format;
-use crate::report::count;
+use crate::report::{binary_size as size, count};
 
 /// Render by the file's extension: `.json` or `.md`/`.markdown`.
 pub fn render_for(path: &Path, report: &AuditReport) -> Result<String, String> {
@@ -22,21 +22,6 @@ pub fn render_for(path: &Path, report: &AuditReport) -> Result<String, String> {
             "{}: the report format comes from the extension: .json or .md",
             path.display()
         )),
-    }
-}
-
-fn size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
     }
 }
 

@@ -182,6 +182,26 @@ impl Manifest {
             .collect()
     }
 
+    /// The chunks holding the content of file `e`: each chunk's index and the byte range
+    /// inside it. `offsets` comes from [`Manifest::chunk_offsets`]. Empty files have none.
+    pub fn chunk_ranges<'a>(
+        &'a self,
+        offsets: &'a [u64],
+        e: &Entry,
+    ) -> impl Iterator<Item = (usize, u64, u64)> + 'a {
+        let start = e.offset.unwrap_or(0);
+        let end = start + e.file_size();
+        // First chunk containing `start`: the last chunk whose offset is <= start.
+        let first = offsets.partition_point(|&o| o <= start).saturating_sub(1);
+        offsets
+            .iter()
+            .zip(&self.chunks)
+            .enumerate()
+            .skip(first)
+            .take_while(move |(_, (at, _))| **at < end)
+            .map(move |(k, (&at, c))| (k, start.saturating_sub(at), (end - at).min(c.size)))
+    }
+
     /// Every check of docs/format.md section 8; nothing may be written before it passes.
     pub fn validate(&self, commit: &Commit) -> Result<(), String> {
         if self.repository_id != commit.repository_id || self.snapshot_id != commit.snapshot_id {

@@ -241,14 +241,14 @@ pub struct Heartbeat {
 impl Heartbeat {
     /// Start renewing `leases`.
     pub fn start(leases: &[Lease]) -> Heartbeat {
+        // Handles on the same leases: renewals show in the holders' `check`.
         let leases: Vec<Lease> = leases
             .iter()
             .map(|l| Lease {
-                store: l.store.clone(),
-                ttl: l.ttl,
                 held: l.held.clone(),
-                acquired_at: l.acquired_at,
+                store: l.store.clone(),
                 broke: None,
+                ..*l
             })
             .collect();
         let every = leases

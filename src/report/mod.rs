@@ -44,6 +44,23 @@ pub fn write_atomic(path: &Path, content: &str) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// `1.5 MiB`-style sizes (binary units), for terminals and audit reports. Drill reports
+/// use decimal units (`size` below), as throughput is in MB/s there.
+pub fn binary_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
 /// "1 chunk", "2 chunks": a count with its noun (regular plural).
 pub fn count(n: usize, noun: &str) -> String {
     if n == 1 {

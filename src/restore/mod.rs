@@ -254,13 +254,7 @@ fn plan<'m>(manifest: &'m Manifest, opts: &RestoreOptions) -> Result<Plan<'m>> {
     let offsets = manifest.chunk_offsets();
     let mut last: Option<usize> = None;
     for f in p.files.iter().filter(|f| f.file_size() > 0) {
-        let (start, end) = (f.offset.unwrap_or(0), f.offset.unwrap_or(0) + f.file_size());
-        // First chunk containing `start`: the last chunk whose offset is <= start.
-        let first = offsets.partition_point(|&o| o <= start).saturating_sub(1);
-        for (k, &at) in offsets.iter().enumerate().skip(first) {
-            if at >= end {
-                break;
-            }
+        for (k, _, _) in manifest.chunk_ranges(&offsets, f) {
             if last.is_none_or(|l| k > l) {
                 p.chunks.push(k);
                 last = Some(k);
