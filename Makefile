@@ -1,6 +1,5 @@
 # snapdrill — the two commands of the README are `make demo` and `make test`.
 CARGO ?= cargo
-BIN := target/debug/snapdrill
 
 .PHONY: demo test bench tools build lint fmt doc
 
@@ -15,11 +14,13 @@ test:
 	scripts/test.sh
 
 ## Throughput and peak memory on a ~300 MB generated export (release build), then the
-## multi-store benchmarks (three local stores vs one; S3 vs a plain object_store upload).
+## multi-store benchmarks (three local stores vs one; S3 vs a plain object_store upload),
+## a long history, and the drill clock (RTO vs a stopwatch, sample estimate vs full drill).
 bench: tools
 	scripts/bench.sh
 	scripts/bench-stores.sh
 	scripts/bench-history.sh
+	scripts/bench-drill.sh
 
 tools:
 	scripts/ensure-tools.sh --minimal

@@ -18,8 +18,10 @@ SIZE=${SIZE:-100MB}
 DATA=${BENCH_DIR:-bench-data}/history
 
 if [ -z "${BIN:-}" ]; then
+  # shellcheck source=scripts/cargo-bin.sh
+  . scripts/cargo-bin.sh
   cargo build --release --quiet
-  BIN=$PWD/target/release/snapdrill
+  BIN=$(cargo_bin release snapdrill)
 fi
 
 mkdir -p "$DATA"

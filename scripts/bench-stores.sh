@@ -11,8 +11,10 @@ DATA=${BENCH_DIR:-bench-data}
 RUNS=${RUNS:-3}
 
 cargo build --release --quiet --bin snapdrill --example raw_upload
-BIN=$PWD/target/release/snapdrill
-RAW=$PWD/target/release/examples/raw_upload
+# shellcheck source=scripts/cargo-bin.sh
+. scripts/cargo-bin.sh
+BIN=$(cargo_bin release snapdrill)
+RAW=$(cargo_bin release examples/raw_upload)
 [ -f "$DATA/exports.300MB.done" ] || SIZE=300MB scripts/bench.sh >/dev/null
 if [ ! -f "$DATA/random/.done" ]; then
   mkdir -p "$DATA/random"

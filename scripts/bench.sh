@@ -11,7 +11,9 @@ SIZE=${SIZE:-300MB}
 DATA=${BENCH_DIR:-bench-data}
 
 cargo build --release --quiet
-BIN=$PWD/target/release/snapdrill
+# shellcheck source=scripts/cargo-bin.sh
+. scripts/cargo-bin.sh
+BIN=$(cargo_bin release snapdrill)
 
 rm -rf "$DATA/repo" "$DATA/restored"
 mkdir -p "$DATA/repo"

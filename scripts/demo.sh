@@ -4,8 +4,12 @@
 # snapshots -> restore into a temporary folder -> verify with sha256sum -c and diff.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${BIN:-target/debug/snapdrill}
-[ -x "$BIN" ] || cargo build --quiet
+# shellcheck source=scripts/cargo-bin.sh
+. scripts/cargo-bin.sh
+if [ -z "${BIN:-}" ]; then
+  cargo build --quiet
+  BIN=$(cargo_bin debug snapdrill)
+fi
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 

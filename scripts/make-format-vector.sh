@@ -5,7 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:?usage: make-format-vector.sh fixtures/vectors/vN}
-BIN=${BIN:-target/debug/snapdrill}
+# shellcheck source=scripts/cargo-bin.sh
+. scripts/cargo-bin.sh
+if [ -z "${BIN:-}" ]; then
+  cargo build --quiet
+  BIN=$(cargo_bin debug snapdrill)
+fi
 [ -e "$OUT" ] && { echo "$OUT exists: vectors are never regenerated" >&2; exit 1; }
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 

@@ -42,7 +42,7 @@ AZ_ACCOUNT=devstoreaccount1
 # Azurite's well-known development account key (public, in Microsoft's documentation).
 AZ_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
 
-START_TIMEOUT=30
+START_TIMEOUT=120
 START_ATTEMPTS=5
 
 die() { echo "servers.sh: $*" >&2; exit 1; }

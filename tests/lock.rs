@@ -73,7 +73,7 @@ impl Drop for Running {
 /// if `run` ends first (refused, for instance).
 fn wait_for_holder(env: &Env, run: &mut Running) -> PathBuf {
     let pid = run.pid();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     let want = format!("pid {pid}\n");
     loop {
         if !run.still_running() {
@@ -107,11 +107,10 @@ fn an_overlapping_run_of_the_same_job_exits_11_at_once_and_names_the_holder() {
     let mut first = Running::start(&env, &args);
     let lock = wait_for_holder(&env, &mut first);
 
-    let started = Instant::now();
+    // "At once": the holder is held at its gate until we open it, so a second run that
+    // waited for the lock could never return before the gate opens (checked below).
     let second = env.run(&args);
-    let elapsed = started.elapsed();
     assert_eq!(code(&second), 11, "{}", show(&second));
-    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
     let err = stderr(&second);
     assert!(err.contains(&lock.display().to_string()), "{err}");
     assert!(err.contains(&format!("pid {} on ", first.pid())), "{err}");
@@ -176,7 +175,7 @@ fn a_killed_holder_leaves_no_stale_lock() {
 }
 
 fn wait_for(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while !path.exists() {
         assert!(
             Instant::now() < deadline,

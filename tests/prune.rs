@@ -389,24 +389,32 @@ fn four_backups_and_a_prune_two_days_ahead_lose_nothing() {
         })
         .collect();
 
-    // Each backup lists the store at once, then waits for its data: the prune runs while all
-    // four are in flight. Backup 0 brings tree0's content again, so it reuses the very chunks
-    // the prune is setting aside.
+    // Each backup lists the store, reads a first part of its data (backups 1-3 upload theirs),
+    // then waits for a gate file: the prune runs while all four are in flight. Backup 0 brings
+    // tree0's content again, so it reuses the very chunks the prune is setting aside. A
+    // backup reads its command's output only after listing the stores, and `touch` runs
+    // once the pipe (64 KiB) has been drained past the first part: each `part-i` file
+    // proves that backup has listed and read.
+    let before: Vec<std::collections::HashSet<PathBuf>> = ["a", "b"]
+        .iter()
+        .map(|s| under(&env, s, "chunks").into_iter().collect())
+        .collect();
+    let go = env.p("go");
     let backups: Vec<Child> = trees
         .iter()
         .enumerate()
         .map(|(i, t)| {
             let f = t.join("calls.bin");
-            // Backups 1-3 upload a first part at once, then stall mid-stream: their fresh,
-            // uncommitted chunks are in the store while the prune looks.
-            let cmd = if i == 0 {
-                format!("sleep 3; cat '{}'", f.display())
-            } else {
-                format!(
-                    "head -c 20000000 '{0}'; sleep 3; tail -c +20000001 '{0}'",
-                    f.display()
-                )
-            };
+            let first = if i == 0 { 1_000_000 } else { 20_000_000 };
+            let cmd = format!(
+                "head -c {first} '{f}'; touch '{part}'; i=0; \
+                 while [ ! -e '{go}' ] && [ $i -lt 6000 ]; do sleep 0.05; i=$((i+1)); done; \
+                 tail -c +{next} '{f}'",
+                f = f.display(),
+                part = env.p(&format!("part-{i}")).display(),
+                go = go.display(),
+                next = first + 1,
+            );
             let name = format!("tree{i}.bin");
             spawn(
                 &env,
@@ -415,9 +423,26 @@ fn four_backups_and_a_prune_two_days_ahead_lose_nothing() {
             )
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(1200));
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    let fresh = |i: usize, s: &str| {
+        under(&env, s, "chunks")
+            .into_iter()
+            .filter(|c| !before[i].contains(c))
+            .count()
+    };
+    while !((0..4).all(|i| env.p(&format!("part-{i}")).exists())
+        && fresh(0, "a") >= 3
+        && fresh(1, "b") >= 3)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backups did not reach their gate"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let prune = spawn(&env, &["prune", "--json"], Some("+2d"));
     let prune = prune.wait_with_output().unwrap();
+    fs::write(&go, b"").unwrap();
     for b in backups {
         let out = b.wait_with_output().unwrap();
         assert_eq!(code(&out), 0, "backup: {}", show(&out));
@@ -518,8 +543,18 @@ fn forget_and_prune_on_real_s3_and_azure_servers() {
     let src = three_snapshots(&env);
     let ids = env.snapshot_ids();
     env.ok(&["forget", "--keep-last", "1"]);
-    // Server timestamps have one-second steps: let the forgotten chunks age past a 1 s grace.
-    std::thread::sleep(Duration::from_millis(2100));
+    // Server timestamps have one-second steps: wait until, by each server's own clock, the
+    // forgotten chunks are older than a 1 s grace (a dry run reports none kept as young).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = json(&env.ok(&["prune", "--dry-run", "--grace", "1s", "--json"]));
+        let stores = r["stores"].as_array().unwrap();
+        if stores.iter().all(|s| s["kept_young"] == 0) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never aged: {r}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let out = env.run(&["prune", "--grace", "1s", "--json"]);
     assert_eq!(code(&out), 0, "{}", show(&out));
     let r = json(&stdout(&out));

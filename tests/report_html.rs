@@ -29,16 +29,15 @@ fn the_html_report_draws_every_drill_in_chromium() {
         vec!["restore-drill", "--sample", "50%"],
     ] {
         env.ok(&args);
-        std::thread::sleep(std::time::Duration::from_millis(300));
     }
     let html = env.p("drills.html");
     env.ok(&["report", "--html", html.to_str().unwrap()]);
     let page = fs::read_to_string(&html).unwrap();
-    assert!(
-        !page.contains("http://")
-            || page
-                .matches("http://")
-                .all(|_| page.contains("xmlns=\"http://www.w3.org/2000/svg\""))
+    // The only URLs on the page are SVG namespace declarations: nothing is fetched.
+    assert_eq!(
+        page.matches("http").count(),
+        page.matches("xmlns=\"http://www.w3.org/2000/svg\"").count(),
+        "the page refers to an outside resource"
     );
     assert!(
         !page.contains("<script") && !page.contains("src="),

@@ -99,9 +99,17 @@ fn concurrent_backups_forgets_and_prunes_killed_at_random_lose_nothing() {
     // Quiet now: one backup (it removes the markers of killed backups), then prune twice.
     let cmd = format!("cat '{}'", env.p("data-0.bin").display());
     env.ok(&["backup", "--command", &cmd, "--stdin-name", "data-0.bin"]);
-    std::thread::sleep(Duration::from_millis(1100));
+    // A prune killed above may have left its lease (TTL 1 s): until it is stale by the
+    // store's clock, prune exits 11. Wait for that state, not for a fixed time.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     for _ in 0..2 {
-        let out = env.run(&["prune"]);
+        let out = loop {
+            let out = env.run(&["prune"]);
+            if code(&out) != 11 || std::time::Instant::now() > deadline {
+                break out;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
         assert_eq!(code(&out), 0, "{}", show(&out));
     }
 

@@ -221,7 +221,7 @@ async fn drill(
     let opened = restore::open_snapshot(&repo, snap.commit.clone(), identities.clone()).await?;
     *dedup_out = Some(opened.dedup);
     let t2 = started.elapsed();
-    rec.phases.manifest_secs = (t2 - t1).as_secs_f64();
+    rec.phases.manifest_secs = t2.saturating_sub(t1).as_secs_f64();
 
     // Phase 3: every byte, into a fresh folder (or verified in memory).
     let only_files = opts
@@ -240,7 +240,7 @@ async fn drill(
     };
     let restored = restore::run(&repo, opened, identities, &ropts, clock.clone()).await;
     let t3 = started.elapsed();
-    rec.phases.data_secs = (t3 - t2).as_secs_f64();
+    rec.phases.data_secs = t3.saturating_sub(t2).as_secs_f64();
     rec.first_byte_secs = clock
         .first_byte()
         .map(|f| f.duration_since(started).as_secs_f64());
@@ -286,7 +286,7 @@ async fn drill(
     // Phase 4: the validation command, in the restored tree.
     if let Some(cmd) = &opts.check {
         let outcome = run_check(cmd, &target, rec.snapshot_id.as_deref().unwrap_or_default());
-        rec.phases.check_secs = (started.elapsed() - t3).as_secs_f64();
+        rec.phases.check_secs = started.elapsed().saturating_sub(t3).as_secs_f64();
         if outcome.exit_code != Some(0) {
             rec.failures.push(format!(
                 "the check `{cmd}` failed with {:?}",
@@ -295,15 +295,27 @@ async fn drill(
         }
         rec.check = Some(outcome);
     }
-    rec.rto_secs = started.elapsed().as_secs_f64();
-    if opts.sample.is_some() && rec.bytes_fetched > 0 {
-        // Data time scales with the bytes of the chunk stream; the other phases do not.
-        let scale = report.stream_bytes as f64 / rec.bytes_fetched as f64;
+    // The RTO is the sum of the phases, taken from the same instants (no second reading of
+    // the clock that could disagree with them).
+    rec.rto_secs = rec.phases.total();
+    rec.stream_bytes = Some(report.stream_bytes);
+    if opts.sample.is_some() {
         rec.rto_estimate_secs =
-            Some(rec.rto_secs - rec.phases.data_secs + rec.phases.data_secs * scale);
+            estimate_full_rto(&rec.phases, report.stream_bytes, rec.bytes_fetched);
     }
     cleanup(rec);
     Ok(())
+}
+
+/// A sample drill's estimate of the full snapshot's RTO: the data phase scales with the
+/// bytes of the chunk stream (a full drill fetches `stream_bytes`, the sample fetched
+/// `fetched`), the other phases do not. `None` when the sample fetched nothing.
+pub fn estimate_full_rto(phases: &record::Phases, stream_bytes: u64, fetched: u64) -> Option<f64> {
+    if fetched == 0 {
+        return None;
+    }
+    let scale = stream_bytes as f64 / fetched as f64;
+    Some(phases.total() - phases.data_secs + phases.data_secs * scale)
 }
 
 fn choose<'a>(
@@ -377,6 +389,23 @@ fn run_check(cmd: &str, dir: &Path, snapshot: &str) -> record::CheckOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_estimate_scales_the_data_phase_by_the_bytes_left_to_fetch() {
+        let phases = record::Phases {
+            connect_list_secs: 0.5,
+            manifest_secs: 0.25,
+            data_secs: 2.0,
+            check_secs: 1.0,
+        };
+        assert_eq!(phases.total(), 3.75);
+        // A tenth of the stream took 2 s: the whole stream takes 20 s; the rest is fixed.
+        let est = estimate_full_rto(&phases, 1_000_000, 100_000).unwrap();
+        assert!((est - (0.5 + 0.25 + 20.0 + 1.0)).abs() < 1e-9, "{est}");
+        // A "sample" of everything estimates exactly what it measured.
+        assert_eq!(estimate_full_rto(&phases, 7, 7), Some(phases.total()));
+        assert_eq!(estimate_full_rto(&phases, 7, 0), None);
+    }
 
     #[test]
     fn samples_parse() {

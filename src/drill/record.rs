@@ -86,6 +86,13 @@ pub struct Phases {
     pub check_secs: f64,
 }
 
+impl Phases {
+    /// Their sum: the recovery time.
+    pub fn total(&self) -> f64 {
+        self.connect_list_secs + self.manifest_secs + self.data_secs + self.check_secs
+    }
+}
+
 /// The validation hook's outcome.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckOutcome {
@@ -156,6 +163,10 @@ pub struct DrillRecord {
     pub objects_fetched: u64,
     /// Plaintext bytes of the chunks fetched.
     pub bytes_fetched: u64,
+    /// Plaintext bytes of the snapshot's whole chunk stream (what a full drill fetches);
+    /// a sample's estimate scales its data phase by `stream_bytes / bytes_fetched`.
+    #[serde(default)]
+    pub stream_bytes: Option<u64>,
     /// Wall-clock phases.
     pub phases: Phases,
     /// Time inside the data phase per stage (they overlap).
@@ -209,6 +220,7 @@ impl DrillRecord {
             snapshot_bytes: 0,
             objects_fetched: 0,
             bytes_fetched: 0,
+            stream_bytes: None,
             phases: Phases::default(),
             stages: StageTimes::default(),
             first_byte_secs: None,

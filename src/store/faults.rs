@@ -2,8 +2,9 @@
 //! "committed then answered 500", an outage switch, and a store that ignores create-only
 //! conditions (as WebDAV and some S3-compatible servers do). Deterministic per seed.
 
-use std::sync::Mutex;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -30,6 +31,53 @@ pub struct FaultPlan {
     pub only: Vec<&'static str>,
     /// Objects whose key starts with one of these are never touched by faults.
     pub spare_prefixes: Vec<&'static str>,
+    /// Affected requests wait here until the test opens the gate.
+    pub gate: Option<Arc<Gate>>,
+}
+
+/// Holds requests until a test opens it, so that a test waits for observable state (how
+/// many requests are held) instead of sleeping and hoping the other side got there.
+#[derive(Debug, Default)]
+pub struct Gate {
+    open: AtomicBool,
+    waiting: AtomicU64,
+    notify: tokio::sync::Notify,
+}
+
+impl Gate {
+    /// A closed gate.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Gate::default())
+    }
+
+    /// Let every held request and every later one through.
+    pub fn open(&self) {
+        self.open.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    /// Requests held right now.
+    pub fn waiting(&self) -> u64 {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
+    async fn pass(&self) {
+        if self.open.load(Ordering::SeqCst) {
+            return;
+        }
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        loop {
+            // Registered before the check, so an `open` in between is not missed.
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.open.load(Ordering::SeqCst) {
+                break;
+            }
+            notified.await;
+        }
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The wrapper.
@@ -43,6 +91,7 @@ pub struct FaultStore {
     pub requests: AtomicU64,
     /// Faults injected.
     pub injected: AtomicU64,
+    seen: Mutex<HashMap<(&'static str, String), u64>>,
 }
 
 impl FaultStore {
@@ -55,7 +104,17 @@ impl FaultStore {
             down: AtomicBool::new(false),
             requests: AtomicU64::new(0),
             injected: AtomicU64::new(0),
+            seen: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// How many `op` requests (`put`, `get`, ...) this store has seen for `key`.
+    pub fn seen(&self, op: &str, key: &str) -> u64 {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.iter()
+            .filter(|((o, k), _)| *o == op && k == key)
+            .map(|(_, n)| *n)
+            .sum()
     }
 
     /// Make every request fail as unreachable (or recover).
@@ -90,13 +149,22 @@ impl FaultStore {
     }
 
     /// Common gate of every request: outage, stall, server error.
-    async fn gate(&self, op: &str, key: &str) -> Result<(), StoreError> {
+    async fn gate(&self, op: &'static str, key: &str) -> Result<(), StoreError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        *self
+            .seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((op, key.to_owned()))
+            .or_default() += 1;
         if self.down.load(Ordering::SeqCst) {
             return Err(self.fault(key, "store unreachable"));
         }
         if !self.applies(op, key) {
             return Ok(());
+        }
+        if let Some(gate) = &self.plan.gate {
+            gate.pass().await;
         }
         if self.roll(self.plan.stall_rate) {
             self.injected.fetch_add(1, Ordering::Relaxed);
