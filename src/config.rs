@@ -96,6 +96,7 @@ struct RawBackup {
     #[serde(default)]
     tags: Vec<String>,
     host: Option<String>,
+    changed_while_read: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -172,6 +173,8 @@ pub struct Config {
     pub tags: Vec<String>,
     /// Host name recorded in snapshots (default: this machine's).
     pub host: Option<String>,
+    /// What a file that keeps changing while it is read does to a backup.
+    pub on_changed: crate::backup::OnChanged,
     /// Drill recovery-time target.
     pub rto: Option<Duration>,
     /// Drill recovery-point target.
@@ -261,6 +264,15 @@ impl Config {
                 "[backup] compression = {compression}: zstd levels are 1 to 22"
             )));
         }
+        let on_changed = match raw.backup.changed_while_read.as_deref() {
+            None | Some("partial") => crate::backup::OnChanged::Partial,
+            Some("fail") => crate::backup::OnChanged::Fail,
+            Some(other) => {
+                return Err(bad(format!(
+                    "[backup] changed_while_read = \"{other}\": write \"partial\" (store it flagged, exit 3) or \"fail\" (no snapshot, exit 1)"
+                )));
+            }
+        };
         if let Some(s) = &raw.repository.signer {
             crate::keys::parse_signer(s).map_err(|e| bad(format!("[repository] {e}")))?;
         }
@@ -315,6 +327,7 @@ impl Config {
             compression,
             tags: raw.backup.tags,
             host: raw.backup.host,
+            on_changed,
             state_dir: raw
                 .repository
                 .state_dir

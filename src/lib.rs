@@ -16,6 +16,9 @@
 //! - `backup` and `restore` — the two engines; `sync` heals replicas from each other.
 //! - `drill` — timed clean-room restore drills and their evidence records; `report` —
 //!   JSON, Markdown, HTML and Prometheus renderings of them.
+//! - `localfs` — local files as other users cannot redirect them: descriptor-relative
+//!   walks, atomic writes that keep mode and owner, private scratch folders, cleanup on
+//!   interruption.
 //! - `lock` — the local lock that makes an overlapping cron run of a backup job exit at once.
 //! - `error` — the error type and exit codes.
 
@@ -30,6 +33,7 @@ pub mod drill;
 pub mod error;
 pub mod format;
 pub mod keys;
+pub mod localfs;
 pub mod lock;
 pub mod private_file;
 pub mod prune;

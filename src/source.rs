@@ -1,17 +1,26 @@
 //! Walking the backup sources: which directories, files and symlinks go into a snapshot,
 //! under which snapshot path, and what could not be read.
+//!
+//! The walk goes through descriptors ([`crate::localfs::tree`]): each directory is opened
+//! relative to its parent with `O_NOFOLLOW`, so a user who owns a directory inside the
+//! exports cannot swap it for a symlink and make a root-run backup list (or later read)
+//! what lies outside the sources. A source given as a symlink (`/var/exports ->
+//! /data/exports`) is followed, as `tar -h` does, and recorded as what it points to.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use globset::{GlobSet, GlobSetBuilder};
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::AtFlags;
 use serde::Serialize;
-use walkdir::WalkDir;
 
 use crate::error::{Error, Result};
 use crate::format::manifest::WirePath;
+use crate::localfs::Stat;
+use crate::localfs::tree::open_dir_at;
 
 /// File metadata as recorded in the manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,20 +39,70 @@ pub struct Meta {
     pub ctime: i64,
     /// Status change time, nanoseconds.
     pub ctime_ns: u32,
+    /// Device (with `ino`, the file's identity: checked when the file is opened to read).
+    pub dev: u64,
 }
 
 impl Meta {
-    /// Read from `std::fs::Metadata`.
-    pub fn from_fs(m: &std::fs::Metadata) -> Self {
+    /// From `fstat`.
+    pub fn from_stat(s: &Stat) -> Self {
         Meta {
-            mode: m.mode() & 0o7777,
-            mtime: m.mtime(),
-            mtime_ns: m.mtime_nsec().clamp(0, 999_999_999) as u32,
-            size: m.len(),
-            ino: m.ino(),
-            ctime: m.ctime(),
-            ctime_ns: m.ctime_nsec().clamp(0, 999_999_999) as u32,
+            mode: s.mode & 0o7777,
+            mtime: s.mtime,
+            mtime_ns: s.mtime_ns,
+            size: s.size,
+            ino: s.ino,
+            ctime: s.ctime,
+            ctime_ns: s.ctime_ns,
+            dev: s.dev,
         }
+    }
+
+    /// Did the content or the status of the file change between the two readings?
+    pub fn changed_since(&self, earlier: &Meta) -> bool {
+        (
+            self.size,
+            self.mtime,
+            self.mtime_ns,
+            self.ctime,
+            self.ctime_ns,
+        ) != (
+            earlier.size,
+            earlier.mtime,
+            earlier.mtime_ns,
+            earlier.ctime,
+            earlier.ctime_ns,
+        )
+    }
+}
+
+/// A source root: the folder (or the folder of the file) a source names, with the identity
+/// it had when walked.
+#[derive(Debug)]
+pub struct SourceRoot {
+    /// Its path, symlinks resolved.
+    pub path: PathBuf,
+    /// Device and inode when walked: a root replaced since is refused.
+    pub dev_ino: (u64, u64),
+}
+
+/// Where a file's bytes are: a path below a source root, never opened through a link.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// The root.
+    pub root: Arc<SourceRoot>,
+    /// '/'-separated components below the root.
+    pub rel: Vec<u8>,
+}
+
+impl SourceFile {
+    /// The local path, for messages.
+    pub fn display(&self) -> String {
+        self.root
+            .path
+            .join(OsStr::from_bytes(&self.rel))
+            .display()
+            .to_string()
     }
 }
 
@@ -62,7 +121,7 @@ pub enum Item {
         /// Snapshot path.
         path: WirePath,
         /// Where to read it.
-        abs: PathBuf,
+        src: SourceFile,
         /// Metadata at walk time.
         meta: Meta,
     },
@@ -173,84 +232,197 @@ pub fn walk(sources: &[PathBuf], excludes: &Excludes) -> Result<Walked> {
                 String::from_utf8_lossy(&top)
             )));
         }
-        walk_one(source, &top, excludes, &mut walked);
+        if let Err(reason) = walk_one(source, &top, excludes, &mut walked) {
+            walked.skipped.push(Skipped {
+                path: source.display().to_string(),
+                reason,
+            });
+        }
     }
     Ok(walked)
 }
 
-fn walk_one(source: &Path, top: &[u8], excludes: &Excludes, out: &mut Walked) {
-    let walker = WalkDir::new(source)
-        .follow_links(false)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| {
-            let rel = snapshot_path(top, source, e.path());
-            e.depth() == 0 || !excludes.excluded(e.file_name(), e.path(), &rel)
-        });
-    for entry in walker {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(err) => {
-                let path = err.path().unwrap_or(source).display().to_string();
-                let reason = err
-                    .io_error()
-                    .map(|e| e.to_string())
-                    .unwrap_or_else(|| err.to_string());
-                out.skipped.push(Skipped { path, reason });
-                continue;
-            }
-        };
-        let path = WirePath(snapshot_path(top, source, entry.path()));
-        let meta = match entry.metadata() {
-            Ok(m) => m,
-            Err(err) => {
-                out.skipped.push(Skipped {
-                    path: entry.path().display().to_string(),
-                    reason: err.to_string(),
-                });
-                continue;
-            }
-        };
-        let ft = meta.file_type();
-        let m = Meta::from_fs(&meta);
-        if ft.is_dir() {
-            out.items.push(Item::Dir { path, meta: m });
-        } else if ft.is_file() {
-            out.items.push(Item::File {
-                path,
-                abs: entry.path().to_owned(),
-                meta: m,
-            });
-        } else if ft.is_symlink() {
-            match std::fs::read_link(entry.path()) {
-                Ok(t) => out.items.push(Item::Symlink {
-                    path,
-                    target: WirePath(t.as_os_str().as_bytes().to_vec()),
-                    meta: m,
-                }),
-                Err(err) => out.skipped.push(Skipped {
-                    path: entry.path().display().to_string(),
-                    reason: err.to_string(),
-                }),
-            }
-        } else {
-            out.ignored.push(Skipped {
-                path: entry.path().display().to_string(),
-                reason: "special file (socket, FIFO or device) is not backed up".into(),
-            });
-        }
-    }
+/// A directory being walked: its descriptor, where it is, and the names left to visit.
+struct Frame {
+    fd: OwnedFd,
+    rel: Vec<u8>,
+    snap: Vec<u8>,
+    names: std::vec::IntoIter<Vec<u8>>,
 }
 
-fn snapshot_path(top: &[u8], source: &Path, path: &Path) -> Vec<u8> {
-    let mut p = top.to_vec();
-    if let Ok(rel) = path.strip_prefix(source) {
-        for c in rel.components() {
-            p.push(b'/');
-            p.extend_from_slice(c.as_os_str().as_bytes());
+/// Walk one source. The root itself is resolved by path (the operator's choice, symlinks
+/// followed); below it, everything goes through descriptors.
+fn walk_one(
+    source: &Path,
+    top: &[u8],
+    excludes: &Excludes,
+    out: &mut Walked,
+) -> std::result::Result<(), String> {
+    let resolved = std::fs::canonicalize(source).map_err(|e| e.to_string())?;
+    let md = std::fs::metadata(&resolved).map_err(|e| e.to_string())?;
+    if md.is_file() {
+        let parent = resolved.parent().unwrap_or(Path::new("/"));
+        let name = resolved
+            .file_name()
+            .map(|n| n.as_bytes().to_vec())
+            .unwrap_or_default();
+        let tree = crate::localfs::tree::DirTree::open(parent).map_err(|e| e.to_string())?;
+        let st = Stat::from_raw(
+            &rustix::fs::statat(
+                tree.root(),
+                OsStr::from_bytes(&name),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .map_err(|e| e.to_string())?,
+        );
+        let parent_st = Stat::of(tree.root()).map_err(|e| e.to_string())?;
+        let root = Arc::new(SourceRoot {
+            path: parent.to_path_buf(),
+            dev_ino: (parent_st.dev, parent_st.ino),
+        });
+        out.items.push(Item::File {
+            path: WirePath(top.to_vec()),
+            src: SourceFile { root, rel: name },
+            meta: Meta::from_stat(&st),
+        });
+        return Ok(());
+    }
+    if !md.is_dir() {
+        out.ignored.push(Skipped {
+            path: source.display().to_string(),
+            reason: "special file (socket, FIFO or device) is not backed up".into(),
+        });
+        return Ok(());
+    }
+    let tree = crate::localfs::tree::DirTree::open(&resolved).map_err(|e| e.to_string())?;
+    let root_fd = rustix::io::fcntl_dupfd_cloexec(tree.root(), 0).map_err(|e| e.to_string())?;
+    let st = Stat::of(&root_fd).map_err(|e| e.to_string())?;
+    let root = Arc::new(SourceRoot {
+        path: resolved,
+        dev_ino: (st.dev, st.ino),
+    });
+    out.items.push(Item::Dir {
+        path: WirePath(top.to_vec()),
+        meta: Meta::from_stat(&st),
+    });
+    let names = list_dir(&root_fd).map_err(|e| e.to_string())?;
+    let mut stack = vec![Frame {
+        fd: root_fd,
+        rel: Vec::new(),
+        snap: top.to_vec(),
+        names: names.into_iter(),
+    }];
+    while let Some(frame) = stack.last_mut() {
+        let Some(name) = frame.names.next() else {
+            stack.pop();
+            continue;
+        };
+        let join = |base: &[u8]| {
+            let mut p = base.to_vec();
+            if !p.is_empty() {
+                p.push(b'/');
+            }
+            p.extend_from_slice(&name);
+            p
+        };
+        let (rel, snap) = (join(&frame.rel), join(&frame.snap));
+        let local = source.join(OsStr::from_bytes(&rel));
+        if excludes.excluded(OsStr::from_bytes(&name), &local, &snap) {
+            continue;
+        }
+        let skip = |out: &mut Walked, reason: String| {
+            out.skipped.push(Skipped {
+                path: local.display().to_string(),
+                reason,
+            })
+        };
+        let st = match rustix::fs::statat(
+            frame.fd.as_fd(),
+            OsStr::from_bytes(&name),
+            AtFlags::SYMLINK_NOFOLLOW,
+        ) {
+            Ok(st) => Stat::from_raw(&st),
+            Err(e) => {
+                skip(out, std::io::Error::from(e).to_string());
+                continue;
+            }
+        };
+        use rustix::fs::FileType as T;
+        match st.kind() {
+            T::Directory => {
+                // Opened without following a link, and checked to be the directory just
+                // looked at: a swap in between is skipped, never followed.
+                let fd = match open_dir_at(frame.fd.as_fd(), &name, false) {
+                    Ok(fd) => fd,
+                    Err(e) => {
+                        skip(out, format!("cannot open the directory: {e}"));
+                        continue;
+                    }
+                };
+                match Stat::of(&fd) {
+                    Ok(now) if (now.dev, now.ino) == (st.dev, st.ino) => {}
+                    _ => {
+                        skip(out, "the directory was replaced while it was walked".into());
+                        continue;
+                    }
+                }
+                let names = match list_dir(&fd) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        skip(out, e.to_string());
+                        continue;
+                    }
+                };
+                out.items.push(Item::Dir {
+                    path: WirePath(snap.clone()),
+                    meta: Meta::from_stat(&st),
+                });
+                stack.push(Frame {
+                    fd,
+                    rel,
+                    snap,
+                    names: names.into_iter(),
+                });
+            }
+            T::RegularFile => out.items.push(Item::File {
+                path: WirePath(snap),
+                src: SourceFile {
+                    root: root.clone(),
+                    rel,
+                },
+                meta: Meta::from_stat(&st),
+            }),
+            T::Symlink => {
+                match rustix::fs::readlinkat(frame.fd.as_fd(), OsStr::from_bytes(&name), Vec::new())
+                {
+                    Ok(t) => out.items.push(Item::Symlink {
+                        path: WirePath(snap),
+                        target: WirePath(t.into_bytes()),
+                        meta: Meta::from_stat(&st),
+                    }),
+                    Err(e) => skip(out, std::io::Error::from(e).to_string()),
+                }
+            }
+            _ => out.ignored.push(Skipped {
+                path: local.display().to_string(),
+                reason: "special file (socket, FIFO or device) is not backed up".into(),
+            }),
         }
     }
-    p
+    Ok(())
+}
+
+/// The names in a directory, sorted bytewise (the order snapshots and the files cache use).
+fn list_dir(fd: &OwnedFd) -> std::io::Result<Vec<Vec<u8>>> {
+    let mut names = Vec::new();
+    for entry in rustix::fs::Dir::read_from(fd)? {
+        let n = entry?.file_name().to_bytes().to_vec();
+        if n != b"." && n != b".." {
+            names.push(n);
+        }
+    }
+    names.sort_unstable();
+    Ok(names)
 }
 
 #[cfg(test)]
@@ -290,6 +462,40 @@ mod tests {
             ]
         );
         assert!(w.skipped.is_empty());
+    }
+
+    #[test]
+    fn a_source_given_as_a_symlink_is_followed_and_recorded_as_what_it_points_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data/exports");
+        fs::create_dir_all(data.join("sub")).unwrap();
+        fs::write(data.join("sub/a.csv"), "x").unwrap();
+        fs::write(dir.path().join("data/one.csv"), "y").unwrap();
+        let var = dir.path().join("var");
+        fs::create_dir(&var).unwrap();
+        std::os::unix::fs::symlink(&data, var.join("exports")).unwrap();
+        std::os::unix::fs::symlink("../data/one.csv", var.join("one.csv")).unwrap();
+        let ex = Excludes::new(&[]).unwrap();
+        let w = walk(&[var.join("exports"), var.join("one.csv")], &ex).unwrap();
+        let kinds: Vec<(String, &str)> = w
+            .items
+            .iter()
+            .map(|i| match i {
+                Item::Dir { path, .. } => (path.display(), "dir"),
+                Item::File { path, .. } => (path.display(), "file"),
+                Item::Symlink { path, .. } => (path.display(), "symlink"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("exports".to_owned(), "dir"),
+                ("exports/sub".to_owned(), "dir"),
+                ("exports/sub/a.csv".to_owned(), "file"),
+                ("one.csv".to_owned(), "file"),
+            ]
+        );
+        assert!(w.skipped.is_empty(), "{:?}", w.skipped);
     }
 
     #[test]

@@ -35,6 +35,7 @@ fn options(paths: Vec<std::path::PathBuf>) -> BackupOptions {
         configured_stores: vec!["a".into(), "b".into()],
         require: 2,
         writer_timeout: std::time::Duration::from_secs(3600),
+        on_changed: Default::default(),
     }
 }
 

@@ -101,6 +101,7 @@ impl World {
             configured_stores: vec![],
             require,
             writer_timeout: std::time::Duration::from_secs(3600),
+            on_changed: Default::default(),
         };
         backup::run(&repo, &self.key, self.recipients.clone(), &opts, &|_| {}).await
     }

@@ -6,14 +6,11 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
+use common::craft::{file_entry, symlink_entry};
 use common::*;
-use snapdrill::format::commit::{Commit, ObjectRef, Summary};
-use snapdrill::format::manifest::{ChunkRef, Entry, EntryKind, Manifest, WirePath};
-use snapdrill::format::{self, chunk_object, commit_object, manifest_object};
-use snapdrill::keys::{WriteKey, parse_recipients};
-use snapdrill::sealing::{chunk_id, seal, sha256};
+use snapdrill::format::manifest::Entry;
+use snapdrill::format::{self, commit_object};
 
 /// Flip one byte in the middle of a file.
 fn flip_middle(path: &Path) {
@@ -196,103 +193,16 @@ fn a_commit_replayed_under_another_name_is_untrusted() {
 
 // ---- hostile manifests, crafted with the repository's own write key ----
 
-fn file_entry(path: &[u8], content: &[u8], offset: u64) -> Entry {
-    Entry {
-        path: WirePath(path.to_vec()),
-        kind: EntryKind::File,
-        mode: 0o644,
-        mtime: 1_700_000_000,
-        mtime_ns: 0,
-        size: Some(content.len() as u64),
-        sha256: Some(hex::encode(sha256(content))),
-        offset: Some(offset),
-        target: None,
-        ino: None,
-        ctime: None,
-        ctime_ns: None,
-    }
-}
-
-fn symlink_entry(path: &[u8], target: &[u8]) -> Entry {
-    Entry {
-        path: WirePath(path.to_vec()),
-        kind: EntryKind::Symlink,
-        mode: 0o777,
-        mtime: 1_700_000_000,
-        mtime_ns: 0,
-        size: None,
-        sha256: None,
-        offset: None,
-        target: Some(WirePath(target.to_vec())),
-        ino: None,
-        ctime: None,
-        ctime_ns: None,
-    }
-}
-
-/// Write a correctly sealed manifest with one chunk (`stream`) and `entries`, and its
-/// correctly signed commit, into store `store`; returns the snapshot id.
 fn craft_snapshot(env: &Env, store: &str, stream: &[u8], entries: Vec<Entry>) -> String {
-    let key = WriteKey::load(&env.write_key()).unwrap();
-    let recipients = parse_recipients(std::slice::from_ref(&env.recipient)).unwrap();
-    let root = env.store(store);
-    let put = |name: &str, bytes: &[u8]| {
-        let path = root.join(name);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, bytes).unwrap();
-    };
-
-    let id = hex::encode(chunk_id(&key.dedup, stream));
-    let sealed_chunk = seal(stream, 3, &recipients).unwrap();
-    put(&chunk_object(&id), &sealed_chunk);
-
-    let now = SystemTime::now();
-    let snapshot_id = format::new_snapshot_id(now);
-    let time = format::format_time(now);
-    let mut manifest = Manifest::new(&key.repository_id, &snapshot_id, &time);
-    manifest.sources = vec![WirePath(b"/crafted".to_vec())];
-    manifest.chunks = vec![ChunkRef {
-        id: id.clone(),
-        size: stream.len() as u64,
-    }];
-    let mut summary = Summary::default();
-    for e in &entries {
-        match e.kind {
-            EntryKind::File => {
-                summary.files += 1;
-                summary.bytes += e.file_size();
-            }
-            EntryKind::Dir => summary.dirs += 1,
-            EntryKind::Symlink => summary.symlinks += 1,
-        }
-    }
-    manifest.entries = entries;
-    let sealed_manifest = seal(&serde_json::to_vec(&manifest).unwrap(), 3, &recipients).unwrap();
-    put(&manifest_object(&snapshot_id), &sealed_manifest);
-
-    let commit = Commit::new(
-        &key.repository_id,
-        &snapshot_id,
-        &time,
-        "crafter",
-        vec![],
-        summary,
-        ObjectRef {
-            name: manifest_object(&snapshot_id),
-            size: sealed_manifest.len() as u64,
-            sha256: hex::encode(sha256(&sealed_manifest)),
+    craft::snapshot(
+        env,
+        &[store],
+        craft::Spec {
+            stream: stream.to_vec(),
+            entries,
+            ..craft::Spec::default()
         },
-        vec![ObjectRef {
-            name: chunk_object(&id),
-            size: sealed_chunk.len() as u64,
-            sha256: hex::encode(sha256(&sealed_chunk)),
-        }],
-    );
-    put(
-        &commit_object(&snapshot_id),
-        &commit.to_object(&key.signing),
-    );
-    snapshot_id
+    )
 }
 
 /// The crafting itself is sound: a benign crafted snapshot is trusted and restores, so the

@@ -14,6 +14,7 @@
 //! reads), `deep`, [`ledger`] (rollback detection), [`immutability`] (canary probe), and
 //! [`render`] (text, Markdown, Prometheus; JSON is the serde form of [`AuditReport`]).
 
+mod advice;
 pub mod coverage;
 mod cross;
 mod deep;
@@ -120,8 +121,10 @@ impl FindingKind {
             K::Missing | K::WrongSize | K::Behind => {
                 "run `snapdrill sync` to copy it from a store that holds it intact"
             }
-            K::HashMismatch => {
-                "the copy is damaged: delete it from this store, then run `snapdrill sync`"
+            // The audit replaces these two with advice from what every store holds
+            // (advice.rs): deleting is only ever advised beside an intact copy elsewhere.
+            K::HashMismatch | K::DeepFailure => {
+                "do not delete it until another store is known to hold an intact copy"
             }
             K::Unreadable => "check that the store is reachable, then run the audit again",
             K::BadCommit | K::BadTombstone | K::BadConfig | K::CommitsDisagree => {
@@ -133,9 +136,6 @@ impl FindingKind {
             K::Unknown => "snapdrill never writes this name: find out who did, then remove it",
             K::RolledBack | K::CommitReplaced => {
                 "find out who could write to this store; `snapdrill sync` copies the snapshots back from the other stores"
-            }
-            K::DeepFailure => {
-                "delete the damaged object from this store, then run `snapdrill sync`"
             }
             K::Unreferenced
             | K::InFlight
@@ -430,6 +430,13 @@ pub async fn run(
     if opts.immutability {
         audit.immutability().await;
     }
+    advice::advise(
+        &audit.stores,
+        &audit.referenced,
+        &audit.read_hashes,
+        &mut audit.findings.problems,
+    )
+    .await;
     Ok(audit.finish(opts, started, clock))
 }
 

@@ -70,6 +70,19 @@ pub struct BackupOptions {
     pub require: usize,
     /// A backup running longer than this does not commit: prune treats its marker as stale.
     pub writer_timeout: Duration,
+    /// What a file that changed while it was read (twice) does to the run.
+    pub on_changed: OnChanged,
+}
+
+/// What a file that keeps changing while it is read does to a backup (`[backup]
+/// changed_while_read`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnChanged {
+    /// Store what was read, flagged in the manifest; the backup is partial (exit 3).
+    #[default]
+    Partial,
+    /// No snapshot: the job fails (exit 1).
+    Fail,
 }
 
 /// Progress of a running backup.
@@ -141,6 +154,9 @@ pub struct BackupReport {
     pub skipped: Vec<Skipped>,
     /// Special files left out.
     pub ignored: Vec<Skipped>,
+    /// Files that changed while they were read, twice: stored as read the second time,
+    /// flagged in the manifest (the backup is partial).
+    pub changed: Vec<String>,
     /// Anything else worth knowing.
     pub warnings: Vec<String>,
 }
@@ -156,7 +172,10 @@ impl BackupReport {
         use crate::error::exit;
         if self.committed() < self.required {
             exit::FATAL
-        } else if self.committed() < self.stores.len() || !self.skipped.is_empty() {
+        } else if self.committed() < self.stores.len()
+            || !self.skipped.is_empty()
+            || !self.changed.is_empty()
+        {
             exit::PARTIAL
         } else {
             exit::OK
@@ -317,6 +336,18 @@ async fn run_marked(
         opts,
         &mut skipped,
     )?;
+    if opts.on_changed == OnChanged::Fail && !assembled.changed.is_empty() {
+        return Err(Error::Fatal {
+            message: format!(
+                "{} changed while it was read, twice: no snapshot was written ([backup] changed_while_read = \"fail\")",
+                assembled.changed.join(", ")
+            ),
+            hint: Some(
+                "run the backup after the export has finished writing (a `complete_marker` or a later cron slot), or set changed_while_read = \"partial\""
+                    .into(),
+            ),
+        });
+    }
     let needed: Vec<String> = assembled
         .manifest
         .unique_chunk_ids()
@@ -340,7 +371,8 @@ async fn run_marked(
         });
     }
 
-    let sealed_manifest = seal_manifest(&assembled.manifest, opts.compression, &recipients)?;
+    let (manifest_json, sealed_manifest) =
+        seal_manifest(&assembled.manifest, opts.compression, &recipients)?;
     let manifest_ref = ObjectRef {
         name: format::manifest_object(&snapshot_id),
         size: sealed_manifest.len() as u64,
@@ -358,6 +390,8 @@ async fn run_marked(
         objects,
     );
     let commit_bytes = Bytes::from(commit.to_object(&key.signing));
+    check_before_commit(&manifest_json, &commit_bytes, &commit, key)?;
+    drop(manifest_json);
     commit_everywhere(
         &stores,
         &states,
@@ -425,6 +459,7 @@ async fn run_marked(
         stores: store_reports,
         skipped,
         ignored: walked.ignored,
+        changed: assembled.changed,
         warnings,
     })
 }
@@ -477,9 +512,28 @@ async fn list_chunks(
         .collect()
 }
 
+impl Plan {
+    /// A planned path that a new file at `name` would collide with: the same path, a path
+    /// below it, or a file or symlink on its way.
+    fn clash_with(&self, name: &[u8]) -> Option<String> {
+        let below = |p: &[u8], top: &[u8]| {
+            p.len() > top.len() && p.starts_with(top) && p[top.len()] == b'/'
+        };
+        self.slots.iter().find_map(|slot| {
+            let (path, kind) = match slot {
+                Slot::Entry(e) => (&e.path, e.kind),
+                Slot::File { seg, idx } => (&self.segs[*seg].files[*idx].0, EntryKind::File),
+            };
+            let p = &path.0[..];
+            let clash = p == name || below(p, name) || (kind != EntryKind::Dir && below(name, p));
+            clash.then(|| path.display())
+        })
+    }
+}
+
 fn make_plan(items: Vec<Item>, min_size: u64, cache: &FilesCache, union: &HashSet<&str>) -> Plan {
     let mut segs: Vec<PlanSeg> = Vec::new();
-    let mut paths: Vec<Vec<PathBuf>> = Vec::new();
+    let mut paths: Vec<Vec<(source::SourceFile, Meta)>> = Vec::new();
     let mut slots = Vec::new();
     let mut open_run: Option<usize> = None;
     let mut bytes_total = 0;
@@ -493,7 +547,7 @@ fn make_plan(items: Vec<Item>, min_size: u64, cache: &FilesCache, union: &HashSe
                 e.target = Some(target);
                 slots.push(Slot::Entry(e));
             }
-            Item::File { path, abs, meta } => {
+            Item::File { path, src, meta } => {
                 bytes_total += meta.size;
                 // Large files get a segment of their own, so their chunks depend on their
                 // bytes only; small files share a run.
@@ -515,7 +569,7 @@ fn make_plan(items: Vec<Item>, min_size: u64, cache: &FilesCache, union: &HashSe
                     idx: segs[seg].files.len(),
                 });
                 segs[seg].files.push((path, meta));
-                paths[seg].push(abs);
+                paths[seg].push((src, meta));
             }
         }
     }
@@ -528,7 +582,10 @@ fn make_plan(items: Vec<Item>, min_size: u64, cache: &FilesCache, union: &HashSe
             Some(c) => seg.reuse = Some(c.clone()),
             None => jobs.push(ReadJob {
                 seg: i,
-                inputs: abs.into_iter().map(Input::File).collect(),
+                inputs: abs
+                    .into_iter()
+                    .map(|(src, meta)| Input::File(src, meta))
+                    .collect(),
             }),
         }
     }
@@ -554,12 +611,19 @@ fn plain_entry(path: WirePath, kind: EntryKind, meta: &Meta) -> Entry {
         ino: None,
         ctime: None,
         ctime_ns: None,
+        changed: false,
     }
 }
 
 fn add_stream(plan: &mut Plan, stream: &StreamSource, time: SystemTime) -> Result<()> {
     format::manifest::validate_path(stream.name.as_bytes())
         .map_err(|why| Error::Usage(format!("--stdin-name '{}': {why}", stream.name)))?;
+    if let Some(clash) = plan.clash_with(stream.name.as_bytes()) {
+        return Err(Error::Usage(format!(
+            "--stdin-name '{}' collides with '{clash}' from the backed-up paths; choose another name",
+            stream.name
+        )));
+    }
     let input = match &stream.command {
         None => Input::Stdin,
         Some(line) => {
@@ -587,6 +651,7 @@ fn add_stream(plan: &mut Plan, stream: &StreamSource, time: SystemTime) -> Resul
         ino: 0,
         ctime: 0,
         ctime_ns: 0,
+        dev: 0,
     };
     let seg = plan.segs.len();
     plan.segs.push(PlanSeg {
@@ -665,6 +730,8 @@ struct Assembled {
     summary: Summary,
     cache_segments: Vec<CachedSegment>,
     bytes_unchanged: u64,
+    /// Snapshot paths of files that changed while read (twice).
+    changed: Vec<String>,
 }
 
 fn assemble(
@@ -713,39 +780,54 @@ fn assemble(
         manifest.chunks.extend(chunks);
     }
     let mut summary = Summary::default();
+    let mut changed_files = Vec::new();
     for slot in &plan.slots {
         let entry = match slot {
             Slot::Entry(e) => e.clone(),
             Slot::File { seg, idx } => {
-                let (path, meta) = &plan.segs[*seg].files[*idx];
-                let (sha, size, rel) = match (&plan.segs[*seg].reuse, results.get(seg)) {
-                    (Some(c), _) => {
-                        let f = &c.files[*idx];
-                        (f.sha256.clone(), f.size, f.rel_offset)
-                    }
-                    (None, Some(r)) => match &r.files[*idx] {
-                        FileOutcome::Read {
-                            sha256,
-                            size,
-                            rel_offset,
-                        } => (hex::encode(sha256), *size, *rel_offset),
-                        FileOutcome::Failed(why) => {
-                            skipped.push(Skipped {
-                                path: path.display(),
-                                reason: why.clone(),
-                            });
-                            continue;
+                let (path, walked) = &plan.segs[*seg].files[*idx];
+                let (sha, size, rel, meta, changed) =
+                    match (&plan.segs[*seg].reuse, results.get(seg)) {
+                        (Some(c), _) => {
+                            let f = &c.files[*idx];
+                            (f.sha256.clone(), f.size, f.rel_offset, *walked, false)
                         }
-                    },
-                    (None, None) => continue,
-                };
-                let mut e = plain_entry(path.clone(), EntryKind::File, meta);
+                        (None, Some(r)) => match &r.files[*idx] {
+                            FileOutcome::Read {
+                                sha256,
+                                size,
+                                rel_offset,
+                                meta,
+                                changed,
+                            } => (
+                                hex::encode(sha256),
+                                *size,
+                                *rel_offset,
+                                // The metadata the content read belongs to (when opened).
+                                meta.unwrap_or(*walked),
+                                *changed,
+                            ),
+                            FileOutcome::Failed(why) => {
+                                skipped.push(Skipped {
+                                    path: path.display(),
+                                    reason: why.clone(),
+                                });
+                                continue;
+                            }
+                        },
+                        (None, None) => continue,
+                    };
+                let mut e = plain_entry(path.clone(), EntryKind::File, &meta);
                 e.size = Some(size);
                 e.sha256 = Some(sha);
                 e.offset = Some(base[*seg] + rel);
                 if plan.segs[*seg].cacheable {
                     (e.ino, e.ctime, e.ctime_ns) =
                         (Some(meta.ino), Some(meta.ctime), Some(meta.ctime_ns));
+                }
+                if changed {
+                    e.changed = true;
+                    changed_files.push(path.display());
                 }
                 e
             }
@@ -765,10 +847,12 @@ fn assemble(
         summary,
         cache_segments,
         bytes_unchanged,
+        changed: changed_files,
     })
 }
 
-/// A freshly read segment is cached only if every file read whole at its walked size.
+/// A freshly read segment is cached only if every file was read whole, unchanged since the
+/// walk and while it was read: the cache vouches that this content goes with that metadata.
 fn cacheable(seg: &PlanSeg, r: &SegmentResult) -> Option<CachedSegment> {
     if !seg.cacheable || seg.files.is_empty() {
         return None;
@@ -782,7 +866,9 @@ fn cacheable(seg: &PlanSeg, r: &SegmentResult) -> Option<CachedSegment> {
                 sha256,
                 size,
                 rel_offset,
-            } if *size == m.size => Some(CachedFile {
+                meta: Some(opened),
+                changed: false,
+            } if *size == m.size && !opened.changed_since(m) => Some(CachedFile {
                 path: path.clone(),
                 size: m.size,
                 mtime: m.mtime,
@@ -983,11 +1069,12 @@ async fn copy_object(
     )
 }
 
+/// The manifest's JSON and its sealed object.
 fn seal_manifest(
     manifest: &Manifest,
     level: i32,
     recipients: &[age::x25519::Recipient],
-) -> Result<Vec<u8>> {
+) -> Result<(Vec<u8>, Vec<u8>)> {
     let json = serde_json::to_vec(manifest)
         .map_err(|e| Error::fatal(format!("encoding the manifest: {e}")))?;
     if json.len() as u64 > limits::MANIFEST {
@@ -997,8 +1084,42 @@ fn seal_manifest(
             limits::MANIFEST
         )));
     }
-    sealing::seal(&json, level, recipients)
-        .map_err(|e| Error::fatal(format!("sealing the manifest: {e}")))
+    let sealed = sealing::seal(&json, level, recipients)
+        .map_err(|e| Error::fatal(format!("sealing the manifest: {e}")))?;
+    Ok((json, sealed))
+}
+
+/// Never commit what our own reader refuses: the commit is verified and the manifest's JSON
+/// parsed and validated by exactly the code every reader runs (a symlinked source once gave
+/// "backup complete" snapshots that no reader accepted). The backup host cannot decrypt the
+/// sealed manifest, so it checks the plaintext it sealed.
+fn check_before_commit(
+    manifest_json: &[u8],
+    commit_bytes: &[u8],
+    commit: &Commit,
+    key: &WriteKey,
+) -> Result<()> {
+    let refused = |why: String| {
+        Error::Fatal {
+        message: format!(
+            "refusing to commit snapshot {}: every reader would refuse it ({why}); nothing was committed",
+            commit.snapshot_id
+        ),
+        hint: Some(
+            "this is a bug in snapdrill: please report it with this message; the chunks already uploaded are reused by the next backup"
+                .into(),
+        ),
+    }
+    };
+    let read_back = Commit::from_object(
+        commit_bytes,
+        &key.signer(),
+        &commit.repository_id,
+        &commit.snapshot_id,
+    )
+    .map_err(|e| refused(format!("commit: {e}")))?;
+    Manifest::parse(manifest_json, &read_back).map_err(|e| refused(format!("manifest: {e}")))?;
+    Ok(())
 }
 
 /// Confirm each healthy store holds every object at the right size, then write its manifest
@@ -1106,4 +1227,84 @@ async fn confirm_objects(store: &StoreRef, commit: &Commit) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &str, kind: EntryKind) -> Entry {
+        let meta = Meta {
+            mode: 0o644,
+            mtime: 0,
+            mtime_ns: 0,
+            size: 0,
+            ino: 0,
+            ctime: 0,
+            ctime_ns: 0,
+            dev: 0,
+        };
+        let mut e = plain_entry(WirePath(path.as_bytes().to_vec()), kind, &meta);
+        if kind == EntryKind::Symlink {
+            e.target = Some(WirePath(b"/elsewhere".to_vec()));
+        }
+        e
+    }
+
+    fn commit_of(key: &WriteKey, m: &Manifest) -> Commit {
+        let manifest_ref = ObjectRef {
+            name: format::manifest_object(&m.snapshot_id),
+            size: 1,
+            sha256: "0".repeat(64),
+        };
+        Commit::new(
+            &key.repository_id,
+            &m.snapshot_id,
+            &m.time,
+            "host",
+            Vec::new(),
+            Summary::default(),
+            manifest_ref,
+            Vec::new(),
+        )
+    }
+
+    /// The gate refuses exactly what readers refuse: an entry below a symlink (what a
+    /// symlinked source root once produced), a path twice; it passes a sound manifest.
+    #[test]
+    fn a_manifest_the_reader_would_refuse_is_never_committed() {
+        let key = WriteKey::generate();
+        let id = format::new_snapshot_id(SystemTime::now());
+        let check = |entries: Vec<Entry>| {
+            let mut m = Manifest::new(&key.repository_id, &id, "2026-11-28T03:27:18Z");
+            m.entries = entries;
+            let commit = commit_of(&key, &m);
+            let json = serde_json::to_vec(&m).unwrap();
+            check_before_commit(&json, &commit.to_object(&key.signing), &commit, &key)
+        };
+        assert!(
+            check(vec![
+                entry("exports", EntryKind::Dir),
+                entry("exports/a", EntryKind::Dir)
+            ])
+            .is_ok()
+        );
+        for bad in [
+            vec![
+                entry("exports", EntryKind::Symlink),
+                entry("exports/a", EntryKind::Dir),
+            ],
+            vec![
+                entry("exports", EntryKind::Dir),
+                entry("exports", EntryKind::Dir),
+            ],
+        ] {
+            let err = check(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("refusing to commit snapshot")
+                    && err.contains("nothing was committed"),
+                "{err}"
+            );
+        }
+    }
 }

@@ -1,15 +1,19 @@
 //! The reader thread: reads each segment's files as one stream, hashes every file
 //! (SHA-256), cuts the stream with FastCDC and names each chunk with its keyed id.
 //!
-//! A file that cannot be opened or fails midway is reported and left out of the manifest;
-//! bytes it already gave stay in the stream but belong to no file. A failing standard input
-//! or command is fatal: no snapshot.
+//! Files are opened through descriptors below their source root (never through a link, never
+//! blocking on a FIFO) and must be the very file the walk saw (device and inode); anything
+//! else is left out with a warning. A file that changes while it is read (its size, times or
+//! length read disagree before and after) is read once more; if it changes again, what was
+//! read the second time is stored, flagged, and the backup is partial. A file that cannot be
+//! opened or fails midway is reported and left out of the manifest; bytes it already gave
+//! stay in the stream but belong to no file. A failing standard input or command is fatal:
+//! no snapshot.
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
 use std::process::Child;
+use std::sync::Arc;
 
 use fastcdc::v2020::{Normalization, StreamCDC};
 use sha2::{Digest, Sha256};
@@ -18,12 +22,15 @@ use tokio::sync::mpsc;
 use crate::error::Error;
 use crate::format::manifest::ChunkRef;
 use crate::format::repo_config::Chunking;
+use crate::localfs::Stat;
+use crate::localfs::tree::DirTree;
 use crate::sealing::{chunk_id, chunker_seed};
+use crate::source::{Meta, SourceFile, SourceRoot};
 
 /// Where a file's bytes come from.
 pub enum Input {
-    /// A local file, opened without following symlinks.
-    File(PathBuf),
+    /// A file below a source root, with its metadata when walked.
+    File(SourceFile, Meta),
     /// Standard input.
     Stdin,
     /// A command's standard output; a non-zero exit fails the backup.
@@ -62,6 +69,10 @@ pub enum FileOutcome {
         size: u64,
         /// Offset inside the segment's stream.
         rel_offset: u64,
+        /// Files: the metadata when opened (what the content read belongs to).
+        meta: Option<Meta>,
+        /// The file changed while it was read, twice: the content may be inconsistent.
+        changed: bool,
     },
     /// Could not be read; the reason.
     Failed(String),
@@ -170,12 +181,29 @@ struct SegmentReader {
     pos: u64,
     outcomes: Vec<FileOutcome>,
     fatal: Option<Error>,
+    /// Source roots opened so far (a backup has few).
+    trees: Vec<(Arc<SourceRoot>, DirTree)>,
+}
+
+/// A file being read, with what is needed to check it afterwards and to read it again.
+struct OpenFile {
+    file: File,
+    src: SourceFile,
+    walked: Meta,
+    opened: Meta,
+    attempt: u8,
+}
+
+enum Source {
+    File(OpenFile),
+    Stream {
+        reader: Box<dyn Read + Send>,
+        child: Option<(Child, String)>,
+    },
 }
 
 struct Current {
-    source: Box<dyn Read + Send>,
-    child: Option<(Child, String)>,
-    stream: bool,
+    source: Source,
     hasher: Sha256,
     start: u64,
 }
@@ -188,6 +216,7 @@ impl SegmentReader {
             pos: 0,
             outcomes: Vec::new(),
             fatal: None,
+            trees: Vec::new(),
         }
     }
 
@@ -196,68 +225,129 @@ impl SegmentReader {
         let Some(input) = self.inputs.next() else {
             return Ok(false);
         };
-        let (source, child, stream): (Box<dyn Read + Send>, _, _) = match input {
-            Input::File(path) => match File::options()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_NOATIME)
-                .open(&path)
-                .or_else(|_| {
-                    File::options()
-                        .read(true)
-                        .custom_flags(libc::O_NOFOLLOW)
-                        .open(&path)
-                }) {
-                Ok(f) => (Box::new(f), None, false),
+        let source = match input {
+            Input::File(src, walked) => match self.open_file(&src, &walked, 1) {
+                Ok(f) => Source::File(f),
                 Err(e) => {
                     self.outcomes
                         .push(FileOutcome::Failed(format!("cannot open it: {e}")));
                     return Ok(true);
                 }
             },
-            Input::Stdin => (Box::new(io::stdin()), None, true),
+            Input::Stdin => Source::Stream {
+                reader: Box::new(io::stdin()),
+                child: None,
+            },
             Input::Command { mut child, line } => {
                 let out = child
                     .stdout
                     .take()
                     .ok_or_else(|| io::Error::other("command has no stdout"))?;
-                (Box::new(out), Some((child, line)), true)
+                Source::Stream {
+                    reader: Box::new(out),
+                    child: Some((child, line)),
+                }
             }
         };
+        self.start(source);
+        Ok(true)
+    }
+
+    fn start(&mut self, source: Source) {
         self.current = Some(Current {
             source,
-            child,
-            stream,
             hasher: Sha256::new(),
             start: self.pos,
         });
-        Ok(true)
+    }
+
+    /// Open `src` through descriptors; it must be the regular file the walk saw.
+    fn open_file(&mut self, src: &SourceFile, walked: &Meta, attempt: u8) -> io::Result<OpenFile> {
+        let i = match self
+            .trees
+            .iter()
+            .position(|(r, _)| Arc::ptr_eq(r, &src.root))
+        {
+            Some(i) => i,
+            None => {
+                let tree = DirTree::open(&src.root.path)?;
+                let st = Stat::of(tree.root())?;
+                if (st.dev, st.ino) != src.root.dev_ino {
+                    return Err(io::Error::other(format!(
+                        "the source folder {} was replaced since it was walked",
+                        src.root.path.display()
+                    )));
+                }
+                self.trees.push((src.root.clone(), tree));
+                self.trees.len() - 1
+            }
+        };
+        let (fd, st) = self.trees[i]
+            .1
+            .open_file(&src.rel, Some((walked.dev, walked.ino)))?;
+        Ok(OpenFile {
+            file: File::from(fd),
+            src: src.clone(),
+            walked: *walked,
+            opened: Meta::from_stat(&st),
+            attempt,
+        })
     }
 
     fn finish_current(&mut self) -> io::Result<()> {
         let Some(cur) = self.current.take() else {
             return Ok(());
         };
-        if let Some((mut child, line)) = cur.child {
-            let status = child.wait()?;
-            if !status.success() {
-                let msg =
-                    format!("the command `{line}` failed ({status}); no snapshot was written");
-                self.fatal = Some(Error::Fatal {
-                    message: msg.clone(),
-                    hint: Some(
-                        "fix the command (run it by hand to see its errors), then back up again"
-                            .into(),
-                    ),
-                });
-                return Err(io::Error::other(msg));
+        let size = self.pos - cur.start;
+        let (meta, changed) = match cur.source {
+            Source::Stream { child, .. } => {
+                if let Some((child, line)) = child {
+                    self.wait_command(child, &line)?;
+                }
+                (None, false)
             }
-        }
+            Source::File(f) => {
+                let after = Stat::of(&f.file).map(|s| Meta::from_stat(&s));
+                let changed = size != f.opened.size
+                    || after.is_err()
+                    || after.as_ref().is_ok_and(|a| a.changed_since(&f.opened));
+                if changed && f.attempt == 1 {
+                    // Read it once more: the first attempt's bytes stay in the stream,
+                    // belonging to no file.
+                    match self.open_file(&f.src, &f.walked, 2) {
+                        Ok(again) => self.start(Source::File(again)),
+                        Err(e) => self
+                            .outcomes
+                            .push(FileOutcome::Failed(format!("cannot open it again: {e}"))),
+                    }
+                    return Ok(());
+                }
+                (Some(f.opened), changed)
+            }
+        };
         self.outcomes.push(FileOutcome::Read {
             sha256: cur.hasher.finalize().into(),
-            size: self.pos - cur.start,
+            size,
             rel_offset: cur.start,
+            meta,
+            changed,
         });
         Ok(())
+    }
+
+    fn wait_command(&mut self, mut child: Child, line: &str) -> io::Result<()> {
+        let status = child.wait()?;
+        if status.success() {
+            return Ok(());
+        }
+        let msg = format!("the command `{line}` failed ({status}); no snapshot was written");
+        self.fatal = Some(Error::Fatal {
+            message: msg.clone(),
+            hint: Some(
+                "fix the command (run it by hand to see its errors), then back up again".into(),
+            ),
+        });
+        Err(io::Error::other(msg))
     }
 }
 
@@ -270,7 +360,11 @@ impl Read for SegmentReader {
             let Some(cur) = self.current.as_mut() else {
                 continue;
             };
-            match cur.source.read(buf) {
+            let (read, stream) = match &mut cur.source {
+                Source::File(f) => (f.file.read(buf), false),
+                Source::Stream { reader, .. } => (reader.read(buf), true),
+            };
+            match read {
                 Ok(0) => self.finish_current()?,
                 Ok(n) => {
                     cur.hasher.update(&buf[..n]);
@@ -278,7 +372,7 @@ impl Read for SegmentReader {
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if cur.stream => {
+                Err(e) if stream => {
                     self.fatal = Some(Error::fatal(format!(
                         "reading standard input or command output: {e}"
                     )));
@@ -291,5 +385,95 @@ impl Read for SegmentReader {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::{Excludes, Item, walk};
+    use std::io::Write;
+
+    /// The walked file `name` of a fresh folder holding `content`, as an input.
+    fn input(dir: &std::path::Path, name: &str, content: &[u8]) -> Input {
+        let root = dir.join("exports");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join(name), content).unwrap();
+        let w = walk(&[root], &Excludes::new(&[]).unwrap()).unwrap();
+        w.items
+            .into_iter()
+            .find_map(|i| match i {
+                Item::File { src, meta, .. } => Some(Input::File(src, meta)),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    fn append(dir: &std::path::Path, name: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join("exports").join(name))
+            .unwrap();
+        f.write_all(b"appended while read\n").unwrap();
+    }
+
+    /// Read the whole segment, calling `during` after the first byte of each attempt.
+    fn read_all(r: &mut SegmentReader, mut during: impl FnMut(usize)) -> Vec<u8> {
+        let (mut out, mut buf, mut attempt) = (Vec::new(), [0u8; 1], 0);
+        loop {
+            let before = r.current.as_ref().map(|c| c.start);
+            match r.read(&mut buf).unwrap() {
+                0 => return out,
+                n => out.extend_from_slice(&buf[..n]),
+            }
+            let now = r.current.as_ref().map(|c| c.start);
+            if before != now || out.len() == 1 {
+                attempt += 1;
+                during(attempt);
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_that_changed_while_read_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = SegmentReader::new(vec![input(dir.path(), "calls.log", b"first line\n")]);
+        read_all(&mut r, |attempt| {
+            if attempt == 1 {
+                append(dir.path(), "calls.log");
+            }
+        });
+        let want = b"first line\nappended while read\n";
+        match &r.outcomes[..] {
+            [
+                FileOutcome::Read {
+                    size,
+                    sha256,
+                    changed: false,
+                    rel_offset,
+                    ..
+                },
+            ] => {
+                assert_eq!(*size, want.len() as u64);
+                assert_eq!(sha256[..], Sha256::digest(want)[..]);
+                assert!(
+                    *rel_offset > 0,
+                    "the second reading starts after the first's bytes"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_file_that_keeps_changing_is_stored_flagged() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = SegmentReader::new(vec![input(dir.path(), "calls.log", b"first line\n")]);
+        read_all(&mut r, |_| append(dir.path(), "calls.log"));
+        assert!(
+            matches!(&r.outcomes[..], [FileOutcome::Read { changed: true, .. }]),
+            "{:?}",
+            r.outcomes
+        );
     }
 }

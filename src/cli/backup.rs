@@ -147,6 +147,7 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
         configured_stores: config.stores.iter().map(|s| s.name.clone()).collect(),
         require: config.require.count(config.stores.len()),
         writer_timeout: config.prune.writer_timeout,
+        on_changed: config.on_changed,
     };
     let line = output::ProgressLine::new(global.quiet);
     let report = backup::run(&repo, &key, recipients, &opts, &|p| {
@@ -204,6 +205,11 @@ fn job_name(config: &Path, paths: &[PathBuf], stream: Option<&StreamSource>) -> 
 fn print_report(r: &BackupReport, quiet: bool) {
     for s in &r.skipped {
         eprintln!("snapdrill: warning: skipped {}: {}", s.path, s.reason);
+    }
+    for c in &r.changed {
+        eprintln!(
+            "snapdrill: warning: {c} changed while it was read (twice): stored as read, flagged in the snapshot"
+        );
     }
     for w in r.warnings.iter().filter(|_| !quiet) {
         eprintln!("snapdrill: warning: {w}");

@@ -101,6 +101,10 @@ pub struct Entry {
     /// Files: status change time, nanoseconds (change hint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ctime_ns: Option<u32>,
+    /// Files: the file changed while the backup read it, twice; its content may be
+    /// inconsistent (readers report it; older readers ignore the member).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub changed: bool,
 }
 
 impl Entry {

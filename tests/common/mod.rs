@@ -4,6 +4,7 @@
 //! Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod craft;
 pub mod servers;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,176 @@
+//! Files written whole or not at all: a temporary file beside the destination, created
+//! exclusively (`O_EXCL | O_NOFOLLOW`) under a random name — so a planted symlink is never
+//! followed and two writers never share a temporary — then renamed over the destination.
+//! A file that is replaced keeps its mode and owner (rewriting a 0600 config must not make
+//! it world-readable).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rand::RngCore;
+
+/// The mode of a file that is created (not replaced).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewMode {
+    /// 0600, in a folder created 0700 when missing: caches, ledgers, keys.
+    Private,
+    /// 0644: reports and metrics meant to be read by others (node_exporter, a browser).
+    Shared,
+}
+
+/// Write `bytes` to `path` atomically. An existing destination keeps its mode and owner; a
+/// symlink at the destination is resolved and the file it points to is replaced (the
+/// operator's layout stays). `sync`: flush the data to disk before the rename.
+pub fn write(path: &Path, bytes: &[u8], mode: NewMode, sync: bool) -> io::Result<()> {
+    let dest = resolve(path)?;
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if mode == NewMode::Private {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let existing = fs::symlink_metadata(&dest).ok().filter(|m| m.is_file());
+    let (mut file, tmp) = create_temp(dir, &dest)?;
+    let result = (|| {
+        file.write_all(bytes)?;
+        match &existing {
+            Some(m) => keep_mode_and_owner(&file, m)?,
+            None => {
+                let bits = if mode == NewMode::Private {
+                    0o600
+                } else {
+                    0o644
+                };
+                file.set_permissions(fs::Permissions::from_mode(bits))?;
+            }
+        }
+        if sync {
+            file.sync_all()?;
+        }
+        drop(file);
+        fs::rename(&tmp, &dest)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The path to replace: `path`, or what a symlink there points to.
+fn resolve(path: &Path) -> io::Result<PathBuf> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path),
+        _ => Ok(path.to_path_buf()),
+    }
+}
+
+/// A new temporary file beside `dest`, 0600, created exclusively without following links.
+fn create_temp(dir: &Path, dest: &Path) -> io::Result<(File, PathBuf)> {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    loop {
+        let mut r = [0u8; 8];
+        rand::rngs::OsRng.fill_bytes(&mut r);
+        let tmp = dir.join(format!(".{name}.{}.snapdrill-tmp", hex::encode(r)));
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&tmp)
+        {
+            Ok(f) => return Ok((f, tmp)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Give the new file the mode and owner of the one it replaces. Only root can give a file
+/// away; anyone else already is the owner of what they may replace, or keeps their own.
+fn keep_mode_and_owner(file: &File, old: &fs::Metadata) -> io::Result<()> {
+    let mine = file.metadata()?;
+    if (mine.uid(), mine.gid()) != (old.uid(), old.gid()) {
+        match std::os::unix::fs::fchown(file, Some(old.uid()), Some(old.gid())) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                // Not root: keep at least the group when we belong to it.
+                let _ = std::os::unix::fs::fchown(file, None, Some(old.gid()));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    file.set_permissions(fs::Permissions::from_mode(old.mode() & 0o7777))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replaced_file_keeps_its_mode_and_a_planted_symlink_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("snapdrill.toml");
+        fs::write(&cfg, "old").unwrap();
+        fs::set_permissions(&cfg, fs::Permissions::from_mode(0o600)).unwrap();
+        // A planted symlink where an old implementation put its temporary file.
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "untouched").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join("snapdrill.toml.snapdrill-tmp"))
+            .unwrap();
+        write(&cfg, b"new", NewMode::Shared, true).unwrap();
+        assert_eq!(fs::read_to_string(&cfg).unwrap(), "new");
+        assert_eq!(fs::metadata(&cfg).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "untouched");
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| {
+                n.contains(".snapdrill-tmp") && n.len() > "snapdrill.toml.snapdrill-tmp".len()
+            })
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
+    }
+
+    #[test]
+    fn a_symlinked_destination_replaces_what_it_points_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.toml");
+        fs::write(&real, "old").unwrap();
+        fs::set_permissions(&real, fs::Permissions::from_mode(0o640)).unwrap();
+        let link = dir.path().join("link.toml");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write(&link, b"new", NewMode::Private, false).unwrap();
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(fs::read_to_string(&real).unwrap(), "new");
+        assert_eq!(fs::metadata(&real).unwrap().mode() & 0o777, 0o640);
+    }
+
+    #[test]
+    fn new_files_get_the_asked_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/cache.json");
+        write(&p, b"{}", NewMode::Private, false).unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(p.parent().unwrap()).unwrap().mode() & 0o777,
+            0o700
+        );
+        let q = dir.path().join("report.html");
+        write(&q, b"<p>", NewMode::Shared, false).unwrap();
+        assert_eq!(fs::metadata(&q).unwrap().mode() & 0o777, 0o644);
+    }
+}

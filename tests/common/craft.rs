@@ -1,0 +1,150 @@
+//! Hostile snapshots crafted with the library API and the repository's own write key (the
+//! compromised backup host), so that only the readers' checks stand in the way.
+
+use std::fs;
+use std::time::SystemTime;
+
+use snapdrill::format::commit::{Commit, ObjectRef, Summary};
+use snapdrill::format::manifest::{ChunkRef, Entry, EntryKind, Manifest, WirePath};
+use snapdrill::format::{self, chunk_object, commit_object, manifest_object};
+use snapdrill::keys::{WriteKey, parse_recipients};
+use snapdrill::sealing::{chunk_id, seal, sha256};
+
+use super::Env;
+
+/// What to craft. `Default` gives an empty snapshot timed now.
+#[derive(Default)]
+pub struct Spec {
+    /// The chunk stream, one chunk.
+    pub stream: Vec<u8>,
+    /// The manifest's entries.
+    pub entries: Vec<Entry>,
+    /// The commit's and the manifest's time (default: now, formatted as backups do).
+    pub time: Option<String>,
+    /// The snapshot id (default: a fresh one for now).
+    pub snapshot_id: Option<String>,
+    /// The commit's host (default `crafter`) and tags.
+    pub host: Option<String>,
+    pub tags: Vec<String>,
+    /// Seal these bytes as the manifest instead of the JSON of the fields above.
+    pub raw_manifest: Option<Vec<u8>>,
+}
+
+/// A file entry whose content is `content` at `offset` of the stream.
+pub fn file_entry(path: &[u8], content: &[u8], offset: u64) -> Entry {
+    Entry {
+        size: Some(content.len() as u64),
+        sha256: Some(hex::encode(sha256(content))),
+        offset: Some(offset),
+        ..entry(path, EntryKind::File)
+    }
+}
+
+/// A symlink entry.
+pub fn symlink_entry(path: &[u8], target: &[u8]) -> Entry {
+    Entry {
+        mode: 0o777,
+        target: Some(WirePath(target.to_vec())),
+        ..entry(path, EntryKind::Symlink)
+    }
+}
+
+/// A directory entry.
+pub fn dir_entry(path: &[u8]) -> Entry {
+    Entry {
+        mode: 0o755,
+        ..entry(path, EntryKind::Dir)
+    }
+}
+
+fn entry(path: &[u8], kind: EntryKind) -> Entry {
+    Entry {
+        path: WirePath(path.to_vec()),
+        kind,
+        mode: 0o644,
+        mtime: 1_700_000_000,
+        mtime_ns: 0,
+        size: None,
+        sha256: None,
+        offset: None,
+        target: None,
+        ino: None,
+        ctime: None,
+        ctime_ns: None,
+        changed: false,
+    }
+}
+
+/// Write a correctly sealed manifest and its correctly signed commit (and the chunk, when
+/// the stream is not empty) into each of `stores`; returns the snapshot id.
+pub fn snapshot(env: &Env, stores: &[&str], spec: Spec) -> String {
+    let key = WriteKey::load(&env.write_key()).unwrap();
+    let recipients = parse_recipients(std::slice::from_ref(&env.recipient)).unwrap();
+    let now = SystemTime::now();
+    let snapshot_id = spec
+        .snapshot_id
+        .clone()
+        .unwrap_or_else(|| format::new_snapshot_id(now));
+    let time = spec
+        .time
+        .clone()
+        .unwrap_or_else(|| format::format_time(now));
+    let mut objects = Vec::new();
+    let mut manifest = Manifest::new(&key.repository_id, &snapshot_id, &time);
+    manifest.sources = vec![WirePath(b"/crafted".to_vec())];
+    let mut files = Vec::new();
+    if !spec.stream.is_empty() {
+        let id = hex::encode(chunk_id(&key.dedup, &spec.stream));
+        let sealed = seal(&spec.stream, 3, &recipients).unwrap();
+        objects.push(ObjectRef {
+            name: chunk_object(&id),
+            size: sealed.len() as u64,
+            sha256: hex::encode(sha256(&sealed)),
+        });
+        files.push((chunk_object(&id), sealed));
+        manifest.chunks = vec![ChunkRef {
+            id,
+            size: spec.stream.len() as u64,
+        }];
+    }
+    let mut summary = Summary::default();
+    for e in &spec.entries {
+        match e.kind {
+            EntryKind::File => {
+                summary.files += 1;
+                summary.bytes += e.file_size();
+            }
+            EntryKind::Dir => summary.dirs += 1,
+            EntryKind::Symlink => summary.symlinks += 1,
+        }
+    }
+    manifest.entries = spec.entries;
+    let json = spec
+        .raw_manifest
+        .unwrap_or_else(|| serde_json::to_vec(&manifest).unwrap());
+    let sealed_manifest = seal(&json, 3, &recipients).unwrap();
+    let commit = Commit::new(
+        &key.repository_id,
+        &snapshot_id,
+        &time,
+        spec.host.as_deref().unwrap_or("crafter"),
+        spec.tags,
+        summary,
+        ObjectRef {
+            name: manifest_object(&snapshot_id),
+            size: sealed_manifest.len() as u64,
+            sha256: hex::encode(sha256(&sealed_manifest)),
+        },
+        objects,
+    );
+    files.push((manifest_object(&snapshot_id), sealed_manifest));
+    files.push((commit_object(&snapshot_id), commit.to_object(&key.signing)));
+    for store in stores {
+        for (name, bytes) in &files {
+            let path = env.store(store).join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, bytes).unwrap();
+        }
+    }
+    snapshot_id
+}
