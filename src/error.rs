@@ -36,8 +36,10 @@ pub mod exit {
     pub const INTEGRITY: i32 = 13;
     /// A drill missed its target with data intact.
     pub const TARGET_MISSED: i32 = 14;
-    /// Interrupted.
+    /// Interrupted by SIGINT (128 + 2, as shells report it).
     pub const INTERRUPTED: i32 = 130;
+    /// Stopped by SIGTERM (128 + 15).
+    pub const TERMINATED: i32 = 143;
 }
 
 /// Everything that can go wrong in the library.

@@ -419,3 +419,348 @@ fn a_file_that_keeps_changing_while_read_is_flagged_or_fails_the_job() {
     );
     assert_eq!(env.snapshot_ids(), before);
 }
+
+// ---- local users on the restore host: drills, restores, signals ----
+
+/// Wait for `path` to exist (observable state), with a deadline.
+fn wait_for(path: &std::path::Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} {pid}");
+}
+
+/// A gated validation command: records the drill folder and its mode, then waits for `go`.
+fn gated_check(env: &Env) -> String {
+    format!(
+        "echo \"$SNAPDRILL_DRILL_DIR\" > '{dir}'; stat -c %a \"$SNAPDRILL_DRILL_DIR\" > '{mode}'; \
+         touch '{started}'; i=0; while [ ! -e '{go}' ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done",
+        dir = env.p("drill-dir").display(),
+        mode = env.p("drill-mode").display(),
+        started = env.p("started").display(),
+        go = env.p("go").display(),
+    )
+}
+
+/// The drill's clean room holds customers' data: it is private (0700 whatever the umask),
+/// removed when the drill is stopped by SIGTERM (exit 143), and — when a drill was killed
+/// outright — removed by the next drill.
+#[test]
+fn a_drill_folder_is_private_and_never_outlives_its_drill() {
+    let env = Env::new(&["tokyo"]);
+    let src = env.tree("exports", &[("customers.csv", b"id\n1\n")]);
+    env.ok(&["backup", src.to_str().unwrap()]);
+    let check = gated_check(&env);
+
+    let mut drill = env.cmd(&["restore-drill", "--check", &check]);
+    drill
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = drill.spawn().unwrap();
+    wait_for(&env.p("started"));
+    assert_eq!(
+        fs::read_to_string(env.p("drill-mode")).unwrap().trim(),
+        "700"
+    );
+    let dir = std::path::PathBuf::from(fs::read_to_string(env.p("drill-dir")).unwrap().trim());
+    assert!(dir.join("exports/customers.csv").exists());
+    signal(child.id(), "TERM");
+    // Waits for the process only: its validation command lives on until `go`.
+    let status = child.wait().unwrap();
+    fs::write(env.p("go"), b"").unwrap();
+    assert_eq!(status.code(), Some(143), "{status:?}");
+    assert!(
+        !dir.exists(),
+        "the clean room outlived its drill: {}",
+        dir.display()
+    );
+
+    // Killed outright: nothing can clean up, so the next drill does.
+    fs::remove_file(env.p("go")).unwrap();
+    fs::remove_file(env.p("started")).unwrap();
+    let mut drill = env.cmd(&["restore-drill", "--check", &check]);
+    drill
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = drill.spawn().unwrap();
+    wait_for(&env.p("started"));
+    let dir = std::path::PathBuf::from(fs::read_to_string(env.p("drill-dir")).unwrap().trim());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    fs::write(env.p("go"), b"").unwrap();
+    assert!(dir.exists());
+    // Older than a live drill's unlocked moment: a dead drill's.
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    filetime::set_file_mtime(&dir, filetime::FileTime::from_system_time(old)).unwrap();
+    let out = env.run(&["restore-drill"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(!dir.exists(), "the dead drill's folder was not swept");
+    assert!(
+        stderr(&out).contains("left by a drill that did not finish"),
+        "{}",
+        show(&out)
+    );
+}
+
+/// Files of an interrupted restore: SIGTERM removes the temp files (complete plaintext) and
+/// exits 143; after a SIGKILL, the next `restore --force` removes them.
+#[test]
+fn an_interrupted_restore_leaves_no_temp_file() {
+    let env = Env::new(&["tokyo"]);
+    let src = env.tree(
+        "exports",
+        &[
+            ("a.bin", &common::random_bytes(40_000_000, 1)),
+            ("b.bin", &common::random_bytes(40_000_000, 2)),
+        ],
+    );
+    env.ok(&["backup", src.to_str().unwrap()]);
+    let temps = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        common::files_under(dir)
+            .into_iter()
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(".snapdrill-")
+            })
+            .collect()
+    };
+    // Start a restore and freeze it (SIGSTOP) while a temp file exists.
+    #[allow(
+        clippy::zombie_processes,
+        reason = "the caller waits for the child it gets"
+    )]
+    let frozen = |target: &std::path::Path| -> std::process::Child {
+        let mut c = env.cmd(&["restore", "latest", "--target", target.to_str().unwrap()]);
+        c.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let child = c.spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no temp file ever seen"
+            );
+            if target.exists() && !temps(target).is_empty() {
+                signal(child.id(), "STOP");
+                if !temps(target).is_empty() {
+                    return child;
+                }
+                signal(child.id(), "CONT");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    };
+    let target = env.p("restored");
+    let child = frozen(&target);
+    signal(child.id(), "TERM");
+    signal(child.id(), "CONT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 143, "{}", show(&out));
+    assert!(temps(&target).is_empty(), "{:?}", temps(&target));
+
+    let target = env.p("restored-2");
+    let mut child = frozen(&target);
+    child.kill().unwrap(); // SIGKILL: nothing can clean up
+    signal(child.id(), "CONT");
+    child.wait().unwrap();
+    assert!(!temps(&target).is_empty());
+    let out = env.run(&[
+        "restore",
+        "latest",
+        "--force",
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(temps(&target).is_empty(), "{:?}", temps(&target));
+    assert!(
+        stderr(&out).contains("interrupted restore"),
+        "{}",
+        show(&out)
+    );
+    assert_same_tree(&src, &target.join("exports"));
+}
+
+/// A drill run by a user who is not root, of a snapshot holding read-only (0555)
+/// directories: its clean room must still be removed, and a cleanup problem is never an
+/// integrity verdict.
+#[test]
+fn a_read_only_directory_does_not_break_a_drill_by_an_ordinary_user() {
+    let env = Env::new(&["tokyo"]);
+    let src = env.tree("exports", &[("ro/customers.csv", b"id\n1\n")]);
+    common::set_mode(&src.join("ro"), 0o555);
+    env.ok(&["backup", src.to_str().unwrap()]);
+    common::set_mode(&src.join("ro"), 0o755);
+    let as_nobody = rustix_is_root();
+    if as_nobody {
+        // Root may remove anything: drop to `nobody`, owning the test's files.
+        let ok = std::process::Command::new("chown")
+            .args(["-R", "65534:65534", env.path().to_str().unwrap()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        common::set_mode(env.path(), 0o755);
+    }
+    let tmp = env.p("tmp");
+    fs::create_dir(&tmp).unwrap();
+    if as_nobody {
+        std::process::Command::new("chown")
+            .args(["65534:65534", tmp.to_str().unwrap()])
+            .status()
+            .unwrap();
+    }
+    let mut cmd = if as_nobody {
+        let mut c = std::process::Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            common::BIN,
+        ]);
+        c
+    } else {
+        std::process::Command::new(common::BIN)
+    };
+    let out = cmd
+        .arg("--config")
+        .arg(env.config())
+        .args(["restore-drill", "--json"])
+        .current_dir(env.path())
+        .env("HOME", env.path())
+        .env("TMPDIR", &tmp)
+        .env_remove("SNAPDRILL_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let left: Vec<_> = fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(left.is_empty(), "the clean room was left behind: {left:?}");
+}
+
+fn rustix_is_root() -> bool {
+    // `id -u` keeps the test free of an extra dependency.
+    let out = std::process::Command::new("id").arg("-u").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim() == "0"
+}
+
+/// A local user who can write to the restore target swaps a directory the restore created
+/// for a symlink to a folder of their choice, before the files are written: the restore
+/// (as root) must fail rather than write the snapshot's files through the link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_swapped_for_a_symlink_during_a_restore_is_never_written_through() {
+    use snapdrill::backup;
+    use snapdrill::keys::{Identities, WriteKey};
+    use snapdrill::repository::{self, OpenMode, Repository};
+    use snapdrill::restore::{self, RestoreOptions, StageClock};
+    use snapdrill::store::StoreRef;
+    use snapdrill::store::backend::{self, Location};
+    use snapdrill::store::faults::{FaultPlan, FaultStore, Gate};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("exports");
+    fs::create_dir_all(src.join("sub")).unwrap();
+    fs::write(src.join("sub/customers.csv"), b"id,name\n1,a\n").unwrap();
+    let (text, _) = snapdrill::keys::generate_identity();
+    let ids = Arc::new(Identities::parse(&text, std::path::Path::new("test identity")).unwrap());
+    let recipients = snapdrill::keys::parse_recipients(&ids.recipients()).unwrap();
+    let key = WriteKey::generate();
+    let plain = backend::open(
+        "a",
+        &Location::Local(dir.path().join("store")),
+        &Default::default(),
+        Default::default(),
+        true,
+    )
+    .unwrap();
+    repository::init(std::slice::from_ref(&plain), &key, &recipients)
+        .await
+        .unwrap();
+    let repo = Repository::open(vec![plain.clone()], key.signer(), OpenMode::All)
+        .await
+        .unwrap();
+    let opts = backup::BackupOptions {
+        paths: vec![src.clone()],
+        stream: None,
+        exclude: vec![],
+        tags: vec![],
+        host: "test".into(),
+        compression: 3,
+        force_read: false,
+        cache_dir: None,
+        configured_stores: vec!["a".into()],
+        require: 1,
+        writer_timeout: Duration::from_secs(3600),
+        on_changed: Default::default(),
+    };
+    backup::run(&repo, &key, recipients, &opts, &|_| {})
+        .await
+        .unwrap();
+
+    // Chunks are fetched only after every directory was made: hold the first there.
+    let gate = Gate::new();
+    let plan = FaultPlan {
+        gate: Some(gate.clone()),
+        only: vec!["get"],
+        spare_prefixes: vec!["config", "snapshots/", "manifests/"],
+        ..FaultPlan::default()
+    };
+    let store: StoreRef = Arc::new(FaultStore::new(plain, plan, 1));
+    let repo = Repository::open(vec![store], key.signer(), OpenMode::All)
+        .await
+        .unwrap();
+    let list = repo.snapshots().await.unwrap();
+    let opened = restore::open_snapshot(&repo, list.trusted[0].commit.clone(), ids.clone())
+        .await
+        .unwrap();
+    let target = dir.path().join("target");
+    let elsewhere = dir.path().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    let ropts = RestoreOptions::new(target.clone());
+    let (result, ()) = tokio::join!(
+        restore::run(&repo, opened, ids, &ropts, Arc::new(StageClock::default())),
+        async {
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while gate.waiting() == 0 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the restore never fetched"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            fs::rename(target.join("exports/sub"), dir.path().join("moved")).unwrap();
+            std::os::unix::fs::symlink(&elsewhere, target.join("exports/sub")).unwrap();
+            gate.open();
+        }
+    );
+    let err = result.expect_err("the restore wrote through a swapped directory");
+    assert!(
+        err.to_string().contains("refusing to restore through"),
+        "{err}"
+    );
+    assert!(
+        common::files_under(&elsewhere).is_empty(),
+        "written outside the target: {:?}",
+        common::files_under(&elsewhere)
+    );
+}

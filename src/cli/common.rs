@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use ed25519_dalek::VerifyingKey;
 use snapdrill::Error;
 use snapdrill::config::Config;
+use snapdrill::error::exit;
 use snapdrill::keys::{self, Identities, WriteKey};
 use snapdrill::repository::{OpenMode, Repository};
 use snapdrill::store::{StoreRef, backend};
@@ -22,7 +23,37 @@ pub fn block_on<F: Future<Output = Result<i32>>>(f: F) -> Result<i32> {
         .thread_name("snapdrill-io")
         .build()
         .context("cannot start the async runtime")?;
+    // Signals are awaited on the runtime's workers, so that a command busy on this thread
+    // (a drill's validation command, a long synchronous step) is still interrupted at once.
+    let (mut int, mut term) = rt.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let int = signal(SignalKind::interrupt()).context("cannot catch SIGINT")?;
+        let term = signal(SignalKind::terminate()).context("cannot catch SIGTERM")?;
+        anyhow::Ok((int, term))
+    })?;
+    rt.spawn(async move {
+        tokio::select! {
+            _ = int.recv() => interrupted("SIGINT", exit::INTERRUPTED),
+            _ = term.recv() => interrupted("SIGTERM", exit::TERMINATED),
+        }
+    });
     rt.block_on(f)
+}
+
+/// SIGINT or SIGTERM: remove what the run would leave (a restore's temp files, a drill's
+/// clean-room folder), say so, and exit at once with 130 or 143. Nothing is committed: a
+/// backup's commit is the last step of the future just abandoned.
+fn interrupted(signal: &str, code: i32) -> ! {
+    let removed = snapdrill::localfs::cleanup::run();
+    eprintln!(
+        "snapdrill: interrupted by {signal}: nothing more was written{}",
+        if removed > 0 {
+            format!("; removed {removed} temporary file(s) or folder(s) of this run")
+        } else {
+            String::new()
+        }
+    );
+    std::process::exit(code)
 }
 
 /// Find and load the configuration.

@@ -138,6 +138,9 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
         host: snapdrill::hostname(),
     };
     let plans = plans(&room, &args)?;
+    for note in drill::sweep_dead_drills() {
+        eprintln!("snapdrill: note: {note}");
+    }
     let mut records = Vec::new();
     let mut dedup = None;
     for (i, (label, stores)) in plans.into_iter().enumerate() {
@@ -163,6 +166,9 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
         if args.json {
             for f in &outcome.record.failures {
                 eprintln!("snapdrill: drill {}: {f}", outcome.record.store);
+            }
+            if let Some(e) = &outcome.record.cleanup_error {
+                eprintln!("snapdrill: warning: drill {}: {e}", outcome.record.store);
             }
         } else {
             print_result(&outcome.record, global.quiet);
@@ -266,6 +272,9 @@ async fn keep_record(room: &Room, outcome: &drill::Outcome, quiet: bool) {
 fn print_result(r: &DrillRecord, quiet: bool) {
     for f in &r.failures {
         eprintln!("snapdrill: drill {}: {f}", r.store);
+    }
+    if let Some(e) = &r.cleanup_error {
+        eprintln!("snapdrill: warning: drill {}: {e}", r.store);
     }
     for rep in &r.repairs {
         eprintln!(

@@ -53,6 +53,12 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
 }
 
 fn print_report(r: &RestoreReport, quiet: bool) {
+    if r.temps_swept > 0 {
+        eprintln!(
+            "snapdrill: note: removed {} temporary file(s) that an interrupted restore had left in {}",
+            r.temps_swept, r.target
+        );
+    }
     for rep in &r.sources.repairs {
         eprintln!(
             "snapdrill: warning: store '{}' could not serve {} ({:?}: {}); another replica did — heal it",

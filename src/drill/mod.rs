@@ -228,10 +228,13 @@ async fn drill(
         .sample
         .as_ref()
         .map(|(s, _)| choose_sample(&opened.manifest, *s, &mut rng));
-    let (target, made) = match (&opts.target, opts.verify_only) {
-        (_, true) => (PathBuf::from("(verify only)"), false),
-        (Some(t), false) => (t.clone(), false),
-        (None, false) => (fresh_dir(&rec.drill_id)?, true),
+    let (target, scratch) = match (&opts.target, opts.verify_only) {
+        (_, true) => (PathBuf::from("(verify only)"), None),
+        (Some(t), false) => (t.clone(), None),
+        (None, false) => {
+            let s = fresh_dir(&rec.drill_id)?;
+            (s.0.path().to_path_buf(), Some(s))
+        }
     };
     let ropts = RestoreOptions {
         verify_only: opts.verify_only,
@@ -244,13 +247,25 @@ async fn drill(
     rec.first_byte_secs = clock
         .first_byte()
         .map(|f| f.duration_since(started).as_secs_f64());
-    let cleanup = |rec: &mut DrillRecord| {
-        if made && !opts.keep {
-            let t = Instant::now();
-            if let Err(e) = std::fs::remove_dir_all(&target) {
-                rec.failures
-                    .push(format!("could not remove {}: {e}", target.display()));
+    // Removing the clean room is not part of the RTO, and a problem removing it is never an
+    // integrity verdict: it is reported apart (with the folder named, since it holds
+    // restored data).
+    let mut scratch = scratch;
+    let mut cleanup = |rec: &mut DrillRecord| {
+        if let Some((dir, registered)) = scratch.take() {
+            if opts.keep {
+                drop(registered);
+                return;
             }
+            let t = Instant::now();
+            let path = dir.path().to_path_buf();
+            if let Err(e) = dir.remove() {
+                rec.cleanup_error = Some(format!(
+                    "could not remove the clean-room folder {}: {e}; remove it by hand (it holds restored data)",
+                    path.display()
+                ));
+            }
+            drop(registered);
             rec.cleanup_secs = Some(t.elapsed().as_secs_f64());
         }
     };
@@ -364,10 +379,45 @@ fn choose_sample(
     chosen
 }
 
-fn fresh_dir(drill_id: &str) -> crate::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("snapdrill-drill-{drill_id}"));
-    std::fs::create_dir(&dir).map_err(|e| Error::io("creating the drill folder", &dir, e))?;
-    Ok(dir)
+/// Prefix of drill clean-room folders in `$TMPDIR`.
+pub const SCRATCH_PREFIX: &str = "snapdrill-drill-";
+
+/// A private (0700), locked clean-room folder, registered for removal on SIGINT/SIGTERM.
+fn fresh_dir(
+    drill_id: &str,
+) -> crate::Result<(
+    crate::localfs::scratch::Scratch,
+    crate::localfs::cleanup::Registered,
+)> {
+    let dir = crate::localfs::scratch::Scratch::create(SCRATCH_PREFIX, drill_id).map_err(|e| {
+        Error::io(
+            "creating the drill folder",
+            std::env::temp_dir().join(format!("{SCRATCH_PREFIX}{drill_id}")),
+            e,
+        )
+    })?;
+    let registered = crate::localfs::cleanup::tree(dir.path().to_path_buf())
+        .ok_or_else(|| Error::fatal("interrupted: the drill did not start"))?;
+    Ok((dir, registered))
+}
+
+/// Remove the clean-room folders of drills that died (killed, power cut): this user's
+/// `$TMPDIR/snapdrill-drill-*` folders that no running drill holds. Returns what was
+/// removed and what could not be, for the command to report.
+pub fn sweep_dead_drills() -> Vec<String> {
+    crate::localfs::scratch::sweep(SCRATCH_PREFIX)
+        .into_iter()
+        .map(|(path, result)| match result {
+            Ok(()) => format!(
+                "removed {}, left by a drill that did not finish",
+                path.display()
+            ),
+            Err(e) => format!(
+                "could not remove {} (left by a drill that did not finish): {e}",
+                path.display()
+            ),
+        })
+        .collect()
 }
 
 fn run_check(cmd: &str, dir: &Path, snapshot: &str) -> record::CheckOutcome {

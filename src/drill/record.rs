@@ -180,6 +180,9 @@ pub struct DrillRecord {
     /// Removing the drill's temporary folder afterwards (not part of the RTO).
     #[serde(default)]
     pub cleanup_secs: Option<f64>,
+    /// Why the temporary folder could not be removed (never part of the verdict).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleanup_error: Option<String>,
     /// Age of the newest snapshot in the drilled store(s) at the start.
     pub rpo_secs: Option<f64>,
     /// Targets.
@@ -227,6 +230,7 @@ impl DrillRecord {
             rto_secs: 0.0,
             rto_estimate_secs: None,
             cleanup_secs: None,
+            cleanup_error: None,
             rpo_secs: None,
             targets: Targets::default(),
             throughput_mb_s: 0.0,

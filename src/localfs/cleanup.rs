@@ -20,9 +20,19 @@ enum Leftover {
     Tree(PathBuf),
 }
 
-fn registry() -> &'static Mutex<HashMap<u64, Leftover>> {
-    static REGISTRY: OnceLock<Mutex<HashMap<u64, Leftover>>> = OnceLock::new();
-    REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
+#[derive(Default)]
+struct State {
+    /// Set by [`run`]: nothing new may be registered (nor created) after it.
+    interrupted: bool,
+    items: HashMap<u64, Leftover>,
+}
+
+fn lock() -> std::sync::MutexGuard<'static, State> {
+    static REGISTRY: OnceLock<Mutex<State>> = OnceLock::new();
+    REGISTRY
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
 }
 
 fn next_id() -> u64 {
@@ -36,22 +46,23 @@ pub struct Registered(u64);
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        lock().remove(&self.0);
+        lock().items.remove(&self.0);
     }
 }
 
-fn lock() -> std::sync::MutexGuard<'static, HashMap<u64, Leftover>> {
-    registry().lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn register(l: Leftover) -> Registered {
+/// Register before creating: `None` once the run is interrupted (create nothing then).
+fn register(l: Leftover) -> Option<Registered> {
+    let mut state = lock();
+    if state.interrupted {
+        return None;
+    }
     let id = next_id();
-    lock().insert(id, l);
-    Registered(id)
+    state.items.insert(id, l);
+    Some(Registered(id))
 }
 
-/// Register the file `name` of directory `dir`.
-pub fn file(dir: Arc<OwnedFd>, name: &[u8]) -> Registered {
+/// Register the file `name` of directory `dir` (before creating it).
+pub fn file(dir: Arc<OwnedFd>, name: &[u8]) -> Option<Registered> {
     register(Leftover::File {
         dir,
         name: name.to_vec(),
@@ -59,14 +70,18 @@ pub fn file(dir: Arc<OwnedFd>, name: &[u8]) -> Registered {
 }
 
 /// Register a folder to remove whole.
-pub fn tree(path: PathBuf) -> Registered {
+pub fn tree(path: PathBuf) -> Option<Registered> {
     register(Leftover::Tree(path))
 }
 
-/// Remove everything registered (on SIGINT or SIGTERM, just before exiting). Returns how
-/// many were removed.
+/// Remove everything registered and refuse new registrations (on SIGINT or SIGTERM, just
+/// before exiting). Returns how many were removed.
 pub fn run() -> usize {
-    let all: Vec<Leftover> = lock().drain().map(|(_, l)| l).collect();
+    let all: Vec<Leftover> = {
+        let mut state = lock();
+        state.interrupted = true;
+        state.items.drain().map(|(_, l)| l).collect()
+    };
     let mut removed = 0;
     for l in all {
         let ok = match l {

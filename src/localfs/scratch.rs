@@ -57,8 +57,13 @@ impl Scratch {
     }
 }
 
+/// How long a folder may stay unlocked before a sweep counts it as a dead run's: a live run
+/// locks its folder a moment after making it, and a sweep must not take it in between.
+pub const SWEEP_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Remove the leftovers of dead runs: `$TMPDIR/<prefix>*` folders of this user whose lock
-/// nobody holds. Returns what was removed and what could not be.
+/// nobody holds and that were last modified more than [`SWEEP_AFTER`] ago. Returns what was
+/// removed and what could not be.
 pub fn sweep(prefix: &str) -> Vec<(PathBuf, io::Result<()>)> {
     let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
         return Vec::new();
@@ -74,7 +79,8 @@ pub fn sweep(prefix: &str) -> Vec<(PathBuf, io::Result<()>)> {
         let Ok(m) = fs::symlink_metadata(&path) else {
             continue;
         };
-        if !m.is_dir() || m.uid() != me {
+        let age = m.modified().ok().and_then(|t| t.elapsed().ok());
+        if !m.is_dir() || m.uid() != me || age.is_none_or(|a| a < SWEEP_AFTER) {
             continue;
         }
         let Ok(fd) = rustix::fs::open(
@@ -182,6 +188,12 @@ mod tests {
         let path = s.path().to_path_buf();
         std::os::unix::fs::symlink(outside.path(), path.join("link")).unwrap();
         drop(s); // the run died: its lock is gone with its descriptor
+        assert!(
+            sweep("snapdrill-unit2-").is_empty(),
+            "too young to be a dead run's"
+        );
+        let old = std::time::SystemTime::now() - 2 * SWEEP_AFTER;
+        filetime::set_file_mtime(&path, filetime::FileTime::from_system_time(old)).unwrap();
         let swept = sweep("snapdrill-unit2-");
         assert!(
             swept.iter().any(|(p, r)| *p == path && r.is_ok()),

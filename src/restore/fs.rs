@@ -1,31 +1,44 @@
-//! Filesystem side of a restore, built so that nothing is ever written, created or chmod-ed
-//! outside the target (RELIABILITY.md rule 7):
-//! - every directory on the way is checked to be a real directory, never a symlink;
-//! - file content goes to a temp file created with `O_EXCL | O_NOFOLLOW`, is checked (size,
-//!   SHA-256), gets its mode and times through the open descriptor, and only then is renamed
-//!   to its final path (a rename replaces a symlink there instead of following it);
-//! - symlinks are created last, so no file is ever written through one the restore made.
+//! Filesystem side of a restore, built so that nothing is ever written, created, chmod-ed
+//! or renamed outside the target (docs/security.md, "restore"), even when a local user who
+//! can write to the target races the restore:
+//! - the target is opened once; every directory below it is opened relative to its parent
+//!   with `O_NOFOLLOW | O_DIRECTORY` ([`DirTree`]), so a directory swapped for a symlink
+//!   after the restore created it makes the restore fail instead of writing through it;
+//! - file content goes to a temp file created in its directory's descriptor with
+//!   `O_EXCL | O_NOFOLLOW`, is checked (size, SHA-256), gets its mode and times through its
+//!   own descriptor, is synced, and only then is renamed to its final name within the same
+//!   directory descriptor (a rename replaces a symlink there instead of following it);
+//! - symlinks are created last, so no file is ever written through one the restore made;
+//! - temp files are registered for removal if the restore is interrupted, and an earlier
+//!   interrupted restore's temp files are swept from the target ([`sweep_temps`]).
 
-use std::fs::{self, File, OpenOptions};
+use std::ffi::OsStr;
+use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use filetime::FileTime;
 use rand::RngCore;
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::{AtFlags, Mode, OFlags, Timespec, Timestamps};
 use sha2::{Digest, Sha256};
 
 use super::stream::{Stage, StageClock};
 use crate::error::{Error, Result};
 use crate::format::manifest::Entry;
+use crate::localfs::Stat;
+use crate::localfs::cleanup::{self, Registered};
+use crate::localfs::tree::{self, DirTree, split_parent};
 
 /// Permission bits a restore applies (setuid and setgid are dropped).
 pub const MODE_MASK: u32 = 0o1777;
 
-/// The local path of a snapshot path under `target`.
+/// The local path of a snapshot path under `target` (for messages and reports).
 pub fn local_path(target: &Path, rel: &[u8]) -> PathBuf {
-    target.join(std::ffi::OsStr::from_bytes(rel))
+    target.join(OsStr::from_bytes(rel))
 }
 
 fn refuse(path: &Path, what: &str) -> Error {
@@ -35,76 +48,89 @@ fn refuse(path: &Path, what: &str) -> Error {
             path.display()
         ),
         hint: Some(
-            "restore into an empty folder (without --force), or remove that path first".into(),
+            "restore into an empty folder that no other user can write to (without --force), or remove that path first"
+                .into(),
         ),
     }
 }
 
-/// Make sure every directory of `rel` (all its components) exists under `target` as a real
-/// directory, creating missing ones (mode 0700 until their own mode is applied at the end).
-pub fn ensure_dirs(target: &Path, rel: &[u8]) -> Result<()> {
-    let mut path = target.to_path_buf();
-    for component in rel.split(|&b| b == b'/') {
-        path.push(std::ffi::OsStr::from_bytes(component));
-        match fs::symlink_metadata(&path) {
-            Ok(m) if m.is_dir() => {}
-            Ok(m) if m.file_type().is_symlink() => return Err(refuse(&path, "a symlink")),
-            Ok(_) => return Err(refuse(&path, "a file")),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs::DirBuilder::new()
-                    .mode(0o700)
-                    .create(&path)
-                    .map_err(|e| Error::io("creating directory", &path, e))?;
-            }
-            Err(e) => return Err(Error::io("checking", &path, e)),
-        }
-    }
-    Ok(())
-}
-
-/// The parent folder of a snapshot path under `target` (created beforehand).
-fn parent_of(target: &Path, rel: &[u8]) -> PathBuf {
-    match rel.iter().rposition(|&b| b == b'/') {
-        Some(i) => local_path(target, &rel[..i]),
-        None => target.to_path_buf(),
+/// Map an error met on the way to `rel` (a link or a file where a directory must be).
+fn on_the_way(tree: &DirTree, rel: &[u8], e: std::io::Error) -> Error {
+    let path = tree.display(rel);
+    if tree::not_a_directory(&e) {
+        refuse(&path, "a symlink or a file")
+    } else {
+        Error::io("opening directory", path, e)
     }
 }
 
-fn temp_name(dir: &Path) -> PathBuf {
+/// Make sure every directory of `rel` exists below the target as a real directory,
+/// creating missing ones (mode 0700 until their own mode is applied at the end).
+pub fn ensure_dirs(tree: &mut DirTree, rel: &[u8]) -> Result<()> {
+    tree.dir(rel, true)
+        .map(drop)
+        .map_err(|e| on_the_way(tree, rel, e))
+}
+
+/// A random temp name of snapdrill's own shape (`.snapdrill-<16 hex>.tmp`).
+fn temp_name() -> Vec<u8> {
     let mut r = [0u8; 8];
     rand::rngs::OsRng.fill_bytes(&mut r);
-    dir.join(format!(".snapdrill-{}.tmp", hex::encode(r)))
+    format!(".snapdrill-{}.tmp", hex::encode(r)).into_bytes()
+}
+
+/// Is `name` a temp name of snapdrill's own shape?
+pub fn is_temp_name(name: &[u8]) -> bool {
+    name.len() == ".snapdrill-.tmp".len() + 16
+        && name.starts_with(b".snapdrill-")
+        && name.ends_with(b".tmp")
+        && name[11..27].iter().all(|b| b.is_ascii_hexdigit())
 }
 
 fn mtime_of(e: &Entry) -> FileTime {
     FileTime::from_unix_time(e.mtime, e.mtime_ns)
 }
 
-/// A file being restored: written to a temp name, hashed on the way.
+/// A file being restored: written to a temp name in its directory, hashed on the way.
 pub struct PendingFile {
     file: File,
-    tmp: PathBuf,
+    dir: Arc<OwnedFd>,
+    tmp: Vec<u8>,
+    /// For messages.
+    path: PathBuf,
     hasher: Sha256,
     written: u64,
+    _registered: Registered,
 }
 
 impl PendingFile {
-    /// Create the temp file next to the entry's final path.
-    pub fn create(target: &Path, entry: &Entry) -> Result<Self> {
-        let dir = parent_of(target, &entry.path.0);
-        let tmp = temp_name(&dir);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)
-            .map_err(|e| Error::io("creating", &tmp, e))?;
+    /// Create the temp file in the entry's directory (already made by [`ensure_dirs`]).
+    pub fn create(tree: &mut DirTree, entry: &Entry) -> Result<Self> {
+        let (parent, _) = split_parent(&entry.path.0);
+        let dir = tree
+            .dir(parent, false)
+            .map_err(|e| on_the_way(tree, parent, e))?;
+        let tmp = temp_name();
+        let path = tree.display(&entry.path.0);
+        // Registered before it exists: an interruption in between removes nothing, and
+        // once interrupted no new temp file is made.
+        let registered = cleanup::file(dir.clone(), &tmp)
+            .ok_or_else(|| Error::fatal("interrupted: no new file is written"))?;
+        let fd = rustix::fs::openat(
+            dir.as_fd(),
+            OsStr::from_bytes(&tmp),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(|e| Error::io("creating a temporary file for", &path, e.into()))?;
         Ok(PendingFile {
-            file,
+            file: File::from(fd),
+            dir,
             tmp,
+            path,
             hasher: Sha256::new(),
             written: 0,
+            _registered: registered,
         })
     }
 
@@ -114,19 +140,14 @@ impl PendingFile {
         self.written += data.len() as u64;
         clock
             .time(Stage::Write, || self.file.write_all(data))
-            .map_err(|e| Error::io("writing", &self.tmp, e))
+            .map_err(|e| Error::io("writing", &self.path, e))
     }
 
     /// Check size and SHA-256 against the manifest, apply mode and times, and move the file
-    /// to its final path. On a mismatch the temp file is removed and nothing is placed.
-    pub fn finish(self, target: &Path, entry: &Entry) -> Result<()> {
-        let PendingFile {
-            file,
-            tmp,
-            hasher,
-            written,
-        } = self;
-        let digest = hex::encode(hasher.finalize());
+    /// to its final name. On a mismatch the temp file is removed and nothing is placed.
+    pub fn finish(self, entry: &Entry) -> Result<()> {
+        let digest = hex::encode(self.hasher.clone().finalize());
+        let written = self.written;
         let result = (|| {
             if Some(written) != entry.size || Some(&digest) != entry.sha256.as_ref() {
                 return Err(Error::integrity(
@@ -137,86 +158,125 @@ impl PendingFile {
                     ),
                 ));
             }
-            file.set_permissions(fs::Permissions::from_mode(entry.mode & MODE_MASK))
-                .map_err(|e| Error::io("setting the mode of", &tmp, e))?;
-            filetime::set_file_handle_times(&file, Some(mtime_of(entry)), Some(mtime_of(entry)))
-                .map_err(|e| Error::io("setting the times of", &tmp, e))?;
+            let f = &self.file;
+            f.set_permissions(fs::Permissions::from_mode(entry.mode & MODE_MASK))
+                .map_err(|e| Error::io("setting the mode of", &self.path, e))?;
+            filetime::set_file_handle_times(f, Some(mtime_of(entry)), Some(mtime_of(entry)))
+                .map_err(|e| Error::io("setting the times of", &self.path, e))?;
             // "Restored" means on disk: a power cut after the report must not lose it.
             // (It also makes drill timings measure the disk, not the page cache.)
-            file.sync_data()
-                .map_err(|e| Error::io("syncing", &tmp, e))?;
-            drop(file);
-            place(&tmp, &local_path(target, &entry.path.0))
+            f.sync_data()
+                .map_err(|e| Error::io("syncing", &self.path, e))?;
+            let (_, name) = split_parent(&entry.path.0);
+            place(&self.dir, &self.tmp, name, &self.path)
         })();
         if result.is_err() {
-            let _ = fs::remove_file(&tmp);
+            self.remove_temp();
         }
         result
     }
 
+    fn remove_temp(&self) {
+        let _ = rustix::fs::unlinkat(
+            self.dir.as_fd(),
+            OsStr::from_bytes(&self.tmp),
+            AtFlags::empty(),
+        );
+    }
+
     /// Remove the temp file (after a failure elsewhere).
     pub fn abandon(self) {
-        let _ = fs::remove_file(&self.tmp);
+        self.remove_temp();
     }
 }
 
-/// Rename `tmp` onto `dest`, refusing to replace a directory.
-fn place(tmp: &Path, dest: &Path) -> Result<()> {
-    if let Ok(m) = fs::symlink_metadata(dest)
-        && m.is_dir()
+/// Rename `tmp` onto `name` within `dir`, refusing to replace a directory.
+fn place(dir: &OwnedFd, tmp: &[u8], name: &[u8], path: &Path) -> Result<()> {
+    if let Ok(st) = rustix::fs::statat(
+        dir.as_fd(),
+        OsStr::from_bytes(name),
+        AtFlags::SYMLINK_NOFOLLOW,
+    ) && Stat::from_raw(&st).is_dir()
     {
         return Err(Error::Fatal {
             message: format!(
                 "{} is a directory in the target; the snapshot has a file or link there",
-                dest.display()
+                path.display()
             ),
             hint: Some("restore into an empty folder".into()),
         });
     }
-    fs::rename(tmp, dest).map_err(|e| Error::io("placing", dest, e))
+    rustix::fs::renameat(
+        dir.as_fd(),
+        OsStr::from_bytes(tmp),
+        dir.as_fd(),
+        OsStr::from_bytes(name),
+    )
+    .map_err(|e| Error::io("placing", path, e.into()))
+}
+
+fn timestamps(e: &Entry) -> Timestamps {
+    let t = Timespec {
+        tv_sec: e.mtime,
+        tv_nsec: e.mtime_ns.min(999_999_999) as _,
+    };
+    Timestamps {
+        last_access: t,
+        last_modification: t,
+    }
 }
 
 /// Create a symlink entry (never followed) with its times.
-pub fn make_symlink(target: &Path, entry: &Entry) -> Result<()> {
+pub fn make_symlink(tree: &mut DirTree, entry: &Entry) -> Result<()> {
     let link_target = entry
         .target
         .as_ref()
         .map(|t| t.0.clone())
         .unwrap_or_default();
-    let tmp = temp_name(&parent_of(target, &entry.path.0));
-    std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&link_target), &tmp)
-        .map_err(|e| Error::io("creating symlink", &tmp, e))?;
-    let dest = local_path(target, &entry.path.0);
-    if let Err(e) = place(&tmp, &dest) {
-        let _ = fs::remove_file(&tmp);
+    let (parent, name) = split_parent(&entry.path.0);
+    let dir = tree
+        .dir(parent, false)
+        .map_err(|e| on_the_way(tree, parent, e))?;
+    let path = tree.display(&entry.path.0);
+    let tmp = temp_name();
+    let _registered = cleanup::file(dir.clone(), &tmp)
+        .ok_or_else(|| Error::fatal("interrupted: no new file is written"))?;
+    rustix::fs::symlinkat(
+        OsStr::from_bytes(&link_target),
+        dir.as_fd(),
+        OsStr::from_bytes(&tmp),
+    )
+    .map_err(|e| Error::io("creating symlink", &path, e.into()))?;
+    if let Err(e) = place(&dir, &tmp, name, &path) {
+        let _ = rustix::fs::unlinkat(dir.as_fd(), OsStr::from_bytes(&tmp), AtFlags::empty());
         return Err(e);
     }
-    filetime::set_symlink_file_times(&dest, mtime_of(entry), mtime_of(entry))
-        .map_err(|e| Error::io("setting the times of", &dest, e))
+    rustix::fs::utimensat(
+        dir.as_fd(),
+        OsStr::from_bytes(name),
+        &timestamps(entry),
+        AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .map_err(|e| Error::io("setting the times of", &path, e.into()))
 }
 
-/// Apply a directory entry's mode and times through a descriptor opened without following
-/// links.
-pub fn finish_dir(target: &Path, entry: &Entry) -> Result<()> {
-    let path = local_path(target, &entry.path.0);
-    let dir = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY)
-        .open(&path)
-        .map_err(|e| Error::io("opening directory", &path, e))?;
-    dir.set_permissions(fs::Permissions::from_mode(entry.mode & MODE_MASK))
-        .map_err(|e| Error::io("setting the mode of", &path, e))?;
-    filetime::set_file_handle_times(&dir, Some(mtime_of(entry)), Some(mtime_of(entry)))
-        .map_err(|e| Error::io("setting the times of", &path, e))?;
-    // Make the renames into this directory durable too.
-    dir.sync_all().map_err(|e| Error::io("syncing", &path, e))
+/// Apply a directory entry's mode and times through its own descriptor (opened without
+/// following links), and sync it so the renames into it are durable.
+pub fn finish_dir(tree: &mut DirTree, entry: &Entry) -> Result<()> {
+    let path = tree.display(&entry.path.0);
+    let dir = tree
+        .dir(&entry.path.0, false)
+        .map_err(|e| on_the_way(tree, &entry.path.0, e))?;
+    rustix::fs::fchmod(dir.as_fd(), Mode::from_raw_mode(entry.mode & MODE_MASK))
+        .map_err(|e| Error::io("setting the mode of", &path, e.into()))?;
+    rustix::fs::futimens(dir.as_fd(), &timestamps(entry))
+        .map_err(|e| Error::io("setting the times of", &path, e.into()))?;
+    rustix::fs::fsync(dir.as_fd()).map_err(|e| Error::io("syncing", &path, e.into()))
 }
 
 /// fsync the target folder itself, so its new top-level entries survive a power cut.
-pub fn sync_dir(path: &Path) -> Result<()> {
-    File::open(path)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("syncing", path, e))
+pub fn sync_root(tree: &DirTree) -> Result<()> {
+    rustix::fs::fsync(tree.root()).map_err(|e| Error::io("syncing", tree.root_path(), e.into()))
 }
 
 /// Is `dir` missing or empty?
@@ -225,5 +285,62 @@ pub fn is_empty_dir(dir: &Path) -> Result<bool> {
         Ok(mut it) => Ok(it.next().is_none()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
         Err(e) => Err(Error::io("reading", dir, e)),
+    }
+}
+
+/// Remove the temp files an interrupted restore (SIGKILL, power cut) left in the target:
+/// regular files named exactly like snapdrill's own (`.snapdrill-<16 hex>.tmp`), anywhere
+/// below it, reached through descriptors. Returns how many were removed.
+pub fn sweep_temps(tree: &DirTree) -> Result<u64> {
+    let root = rustix::io::fcntl_dupfd_cloexec(tree.root(), 0)
+        .map_err(|e| Error::io("reading", tree.root_path(), e.into()))?;
+    let mut removed = 0;
+    let mut stack = vec![root];
+    while let Some(dir) = stack.pop() {
+        let names: Vec<Vec<u8>> = match rustix::fs::Dir::read_from(&dir) {
+            Ok(d) => d
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_bytes().to_vec())
+                .filter(|n| n != b"." && n != b"..")
+                .collect(),
+            Err(_) => continue,
+        };
+        for name in names {
+            let os = OsStr::from_bytes(&name);
+            let Ok(st) = rustix::fs::statat(dir.as_fd(), os, AtFlags::SYMLINK_NOFOLLOW) else {
+                continue;
+            };
+            let st = Stat::from_raw(&st);
+            if st.is_dir() {
+                if let Ok(fd) = tree::open_dir_at(dir.as_fd(), &name, false) {
+                    stack.push(fd);
+                }
+            } else if st.is_file()
+                && is_temp_name(&name)
+                && rustix::fs::unlinkat(dir.as_fd(), os, AtFlags::empty()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_are_recognised_exactly() {
+        let n = temp_name();
+        assert!(is_temp_name(&n), "{}", String::from_utf8_lossy(&n));
+        for other in [
+            &b".snapdrill-0123.tmp"[..],
+            b"snapdrill-0123456789abcdef.tmp",
+            b".snapdrill-0123456789abcdeg.tmp",
+            b"customers.csv",
+        ] {
+            assert!(!is_temp_name(other), "{}", String::from_utf8_lossy(other));
+        }
     }
 }

@@ -27,6 +27,7 @@ use crate::format::commit::{Commit, ObjectRef};
 use crate::format::limits;
 use crate::format::manifest::{Entry, EntryKind, Manifest};
 use crate::keys::Identities;
+use crate::localfs::tree::DirTree;
 use crate::repository::{Failure, Repository};
 use crate::sealing::{self, SealError, chunk_id};
 
@@ -122,6 +123,8 @@ pub struct RestoreReport {
     pub duration_secs: f64,
     /// Which store served what.
     pub sources: Sources,
+    /// Temp files an interrupted restore had left in the target, removed first (`--force`).
+    pub temps_swept: u64,
 }
 
 /// An opened snapshot: verified manifest plus what is needed to read its chunks.
@@ -274,28 +277,28 @@ pub async fn run(
 ) -> Result<RestoreReport> {
     let started = Instant::now();
     let plan = plan(&opened.manifest, opts)?;
-    let target = if opts.verify_only {
-        None
+    let (mut target, temps_swept) = if opts.verify_only {
+        (None, 0)
     } else {
-        Some(prepare_target(&opts.target, opts.force)?)
+        let (tree, swept) = prepare_target(&opts.target, opts.force)?;
+        (Some(tree), swept)
     };
-    if let Some(target) = &target {
+    if let Some(tree) = target.as_mut() {
         for d in &plan.dirs {
-            fs::ensure_dirs(target, &d.path.0)?;
+            fs::ensure_dirs(tree, &d.path.0)?;
         }
         for e in plan.files.iter().chain(&plan.symlinks) {
-            if let Some(i) = e.path.0.iter().rposition(|&b| b == b'/') {
-                fs::ensure_dirs(target, &e.path.0[..i])?;
-            }
+            let (parent, _) = crate::localfs::tree::split_parent(&e.path.0);
+            fs::ensure_dirs(tree, parent)?;
         }
     }
 
     let chunk_refs = chunk_objects(&opened)?;
     let (tx, rx) = mpsc::channel::<(u64, Vec<u8>)>(2);
     let files: Vec<Entry> = plan.files.iter().map(|e| (*e).clone()).collect();
-    let (writer_target, writer_clock) = (target.clone(), clock.clone());
+    let (writer_target, writer_clock) = (target.as_ref().map(DirTree::share), clock.clone());
     let writer = tokio::task::spawn_blocking(move || {
-        stream::consume(writer_target.as_deref(), files, rx, &writer_clock)
+        stream::consume(writer_target, files, rx, &writer_clock)
     });
 
     let offsets = opened.manifest.chunk_offsets();
@@ -356,12 +359,15 @@ pub async fn run(
         return Err(e);
     }
     let bytes = written?;
-    if let Some(target) = &target {
-        finish_tree(target, &plan)?;
+    if let Some(tree) = target.as_mut() {
+        finish_tree(tree, &plan)?;
     }
     Ok(RestoreReport {
         snapshot_id: opened.commit.snapshot_id.clone(),
-        target: target.map_or_else(|| "(verify only)".into(), |t| t.display().to_string()),
+        target: target.map_or_else(
+            || "(verify only)".into(),
+            |t| t.root_path().display().to_string(),
+        ),
         files: plan.files.len() as u64,
         dirs: plan.dirs.len() as u64,
         symlinks: plan.symlinks.len() as u64,
@@ -372,6 +378,7 @@ pub async fn run(
         stages: clock.times(),
         duration_secs: started.elapsed().as_secs_f64(),
         sources: opened.sources,
+        temps_swept,
     })
 }
 
@@ -391,19 +398,21 @@ fn open_chunk(
 
 /// Symlinks last, then directory modes and times, deepest first (a read-only directory is
 /// closed only after its content is in place).
-fn finish_tree(target: &Path, plan: &Plan) -> Result<()> {
+fn finish_tree(tree: &mut DirTree, plan: &Plan) -> Result<()> {
     for s in &plan.symlinks {
-        fs::make_symlink(target, s)?;
+        fs::make_symlink(tree, s)?;
     }
     let mut dirs = plan.dirs.clone();
     dirs.sort_by_key(|d| std::cmp::Reverse(d.path.0.iter().filter(|&&b| b == b'/').count()));
     for d in dirs {
-        fs::finish_dir(target, d)?;
+        fs::finish_dir(tree, d)?;
     }
-    fs::sync_dir(target)
+    fs::sync_root(tree)
 }
 
-fn prepare_target(target: &Path, force: bool) -> Result<PathBuf> {
+/// Check the target (empty unless `force`), create it when missing, and open it. With
+/// `force`, temp files an interrupted restore left there are removed first.
+fn prepare_target(target: &Path, force: bool) -> Result<(DirTree, u64)> {
     if !force && !fs::is_empty_dir(target)? {
         return Err(Error::Usage(format!(
             "the target {} is not empty; restore into an empty folder, or pass --force to replace what is there",
@@ -411,16 +420,21 @@ fn prepare_target(target: &Path, force: bool) -> Result<PathBuf> {
         )));
     }
     match std::fs::symlink_metadata(target) {
-        Ok(m) if !m.is_dir() => {
+        Ok(m) if m.is_dir() => {}
+        // The operator named it: a symlink to a directory is followed, as for sources.
+        Ok(m) if m.file_type().is_symlink() && target.is_dir() => {}
+        Ok(_) => {
             return Err(Error::Usage(format!(
                 "the target {} is not a directory",
                 target.display()
             )));
         }
-        Ok(_) => {}
         Err(_) => std::fs::create_dir_all(target).map_err(|e| Error::io("creating", target, e))?,
     }
-    std::fs::canonicalize(target).map_err(|e| Error::io("resolving", target, e))
+    let path = std::fs::canonicalize(target).map_err(|e| Error::io("resolving", target, e))?;
+    let tree = DirTree::open(&path).map_err(|e| Error::io("opening", &path, e))?;
+    let swept = if force { fs::sweep_temps(&tree)? } else { 0 };
+    Ok((tree, swept))
 }
 
 fn chunk_objects(opened: &Opened) -> Result<Vec<ObjectRef>> {

@@ -2,7 +2,7 @@
 //! files, which are written to disk (temp file, checked, renamed) or — in verify-only mode —
 //! only hashed and compared. Also the stage clock that drills report.
 
-use std::path::Path;
+use crate::localfs::tree::DirTree;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -106,7 +106,7 @@ enum Pending {
 }
 
 impl Pending {
-    fn open(target: Option<&Path>, entry: &Entry) -> Result<Self> {
+    fn open(target: Option<&mut DirTree>, entry: &Entry) -> Result<Self> {
         Ok(match target {
             Some(t) => Pending::Disk(fs::PendingFile::create(t, entry)?),
             None => Pending::Check {
@@ -129,10 +129,10 @@ impl Pending {
         }
     }
 
-    fn finish(self, target: Option<&Path>, entry: &Entry, clock: &StageClock) -> Result<()> {
-        match (self, target) {
-            (Pending::Disk(f), Some(t)) => clock.time(Stage::Write, || f.finish(t, entry)),
-            (Pending::Check { hasher, written }, _) => {
+    fn finish(self, entry: &Entry, clock: &StageClock) -> Result<()> {
+        match self {
+            Pending::Disk(f) => clock.time(Stage::Write, || f.finish(entry)),
+            Pending::Check { hasher, written } => {
                 let digest = hex::encode(hasher.finalize());
                 if Some(written) != entry.size || Some(&digest) != entry.sha256.as_ref() {
                     return Err(Error::integrity(
@@ -144,10 +144,6 @@ impl Pending {
                     ));
                 }
                 Ok(())
-            }
-            (Pending::Disk(f), None) => {
-                f.abandon();
-                Err(Error::fatal("internal error: a file without a target"))
             }
         }
     }
@@ -167,9 +163,9 @@ struct Finisher {
 }
 
 impl Finisher {
-    fn start(target: Option<&Path>, clock: &std::sync::Arc<StageClock>) -> Self {
+    fn start(clock: &std::sync::Arc<StageClock>) -> Self {
         let (tx, rx) = std::sync::mpsc::sync_channel::<(Pending, Entry)>(4);
-        let (target, clock) = (target.map(Path::to_path_buf), clock.clone());
+        let clock = clock.clone();
         let handle = std::thread::Builder::new()
             .name("snapdrill-finisher".into())
             .spawn(move || {
@@ -179,7 +175,7 @@ impl Finisher {
                         pending.abandon();
                         continue;
                     }
-                    if let Err(e) = pending.finish(target.as_deref(), &entry, &clock) {
+                    if let Err(e) = pending.finish(&entry, &clock) {
                         first_error = Some(e);
                     }
                 }
@@ -212,15 +208,15 @@ impl Finisher {
 /// With a `target`, files are placed there; without, they are only verified. Returns the
 /// content bytes restored.
 pub fn consume(
-    target: Option<&Path>,
+    mut target: Option<DirTree>,
     files: Vec<Entry>,
     mut rx: mpsc::Receiver<(u64, Vec<u8>)>,
     clock: &std::sync::Arc<StageClock>,
 ) -> Result<u64> {
-    let finisher = Finisher::start(target, clock);
+    let finisher = Finisher::start(clock);
     let result = (|| {
         for f in files.iter().filter(|f| f.file_size() == 0) {
-            finisher.finish(Pending::open(target, f)?, f)?;
+            finisher.finish(Pending::open(target.as_mut(), f)?, f)?;
         }
         let files: Vec<&Entry> = files.iter().filter(|f| f.file_size() > 0).collect();
         let (mut bytes, mut next) = (0, 0);
@@ -237,7 +233,7 @@ pub fn consume(
                     }
                     let pending = match current.as_mut() {
                         Some(p) => p,
-                        None => current.insert(Pending::open(target, f)?),
+                        None => current.insert(Pending::open(target.as_mut(), f)?),
                     };
                     let (from, to) = (start.max(chunk_start), end.min(chunk_end));
                     if from < to {
