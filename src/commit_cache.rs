@@ -18,7 +18,7 @@ use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
 use crate::format::{self, commit::Commit};
-use crate::private_file;
+use crate::localfs::atomic::{self, NewMode};
 
 /// How a store listed a commit object: the store's name, the size and modification time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,7 +100,7 @@ impl CommitCache {
             _ => {
                 let _ = fs::remove_file(self.seen_path(id));
                 // Unsynced: a torn entry after a crash no longer verifies, a miss.
-                private_file::write(&path, object, false)?;
+                atomic::write(&path, object, NewMode::Private, false)?;
                 Vec::new()
             }
         };
@@ -108,7 +108,7 @@ impl CommitCache {
             all.push(seen);
         }
         let listing = serde_json::to_vec(&all).map_err(std::io::Error::other)?;
-        private_file::write(&self.seen_path(id), &listing, false)
+        atomic::write(&self.seen_path(id), &listing, NewMode::Private, false)
     }
 
     fn seen_path(&self, id: &str) -> PathBuf {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::store::backend::{self, Location};
+use crate::store::location::{self, Location};
 use crate::store::retry::Tuning;
 
 /// The file name looked for in the working directory.
@@ -353,7 +353,8 @@ fn check_stores(raw: Vec<RawStore>, base: &Path) -> Result<Vec<StoreConfig>, Str
         return Err("no [[store]] is configured; add at least one".into());
     }
     let mut seen = std::collections::HashSet::new();
-    raw.into_iter()
+    let stores = raw
+        .into_iter()
         .map(|s| {
             let valid_name = !s.name.is_empty()
                 && s.name.len() <= 64
@@ -369,7 +370,7 @@ fn check_stores(raw: Vec<RawStore>, base: &Path) -> Result<Vec<StoreConfig>, Str
             if !seen.insert(s.name.clone()) {
                 return Err(format!("two stores are named '{}'", s.name));
             }
-            let location = backend::parse_location(&s.url, base)
+            let location = location::parse_location(&s.url, base)
                 .map_err(|e| format!("store '{}': {e}", s.name))?;
             let tuning = store_tuning(&s)?;
             let options = s
@@ -389,7 +390,30 @@ fn check_stores(raw: Vec<RawStore>, base: &Path) -> Result<Vec<StoreConfig>, Str
                 tuning,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, String>>()?;
+    refuse_same_place(&stores)?;
+    Ok(stores)
+}
+
+/// Two entries for one place would count as two replicas (defeating `require`), and a
+/// store inside another would see the other's objects as its own debris: refuse both.
+fn refuse_same_place(stores: &[StoreConfig]) -> Result<(), String> {
+    let places: Vec<_> = stores.iter().map(|s| s.location.place(&s.options)).collect();
+    for (i, a) in places.iter().enumerate() {
+        for (j, b) in places.iter().enumerate().skip(i + 1) {
+            if a.overlaps(b) {
+                let how = if a == b { "are the same place" } else { "overlap (one lies inside the other)" };
+                return Err(format!(
+                    "stores '{}' and '{}' {how} ({} and {}): one place is one replica, and counting it twice would defeat `require`; remove one of them or point it elsewhere",
+                    stores[i].name,
+                    stores[j].name,
+                    a.describe(),
+                    b.describe()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn store_tuning(s: &RawStore) -> Result<Tuning, String> {
@@ -474,9 +498,15 @@ pub fn pin_signer(path: &Path, signer: &str) -> Result<bool> {
         }
     }
     if done {
-        let tmp = path.with_extension("toml.snapdrill-tmp");
-        fs::write(&tmp, out).map_err(|e| Error::io("writing", &tmp, e))?;
-        fs::rename(&tmp, path).map_err(|e| Error::io("replacing", path, e))?;
+        // The config may hold store options an operator keeps private (0600): the new file
+        // keeps the old one's mode and owner, and its temp file is created exclusively.
+        crate::localfs::atomic::write(
+            path,
+            out.as_bytes(),
+            crate::localfs::atomic::NewMode::Private,
+            true,
+        )
+        .map_err(|e| Error::io("replacing", path, e))?;
     }
     Ok(done)
 }

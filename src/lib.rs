@@ -35,7 +35,6 @@ pub mod format;
 pub mod keys;
 pub mod localfs;
 pub mod lock;
-pub mod private_file;
 pub mod prune;
 pub mod report;
 pub mod repository;

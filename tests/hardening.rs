@@ -764,3 +764,40 @@ async fn a_directory_swapped_for_a_symlink_during_a_restore_is_never_written_thr
         common::files_under(&elsewhere)
     );
 }
+
+/// `init` pins the signer by rewriting the config: a 0600 config stays 0600 (it is not
+/// made world-readable) and a symlink planted where a temp file used to go is not followed.
+#[test]
+fn init_keeps_the_configs_mode_and_never_follows_a_planted_symlink() {
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::with(&["tokyo"], &[], false);
+    common::set_mode(&env.config(), 0o600);
+    let victim = env.p("victim");
+    fs::write(&victim, b"untouched").unwrap();
+    std::os::unix::fs::symlink(&victim, env.p("snapdrill.toml.snapdrill-tmp")).unwrap();
+    env.ok(&["init"]);
+    let text = fs::read_to_string(env.config()).unwrap();
+    assert!(text.contains("signer = \"ed25519:"), "{text}");
+    assert_eq!(fs::metadata(env.config()).unwrap().mode() & 0o777, 0o600);
+    assert_eq!(fs::read(&victim).unwrap(), b"untouched");
+}
+
+/// Two `[[store]]` entries for one place count as two replicas and defeat `require`:
+/// refused by `config check`, `init` and `backup` (exit 2), naming both.
+#[test]
+fn two_stores_that_are_one_place_are_refused() {
+    let env = Env::new(&["store1"]);
+    let mut text = fs::read_to_string(env.config()).unwrap();
+    text.push_str("\n[[store]]\nname = \"again\"\nurl = \"./stores/store1/\"\nsite = \"b\"\n");
+    fs::write(env.config(), &text).unwrap();
+    let src = env.tree("exports", &[("a.csv", b"a\n")]);
+    for args in [vec!["config", "check"], vec!["init"], vec!["backup", src.to_str().unwrap()]] {
+        let out = env.run(&args);
+        assert_eq!(code(&out), 2, "{args:?}: {}", show(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("stores 'store1' and 'again' are the same place"),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -86,7 +86,12 @@ impl CoverageFile {
             std::fs::create_dir_all(dir)?;
         }
         let text = serde_json::to_string(self).map_err(std::io::Error::other)?;
-        crate::report::write_atomic(path, &text)
+        crate::localfs::atomic::write(
+            path,
+            text.as_bytes(),
+            crate::localfs::atomic::NewMode::Private,
+            false,
+        )
     }
 
     /// When `object` was last read and verified in `store`.

@@ -139,6 +139,6 @@ impl FilesCache {
             segments,
         })?;
         let packed = zstd::bulk::compress(&json, 3)?;
-        crate::private_file::write(path, &packed, true)
+        crate::localfs::atomic::write(path, &packed, crate::localfs::atomic::NewMode::Private, true)
     }
 }

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use snapdrill::audit::{self, AuditOptions, AuditReport, ReadPolicy, read, render, survey};
 use snapdrill::config::Config;
+use snapdrill::localfs::atomic::{self, NewMode};
 use snapdrill::store::{StoreErrorKind, StoreRef};
-use snapdrill::{Error, report};
+use snapdrill::Error;
 
 use super::{Global, common, output};
 
@@ -112,10 +113,10 @@ fn stores(config: &Config) -> (Vec<StoreRef>, Vec<(String, String)>) {
 fn write_outputs(r: &AuditReport, args: &Args) -> Result<()> {
     for path in &args.report {
         let content = render::render_for(path, r).map_err(Error::Usage)?;
-        report::write_atomic(path, &content).map_err(|e| Error::io("writing", path, e))?;
+        atomic::write(path, content.as_bytes(), NewMode::Shared, false).map_err(|e| Error::io("writing", path, e))?;
     }
     if let Some(path) = &args.metrics_file {
-        report::write_atomic(path, &render::prometheus(r))
+        atomic::write(path, render::prometheus(r).as_bytes(), NewMode::Shared, false)
             .map_err(|e| Error::io("writing", path, e))?;
     }
     Ok(())

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use snapdrill::config::Config;
+use snapdrill::localfs::atomic::{self, NewMode};
 use snapdrill::drill::{self, DrillOptions, DrillRecord, Sample, record};
 use snapdrill::error::exit;
 use snapdrill::keys::{self, Identities};
@@ -372,10 +373,10 @@ async fn write_outputs(
             "snapdrill restore drills",
         )
         .map_err(Error::Usage)?;
-        report::write_atomic(path, &content).map_err(|e| Error::io("writing", path, e))?;
+        atomic::write(path, content.as_bytes(), NewMode::Shared, false).map_err(|e| Error::io("writing", path, e))?;
     }
     if let Some(path) = &args.metrics_file {
-        report::write_atomic(path, &report::prometheus(&all))
+        atomic::write(path, report::prometheus(&all).as_bytes(), NewMode::Shared, false)
             .map_err(|e| Error::io("writing", path, e))?;
     }
     Ok(())
@@ -507,7 +508,7 @@ pub async fn report(global: &Global, args: ReportArgs) -> Result<i32> {
         ),
     ] {
         if let (Some(path), Some(content)) = (path, content) {
-            report::write_atomic(path, &content).map_err(|e| Error::io("writing", path, e))?;
+            atomic::write(path, content.as_bytes(), NewMode::Shared, false).map_err(|e| Error::io("writing", path, e))?;
             if !global.quiet {
                 println!("wrote {} ({} drills)", path.display(), records.len());
             }

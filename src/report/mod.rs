@@ -28,22 +28,6 @@ pub fn render_for(path: &Path, records: &[DrillRecord], title: &str) -> Result<S
     }
 }
 
-/// Write `content` to `path` atomically (temp file in the same folder, then rename), so a
-/// reader (node_exporter, a browser) never sees half a file.
-pub fn write_atomic(path: &Path, content: &str) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.snapdrill-tmp"));
-    std::fs::write(&tmp, content)?;
-    std::fs::rename(&tmp, path)
-}
-
 /// `1.5 MiB`-style sizes (binary units), for terminals and audit reports. Drill reports
 /// use decimal units (`size` below), as throughput is in MB/s there.
 pub fn binary_size(bytes: u64) -> String {

@@ -14,7 +14,7 @@
 //! `GOOGLE_*`) and the store's `options`; every message is passed through [`Redactor`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -37,108 +37,7 @@ use super::redact::Redactor;
 use super::retry::{Retrying, Tuning};
 use super::{Capabilities, ObjectInfo, PutMode, Store, StoreError, StoreErrorKind, StoreRef};
 
-/// Where a store lives, parsed from its configured URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Location {
-    /// A local directory.
-    Local(PathBuf),
-    /// An in-process memory store with this name.
-    Memory(String),
-    /// A cloud or HTTP store: its scheme and the full URL.
-    Remote {
-        /// `s3`, `az`, `gs` or `http`.
-        kind: RemoteKind,
-        /// The URL as configured.
-        url: String,
-    },
-}
-
-/// The remote store families.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RemoteKind {
-    /// S3 and S3-compatible.
-    S3,
-    /// Azure Blob Storage.
-    Azure,
-    /// Google Cloud Storage.
-    Gcs,
-    /// HTTP/WebDAV.
-    Http,
-}
-
-/// Parse a store URL. Relative paths are resolved against `base_dir` (the config's folder).
-pub fn parse_location(url: &str, base_dir: &Path) -> Result<Location, String> {
-    if let Some(rest) = url.strip_prefix("memory://") {
-        if rest.is_empty() {
-            return Err("memory:// needs a name, e.g. memory://test".into());
-        }
-        return Ok(Location::Memory(rest.to_owned()));
-    }
-    if let Some(rest) = url.strip_prefix("file://") {
-        if !rest.starts_with('/') {
-            return Err(format!(
-                "'{url}' is not an absolute file URL; write file:///absolute/path or a plain path"
-            ));
-        }
-        return Ok(Location::Local(PathBuf::from(percent_decode(rest)?)));
-    }
-    if let Some((scheme, _)) = url.split_once("://") {
-        let kind = match scheme {
-            "s3" | "s3a" => RemoteKind::S3,
-            "az" | "azure" | "abfs" | "abfss" => RemoteKind::Azure,
-            "gs" => RemoteKind::Gcs,
-            "http" | "https" => RemoteKind::Http,
-            _ => return Err(format!("unknown store scheme '{scheme}://'")),
-        };
-        let parsed = url::Url::parse(url)
-            .map_err(|e| format!("'{}' is not a valid URL: {e}", redact_url(url)))?;
-        if parsed.host_str().is_none_or(str::is_empty) {
-            return Err(format!(
-                "'{}' names no bucket, container or host",
-                redact_url(url)
-            ));
-        }
-        return Ok(Location::Remote {
-            kind,
-            url: url.to_owned(),
-        });
-    }
-    if url.is_empty() {
-        return Err("the store url is empty".into());
-    }
-    Ok(Location::Local(base_dir.join(url)))
-}
-
-fn percent_decode(s: &str) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3).ok_or("bad %-escape in file URL")?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| "bad %-escape in file URL")?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| "file URL is not UTF-8 after decoding".into())
-}
-
-/// A URL without user info or query string, safe to print.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.set_query(None);
-            u.set_fragment(None);
-            u.to_string()
-        }
-        Err(_) => url.split(['?', '#']).next().unwrap_or_default().to_owned(),
-    }
-}
+pub use super::location::{Location, RemoteKind, parse_location, redact_url};
 
 /// Open a store with retries, timeouts and deadline applied (what commands use).
 pub fn open(

@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod faults;
+pub mod location;
 pub mod redact;
 pub mod retry;
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::backend::Location;
+use super::location::Location;
 
 /// Environment variables whose values are secrets (or identify an account) in the clouds
 /// object_store reads from the environment.
@@ -136,7 +136,7 @@ mod tests {
         opts.insert("access_key_id".to_owned(), "AKIACANARY".to_owned());
         opts.insert("region".to_owned(), "us-east-1".to_owned());
         let loc = Location::Remote {
-            kind: super::super::backend::RemoteKind::Http,
+            kind: super::super::location::RemoteKind::Http,
             url: "https://u:PASSWORD-CANARY@h/x".into(),
         };
         let r = Redactor::for_store(&loc, &opts);
