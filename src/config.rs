@@ -398,11 +398,18 @@ fn check_stores(raw: Vec<RawStore>, base: &Path) -> Result<Vec<StoreConfig>, Str
 /// Two entries for one place would count as two replicas (defeating `require`), and a
 /// store inside another would see the other's objects as its own debris: refuse both.
 fn refuse_same_place(stores: &[StoreConfig]) -> Result<(), String> {
-    let places: Vec<_> = stores.iter().map(|s| s.location.place(&s.options)).collect();
+    let places: Vec<_> = stores
+        .iter()
+        .map(|s| s.location.place(&s.options))
+        .collect();
     for (i, a) in places.iter().enumerate() {
         for (j, b) in places.iter().enumerate().skip(i + 1) {
             if a.overlaps(b) {
-                let how = if a == b { "are the same place" } else { "overlap (one lies inside the other)" };
+                let how = if a == b {
+                    "are the same place"
+                } else {
+                    "overlap (one lies inside the other)"
+                };
                 return Err(format!(
                     "stores '{}' and '{}' {how} ({} and {}): one place is one replica, and counting it twice would defeat `require`; remove one of them or point it elsewhere",
                     stores[i].name,

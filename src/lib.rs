@@ -44,6 +44,7 @@ pub mod sealing;
 pub mod source;
 pub mod store;
 pub mod sync;
+pub mod text;
 
 pub use error::{Error, Result};
 

@@ -791,7 +791,11 @@ fn two_stores_that_are_one_place_are_refused() {
     text.push_str("\n[[store]]\nname = \"again\"\nurl = \"./stores/store1/\"\nsite = \"b\"\n");
     fs::write(env.config(), &text).unwrap();
     let src = env.tree("exports", &[("a.csv", b"a\n")]);
-    for args in [vec!["config", "check"], vec!["init"], vec!["backup", src.to_str().unwrap()]] {
+    for args in [
+        vec!["config", "check"],
+        vec!["init"],
+        vec!["backup", src.to_str().unwrap()],
+    ] {
         let out = env.run(&args);
         assert_eq!(code(&out), 2, "{args:?}: {}", show(&out));
         let err = stderr(&out);
@@ -800,4 +804,117 @@ fn two_stores_that_are_one_place_are_refused() {
             "{args:?}: {err}"
         );
     }
+}
+
+/// A forged commit (signed with the real write key) whose time is unreadable, from the year
+/// 9999, or not its id's time: untrusted, never `latest`, and a drill's RPO comes from the
+/// real newest snapshot.
+#[test]
+fn a_commit_time_that_is_unreadable_or_in_the_future_is_untrusted() {
+    use common::craft::{self, file_entry};
+    let env = Env::new(&["tokyo"]);
+    let src = env.tree("exports", &[("customers.csv", b"id\n1\n")]);
+    env.ok(&["backup", src.to_str().unwrap()]);
+    let real = env.snapshot_ids();
+    let content = b"forged\n";
+    let forge = |time: &str, id: &str| {
+        craft::snapshot(
+            &env,
+            &["tokyo"],
+            craft::Spec {
+                stream: content.to_vec(),
+                entries: vec![file_entry(b"forged.txt", content, 0)],
+                time: Some(time.into()),
+                snapshot_id: Some(id.into()),
+                ..craft::Spec::default()
+            },
+        )
+    };
+    forge("zzzz", "20261201T000000Z-0000000a");
+    forge("9999-12-31T00:00:00Z", "99991231T000000Z-0000000b");
+    forge("2026-01-01T00:00:00Z", "20261201T000001Z-0000000c");
+    let out = env.run(&["snapshots"]);
+    assert_eq!(code(&out), 13, "{}", show(&out));
+    let err = format!("{}{}", stdout(&out), stderr(&out));
+    for why in ["unreadable time", "in the future", "not the time its id"] {
+        assert!(err.contains(why), "{why}: {err}");
+    }
+    let listed = json(&stdout(&env.run(&["snapshots", "--json"])));
+    let ids: Vec<&str> = listed["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, real, "{listed}");
+    let target = env.p("restored");
+    let out = env.run(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(target.join("exports/customers.csv").exists());
+    let out = env.run(&["restore-drill", "--json", "--rpo", "1h"]);
+    let rec = &json(&stdout(&out))[0];
+    assert_eq!(rec["snapshot_id"].as_str(), Some(real[0].as_str()), "{rec}");
+    assert!(rec["rpo_secs"].as_f64().unwrap() < 3600.0, "{rec}");
+}
+
+/// Paths, hosts and tags from a hostile manifest or commit reach no terminal raw: a newline
+/// cannot forge a listing line, an escape sequence is printed as text. Far-future and
+/// pre-1970 modification times are shown, flagged, without a panic.
+#[test]
+fn hostile_names_and_times_are_escaped_and_never_panic() {
+    use common::craft::{self, file_entry, symlink_entry};
+    let env = Env::new(&["tokyo"]);
+    let content = b"x\n";
+    let mut far = file_entry(b"far-future.csv", content, 0);
+    far.mtime = i64::MAX;
+    let mut early = file_entry(b"before-1970.csv", content, 2);
+    early.mtime = -86_400;
+    let forged = file_entry(
+        b"a\n-rwxr-xr-x  999 2026-01-01T00:00:00Z forged",
+        content,
+        4,
+    );
+    let esc = file_entry(b"\x1b]0;pwned\x07\x1b[2Jtitle", content, 6);
+    let id = craft::snapshot(
+        &env,
+        &["tokyo"],
+        craft::Spec {
+            stream: content.repeat(4),
+            entries: vec![
+                far,
+                early,
+                forged,
+                esc,
+                symlink_entry(b"link", b"\x1b[31mred"),
+            ],
+            host: Some("host\nforged-host\x1b[0m".into()),
+            tags: vec!["tag\x1b[1m".into()],
+            ..craft::Spec::default()
+        },
+    );
+    let out = env.run(&["ls", &id]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let text = stdout(&out);
+    assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text:?}");
+    assert_eq!(text.lines().count(), 5, "one line per entry: {text}");
+    assert!(text.contains("a\\x0a-rwxr-xr-x"), "{text}");
+    assert!(
+        text.contains(&format!("@{} (out of range)", i64::MAX)),
+        "{text}"
+    );
+    assert!(text.contains("@-86400 (out of range)"), "{text}");
+
+    let out = env.run(&["snapshots"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let text = stdout(&out);
+    assert!(!text.contains('\x1b'), "{text:?}");
+    assert!(text.contains("host\\x0aforged-host"), "{text}");
+    // JSON stays exact.
+    let listed = json(&env.ok(&["snapshots", "--json"]));
+    assert_eq!(listed["snapshots"][0]["host"], "host\nforged-host\x1b[0m");
+    // A restore of the same snapshot places every file, whatever its times.
+    let target = env.p("restored");
+    let out = env.run(&["restore", &id, "--target", target.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(fs::read(target.join("far-future.csv")).unwrap(), content);
 }

@@ -7,6 +7,7 @@ use std::path::Path;
 use super::{AuditReport, Finding, Immutability, StoreAudit, StoreStatus};
 use crate::format;
 use crate::report::{binary_size as size, count};
+use crate::text::{escape, md_cell};
 
 /// Render by the file's extension: `.json` or `.md`/`.markdown`.
 pub fn render_for(path: &Path, report: &AuditReport) -> Result<String, String> {
@@ -107,13 +108,16 @@ fn immutability_line(i: &Immutability) -> String {
 }
 
 fn finding_text(out: &mut String, label: &str, f: &Finding) {
+    // Object names come from store listings, details from what a store served: escaped.
     let _ = writeln!(
         out,
         "{label}: store '{}', object '{}': {}",
-        f.store, f.object, f.detail
+        escape(&f.store),
+        escape(&f.object),
+        escape(&f.detail)
     );
     if let Some(h) = &f.hint {
-        let _ = writeln!(out, "         hint: {h}");
+        let _ = writeln!(out, "         hint: {}", escape(h));
     }
 }
 
@@ -143,7 +147,7 @@ pub fn text(r: &AuditReport, quiet: bool) -> String {
             finding_text(&mut out, "warning", f);
         }
         for n in r.notes.iter().chain(&r.ledger.notes) {
-            let _ = writeln!(out, "note: {n}");
+            let _ = writeln!(out, "note: {}", escape(n));
         }
         let _ = writeln!(
             out,
@@ -224,10 +228,6 @@ fn snapshots_text(out: &mut String, r: &AuditReport) {
     }
 }
 
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
-}
-
 /// A Markdown report, fit for an audit trail.
 pub fn markdown(r: &AuditReport) -> String {
     let mut md = format!("# snapdrill audit — repository {}\n\n", r.repository_id);
@@ -253,7 +253,7 @@ pub fn markdown(r: &AuditReport) -> String {
         let _ = writeln!(
             md,
             "| {} | {:?} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            cell(&s.store),
+            md_cell(&s.store),
             s.status,
             s.snapshots.len(),
             s.objects_listed,
@@ -289,7 +289,7 @@ pub fn markdown(r: &AuditReport) -> String {
         r.ledger.path, r.ledger.entries, r.ledger.appended
     );
     for n in r.notes.iter().chain(&r.ledger.notes) {
-        let _ = writeln!(md, "- {}", cell(n));
+        let _ = writeln!(md, "- {}", md_cell(n));
     }
     md
 }
@@ -304,11 +304,11 @@ fn findings_md(md: &mut String, title: &str, list: &[Finding]) {
     for f in list {
         let _ = writeln!(
             md,
-            "| {} | `{}` | {:?} | {} |",
-            cell(&f.store),
-            cell(&f.object),
+            "| {} | {} | {:?} | {} |",
+            md_cell(&f.store),
+            md_cell(&f.object),
             f.kind,
-            cell(&f.detail)
+            md_cell(&f.detail)
         );
     }
 }

@@ -139,6 +139,11 @@ impl FilesCache {
             segments,
         })?;
         let packed = zstd::bulk::compress(&json, 3)?;
-        crate::localfs::atomic::write(path, &packed, crate::localfs::atomic::NewMode::Private, true)
+        crate::localfs::atomic::write(
+            path,
+            &packed,
+            crate::localfs::atomic::NewMode::Private,
+            true,
+        )
     }
 }

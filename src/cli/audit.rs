@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use snapdrill::Error;
 use snapdrill::audit::{self, AuditOptions, AuditReport, ReadPolicy, read, render, survey};
 use snapdrill::config::Config;
 use snapdrill::localfs::atomic::{self, NewMode};
 use snapdrill::store::{StoreErrorKind, StoreRef};
-use snapdrill::Error;
 
 use super::{Global, common, output};
 
@@ -113,11 +113,17 @@ fn stores(config: &Config) -> (Vec<StoreRef>, Vec<(String, String)>) {
 fn write_outputs(r: &AuditReport, args: &Args) -> Result<()> {
     for path in &args.report {
         let content = render::render_for(path, r).map_err(Error::Usage)?;
-        atomic::write(path, content.as_bytes(), NewMode::Shared, false).map_err(|e| Error::io("writing", path, e))?;
+        atomic::write(path, content.as_bytes(), NewMode::Shared, false)
+            .map_err(|e| Error::io("writing", path, e))?;
     }
     if let Some(path) = &args.metrics_file {
-        atomic::write(path, render::prometheus(r).as_bytes(), NewMode::Shared, false)
-            .map_err(|e| Error::io("writing", path, e))?;
+        atomic::write(
+            path,
+            render::prometheus(r).as_bytes(),
+            NewMode::Shared,
+            false,
+        )
+        .map_err(|e| Error::io("writing", path, e))?;
     }
     Ok(())
 }

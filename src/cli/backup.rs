@@ -10,6 +10,8 @@ use snapdrill::keys::{self, WriteKey};
 use snapdrill::lock::LocalLock;
 use snapdrill::repository::{OpenMode, Repository};
 
+use snapdrill::text::escape;
+
 use super::{Global, common, output};
 
 /// Arguments of `backup`.
@@ -204,26 +206,35 @@ fn job_name(config: &Path, paths: &[PathBuf], stream: Option<&StreamSource>) -> 
 
 fn print_report(r: &BackupReport, quiet: bool) {
     for s in &r.skipped {
-        eprintln!("snapdrill: warning: skipped {}: {}", s.path, s.reason);
+        eprintln!(
+            "snapdrill: warning: skipped {}: {}",
+            escape(&s.path),
+            escape(&s.reason)
+        );
     }
     for c in &r.changed {
         eprintln!(
-            "snapdrill: warning: {c} changed while it was read (twice): stored as read, flagged in the snapshot"
+            "snapdrill: warning: {} changed while it was read (twice): stored as read, flagged in the snapshot",
+            escape(c)
         );
     }
     for w in r.warnings.iter().filter(|_| !quiet) {
-        eprintln!("snapdrill: warning: {w}");
+        eprintln!("snapdrill: warning: {}", escape(w));
     }
     for s in r.stores.iter().filter(|s| !s.committed) {
         eprintln!(
             "snapdrill: store '{}' did not commit: {}",
             s.name,
-            s.error.as_deref().unwrap_or("unknown")
+            escape(s.error.as_deref().unwrap_or("unknown"))
         );
     }
     if !quiet {
         for i in &r.ignored {
-            eprintln!("snapdrill: note: {} left out: {}", i.path, i.reason);
+            eprintln!(
+                "snapdrill: note: {} left out: {}",
+                escape(&i.path),
+                escape(&i.reason)
+            );
         }
         println!("snapshot {}  ({}, host {})", r.snapshot_id, r.time, r.host);
         println!(

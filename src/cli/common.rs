@@ -148,9 +148,9 @@ pub fn warn_untrusted(list: &snapdrill::repository::SnapshotList) {
     for u in &list.untrusted {
         eprintln!(
             "snapdrill: warning: UNTRUSTED snapshot {} in {}: {} — it is never restored",
-            u.id,
+            snapdrill::text::escape(&u.id),
             u.stores.join(","),
-            u.reason
+            snapdrill::text::escape(&u.reason)
         );
     }
 }

@@ -6,13 +6,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use snapdrill::config::Config;
-use snapdrill::localfs::atomic::{self, NewMode};
 use snapdrill::drill::{self, DrillOptions, DrillRecord, Sample, record};
 use snapdrill::error::exit;
 use snapdrill::keys::{self, Identities};
+use snapdrill::localfs::atomic::{self, NewMode};
 use snapdrill::restore::StageClock;
 use snapdrill::store::StoreRef;
 use snapdrill::{Error, report};
+
+use snapdrill::text::escape;
 
 use super::{Global, common, output};
 
@@ -166,10 +168,18 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
         }
         if args.json {
             for f in &outcome.record.failures {
-                eprintln!("snapdrill: drill {}: {f}", outcome.record.store);
+                eprintln!(
+                    "snapdrill: drill {}: {}",
+                    escape(&outcome.record.store),
+                    escape(f)
+                );
             }
             if let Some(e) = &outcome.record.cleanup_error {
-                eprintln!("snapdrill: warning: drill {}: {e}", outcome.record.store);
+                eprintln!(
+                    "snapdrill: warning: drill {}: {}",
+                    escape(&outcome.record.store),
+                    escape(e)
+                );
             }
         } else {
             print_result(&outcome.record, global.quiet);
@@ -272,10 +282,14 @@ async fn keep_record(room: &Room, outcome: &drill::Outcome, quiet: bool) {
 
 fn print_result(r: &DrillRecord, quiet: bool) {
     for f in &r.failures {
-        eprintln!("snapdrill: drill {}: {f}", r.store);
+        eprintln!("snapdrill: drill {}: {}", escape(&r.store), escape(f));
     }
     if let Some(e) = &r.cleanup_error {
-        eprintln!("snapdrill: warning: drill {}: {e}", r.store);
+        eprintln!(
+            "snapdrill: warning: drill {}: {}",
+            escape(&r.store),
+            escape(e)
+        );
     }
     for rep in &r.repairs {
         eprintln!(
@@ -373,11 +387,17 @@ async fn write_outputs(
             "snapdrill restore drills",
         )
         .map_err(Error::Usage)?;
-        atomic::write(path, content.as_bytes(), NewMode::Shared, false).map_err(|e| Error::io("writing", path, e))?;
+        atomic::write(path, content.as_bytes(), NewMode::Shared, false)
+            .map_err(|e| Error::io("writing", path, e))?;
     }
     if let Some(path) = &args.metrics_file {
-        atomic::write(path, report::prometheus(&all).as_bytes(), NewMode::Shared, false)
-            .map_err(|e| Error::io("writing", path, e))?;
+        atomic::write(
+            path,
+            report::prometheus(&all).as_bytes(),
+            NewMode::Shared,
+            false,
+        )
+        .map_err(|e| Error::io("writing", path, e))?;
     }
     Ok(())
 }
@@ -414,7 +434,8 @@ pub async fn list(global: &Global, args: ListArgs) -> Result<i32> {
     for b in &bad {
         eprintln!(
             "snapdrill: warning: drill record {} not trusted: {}",
-            b.object, b.reason
+            escape(&b.object),
+            escape(&b.reason)
         );
     }
     if args.json {
@@ -427,9 +448,9 @@ pub async fn list(global: &Global, args: ListArgs) -> Result<i32> {
         for r in &records {
             println!(
                 "{:<26} {:<12} {:<11} {:<17} {:>10} {:>10} {:>10.1}",
-                r.drill_id,
-                r.store,
-                r.mode,
+                escape(&r.drill_id),
+                escape(&r.store),
+                escape(&r.mode),
                 r.result.label(),
                 report::duration(r.judged_rto()),
                 r.rpo_secs.map_or("—".into(), report::duration),
@@ -481,7 +502,8 @@ pub async fn report(global: &Global, args: ReportArgs) -> Result<i32> {
     for b in &bad {
         eprintln!(
             "snapdrill: warning: drill record {} not trusted: {}",
-            b.object, b.reason
+            escape(&b.object),
+            escape(&b.reason)
         );
     }
     let title = "snapdrill restore drills";
@@ -508,7 +530,8 @@ pub async fn report(global: &Global, args: ReportArgs) -> Result<i32> {
         ),
     ] {
         if let (Some(path), Some(content)) = (path, content) {
-            atomic::write(path, content.as_bytes(), NewMode::Shared, false).map_err(|e| Error::io("writing", path, e))?;
+            atomic::write(path, content.as_bytes(), NewMode::Shared, false)
+                .map_err(|e| Error::io("writing", path, e))?;
             if !global.quiet {
                 println!("wrote {} ({} drills)", path.display(), records.len());
             }

@@ -7,6 +7,7 @@ use anyhow::Result;
 use snapdrill::error::exit;
 use snapdrill::format::manifest::EntryKind;
 use snapdrill::restore;
+use snapdrill::text::escape_bytes;
 
 use super::{Global, common, output};
 
@@ -35,23 +36,43 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
         output::json(&opened.manifest.entries)?;
         return Ok(exit::OK);
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for e in &opened.manifest.entries {
         let kind = match e.kind {
             EntryKind::Dir => 'd',
             EntryKind::File => '-',
             EntryKind::Symlink => 'l',
         };
-        let time = humantime::format_rfc3339_seconds(
-            std::time::UNIX_EPOCH + std::time::Duration::from_secs(e.mtime.max(0) as u64),
-        );
-        write!(out, "{kind}{:04o} {:>12} {time} ", e.mode, e.file_size())?;
-        out.write_all(&e.path.0)?;
+        write!(
+            out,
+            "{kind}{:04o} {:>12} {} {}",
+            e.mode,
+            e.file_size(),
+            mtime(e.mtime),
+            escape_bytes(&e.path.0)
+        )?;
         if let Some(t) = &e.target {
-            out.write_all(b" -> ")?;
-            out.write_all(&t.0)?;
+            write!(out, " -> {}", escape_bytes(&t.0))?;
         }
-        out.write_all(b"\n")?;
+        if e.changed {
+            write!(out, "  (changed while backed up)")?;
+        }
+        writeln!(out)?;
     }
+    out.flush()?;
     Ok(exit::OK)
+}
+
+/// A modification time for people: RFC 3339 when it is one (1970 to 9999), else the raw
+/// seconds, flagged (a manifest value is never trusted to be in range).
+fn mtime(secs: i64) -> String {
+    const LAST: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    if (0..=LAST).contains(&secs) {
+        humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64),
+        )
+        .to_string()
+    } else {
+        format!("@{secs} (out of range)")
+    }
 }

@@ -156,9 +156,11 @@ fn report_error(e: &anyhow::Error) -> i32 {
         return exit::OK;
     }
     let lib = e.chain().find_map(|c| c.downcast_ref::<snapdrill::Error>());
-    eprintln!("snapdrill: error: {e:#}");
+    // Messages name paths and objects that may come from a hostile manifest or store.
+    let escape = snapdrill::text::escape;
+    eprintln!("snapdrill: error: {}", escape(&format!("{e:#}")));
     if let Some(hint) = lib.and_then(|l| l.hint()) {
-        eprintln!("snapdrill: hint: {hint}");
+        eprintln!("snapdrill: hint: {}", escape(&hint));
     }
     lib.map_or(exit::FATAL, |l| l.exit_code())
 }

@@ -6,6 +6,8 @@ use snapdrill::error::exit;
 use snapdrill::format::commit::Summary;
 use snapdrill::repository::Untrusted;
 
+use snapdrill::text::escape;
+
 use super::{Global, common, output};
 
 /// Arguments of `snapshots`.
@@ -67,11 +69,11 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
                 "{:<26} {:<20} {:<14} {:>7} {:>10}  {:<16} {}",
                 r.id,
                 r.time.get(..19).unwrap_or(r.time).replace('T', " "),
-                r.host,
+                escape(r.host),
                 r.summary.files,
                 output::size(r.summary.bytes),
                 r.stores.join(","),
-                r.tags.join(",")
+                escape(&r.tags.join(","))
             );
         }
         if !global.quiet {
@@ -80,9 +82,9 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
         for u in &list.untrusted {
             eprintln!(
                 "snapdrill: UNTRUSTED snapshot {} in {}: {} — it will never be restored",
-                u.id,
+                escape(&u.id),
                 u.stores.join(","),
-                u.reason
+                escape(&u.reason)
             );
         }
     }

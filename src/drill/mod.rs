@@ -168,7 +168,12 @@ pub async fn run(
 
 fn judge(rec: &DrillRecord) -> DrillResult {
     let rto_missed = rec.targets.rto_secs.is_some_and(|t| rec.judged_rto() > t);
-    let rpo_missed = matches!((rec.targets.rpo_secs, rec.rpo_secs), (Some(t), Some(r)) if r > t);
+    // An RPO that could not be measured never meets a target.
+    let rpo_missed = match (rec.targets.rpo_secs, rec.rpo_secs) {
+        (Some(t), Some(r)) => r > t,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
     if rto_missed || rpo_missed {
         DrillResult::TargetMissed
     } else {
@@ -455,6 +460,19 @@ mod tests {
         // A "sample" of everything estimates exactly what it measured.
         assert_eq!(estimate_full_rto(&phases, 7, 7), Some(phases.total()));
         assert_eq!(estimate_full_rto(&phases, 7, 0), None);
+    }
+
+    #[test]
+    fn an_unknown_rpo_never_meets_a_target() {
+        let mut rec = DrillRecord::new("d".into(), "t".into(), "h".into(), "all".into(), "full");
+        rec.targets.rpo_secs = Some(3600.0);
+        rec.rpo_secs = None;
+        assert_eq!(judge(&rec), DrillResult::TargetMissed);
+        rec.rpo_secs = Some(10.0);
+        assert_eq!(judge(&rec), DrillResult::Pass);
+        rec.targets.rpo_secs = None;
+        rec.rpo_secs = None;
+        assert_eq!(judge(&rec), DrillResult::Pass, "no target, nothing to miss");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The commit of a snapshot: the signed, plaintext list of its objects
 //! (docs/format.md section 7).
 
+use std::time::{Duration, SystemTime};
+
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +72,30 @@ pub enum CommitError {
     Invalid(String),
 }
 
+/// How far in the future (by the reader's clock) a snapshot's time may be: clocks drift,
+/// but a snapshot "from next year" would sort as the newest forever and hide every real one.
+pub const FUTURE_TOLERANCE: Duration = Duration::from_secs(3600);
+
+/// A commit's time must parse, match the time its snapshot id carries (to the second), and
+/// not lie in the future.
+pub fn check_time(time: &str, snapshot_id: &str, now: SystemTime) -> Result<SystemTime, String> {
+    let t = super::parse_time(time)
+        .ok_or_else(|| format!("has an unreadable time '{}'", time.escape_debug()))?;
+    if super::new_snapshot_id_prefix(t) != snapshot_id.get(..16).unwrap_or_default() {
+        return Err(format!(
+            "has the time {time}, which is not the time its id {snapshot_id} carries"
+        ));
+    }
+    if t.duration_since(now)
+        .is_ok_and(|ahead| ahead > FUTURE_TOLERANCE)
+    {
+        return Err(format!(
+            "claims the time {time}, in the future by this host's clock: the backup host's clock is wrong, or the commit is forged"
+        ));
+    }
+    Ok(t)
+}
+
 impl Commit {
     /// A new commit body.
     #[allow(clippy::too_many_arguments)]
@@ -132,6 +158,7 @@ impl Commit {
                 commit.snapshot_id
             )));
         }
+        check_time(&commit.time, expected_id, SystemTime::now()).map_err(CommitError::Invalid)?;
         if commit.manifest.name != super::manifest_object(expected_id) {
             return Err(CommitError::Invalid(
                 "names a manifest of another snapshot".into(),

@@ -120,12 +120,19 @@ pub fn is_hex(s: &str, len: usize) -> bool {
 
 /// A new snapshot id: the UTC time and 8 random hex digits, e.g. `20261128T032718Z-9f2c1a7b`.
 pub fn new_snapshot_id(time: SystemTime) -> String {
-    let stamp = humantime::format_rfc3339_seconds(time).to_string();
-    // 2026-11-28T03:27:18Z -> 20261128T032718Z
-    let compact: String = stamp.chars().filter(|c| *c != '-' && *c != ':').collect();
     let mut random = [0u8; 4];
     rand::rngs::OsRng.fill_bytes(&mut random);
-    format!("{compact}-{}", hex::encode(random))
+    format!("{}-{}", new_snapshot_id_prefix(time), hex::encode(random))
+}
+
+/// The time part of a snapshot id: `20261128T032718Z` (UTC, to the second).
+pub fn new_snapshot_id_prefix(time: SystemTime) -> String {
+    // 2026-11-28T03:27:18Z -> 20261128T032718Z
+    humantime::format_rfc3339_seconds(time)
+        .to_string()
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect()
 }
 
 /// Is `id` shaped like a snapshot id?

@@ -15,10 +15,7 @@ pub const STORE_COLORS: [&str; 8] = [
 const TARGET_COLOR: &str = "#d62728";
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    crate::text::html(s)
 }
 
 fn result_color(r: DrillResult) -> &'static str {

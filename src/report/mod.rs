@@ -3,6 +3,7 @@
 
 mod html;
 
+use crate::text::md_cell;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -128,10 +129,10 @@ pub fn markdown(records: &[DrillRecord], title: &str) -> String {
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | **{}** | {} | {} | {} | {} | {:.1} MB/s |",
-            r.started.get(..16).unwrap_or(&r.started).replace('T', " "),
-            r.store,
-            r.snapshot_id.as_deref().unwrap_or("—"),
-            r.mode,
+            md_cell(&r.started.get(..16).unwrap_or(&r.started).replace('T', " ")),
+            md_cell(&r.store),
+            md_cell(r.snapshot_id.as_deref().unwrap_or("—")),
+            md_cell(&r.mode),
             r.result.label(),
             rto,
             versus(r.rpo_secs, r.targets.rpo_secs),
@@ -156,9 +157,9 @@ pub fn markdown(records: &[DrillRecord], title: &str) -> String {
          | **recovery time (RTO)** | **{}** |\n\n\
          Time to first restored byte: {}. Inside the data phase (overlapping): download {}, \
          decrypt and decompress {}, write {}, SHA-256 verification {}.\n",
-        last.drill_id,
+        md_cell(&last.drill_id),
         last.result.label(),
-        last.store,
+        md_cell(&last.store),
         duration(p.connect_list_secs),
         duration(p.manifest_secs),
         duration(p.data_secs),
@@ -171,7 +172,7 @@ pub fn markdown(records: &[DrillRecord], title: &str) -> String {
         duration(last.stages.verify_secs),
     );
     for f in &last.failures {
-        let _ = writeln!(md, "- failure: {f}");
+        let _ = writeln!(md, "- failure: {}", md_cell(f));
     }
     md
 }

@@ -164,12 +164,20 @@ fn remote_place(
         .to_ascii_lowercase();
     let path: Vec<String> = parsed
         .as_ref()
-        .map(|u| u.path().split('/').filter(|c| !c.is_empty()).map(str::to_owned).collect())
+        .map(|u| {
+            u.path()
+                .split('/')
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     let opt = |k: &str| {
         options
             .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(k) || key.eq_ignore_ascii_case(&format!("aws_{k}")))
+            .find(|(key, _)| {
+                key.eq_ignore_ascii_case(k) || key.eq_ignore_ascii_case(&format!("aws_{k}"))
+            })
             .map(|(_, v)| v.trim_end_matches('/').to_ascii_lowercase())
             .unwrap_or_default()
     };
@@ -182,7 +190,10 @@ fn remote_place(
         ),
         RemoteKind::Gcs => format!("gs bucket={host}"),
         RemoteKind::Http => {
-            let port = parsed.as_ref().and_then(|u| u.port_or_known_default()).unwrap_or(0);
+            let port = parsed
+                .as_ref()
+                .and_then(|u| u.port_or_known_default())
+                .unwrap_or(0);
             format!("http host={host}:{port}")
         }
     };
@@ -231,8 +242,10 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn place(url: &str, base: &Path, opts: &[(&str, &str)]) -> Place {
-        let o: BTreeMap<String, String> =
-            opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let o: BTreeMap<String, String> = opts
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         parse_location(url, base).unwrap().place(&o)
     }
 
@@ -243,18 +256,45 @@ mod tests {
         std::fs::create_dir(base.join("store1")).unwrap();
         std::os::unix::fs::symlink(base.join("store1"), base.join("alias")).unwrap();
         let a = place("store1", base, &[]);
-        for same in ["./store1/", "alias", &format!("file://{}/store1", base.display())] {
+        for same in [
+            "./store1/",
+            "alias",
+            &format!("file://{}/store1", base.display()),
+        ] {
             assert!(a.overlaps(&place(same, base, &[])), "{same}");
         }
         assert!(a.overlaps(&place("store1/inside", base, &[])), "nested");
         assert!(!a.overlaps(&place("store2", base, &[])));
-        assert!(!a.overlaps(&place("store10", base, &[])), "a name prefix is not a path prefix");
+        assert!(
+            !a.overlaps(&place("store10", base, &[])),
+            "a name prefix is not a path prefix"
+        );
 
-        let s3 = place("s3://bcp/snapdrill", base, &[("endpoint", "http://127.0.0.1:9000")]);
-        assert!(s3.overlaps(&place("s3://BCP/snapdrill/", base, &[("endpoint", "http://127.0.0.1:9000/")])));
-        assert!(s3.overlaps(&place("s3://bcp", base, &[("endpoint", "http://127.0.0.1:9000")])));
-        assert!(!s3.overlaps(&place("s3://bcp/other", base, &[("endpoint", "http://127.0.0.1:9000")])));
-        assert!(!s3.overlaps(&place("s3://bcp/snapdrill", base, &[("endpoint", "http://127.0.0.1:9001")])));
+        let s3 = place(
+            "s3://bcp/snapdrill",
+            base,
+            &[("endpoint", "http://127.0.0.1:9000")],
+        );
+        assert!(s3.overlaps(&place(
+            "s3://BCP/snapdrill/",
+            base,
+            &[("endpoint", "http://127.0.0.1:9000/")]
+        )));
+        assert!(s3.overlaps(&place(
+            "s3://bcp",
+            base,
+            &[("endpoint", "http://127.0.0.1:9000")]
+        )));
+        assert!(!s3.overlaps(&place(
+            "s3://bcp/other",
+            base,
+            &[("endpoint", "http://127.0.0.1:9000")]
+        )));
+        assert!(!s3.overlaps(&place(
+            "s3://bcp/snapdrill",
+            base,
+            &[("endpoint", "http://127.0.0.1:9001")]
+        )));
         assert!(!s3.overlaps(&place("az://bcp/snapdrill", base, &[])));
     }
 }
