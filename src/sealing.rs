@@ -21,6 +21,9 @@ pub enum SealError {
     /// The decrypted content is not a valid zstd frame, or is larger than allowed.
     #[error("decompression failed: {0}")]
     Decompress(String),
+    /// The plaintext was read, and refused by the reader it was given to.
+    #[error("{0}")]
+    Refused(String),
     /// Sealing failed (a bug or a failing library): the output did not round-trip.
     #[error("sealing failed: {0}")]
     Seal(String),
@@ -183,6 +186,44 @@ pub fn open<'a>(
     // compressed payload is bounded by the plaintext limit plus that margin.
     let compressed = decrypt(sealed, identities, limit + limit / 64 + 1024)?;
     decompress(&compressed, limit)
+}
+
+/// Decrypt, then hand the decompressed plaintext to `read` as a stream that fails once it
+/// passes `limit` bytes: a parser reads it without the whole plaintext ever being held.
+pub fn open_with<'a, T>(
+    sealed: &[u8],
+    identities: impl Iterator<Item = &'a dyn age::Identity>,
+    limit: u64,
+    read: impl FnOnce(&mut dyn Read) -> Result<T, String>,
+) -> Result<T, SealError> {
+    let compressed = decrypt(sealed, identities, limit + limit / 64 + 1024)?;
+    let decoder = zstd::stream::read::Decoder::with_buffer(&compressed[..])
+        .map_err(|e| SealError::Decompress(e.to_string()))?;
+    let mut limited = Limited {
+        inner: decoder,
+        left: limit,
+    };
+    read(&mut limited).map_err(SealError::Refused)
+}
+
+/// A reader that fails (rather than ends) past its limit: a bomb is an error, not a
+/// truncated document.
+struct Limited<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            return Err(std::io::Error::other(
+                "more bytes than the limit after decompression",
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 /// Decrypt and decompress an object whose plaintext size is known exactly (a chunk): one

@@ -918,3 +918,103 @@ fn hostile_names_and_times_are_escaped_and_never_panic() {
     assert_eq!(code(&out), 0, "{}", show(&out));
     assert_eq!(fs::read(target.join("far-future.csv")).unwrap(), content);
 }
+
+/// Peak RSS (KiB) and output of a snapdrill command under GNU time.
+fn measured(env: &Env, args: &[&str]) -> (i32, u64, String) {
+    let rss = env.p("rss.txt");
+    let out = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o", rss.to_str().unwrap(), common::BIN])
+        .arg("--config")
+        .arg(env.config())
+        .args(args)
+        .current_dir(env.path())
+        .env("HOME", env.path())
+        .env_remove("SNAPDRILL_CONFIG")
+        .output()
+        .unwrap();
+    let text = fs::read_to_string(&rss).unwrap();
+    let kib = text.lines().last().unwrap().trim().parse().unwrap();
+    (code(&out), kib, stderr(&out))
+}
+
+/// A small sealed manifest of millions of tiny entries, signed with the write key: readers
+/// refuse it within a fixed memory budget — at the second entry when they repeat, at the
+/// budget (512 MiB of entries) when they do not — instead of using gigabytes per store.
+#[test]
+fn a_manifest_entry_bomb_stays_within_the_readers_memory_budget() {
+    use common::craft;
+    common::require_tool("/usr/bin/time", "time");
+    let env = Env::new(&["tokyo"]);
+    let entry = br#"{"path":"a","type":"dir","mode":0,"mtime":0,"mtime_ns":0},"#;
+    let mut json = br#"{"format":"snapdrill-manifest","version":1,"repository_id":"R","snapshot_id":"S","time":"T","sources":[],"chunks":[],"entries":["#.to_vec();
+    let n = 4_000_000;
+    json.reserve(entry.len() * n);
+    for _ in 0..n {
+        json.extend_from_slice(entry);
+    }
+    json.pop();
+    json.extend_from_slice(b"]}");
+    let key = snapdrill::keys::WriteKey::load(&env.write_key()).unwrap();
+    let fix = |json: Vec<u8>, id: &str| {
+        let text = String::from_utf8(json).unwrap();
+        text.replacen("\"R\"", &format!("\"{}\"", key.repository_id), 1)
+            .replacen("\"S\"", &format!("\"{id}\""), 1)
+            .into_bytes()
+    };
+    let id = snapdrill::format::new_snapshot_id(std::time::SystemTime::now());
+    let sealed_id = craft::snapshot(
+        &env,
+        &["tokyo"],
+        craft::Spec {
+            snapshot_id: Some(id.clone()),
+            raw_manifest: Some(fix(json, &id)),
+            ..craft::Spec::default()
+        },
+    );
+    let manifest = env.store("tokyo").join(format!("manifests/{sealed_id}"));
+    assert!(
+        fs::metadata(&manifest).unwrap().len() < 200_000,
+        "the bomb is small"
+    );
+    for args in [
+        vec!["ls", sealed_id.as_str()],
+        vec!["restore-drill", "--snapshot", sealed_id.as_str()],
+    ] {
+        let (rc, kib, err) = measured(&env, &args);
+        assert_eq!(rc, 13, "{args:?}: {err}");
+        assert!(err.contains("appears twice"), "{args:?}: {err}");
+        eprintln!(
+            "{args:?} on 4M identical entries: peak RSS {} MiB",
+            kib / 1024
+        );
+        assert!(kib < 128 * 1024, "{args:?} peaked at {} MiB", kib / 1024);
+    }
+
+    // Unique names: the parse stops at the budget.
+    let mut json = br#"{"format":"snapdrill-manifest","version":1,"repository_id":"R","snapshot_id":"S","time":"T","sources":[],"chunks":[],"entries":["#.to_vec();
+    for i in 0..3_500_000u32 {
+        json.extend_from_slice(
+            format!(r#"{{"path":"{i:x}","type":"dir","mode":0,"mtime":0,"mtime_ns":0}},"#)
+                .as_bytes(),
+        );
+    }
+    json.pop();
+    json.extend_from_slice(b"]}");
+    let id = snapdrill::format::new_snapshot_id(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(1),
+    );
+    let id = craft::snapshot(
+        &env,
+        &["tokyo"],
+        craft::Spec {
+            snapshot_id: Some(id.clone()),
+            raw_manifest: Some(fix(json, &id)),
+            ..craft::Spec::default()
+        },
+    );
+    let (rc, kib, err) = measured(&env, &["ls", &id]);
+    assert_eq!(rc, 13, "{err}");
+    assert!(err.contains("more entries than a reader holds"), "{err}");
+    eprintln!("ls on 3.5M unique entries: peak RSS {} MiB", kib / 1024);
+    assert!(kib < 600 * 1024, "peaked at {} MiB", kib / 1024);
+}

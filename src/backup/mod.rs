@@ -1274,9 +1274,10 @@ mod tests {
     #[test]
     fn a_manifest_the_reader_would_refuse_is_never_committed() {
         let key = WriteKey::generate();
-        let id = format::new_snapshot_id(SystemTime::now());
+        let now = SystemTime::now();
+        let (id, time) = (format::new_snapshot_id(now), format::format_time(now));
         let check = |entries: Vec<Entry>| {
-            let mut m = Manifest::new(&key.repository_id, &id, "2026-11-28T03:27:18Z");
+            let mut m = Manifest::new(&key.repository_id, &id, &time);
             m.entries = entries;
             let commit = commit_of(&key, &m);
             let json = serde_json::to_vec(&m).unwrap();

@@ -139,8 +139,10 @@ pub struct Manifest {
     /// The source paths (or `-` names) the snapshot was made from.
     pub sources: Vec<WirePath>,
     /// The chunk stream, in order.
+    #[serde(deserialize_with = "bounded::chunks")]
     pub chunks: Vec<ChunkRef>,
     /// Every entry.
+    #[serde(deserialize_with = "bounded::entries")]
     pub entries: Vec<Entry>,
 }
 
@@ -163,9 +165,22 @@ impl Manifest {
     pub fn parse(json: &[u8], commit: &Commit) -> Result<Self, String> {
         let manifest: Manifest =
             serde_json::from_slice(json).map_err(|e| format!("unreadable manifest: {e}"))?;
-        check_version("manifest", &manifest.format, FORMAT, manifest.version)?;
-        manifest.validate(commit)?;
-        Ok(manifest)
+        manifest.checked(commit)
+    }
+
+    /// Parse manifest JSON as it streams out of the decompressor (the text is never held
+    /// whole), then validate it against its commit.
+    pub fn parse_reader(json: impl std::io::Read, commit: &Commit) -> Result<Self, String> {
+        let reader = std::io::BufReader::with_capacity(64 << 10, json);
+        let manifest: Manifest =
+            serde_json::from_reader(reader).map_err(|e| format!("unreadable manifest: {e}"))?;
+        manifest.checked(commit)
+    }
+
+    fn checked(self, commit: &Commit) -> Result<Self, String> {
+        check_version("manifest", &self.format, FORMAT, self.version)?;
+        self.validate(commit)?;
+        Ok(self)
     }
 
     /// Total length of the chunk stream.
@@ -235,6 +250,13 @@ impl Manifest {
         for e in &self.entries {
             let p = &e.path.0;
             validate_path(p).map_err(|why| format!("unsafe path '{}': {why}", e.path.display()))?;
+            if e.mtime_ns > 999_999_999 {
+                return Err(format!(
+                    "'{}' has an invalid modification time ({} ns)",
+                    e.path.display(),
+                    e.mtime_ns
+                ));
+            }
             if kinds.insert(p, e.kind).is_some() {
                 return Err(format!("path '{}' appears twice", e.path.display()));
             }
@@ -300,7 +322,119 @@ impl Manifest {
     }
 }
 
-/// Refuse any path that could leave the restore target (RELIABILITY.md rule 7).
+/// The entry and chunk lists, checked while they are parsed: every path is validated, a
+/// path seen twice stops the parse at once, and the count and the memory the lists take are
+/// bounded ([`limits::MANIFEST_MEMORY`]), so a small sealed manifest of millions of
+/// identical entries costs a reader nothing but the time to reach the second one.
+mod bounded {
+    use std::collections::HashMap;
+    use std::hash::{BuildHasher, RandomState};
+
+    use serde::Deserializer;
+    use serde::de::{Error as _, SeqAccess, Visitor};
+
+    use super::{ChunkRef, Entry, validate_path};
+    use crate::format::limits;
+
+    /// The heap parts of one entry (its struct is counted by the list's capacity).
+    fn heap_cost(e: &Entry) -> usize {
+        // Each allocation is rounded up by the allocator; 16 bytes is its usual granule.
+        let alloc = |n: usize| if n == 0 { 0 } else { n.div_ceil(16) * 16 };
+        alloc(e.path.0.len())
+            + e.target.as_ref().map_or(0, |t| alloc(t.0.len()))
+            + e.sha256.as_ref().map_or(0, |h| alloc(h.len()))
+    }
+
+    pub(super) fn entries<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Entry>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Vec<Entry>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of entries")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Entry>, A::Error> {
+                let mut out: Vec<Entry> = Vec::new();
+                // Path hash -> index of the entry with that hash; the rare true collision
+                // of two different paths goes to a list searched by comparing paths.
+                let hasher = RandomState::new();
+                let mut seen: HashMap<u64, u32> = HashMap::new();
+                let mut collided: Vec<u32> = Vec::new();
+                let mut heap = 0usize;
+                let too_many = |n: usize, memory: usize| {
+                    A::Error::custom(format!(
+                        "more entries than a reader holds ({n} entries, about {} MiB; at most {} entries in {} MiB)",
+                        memory >> 20,
+                        limits::ENTRIES,
+                        limits::MANIFEST_MEMORY >> 20
+                    ))
+                };
+                while let Some(e) = seq.next_element::<Entry>()? {
+                    validate_path(&e.path.0).map_err(|why| {
+                        A::Error::custom(format!("unsafe path '{}': {why}", e.path.display()))
+                    })?;
+                    let twice =
+                        || A::Error::custom(format!("path '{}' appears twice", e.path.display()));
+                    match seen.entry(hasher.hash_one(&e.path.0)) {
+                        std::collections::hash_map::Entry::Occupied(o) => {
+                            if out[*o.get() as usize].path == e.path
+                                || collided.iter().any(|&i| out[i as usize].path == e.path)
+                            {
+                                return Err(twice());
+                            }
+                            collided.push(out.len() as u32);
+                        }
+                        std::collections::hash_map::Entry::Vacant(v) => {
+                            v.insert(out.len() as u32);
+                        }
+                    }
+                    heap += heap_cost(&e);
+                    // Grow by a quarter at a time (not double), so the budget can be used.
+                    if out.len() == out.capacity() {
+                        let more = (out.len() / 4).max(1024);
+                        let cost = |cap: usize| {
+                            cap * std::mem::size_of::<Entry>() + heap + seen.capacity() * 24
+                        };
+                        if out.len() >= limits::ENTRIES
+                            || cost(out.len() + more) > limits::MANIFEST_MEMORY
+                        {
+                            return Err(too_many(out.len() + 1, cost(out.len())));
+                        }
+                        out.reserve_exact(more);
+                    }
+                    out.push(e);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(V)
+    }
+
+    pub(super) fn chunks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ChunkRef>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Vec<ChunkRef>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of chunks")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<ChunkRef>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(c) = seq.next_element::<ChunkRef>()? {
+                    if out.len() >= limits::CHUNK_REFS || c.id.len() != 64 {
+                        return Err(A::Error::custom(format!(
+                            "more than {} chunks, or a malformed chunk id",
+                            limits::CHUNK_REFS
+                        )));
+                    }
+                    out.push(c);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// Refuse any path that could leave the restore target (docs/security.md, "restore").
 pub fn validate_path(p: &[u8]) -> Result<(), &'static str> {
     if p.is_empty() {
         return Err("empty path");

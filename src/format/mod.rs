@@ -49,6 +49,12 @@ pub mod limits {
     pub const MANIFEST: u64 = 1 << 30;
     /// Most entries in one manifest.
     pub const ENTRIES: usize = 50_000_000;
+    /// Most memory a reader gives one manifest's entries (counted as they are parsed: each
+    /// entry's struct and its path, link target and hash). About 260 bytes a file: some
+    /// two million files per snapshot. A backup never commits a manifest above it.
+    pub const MANIFEST_MEMORY: usize = 512 << 20;
+    /// Most chunks in one manifest's stream (4 TiB at the 2 MiB average chunk).
+    pub const CHUNK_REFS: usize = 2_000_000;
     /// Largest chunk plaintext.
     pub const CHUNK: u64 = 16 << 20;
     /// Sealing overhead allowed on top of a chunk's plaintext (age header and tags, zstd).

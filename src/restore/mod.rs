@@ -170,9 +170,10 @@ pub async fn open_snapshot(
     let c = commit.clone();
     let fetched = repo
         .fetch_verified(&commit.manifest, move |bytes| {
-            let json = sealing::open(&bytes, identities.as_age(), limits::MANIFEST)
-                .map_err(|e| e.to_string())?;
-            Manifest::parse(&json, &c)
+            sealing::open_with(&bytes, identities.as_age(), limits::MANIFEST, |json| {
+                Manifest::parse_reader(json, &c)
+            })
+            .map_err(|e| e.to_string())
         })
         .await?;
     let mut sources = Sources::default();

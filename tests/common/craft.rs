@@ -85,10 +85,26 @@ pub fn snapshot(env: &Env, stores: &[&str], spec: Spec) -> String {
         .snapshot_id
         .clone()
         .unwrap_or_else(|| format::new_snapshot_id(now));
+    // A commit's time must be the time its id carries.
     let time = spec
         .time
         .clone()
-        .unwrap_or_else(|| format::format_time(now));
+        .unwrap_or_else(|| match &spec.snapshot_id {
+            Some(id) => {
+                let d = id.as_bytes();
+                let s = |r: std::ops::Range<usize>| String::from_utf8_lossy(&d[r]).into_owned();
+                format!(
+                    "{}-{}-{}T{}:{}:{}Z",
+                    s(0..4),
+                    s(4..6),
+                    s(6..8),
+                    s(9..11),
+                    s(11..13),
+                    s(13..15)
+                )
+            }
+            None => format::format_time(now),
+        });
     let mut objects = Vec::new();
     let mut manifest = Manifest::new(&key.repository_id, &snapshot_id, &time);
     manifest.sources = vec![WirePath(b"/crafted".to_vec())];
