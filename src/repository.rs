@@ -273,7 +273,7 @@ impl Repository {
     /// Every snapshot in any store, verified; forged or damaged commits are reported apart,
     /// and snapshots `forget` left a valid tombstone for are listed as forgotten.
     pub async fn snapshots(&self) -> Result<SnapshotList> {
-        let (mut where_, tombstones) = self.list_commits().await?;
+        let (mut where_, tombstones, unlisted) = self.list_commits().await?;
         if let Some(cache) = &self.commit_cache {
             cache.retain(&where_);
         }
@@ -298,6 +298,7 @@ impl Repository {
             .await;
         let mut list = SnapshotList {
             forgotten,
+            unlisted,
             ..SnapshotList::default()
         };
         for (id, listed, outcome) in results {
@@ -325,16 +326,31 @@ impl Repository {
         Ok(list)
     }
 
-    /// Which stores list each commit, and each tombstone (listings only, nothing read).
-    async fn list_commits(&self) -> Result<(Located, Located)> {
+    /// Which stores list each commit, and each tombstone (listings only, nothing read). A
+    /// store whose listing fails (denied, timed out, an unreadable name) is left out of this
+    /// listing and reported with why, like any other store failure: the others still list
+    /// what they hold. Only when every store fails is it an error.
+    async fn list_commits(&self) -> Result<(Located, Located, Vec<(String, String)>)> {
         let mut commits = Located::new();
         let mut tombstones = Located::new();
+        let mut unlisted = Vec::new();
+        let mut first_error = None;
         for (i, store) in self.stores.iter().enumerate() {
-            for (prefix, found) in [
-                (format::SNAPSHOTS_PREFIX, &mut commits),
-                (format::FORGOTTEN_PREFIX, &mut tombstones),
-            ] {
-                for obj in store.list(prefix).await? {
+            let listed = match self.list_store(store).await {
+                Ok(l) => l,
+                Err(e) => {
+                    unlisted.push((store.name().to_owned(), e.to_string()));
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+            };
+            for (prefix, objects) in listed {
+                let found = if prefix == format::SNAPSHOTS_PREFIX {
+                    &mut commits
+                } else {
+                    &mut tombstones
+                };
+                for obj in objects {
                     if let Some(id) = obj.key.strip_prefix(prefix) {
                         found.entry(id.to_owned()).or_default().push(Listed {
                             store: i,
@@ -345,7 +361,22 @@ impl Repository {
                 }
             }
         }
-        Ok((commits, tombstones))
+        match first_error {
+            Some(e) if unlisted.len() == self.stores.len() => Err(e.into()),
+            _ => Ok((commits, tombstones, unlisted)),
+        }
+    }
+
+    /// One store's commits and tombstones, or why it could not list them.
+    async fn list_store(
+        &self,
+        store: &StoreRef,
+    ) -> std::result::Result<Vec<(&'static str, Vec<store::ObjectInfo>)>, store::StoreError> {
+        let mut out = Vec::new();
+        for prefix in [format::SNAPSHOTS_PREFIX, format::FORGOTTEN_PREFIX] {
+            out.push((prefix, store.list(prefix).await?));
+        }
+        Ok(out)
     }
 
     /// Verified commits of the snapshots not forgotten, newest first, read lazily: a caller
@@ -356,7 +387,7 @@ impl Repository {
     pub async fn live_commits_newest_first(
         &self,
     ) -> Result<impl futures::Stream<Item = Commit> + '_> {
-        let (commits, tombstones) = self.list_commits().await?;
+        let (commits, tombstones, _) = self.list_commits().await?;
         let mut ids: Vec<(String, Vec<Listed>)> = commits
             .into_iter()
             .filter(|(id, _)| !tombstones.contains_key(id))
@@ -591,6 +622,8 @@ pub struct SnapshotList {
     pub untrusted: Vec<Untrusted>,
     /// Snapshots whose commit is still listed somewhere but which `forget` removed.
     pub forgotten: Vec<Tombstone>,
+    /// Stores whose listing failed, with why: left out of this listing.
+    pub unlisted: Vec<(String, String)>,
 }
 
 impl SnapshotList {

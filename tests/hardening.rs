@@ -1018,3 +1018,67 @@ fn a_manifest_entry_bomb_stays_within_the_readers_memory_budget() {
     eprintln!("ls on 3.5M unique entries: peak RSS {} MiB", kib / 1024);
     assert!(kib < 600 * 1024, "peaked at {} MiB", kib / 1024);
 }
+
+/// One store whose listing fails — an object name with a control character in a file://
+/// store, or a listing denied — is left out with a warning; every command goes on with the
+/// other store, which holds every snapshot intact.
+#[test]
+fn one_store_that_cannot_be_listed_does_not_block_the_others() {
+    let env = Env::new(&["a", "b"]);
+    let src = env.tree("exports", &[("customers.csv", b"id\n1\n")]);
+    env.ok(&["backup", src.to_str().unwrap()]);
+    fs::write(env.store("a").join("snapshots/bad\x01name"), b"x").unwrap();
+    let out = env.run(&["snapshots"]);
+    assert_eq!(code(&out), 3, "{}", show(&out));
+    assert!(stderr(&out).contains("store 'a' could not be listed"), "{}", show(&out));
+    assert_eq!(stdout(&out).lines().filter(|l| l.contains("Z-")).count(), 1, "{}", show(&out));
+    let target = env.p("restored");
+    let out = env.run(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_same_tree(&src, &target.join("exports"));
+    let out = env.run(&["ls", "latest"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    fs::write(src.join("more.csv"), b"id\n2\n").unwrap();
+    let out = env.run(&["backup", src.to_str().unwrap()]);
+    assert!(matches!(code(&out), 0 | 3), "{}", show(&out));
+    let out = env.run(&["restore-drill", "--store", "b"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+}
+
+/// Run a snapdrill command that must end within `secs` (kill it and fail otherwise).
+fn run_within(env: &Env, args: &[&str], secs: u64) -> std::process::Output {
+    let mut c = env.cmd(args);
+    c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("{args:?} did not end within {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A FIFO planted under a chunk's name in a file:// store is a corrupt object: read from
+/// the other store, reported by an audit — and no process hangs in open(2).
+#[test]
+fn a_fifo_planted_as_an_object_is_corrupt_and_never_hangs_a_reader() {
+    let env = Env::new(&["a", "b"]);
+    let src = env.tree("exports", &[("calls.bin", &common::random_bytes(200_000, 9))]);
+    env.ok(&["backup", src.to_str().unwrap()]);
+    let chunk = common::files_under(&env.store("a").join("chunks")).pop().unwrap();
+    fs::remove_file(&chunk).unwrap();
+    let ok = std::process::Command::new("mkfifo").arg(&chunk).status().unwrap().success();
+    assert!(ok);
+    let target = env.p("restored");
+    let out = run_within(&env, &["restore", "latest", "--target", target.to_str().unwrap()], 60);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(stderr(&out).contains("store 'a' could not serve"), "{}", show(&out));
+    assert_same_tree(&src, &target.join("exports"));
+    let out = run_within(&env, &["audit", "--read-data"], 60);
+    assert_eq!(code(&out), 13, "{}", show(&out));
+    let out = run_within(&env, &["restore-drill", "--store", "a"], 60);
+    assert_eq!(code(&out), 13, "{}", show(&out));
+}

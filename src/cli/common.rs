@@ -145,6 +145,12 @@ pub fn geo_warning(config: &Config) -> Option<String> {
 
 /// Say loudly that forged or damaged commits exist, whatever snapshot is being used.
 pub fn warn_untrusted(list: &snapdrill::repository::SnapshotList) {
+    for (store, why) in &list.unlisted {
+        eprintln!(
+            "snapdrill: warning: store '{store}' could not be listed and is left out: {}",
+            snapdrill::text::escape(why)
+        );
+    }
     for u in &list.untrusted {
         eprintln!(
             "snapdrill: warning: UNTRUSTED snapshot {} in {}: {} — it is never restored",

@@ -88,9 +88,17 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
             );
         }
     }
-    Ok(if list.untrusted.is_empty() {
-        exit::OK
-    } else {
+    for (store, why) in &list.unlisted {
+        eprintln!(
+            "snapdrill: warning: store '{store}' could not be listed; this list may lack what only it holds: {}",
+            escape(why)
+        );
+    }
+    Ok(if !list.untrusted.is_empty() {
         exit::INTEGRITY
+    } else if !list.unlisted.is_empty() {
+        exit::PARTIAL
+    } else {
+        exit::OK
     })
 }

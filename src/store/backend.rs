@@ -14,7 +14,7 @@
 //! `GOOGLE_*`) and the store's `options`; every message is passed through [`Redactor`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -68,6 +68,7 @@ pub fn open_raw(
             inner: memory_store(id),
             caps: Capabilities { create_only: true },
             redactor,
+            local_root: None,
         })),
         Location::Remote { kind, url } => {
             let (inner, caps) = open_remote(*kind, url, options, tuning).map_err(|e| {
@@ -79,6 +80,7 @@ pub fn open_raw(
                 inner,
                 caps,
                 redactor,
+                local_root: None,
             }))
         }
     }
@@ -238,6 +240,7 @@ fn open_local(
         inner: Arc::new(fs),
         caps: Capabilities { create_only: true },
         redactor,
+        local_root: Some(dir.to_path_buf()),
     }))
 }
 
@@ -260,6 +263,43 @@ struct ObjectStoreAdapter {
     inner: Arc<dyn ObjectStore>,
     caps: Capabilities,
     redactor: Redactor,
+    /// Local stores: reads go through [`read_local`] (descriptors, never blocking).
+    local_root: Option<PathBuf>,
+}
+
+/// Read a local store's object ourselves: `object_store`'s local reader opens by path and
+/// blocks forever on a FIFO someone planted under an object's name (holding a runtime thread,
+/// so the process never exits). Here every directory is opened without following links, the
+/// file `O_NONBLOCK`, and anything but a regular file is a corrupt object.
+fn read_local(root: &Path, store: &str, key: &str, limit: u64) -> Result<Bytes, StoreError> {
+    use std::io::Read;
+    let err = |kind, msg: String| StoreError::new(store, Some(key), kind, msg);
+    let mut tree = crate::localfs::tree::DirTree::open(root)
+        .map_err(|e| err(StoreErrorKind::Unavailable, format!("cannot open the store folder: {e}")))?;
+    let (fd, st) = tree.open_file(key.as_bytes(), None).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => err(StoreErrorKind::NotFound, "no such object".into()),
+        _ if crate::localfs::tree::not_a_directory(&e) => err(
+            StoreErrorKind::Corrupt,
+            "a link or a file stands where the store has a folder".into(),
+        ),
+        std::io::ErrorKind::Other => err(StoreErrorKind::Corrupt, format!("the object {e}")),
+        _ => err(StoreErrorKind::Unavailable, e.to_string()),
+    })?;
+    if st.size > limit {
+        return Err(err(
+            StoreErrorKind::Corrupt,
+            format!("object is {} bytes, more than the {limit} bytes it may have", st.size),
+        ));
+    }
+    let mut out = Vec::with_capacity(st.size as usize);
+    std::fs::File::from(fd)
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| err(StoreErrorKind::Unavailable, e.to_string()))?;
+    if out.len() as u64 > limit {
+        return Err(err(StoreErrorKind::Corrupt, format!("object grew past {limit} bytes")));
+    }
+    Ok(Bytes::from(out))
 }
 
 impl ObjectStoreAdapter {
@@ -360,6 +400,14 @@ impl Store for ObjectStoreAdapter {
 
     async fn get(&self, key: &str, limit: u64) -> Result<Bytes, StoreError> {
         let path = self.path(key)?;
+        if let Some(root) = &self.local_root {
+            let (root, name, key) = (root.clone(), self.name.clone(), key.to_owned());
+            return tokio::task::spawn_blocking(move || read_local(&root, &name, &key, limit))
+                .await
+                .map_err(|e| {
+                    StoreError::new(&self.name, None, StoreErrorKind::Unavailable, e.to_string())
+                })?;
+        }
         let result = self
             .inner
             .get(&path)
