@@ -1030,8 +1030,17 @@ fn one_store_that_cannot_be_listed_does_not_block_the_others() {
     fs::write(env.store("a").join("snapshots/bad\x01name"), b"x").unwrap();
     let out = env.run(&["snapshots"]);
     assert_eq!(code(&out), 3, "{}", show(&out));
-    assert!(stderr(&out).contains("store 'a' could not be listed"), "{}", show(&out));
-    assert_eq!(stdout(&out).lines().filter(|l| l.contains("Z-")).count(), 1, "{}", show(&out));
+    assert!(
+        stderr(&out).contains("store 'a' could not be listed"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(
+        stdout(&out).lines().filter(|l| l.contains("Z-")).count(),
+        1,
+        "{}",
+        show(&out)
+    );
     let target = env.p("restored");
     let out = env.run(&["restore", "latest", "--target", target.to_str().unwrap()]);
     assert_eq!(code(&out), 0, "{}", show(&out));
@@ -1048,7 +1057,8 @@ fn one_store_that_cannot_be_listed_does_not_block_the_others() {
 /// Run a snapdrill command that must end within `secs` (kill it and fail otherwise).
 fn run_within(env: &Env, args: &[&str], secs: u64) -> std::process::Output {
     let mut c = env.cmd(args);
-    c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     let mut child = c.spawn().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     while child.try_wait().unwrap().is_none() {
@@ -1066,19 +1076,135 @@ fn run_within(env: &Env, args: &[&str], secs: u64) -> std::process::Output {
 #[test]
 fn a_fifo_planted_as_an_object_is_corrupt_and_never_hangs_a_reader() {
     let env = Env::new(&["a", "b"]);
-    let src = env.tree("exports", &[("calls.bin", &common::random_bytes(200_000, 9))]);
+    let src = env.tree(
+        "exports",
+        &[("calls.bin", &common::random_bytes(200_000, 9))],
+    );
     env.ok(&["backup", src.to_str().unwrap()]);
-    let chunk = common::files_under(&env.store("a").join("chunks")).pop().unwrap();
+    let chunk = common::files_under(&env.store("a").join("chunks"))
+        .pop()
+        .unwrap();
     fs::remove_file(&chunk).unwrap();
-    let ok = std::process::Command::new("mkfifo").arg(&chunk).status().unwrap().success();
+    let ok = std::process::Command::new("mkfifo")
+        .arg(&chunk)
+        .status()
+        .unwrap()
+        .success();
     assert!(ok);
     let target = env.p("restored");
-    let out = run_within(&env, &["restore", "latest", "--target", target.to_str().unwrap()], 60);
+    let out = run_within(
+        &env,
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+        60,
+    );
     assert_eq!(code(&out), 0, "{}", show(&out));
-    assert!(stderr(&out).contains("store 'a' could not serve"), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("store 'a' could not serve"),
+        "{}",
+        show(&out)
+    );
     assert_same_tree(&src, &target.join("exports"));
     let out = run_within(&env, &["audit", "--read-data"], 60);
     assert_eq!(code(&out), 13, "{}", show(&out));
     let out = run_within(&env, &["restore-drill", "--store", "a"], 60);
     assert_eq!(code(&out), 13, "{}", show(&out));
+}
+
+/// Credentials in an endpoint URL (`options.endpoint` or `$AWS_ENDPOINT`) never appear in
+/// any output channel: text, JSON, HTML, Markdown, metrics — on success and on failure.
+#[test]
+fn credentials_in_endpoint_urls_reach_no_output() {
+    use common::servers::Server;
+    let s3 = Server::start("moto");
+    let endpoint = s3.get("ENDPOINT").to_owned();
+    let with_userinfo =
+        |user: &str, pass: &str| endpoint.replacen("://", &format!("://{user}:{pass}@"), 1);
+    let canaries = [
+        "CANARYUSER71",
+        "CANARY-PASS-7f3a",
+        "ENVUSER93",
+        "ENV-CANARY-PASS-2b",
+    ];
+    let opt = format!(
+        "[[store]]\nname = \"s3\"\nurl = \"s3://{}/opt\"\nsite = \"b\"\nretries = 0\ntimeout = \"5s\"\n\
+         options = {{ endpoint = \"{}\", region = \"{}\", allow_http = \"true\" }}\n",
+        s3.get("BUCKET"),
+        with_userinfo(canaries[0], canaries[1]),
+        s3.get("REGION")
+    );
+    let env_store = format!(
+        "[[store]]\nname = \"s3env\"\nurl = \"s3://{}/env\"\nsite = \"c\"\nretries = 0\ntimeout = \"5s\"\n\
+         options = {{ region = \"{}\", allow_http = \"true\" }}\n",
+        s3.get("BUCKET"),
+        s3.get("REGION")
+    );
+    let missing = format!(
+        "[[store]]\nname = \"gone\"\nurl = \"s3://no-such-bucket-x/p\"\nsite = \"d\"\nretries = 0\ntimeout = \"5s\"\n\
+         options = {{ endpoint = \"{}\", region = \"{}\", allow_http = \"true\" }}\n",
+        with_userinfo(canaries[0], canaries[1]),
+        s3.get("REGION")
+    );
+    let local = "[[store]]\nname = \"local\"\nurl = \"stores/local\"\nsite = \"a\"\n";
+    let mut creds = s3.credentials();
+    creds.push((
+        "AWS_ENDPOINT".into(),
+        with_userinfo(canaries[2], canaries[3]),
+    ));
+    let env = Env::with_stores_toml(&format!("{local}\n{opt}\n{env_store}"), creds, true);
+    let src = env.tree("exports", &[("customers.csv", b"id\n1\n")]);
+    let mut seen = String::new();
+    let mut run = |args: &[&str]| {
+        let out = env.run(args);
+        seen.push_str(&format!("{args:?}\n{}\n{}\n", stdout(&out), stderr(&out)));
+    };
+    run(&["config", "check"]);
+    run(&["backup", "--json", src.to_str().unwrap()]);
+    run(&["backup", src.to_str().unwrap()]);
+    run(&["snapshots", "--json"]);
+    run(&["snapshots"]);
+    let (html, md, prom) = (env.p("r.html"), env.p("r.md"), env.p("r.prom"));
+    run(&[
+        "restore-drill",
+        "--each-store",
+        "--json",
+        "--report",
+        html.to_str().unwrap(),
+        "--report",
+        md.to_str().unwrap(),
+        "--metrics-file",
+        prom.to_str().unwrap(),
+    ]);
+    let (amd, aprom) = (env.p("a.md"), env.p("a.prom"));
+    run(&[
+        "audit",
+        "--json",
+        "--read-data",
+        "--report",
+        amd.to_str().unwrap(),
+        "--metrics-file",
+        aprom.to_str().unwrap(),
+    ]);
+    run(&["sync", "--json"]);
+    // The same commands with a store that fails (a bucket that does not exist).
+    let failing = env.config_with_only("failing.toml", &format!("{local}\n{missing}"));
+    for args in [
+        vec!["init"],
+        vec!["backup", src.to_str().unwrap()],
+        vec!["audit"],
+        vec!["restore-drill", "--store", "gone"],
+        vec!["config", "check"],
+    ] {
+        let out = env.cmd_with(&failing, &args).output().unwrap();
+        seen.push_str(&format!("{args:?}\n{}\n{}\n", stdout(&out), stderr(&out)));
+    }
+    for f in [&html, &md, &prom, &amd, &aprom] {
+        seen.push_str(&fs::read_to_string(f).unwrap_or_default());
+    }
+    assert!(
+        seen.contains("s3env") && seen.contains("gone"),
+        "the stores were used: {seen}"
+    );
+    for c in canaries {
+        assert!(!seen.contains(c), "{c} leaked:\n{seen}");
+    }
 }

@@ -274,21 +274,30 @@ struct ObjectStoreAdapter {
 fn read_local(root: &Path, store: &str, key: &str, limit: u64) -> Result<Bytes, StoreError> {
     use std::io::Read;
     let err = |kind, msg: String| StoreError::new(store, Some(key), kind, msg);
-    let mut tree = crate::localfs::tree::DirTree::open(root)
-        .map_err(|e| err(StoreErrorKind::Unavailable, format!("cannot open the store folder: {e}")))?;
-    let (fd, st) = tree.open_file(key.as_bytes(), None).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => err(StoreErrorKind::NotFound, "no such object".into()),
-        _ if crate::localfs::tree::not_a_directory(&e) => err(
-            StoreErrorKind::Corrupt,
-            "a link or a file stands where the store has a folder".into(),
-        ),
-        std::io::ErrorKind::Other => err(StoreErrorKind::Corrupt, format!("the object {e}")),
-        _ => err(StoreErrorKind::Unavailable, e.to_string()),
+    let mut tree = crate::localfs::tree::DirTree::open(root).map_err(|e| {
+        err(
+            StoreErrorKind::Unavailable,
+            format!("cannot open the store folder: {e}"),
+        )
     })?;
+    let (fd, st) = tree
+        .open_file(key.as_bytes(), None)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => err(StoreErrorKind::NotFound, "no such object".into()),
+            _ if crate::localfs::tree::not_a_directory(&e) => err(
+                StoreErrorKind::Corrupt,
+                "a link or a file stands where the store has a folder".into(),
+            ),
+            std::io::ErrorKind::Other => err(StoreErrorKind::Corrupt, format!("the object {e}")),
+            _ => err(StoreErrorKind::Unavailable, e.to_string()),
+        })?;
     if st.size > limit {
         return Err(err(
             StoreErrorKind::Corrupt,
-            format!("object is {} bytes, more than the {limit} bytes it may have", st.size),
+            format!(
+                "object is {} bytes, more than the {limit} bytes it may have",
+                st.size
+            ),
         ));
     }
     let mut out = Vec::with_capacity(st.size as usize);
@@ -297,7 +306,10 @@ fn read_local(root: &Path, store: &str, key: &str, limit: u64) -> Result<Bytes, 
         .read_to_end(&mut out)
         .map_err(|e| err(StoreErrorKind::Unavailable, e.to_string()))?;
     if out.len() as u64 > limit {
-        return Err(err(StoreErrorKind::Corrupt, format!("object grew past {limit} bytes")));
+        return Err(err(
+            StoreErrorKind::Corrupt,
+            format!("object grew past {limit} bytes"),
+        ));
     }
     Ok(Bytes::from(out))
 }

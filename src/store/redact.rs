@@ -67,8 +67,20 @@ impl Redactor {
         if let Location::Remote { url, .. } = location
             && let Ok(u) = url::Url::parse(url)
         {
-            secrets.extend(u.password().map(str::to_owned));
+            secrets.extend(userinfo(&u));
             secrets.extend(u.query_pairs().map(|(_, v)| v.into_owned()));
+        }
+        // An endpoint given with `user:password@` (as an option, or in the clouds'
+        // environment: `AWS_ENDPOINT`, ...) ends up in every request URL the backends quote.
+        let cloud_env = std::env::vars().filter(|(k, _)| {
+            ["AWS_", "AZURE_", "AZURITE_", "GOOGLE_"]
+                .iter()
+                .any(|p| k.starts_with(p))
+        });
+        for value in options.values().cloned().chain(cloud_env.map(|(_, v)| v)) {
+            if let Ok(u) = url::Url::parse(&value) {
+                secrets.extend(userinfo(&u));
+            }
         }
         // Short values would mangle ordinary words; no real credential is that short.
         secrets.retain(|s| s.len() >= 6);
@@ -77,7 +89,7 @@ impl Redactor {
         Redactor { secrets }
     }
 
-    /// `text` with every secret replaced.
+    /// `text` with every secret replaced, and the user info of any URL in it.
     pub fn clean(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for s in &self.secrets {
@@ -85,8 +97,44 @@ impl Redactor {
                 out = out.replace(s.as_str(), "***");
             }
         }
-        strip_secret_params(&out)
+        strip_secret_params(&strip_userinfo(&out))
     }
+}
+
+/// The user name and password of a URL (both can be credentials: an access key id is
+/// often given as the user name).
+fn userinfo(u: &url::Url) -> Vec<String> {
+    let mut out = Vec::new();
+    if !u.username().is_empty() {
+        out.push(u.username().to_owned());
+    }
+    out.extend(u.password().map(str::to_owned));
+    out
+}
+
+/// Every `scheme://user:password@host` in `text` as `scheme://***@host`, whatever the
+/// secret list knew: a URL's user info is never worth printing.
+fn strip_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| {
+                matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>') || c.is_whitespace()
+            })
+            .unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                rest = &tail[at..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn strip_secret_params(text: &str) -> String {
@@ -153,6 +201,12 @@ mod tests {
             assert!(!clean.contains(canary), "{canary} leaked: {clean}");
         }
         assert!(clean.contains("us-east-1"), "{clean}");
+        let url =
+            r.clean("PUT http://ANYUSER:ANY-PASS@127.0.0.1:9000/b/k and s3://k@b/x and mailto:a@b");
+        assert_eq!(
+            url,
+            "PUT http://***@127.0.0.1:9000/b/k and s3://***@b/x and mailto:a@b"
+        );
         assert!(clean.contains("y=1"), "{clean}");
     }
 }
