@@ -55,6 +55,7 @@ struct RawForget {
 struct RawPrune {
     grace: Option<String>,
     lease_ttl: Option<String>,
+    max_lease_ttl: Option<String>,
     writer_timeout: Option<String>,
 }
 
@@ -192,6 +193,9 @@ pub struct PruneSettings {
     pub grace: Duration,
     /// A prune lease older than this is stale and may be broken.
     pub lease_ttl: Duration,
+    /// The longest TTL a lease found in a store is honoured for, whatever it claims (anyone
+    /// who can create objects can plant a lease claiming forever).
+    pub max_lease_ttl: Duration,
     /// A backup marker older than this belongs to a dead backup; backups give up before it.
     pub writer_timeout: Duration,
 }
@@ -201,6 +205,7 @@ impl Default for PruneSettings {
         PruneSettings {
             grace: Duration::from_secs(24 * 3600),
             lease_ttl: Duration::from_secs(6 * 3600),
+            max_lease_ttl: Duration::from_secs(24 * 3600),
             writer_timeout: Duration::from_secs(7 * 24 * 3600),
         }
     }
@@ -291,9 +296,18 @@ impl Config {
             grace: duration("[prune] grace", raw.prune.grace)?.unwrap_or(defaults.grace),
             lease_ttl: duration("[prune] lease_ttl", raw.prune.lease_ttl)?
                 .unwrap_or(defaults.lease_ttl),
+            max_lease_ttl: duration("[prune] max_lease_ttl", raw.prune.max_lease_ttl)?
+                .unwrap_or(defaults.max_lease_ttl),
             writer_timeout: duration("[prune] writer_timeout", raw.prune.writer_timeout)?
                 .unwrap_or(defaults.writer_timeout),
         };
+        if prune.lease_ttl > prune.max_lease_ttl {
+            return Err(bad(format!(
+                "[prune] lease_ttl ({}) is longer than max_lease_ttl ({}): raise max_lease_ttl on every prune host first",
+                humantime::format_duration(prune.lease_ttl),
+                humantime::format_duration(prune.max_lease_ttl)
+            )));
+        }
         let f = raw.forget;
         let retention = crate::retention::Policy {
             keep_last: f.keep_last,

@@ -208,7 +208,7 @@ impl Error {
                     .into(),
             ),
             Error::LeaseHeld { .. } => Some(
-                "wait for that prune to finish; a lease older than [prune] lease_ttl is stale and the next prune breaks it"
+                "wait for that prune to finish (a lease is stale, and broken by the next prune, once older than its TTL, at most [prune] max_lease_ttl); if no prune runs on that host, break it now with `snapdrill prune --break-lease`"
                     .into(),
             ),
             Error::Locked { holder, .. } => Some(locked_hint(holder)),

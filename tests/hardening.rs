@@ -1208,3 +1208,41 @@ fn credentials_in_endpoint_urls_reach_no_output() {
         assert!(!seen.contains(c), "{c} leaked:\n{seen}");
     }
 }
+
+/// A lease planted with an absurd TTL (anyone who can create objects can plant one) is
+/// honoured for at most `[prune] max_lease_ttl` (24 h); an operator can break a lease now.
+#[test]
+fn a_lease_claiming_forever_is_capped_and_can_be_broken() {
+    let env = Env::new(&["a"]);
+    let src = env.tree("exports", &[("customers.csv", b"id\n1\n")]);
+    env.ok(&["backup", src.to_str().unwrap()]);
+    let lease = env.store("a").join("locks/prune");
+    let plant = || {
+        fs::create_dir_all(lease.parent().unwrap()).unwrap();
+        fs::write(
+            &lease,
+            format!(
+                r#"{{"host":"evil","pid":66,"nonce":"n","started":"2026-01-01T00:00:00Z","ttl_secs":{}}}"#,
+                u64::MAX
+            ),
+        )
+        .unwrap();
+    };
+    plant();
+    let out = env.run(&["prune"]);
+    assert_eq!(code(&out), 11, "{}", show(&out));
+    assert!(stderr(&out).contains("prune --break-lease"), "{}", show(&out));
+    // 25 hours old by the store's clock: past the cap, whatever it claims.
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(25 * 3600);
+    filetime::set_file_mtime(&lease, filetime::FileTime::from_system_time(old)).unwrap();
+    let out = env.run(&["prune", "--json"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(stdout(&out).contains("evil"), "the broken lease is reported: {}", show(&out));
+    // A young one, broken by the operator.
+    plant();
+    let out = env.run(&["prune", "--break-lease"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(stdout(&out).contains("broke the prune lease held by host evil pid 66"), "{}", show(&out));
+    assert!(!lease.exists());
+    env.ok(&["prune"]);
+}

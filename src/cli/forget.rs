@@ -65,6 +65,10 @@ pub struct PruneArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Break the prune lease in every store, however young, and exit: only once you are
+    /// sure no prune runs (the lease names its host and pid).
+    #[arg(long, conflicts_with_all = ["dry_run", "grace"])]
+    break_lease: bool,
 }
 
 impl Args {
@@ -145,6 +149,19 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
 pub async fn prune(global: &Global, args: PruneArgs) -> Result<i32> {
     let config = common::load_config(global)?;
     let repo = open_all(&config).await?;
+    if args.break_lease {
+        for store in &repo.stores {
+            match prune::lease::Lease::break_now(store).await? {
+                Some(holder) => println!(
+                    "store '{}': broke the prune lease held by {}",
+                    store.name(),
+                    snapdrill::text::escape(&holder)
+                ),
+                None => println!("store '{}': no prune lease", store.name()),
+            }
+        }
+        return Ok(0);
+    }
     let report = prune::run(&repo, &prune_options(&config, args.dry_run, args.grace)).await?;
     if args.json {
         output::json(&report)?;

@@ -81,8 +81,15 @@ fn random_hex() -> String {
 }
 
 impl Lease {
-    /// Take the lease in `store`, breaking a stale one (older than `ttl` by the store's clock).
-    pub async fn acquire(store: &StoreRef, ttl: Duration, host: &str) -> Result<Lease> {
+    /// Take the lease in `store`, breaking a stale one: older, by the store's clock, than our
+    /// TTL or the TTL its holder asked for, whichever is longer — but never longer than
+    /// `max_lease_ttl`.
+    pub async fn acquire(
+        store: &StoreRef,
+        settings: &crate::config::PruneSettings,
+        host: &str,
+    ) -> Result<Lease> {
+        let ttl = settings.lease_ttl;
         let body = serde_json::to_vec(&Body {
             host: host.to_owned(),
             pid: std::process::id(),
@@ -110,7 +117,7 @@ impl Lease {
                     });
                 }
                 Err(e) if e.kind == StoreErrorKind::AlreadyExists => {
-                    broke = Some(Self::break_if_stale(store, ttl).await?);
+                    broke = Some(Self::break_if_stale(store, ttl, settings.max_lease_ttl).await?);
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -122,7 +129,7 @@ impl Lease {
     }
 
     /// Delete the existing lease if it is stale; otherwise say who holds it.
-    async fn break_if_stale(store: &StoreRef, ttl: Duration) -> Result<String> {
+    async fn break_if_stale(store: &StoreRef, ttl: Duration, max_ttl: Duration) -> Result<String> {
         let name = lease_object();
         let held = store.get(&name, 64 << 10).await?;
         let info = store.head(&name).await?;
@@ -133,10 +140,11 @@ impl Lease {
             Some(b) => format!("host {} pid {} since {}", b.host, b.pid, b.started),
             None => "an unreadable lease".into(),
         };
-        // The holder's own TTL counts when it asked for longer than ours (a long prune).
+        // The holder's own TTL counts when it asked for longer than ours (a long prune), up
+        // to the cap: a lease claiming "forever" would otherwise block every prune.
         let ttl = body
             .and_then(|b| b.ttl_secs)
-            .map_or(ttl, |t| ttl.max(Duration::from_secs(t)));
+            .map_or(ttl, |t| ttl.max(Duration::from_secs(t).min(max_ttl)));
         if age <= ttl {
             return Err(Error::LeaseHeld {
                 store: store.name().to_owned(),
@@ -155,6 +163,23 @@ impl Lease {
             store.name(),
             humantime::format_duration(Duration::from_secs(age.as_secs()))
         ))
+    }
+
+    /// Break whatever lease stands in `store`, however young (an operator's decision:
+    /// `prune --break-lease`, once sure no prune runs). Returns who held it, if anyone.
+    pub async fn break_now(store: &StoreRef) -> Result<Option<String>> {
+        let name = lease_object();
+        let held = match store.get(&name, 64 << 10).await {
+            Ok(b) => b,
+            Err(e) if e.kind == StoreErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let holder = match serde_json::from_slice::<Body>(&held) {
+            Ok(b) => format!("host {} pid {} since {}", b.host, b.pid, b.started),
+            Err(_) => "an unreadable lease".into(),
+        };
+        store.delete(&name).await?;
+        Ok(Some(holder))
     }
 
     /// Confirm the lease is still ours, from what the heartbeat last saw (no request):

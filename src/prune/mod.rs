@@ -113,7 +113,7 @@ pub async fn run(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> 
     let mut leases = Vec::new();
     if !opts.dry_run {
         for store in &repo.stores {
-            match Lease::acquire(store, opts.settings.lease_ttl, &opts.host).await {
+            match Lease::acquire(store, &opts.settings, &opts.host).await {
                 Ok(l) => leases.push(l),
                 Err(e) => {
                     release_all(leases).await;
