@@ -140,12 +140,25 @@ impl Identities {
     }
 }
 
+/// Most recipients a repository may have (readers refuse objects with many more stanzas:
+/// see [`crate::sealing::MAX_STANZAS`]).
+pub const MAX_RECIPIENTS: usize = 64;
+
 /// Parse the configured recipients.
 pub fn parse_recipients(list: &[String]) -> Result<Vec<age::x25519::Recipient>> {
     if list.is_empty() {
         return Err(Error::key(
             "no recipients are configured: nothing could ever be decrypted",
             "add the age1... line printed by `snapdrill keygen` to [repository] recipients",
+        ));
+    }
+    if list.len() > MAX_RECIPIENTS {
+        return Err(Error::key(
+            format!(
+                "{} recipients are configured; at most {MAX_RECIPIENTS} are supported",
+                list.len()
+            ),
+            "keep the recipients of the people and escrow keys that restore; readers refuse objects with more",
         ));
     }
     list.iter()

@@ -157,6 +157,7 @@ pub fn decrypt<'a>(
     identities: impl Iterator<Item = &'a dyn age::Identity>,
     limit: u64,
 ) -> Result<Vec<u8>, SealError> {
+    check_header(sealed)?;
     let decryptor =
         age::Decryptor::new_buffered(sealed).map_err(|e| SealError::Decrypt(e.to_string()))?;
     let mut reader = decryptor.decrypt(identities).map_err(|e| match e {
@@ -174,6 +175,37 @@ pub fn decrypt<'a>(
         )));
     }
     Ok(out)
+}
+
+/// Most recipient stanzas an object's header may hold: snapdrill writes one per
+/// recipient, and a repository has at most [`crate::keys::MAX_RECIPIENTS`]. Each stanza
+/// costs a key agreement per identity, so an object stuffed with stanzas (anyone holding
+/// the public recipient can make one) would cost a reader minutes.
+pub const MAX_STANZAS: usize = crate::keys::MAX_RECIPIENTS + 8;
+/// Largest age header accepted.
+pub const MAX_HEADER: usize = 64 << 10;
+
+/// Refuse, before any cryptography, an age header with more stanzas or bytes than
+/// snapdrill ever writes.
+fn check_header(sealed: &[u8]) -> Result<(), SealError> {
+    let window = &sealed[..sealed.len().min(MAX_HEADER)];
+    let mut stanzas = 0;
+    for line in window.split(|&b| b == b'\n') {
+        if line.starts_with(b"--- ") {
+            return Ok(());
+        }
+        if line.starts_with(b"-> ") {
+            stanzas += 1;
+            if stanzas > MAX_STANZAS {
+                return Err(SealError::Decrypt(format!(
+                    "the header holds more than {MAX_STANZAS} recipient stanzas: not an object snapdrill wrote"
+                )));
+            }
+        }
+    }
+    Err(SealError::Decrypt(format!(
+        "no age header end within {MAX_HEADER} bytes: not an object snapdrill wrote"
+    )))
 }
 
 /// Decrypt and decompress; the plaintext must be at most `limit` bytes.

@@ -1231,18 +1231,76 @@ fn a_lease_claiming_forever_is_capped_and_can_be_broken() {
     plant();
     let out = env.run(&["prune"]);
     assert_eq!(code(&out), 11, "{}", show(&out));
-    assert!(stderr(&out).contains("prune --break-lease"), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("prune --break-lease"),
+        "{}",
+        show(&out)
+    );
     // 25 hours old by the store's clock: past the cap, whatever it claims.
     let old = std::time::SystemTime::now() - std::time::Duration::from_secs(25 * 3600);
     filetime::set_file_mtime(&lease, filetime::FileTime::from_system_time(old)).unwrap();
     let out = env.run(&["prune", "--json"]);
     assert_eq!(code(&out), 0, "{}", show(&out));
-    assert!(stdout(&out).contains("evil"), "the broken lease is reported: {}", show(&out));
+    assert!(
+        stdout(&out).contains("evil"),
+        "the broken lease is reported: {}",
+        show(&out)
+    );
     // A young one, broken by the operator.
     plant();
     let out = env.run(&["prune", "--break-lease"]);
     assert_eq!(code(&out), 0, "{}", show(&out));
-    assert!(stdout(&out).contains("broke the prune lease held by host evil pid 66"), "{}", show(&out));
+    assert!(
+        stdout(&out).contains("broke the prune lease held by host evil pid 66"),
+        "{}",
+        show(&out)
+    );
     assert!(!lease.exists());
     env.ok(&["prune"]);
+}
+
+/// Drill records planted by someone without the identity — one stuffed with thousands of
+/// X25519 stanzas (anyone with the public recipient can make one) — are refused before any
+/// decryption: by the MAC in the record's name, or (records named the old way) by the
+/// number of stanzas in the header.
+#[test]
+fn planted_drill_records_are_refused_before_any_decryption() {
+    use std::io::Write;
+    let env = Env::new(&["tokyo"]);
+    let src = env.tree("exports", &[("customers.csv", b"id\n1\n")]);
+    env.ok(&["backup", src.to_str().unwrap()]);
+    env.ok(&["restore-drill"]);
+    let mut recipients: Vec<Box<dyn age::Recipient + Send>> = Vec::new();
+    for _ in 0..2000 {
+        recipients.push(Box::new(age::x25519::Identity::generate().to_public()));
+    }
+    let ours: age::x25519::Recipient = env.recipient.parse().unwrap();
+    recipients.push(Box::new(ours));
+    let enc = age::Encryptor::with_recipients(
+        recipients.iter().map(|r| r.as_ref() as &dyn age::Recipient),
+    )
+    .unwrap();
+    let mut stuffed = Vec::new();
+    let mut w = enc.wrap_output(&mut stuffed).unwrap();
+    w.write_all(b"{}").unwrap();
+    w.finish().unwrap();
+    let drills = env.store("tokyo").join("drills");
+    let id = "20261201T000000Z-deadbeef";
+    fs::write(drills.join(id), &stuffed).unwrap();
+    fs::write(
+        drills.join(format!("20261201T000001Z-deadbeef.{}", "ab".repeat(32))),
+        &stuffed,
+    )
+    .unwrap();
+    let out = env.run(&["drills"]);
+    assert_eq!(code(&out), 13, "{}", show(&out));
+    let err = stderr(&out);
+    assert!(err.contains("recipient stanzas"), "{err}");
+    assert!(err.contains("do not match the MAC in its name"), "{err}");
+    assert_eq!(
+        stdout(&out).lines().filter(|l| l.contains("PASS")).count(),
+        1,
+        "{}",
+        show(&out)
+    );
 }

@@ -269,9 +269,13 @@ async fn keep_record(room: &Room, outcome: &drill::Outcome, quiet: bool) {
     };
     match record::seal(&outcome.record, &dedup, &recipients) {
         Ok(sealed) => {
-            for (store, why) in
-                record::store_everywhere(&room.stores, &outcome.record.drill_id, sealed.into())
-                    .await
+            for (store, why) in record::store_everywhere(
+                &room.stores,
+                &outcome.record.drill_id,
+                &dedup,
+                sealed.into(),
+            )
+            .await
             {
                 eprintln!("snapdrill: warning: drill record not kept in store '{store}': {why}");
             }

@@ -299,13 +299,32 @@ pub fn open<'a>(
     Ok(record)
 }
 
+/// A record's object name: `drills/<drill-id>.<MAC of the sealed object>`. The MAC (under
+/// a key derived from the dedup key) is checked against the bytes before anything is
+/// decrypted, so a record planted by someone without the identity costs a reader one hash.
+/// Records written before this naming (`drills/<drill-id>`) are still read.
+pub fn object_name(drill_id: &str, sealed: &[u8], dedup: &[u8; 32]) -> String {
+    format!("{DRILLS_PREFIX}{drill_id}.{}", mac(dedup, sealed))
+}
+
+/// The drill id and the MAC a record's object name carries.
+fn parse_name(name: &str) -> Option<(&str, Option<&str>)> {
+    let rest = name.strip_prefix(DRILLS_PREFIX)?;
+    let (id, mac) = match rest.split_once('.') {
+        Some((id, mac)) => (id, Some(mac)),
+        None => (rest, None),
+    };
+    (format::is_snapshot_id(id) && mac.is_none_or(|m| format::is_hex(m, 64))).then_some((id, mac))
+}
+
 /// Write a sealed record to every store; returns the stores that failed, with why.
 pub async fn store_everywhere(
     stores: &[StoreRef],
     drill_id: &str,
+    dedup: &[u8; 32],
     sealed: Bytes,
 ) -> Vec<(String, String)> {
-    let name = format!("{DRILLS_PREFIX}{drill_id}");
+    let name = object_name(drill_id, &sealed, dedup);
     let mut failed = Vec::new();
     for s in stores {
         if let Err(e) = store::put_create_checked(s.as_ref(), &name, sealed.clone()).await {
@@ -364,10 +383,23 @@ pub async fn history(
     for (name, holders) in names {
         let mut reasons = Vec::new();
         let mut found = None;
+        let Some((id, named_mac)) = parse_name(&name) else {
+            bad.push(BadRecord {
+                object: name,
+                reason: "not a drill record's name".into(),
+            });
+            continue;
+        };
         for i in holders {
             match stores[i].get(&name, RECORD_LIMIT).await {
+                Ok(bytes) if named_mac.is_some_and(|m| m != mac(dedup, &bytes)) => reasons.push(
+                    format!(
+                        "{}: its bytes do not match the MAC in its name: altered, or not written by an identity holder (not decrypted)",
+                        stores[i].name()
+                    ),
+                ),
                 Ok(bytes) => match open(&bytes, identities.as_age(), dedup) {
-                    Ok(r) if name.ends_with(&r.drill_id) => {
+                    Ok(r) if r.drill_id == id => {
                         found = Some(r);
                         break;
                     }
