@@ -81,12 +81,12 @@ stored, s, rss = (float(x) for x in sys.argv[1:])
 print(f"  {'audit --read-data (every object)':<34} {s:7.2f} s  {stored/1e6/s if s else 0:8.1f} MB/s of stored data  peak RSS {rss/1024:6.1f} MiB")
 PY
 
-# Prune: forget every snapshot, then free everything. Setting a chunk aside is a copy and a
+# Prune: forget every snapshot, then free everything (past both floors, on purpose). Setting a chunk aside is a copy and a
 # delete (two-phase collection, docs/design.md), so this is the worst case for prune.
 ids=$("$BIN" snapshots --json | python3 -c 'import json,sys; print(" ".join(s["id"] for s in json.load(sys.stdin)["snapshots"]))')
 "$BIN" -q forget $ids >/dev/null
 objects=$({ find "$DATA/repo/store/chunks" -type f 2>/dev/null || true; } | wc -l)
-read -r p_s p_rss < <(measure "$BIN" -q prune --grace 0s)
+read -r p_s p_rss < <(measure "$BIN" -q prune --grace 0s --yes --allow-forget-newest)
 left=$({ find "$DATA/repo/store/chunks" -type f 2>/dev/null || true; } | wc -l)
 python3 - "$stored" "$objects" "$left" "$p_s" "$p_rss" <<'PY'
 import sys

@@ -56,6 +56,8 @@ struct RawPrune {
     grace: Option<String>,
     lease_ttl: Option<String>,
     max_lease_ttl: Option<String>,
+    allow_forget_newest: Option<bool>,
+    max_delete: Option<String>,
     writer_timeout: Option<String>,
 }
 
@@ -196,6 +198,12 @@ pub struct PruneSettings {
     /// The longest TTL a lease found in a store is honoured for, whatever it claims (anyone
     /// who can create objects can plant a lease claiming forever).
     pub max_lease_ttl: Duration,
+    /// Honour a tombstone of the newest snapshot of a data set (a backup host, which holds
+    /// the write key, can sign one for anything; only the prune host's config says yes).
+    pub allow_forget_newest: bool,
+    /// A prune that would collect more than this share of the snapshots (percent) stops
+    /// and asks for `--yes`.
+    pub max_delete_percent: u32,
     /// A backup marker older than this belongs to a dead backup; backups give up before it.
     pub writer_timeout: Duration,
 }
@@ -206,6 +214,8 @@ impl Default for PruneSettings {
             grace: Duration::from_secs(24 * 3600),
             lease_ttl: Duration::from_secs(6 * 3600),
             max_lease_ttl: Duration::from_secs(24 * 3600),
+            allow_forget_newest: false,
+            max_delete_percent: 50,
             writer_timeout: Duration::from_secs(7 * 24 * 3600),
         }
     }
@@ -298,6 +308,18 @@ impl Config {
                 .unwrap_or(defaults.lease_ttl),
             max_lease_ttl: duration("[prune] max_lease_ttl", raw.prune.max_lease_ttl)?
                 .unwrap_or(defaults.max_lease_ttl),
+            allow_forget_newest: raw
+                .prune
+                .allow_forget_newest
+                .unwrap_or(defaults.allow_forget_newest),
+            max_delete_percent: match raw.prune.max_delete.as_deref() {
+                None => defaults.max_delete_percent,
+                Some(p) => parse_percent(p).ok_or_else(|| {
+                    bad(format!(
+                        "[prune] max_delete = \"{p}\": write a share of the snapshots, e.g. \"50%\""
+                    ))
+                })?,
+            },
             writer_timeout: duration("[prune] writer_timeout", raw.prune.writer_timeout)?
                 .unwrap_or(defaults.writer_timeout),
         };
@@ -360,6 +382,16 @@ fn toml_message(e: &toml::de::Error) -> String {
         Some(span) => format!("{} (at byte {})", e.message(), span.start),
         None => e.message().to_owned(),
     }
+}
+
+/// `"50%"` -> 50; 0 to 100.
+fn parse_percent(s: &str) -> Option<u32> {
+    s.trim()
+        .strip_suffix('%')?
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|p| *p <= 100)
 }
 
 fn check_stores(raw: Vec<RawStore>, base: &Path) -> Result<Vec<StoreConfig>, String> {

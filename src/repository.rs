@@ -417,17 +417,39 @@ impl Repository {
         None
     }
 
+    /// Read and verify snapshot `id`'s commit from whichever store holds it (no listing
+    /// needed, no cache): prune uses it to protect a snapshot whose tombstone it refuses.
+    pub async fn commit_anywhere(&self, id: &str) -> std::result::Result<Commit, String> {
+        let listed: Vec<Listed> = (0..self.stores.len())
+            .map(|store| Listed {
+                store,
+                size: 0,
+                modified: std::time::UNIX_EPOCH,
+            })
+            .collect();
+        self.read_commit_with(id, &listed, None).await
+    }
+
     /// Read a commit from the first of `stores` where it verifies.
     async fn read_commit(
         &self,
         id: &str,
         listed: &[Listed],
     ) -> std::result::Result<Commit, String> {
+        self.read_commit_with(id, listed, self.commit_cache.as_ref())
+            .await
+    }
+
+    async fn read_commit_with(
+        &self,
+        id: &str,
+        listed: &[Listed],
+        cache: Option<&crate::commit_cache::CommitCache>,
+    ) -> std::result::Result<Commit, String> {
         if !format::is_snapshot_id(id) {
             return Err("not a snapshot id".into());
         }
         let seen = |l: &Listed| Seen::new(self.stores[l.store].name(), l.size, l.modified);
-        let cache = self.commit_cache.as_ref();
         if let Some(cache) = cache {
             let seen: Vec<Seen> = listed.iter().map(seen).collect();
             if let Some(c) = cache.load(id, &seen, &self.signer, &self.config.repository_id) {

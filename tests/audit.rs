@@ -505,7 +505,8 @@ fn a_snapshot_forgotten_with_a_valid_tombstone_is_not_an_alert_but_a_forged_one_
             &key.repository_id,
             id,
             "2026-11-28T00:00:00Z",
-            "test",
+            // The host that made the snapshot (backups record this machine's name).
+            &snapdrill::hostname(),
             ObjectRef {
                 name: format!("snapshots/{id}"),
                 size: commit.len() as u64,

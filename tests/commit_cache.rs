@@ -158,7 +158,7 @@ fn entries_of_pruned_snapshots_are_removed_and_never_listed() {
     let (repo, _) = open(&env, &cache);
     assert_eq!(list(&repo).trusted.len(), 3);
     assert_eq!(cached(&cache, &repo).len(), 3);
-    env.ok(&["forget", "--keep-last", "1", "--prune"]);
+    env.ok(&["forget", "--keep-last", "1", "--prune", "--yes"]);
     let after = list(&repo);
     assert_eq!(after.trusted.len(), 1);
     assert_eq!(

@@ -1304,3 +1304,83 @@ fn planted_drill_records_are_refused_before_any_decryption() {
         show(&out)
     );
 }
+
+/// A compromised backup host holds the write key, so it can sign a tombstone for every
+/// snapshot. The prune host's floors stand: a prune that would delete most snapshots
+/// deletes nothing without `--yes`; with it, the newest snapshot of each data set is kept;
+/// an audit raises the alarm; deleting the forged tombstones brings the snapshot back.
+#[test]
+fn a_compromised_backup_host_cannot_make_prune_delete_everything() {
+    let env = Env::new(&["a", "b"]);
+    let src = env.p("exports");
+    let mut trees = Vec::new();
+    for round in 0..3u64 {
+        common::write_tree(
+            &src,
+            &[("calls.bin", &common::random_bytes(300_000, 40 + round))],
+        );
+        env.ok(&["backup", src.to_str().unwrap()]);
+        trees.push(fs::read(src.join("calls.bin")).unwrap());
+    }
+    let ids = env.snapshot_ids();
+    // The attacker forgets everything, by id.
+    let mut args = vec!["forget"];
+    args.extend(ids.iter().map(String::as_str));
+    env.ok(&args);
+    assert!(env.snapshot_ids().is_empty());
+    let commits = |store: &str| common::files_under(&env.store(store).join("snapshots")).len();
+
+    let out = env.run(&["prune", "--grace", "0s"]);
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    // The newest is kept whatever happens; the other two are still too many.
+    assert!(
+        stderr(&out).contains("would delete 2 of 3 snapshots"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(
+        (commits("a"), commits("b")),
+        (3, 3),
+        "nothing may be deleted"
+    );
+
+    let (rc, report) = audit(&env, &[]);
+    assert_eq!(rc, 13, "{report}");
+    let kinds: Vec<&str> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"newest_forgotten"), "{report}");
+    assert!(
+        report["warnings"].to_string().contains("mass_forget"),
+        "{report}"
+    );
+
+    let out = env.run(&["prune", "--grace", "0s", "--yes"]);
+    assert_eq!(code(&out), 3, "{}", show(&out));
+    assert!(
+        stderr(&out).contains(&format!("kept snapshot {}", ids[2])),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(
+        (commits("a"), commits("b")),
+        (1, 1),
+        "the newest stays, the others go"
+    );
+
+    // Recovery: delete the forged tombstone of the newest snapshot everywhere.
+    for s in ["a", "b"] {
+        fs::remove_file(env.store(s).join("forgotten").join(&ids[2])).unwrap();
+    }
+    assert_eq!(env.snapshot_ids(), [ids[2].clone()]);
+    let target = env.p("restored");
+    env.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    assert_eq!(
+        fs::read(target.join("exports/calls.bin")).unwrap(),
+        trees[2]
+    );
+    env.ok(&["audit", "--read-data"]);
+}

@@ -86,6 +86,8 @@ fn options(lease_ttl: Duration) -> PruneOptions {
         dry_run: false,
         host: "test".into(),
         planned_forget: Vec::new(),
+        // Two of three snapshots go: more than the default max_delete.
+        yes: true,
     }
 }
 

@@ -82,7 +82,7 @@ fn forget_leaves_tombstones_and_prune_frees_only_unreferenced_chunks() {
 
     // Within the grace period nothing is touched.
     let before = under(&env, "a", "chunks").len();
-    let out = env.run(&["prune", "--json"]);
+    let out = env.run(&["prune", "--yes", "--json"]);
     assert_eq!(code(&out), 0, "{}", show(&out));
     let r = json(&stdout(&out));
     assert_eq!(r["stores"][0]["set_aside"], 0, "{r}");
@@ -90,7 +90,7 @@ fn forget_leaves_tombstones_and_prune_frees_only_unreferenced_chunks() {
     assert_eq!(under(&env, "a", "chunks").len(), before);
 
     // With no grace and no backup running, one prune sets aside and deletes.
-    let out = env.run(&["prune", "--grace", "0s", "--json"]);
+    let out = env.run(&["prune", "--yes", "--grace", "0s", "--json"]);
     assert_eq!(code(&out), 0, "{}", show(&out));
     let r = json(&stdout(&out));
     for (i, store) in ["a", "b"].iter().enumerate() {
@@ -128,7 +128,7 @@ fn forget_leaves_tombstones_and_prune_frees_only_unreferenced_chunks() {
     }
     restore_matches(&env, &ids[2], &src);
     // Nothing left to free.
-    let r = json(&env.ok(&["prune", "--grace", "0s", "--json"]));
+    let r = json(&env.ok(&["prune", "--yes", "--grace", "0s", "--json"]));
     assert_eq!(r["stores"][0]["set_aside"], 0, "{r}");
 }
 
@@ -177,7 +177,7 @@ fn forget_needs_a_policy_and_shows_a_dry_run() {
     assert_eq!(under(&env, "a", "chunks").len(), chunks);
     assert!(under(&env, "a", "forgotten").is_empty());
 
-    let done = json(&env.ok(&["forget", "--keep-last", "1", "--prune", "--json"]));
+    let done = json(&env.ok(&["forget", "--keep-last", "1", "--prune", "--yes", "--json"]));
     let real = &done["prune"]["stores"][0];
     assert_eq!(real["set_aside"], planned["set_aside"], "{plan}\n{done}");
     // The real run also deletes the fossils it set aside (no backup is running).
@@ -196,7 +196,7 @@ fn prune_refuses_a_store_whose_listing_lacks_referenced_objects() {
     // Store b's chunk listing comes back empty (as a failed paging of a listing might).
     fs::rename(env.store("b").join("chunks"), env.p("b-chunks-away")).unwrap();
     let before = under(&env, "a", "chunks").len();
-    let out = env.run(&["prune", "--grace", "0s"]);
+    let out = env.run(&["prune", "--yes", "--grace", "0s"]);
     assert_ne!(code(&out), 0, "{}", show(&out));
     let err = stderr(&out);
     assert!(
@@ -266,6 +266,8 @@ fn prune_deletes_nothing_when_a_listing_fails() {
             dry_run: false,
             host: "test".into(),
             planned_forget: Vec::new(),
+            // Past the max_delete floor, so that only the failed listing stops it.
+            yes: true,
         };
         snapdrill::prune::run(&repo, &opts).await
     });
@@ -299,7 +301,7 @@ fn a_live_lease_exits_11_and_a_stale_one_is_broken() {
         r#"{"host":"other","pid":4242,"nonce":"x","started":"2026-11-28T00:00:00Z"}"#,
     )
     .unwrap();
-    let out = env.run(&["prune", "--grace", "0s"]);
+    let out = env.run(&["prune", "--yes", "--grace", "0s"]);
     assert_eq!(code(&out), 11, "{}", show(&out));
     let err = stderr(&out);
     assert!(
@@ -312,7 +314,7 @@ fn a_live_lease_exits_11_and_a_stale_one_is_broken() {
     );
 
     age_file(&lease, 7 * 3600); // older than the 6 h lease TTL
-    let out = env.run(&["prune", "--grace", "0s"]);
+    let out = env.run(&["prune", "--yes", "--grace", "0s"]);
     assert_eq!(code(&out), 0, "{}", show(&out));
     assert!(
         stderr(&out).contains("broke a stale lease in store 'b'"),
@@ -329,7 +331,7 @@ fn a_live_lease_exits_11_and_a_stale_one_is_broken() {
     )
     .unwrap();
     age_file(&lease, 7 * 3600);
-    let out = env.run(&["prune", "--grace", "0s"]);
+    let out = env.run(&["prune", "--yes", "--grace", "0s"]);
     assert_eq!(code(&out), 11, "{}", show(&out));
     assert!(stderr(&out).contains("pid 77"), "{}", show(&out));
 }
@@ -440,7 +442,11 @@ fn four_backups_and_a_prune_two_days_ahead_lose_nothing() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let prune = spawn(&env, &["prune", "--json"], Some("+2d"));
+    let prune = spawn(
+        &env,
+        &["prune", "--yes", "--allow-forget-newest", "--json"],
+        Some("+2d"),
+    );
     let prune = prune.wait_with_output().unwrap();
     fs::write(&go, b"").unwrap();
     for b in backups {
@@ -492,7 +498,7 @@ fn four_backups_and_a_prune_two_days_ahead_lose_nothing() {
 
     // With the backups done, a second prune finishes the job: the chunks backup 0 reused are
     // brought back, the abandoned object is deleted, and every snapshot still restores.
-    let out = env.run(&["prune", "--json"]);
+    let out = env.run(&["prune", "--yes", "--json"]);
     assert_eq!(code(&out), 0, "{}", show(&out));
     let r = json(&stdout(&out));
     eprintln!("prune after the backups: {r}");
@@ -547,7 +553,7 @@ fn forget_and_prune_on_real_s3_and_azure_servers() {
     // forgotten chunks are older than a 1 s grace (a dry run reports none kept as young).
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let r = json(&env.ok(&["prune", "--dry-run", "--grace", "1s", "--json"]));
+        let r = json(&env.ok(&["prune", "--yes", "--dry-run", "--grace", "1s", "--json"]));
         let stores = r["stores"].as_array().unwrap();
         if stores.iter().all(|s| s["kept_young"] == 0) {
             break;
@@ -555,7 +561,7 @@ fn forget_and_prune_on_real_s3_and_azure_servers() {
         assert!(std::time::Instant::now() < deadline, "never aged: {r}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let out = env.run(&["prune", "--grace", "1s", "--json"]);
+    let out = env.run(&["prune", "--yes", "--grace", "1s", "--json"]);
     assert_eq!(code(&out), 0, "{}", show(&out));
     let r = json(&stdout(&out));
     for s in r["stores"].as_array().unwrap() {
@@ -594,7 +600,7 @@ fn prune_refuses_a_store_without_atomic_create() {
     three_snapshots(&env);
     env.ok(&["forget", "--keep-last", "1"]);
     let before = under(&env, "local", "chunks").len();
-    let out = env.run(&["prune", "--grace", "0s"]);
+    let out = env.run(&["prune", "--yes", "--grace", "0s"]);
     assert_eq!(code(&out), 1, "{}", show(&out));
     let err = stderr(&out);
     assert!(
@@ -630,7 +636,7 @@ fn a_store_missed_by_forget_learns_it_from_sync_and_prune_finishes_it() {
         "sync brought a forgotten snapshot back"
     );
 
-    env.ok(&["prune", "--grace", "0s"]);
+    env.ok(&["prune", "--yes", "--grace", "0s"]);
     for id in &ids[..2] {
         assert!(
             !env.store("b").join("snapshots").join(id).exists(),
@@ -681,7 +687,7 @@ fn a_killed_backup_leaves_a_marker_that_the_next_backup_removes() {
         markers.display()
     );
     // While the marker stands, prune counts a running backup.
-    let r = json(&env.ok(&["prune", "--json"]));
+    let r = json(&env.ok(&["prune", "--yes", "--json"]));
     assert_eq!(r["stores"][0]["backups_running"], 1, "{r}");
 
     let src = env.tree("exports", &[("a.txt", b"hello")]);
@@ -690,7 +696,7 @@ fn a_killed_backup_leaves_a_marker_that_the_next_backup_removes() {
         under(&env, "a", "writers").is_empty(),
         "the dead backup's marker is still there"
     );
-    let r = json(&env.ok(&["prune", "--json"]));
+    let r = json(&env.ok(&["prune", "--yes", "--json"]));
     assert_eq!(r["stores"][0]["backups_running"], 0, "{r}");
 }
 

@@ -48,7 +48,7 @@ fn concurrent_backups_forgets_and_prunes_killed_at_random_lose_nothing() {
                 spawn(&env, &["backup", "--command", &cmd, "--stdin-name", &name])
             })
             .collect();
-        procs.push(spawn(&env, &["prune"]));
+        procs.push(spawn(&env, &["prune", "--yes"]));
         // A drill reads while the others write and delete (last in `procs`, see below).
         let drill_at = procs.len() + usize::from(round % 2 == 1);
         if round % 2 == 1 {
@@ -104,7 +104,7 @@ fn concurrent_backups_forgets_and_prunes_killed_at_random_lose_nothing() {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     for _ in 0..2 {
         let out = loop {
-            let out = env.run(&["prune"]);
+            let out = env.run(&["prune", "--yes"]);
             if code(&out) != 11 || std::time::Instant::now() > deadline {
                 break out;
             }

@@ -18,6 +18,7 @@ mod advice;
 pub mod coverage;
 mod cross;
 mod deep;
+mod forgetting;
 pub mod immutability;
 pub mod ledger;
 mod objects;
@@ -111,6 +112,11 @@ pub enum FindingKind {
     AwaitingPrune,
     /// The commit of a forgotten snapshot is still there (warning).
     ForgottenLeftover,
+    /// The newest snapshot of a data set is forgotten: what a compromised backup host would
+    /// do (prune keeps it unless told otherwise on the prune host).
+    NewestForgotten,
+    /// Most of a data set's snapshots were forgotten within a day.
+    MassForget,
 }
 
 impl FindingKind {
@@ -136,6 +142,9 @@ impl FindingKind {
             K::Unknown => "snapdrill never writes this name: find out who did, then remove it",
             K::RolledBack | K::CommitReplaced => {
                 "find out who could write to this store; `snapdrill sync` copies the snapshots back from the other stores"
+            }
+            K::NewestForgotten | K::MassForget => {
+                "find out who ran `forget` (the backup host holds the write key that signs tombstones); prune keeps the newest snapshot and refuses mass deletion unless told otherwise; to undo a forged forget, delete its `forgotten/<id>` objects from every store"
             }
             K::Unreferenced
             | K::InFlight
@@ -426,6 +435,7 @@ pub async fn run(
     if let Some(ids) = &opts.deep {
         audit.deep(ids.clone()).await?;
     }
+    audit.check_forgetting();
     audit.check_ledger(opts);
     if opts.immutability {
         audit.immutability().await;
@@ -607,6 +617,30 @@ impl Audit {
             self.findings.problems.extend(found);
         }
         Ok(())
+    }
+
+    /// Tombstones a compromised backup host would sign: the newest snapshot of a data set,
+    /// or most of its snapshots within a day.
+    fn check_forgetting(&mut self) {
+        let live: Vec<(&str, &str, &str)> = self
+            .stores
+            .iter()
+            .flat_map(|s| s.commits.values())
+            .map(|c| {
+                (
+                    c.commit.host.as_str(),
+                    c.commit.time.as_str(),
+                    c.commit.snapshot_id.as_str(),
+                )
+            })
+            .collect();
+        let (problems, warnings) = forgetting::alarms(&live, &self.forgotten, self.now)
+            .into_iter()
+            .partition::<Vec<_>, _>(|f| f.kind == FindingKind::NewestForgotten);
+        // No retention policy forgets the newest snapshot: a problem. Many tombstones at
+        // once is also what a first retention run over a long history does: a warning.
+        self.findings.problems.extend(problems);
+        self.findings.warnings.extend(warnings);
     }
 
     /// Compare with the ledger, then append what was seen.

@@ -48,6 +48,9 @@ pub struct Args {
     /// Run prune afterwards.
     #[arg(long)]
     prune: bool,
+    /// With --prune: collect more than [prune] max_delete of the snapshots.
+    #[arg(long, requires = "prune")]
+    yes: bool,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -69,6 +72,13 @@ pub struct PruneArgs {
     /// sure no prune runs (the lease names its host and pid).
     #[arg(long, conflicts_with_all = ["dry_run", "grace"])]
     break_lease: bool,
+    /// Collect even when more than [prune] max_delete of the snapshots would go.
+    #[arg(long)]
+    yes: bool,
+    /// Honour a tombstone of the newest snapshot of a data set (kept otherwise: a backup
+    /// host can sign tombstones).
+    #[arg(long)]
+    allow_forget_newest: bool,
 }
 
 impl Args {
@@ -119,6 +129,7 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
     let mut code = report.exit_code();
     let pruned = if args.prune {
         let mut opts = prune_options(&config, args.dry_run, None);
+        opts.yes = args.yes;
         if args.dry_run {
             opts.planned_forget = report
                 .snapshots
@@ -162,7 +173,10 @@ pub async fn prune(global: &Global, args: PruneArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    let report = prune::run(&repo, &prune_options(&config, args.dry_run, args.grace)).await?;
+    let mut opts = prune_options(&config, args.dry_run, args.grace);
+    opts.yes = args.yes;
+    opts.settings.allow_forget_newest |= args.allow_forget_newest;
+    let report = prune::run(&repo, &opts).await?;
     if args.json {
         output::json(&report)?;
     } else {
@@ -176,7 +190,7 @@ pub async fn prune(global: &Global, args: PruneArgs) -> Result<i32> {
 }
 
 fn has_warnings(r: &PruneReport) -> bool {
-    r.stores.iter().any(|s| !s.warnings.is_empty())
+    r.stores.iter().any(|s| !s.warnings.is_empty()) || !r.refused_tombstones.is_empty()
 }
 
 fn prune_options(config: &Config, dry_run: bool, grace: Option<Duration>) -> PruneOptions {
@@ -189,6 +203,7 @@ fn prune_options(config: &Config, dry_run: bool, grace: Option<Duration>) -> Pru
         dry_run,
         host: config.host.clone().unwrap_or_else(snapdrill::hostname),
         planned_forget: Vec::new(),
+        yes: false,
     }
 }
 
@@ -230,7 +245,10 @@ fn print_forget(r: &ForgetReport, quiet: bool) {
 
 fn print_prune(r: &PruneReport) {
     for b in &r.broken_leases {
-        eprintln!("snapdrill: warning: {b}");
+        eprintln!("snapdrill: warning: {}", snapdrill::text::escape(b));
+    }
+    for t in &r.refused_tombstones {
+        eprintln!("snapdrill: warning: {}", snapdrill::text::escape(t));
     }
     for s in &r.stores {
         for w in &s.warnings {

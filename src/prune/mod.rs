@@ -15,6 +15,7 @@
 //! (RELIABILITY.md rule 8). Each store must hold a lease (`locks/prune`), which needs real
 //! create-only writes: a store that cannot refuse an overwrite is refused.
 
+mod floor;
 pub mod forget;
 pub mod lease;
 
@@ -46,6 +47,8 @@ pub struct PruneOptions {
     /// Snapshots a `forget --dry-run` would forget: a dry run counts them as forgotten, so
     /// that `forget --dry-run --prune` shows what the real run would free.
     pub planned_forget: Vec<String>,
+    /// Collect more than `[prune] max_delete` of the snapshots (the operator said yes).
+    pub yes: bool,
 }
 
 /// What prune did (or would do) in one store.
@@ -87,6 +90,8 @@ pub struct PruneReport {
     pub stores: Vec<StorePrune>,
     /// Stale leases broken.
     pub broken_leases: Vec<String>,
+    /// Tombstones prune did not honour (the newest snapshot of a data set), with why.
+    pub refused_tombstones: Vec<String>,
 }
 
 /// A `collections/<id>` record.
@@ -171,8 +176,9 @@ async fn prune_leased(
         };
         surveys.push(survey_writers(store, now, s.writer_timeout).await?);
     }
-    let snapshots = repo.snapshots().await?;
+    let mut snapshots = repo.snapshots().await?;
     check_untrusted_are_forged(repo, &snapshots).await?;
+    let refused = floor::apply(repo, &mut snapshots, &opts.settings, opts.yes).await?;
     // A dry run of `forget --prune` plans as if the snapshots forget would drop were gone.
     let planned: &[String] = if opts.dry_run {
         &opts.planned_forget
@@ -189,6 +195,7 @@ async fn prune_leased(
         grace_secs: s.grace.as_secs(),
         stores: Vec::new(),
         broken_leases: Vec::new(),
+        refused_tombstones: refused,
     };
     for (i, (store, survey)) in repo.stores.iter().zip(&surveys).enumerate() {
         let mut r = StorePrune {
