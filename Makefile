@@ -1,7 +1,7 @@
 # snapdrill — the two commands of the README are `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: demo test bench tools build lint fmt doc
+.PHONY: demo test bench fuzz tools build lint fmt doc
 
 ## Build, create a key and two local stores under ./demo, back up fixtures/exports,
 ## list the snapshot, restore it into a temporary folder and verify it.
@@ -21,6 +21,11 @@ bench: tools
 	scripts/bench-stores.sh
 	scripts/bench-history.sh
 	scripts/bench-drill.sh
+
+## The property tests of hostile input for longer than `make test` runs them
+## (SNAPDRILL_FUZZ_CASES=5000 hostile manifests through every reader).
+fuzz: tools
+	SNAPDRILL_FUZZ_CASES=$${SNAPDRILL_FUZZ_CASES:-5000} $(CARGO) test --release --test hostile_manifests
 
 tools:
 	scripts/ensure-tools.sh --minimal

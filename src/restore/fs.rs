@@ -20,7 +20,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use filetime::FileTime;
 use rand::RngCore;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{AtFlags, Mode, OFlags, Timespec, Timestamps};
@@ -85,10 +84,6 @@ pub fn is_temp_name(name: &[u8]) -> bool {
         && name.starts_with(b".snapdrill-")
         && name.ends_with(b".tmp")
         && name[11..27].iter().all(|b| b.is_ascii_hexdigit())
-}
-
-fn mtime_of(e: &Entry) -> FileTime {
-    FileTime::from_unix_time(e.mtime, e.mtime_ns)
 }
 
 /// A file being restored: written to a temp name in its directory, hashed on the way.
@@ -161,8 +156,8 @@ impl PendingFile {
             let f = &self.file;
             f.set_permissions(fs::Permissions::from_mode(entry.mode & MODE_MASK))
                 .map_err(|e| Error::io("setting the mode of", &self.path, e))?;
-            filetime::set_file_handle_times(f, Some(mtime_of(entry)), Some(mtime_of(entry)))
-                .map_err(|e| Error::io("setting the times of", &self.path, e))?;
+            rustix::fs::futimens(f, &timestamps(entry))
+                .map_err(|e| Error::io("setting the times of", &self.path, e.into()))?;
             // "Restored" means on disk: a power cut after the report must not lose it.
             // (It also makes drill timings measure the disk, not the page cache.)
             f.sync_data()
@@ -215,9 +210,12 @@ fn place(dir: &OwnedFd, tmp: &[u8], name: &[u8], path: &Path) -> Result<()> {
     .map_err(|e| Error::io("placing", path, e.into()))
 }
 
+/// The times to apply. A manifest's time is untrusted: anything a filesystem cannot hold
+/// (ext4 keeps 1901 to 2446) is clamped to what every one can, instead of failing the
+/// restore over metadata (`ls` still shows the recorded value).
 fn timestamps(e: &Entry) -> Timestamps {
     let t = Timespec {
-        tv_sec: e.mtime,
+        tv_sec: e.mtime.clamp(i64::from(i32::MIN), (1 << 34) - 1),
         tv_nsec: e.mtime_ns.min(999_999_999) as _,
     };
     Timestamps {

@@ -128,7 +128,7 @@ pub fn snapshot(env: &Env, stores: &[&str], spec: Spec) -> String {
         match e.kind {
             EntryKind::File => {
                 summary.files += 1;
-                summary.bytes += e.file_size();
+                summary.bytes = summary.bytes.wrapping_add(e.file_size());
             }
             EntryKind::Dir => summary.dirs += 1,
             EntryKind::Symlink => summary.symlinks += 1,
