@@ -25,7 +25,7 @@ bench: tools
 ## The property tests of hostile input for longer than `make test` runs them
 ## (SNAPDRILL_FUZZ_CASES=5000 hostile manifests through every reader).
 fuzz: tools
-	SNAPDRILL_FUZZ_CASES=$${SNAPDRILL_FUZZ_CASES:-5000} $(CARGO) test --release --test hostile_manifests
+	SNAPDRILL_FUZZ_CASES=$${SNAPDRILL_FUZZ_CASES:-5000} $(CARGO) test --release --test hostile_manifests --test parsers
 
 tools:
 	scripts/ensure-tools.sh --minimal

@@ -234,11 +234,8 @@ impl Config {
         if local.exists() {
             return Ok(local);
         }
-        Err(Error::Config {
-            path: local,
-            message: format!(
-                "no configuration found: pass --config FILE, set ${ENV_VAR}, or create ./{DEFAULT_FILE}"
-            ),
+        Err(Error::NoConfig {
+            looked: format!("--config, ${ENV_VAR}, ./{DEFAULT_FILE}"),
         })
     }
 
@@ -257,7 +254,7 @@ impl Config {
             path: path.to_owned(),
             message,
         };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| bad(toml_message(&e)))?;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| bad(toml_message(text, &e)))?;
         let base = path
             .parent()
             .map(|p| {
@@ -377,9 +374,21 @@ impl Config {
     }
 }
 
-fn toml_message(e: &toml::de::Error) -> String {
+/// A TOML error as `line L, column C: message`, the position an editor jumps to.
+fn toml_message(text: &str, e: &toml::de::Error) -> String {
     match e.span() {
-        Some(span) => format!("{} (at byte {})", e.message(), span.start),
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before
+                .rsplit('\n')
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .count()
+                + 1;
+            format!("line {line}, column {column}: {}", e.message())
+        }
         None => e.message().to_owned(),
     }
 }

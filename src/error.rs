@@ -53,6 +53,12 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// No configuration file was found where snapdrill looks.
+    #[error("no configuration found (looked at {looked})")]
+    NoConfig {
+        /// Where it looked.
+        looked: String,
+    },
     /// A request that cannot be carried out as asked (bad argument, unknown snapshot, ...).
     #[error("{0}")]
     Usage(String),
@@ -100,14 +106,15 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A local file operation failed.
-    #[error("{action} {}: {source}", path.display())]
+    #[error("{action} {}: {error}", path.display())]
     Io {
         /// What was being done ("reading", "creating", ...).
         action: &'static str,
         /// The local path involved.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (in the message; not a `source`, so that a chain printed
+        /// with `{:#}` does not repeat it).
+        error: std::io::Error,
     },
     /// The work could not be completed (for example a backup command failed).
     #[error("{message}")]
@@ -158,7 +165,7 @@ impl Error {
         Error::Io {
             action,
             path: path.into(),
-            source,
+            error: source,
         }
     }
 
@@ -181,12 +188,13 @@ impl Error {
     /// The process exit code this error maps to.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config { .. } | Error::Usage(_) => exit::USAGE,
+            Error::Config { .. } | Error::NoConfig { .. } | Error::Usage(_) => exit::USAGE,
             Error::Key { .. } => exit::KEY,
             Error::NotInitialised { .. } => exit::NOT_INITIALISED,
             Error::LeaseHeld { .. } | Error::Locked { .. } => exit::LOCKED,
             Error::Integrity { .. } => exit::INTEGRITY,
             Error::Store(e) if e.kind == StoreErrorKind::Corrupt => exit::INTEGRITY,
+            Error::Store(e) if e.kind == StoreErrorKind::Config => exit::USAGE,
             Error::Store(_) | Error::Io { .. } | Error::Fatal { .. } => exit::FATAL,
         }
     }
@@ -196,6 +204,10 @@ impl Error {
         match self {
             Error::Config { .. } => Some(
                 "fix the file and run `snapdrill config check`; the README has the reference"
+                    .into(),
+            ),
+            Error::NoConfig { .. } => Some(
+                "pass --config FILE, set $SNAPDRILL_CONFIG, or write ./snapdrill.toml (the README's quick start has one)"
                     .into(),
             ),
             Error::Key { hint, .. } => Some(hint.clone()),

@@ -137,8 +137,8 @@ fn restore_into_a_non_empty_dir_needs_force() {
     let before = read_tree(&target);
 
     let out = env.run(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    // The message is pinned by tests/cmd/target-not-empty.toml.
     assert_eq!(code(&out), 2, "{}", show(&out));
-    assert!(stderr(&out).contains("not empty"), "{}", show(&out));
     assert_eq!(read_tree(&target), before, "the target changed");
 
     env.ok(&[
@@ -171,14 +171,8 @@ fn backup_needs_no_identity_and_a_wrong_identity_is_refused() {
         "--identity",
         other.to_str().unwrap(),
     ]);
+    // The message is pinned by tests/cmd/identity-wrong.toml.
     assert_eq!(code(&out), 12, "{}", show(&out));
-    let err = stderr(&out);
-    let first = err.lines().next().unwrap_or_default();
-    assert!(first.starts_with("snapdrill: error:"), "{}", show(&out));
-    assert!(
-        first.contains("identity") && first.contains("other-identity.txt"),
-        "the first line should name the identity: {first}"
-    );
     assert!(!target.exists(), "the target was created");
 
     // The right identity still works (the failure was the key, not the snapshot).
@@ -204,13 +198,9 @@ fn key_files_readable_by_others_are_refused() {
     let target = env.p("restore");
 
     set_mode(&env.identity(), 0o644);
+    // The messages are pinned by tests/cmd/identity-readable.toml and write-key-readable.toml.
     let out = env.run(&["restore", "latest", "--target", target.to_str().unwrap()]);
     assert_eq!(code(&out), 12, "{}", show(&out));
-    assert!(
-        stderr(&out).contains("readable by group or others"),
-        "{}",
-        show(&out)
-    );
     assert!(!target.exists(), "the target was created");
     set_mode(&env.identity(), 0o600);
     env.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
@@ -218,12 +208,6 @@ fn key_files_readable_by_others_are_refused() {
     set_mode(&env.write_key(), 0o640);
     let out = env.run(&["backup", src_arg(&src)]);
     assert_eq!(code(&out), 12, "{}", show(&out));
-    let err = stderr(&out);
-    assert!(
-        err.contains("readable by group or others") && err.contains("snapdrill-write.key"),
-        "{}",
-        show(&out)
-    );
     assert_eq!(env.snapshot_ids().len(), 1, "a snapshot was written");
 }
 
@@ -247,12 +231,8 @@ fn stdin_is_stored_under_its_name() {
 fn a_failing_command_makes_no_snapshot() {
     let env = Env::new(&["a"]);
     let out = env.run(&["backup", "--command", "printf abc; exit 3"]);
+    // The message is pinned by tests/cmd/command-fails.toml.
     assert_eq!(code(&out), 1, "{}", show(&out));
-    assert!(
-        stderr(&out).contains("printf abc; exit 3"),
-        "{}",
-        show(&out)
-    );
     assert!(env.snapshot_ids().is_empty(), "a snapshot was written");
     assert!(files_under(&env.store("a").join("snapshots")).is_empty());
 }

@@ -136,6 +136,7 @@ fn read_segment(
 ) -> Result<Option<SegmentResult>, Error> {
     let mut reader = SegmentReader::new(job.inputs);
     let mut chunks = Vec::new();
+    let mut failed = None;
     {
         let cdc = StreamCDC::with_level_and_seed(
             &mut reader,
@@ -146,8 +147,13 @@ fn read_segment(
             seed,
         );
         for chunk in cdc {
-            let chunk =
-                chunk.map_err(|e| Error::fatal(format!("reading the backup input: {e}")))?;
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            };
             let id = chunk_id(dedup, &chunk.data);
             chunks.push(ChunkRef {
                 id: hex::encode(id),
@@ -164,8 +170,13 @@ fn read_segment(
             }
         }
     }
+    // The reader's own error says what failed (a command's exit status, with its hint);
+    // the chunker only saw that reading stopped.
     if let Some(e) = reader.fatal.take() {
         return Err(e);
+    }
+    if let Some(e) = failed {
+        return Err(Error::fatal(format!("reading the backup input: {e}")));
     }
     Ok(Some(SegmentResult {
         seg: job.seg,

@@ -32,7 +32,8 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
 
     let (stores, failed) = common::open_stores(&config, true);
     if let Some((_, e)) = failed.into_iter().next() {
-        return Err(anyhow::Error::new(e).context("cannot open every store; nothing more was done"));
+        return Err(anyhow::Error::new(Error::Store(e))
+            .context("cannot open every store; nothing more was done"));
     }
     let outcomes = repository::init(&stores, &key, &recipients).await?;
     let pinned = if config.signer.is_none() {

@@ -282,6 +282,10 @@ pub fn is_empty_dir(dir: &Path) -> Result<bool> {
     match fs::read_dir(dir) {
         Ok(mut it) => Ok(it.next().is_none()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Err(Error::Usage(format!(
+            "the target {} is not a directory; name a folder (it is created when missing)",
+            dir.display()
+        ))),
         Err(e) => Err(Error::io("reading", dir, e)),
     }
 }

@@ -1,0 +1,243 @@
+//! Every parser of untrusted input, fed arbitrary bytes and mutated valid objects: signed
+//! documents (commit, tombstone, repository config — also re-signed with the write key
+//! after mutation, as a compromised backup host would), manifests (whole and streamed),
+//! sealed objects and drill records. Each must return a value or a typed error: never
+//! panic, never allocate beyond its limits.
+//!
+//! `SNAPDRILL_FUZZ_CASES=N` runs more cases (`make fuzz`); `make test` runs a few hundred.
+
+use std::time::SystemTime;
+
+use proptest::prelude::*;
+use snapdrill::drill::record::{self, DrillRecord};
+use snapdrill::format::commit::{Commit, ObjectRef, Summary};
+use snapdrill::format::manifest::Manifest;
+use snapdrill::format::repo_config::RepoConfig;
+use snapdrill::format::signed::{self, Role};
+use snapdrill::format::tombstone::Tombstone;
+use snapdrill::format::{self, limits};
+use snapdrill::keys::{Identities, WriteKey};
+use snapdrill::sealing;
+
+struct World {
+    key: WriteKey,
+    ids: Identities,
+    recipients: Vec<age::x25519::Recipient>,
+    commit: Commit,
+    commit_body: Vec<u8>,
+    tombstone_body: Vec<u8>,
+    config_body: Vec<u8>,
+    manifest_json: Vec<u8>,
+    sealed: Vec<u8>,
+    record: Vec<u8>,
+}
+
+fn world() -> &'static World {
+    static W: std::sync::OnceLock<World> = std::sync::OnceLock::new();
+    W.get_or_init(|| {
+        let key = WriteKey::generate();
+        let (text, _) = snapdrill::keys::generate_identity();
+        let ids = Identities::parse(&text, std::path::Path::new("test identity")).unwrap();
+        let recipients = snapdrill::keys::parse_recipients(&ids.recipients()).unwrap();
+        let now = SystemTime::now();
+        let id = format::new_snapshot_id(now);
+        let time = format::format_time(now);
+        let obj = |name: String| ObjectRef {
+            name,
+            size: 10,
+            sha256: "ab".repeat(32),
+        };
+        let chunk = "cd".repeat(32);
+        let commit = Commit::new(
+            &key.repository_id,
+            &id,
+            &time,
+            "host",
+            vec!["tag".into()],
+            Summary::default(),
+            obj(format::manifest_object(&id)),
+            vec![obj(format::chunk_object(&chunk))],
+        );
+        let commit_body = serde_json::to_vec_pretty(&commit).unwrap();
+        let t = Tombstone::new(
+            &key.repository_id,
+            &id,
+            &time,
+            "host",
+            obj(format::commit_object(&id)),
+            &time,
+            "by id",
+        );
+        let tombstone_body = serde_json::to_vec_pretty(&t).unwrap();
+        let config = RepoConfig::new(&key, &recipients, now).unwrap();
+        let config_body = serde_json::to_vec_pretty(&config).unwrap();
+        let manifest_json = format!(
+            r#"{{"format":"snapdrill-manifest","version":1,"repository_id":"{}","snapshot_id":"{id}","time":"{time}","sources":["/x"],"chunks":[{{"id":"{chunk}","size":5}}],"entries":[{{"path":"x","type":"dir","mode":493,"mtime":1,"mtime_ns":0}},{{"path":"x/a","type":"file","mode":420,"mtime":1,"mtime_ns":0,"size":5,"sha256":"{}","offset":0}},{{"path":"x/l","type":"symlink","mode":511,"mtime":1,"mtime_ns":0,"target":"a"}}]}}"#,
+            key.repository_id,
+            "ef".repeat(32)
+        )
+        .into_bytes();
+        let sealed = sealing::seal(b"hello, sealed world", 3, &recipients).unwrap();
+        let rec = DrillRecord::new(record::new_drill_id(now), time.clone(), "h".into(), "all".into(), "full");
+        let record = record::seal(&rec, &key.dedup, &recipients).unwrap();
+        World { key, ids, recipients, commit, commit_body, tombstone_body, config_body, manifest_json, sealed, record }
+    })
+}
+
+/// Apply `edits` to `base`: (position, kind, byte) — flip, insert, delete, or repeat a span.
+fn mutate(base: &[u8], edits: &[(usize, u8, u8)]) -> Vec<u8> {
+    let mut b = base.to_vec();
+    for &(at, kind, byte) in edits {
+        if b.is_empty() {
+            b.push(byte);
+            continue;
+        }
+        let i = at % b.len();
+        match kind % 4 {
+            0 => b[i] ^= byte | 1,
+            1 => b.insert(i, byte),
+            2 => {
+                b.remove(i);
+            }
+            _ => {
+                let end = (i + byte as usize % 64).min(b.len());
+                let span = b[i..end].to_vec();
+                b.splice(i..i, span);
+            }
+        }
+    }
+    b
+}
+
+fn edits() -> impl Strategy<Value = Vec<(usize, u8, u8)>> {
+    prop::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..8)
+}
+
+fn cases() -> u32 {
+    std::env::var("SNAPDRILL_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+}
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: cases(),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// Parse `body` as each signed document, raw and re-signed with the write key.
+fn signed_documents(w: &World, bytes: &[u8]) {
+    let signer = w.key.signer();
+    let id = &w.commit.snapshot_id;
+    let repo = &w.key.repository_id;
+    let _ = signed::claimed_signer(bytes);
+    for role in [Role::Snapshot, Role::Tombstone, Role::RepositoryConfig] {
+        let _ = signed::verify(bytes, role, &signer);
+    }
+    let _ = Commit::from_object(
+        &signed::sign(bytes, Role::Snapshot, &w.key.signing),
+        &signer,
+        repo,
+        id,
+    );
+    let _ = Tombstone::from_object(
+        &signed::sign(bytes, Role::Tombstone, &w.key.signing),
+        &signer,
+        repo,
+        id,
+    );
+    let _ = RepoConfig::from_object(
+        &signed::sign(bytes, Role::RepositoryConfig, &w.key.signing),
+        &signer,
+    );
+    let _ = Commit::from_object(bytes, &signer, repo, id);
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn signed_documents_from_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+        signed_documents(world(), &bytes);
+    }
+
+    #[test]
+    fn signed_documents_mutated(e in edits(), which in 0..3usize) {
+        let w = world();
+        let base = [&w.commit_body, &w.tombstone_body, &w.config_body][which];
+        signed_documents(w, &mutate(base, &e));
+    }
+
+    #[test]
+    fn manifests_mutated_whole_and_streamed(e in edits()) {
+        let w = world();
+        let json = mutate(&w.manifest_json, &e);
+        let whole = Manifest::parse(&json, &w.commit).map(|m| m.entries.len());
+        let streamed = Manifest::parse_reader(&json[..], &w.commit).map(|m| m.entries.len());
+        // The two parsers agree on what they accept.
+        prop_assert_eq!(whole.is_ok(), streamed.is_ok(), "{:?} vs {:?}", whole, streamed);
+    }
+
+    #[test]
+    fn manifests_from_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+        let w = world();
+        let _ = Manifest::parse(&bytes, &w.commit);
+        let _ = Manifest::parse_reader(&bytes[..], &w.commit);
+    }
+
+    #[test]
+    fn sealed_objects_and_drill_records_mutated(e in edits(), which in 0..2usize) {
+        let w = world();
+        let base = [&w.sealed, &w.record][which];
+        let bytes = mutate(base, &e);
+        let _ = sealing::open(&bytes, w.ids.as_age(), 1 << 20);
+        let _ = sealing::open_exact(&bytes, w.ids.as_age(), 19);
+        let _ = record::open(&bytes, w.ids.as_age(), &w.key.dedup);
+    }
+
+    #[test]
+    fn sealed_objects_from_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+        let w = world();
+        let _ = sealing::open(&bytes, w.ids.as_age(), limits::CHUNK);
+        let _ = record::open(&bytes, w.ids.as_age(), &w.key.dedup);
+    }
+}
+
+/// The fixtures themselves are sound: unmutated, every parser accepts them.
+#[test]
+fn the_unmutated_objects_parse() {
+    let w = world();
+    let signer = w.key.signer();
+    let id = &w.commit.snapshot_id;
+    let repo = &w.key.repository_id;
+    Commit::from_object(
+        &signed::sign(&w.commit_body, Role::Snapshot, &w.key.signing),
+        &signer,
+        repo,
+        id,
+    )
+    .unwrap();
+    Tombstone::from_object(
+        &signed::sign(&w.tombstone_body, Role::Tombstone, &w.key.signing),
+        &signer,
+        repo,
+        id,
+    )
+    .unwrap();
+    RepoConfig::from_object(
+        &signed::sign(&w.config_body, Role::RepositoryConfig, &w.key.signing),
+        &signer,
+    )
+    .unwrap();
+    let m = Manifest::parse_reader(&w.manifest_json[..], &w.commit).unwrap();
+    assert_eq!(m.entries.len(), 3);
+    assert_eq!(
+        sealing::open(&w.sealed, w.ids.as_age(), 1 << 20).unwrap(),
+        b"hello, sealed world"
+    );
+    record::open(&w.record, w.ids.as_age(), &w.key.dedup).unwrap();
+    let _ = &w.recipients;
+}
