@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install, start and stop the real object-store servers the integration tests use, on
-# 127.0.0.1 only (see /work/shared/OBJECT-STORES.md for why these servers and versions):
+# 127.0.0.1 only (docs/design.md, "Object-store servers the tests run", says why these):
 #
 #   scripts/servers.sh install [moto|azurite|webdav|all]   (default: all)
 #   scripts/servers.sh start KIND STATE_DIR                 KIND = moto|azurite|webdav

@@ -16,7 +16,7 @@ use crate::store::{StoreError, StoreErrorKind};
 /// Result alias of the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Exit codes shared by every command (DESIGN.md, "Exit codes").
+/// Exit codes shared by every command (the README's table).
 pub mod exit {
     /// Done, everything as intended.
     pub const OK: i32 = 0;

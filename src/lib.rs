@@ -2,23 +2,30 @@
 //! object stores at once, and restores that verify every byte.
 //!
 //! The library holds all logic; `src/main.rs` and `src/cli/` are a thin command layer.
-//! Modules are named after the domain:
+//! Modules are named after the domain (docs/design.md, "Shape of the code"):
 //!
 //! - `config` — `snapdrill.toml`.
 //! - `keys` — the age identity and recipients, and the write key (signing + dedup).
 //! - `format` — the versioned repository format (`docs/format.md`): object names, the
-//!   repository config, commits, manifests, signatures, limits.
-//! - `sealing` — `age(zstd(..))` and back, keyed chunk ids.
-//! - `store` — the storage seam ([`store::Store`]) and its `object_store` backends.
+//!   repository config, commits, manifests, tombstones, signatures, limits.
+//! - `sealing` — `age(zstd(..))` and back, keyed chunk ids, bounded headers and sizes.
+//! - `store` — the storage seam ([`store::Store`]): where a store lives (`location`), its
+//!   `object_store` backends (`backend`), retries and deadlines (`retry`), redaction of
+//!   credentials (`redact`), fault injection for tests (`faults`).
 //! - `repository` — a repository across its stores: init, open, list, verified fetch;
 //!   `commit_cache` keeps the signed commits already read.
-//! - `source` — walking what to back up.
-//! - `backup` and `restore` — the two engines; `sync` heals replicas from each other.
-//! - `drill` — timed clean-room restore drills and their evidence records; `report` —
-//!   JSON, Markdown, HTML and Prometheus renderings of them.
 //! - `localfs` — local files as other users cannot redirect them: descriptor-relative
 //!   walks, atomic writes that keep mode and owner, private scratch folders, cleanup on
 //!   interruption.
+//! - `source` — walking what to back up.
+//! - `backup` and `restore` — the two engines; `sync` heals replicas from each other.
+//! - `drill` — timed clean-room restore drills and their evidence records.
+//! - `report` — JSON, Markdown, HTML and Prometheus renderings of drills; `text` — untrusted
+//!   strings made safe to print.
+//! - `audit` — every replica checked against the signed commits, with or without the
+//!   identity; the rollback ledger; read coverage.
+//! - `retention` — keep-last/daily/weekly/... policies (pure); `prune` — `forget`
+//!   (tombstones), two-phase collection, leases and the floors a backup host cannot move.
 //! - `lock` — the local lock that makes an overlapping cron run of a backup job exit at once.
 //! - `error` — the error type and exit codes.
 

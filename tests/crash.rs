@@ -1,4 +1,4 @@
-//! Crash consistency (RELIABILITY.md, "kill -9 at random instants during backup", after
+//! Crash consistency ("kill -9 at random instants during backup", after
 //! Kopia's crash test): 50 backups into two stores, each killed with SIGKILL at a random
 //! instant. Afterwards every snapshot that is listed restores and verifies, and the next
 //! backup completes and restores the current tree exactly.

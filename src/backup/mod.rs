@@ -1,6 +1,6 @@
 //! `backup`: walk, read, chunk, seal once, upload everywhere, commit last.
 //!
-//! Order of a run (RELIABILITY.md rule 1): plan from the walk and the local cache; list each
+//! Order of a run (docs/design.md, rule 1): plan from the walk and the local cache; list each
 //! store's chunks (the store's listing is the index); read and chunk what changed; seal and
 //! upload new chunks; copy chunks a store lacks from a store that has them; resolve every
 //! object's ciphertext hash; confirm by a fresh listing that each store holds every object
@@ -167,7 +167,7 @@ impl BackupReport {
         self.stores.iter().filter(|s| s.committed).count()
     }
 
-    /// Complete (0), partial (3) or failed (1), by DESIGN.md's exit codes.
+    /// Complete (0), partial (3) or failed (1), by the README's exit codes.
     pub fn exit_code(&self) -> i32 {
         use crate::error::exit;
         if self.committed() < self.required {

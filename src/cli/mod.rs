@@ -1,6 +1,6 @@
 //! The command layer: the only place that knows about clap, the terminal and `anyhow`.
 //! Each subcommand is one file; each returns its exit code or an error, which `main` maps to
-//! the exit-code table (README, DESIGN.md).
+//! the exit-code table (README).
 
 mod audit;
 mod backup;

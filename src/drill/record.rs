@@ -21,7 +21,7 @@ const MAC_TAG: &str = "snapdrill-mac-v1 hmac-sha256";
 /// Largest record object accepted.
 pub const RECORD_LIMIT: u64 = 4 << 20;
 
-/// How a drill ended. Each outcome maps to one exit code (DESIGN.md).
+/// How a drill ended. Each outcome maps to one exit code (README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DrillResult {

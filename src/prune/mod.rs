@@ -12,7 +12,7 @@
 //!
 //! When no backup runs, both phases happen in one prune. Every listing is taken before
 //! anything is deleted; a failed, empty or short listing stops the prune with nothing deleted
-//! (RELIABILITY.md rule 8). Each store must hold a lease (`locks/prune`), which needs real
+//! (docs/design.md, rule 8). Each store must hold a lease (`locks/prune`), which needs real
 //! create-only writes: a store that cannot refuse an overwrite is refused.
 
 mod floor;
@@ -302,7 +302,7 @@ fn referenced(list: &SnapshotList, except: &[String]) -> HashMap<String, ObjectR
         .collect()
 }
 
-/// RELIABILITY.md rule 8: a listing that misses objects the store's own snapshots name is
+/// docs/design.md, rule 8: a listing that misses objects the store's own snapshots name is
 /// incomplete or the store is damaged; either way, deleting on its word is unsafe.
 fn check_listing(store: &StoreRef, survey: &Survey, list: &SnapshotList) -> Result<()> {
     let missing: Vec<&str> = list

@@ -539,7 +539,7 @@ mod tests {
 
     #[test]
     fn gcs_and_s3_configure_without_a_server() {
-        // No local GCS server works with object_store (OBJECT-STORES.md): configuration is
+        // No local GCS server works with object_store (docs/design.md): configuration is
         // what can be tested. Building must succeed with explicit options and fail clearly
         // on an unknown one.
         let tuning = Tuning::default();

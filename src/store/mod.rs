@@ -161,7 +161,7 @@ pub enum Placed {
 }
 
 /// Create an object, accepting an `AlreadyExists` only when the stored bytes are identical
-/// (RELIABILITY.md rule 6: a retried create can report our own successful write).
+/// (docs/design.md, rule 6: a retried create can report our own successful write).
 pub async fn put_create_checked(
     store: &dyn Store,
     key: &str,
