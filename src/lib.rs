@@ -21,7 +21,8 @@
 //! - `backup` and `restore` — the two engines; `sync` heals replicas from each other.
 //! - `drill` — timed clean-room restore drills and their evidence records.
 //! - `report` — JSON, Markdown, HTML and Prometheus renderings of drills; `text` — untrusted
-//!   strings made safe to print.
+//!   strings made safe to print; `units` — sizes, counts and durations, written and read;
+//!   `metrics` — the Prometheus textfile writer.
 //! - `audit` — every replica checked against the signed commits, with or without the
 //!   identity; the rollback ledger; read coverage.
 //! - `retention` — keep-last/daily/weekly/... policies (pure); `prune` — `forget`
@@ -42,6 +43,7 @@ pub mod format;
 pub mod keys;
 pub mod localfs;
 pub mod lock;
+pub mod metrics;
 pub mod prune;
 pub mod report;
 pub mod repository;
@@ -52,6 +54,7 @@ pub mod source;
 pub mod store;
 pub mod sync;
 pub mod text;
+pub mod units;
 
 pub use error::{Error, Result};
 

@@ -8,10 +8,10 @@ use rand::seq::SliceRandom;
 use super::coverage::CoverageFile;
 use super::survey::Surveyed;
 use super::{AuditOptions, Finding, FindingKind};
-use crate::drill::Sample;
 use crate::format::commit::ObjectRef;
 use crate::sealing::sha256;
 use crate::store::{StoreErrorKind, StoreRef};
+use crate::units::{self, Amount};
 
 /// Which objects an audit downloads.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,18 +45,18 @@ impl ReadPolicy {
                 )),
             };
         }
-        match Sample::parse(s)? {
-            Sample::Fraction(f) => Ok(ReadPolicy::Percent(f)),
-            Sample::Bytes(b) => Ok(ReadPolicy::Size(b)),
+        match units::parse_amount(s)? {
+            Amount::Share(f) => Ok(ReadPolicy::Percent(f)),
+            Amount::Bytes(b) => Ok(ReadPolicy::Size(b)),
         }
     }
 }
 
 /// Parse a byte count such as `500MiB` or `2GB` (for `--budget`).
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
-    match Sample::parse(s)? {
-        Sample::Bytes(b) => Ok(b),
-        Sample::Fraction(_) => Err(format!("'{s}': a budget is a size, e.g. 500MiB")),
+    match units::parse_amount(s)? {
+        Amount::Bytes(b) => Ok(b),
+        Amount::Share(_) => Err(format!("'{s}': a budget is a size, e.g. 500MiB")),
     }
 }
 

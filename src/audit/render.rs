@@ -6,8 +6,9 @@ use std::path::Path;
 
 use super::{AuditReport, Finding, Immutability, StoreAudit, StoreStatus};
 use crate::format;
-use crate::report::{binary_size as size, count};
+use crate::metrics::{Sample, Textfile};
 use crate::text::{escape, md_cell};
+use crate::units::{binary_size as size, count};
 
 /// Render by the file's extension: `.json` or `.md`/`.markdown`.
 pub fn render_for(path: &Path, report: &AuditReport) -> Result<String, String> {
@@ -313,62 +314,18 @@ fn findings_md(md: &mut String, title: &str, list: &[Finding]) {
     }
 }
 
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 /// A Prometheus textfile (node_exporter's textfile collector), one series per store.
 pub fn prometheus(r: &AuditReport) -> String {
     let finished = format::parse_time(&r.finished)
         .map(super::coverage::unix_secs)
         .unwrap_or(0) as f64;
-    let mut out = String::new();
-    let mut metric = |name: &str, help: &str, f: &dyn Fn(&StoreAudit) -> Option<f64>| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-        for s in &r.stores {
-            if let Some(v) = f(s) {
-                let _ = writeln!(out, "{name}{{store=\"{}\"}} {v}", label(&s.store));
-            }
-        }
+    let per = |f: &dyn Fn(&StoreAudit) -> Option<f64>| -> Vec<Sample> {
+        r.stores
+            .iter()
+            .filter_map(|s| f(s).map(|v| (vec![("store", s.store.clone())], v)))
+            .collect()
     };
     let reached = |s: &StoreAudit| s.status != StoreStatus::Unreachable;
-    metric(
-        "snapdrill_audit_last_run_timestamp_seconds",
-        "Unix time the last audit of the store finished.",
-        &|_| Some(finished),
-    );
-    metric(
-        "snapdrill_audit_store_reachable",
-        "1 if the last audit could list the store, else 0.",
-        &|s| Some(f64::from(u8::from(reached(s)))),
-    );
-    metric(
-        "snapdrill_audit_problems",
-        "Integrity problems the last audit found in the store.",
-        &|s| Some(s.problems as f64),
-    );
-    metric(
-        "snapdrill_audit_objects_checked",
-        "Commits and objects the last audit checked in the store.",
-        &|s| reached(s).then_some(s.objects_checked as f64),
-    );
-    metric(
-        "snapdrill_audit_objects_read",
-        "Objects the last audit downloaded and hashed in the store.",
-        &|s| reached(s).then_some(s.read.objects as f64),
-    );
-    metric(
-        "snapdrill_audit_coverage_ratio",
-        "Share of the store's objects read and verified within the last 30 days.",
-        &|s| s.coverage.as_ref().map(|c| c.object_ratio),
-    );
-    metric(
-        "snapdrill_audit_coverage_bytes_ratio",
-        "Share of the store's bytes read and verified within the last 30 days.",
-        &|s| s.coverage.as_ref().map(|c| c.byte_ratio),
-    );
     let probe = |f: fn(&Immutability) -> Option<bool>| {
         move |s: &StoreAudit| {
             s.immutability
@@ -377,15 +334,51 @@ pub fn prometheus(r: &AuditReport) -> String {
                 .map(|v| f64::from(u8::from(v)))
         }
     };
-    metric(
+    let mut t = Textfile::new();
+    t.gauge(
+        "snapdrill_audit_last_run_timestamp_seconds",
+        "Unix time the last audit of the store finished.",
+        per(&|_| Some(finished)),
+    )
+    .gauge(
+        "snapdrill_audit_store_reachable",
+        "1 if the last audit could list the store, else 0.",
+        per(&|s| Some(f64::from(u8::from(reached(s))))),
+    )
+    .gauge(
+        "snapdrill_audit_problems",
+        "Integrity problems the last audit found in the store.",
+        per(&|s| Some(s.problems as f64)),
+    )
+    .gauge(
+        "snapdrill_audit_objects_checked",
+        "Commits and objects the last audit checked in the store.",
+        per(&|s| reached(s).then_some(s.objects_checked as f64)),
+    )
+    .gauge(
+        "snapdrill_audit_objects_read",
+        "Objects the last audit downloaded and hashed in the store.",
+        per(&|s| reached(s).then_some(s.read.objects as f64)),
+    )
+    .gauge(
+        "snapdrill_audit_coverage_ratio",
+        "Share of the store's objects read and verified within the last 30 days.",
+        per(&|s| s.coverage.as_ref().map(|c| c.object_ratio)),
+    )
+    .gauge(
+        "snapdrill_audit_coverage_bytes_ratio",
+        "Share of the store's bytes read and verified within the last 30 days.",
+        per(&|s| s.coverage.as_ref().map(|c| c.byte_ratio)),
+    )
+    .gauge(
         "snapdrill_audit_refuses_overwrites",
         "1 if the store refused to overwrite the audit's canary object.",
-        &probe(|i| i.refuses_overwrites),
-    );
-    metric(
+        per(&probe(|i| i.refuses_overwrites)),
+    )
+    .gauge(
         "snapdrill_audit_refuses_deletes",
         "1 if the store refused to delete the audit's canary object.",
-        &probe(|i| i.refuses_deletes),
+        per(&probe(|i| i.refuses_deletes)),
     );
-    out
+    t.finish()
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-pub use snapdrill::report::binary_size as size;
+pub use snapdrill::units::binary_size as size;
 
 /// Print a value as pretty JSON on stdout.
 pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {

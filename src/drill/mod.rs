@@ -38,38 +38,10 @@ pub enum Sample {
 impl Sample {
     /// Parse `10%`, `0.5%`, `500MB`, `2GiB`, `1048576`.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let t = s.trim();
-        if let Some(p) = t.strip_suffix('%') {
-            let v: f64 = p
-                .trim()
-                .parse()
-                .map_err(|_| format!("'{s}' is not a percentage"))?;
-            if !(v > 0.0 && v <= 100.0) {
-                return Err(format!("'{s}': a sample is more than 0% and at most 100%"));
-            }
-            return Ok(Sample::Fraction(v / 100.0));
-        }
-        let split = t
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(t.len());
-        let (num, unit) = t.split_at(split);
-        let n: f64 = num
-            .parse()
-            .map_err(|_| format!("'{s}' is not a size (write e.g. 10%, 500MB, 2GiB)"))?;
-        let mult = match unit.trim().to_ascii_lowercase().as_str() {
-            "" | "b" => 1.0,
-            "kb" => 1e3,
-            "mb" => 1e6,
-            "gb" => 1e9,
-            "kib" => 1024.0,
-            "mib" => 1024.0 * 1024.0,
-            "gib" => 1024.0 * 1024.0 * 1024.0,
-            other => return Err(format!("'{s}': unknown unit '{other}'")),
-        };
-        if n <= 0.0 {
-            return Err(format!("'{s}': a sample must be larger than 0"));
-        }
-        Ok(Sample::Bytes((n * mult) as u64))
+        Ok(match crate::units::parse_amount(s)? {
+            crate::units::Amount::Share(f) => Sample::Fraction(f),
+            crate::units::Amount::Bytes(b) => Sample::Bytes(b),
+        })
     }
 }
 

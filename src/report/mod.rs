@@ -3,10 +3,13 @@
 
 mod html;
 
-use crate::text::md_cell;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
+
+use crate::format;
+use crate::metrics::{Sample, Textfile};
+use crate::text::md_cell;
 
 pub use self::html::html;
 use crate::drill::{DrillRecord, DrillResult};
@@ -29,59 +32,8 @@ pub fn render_for(path: &Path, records: &[DrillRecord], title: &str) -> Result<S
     }
 }
 
-/// `1.5 MiB`-style sizes (binary units), for terminals and audit reports. Drill reports
-/// use decimal units (`size` below), as throughput is in MB/s there.
-pub fn binary_size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
-/// "1 chunk", "2 chunks": a count with its noun (regular plural).
-pub fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
-
-/// Human duration: `850 ms`, `12.3 s`, `4 min 05 s`, `2 h 10 min`.
-pub fn duration(secs: f64) -> String {
-    if secs < 1.0 {
-        format!("{:.0} ms", secs * 1000.0)
-    } else if secs < 60.0 {
-        format!("{secs:.1} s")
-    } else if secs < 3600.0 {
-        format!("{} min {:02} s", (secs / 60.0) as u64, (secs % 60.0) as u64)
-    } else {
-        format!(
-            "{} h {:02} min",
-            (secs / 3600.0) as u64,
-            ((secs % 3600.0) / 60.0) as u64
-        )
-    }
-}
-
-fn size(bytes: u64) -> String {
-    let b = bytes as f64;
-    if b >= 1e9 {
-        format!("{:.2} GB", b / 1e9)
-    } else if b >= 1e6 {
-        format!("{:.1} MB", b / 1e6)
-    } else {
-        format!("{:.1} kB", b / 1e3)
-    }
-}
+use crate::units::decimal_size as size;
+pub use crate::units::{binary_size, count, duration};
 
 fn versus(value: Option<f64>, target: Option<f64>) -> String {
     match (value, target) {
@@ -177,31 +129,14 @@ pub fn markdown(records: &[DrillRecord], title: &str) -> String {
     md
 }
 
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 /// A Prometheus textfile (for node_exporter's textfile collector) with the latest drill of
 /// each store.
 pub fn prometheus(records: &[DrillRecord]) -> String {
     let latest = latest_per_store(records);
-    let mut out = String::new();
-    let mut metric = |name: &str, help: &str, values: &mut dyn Iterator<Item = (String, f64)>| {
-        let values: Vec<(String, f64)> = values.collect();
-        if values.is_empty() {
-            return;
-        }
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-        for (labels, v) in values {
-            let _ = writeln!(out, "{name}{{{labels}}} {v}");
-        }
-    };
-    let per = |f: &dyn Fn(&DrillRecord) -> Option<f64>| -> Vec<(String, f64)> {
+    let per = |f: &dyn Fn(&DrillRecord) -> Option<f64>| -> Vec<Sample> {
         latest
             .iter()
-            .filter_map(|(s, r)| f(r).map(|v| (format!("store=\"{}\"", label(s)), v)))
+            .filter_map(|(s, r)| f(r).map(|v| (vec![("store", s.to_string())], v)))
             .collect()
     };
     let finished = |r: &DrillRecord| {
@@ -209,16 +144,6 @@ pub fn prometheus(records: &[DrillRecord]) -> String {
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_secs_f64())
     };
-    metric(
-        "snapdrill_drill_last_run_timestamp_seconds",
-        "Unix time the last drill of the store finished.",
-        &mut per(&finished).into_iter(),
-    );
-    metric(
-        "snapdrill_drill_success",
-        "1 if the last drill verified every byte and met its targets, else 0.",
-        &mut per(&|r| Some(f64::from(u8::from(r.result == DrillResult::Pass)))).into_iter(),
-    );
     let results = [
         DrillResult::Pass,
         DrillResult::TargetMissed,
@@ -234,70 +159,66 @@ pub fn prometheus(records: &[DrillRecord]) -> String {
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
             by_result.push((
-                format!("store=\"{}\",result=\"{name}\"", label(s)),
+                vec![("store", s.to_string()), ("result", name)],
                 f64::from(u8::from(r.result == candidate)),
             ));
         }
     }
-    metric(
+    let mut t = Textfile::new();
+    t.gauge(
+        "snapdrill_drill_last_run_timestamp_seconds",
+        "Unix time the last drill of the store finished.",
+        per(&finished),
+    )
+    .gauge(
+        "snapdrill_drill_success",
+        "1 if the last drill verified every byte and met its targets, else 0.",
+        per(&|r| Some(f64::from(u8::from(r.result == DrillResult::Pass)))),
+    )
+    .gauge(
         "snapdrill_drill_result",
         "Result of the last drill: 1 for the result it had, 0 for the others.",
-        &mut by_result.into_iter(),
-    );
-    metric(
+        by_result,
+    )
+    .gauge(
         "snapdrill_drill_rto_seconds",
         "Measured recovery time of the last drill (start to verified data).",
-        &mut per(&|r| Some(r.rto_secs)).into_iter(),
-    );
-    metric(
+        per(&|r| Some(r.rto_secs)),
+    )
+    .gauge(
         "snapdrill_drill_rto_estimate_seconds",
         "Extrapolated full-snapshot recovery time of the last drill, when it was a sample.",
-        &mut per(&|r| r.rto_estimate_secs).into_iter(),
-    );
-    metric(
+        per(&|r| r.rto_estimate_secs),
+    )
+    .gauge(
         "snapdrill_drill_rpo_seconds",
         "Age of the newest snapshot in the store when the last drill started.",
-        &mut per(&|r| r.rpo_secs).into_iter(),
-    );
-    metric(
+        per(&|r| r.rpo_secs),
+    )
+    .gauge(
         "snapdrill_drill_rto_target_seconds",
         "Recovery-time objective the last drill was judged against.",
-        &mut per(&|r| r.targets.rto_secs).into_iter(),
-    );
-    metric(
+        per(&|r| r.targets.rto_secs),
+    )
+    .gauge(
         "snapdrill_drill_rpo_target_seconds",
         "Recovery-point objective the last drill was judged against.",
-        &mut per(&|r| r.targets.rpo_secs).into_iter(),
-    );
-    metric(
+        per(&|r| r.targets.rpo_secs),
+    )
+    .gauge(
         "snapdrill_drill_restored_bytes",
         "Content bytes the last drill restored and verified.",
-        &mut per(&|r| Some(r.bytes as f64)).into_iter(),
-    );
-    metric(
+        per(&|r| Some(r.bytes as f64)),
+    )
+    .gauge(
         "snapdrill_drill_restored_files",
         "Files the last drill restored and verified.",
-        &mut per(&|r| Some(r.files as f64)).into_iter(),
-    );
-    metric(
+        per(&|r| Some(r.files as f64)),
+    )
+    .gauge(
         "snapdrill_drill_throughput_bytes_per_second",
         "Content bytes per second over the data phase of the last drill.",
-        &mut per(&|r| Some(r.throughput_mb_s * 1e6)).into_iter(),
+        per(&|r| Some(r.throughput_mb_s * 1e6)),
     );
-    out
-}
-
-use crate::format;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_well() {
-        assert_eq!(duration(0.25), "250 ms");
-        assert_eq!(duration(12.34), "12.3 s");
-        assert_eq!(duration(245.0), "4 min 05 s");
-        assert_eq!(duration(7800.0), "2 h 10 min");
-    }
+    t.finish()
 }

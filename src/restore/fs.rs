@@ -25,7 +25,7 @@ use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{AtFlags, Mode, OFlags, Timespec, Timestamps};
 use sha2::{Digest, Sha256};
 
-use super::stream::{Stage, StageClock};
+use super::clock::{Stage, StageClock};
 use crate::error::{Error, Result};
 use crate::format::manifest::Entry;
 use crate::localfs::Stat;

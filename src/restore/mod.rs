@@ -7,10 +7,11 @@
 //! before any byte reaches a file, and each file is checked against its SHA-256 before it
 //! appears at its final path.
 
+mod clock;
 pub mod fs;
 mod stream;
 
-pub use stream::{StageClock, StageTimes};
+pub use clock::{Stage, StageClock, StageTimes};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -315,18 +316,13 @@ pub async fn run(
                 let inner = decrypt.clone();
                 let fetched = repo
                     .fetch_verified(&object, move |bytes| {
-                        inner.time(stream::Stage::Decrypt, || {
-                            open_chunk(&bytes, &ids, &dedup, &chunk)
-                        })
+                        inner.time(Stage::Decrypt, || open_chunk(&bytes, &ids, &dedup, &chunk))
                     })
                     .await;
                 let spent = decrypt.times().decrypt_secs;
+                clock.add(Stage::Decrypt, std::time::Duration::from_secs_f64(spent));
                 clock.add(
-                    stream::Stage::Decrypt,
-                    std::time::Duration::from_secs_f64(spent),
-                );
-                clock.add(
-                    stream::Stage::Download,
+                    Stage::Download,
                     t.elapsed()
                         .saturating_sub(std::time::Duration::from_secs_f64(spent)),
                 );

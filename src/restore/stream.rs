@@ -1,103 +1,17 @@
 //! The consuming end of a restore: chunk plaintext arrives in stream order and is cut into
 //! files, which are written to disk (temp file, checked, renamed) or — in verify-only mode —
-//! only hashed and compared. Also the stage clock that drills report.
+//! only hashed and compared.
 
-use crate::localfs::tree::DirTree;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
 
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use super::clock::{Stage, StageClock};
 use super::fs;
 use crate::error::{Error, Result};
 use crate::format::manifest::Entry;
-
-/// Time spent per stage, summed over all concurrent work (so stages overlap each other
-/// and their sum may exceed the wall-clock time).
-#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize)]
-pub struct StageTimes {
-    /// Fetching objects and checking their ciphertext SHA-256.
-    pub download_secs: f64,
-    /// age decryption, zstd decompression and the keyed-id check.
-    pub decrypt_secs: f64,
-    /// Writing files (temp file, mode, times, rename).
-    pub write_secs: f64,
-    /// SHA-256 of every restored file.
-    pub verify_secs: f64,
-}
-
-/// Accumulates [`StageTimes`] from many threads, and the instant of the first byte.
-#[derive(Debug, Default)]
-pub struct StageClock {
-    download: AtomicU64,
-    decrypt: AtomicU64,
-    write: AtomicU64,
-    verify: AtomicU64,
-    bytes: AtomicU64,
-    first_byte: OnceLock<Instant>,
-}
-
-/// A stage of the restore pipeline.
-#[derive(Debug, Clone, Copy)]
-pub enum Stage {
-    /// Fetch and hash check.
-    Download,
-    /// Decrypt, decompress, keyed id.
-    Decrypt,
-    /// Filesystem writes.
-    Write,
-    /// File SHA-256.
-    Verify,
-}
-
-impl StageClock {
-    /// Add `d` to a stage.
-    pub fn add(&self, stage: Stage, d: Duration) {
-        let slot = match stage {
-            Stage::Download => &self.download,
-            Stage::Decrypt => &self.decrypt,
-            Stage::Write => &self.write,
-            Stage::Verify => &self.verify,
-        };
-        slot.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
-    }
-
-    /// Time `f` as `stage`.
-    pub fn time<T>(&self, stage: Stage, f: impl FnOnce() -> T) -> T {
-        let t = Instant::now();
-        let out = f();
-        self.add(stage, t.elapsed());
-        out
-    }
-
-    /// When the first content byte was restored (written or verified), if any.
-    pub fn first_byte(&self) -> Option<Instant> {
-        self.first_byte.get().copied()
-    }
-
-    fn mark_first_byte(&self) {
-        let _ = self.first_byte.set(Instant::now());
-    }
-
-    /// Content bytes restored (or verified) so far, for progress displays.
-    pub fn bytes(&self) -> u64 {
-        self.bytes.load(Ordering::Relaxed)
-    }
-
-    /// The totals so far.
-    pub fn times(&self) -> StageTimes {
-        let s = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64 / 1e9;
-        StageTimes {
-            download_secs: s(&self.download),
-            decrypt_secs: s(&self.decrypt),
-            write_secs: s(&self.write),
-            verify_secs: s(&self.verify),
-        }
-    }
-}
+use crate::localfs::tree::DirTree;
 
 /// Where file content goes.
 enum Pending {
