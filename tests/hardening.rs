@@ -210,7 +210,7 @@ mod race {
     /// Back up `src` into a memory store whose first chunk listing — after the walk, before
     /// any file is read — waits at a gate; `swap` runs there. Returns the report and the
     /// restored tree.
-    pub async fn backup_with_swap(
+    pub(crate) async fn backup_with_swap(
         src: &Path,
         swap: impl FnOnce(),
         restored: &Path,
@@ -302,7 +302,7 @@ mod race {
     }
 
     /// Every byte of every file under `dir`.
-    pub fn all_bytes(dir: &Path) -> Vec<u8> {
+    pub(crate) fn all_bytes(dir: &Path) -> Vec<u8> {
         let mut all = Vec::new();
         for f in super::common::files_under(dir) {
             all.extend(fs::read(f).unwrap());

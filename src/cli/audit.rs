@@ -14,7 +14,7 @@ use super::{Global, common, output};
 
 /// Arguments of `audit`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// Also download every object and check its SHA-256 against the signed commit.
     #[arg(long, conflicts_with = "read_data_subset")]
     read_data: bool,
@@ -45,7 +45,7 @@ pub struct Args {
     json: bool,
 }
 
-pub async fn run(global: &Global, args: Args) -> Result<i32> {
+pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let config = common::load_config(global)?;
     let signer = common::pinned_signer(&config)?;
     let opts = options(&config, &args)?;

@@ -6,6 +6,7 @@ use anyhow::Result;
 use snapdrill::Error;
 use snapdrill::audit::ledger;
 use snapdrill::backup::{self, BackupOptions, BackupReport, StreamSource};
+use snapdrill::error::exit;
 use snapdrill::keys::{self, WriteKey};
 use snapdrill::lock::LocalLock;
 use snapdrill::repository::{OpenMode, Repository};
@@ -16,7 +17,7 @@ use super::{Global, common, output};
 
 /// Arguments of `backup`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// Paths to back up (default: [backup] paths of the config).
     paths: Vec<PathBuf>,
     /// Store standard input as a file of this name (e.g. `pg_dump db | snapdrill backup --stdin-name db.sql`).
@@ -45,7 +46,7 @@ pub struct Args {
     json: bool,
 }
 
-pub async fn run(global: &Global, args: Args) -> Result<i32> {
+pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let config = common::load_config(global)?;
     let recipients = keys::parse_recipients(&config.recipients)?;
     let key = WriteKey::load(&config.write_key)?;
@@ -276,8 +277,8 @@ fn print_report(r: &BackupReport, quiet: bool) {
         println!("  duration   {:.2} s", r.duration_secs);
     }
     let verdict = match r.exit_code() {
-        0 => "complete",
-        3 => "PARTIAL",
+        exit::OK => "complete",
+        exit::PARTIAL => "PARTIAL",
         _ => "FAILED",
     };
     println!(

@@ -13,7 +13,7 @@ use super::{Global, common};
 
 /// Arguments of `checksums`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// Snapshot id, unique prefix, or `latest`.
     snapshot: String,
     /// Identity file (default: $SNAPDRILL_IDENTITY, then the config's).
@@ -21,7 +21,7 @@ pub struct Args {
     identity: Option<PathBuf>,
 }
 
-pub async fn run(global: &Global, args: Args) -> Result<i32> {
+pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let config = common::load_config(global)?;
     let identities = common::load_identity(&config, args.identity)?;
     let repo = common::open_for_reading(&config, global).await?;
@@ -47,7 +47,7 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
 
 /// One line as GNU `sha256sum` writes it: names with a backslash or newline are escaped
 /// and the line starts with a backslash.
-pub fn sha256sum_line(hash: &str, path: &[u8]) -> Vec<u8> {
+pub(super) fn sha256sum_line(hash: &str, path: &[u8]) -> Vec<u8> {
     let escape = path.iter().any(|&b| b == b'\\' || b == b'\n' || b == b'\r');
     let mut line = Vec::with_capacity(path.len() + 70);
     if escape {

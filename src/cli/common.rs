@@ -17,7 +17,7 @@ use super::Global;
 
 /// Run a command's future on a multi-threaded runtime (I/O to stores is async; CPU work
 /// runs on the blocking pool and the reader thread).
-pub fn block_on<F: Future<Output = Result<i32>>>(f: F) -> Result<i32> {
+pub(super) fn block_on<F: Future<Output = Result<i32>>>(f: F) -> Result<i32> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("snapdrill-io")
@@ -57,13 +57,13 @@ fn interrupted(signal: &str, code: i32) -> ! {
 }
 
 /// Find and load the configuration.
-pub fn load_config(global: &Global) -> Result<Config> {
+pub(super) fn load_config(global: &Global) -> Result<Config> {
     let path = Config::locate(global.config.as_deref())?;
     Ok(Config::load(&path)?)
 }
 
 /// Open every configured store; those that cannot be opened come back as (name, reason).
-pub fn open_stores(
+pub(super) fn open_stores(
     config: &Config,
     create: bool,
 ) -> (Vec<StoreRef>, Vec<(String, snapdrill::store::StoreError)>) {
@@ -80,7 +80,7 @@ pub fn open_stores(
 
 /// The public key snapshots must be signed with: pinned in the config, or (on the backup
 /// host) taken from the write key.
-pub fn pinned_signer(config: &Config) -> Result<VerifyingKey> {
+pub(super) fn pinned_signer(config: &Config) -> Result<VerifyingKey> {
     if let Some(s) = &config.signer {
         return keys::parse_signer(s).map_err(|e| {
             anyhow::anyhow!(Error::Config {
@@ -102,7 +102,7 @@ pub fn pinned_signer(config: &Config) -> Result<VerifyingKey> {
 }
 
 /// Open the repository for reading: every store that works is used, the others are listed.
-pub async fn open_for_reading(config: &Config, global: &Global) -> Result<Repository> {
+pub(super) async fn open_for_reading(config: &Config, global: &Global) -> Result<Repository> {
     let signer = pinned_signer(config)?;
     let (stores, failed) = open_stores(config, false);
     let not_init = failed
@@ -130,7 +130,7 @@ pub async fn open_for_reading(config: &Config, global: &Global) -> Result<Reposi
 }
 
 /// Warn when every store shares one site: one disaster could take every copy.
-pub fn geo_warning(config: &Config) -> Option<String> {
+pub(super) fn geo_warning(config: &Config) -> Option<String> {
     let sites: std::collections::HashSet<Option<&str>> =
         config.stores.iter().map(|s| s.site.as_deref()).collect();
     match (config.stores.len(), sites.len()) {
@@ -144,7 +144,7 @@ pub fn geo_warning(config: &Config) -> Option<String> {
 }
 
 /// Say loudly that forged or damaged commits exist, whatever snapshot is being used.
-pub fn warn_untrusted(list: &snapdrill::repository::SnapshotList) {
+pub(super) fn warn_untrusted(list: &snapdrill::repository::SnapshotList) {
     for (store, why) in &list.unlisted {
         eprintln!(
             "snapdrill: warning: store '{store}' could not be listed and is left out: {}",
@@ -162,7 +162,7 @@ pub fn warn_untrusted(list: &snapdrill::repository::SnapshotList) {
 }
 
 /// Load the identity: `--identity`, then `$SNAPDRILL_IDENTITY`, then the config's.
-pub fn load_identity(config: &Config, explicit: Option<PathBuf>) -> Result<Arc<Identities>> {
+pub(super) fn load_identity(config: &Config, explicit: Option<PathBuf>) -> Result<Arc<Identities>> {
     let path = explicit
         .or_else(|| std::env::var_os("SNAPDRILL_IDENTITY").filter(|v| !v.is_empty()).map(PathBuf::from))
         .or_else(|| config.identity.clone())

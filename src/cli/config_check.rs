@@ -7,7 +7,7 @@ use snapdrill::store::backend;
 
 use super::{Global, common};
 
-pub fn run(global: &Global) -> Result<i32> {
+pub(super) fn run(global: &Global) -> Result<i32> {
     let config = common::load_config(global)?;
     keys::parse_recipients(&config.recipients)?;
     println!("config     {}", config.path.display());

@@ -20,7 +20,7 @@ use super::{Global, common, output};
 
 /// Arguments of `restore-drill`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// `latest`, `random`, or a snapshot id.
     #[arg(long, default_value = "latest", value_name = "SNAPSHOT")]
     snapshot: String,
@@ -115,7 +115,7 @@ fn room(global: &Global, identity: Option<PathBuf>) -> Result<Room> {
     })
 }
 
-pub async fn run(global: &Global, args: Args) -> Result<i32> {
+pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let started = global.started;
     let room = room(global, args.identity.clone())?;
     let sample = args
@@ -408,7 +408,7 @@ async fn write_outputs(
 
 /// Arguments of `drills`.
 #[derive(Debug, clap::Args)]
-pub struct ListArgs {
+pub(super) struct ListArgs {
     /// Only drills of this store (`all` for drills over every store).
     #[arg(long)]
     store: Option<String>,
@@ -431,7 +431,7 @@ async fn load_history(room: &Room) -> Result<(Vec<DrillRecord>, Vec<record::BadR
     Ok(record::history(&repo.stores, &room.identities, &dedup).await?)
 }
 
-pub async fn list(global: &Global, args: ListArgs) -> Result<i32> {
+pub(super) async fn list(global: &Global, args: ListArgs) -> Result<i32> {
     let room = room(global, args.identity)?;
     let (mut records, bad) = load_history(&room).await?;
     records.retain(|r| args.store.as_ref().is_none_or(|s| &r.store == s));
@@ -472,7 +472,7 @@ pub async fn list(global: &Global, args: ListArgs) -> Result<i32> {
 
 /// Arguments of `report`.
 #[derive(Debug, clap::Args)]
-pub struct ReportArgs {
+pub(super) struct ReportArgs {
     /// Write the whole drill history as a self-contained HTML page.
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
@@ -490,7 +490,7 @@ pub struct ReportArgs {
     identity: Option<PathBuf>,
 }
 
-pub async fn report(global: &Global, args: ReportArgs) -> Result<i32> {
+pub(super) async fn report(global: &Global, args: ReportArgs) -> Result<i32> {
     if args.html.is_none()
         && args.md.is_none()
         && args.json.is_none()

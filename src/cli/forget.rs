@@ -14,7 +14,7 @@ use super::{Global, common, output};
 
 /// Arguments of `forget`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// Forget these snapshots (ids, unique prefixes or `latest`) instead of applying a policy.
     #[arg(value_name = "SNAPSHOT")]
     ids: Vec<String>,
@@ -58,7 +58,7 @@ pub struct Args {
 
 /// Arguments of `prune`.
 #[derive(Debug, clap::Args)]
-pub struct PruneArgs {
+pub(super) struct PruneArgs {
     /// Show what would be removed; change nothing.
     #[arg(short = 'n', long)]
     dry_run: bool,
@@ -116,7 +116,7 @@ async fn open_all(config: &Config) -> Result<Repository> {
         .with_commit_cache(&config.cache_dir))
 }
 
-pub async fn run(global: &Global, args: Args) -> Result<i32> {
+pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let config = common::load_config(global)?;
     let key = WriteKey::load(&config.write_key)?;
     let repo = open_all(&config).await?;
@@ -157,7 +157,7 @@ pub async fn run(global: &Global, args: Args) -> Result<i32> {
     Ok(code)
 }
 
-pub async fn prune(global: &Global, args: PruneArgs) -> Result<i32> {
+pub(super) async fn prune(global: &Global, args: PruneArgs) -> Result<i32> {
     let config = common::load_config(global)?;
     let repo = open_all(&config).await?;
     if args.break_lease {

@@ -11,13 +11,13 @@ use super::{Global, common, output};
 
 /// Arguments of `init`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
 }
 
-pub async fn run(global: &Global, args: Args) -> Result<i32> {
+pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let config = common::load_config(global)?;
     let recipients = keys::parse_recipients(&config.recipients)?;
     let (key, created_key) = if config.write_key.exists() {

@@ -9,13 +9,13 @@ use super::Global;
 
 /// Arguments of `keygen`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// Where to write the identity (mode 0600; an existing file is never overwritten).
     #[arg(short, long, value_name = "FILE")]
     output: PathBuf,
 }
 
-pub fn run(global: &Global, args: Args) -> Result<i32> {
+pub(super) fn run(global: &Global, args: Args) -> Result<i32> {
     let recipient = snapdrill::keys::keygen(&args.output)?;
     if !global.quiet {
         eprintln!(

@@ -87,7 +87,7 @@ enum ConfigCommand {
 }
 
 /// Global options every command sees.
-pub struct Global {
+pub(crate) struct Global {
     config: Option<PathBuf>,
     quiet: bool,
     /// When the process started: a drill's recovery time counts from here.
@@ -95,7 +95,7 @@ pub struct Global {
 }
 
 /// Parse arguments, run, and return the exit code.
-pub fn main() -> i32 {
+pub(crate) fn main() -> i32 {
     let started = std::time::Instant::now();
     let cli = match Cli::try_parse() {
         Ok(c) => c,

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-pub use snapdrill::units::binary_size as size;
+pub(super) use snapdrill::units::binary_size as size;
 
 /// Print a value as pretty JSON on stdout.
-pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+pub(super) fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
@@ -17,14 +17,14 @@ pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
 }
 
 /// A throttled, single-line progress display on stderr, shown only on a terminal.
-pub struct ProgressLine {
+pub(super) struct ProgressLine {
     enabled: bool,
     last: Mutex<Option<Instant>>,
 }
 
 impl ProgressLine {
     /// Enabled when stderr is a terminal and the run is not quiet.
-    pub fn new(quiet: bool) -> Self {
+    pub(super) fn new(quiet: bool) -> Self {
         ProgressLine {
             enabled: !quiet && std::io::stderr().is_terminal(),
             last: Mutex::new(None),
@@ -32,7 +32,7 @@ impl ProgressLine {
     }
 
     /// Show `text`, at most five times a second.
-    pub fn show(&self, text: &str) {
+    pub(super) fn show(&self, text: &str) {
         if !self.enabled {
             return;
         }
@@ -45,7 +45,7 @@ impl ProgressLine {
     }
 
     /// Clear the line.
-    pub fn done(&self) {
+    pub(super) fn done(&self) {
         if self.enabled {
             eprint!("\r\x1b[2K");
         }

@@ -10,7 +10,7 @@ use super::{Global, common, output};
 
 /// Arguments of `restore`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// Snapshot id, unique prefix, or `latest`.
     snapshot: String,
     /// Folder to restore into (created if missing; must be empty unless --force).
@@ -30,7 +30,7 @@ pub struct Args {
     json: bool,
 }
 
-pub async fn run(global: &Global, args: Args) -> Result<i32> {
+pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let config = common::load_config(global)?;
     let identities = common::load_identity(&config, args.identity)?;
     let repo = common::open_for_reading(&config, global).await?;

@@ -12,7 +12,7 @@ use super::{Global, common, output};
 
 /// Arguments of `snapshots`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// Only snapshots with this tag.
     #[arg(long)]
     tag: Option<String>,
@@ -37,7 +37,7 @@ struct Listing<'a> {
     untrusted: &'a [Untrusted],
 }
 
-pub async fn run(global: &Global, args: Args) -> Result<i32> {
+pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let config = common::load_config(global)?;
     let repo = common::open_for_reading(&config, global).await?;
     let list = repo.snapshots().await?;

@@ -7,7 +7,7 @@ use super::{Global, common, output};
 
 /// Arguments of `sync`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// Show what would be copied, copy nothing.
     #[arg(long)]
     dry_run: bool,
@@ -16,7 +16,7 @@ pub struct Args {
     json: bool,
 }
 
-pub async fn run(global: &Global, args: Args) -> Result<i32> {
+pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let config = common::load_config(global)?;
     let repo = common::open_for_reading(&config, global).await?;
     for name in &repo.not_initialised {

@@ -19,7 +19,7 @@ use ed25519_dalek::VerifyingKey;
 use rand::{Rng, SeedableRng};
 
 pub use self::record::{DrillRecord, DrillResult, Targets};
-use crate::error::Error;
+use crate::error::{Error, exit};
 use crate::format;
 use crate::keys::Identities;
 use crate::repository::{OpenMode, Repository, SnapshotList};
@@ -126,8 +126,8 @@ pub async fn run(
         Err(e) => {
             rec.failures.push(e.to_string());
             match e.exit_code() {
-                13 => DrillResult::IntegrityFailure,
-                12 => DrillResult::KeyFailure,
+                exit::INTEGRITY => DrillResult::IntegrityFailure,
+                exit::KEY => DrillResult::KeyFailure,
                 _ => DrillResult::Error,
             }
         }

@@ -98,7 +98,10 @@ pub fn check_time(time: &str, snapshot_id: &str, now: SystemTime) -> Result<Syst
 
 impl Commit {
     /// A new commit body.
-    #[allow(clippy::too_many_arguments)]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one argument per member of the signed document"
+    )]
     pub fn new(
         repository_id: &str,
         snapshot_id: &str,

@@ -331,7 +331,10 @@ fn check_listing(store: &StoreRef, survey: &Survey, list: &SnapshotList) -> Resu
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the sweep of one store needs the survey, the listing, the plan and the report"
+)]
 async fn sweep_store(
     repo: &Repository,
     sweep: &Sweep<'_>,

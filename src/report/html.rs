@@ -9,7 +9,7 @@ use crate::drill::{DrillRecord, DrillResult};
 use crate::format;
 
 /// Colors of the stores' series, in order of first appearance.
-pub const STORE_COLORS: [&str; 8] = [
+pub(super) const STORE_COLORS: [&str; 8] = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
 ];
 const TARGET_COLOR: &str = "#d62728";

@@ -121,7 +121,7 @@ impl Finisher {
 /// Consume `(stream offset, plaintext)` in order and cut it into `files` (sorted by offset).
 /// With a `target`, files are placed there; without, they are only verified. Returns the
 /// content bytes restored.
-pub fn consume(
+pub(super) fn consume(
     mut target: Option<DirTree>,
     files: Vec<Entry>,
     mut rx: mpsc::Receiver<(u64, Vec<u8>)>,

@@ -14,7 +14,7 @@ use super::Env;
 
 /// What to craft. `Default` gives an empty snapshot timed now.
 #[derive(Default)]
-pub struct Spec {
+pub(crate) struct Spec {
     /// The chunk stream, one chunk.
     pub stream: Vec<u8>,
     /// The manifest's entries.
@@ -31,7 +31,7 @@ pub struct Spec {
 }
 
 /// A file entry whose content is `content` at `offset` of the stream.
-pub fn file_entry(path: &[u8], content: &[u8], offset: u64) -> Entry {
+pub(crate) fn file_entry(path: &[u8], content: &[u8], offset: u64) -> Entry {
     Entry {
         size: Some(content.len() as u64),
         sha256: Some(hex::encode(sha256(content))),
@@ -41,7 +41,7 @@ pub fn file_entry(path: &[u8], content: &[u8], offset: u64) -> Entry {
 }
 
 /// A symlink entry.
-pub fn symlink_entry(path: &[u8], target: &[u8]) -> Entry {
+pub(crate) fn symlink_entry(path: &[u8], target: &[u8]) -> Entry {
     Entry {
         mode: 0o777,
         target: Some(WirePath(target.to_vec())),
@@ -50,7 +50,7 @@ pub fn symlink_entry(path: &[u8], target: &[u8]) -> Entry {
 }
 
 /// A directory entry.
-pub fn dir_entry(path: &[u8]) -> Entry {
+pub(crate) fn dir_entry(path: &[u8]) -> Entry {
     Entry {
         mode: 0o755,
         ..entry(path, EntryKind::Dir)
@@ -77,7 +77,7 @@ fn entry(path: &[u8], kind: EntryKind) -> Entry {
 
 /// Write a correctly sealed manifest and its correctly signed commit (and the chunk, when
 /// the stream is not empty) into each of `stores`; returns the snapshot id.
-pub fn snapshot(env: &Env, stores: &[&str], spec: Spec) -> String {
+pub(crate) fn snapshot(env: &Env, stores: &[&str], spec: Spec) -> String {
     let key = WriteKey::load(&env.write_key()).unwrap();
     let recipients = parse_recipients(std::slice::from_ref(&env.recipient)).unwrap();
     let now = SystemTime::now();

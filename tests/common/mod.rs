@@ -2,10 +2,13 @@
 //! (`stores/<name>`), driven through the real `snapdrill` binary.
 //!
 //! Each test binary uses a different subset of these helpers.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different subset of the helpers"
+)]
 
-pub mod craft;
-pub mod servers;
+pub(crate) mod craft;
+pub(crate) mod servers;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -16,11 +19,11 @@ use std::process::{Command, Output, Stdio};
 
 use tempfile::TempDir;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_snapdrill");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_snapdrill");
 
 /// A repository: `<dir>/identity.txt`, `<dir>/snapdrill.toml`, `<dir>/stores/<name>`,
 /// `<dir>/cache`, and (after `init`) `<dir>/snapdrill-write.key`.
-pub struct Env {
+pub(crate) struct Env {
     pub dir: TempDir,
     pub stores: Vec<String>,
     /// The `age1...` recipient of `identity.txt`.
@@ -31,13 +34,13 @@ pub struct Env {
 
 impl Env {
     /// A repository initialised in every named store.
-    pub fn new(stores: &[&str]) -> Env {
+    pub(crate) fn new(stores: &[&str]) -> Env {
         Env::with(stores, &[], true)
     }
 
     /// A repository whose config sets `[backup] paths` (relative to the env dir), optionally
     /// without running `init`.
-    pub fn with(stores: &[&str], backup_paths: &[&str], init: bool) -> Env {
+    pub(crate) fn with(stores: &[&str], backup_paths: &[&str], init: bool) -> Env {
         let dir = tempfile::Builder::new()
             .prefix("snapdrill-test-")
             .tempdir()
@@ -74,38 +77,38 @@ impl Env {
         env
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
     /// `<dir>/<rel>`
-    pub fn p(&self, rel: &str) -> PathBuf {
+    pub(crate) fn p(&self, rel: &str) -> PathBuf {
         self.path().join(rel)
     }
 
-    pub fn config(&self) -> PathBuf {
+    pub(crate) fn config(&self) -> PathBuf {
         self.p("snapdrill.toml")
     }
 
-    pub fn identity(&self) -> PathBuf {
+    pub(crate) fn identity(&self) -> PathBuf {
         self.p("identity.txt")
     }
 
-    pub fn write_key(&self) -> PathBuf {
+    pub(crate) fn write_key(&self) -> PathBuf {
         self.p("snapdrill-write.key")
     }
 
-    pub fn store(&self, name: &str) -> PathBuf {
+    pub(crate) fn store(&self, name: &str) -> PathBuf {
         self.p(&format!("stores/{name}"))
     }
 
     /// The command, isolated from the caller's environment.
-    pub fn cmd(&self, args: &[&str]) -> Command {
+    pub(crate) fn cmd(&self, args: &[&str]) -> Command {
         self.cmd_with(&self.config(), args)
     }
 
     /// The command with another config file.
-    pub fn cmd_with(&self, config: &Path, args: &[&str]) -> Command {
+    pub(crate) fn cmd_with(&self, config: &Path, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.arg("--config")
             .arg(config)
@@ -122,7 +125,7 @@ impl Env {
     }
 
     /// A repository whose stores are given as `[[store]]` TOML; `init` run when asked.
-    pub fn with_stores_toml(
+    pub(crate) fn with_stores_toml(
         stores_toml: &str,
         extra_env: Vec<(String, String)>,
         init: bool,
@@ -140,7 +143,7 @@ impl Env {
 
     /// Write another config beside the main one, with the same keys and pinned signer and
     /// only the given stores; returns its path (for restoring from one store alone).
-    pub fn config_with_only(&self, file: &str, stores_toml: &str) -> PathBuf {
+    pub(crate) fn config_with_only(&self, file: &str, stores_toml: &str) -> PathBuf {
         let main = fs::read_to_string(self.config()).unwrap();
         let head = main.split("[[store]]").next().unwrap();
         let path = self.p(file);
@@ -148,12 +151,12 @@ impl Env {
         path
     }
 
-    pub fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.cmd(args).output().expect("running snapdrill")
     }
 
     /// Run with `input` on standard input.
-    pub fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+    pub(crate) fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
         let mut child = self
             .cmd(args)
             .stdin(Stdio::piped())
@@ -170,26 +173,26 @@ impl Env {
     }
 
     /// Run, assert exit 0, return stdout.
-    pub fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert_eq!(code(&out), 0, "snapdrill {args:?} failed\n{}", show(&out));
         String::from_utf8(out.stdout).expect("UTF-8 stdout")
     }
 
     /// Run, return the exit code.
-    pub fn code(&self, args: &[&str]) -> i32 {
+    pub(crate) fn code(&self, args: &[&str]) -> i32 {
         code(&self.run(args))
     }
 
     /// `backup --json ARGS`, asserting exit 0.
-    pub fn backup_json(&self, args: &[&str]) -> serde_json::Value {
+    pub(crate) fn backup_json(&self, args: &[&str]) -> serde_json::Value {
         let mut all = vec!["backup", "--json"];
         all.extend_from_slice(args);
         json(&self.ok(&all))
     }
 
     /// Trusted snapshot ids, oldest first (`snapshots --json`, exit 0 asserted).
-    pub fn snapshot_ids(&self) -> Vec<String> {
+    pub(crate) fn snapshot_ids(&self) -> Vec<String> {
         let v = json(&self.ok(&["snapshots", "--json"]));
         v["snapshots"]
             .as_array()
@@ -200,32 +203,32 @@ impl Env {
     }
 
     /// Every object file under `stores/<store>/chunks`, sorted.
-    pub fn chunk_objects(&self, store: &str) -> Vec<PathBuf> {
+    pub(crate) fn chunk_objects(&self, store: &str) -> Vec<PathBuf> {
         files_under(&self.store(store).join("chunks"))
     }
 
     /// A source tree at `<dir>/<name>` (see [`write_tree`]).
-    pub fn tree(&self, name: &str, files: &[(&str, &[u8])]) -> PathBuf {
+    pub(crate) fn tree(&self, name: &str, files: &[(&str, &[u8])]) -> PathBuf {
         let root = self.p(name);
         write_tree(&root, files);
         root
     }
 }
 
-pub fn code(out: &Output) -> i32 {
+pub(crate) fn code(out: &Output) -> i32 {
     out.status.code().expect("exited normally, not by a signal")
 }
 
-pub fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-pub fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Exit code, stdout and stderr, for assertion messages.
-pub fn show(out: &Output) -> String {
+pub(crate) fn show(out: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout\n{}--- stderr\n{}",
         out.status.code(),
@@ -234,12 +237,12 @@ pub fn show(out: &Output) -> String {
     )
 }
 
-pub fn json(text: &str) -> serde_json::Value {
+pub(crate) fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
 }
 
 /// Create `root` and the files (parents created as needed).
-pub fn write_tree(root: &Path, files: &[(&str, &[u8])]) {
+pub(crate) fn write_tree(root: &Path, files: &[(&str, &[u8])]) {
     fs::create_dir_all(root).unwrap();
     for (rel, content) in files {
         let path = root.join(rel);
@@ -249,28 +252,28 @@ pub fn write_tree(root: &Path, files: &[(&str, &[u8])]) {
 }
 
 /// Deterministic pseudo-random bytes (xorshift64*), incompressible.
-pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut rng = XorShift::new(seed);
     let mut out = vec![0u8; len];
     rng.fill(&mut out);
     out
 }
 
-pub struct XorShift(u64);
+pub(crate) struct XorShift(u64);
 
 impl XorShift {
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    pub fn fill(&mut self, buf: &mut [u8]) {
+    pub(crate) fn fill(&mut self, buf: &mut [u8]) {
         for chunk in buf.chunks_mut(8) {
             let v = self.next().to_le_bytes();
             chunk.copy_from_slice(&v[..chunk.len()]);
@@ -279,7 +282,7 @@ impl XorShift {
 }
 
 /// Every regular file under `dir` (recursively), sorted; empty if `dir` is missing.
-pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {
@@ -299,7 +302,7 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Names directly in `dir`, sorted; empty if `dir` is missing.
-pub fn names_in(dir: &Path) -> Vec<String> {
+pub(crate) fn names_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = match fs::read_dir(dir) {
         Ok(rd) => rd
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -312,7 +315,7 @@ pub fn names_in(dir: &Path) -> Vec<String> {
 
 /// What a tree comparison looks at, per path.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Node {
+pub(crate) enum Node {
     Dir {
         mode: u32,
         mtime: (i64, i64),
@@ -330,7 +333,7 @@ pub enum Node {
 
 /// Snapshot of a tree: every path below `root` (and `root` itself as ""), with mode
 /// (permission bits), mtime to the nanosecond, content and symlink target.
-pub fn read_tree(root: &Path) -> BTreeMap<String, Node> {
+pub(crate) fn read_tree(root: &Path) -> BTreeMap<String, Node> {
     let mut out = BTreeMap::new();
     let mut todo = vec![(root.to_path_buf(), String::new())];
     while let Some((path, rel)) = todo.pop() {
@@ -367,7 +370,7 @@ pub fn read_tree(root: &Path) -> BTreeMap<String, Node> {
 }
 
 /// Assert two trees are identical: same paths, kinds, bytes, modes, mtimes (ns), targets.
-pub fn assert_same_tree(expected: &Path, actual: &Path) {
+pub(crate) fn assert_same_tree(expected: &Path, actual: &Path) {
     let (a, b) = (read_tree(expected), read_tree(actual));
     let (ka, kb): (Vec<_>, Vec<_>) = (a.keys().collect(), b.keys().collect());
     assert_eq!(
@@ -401,7 +404,7 @@ pub fn assert_same_tree(expected: &Path, actual: &Path) {
 }
 
 /// Fail (not skip) when a stock tool the test relies on is missing.
-pub fn require_tool(name: &str, package: &str) {
+pub(crate) fn require_tool(name: &str, package: &str) {
     let found = Command::new("sh")
         .arg("-c")
         .arg(format!("command -v {name}"))
@@ -414,17 +417,17 @@ pub fn require_tool(name: &str, package: &str) {
     );
 }
 
-pub fn set_mode(path: &Path, mode: u32) {
+pub(crate) fn set_mode(path: &Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// Set mtime (and atime) with nanoseconds, without following symlinks.
-pub fn set_mtime(path: &Path, secs: i64, nanos: u32) {
+pub(crate) fn set_mtime(path: &Path, secs: i64, nanos: u32) {
     let t = filetime::FileTime::from_unix_time(secs, nanos);
     filetime::set_symlink_file_times(path, t, t).unwrap();
 }
 
-pub fn sha256_hex(data: &[u8]) -> String {
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// A running server: its `KEY=VALUE` facts from `servers.sh start`.
-pub struct Server {
+pub(crate) struct Server {
     pub kind: &'static str,
     pub env: BTreeMap<String, String>,
     state: tempfile::TempDir,
@@ -18,7 +18,7 @@ fn script() -> PathBuf {
 
 impl Server {
     /// Start `kind` (moto, azurite or webdav); panics with the script's output on failure.
-    pub fn start(kind: &'static str) -> Server {
+    pub(crate) fn start(kind: &'static str) -> Server {
         let state = tempfile::Builder::new()
             .prefix(&format!("snapdrill-{kind}-"))
             .tempdir()
@@ -41,28 +41,28 @@ impl Server {
         Server { kind, env, state }
     }
 
-    pub fn get(&self, key: &str) -> &str {
+    pub(crate) fn get(&self, key: &str) -> &str {
         self.env
             .get(key)
             .unwrap_or_else(|| panic!("{} has no {key}: {:?}", self.kind, self.env))
     }
 
-    pub fn pid(&self) -> i32 {
+    pub(crate) fn pid(&self) -> i32 {
         self.get("PID").parse().unwrap()
     }
 
     /// Freeze the server (SIGSTOP): connections hang, as with a dead host.
-    pub fn pause(&self) {
+    pub(crate) fn pause(&self) {
         signal(self.pid(), "STOP");
     }
 
     /// Thaw it (SIGCONT).
-    pub fn resume(&self) {
+    pub(crate) fn resume(&self) {
         signal(self.pid(), "CONT");
     }
 
     /// `[[store]]` TOML for this server, with the given name and prefix.
-    pub fn store_toml(&self, name: &str, prefix: &str, extra: &str) -> String {
+    pub(crate) fn store_toml(&self, name: &str, prefix: &str, extra: &str) -> String {
         match self.kind {
             "moto" => format!(
                 "[[store]]\nname = \"{name}\"\nurl = \"s3://{}/{prefix}\"\nsite = \"{name}\"\n{extra}\
@@ -86,7 +86,7 @@ impl Server {
     }
 
     /// Credentials as the cloud's standard environment variables.
-    pub fn credentials(&self) -> Vec<(String, String)> {
+    pub(crate) fn credentials(&self) -> Vec<(String, String)> {
         match self.kind {
             "moto" => vec![
                 ("AWS_ACCESS_KEY_ID".into(), self.get("ACCESS_KEY_ID").into()),
