@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{Env, XorShift, assert_same_tree, code, random_bytes, show, write_tree};
+use common::{Env, assert_same_tree, code, random_bytes, show, write_tree};
 
 const RUNS: usize = 50;
 
@@ -18,7 +18,7 @@ fn backups_killed_at_random_instants_never_leave_a_bad_snapshot() {
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64;
-    let mut rng = XorShift::new(seed);
+    let mut rng = common::rng(seed);
     let src = env.p("exports");
     let files: Vec<(String, Vec<u8>)> = (0..12)
         .map(|i| {
@@ -57,7 +57,9 @@ fn backups_killed_at_random_instants_never_leave_a_bad_snapshot() {
         )
         .unwrap();
         let mut child = env.cmd(&["backup", src.to_str().unwrap()]).spawn().unwrap();
-        std::thread::sleep(Duration::from_micros(rng.next() % span));
+        std::thread::sleep(Duration::from_micros(
+            rand::RngCore::next_u64(&mut rng) % span,
+        ));
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap();
             killed += 1;

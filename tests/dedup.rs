@@ -4,7 +4,7 @@
 mod common;
 
 use std::fs::{self, OpenOptions};
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use common::*;
@@ -69,31 +69,16 @@ fn write_random(path: &Path, len: usize, seed: u64, append: bool) {
         .open(path)
         .unwrap();
     let mut out = BufWriter::with_capacity(1 << 20, file);
-    let mut rng = XorShift::new(seed);
+    let mut rng = common::rng(seed);
     let mut buf = vec![0u8; 1 << 20];
     let mut left = len;
     while left > 0 {
         let n = left.min(buf.len());
-        rng.fill(&mut buf[..n]);
+        rand::RngCore::fill_bytes(&mut rng, &mut buf[..n]);
         out.write_all(&buf[..n]).unwrap();
         left -= n;
     }
     out.flush().unwrap();
-}
-
-fn sha256_file(path: &Path) -> String {
-    use sha2::Digest;
-    let mut f = fs::File::open(path).unwrap();
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    hex::encode(h.finalize())
 }
 
 #[test]

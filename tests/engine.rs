@@ -1,6 +1,8 @@
 //! The engines through the library API, on in-memory stores behind the `Store` seam:
 //! backup to two stores, restore from each store alone, and a store that holds nothing.
 
+mod common;
+
 use std::fs;
 use std::sync::Arc;
 
@@ -9,34 +11,16 @@ use snapdrill::keys::{Identities, WriteKey};
 use snapdrill::repository::{self, OpenMode, Repository};
 use snapdrill::restore::{self, RestoreOptions};
 use snapdrill::store::StoreRef;
-use snapdrill::store::backend::{self, Location};
 
 fn memory(name: &str, id: &str) -> StoreRef {
-    backend::open(
-        name,
-        &Location::Memory(id.to_owned()),
-        &Default::default(),
-        Default::default(),
-        false,
-    )
-    .unwrap()
+    common::engine::memory(name, id)
 }
 
 fn options(paths: Vec<std::path::PathBuf>) -> BackupOptions {
-    BackupOptions {
-        paths,
-        stream: None,
-        exclude: vec![],
-        tags: vec!["engine".into()],
-        host: "test".into(),
-        compression: 3,
-        force_read: false,
-        cache_dir: None,
-        configured_stores: vec!["a".into(), "b".into()],
-        require: 2,
-        writer_timeout: std::time::Duration::from_secs(3600),
-        on_changed: Default::default(),
-    }
+    let mut opts = common::engine::backup_options(paths, 2);
+    opts.tags = vec!["engine".into()];
+    opts.configured_stores = vec!["a".into(), "b".into()];
+    opts
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,17 +2,17 @@
 //! local-directory stores: 5xx storms, lost answers after a commit, partial writes, stalls,
 //! outages mid-backup healed by `sync`, and a store that ignores create-only conditions.
 
+mod common;
+
 use std::fs;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use snapdrill::backup::{self, BackupOptions, BackupReport};
+use snapdrill::backup::{self, BackupReport};
 use snapdrill::keys::{Identities, WriteKey};
 use snapdrill::repository::{self, CreateOnly, OpenMode, Repository};
 use snapdrill::restore::{self, RestoreOptions};
 use snapdrill::store::StoreRef;
-use snapdrill::store::backend::{self, Location};
 use snapdrill::store::faults::{FaultPlan, FaultStore};
 use snapdrill::store::retry::{Retrying, Tuning};
 
@@ -25,22 +25,16 @@ struct World {
 
 impl World {
     fn new() -> Self {
-        let (text, _) = snapdrill::keys::generate_identity();
-        let ids = Arc::new(Identities::parse(&text, Path::new("test identity")).unwrap());
-        let recipients = snapdrill::keys::parse_recipients(&ids.recipients()).unwrap();
+        let common::engine::Keys {
+            ids,
+            recipients,
+            key,
+        } = common::engine::keys();
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("exports");
         fs::create_dir_all(src.join("logs")).unwrap();
         for i in 0..6u64 {
-            let mut x = i + 1;
-            let data: Vec<u8> = (0..700_000)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
+            let data = common::random_bytes(700_000, i + 1);
             fs::write(src.join(format!("part-{i}.bin")), data).unwrap();
         }
         for i in 0..40 {
@@ -52,15 +46,14 @@ impl World {
         }
         World {
             dir,
-            key: WriteKey::generate(),
+            key,
             ids,
             recipients,
         }
     }
 
     fn raw(&self, name: &str) -> StoreRef {
-        let loc = Location::Local(self.dir.path().join("stores").join(name));
-        backend::open_raw(name, &loc, &Default::default(), &Tuning::default(), true).unwrap()
+        common::engine::local(name, &self.dir.path().join("stores").join(name))
     }
 
     fn faulty(&self, name: &str, plan: FaultPlan, tuning: Tuning) -> (Arc<FaultStore>, StoreRef) {
@@ -89,20 +82,9 @@ impl World {
         require: usize,
     ) -> snapdrill::Result<BackupReport> {
         let repo = Repository::open(stores, self.key.signer(), OpenMode::AnyUsable).await?;
-        let opts = BackupOptions {
-            paths: vec![self.dir.path().join("exports")],
-            stream: None,
-            exclude: vec![],
-            tags: vec![],
-            host: "faults".into(),
-            compression: 3,
-            force_read: false,
-            cache_dir: None,
-            configured_stores: vec![],
-            require,
-            writer_timeout: std::time::Duration::from_secs(3600),
-            on_changed: Default::default(),
-        };
+        let mut opts =
+            common::engine::backup_options(vec![self.dir.path().join("exports")], require);
+        opts.host = "faults".into();
         backup::run(&repo, &self.key, self.recipients.clone(), &opts, &|_| {}).await
     }
 

@@ -6,7 +6,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_snapdrill");
+mod common;
+
+use common::BIN;
 /// 2026-11-27T02:30:00.123456789Z, the mtime of every entry of every vector.
 const MTIME: (i64, i64) = (1_795_746_600, 123_456_789);
 
@@ -21,19 +23,6 @@ fn copy_tree(from: &Path, to: &Path) {
             fs::copy(e.path(), &dest).unwrap();
         }
     }
-}
-
-fn sha256_hex(path: &Path) -> String {
-    let out = Command::new("sha256sum")
-        .arg(path)
-        .output()
-        .expect("sha256sum runs");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned()
 }
 
 fn vectors() -> Vec<PathBuf> {
@@ -77,7 +66,7 @@ fn every_format_vector_restores_exactly() {
         for line in sums.lines() {
             let (hash, path) = line.split_once("  ").unwrap();
             assert_eq!(
-                sha256_hex(&target.join(path)),
+                common::sha256_file(&target.join(path)),
                 hash,
                 "{}: {path}",
                 vector.display()

@@ -199,8 +199,7 @@ mod race {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use snapdrill::backup::{self, BackupOptions, BackupReport};
-    use snapdrill::keys::{Identities, WriteKey};
+    use snapdrill::backup::{self, BackupReport};
     use snapdrill::repository::{self, OpenMode, Repository};
     use snapdrill::restore::{self, RestoreOptions, StageClock};
     use snapdrill::store::StoreRef;
@@ -215,10 +214,11 @@ mod race {
         swap: impl FnOnce(),
         restored: &Path,
     ) -> BackupReport {
-        let (text, _) = snapdrill::keys::generate_identity();
-        let ids = Arc::new(Identities::parse(&text, Path::new("test identity")).unwrap());
-        let recipients = snapdrill::keys::parse_recipients(&ids.recipients()).unwrap();
-        let key = WriteKey::generate();
+        let super::common::engine::Keys {
+            ids,
+            recipients,
+            key,
+        } = super::common::engine::keys();
         let id = format!("race-{}", rand_id());
         let plain = backend::open(
             "a",
@@ -242,20 +242,7 @@ mod race {
         let repo = Repository::open(vec![store], key.signer(), OpenMode::All)
             .await
             .unwrap();
-        let opts = BackupOptions {
-            paths: vec![src.to_path_buf()],
-            stream: None,
-            exclude: vec![],
-            tags: vec![],
-            host: "test".into(),
-            compression: 3,
-            force_read: false,
-            cache_dir: None,
-            configured_stores: vec!["a".into()],
-            require: 1,
-            writer_timeout: Duration::from_secs(3600),
-            on_changed: Default::default(),
-        };
+        let opts = super::common::engine::backup_options(vec![src.to_path_buf()], 1);
         let (report, ()) = tokio::join!(
             async {
                 // A FIFO swapped in would block an open forever: the run has a deadline.
@@ -668,11 +655,9 @@ fn rustix_is_root() -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_directory_swapped_for_a_symlink_during_a_restore_is_never_written_through() {
     use snapdrill::backup;
-    use snapdrill::keys::{Identities, WriteKey};
     use snapdrill::repository::{self, OpenMode, Repository};
     use snapdrill::restore::{self, RestoreOptions, StageClock};
     use snapdrill::store::StoreRef;
-    use snapdrill::store::backend::{self, Location};
     use snapdrill::store::faults::{FaultPlan, FaultStore, Gate};
     use std::sync::Arc;
     use std::time::Duration;
@@ -681,38 +666,19 @@ async fn a_directory_swapped_for_a_symlink_during_a_restore_is_never_written_thr
     let src = dir.path().join("exports");
     fs::create_dir_all(src.join("sub")).unwrap();
     fs::write(src.join("sub/customers.csv"), b"id,name\n1,a\n").unwrap();
-    let (text, _) = snapdrill::keys::generate_identity();
-    let ids = Arc::new(Identities::parse(&text, std::path::Path::new("test identity")).unwrap());
-    let recipients = snapdrill::keys::parse_recipients(&ids.recipients()).unwrap();
-    let key = WriteKey::generate();
-    let plain = backend::open(
-        "a",
-        &Location::Local(dir.path().join("store")),
-        &Default::default(),
-        Default::default(),
-        true,
-    )
-    .unwrap();
+    let common::engine::Keys {
+        ids,
+        recipients,
+        key,
+    } = common::engine::keys();
+    let plain = common::engine::local("a", &dir.path().join("store"));
     repository::init(std::slice::from_ref(&plain), &key, &recipients)
         .await
         .unwrap();
     let repo = Repository::open(vec![plain.clone()], key.signer(), OpenMode::All)
         .await
         .unwrap();
-    let opts = backup::BackupOptions {
-        paths: vec![src.clone()],
-        stream: None,
-        exclude: vec![],
-        tags: vec![],
-        host: "test".into(),
-        compression: 3,
-        force_read: false,
-        cache_dir: None,
-        configured_stores: vec!["a".into()],
-        require: 1,
-        writer_timeout: Duration::from_secs(3600),
-        on_changed: Default::default(),
-    };
+    let opts = common::engine::backup_options(vec![src.clone()], 1);
     backup::run(&repo, &key, recipients, &opts, &|_| {})
         .await
         .unwrap();

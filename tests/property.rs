@@ -6,14 +6,16 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::Command;
 
 use filetime::FileTime;
 use proptest::prelude::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_snapdrill");
+mod common;
+
+use common::{BIN, assert_same_tree};
 
 const NAMES: &[&[u8]] = &[
     b"a",
@@ -69,18 +71,6 @@ fn tree_strategy() -> impl Strategy<Value = Vec<(Vec<usize>, Kind, i64, u32)>> {
     )
 }
 
-fn bytes_of(seed: u64, size: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..size)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// Build the tree under `root`; returns the (relative path -> (kind, mtime)) it made.
 fn build(
     root: &Path,
@@ -119,7 +109,9 @@ fn build(
         let p = root.join(OsStr::from_bytes(path));
         match kind {
             Kind::Dir { .. } => fs::create_dir_all(&p).unwrap(),
-            Kind::File { size, seed, .. } => fs::write(&p, bytes_of(*seed, *size)).unwrap(),
+            Kind::File { size, seed, .. } => {
+                fs::write(&p, common::random_bytes(*size, *seed)).unwrap()
+            }
             Kind::Symlink { target } => {
                 std::os::unix::fs::symlink(OsStr::from_bytes(target), &p).unwrap()
             }
@@ -143,61 +135,6 @@ fn build(
     )
     .unwrap();
     made
-}
-
-/// Compare every entry of `a` with `b`: type, bytes, mode, mtime (ns), symlink target.
-fn assert_same_tree(a: &Path, b: &Path) {
-    let list = |root: &Path| -> BTreeMap<PathBuf, fs::Metadata> {
-        walkdir::WalkDir::new(root)
-            .into_iter()
-            .map(|e| {
-                let e = e.unwrap();
-                (
-                    e.path().strip_prefix(root).unwrap().to_owned(),
-                    fs::symlink_metadata(e.path()).unwrap(),
-                )
-            })
-            .collect()
-    };
-    let (la, lb) = (list(a), list(b));
-    assert_eq!(
-        la.keys().collect::<Vec<_>>(),
-        lb.keys().collect::<Vec<_>>(),
-        "same entries"
-    );
-    for (rel, ma) in &la {
-        let mb = &lb[rel];
-        let (pa, pb) = (a.join(rel), b.join(rel));
-        assert_eq!(ma.file_type(), mb.file_type(), "{}", rel.display());
-        assert_eq!(
-            (ma.mtime(), ma.mtime_nsec()),
-            (mb.mtime(), mb.mtime_nsec()),
-            "mtime of {}",
-            rel.display()
-        );
-        if ma.file_type().is_symlink() {
-            assert_eq!(
-                fs::read_link(&pa).unwrap(),
-                fs::read_link(&pb).unwrap(),
-                "{}",
-                rel.display()
-            );
-            continue;
-        }
-        assert_eq!(
-            ma.mode() & 0o7777,
-            mb.mode() & 0o7777,
-            "mode of {}",
-            rel.display()
-        );
-        if ma.is_file() {
-            assert!(
-                fs::read(&pa).unwrap() == fs::read(&pb).unwrap(),
-                "content of {}",
-                rel.display()
-            );
-        }
-    }
 }
 
 struct Repo {

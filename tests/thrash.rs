@@ -10,7 +10,7 @@ use std::fs;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use common::{Env, XorShift, code, json, random_bytes, show};
+use common::{Env, code, json, random_bytes, show};
 
 fn spawn(env: &Env, args: &[&str]) -> Child {
     let mut c = env.cmd(args);
@@ -36,7 +36,7 @@ fn concurrent_backups_forgets_and_prunes_killed_at_random_lose_nothing() {
         fs::write(&path, &data).unwrap();
         contents.insert(format!("data-{i}.bin"), data);
     }
-    let mut rng = XorShift::new(2026);
+    let mut rng = common::rng(2026);
     let mut killed = 0;
     let mut codes: BTreeMap<i32, usize> = BTreeMap::new();
     for round in 0..10 {
@@ -66,8 +66,12 @@ fn concurrent_backups_forgets_and_prunes_killed_at_random_lose_nothing() {
         ));
         // Each process meets its fate at its own random instant, spread over its run.
         for p in procs.iter_mut() {
-            std::thread::sleep(Duration::from_millis(rng.next() % 120));
-            if rng.next().is_multiple_of(2) && p.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(
+                rand::RngCore::next_u64(&mut rng) % 120,
+            ));
+            if rand::RngCore::next_u64(&mut rng).is_multiple_of(2)
+                && p.try_wait().unwrap().is_none()
+            {
                 p.kill().unwrap();
                 killed += 1;
             }

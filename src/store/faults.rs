@@ -1,6 +1,8 @@
 //! A fault-injecting [`Store`] wrapper for tests: server errors, stalls, partial writes,
 //! "committed then answered 500", an outage switch, and a store that ignores create-only
 //! conditions (as WebDAV and some S3-compatible servers do). Deterministic per seed.
+//! Built only for tests (`cfg(test)` or the `test-util` feature): the release library does
+//! not carry it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -85,7 +87,7 @@ impl Gate {
 pub struct FaultStore {
     inner: StoreRef,
     plan: FaultPlan,
-    rng: Mutex<u64>,
+    rng: Mutex<rand::rngs::StdRng>,
     down: AtomicBool,
     /// Requests seen.
     pub requests: AtomicU64,
@@ -100,7 +102,7 @@ impl FaultStore {
         FaultStore {
             inner,
             plan,
-            rng: Mutex::new(seed | 1),
+            rng: Mutex::new(rand::SeedableRng::seed_from_u64(seed)),
             down: AtomicBool::new(false),
             requests: AtomicU64::new(0),
             injected: AtomicU64::new(0),
@@ -126,11 +128,8 @@ impl FaultStore {
         if rate <= 0.0 {
             return false;
         }
-        let mut x = self.rng.lock().unwrap_or_else(|p| p.into_inner());
-        *x ^= *x << 13;
-        *x ^= *x >> 7;
-        *x ^= *x << 17;
-        ((*x >> 11) as f64 / (1u64 << 53) as f64) < rate
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        rand::Rng::gen_bool(&mut *rng, rate.min(1.0))
     }
 
     fn applies(&self, op: &str, key: &str) -> bool {

@@ -5,6 +5,7 @@
 //! tests — is a wrapper of this trait.
 
 pub mod backend;
+#[cfg(any(test, feature = "test-util"))]
 pub mod faults;
 pub mod location;
 pub mod redact;

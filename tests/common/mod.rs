@@ -8,6 +8,7 @@
 )]
 
 pub(crate) mod craft;
+pub(crate) mod engine;
 pub(crate) mod servers;
 
 use std::collections::BTreeMap;
@@ -251,34 +252,16 @@ pub(crate) fn write_tree(root: &Path, files: &[(&str, &[u8])]) {
     }
 }
 
-/// Deterministic pseudo-random bytes (xorshift64*), incompressible.
-pub(crate) fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut rng = XorShift::new(seed);
-    let mut out = vec![0u8; len];
-    rng.fill(&mut out);
-    out
+/// A seeded random number generator: the same seed, the same sequence.
+pub(crate) fn rng(seed: u64) -> rand::rngs::StdRng {
+    rand::SeedableRng::seed_from_u64(seed)
 }
 
-pub(crate) struct XorShift(u64);
-
-impl XorShift {
-    pub(crate) fn new(seed: u64) -> Self {
-        XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    pub(crate) fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            let v = self.next().to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-    }
+/// Deterministic pseudo-random bytes, incompressible.
+pub(crate) fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    rand::RngCore::fill_bytes(&mut rng(seed), &mut out);
+    out
 }
 
 /// Every regular file under `dir` (recursively), sorted; empty if `dir` is missing.
@@ -430,4 +413,21 @@ pub(crate) fn set_mtime(path: &Path, secs: i64, nanos: u32) {
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))
+}
+
+/// SHA-256 of a file, hex, read in pieces (files may be larger than memory).
+pub(crate) fn sha256_file(path: &Path) -> String {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f = fs::File::open(path).unwrap();
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    hex::encode(h.finalize())
 }
