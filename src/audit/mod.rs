@@ -415,6 +415,32 @@ struct Audit {
     now: SystemTime,
 }
 
+/// Audit the repository of `config`: every configured store, in configuration order,
+/// trusting the signer pinned there (or, on the backup host, the write key's). A store that
+/// does not exist at all (a local folder that is gone) is audited as an empty replica; one
+/// that cannot be opened is reported.
+pub async fn run_config(
+    config: &crate::config::Config,
+    opts: &AuditOptions,
+) -> Result<AuditReport> {
+    let signer = crate::repository::signer(config, false)?;
+    let (opened, failed) = crate::repository::open_stores(config, false);
+    let mut stores = Vec::new();
+    let mut unopened = Vec::new();
+    for s in &config.stores {
+        if let Some(store) = opened.iter().find(|o| o.name() == s.name) {
+            stores.push(store.clone());
+        } else if let Some((_, e)) = failed.iter().find(|(n, _)| *n == s.name) {
+            if e.kind == crate::store::StoreErrorKind::NotFound {
+                stores.push(survey::absent_store(&s.name, &e.message));
+            } else {
+                unopened.push((s.name.clone(), e.message.clone()));
+            }
+        }
+    }
+    run(stores, unopened, signer, opts).await
+}
+
 /// Audit the repository in `stores` (`unopened`: configured stores that could not even be
 /// opened, with why), trusting only `signer`.
 pub async fn run(

@@ -5,10 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use snapdrill::Error;
-use snapdrill::audit::{self, AuditOptions, AuditReport, ReadPolicy, read, render, survey};
+use snapdrill::audit::{self, AuditOptions, AuditReport, ReadPolicy, read, render};
 use snapdrill::config::Config;
 use snapdrill::localfs::atomic::{self, NewMode};
-use snapdrill::store::{StoreErrorKind, StoreRef};
 
 use super::{Global, common, output};
 
@@ -47,10 +46,8 @@ pub(super) struct Args {
 
 pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let config = common::load_config(global)?;
-    let signer = common::pinned_signer(&config)?;
     let opts = options(&config, &args)?;
-    let (stores, unopened) = stores(&config);
-    let report = audit::run(stores, unopened, signer, &opts).await?;
+    let report = audit::run_config(&config, &opts).await?;
     write_outputs(&report, &args)?;
     if args.json {
         output::json(&report)?;
@@ -88,26 +85,6 @@ fn options(config: &Config, args: &Args) -> Result<AuditOptions> {
         writer_timeout: config.prune.writer_timeout,
         grace: config.prune.grace,
     })
-}
-
-/// The stores in configuration order; a store that does not exist at all (a local folder
-/// that is gone) is audited as empty, the others that cannot be opened are reported.
-fn stores(config: &Config) -> (Vec<StoreRef>, Vec<(String, String)>) {
-    let (opened, failed) = common::open_stores(config, false);
-    let mut stores = Vec::new();
-    let mut unopened = Vec::new();
-    for s in &config.stores {
-        if let Some(store) = opened.iter().find(|o| o.name() == s.name) {
-            stores.push(store.clone());
-        } else if let Some((_, e)) = failed.iter().find(|(n, _)| *n == s.name) {
-            if e.kind == StoreErrorKind::NotFound {
-                stores.push(survey::absent_store(&s.name, &e.message));
-            } else {
-                unopened.push((s.name.clone(), e.message.clone()));
-            }
-        }
-    }
-    (stores, unopened)
 }
 
 fn write_outputs(r: &AuditReport, args: &Args) -> Result<()> {

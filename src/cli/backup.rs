@@ -7,9 +7,9 @@ use snapdrill::Error;
 use snapdrill::audit::ledger;
 use snapdrill::backup::{self, BackupOptions, BackupReport, StreamSource};
 use snapdrill::error::exit;
-use snapdrill::keys::{self, WriteKey};
+use snapdrill::keys;
 use snapdrill::lock::LocalLock;
-use snapdrill::repository::{OpenMode, Repository};
+use snapdrill::repository::{Opened, Purpose};
 
 use snapdrill::text::escape;
 
@@ -49,18 +49,6 @@ pub(super) struct Args {
 pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let config = common::load_config(global)?;
     let recipients = keys::parse_recipients(&config.recipients)?;
-    let key = WriteKey::load(&config.write_key)?;
-    let signer = common::pinned_signer(&config)?;
-    if signer != key.signer() {
-        return Err(Error::key(
-            format!(
-                "the write key {} does not match the signer pinned in the config",
-                config.write_key.display()
-            ),
-            "use the write key created by `snapdrill init` for this repository",
-        )
-        .into());
-    }
     let stream = match (&args.stdin_name, &args.command) {
         (name, Some(cmd)) => Some(StreamSource {
             name: name.clone().unwrap_or_else(|| "command-output".into()),
@@ -86,49 +74,13 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let job = job_name(&config.path, &paths, stream.as_ref());
     let _lock = LocalLock::acquire(&config.state_dir, &job)?;
 
-    let (stores, failed) = common::open_stores(&config, false);
-    // A store whose folder does not exist was never initialised: the same as an empty one.
-    if let Some((name, _)) = failed
-        .iter()
-        .find(|(_, e)| e.kind == snapdrill::store::StoreErrorKind::NotFound)
-    {
-        return Err(Error::NotInitialised {
-            store: name.clone(),
-        }
-        .into());
-    }
-    if stores.is_empty() {
-        let (name, e) = failed.into_iter().next().expect("a store is configured");
-        return Err(if e.kind == snapdrill::store::StoreErrorKind::NotFound {
-            Error::NotInitialised { store: name }.into()
-        } else {
-            e.into()
-        });
-    }
-    // Stores that cannot be reached are reported and the others go on (`require` decides);
-    // a store that answers without a repository needs `init` first.
-    let mut repo = Repository::open(stores, signer, OpenMode::AnyUsable).await?;
-    if let Some(name) = repo.not_initialised.first() {
-        return Err(Error::NotInitialised {
-            store: name.clone(),
-        }
-        .into());
-    }
-    repo.unusable
-        .extend(failed.into_iter().map(|(n, e)| (n, e.to_string())));
-    if !args.no_cache {
-        repo = repo.with_commit_cache(&config.cache_dir);
-    }
-    if repo.config.repository_id != key.repository_id {
-        return Err(Error::key(
-            format!(
-                "the write key is for repository {}, the stores hold {}",
-                key.repository_id, repo.config.repository_id
-            ),
-            "use the write key of this repository",
-        )
-        .into());
-    }
+    let Opened { repo, key } = common::open(&config, Purpose::Backup, global).await?;
+    let key = key.expect("opened to back up: the write key is loaded");
+    let repo = if args.no_cache {
+        repo
+    } else {
+        repo.with_commit_cache(&config.cache_dir)
+    };
 
     let mut exclude = config.exclude.clone();
     exclude.extend(args.exclude.iter().cloned());

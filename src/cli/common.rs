@@ -5,13 +5,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use ed25519_dalek::VerifyingKey;
 use snapdrill::Error;
 use snapdrill::config::Config;
 use snapdrill::error::exit;
-use snapdrill::keys::{self, Identities, WriteKey};
-use snapdrill::repository::{OpenMode, Repository};
-use snapdrill::store::{StoreRef, backend};
+use snapdrill::keys::Identities;
+use snapdrill::repository::{Opened, Purpose, Repository};
 
 use super::Global;
 
@@ -62,71 +60,24 @@ pub(super) fn load_config(global: &Global) -> Result<Config> {
     Ok(Config::load(&path)?)
 }
 
-/// Open every configured store; those that cannot be opened come back as (name, reason).
-pub(super) fn open_stores(
-    config: &Config,
-    create: bool,
-) -> (Vec<StoreRef>, Vec<(String, snapdrill::store::StoreError)>) {
-    let mut ok = Vec::new();
-    let mut failed = Vec::new();
-    for s in &config.stores {
-        match backend::open(&s.name, &s.location, &s.options, s.tuning, create) {
-            Ok(store) => ok.push(store),
-            Err(e) => failed.push((s.name.clone(), e)),
-        }
-    }
-    (ok, failed)
-}
-
-/// The public key snapshots must be signed with: pinned in the config, or (on the backup
-/// host) taken from the write key.
-pub(super) fn pinned_signer(config: &Config) -> Result<VerifyingKey> {
-    if let Some(s) = &config.signer {
-        return keys::parse_signer(s).map_err(|e| {
-            anyhow::anyhow!(Error::Config {
-                path: config.path.clone(),
-                message: e
-            })
-        });
-    }
-    if config.write_key.exists() {
-        return Ok(WriteKey::load(&config.write_key)?.signer());
-    }
-    Err(Error::Config {
-        path: config.path.clone(),
-        message: "no signing key is pinned: add `signer = \"ed25519:...\"` under [repository] \
-                  (printed by `snapdrill init`, and written there by it on the backup host)"
-            .into(),
-    }
-    .into())
-}
-
-/// Open the repository for reading: every store that works is used, the others are listed.
-pub(super) async fn open_for_reading(config: &Config, global: &Global) -> Result<Repository> {
-    let signer = pinned_signer(config)?;
-    let (stores, failed) = open_stores(config, false);
-    let not_init = failed
-        .iter()
-        .all(|(_, e)| e.kind == snapdrill::store::StoreErrorKind::NotFound);
-    if stores.is_empty()
-        && let (true, Some((name, _))) = (not_init, failed.first())
-    {
-        return Err(Error::NotInitialised {
-            store: name.clone(),
-        }
-        .into());
-    }
-    let mut repo = Repository::open(stores, signer, OpenMode::AnyUsable)
-        .await?
-        .with_commit_cache(&config.cache_dir);
-    repo.unusable
-        .extend(failed.into_iter().map(|(n, e)| (n, e.to_string())));
+/// Open the repository for `purpose` (the library decides which stores and keys), and
+/// say which stores are left out.
+pub(crate) async fn open(config: &Config, purpose: Purpose, global: &Global) -> Result<Opened> {
+    let opened = Repository::open_for(config, purpose).await?;
     if !global.quiet {
-        for (name, why) in &repo.unusable {
-            eprintln!("snapdrill: warning: store '{name}' is not used: {why}");
+        for (name, why) in &opened.repo.unusable {
+            eprintln!(
+                "snapdrill: warning: store '{name}' is not used: {}",
+                snapdrill::text::escape(why)
+            );
         }
     }
-    Ok(repo)
+    Ok(opened)
+}
+
+/// Open the repository to read it (`snapshots`, `ls`, `checksums`, `restore`, `sync`).
+pub(crate) async fn open_for_reading(config: &Config, global: &Global) -> Result<Repository> {
+    Ok(open(config, Purpose::Read, global).await?.repo)
 }
 
 /// Warn when every store shares one site: one disaster could take every copy.

@@ -5,16 +5,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use snapdrill::config::Config;
-use snapdrill::drill::{self, DrillOptions, DrillRecord, Sample, record};
+use snapdrill::drill::room::{Room, Which};
+use snapdrill::drill::{self, DrillOptions, DrillRecord, Sample, record, render};
 use snapdrill::error::exit;
-use snapdrill::keys::{self, Identities};
 use snapdrill::localfs::atomic::{self, NewMode};
 use snapdrill::restore::StageClock;
-use snapdrill::store::StoreRef;
 use snapdrill::{Error, report};
-
-use snapdrill::text::escape;
 
 use super::{Global, common, output};
 
@@ -74,50 +70,14 @@ pub(super) struct Args {
     json: bool,
 }
 
-/// What every drill command needs: a clean-room view of the repository.
-struct Room {
-    config: Config,
-    identities: Arc<Identities>,
-    signer: ed25519_dalek::VerifyingKey,
-    stores: Vec<StoreRef>,
-    unopened: Vec<(String, String)>,
-}
-
-fn room(global: &Global, identity: Option<PathBuf>) -> Result<Room> {
+fn room(global: &Global, identity: Option<PathBuf>) -> Result<(snapdrill::config::Config, Room)> {
     let config = common::load_config(global)?;
-    // Clean room: the signer must come from the config (the recovery kit), never from the
-    // backup host's write key.
-    let signer = match &config.signer {
-        Some(s) => keys::parse_signer(s).map_err(|e| Error::Config {
-            path: config.path.clone(),
-            message: e,
-        })?,
-        None => {
-            return Err(Error::Config {
-                path: config.path.clone(),
-                message: "drills trust only the signer pinned in the config: add `signer = \"ed25519:...\"` under [repository] (init writes it)".into(),
-            }
-            .into());
-        }
-    };
     let identities = common::load_identity(&config, identity)?;
-    let (stores, failed) = common::open_stores(&config, false);
-    let unopened = failed
-        .into_iter()
-        .map(|(n, e)| (n, e.to_string()))
-        .collect();
-    Ok(Room {
-        config,
-        identities,
-        signer,
-        stores,
-        unopened,
-    })
+    let room = Room::open(&config, identities)?;
+    Ok((config, room))
 }
 
-pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
-    let started = global.started;
-    let room = room(global, args.identity.clone())?;
+fn options(config: &snapdrill::config::Config, args: &Args) -> Result<DrillOptions> {
     let sample = args
         .sample
         .as_ref()
@@ -127,7 +87,7 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
                 .map_err(Error::Usage)
         })
         .transpose()?;
-    let opts = DrillOptions {
+    Ok(DrillOptions {
         snapshot: args.snapshot.clone(),
         target: args.target.clone(),
         keep: args.keep,
@@ -135,24 +95,37 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
         sample,
         seed: args.seed.unwrap_or_else(rand::random),
         check: args.check.clone(),
-        rto: args.rto.or(room.config.rto),
-        rpo: args.rpo.or(room.config.rpo),
+        rto: args.rto.or(config.rto),
+        rpo: args.rpo.or(config.rpo),
         operator: args.operator.clone(),
         host: snapdrill::hostname(),
+    })
+}
+
+pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
+    let (config, room) = room(global, args.identity.clone())?;
+    let opts = options(&config, &args)?;
+    let which = match (&args.store, args.each_store) {
+        (_, true) => Which::EachStore,
+        (Some(name), false) => Which::Store(name.clone()),
+        (None, false) => Which::All,
     };
-    let plans = plans(&room, &args)?;
+    let plans = room.plans(&which)?;
     for note in drill::sweep_dead_drills() {
         eprintln!("snapdrill: note: {note}");
     }
     let mut records = Vec::new();
-    let mut dedup = None;
-    for (i, (label, stores)) in plans.into_iter().enumerate() {
-        let start = if i == 0 { started } else { Instant::now() };
+    for (i, plan) in plans.into_iter().enumerate() {
+        let start = if i == 0 {
+            global.started
+        } else {
+            Instant::now()
+        };
         let clock = Arc::new(StageClock::default());
-        let ticker = progress(global.quiet, &label, clock.clone());
+        let ticker = progress(global.quiet, &plan.label, clock.clone());
         let outcome = drill::run(
-            stores,
-            &label,
+            plan.stores,
+            &plan.label,
             room.signer,
             room.identities.clone(),
             &opts,
@@ -162,31 +135,13 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
         .await;
         ticker.abort();
         output::ProgressLine::new(global.quiet).done();
-        dedup = dedup.or(outcome.dedup);
         if !args.no_record {
-            keep_record(&room, &outcome, global.quiet).await;
+            output::warnings(room.keep(&outcome).await, global.quiet);
         }
-        if args.json {
-            for f in &outcome.record.failures {
-                eprintln!(
-                    "snapdrill: drill {}: {}",
-                    escape(&outcome.record.store),
-                    escape(f)
-                );
-            }
-            if let Some(e) = &outcome.record.cleanup_error {
-                eprintln!(
-                    "snapdrill: warning: drill {}: {}",
-                    escape(&outcome.record.store),
-                    escape(e)
-                );
-            }
-        } else {
-            print_result(&outcome.record, global.quiet);
-        }
+        show(&outcome.record, &args, global.quiet);
         records.push(outcome.record);
     }
-    write_outputs(&room, &records, dedup, &args).await?;
+    write_outputs(&room, &records, &args).await?;
     if args.json {
         output::json(&records)?;
     }
@@ -197,42 +152,19 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
         .map_or(exit::OK, |r| r.exit_code()))
 }
 
-/// Which drills to run: (label, stores).
-fn plans(room: &Room, args: &Args) -> Result<Vec<(String, Vec<StoreRef>)>> {
-    let find = |name: &str| -> Result<StoreRef> {
-        if let Some(s) = room.stores.iter().find(|s| s.name() == name) {
-            return Ok(s.clone());
-        }
-        match room.unopened.iter().find(|(n, _)| n == name) {
-            Some((_, why)) => {
-                Err(Error::fatal(format!("store '{name}' cannot be opened: {why}")).into())
-            }
-            None => Err(Error::Usage(format!(
-                "no store named '{name}' in the config (stores: {})",
-                room.config
-                    .stores
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-            .into()),
-        }
-    };
-    Ok(if args.each_store {
-        room.config
-            .stores
-            .iter()
-            .map(|s| Ok((s.name.clone(), vec![find(&s.name)?])))
-            .collect::<Result<_>>()?
-    } else if let Some(name) = &args.store {
-        vec![(name.clone(), vec![find(name)?])]
-    } else {
-        if room.stores.is_empty() {
-            return Err(Error::fatal("no configured store can be opened").into());
-        }
-        vec![("all".to_owned(), room.stores.clone())]
-    })
+/// One drill's warnings, then (on a terminal) its details, then its result line.
+fn show(r: &DrillRecord, args: &Args, quiet: bool) {
+    for w in render::warnings(r) {
+        eprintln!("snapdrill: {w}");
+    }
+    if args.json {
+        return;
+    }
+    // Under cron (no terminal) only the result line: the record holds the details.
+    if !quiet && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        print!("{}", render::details(r));
+    }
+    println!("{}", render::result_line(r));
 }
 
 fn progress(quiet: bool, label: &str, clock: Arc<StageClock>) -> tokio::task::JoinHandle<()> {
@@ -251,158 +183,29 @@ fn progress(quiet: bool, label: &str, clock: Arc<StageClock>) -> tokio::task::Jo
     })
 }
 
-async fn keep_record(room: &Room, outcome: &drill::Outcome, quiet: bool) {
-    let Some(dedup) = outcome.dedup else {
-        if !quiet {
-            eprintln!(
-                "snapdrill: note: the drill record is not kept in the repository: the drill ended before it opened the repository's keys (the record above says why)"
-            );
-        }
-        return;
-    };
-    let recipients = match keys::parse_recipients(&room.config.recipients) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("snapdrill: warning: drill record not kept: {e}");
-            return;
-        }
-    };
-    match record::seal(&outcome.record, &dedup, &recipients) {
-        Ok(sealed) => {
-            for (store, why) in record::store_everywhere(
-                &room.stores,
-                &outcome.record.drill_id,
-                &dedup,
-                sealed.into(),
-            )
-            .await
-            {
-                eprintln!("snapdrill: warning: drill record not kept in store '{store}': {why}");
-            }
-        }
-        Err(e) => eprintln!("snapdrill: warning: drill record not kept: {e}"),
-    }
-}
-
-fn print_result(r: &DrillRecord, quiet: bool) {
-    for f in &r.failures {
-        eprintln!("snapdrill: drill {}: {}", escape(&r.store), escape(f));
-    }
-    if let Some(e) = &r.cleanup_error {
-        eprintln!(
-            "snapdrill: warning: drill {}: {}",
-            escape(&r.store),
-            escape(e)
-        );
-    }
-    for rep in &r.repairs {
-        eprintln!(
-            "snapdrill: warning: store '{}' could not serve {} ({:?}); another replica did",
-            rep.store, rep.reason, rep.kind
-        );
-    }
-    // Under cron (no terminal) only the result line: the record holds the details.
-    if !quiet && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-        let p = &r.phases;
-        println!(
-            "drill {} — store {}, snapshot {}",
-            r.drill_id,
-            r.store,
-            r.snapshot_id.as_deref().unwrap_or("—")
-        );
-        println!(
-            "  phases     reach+list {}, manifest {}, data {}, check {}",
-            report::duration(p.connect_list_secs),
-            report::duration(p.manifest_secs),
-            report::duration(p.data_secs),
-            report::duration(p.check_secs)
-        );
-        println!(
-            "  data       {} files, {} in {} objects, {:.1} MB/s; first byte after {}",
-            r.files,
-            output::size(r.bytes),
-            r.objects_fetched,
-            r.throughput_mb_s,
-            r.first_byte_secs.map_or("—".into(), report::duration)
-        );
-        if let Some(e) = r.rto_estimate_secs {
-            let asked = r.sample.as_ref().map_or("", |s| s.requested.as_str());
-            println!(
-                "  estimate   full snapshot RTO ≈ {} (an ESTIMATE, extrapolated from the {asked} sample's {} measured)",
-                report::duration(e),
-                report::duration(r.rto_secs)
-            );
-        }
-    }
-    let target = |v: Option<f64>, t: Option<f64>| match (v, t) {
-        (Some(v), Some(t)) => format!(
-            "{} (target {}{})",
-            report::duration(v),
-            report::duration(t),
-            if v > t { ", MISSED" } else { "" }
-        ),
-        (Some(v), None) => report::duration(v),
-        _ => "—".into(),
-    };
-    println!(
-        "drill {}: store {} RTO {}{} RPO {}",
-        r.result.label(),
-        r.store,
-        target(Some(r.judged_rto()), r.targets.rto_secs),
-        if r.rto_estimate_secs.is_some() {
-            " [estimate]"
-        } else {
-            ""
-        },
-        target(r.rpo_secs, r.targets.rpo_secs)
-    );
-}
-
 /// `--report` files and `--metrics-file`; HTML and metrics include the stored history.
-async fn write_outputs(
-    room: &Room,
-    records: &[DrillRecord],
-    dedup: Option<[u8; 32]>,
-    args: &Args,
-) -> Result<()> {
-    let wants_history = args.metrics_file.is_some()
-        || args
-            .report
-            .iter()
-            .any(|p| p.extension().is_some_and(|e| e == "html" || e == "htm"));
-    let mut all = records.to_vec();
-    if wants_history && let Some(dedup) = dedup {
-        let (history, _) = record::history(&room.stores, &room.identities, &dedup).await?;
-        for h in history {
-            if !all
-                .iter()
-                .any(|r| r.drill_id == h.drill_id && r.store == h.store)
-            {
-                all.push(h);
-            }
-        }
-    }
-    all.sort_by(|a, b| a.started.cmp(&b.started));
+async fn write_outputs(room: &Room, records: &[DrillRecord], args: &Args) -> Result<()> {
+    let is_html = |p: &PathBuf| p.extension().is_some_and(|e| e == "html" || e == "htm");
+    let all = if args.metrics_file.is_some() || args.report.iter().any(is_html) {
+        room.with_history(records).await?
+    } else {
+        records.to_vec()
+    };
     for path in &args.report {
-        let is_html = path.extension().is_some_and(|e| e == "html" || e == "htm");
-        let content = report::render_for(
-            path,
-            if is_html { &all } else { records },
-            "snapdrill restore drills",
-        )
-        .map_err(Error::Usage)?;
-        atomic::write(path, content.as_bytes(), NewMode::Shared, false)
-            .map_err(|e| Error::io("writing", path, e))?;
+        let shown = if is_html(path) { &all[..] } else { records };
+        let content =
+            report::render_for(path, shown, "snapdrill restore drills").map_err(Error::Usage)?;
+        write(path, &content)?;
     }
     if let Some(path) = &args.metrics_file {
-        atomic::write(
-            path,
-            report::prometheus(&all).as_bytes(),
-            NewMode::Shared,
-            false,
-        )
-        .map_err(|e| Error::io("writing", path, e))?;
+        write(path, &report::prometheus(&all))?;
     }
+    Ok(())
+}
+
+fn write(path: &std::path::Path, content: &str) -> Result<()> {
+    atomic::write(path, content.as_bytes(), NewMode::Shared, false)
+        .map_err(|e| Error::io("writing", path, e))?;
     Ok(())
 }
 
@@ -420,48 +223,15 @@ pub(super) struct ListArgs {
     json: bool,
 }
 
-async fn load_history(room: &Room) -> Result<(Vec<DrillRecord>, Vec<record::BadRecord>)> {
-    let repo = snapdrill::repository::Repository::open(
-        room.stores.clone(),
-        room.signer,
-        snapdrill::repository::OpenMode::AnyUsable,
-    )
-    .await?;
-    let dedup = snapdrill::restore::dedup_key(&repo, &room.identities)?;
-    Ok(record::history(&repo.stores, &room.identities, &dedup).await?)
-}
-
 pub(super) async fn list(global: &Global, args: ListArgs) -> Result<i32> {
-    let room = room(global, args.identity)?;
-    let (mut records, bad) = load_history(&room).await?;
+    let (_, room) = room(global, args.identity)?;
+    let (mut records, bad) = room.history().await?;
     records.retain(|r| args.store.as_ref().is_none_or(|s| &r.store == s));
-    for b in &bad {
-        eprintln!(
-            "snapdrill: warning: drill record {} not trusted: {}",
-            escape(&b.object),
-            escape(&b.reason)
-        );
-    }
+    output::warnings(render::untrusted(&bad), false);
     if args.json {
         output::json(&records)?;
     } else {
-        println!(
-            "{:<26} {:<12} {:<11} {:<17} {:>10} {:>10} {:>10}",
-            "DRILL", "STORE", "MODE", "RESULT", "RTO", "RPO", "MB/s"
-        );
-        for r in &records {
-            println!(
-                "{:<26} {:<12} {:<11} {:<17} {:>10} {:>10} {:>10.1}",
-                escape(&r.drill_id),
-                escape(&r.store),
-                escape(&r.mode),
-                r.result.label(),
-                report::duration(r.judged_rto()),
-                r.rpo_secs.map_or("—".into(), report::duration),
-                r.throughput_mb_s
-            );
-        }
-        println!("{} drills", records.len());
+        print!("{}", render::history(&records));
     }
     Ok(if bad.iter().any(|b| b.object != record::DRILLS_PREFIX) {
         exit::INTEGRITY
@@ -501,41 +271,21 @@ pub(super) async fn report(global: &Global, args: ReportArgs) -> Result<i32> {
         )
         .into());
     }
-    let room = room(global, args.identity)?;
-    let (records, bad) = load_history(&room).await?;
-    for b in &bad {
-        eprintln!(
-            "snapdrill: warning: drill record {} not trusted: {}",
-            escape(&b.object),
-            escape(&b.reason)
-        );
-    }
+    let (_, room) = room(global, args.identity)?;
+    let (records, bad) = room.history().await?;
+    output::warnings(render::untrusted(&bad), false);
     let title = "snapdrill restore drills";
-    for (path, content) in [
-        (
-            &args.html,
-            args.html.as_ref().map(|_| report::html(&records, title)),
-        ),
-        (
-            &args.md,
-            args.md.as_ref().map(|_| report::markdown(&records, title)),
-        ),
-        (
-            &args.json,
-            args.json
-                .as_ref()
-                .map(|_| serde_json::to_string_pretty(&records).unwrap_or_default()),
-        ),
-        (
-            &args.metrics_file,
-            args.metrics_file
-                .as_ref()
-                .map(|_| report::prometheus(&records)),
-        ),
-    ] {
-        if let (Some(path), Some(content)) = (path, content) {
-            atomic::write(path, content.as_bytes(), NewMode::Shared, false)
-                .map_err(|e| Error::io("writing", path, e))?;
+    let outputs: [(&Option<PathBuf>, &dyn Fn() -> String); 4] = [
+        (&args.html, &|| report::html(&records, title)),
+        (&args.md, &|| report::markdown(&records, title)),
+        (&args.json, &|| {
+            serde_json::to_string_pretty(&records).unwrap_or_default()
+        }),
+        (&args.metrics_file, &|| report::prometheus(&records)),
+    ];
+    for (path, render) in outputs {
+        if let Some(path) = path {
+            write(path, &render())?;
             if !global.quiet {
                 println!("wrote {} ({} drills)", path.display(), records.len());
             }

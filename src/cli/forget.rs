@@ -7,7 +7,7 @@ use snapdrill::config::Config;
 use snapdrill::keys::WriteKey;
 use snapdrill::prune::forget::{self, ForgetOptions, ForgetReport};
 use snapdrill::prune::{self, PruneOptions, PruneReport};
-use snapdrill::repository::{OpenMode, Repository};
+use snapdrill::repository::{Purpose, Repository};
 use snapdrill::retention::Policy;
 
 use super::{Global, common, output};
@@ -102,24 +102,14 @@ impl Args {
 }
 
 /// Every store must open: deleting on a partial view is how data gets lost.
-async fn open_all(config: &Config) -> Result<Repository> {
-    let signer = common::pinned_signer(config)?;
-    let (stores, failed) = common::open_stores(config, false);
-    if let Some((name, e)) = failed.into_iter().next() {
-        anyhow::bail!(snapdrill::Error::Fatal {
-            message: format!("store '{name}' cannot be opened ({e}); nothing was changed"),
-            hint: Some("forget and prune need every configured store; fix it and run again".into()),
-        });
-    }
-    Ok(Repository::open(stores, signer, OpenMode::All)
-        .await?
-        .with_commit_cache(&config.cache_dir))
+async fn open_all(config: &Config, global: &Global) -> Result<Repository> {
+    Ok(common::open(config, Purpose::Retention, global).await?.repo)
 }
 
 pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let config = common::load_config(global)?;
     let key = WriteKey::load(&config.write_key)?;
-    let repo = open_all(&config).await?;
+    let repo = open_all(&config, global).await?;
     let opts = ForgetOptions {
         policy: args.policy(&config),
         ids: args.ids.clone(),
@@ -159,7 +149,7 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
 
 pub(super) async fn prune(global: &Global, args: PruneArgs) -> Result<i32> {
     let config = common::load_config(global)?;
-    let repo = open_all(&config).await?;
+    let repo = open_all(&config, global).await?;
     if args.break_lease {
         for store in &repo.stores {
             match prune::lease::Lease::break_now(store).await? {

@@ -1,10 +1,7 @@
 //! `snapdrill init`: the repository in every store, and the backup host's write key.
 
-use anyhow::{Context, Result};
-use snapdrill::Error;
-use snapdrill::config::{self, Config};
+use anyhow::Result;
 use snapdrill::error::exit;
-use snapdrill::keys::{self, WriteKey};
 use snapdrill::repository;
 
 use super::{Global, common, output};
@@ -19,42 +16,13 @@ pub(super) struct Args {
 
 pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let config = common::load_config(global)?;
-    let recipients = keys::parse_recipients(&config.recipients)?;
-    let (key, created_key) = if config.write_key.exists() {
-        (WriteKey::load(&config.write_key)?, false)
-    } else {
-        let key = WriteKey::generate();
-        key.save(&config.write_key)?;
-        (key, true)
-    };
-    let signer = keys::signer_to_string(&key.signer());
-    check_pin(&config, &signer)?;
-
-    let (stores, failed) = common::open_stores(&config, true);
-    if let Some((_, e)) = failed.into_iter().next() {
-        return Err(anyhow::Error::new(Error::Store(e))
-            .context("cannot open every store; nothing more was done"));
-    }
-    let outcomes = repository::init(&stores, &key, &recipients).await?;
-    let pinned = if config.signer.is_none() {
-        config::pin_signer(&config.path, &signer)
-            .with_context(|| format!("pinning the signer in {}", config.path.display()))?
-    } else {
-        true
-    };
-
+    let done = repository::init_config(&config).await?;
     if args.json {
-        output::json(&serde_json::json!({
-            "repository_id": key.repository_id,
-            "signer": signer,
-            "write_key": config.write_key,
-            "write_key_created": created_key,
-            "stores": outcomes,
-        }))?;
+        output::json(&done)?;
         return Ok(exit::OK);
     }
-    println!("repository {}", key.repository_id);
-    for o in &outcomes {
+    println!("repository {}", done.repository_id);
+    for o in &done.stores {
         println!(
             "  store {:<12} {:<20} {}",
             o.store,
@@ -67,34 +35,25 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     }
     println!(
         "write key: {} ({}) — the backup host needs it; it cannot decrypt",
-        config.write_key.display(),
-        if created_key { "created" } else { "existing" }
+        done.write_key.display(),
+        if done.write_key_created {
+            "created"
+        } else {
+            "existing"
+        }
     );
-    println!("signer:    {signer}");
-    if pinned {
+    println!("signer:    {}", done.signer);
+    if done.pinned {
         println!("           pinned in {}", config.path.display());
     } else {
         println!(
-            "           add it under [repository] in {} as signer = \"{signer}\"",
-            config.path.display()
+            "           add it under [repository] in {} as signer = \"{}\"",
+            config.path.display(),
+            done.signer
         );
     }
     println!(
         "recovery kit for a responder: the identity file, this config (store URLs and signer), and the stores' credentials"
     );
     Ok(exit::OK)
-}
-
-fn check_pin(config: &Config, signer: &str) -> Result<()> {
-    match &config.signer {
-        Some(pinned) if pinned != signer => Err(Error::key(
-            format!(
-                "the config pins signer {pinned}, but the write key {} signs as {signer}",
-                config.write_key.display()
-            ),
-            "point [repository] write_key at the key of this repository, or remove the signer line for a new one",
-        )
-        .into()),
-        _ => Ok(()),
-    }
 }

@@ -16,6 +16,17 @@ pub(super) fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Print what the library reports (`warning: ...`, `note: ...`) on stderr, one
+/// `snapdrill: ` line each; `-q` hides the notes, never a warning.
+pub(super) fn warnings(lines: Vec<String>, quiet: bool) {
+    for line in lines {
+        if quiet && line.starts_with("note:") {
+            continue;
+        }
+        eprintln!("snapdrill: {line}");
+    }
+}
+
 /// A throttled, single-line progress display on stderr, shown only on a terminal.
 pub(super) struct ProgressLine {
     enabled: bool,

@@ -9,6 +9,8 @@
 //! the newest snapshot in the drilled store(s). Every drill ends in a [`DrillRecord`].
 
 pub mod record;
+pub mod render;
+pub mod room;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

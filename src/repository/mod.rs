@@ -20,6 +20,9 @@ use crate::keys::WriteKey;
 use crate::sealing::sha256;
 use crate::store::{self, StoreErrorKind, StoreRef};
 
+mod open_for;
+pub use open_for::{Initialised, Opened, Purpose, init as init_config, open_stores, signer};
+
 /// A repository opened in one or more stores.
 #[derive(Debug, Clone)]
 pub struct Repository {

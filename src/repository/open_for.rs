@@ -1,0 +1,236 @@
+//! Opening the repository for a command: every policy of "which stores, which key, which
+//! failures stop the command" lives here, so that the commands only say what they open it
+//! for ([`Purpose`]).
+
+use ed25519_dalek::VerifyingKey;
+
+use super::{OpenMode, Repository};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::keys::{self, WriteKey};
+use crate::store::{StoreError, StoreErrorKind, StoreRef, backend};
+
+/// What a command opens the repository for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Listing and restoring (`snapshots`, `ls`, `checksums`, `restore`, `sync`): every store
+    /// that opens and holds the repository is used, in config order; the others are
+    /// reported (`Repository::unusable`). Commits are verified against the signer pinned in
+    /// the config, or the write key's on the backup host. The local commit cache is used.
+    Read,
+    /// Proving (`restore-drill`, `drills`, `report`): as `Read`, but only the signer
+    /// pinned in the config counts (a drill uses only the recovery kit, never the backup
+    /// host's write key), and never the local cache.
+    Prove,
+    /// Backing up: the write key, whose signer must be the pinned one and whose repository
+    /// the stores hold. An unreachable store is reported (`require` decides); a store that
+    /// holds no repository stops the backup.
+    Backup,
+    /// Deleting (`forget`, `prune`): every configured store must open and hold the
+    /// repository — deleting on a partial view is how data gets lost.
+    Retention,
+}
+
+/// A repository opened for a purpose, with the write key when the purpose needs it.
+pub struct Opened {
+    /// The repository.
+    pub repo: Repository,
+    /// The write key (`Backup` only; `forget` loads it itself, `prune` needs none).
+    pub key: Option<WriteKey>,
+}
+
+impl Repository {
+    /// Open the repository of `config` for `purpose` (see [`Purpose`] for each policy).
+    pub async fn open_for(config: &Config, purpose: Purpose) -> Result<Opened> {
+        match purpose {
+            Purpose::Read | Purpose::Prove => open_to_read(config, purpose).await,
+            Purpose::Backup => open_to_back_up(config).await,
+            Purpose::Retention => open_every_store(config).await,
+        }
+    }
+}
+
+/// Open every configured store (`create`: make a missing local folder); those that cannot
+/// be opened come back with why.
+pub fn open_stores(config: &Config, create: bool) -> (Vec<StoreRef>, Vec<(String, StoreError)>) {
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    for s in &config.stores {
+        match backend::open(&s.name, &s.location, &s.options, s.tuning, create) {
+            Ok(store) => ok.push(store),
+            Err(e) => failed.push((s.name.clone(), e)),
+        }
+    }
+    (ok, failed)
+}
+
+/// The public key snapshots must be signed with: pinned in the config or — unless
+/// `pinned_only` — the backup host's write key.
+pub fn signer(config: &Config, pinned_only: bool) -> Result<VerifyingKey> {
+    if let Some(s) = &config.signer {
+        return keys::parse_signer(s).map_err(|e| Error::Config {
+            path: config.path.clone(),
+            message: e,
+        });
+    }
+    if !pinned_only && config.write_key.exists() {
+        return Ok(WriteKey::load(&config.write_key)?.signer());
+    }
+    let message = if pinned_only {
+        "drills trust only the signer pinned in the config: add `signer = \"ed25519:...\"` under [repository] (init writes it)"
+    } else {
+        "no signing key is pinned: add `signer = \"ed25519:...\"` under [repository] \
+         (printed by `snapdrill init`, and written there by it on the backup host)"
+    };
+    Err(Error::Config {
+        path: config.path.clone(),
+        message: message.into(),
+    })
+}
+
+async fn open_to_read(config: &Config, purpose: Purpose) -> Result<Opened> {
+    let signer = signer(config, purpose == Purpose::Prove)?;
+    let (stores, failed) = open_stores(config, false);
+    let never_made = failed
+        .iter()
+        .all(|(_, e)| e.kind == StoreErrorKind::NotFound);
+    if stores.is_empty()
+        && let (true, Some((name, _))) = (never_made, failed.first())
+    {
+        return Err(Error::NotInitialised {
+            store: name.clone(),
+        });
+    }
+    let mut repo = Repository::open(stores, signer, OpenMode::AnyUsable).await?;
+    if purpose == Purpose::Read {
+        repo = repo.with_commit_cache(&config.cache_dir);
+    }
+    repo.unusable
+        .extend(failed.into_iter().map(|(n, e)| (n, e.to_string())));
+    Ok(Opened { repo, key: None })
+}
+
+async fn open_to_back_up(config: &Config) -> Result<Opened> {
+    let key = WriteKey::load(&config.write_key)?;
+    if signer(config, false)? != key.signer() {
+        return Err(Error::key(
+            format!(
+                "the write key {} does not match the signer pinned in the config",
+                config.write_key.display()
+            ),
+            "use the write key created by `snapdrill init` for this repository",
+        ));
+    }
+    let (stores, failed) = open_stores(config, false);
+    // A store whose folder does not exist was never initialised: the same as an empty one.
+    if let Some((name, _)) = failed
+        .iter()
+        .find(|(_, e)| e.kind == StoreErrorKind::NotFound)
+    {
+        return Err(Error::NotInitialised {
+            store: name.clone(),
+        });
+    }
+    if stores.is_empty() {
+        let (_, e) = failed.into_iter().next().expect("a store is configured");
+        return Err(e.into());
+    }
+    let mut repo = Repository::open(stores, key.signer(), OpenMode::AnyUsable).await?;
+    if let Some(name) = repo.not_initialised.first() {
+        return Err(Error::NotInitialised {
+            store: name.clone(),
+        });
+    }
+    repo.unusable
+        .extend(failed.into_iter().map(|(n, e)| (n, e.to_string())));
+    if repo.config.repository_id != key.repository_id {
+        return Err(Error::key(
+            format!(
+                "the write key is for repository {}, the stores hold {}",
+                key.repository_id, repo.config.repository_id
+            ),
+            "use the write key of this repository",
+        ));
+    }
+    Ok(Opened {
+        repo,
+        key: Some(key),
+    })
+}
+
+async fn open_every_store(config: &Config) -> Result<Opened> {
+    let signer = signer(config, false)?;
+    let (stores, failed) = open_stores(config, false);
+    if let Some((name, e)) = failed.into_iter().next() {
+        return Err(Error::Fatal {
+            message: format!("store '{name}' cannot be opened ({e}); nothing was changed"),
+            hint: Some("forget and prune need every configured store; fix it and run again".into()),
+        });
+    }
+    let repo = Repository::open(stores, signer, OpenMode::All)
+        .await?
+        .with_commit_cache(&config.cache_dir);
+    Ok(Opened { repo, key: None })
+}
+
+/// What `init` did.
+#[derive(Debug, serde::Serialize)]
+pub struct Initialised {
+    /// The repository.
+    pub repository_id: String,
+    /// Its signer (`ed25519:...`).
+    pub signer: String,
+    /// The write key file.
+    pub write_key: std::path::PathBuf,
+    /// Whether the write key was created by this run.
+    pub write_key_created: bool,
+    /// Per store.
+    pub stores: Vec<super::InitOutcome>,
+    /// Whether the signer was pinned in the config (false: the file has no `[repository]`
+    /// line to anchor on, the operator adds it).
+    #[serde(skip)]
+    pub pinned: bool,
+}
+
+/// `init`: the repository in every configured store (creating local folders), the backup
+/// host's write key (created when missing), and the signer pinned in the config.
+pub async fn init(config: &Config) -> Result<Initialised> {
+    let recipients = keys::parse_recipients(&config.recipients)?;
+    let (key, created) = if config.write_key.exists() {
+        (WriteKey::load(&config.write_key)?, false)
+    } else {
+        let key = WriteKey::generate();
+        key.save(&config.write_key)?;
+        (key, true)
+    };
+    let signer = keys::signer_to_string(&key.signer());
+    if let Some(pinned) = config.signer.as_ref().filter(|p| **p != signer) {
+        return Err(Error::key(
+            format!(
+                "the config pins signer {pinned}, but the write key {} signs as {signer}",
+                config.write_key.display()
+            ),
+            "point [repository] write_key at the key of this repository, or remove the signer line for a new one",
+        ));
+    }
+    let (stores, failed) = open_stores(config, true);
+    if let Some((_, e)) = failed.into_iter().next() {
+        return Err(Error::Store(StoreError {
+            message: format!("{} (init changed nothing in any store)", e.message),
+            ..e
+        }));
+    }
+    let outcomes = super::init(&stores, &key, &recipients).await?;
+    let pinned = match &config.signer {
+        Some(_) => true,
+        None => crate::config::pin_signer(&config.path, &signer)?,
+    };
+    Ok(Initialised {
+        repository_id: key.repository_id.clone(),
+        signer,
+        write_key: config.write_key.clone(),
+        write_key_created: created,
+        stores: outcomes,
+        pinned,
+    })
+}
