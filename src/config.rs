@@ -222,6 +222,20 @@ impl Default for PruneSettings {
 }
 
 impl Config {
+    /// A warning when every store shares one site: one disaster could take every copy.
+    pub fn geo_warning(&self) -> Option<String> {
+        let sites: std::collections::HashSet<Option<&str>> =
+            self.stores.iter().map(|s| s.site.as_deref()).collect();
+        match (self.stores.len(), sites.len()) {
+            (1, _) => Some("only one store is configured: one disaster could take every copy".into()),
+            (_, 1) => Some(match self.stores[0].site.as_deref() {
+                Some(site) => format!("every store is at site '{site}': one disaster could take every copy"),
+                None => "no store has a site label: set `site` so snapdrill can check the copies are far apart".into(),
+            }),
+            _ => None,
+        }
+    }
+
     /// Find the config: `explicit`, else `$SNAPDRILL_CONFIG`, else `./snapdrill.toml`.
     pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
         if let Some(p) = explicit {

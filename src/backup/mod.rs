@@ -8,7 +8,9 @@
 //! commit. A crash before the commit leaves only unreferenced chunks behind.
 
 pub mod cache;
+pub mod job;
 pub mod reader;
+pub mod render;
 pub mod upload;
 
 use std::collections::{HashMap, HashSet};

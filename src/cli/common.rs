@@ -80,20 +80,6 @@ pub(crate) async fn open_for_reading(config: &Config, global: &Global) -> Result
     Ok(open(config, Purpose::Read, global).await?.repo)
 }
 
-/// Warn when every store shares one site: one disaster could take every copy.
-pub(super) fn geo_warning(config: &Config) -> Option<String> {
-    let sites: std::collections::HashSet<Option<&str>> =
-        config.stores.iter().map(|s| s.site.as_deref()).collect();
-    match (config.stores.len(), sites.len()) {
-        (1, _) => Some("only one store is configured: one disaster could take every copy".into()),
-        (_, 1) => Some(match config.stores[0].site.as_deref() {
-            Some(site) => format!("every store is at site '{site}': one disaster could take every copy"),
-            None => "no store has a site label: set `site` so snapdrill can check the copies are far apart".into(),
-        }),
-        _ => None,
-    }
-}
-
 /// Say loudly that forged or damaged commits exist, whatever snapshot is being used.
 pub(super) fn warn_untrusted(list: &snapdrill::repository::SnapshotList) {
     for (store, why) in &list.unlisted {

@@ -47,7 +47,7 @@ pub(super) fn run(global: &Global) -> Result<i32> {
             describe(&s.location)
         );
     }
-    if let Some(w) = common::geo_warning(&config)
+    if let Some(w) = config.geo_warning()
         && !global.quiet
     {
         eprintln!("snapdrill: warning: {w}");

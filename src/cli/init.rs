@@ -30,7 +30,7 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
             o.create_only.describe()
         );
     }
-    if let Some(w) = common::geo_warning(&config).filter(|_| !global.quiet) {
+    if let Some(w) = config.geo_warning().filter(|_| !global.quiet) {
         eprintln!("snapdrill: warning: {w}");
     }
     println!(
