@@ -222,6 +222,51 @@ impl Default for PruneSettings {
 }
 
 impl Config {
+    /// What `config check` reports: every key checked that can be checked on this host
+    /// (recipients parse, the identity opens when it is here), and where everything is —
+    /// never a credential.
+    pub fn check(&self) -> Result<String> {
+        use std::fmt::Write as _;
+        crate::keys::parse_recipients(&self.recipients)?;
+        let mut out = String::new();
+        let _ = writeln!(out, "config     {}", self.path.display());
+        let _ = writeln!(out, "recipients {}", self.recipients.len());
+        let _ = match &self.identity {
+            Some(p) if p.exists() => {
+                crate::keys::Identities::load(p)?;
+                writeln!(out, "identity   {} (ok)", p.display())
+            }
+            Some(p) => writeln!(
+                out,
+                "identity   {} (not on this host: fine for a backup host)",
+                p.display()
+            ),
+            None => writeln!(out, "identity   not configured (fine for a backup host)"),
+        };
+        let signer = self.signer.as_deref();
+        let _ = writeln!(
+            out,
+            "signer     {}",
+            signer.unwrap_or("not pinned yet (run `snapdrill init`)")
+        );
+        let key = if self.write_key.exists() {
+            "present"
+        } else {
+            "absent: fine for a restore host"
+        };
+        let _ = writeln!(out, "write key  {} ({key})", self.write_key.display());
+        for s in &self.stores {
+            let _ = writeln!(
+                out,
+                "store      {:<12} site {:<10} {:?}",
+                s.name,
+                s.site.as_deref().unwrap_or("-"),
+                s.location.describe()
+            );
+        }
+        Ok(out)
+    }
+
     /// A warning when every store shares one site: one disaster could take every copy.
     pub fn geo_warning(&self) -> Option<String> {
         let sites: std::collections::HashSet<Option<&str>> =

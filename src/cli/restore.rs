@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use snapdrill::error::exit;
-use snapdrill::restore::{self, RestoreOptions, RestoreReport};
+use snapdrill::restore::{self, RestoreOptions};
 
 use super::{Global, common, output};
 
@@ -47,45 +47,8 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     if args.json {
         output::json(&report)?;
     } else {
-        print_report(&report, global.quiet);
+        output::warnings(restore::render::warnings(&report), global.quiet);
+        print!("{}", restore::render::text(&report, global.quiet));
     }
     Ok(exit::OK)
-}
-
-fn print_report(r: &RestoreReport, quiet: bool) {
-    if r.temps_swept > 0 {
-        eprintln!(
-            "snapdrill: note: removed {} temporary file(s) that an interrupted restore had left in {}",
-            r.temps_swept, r.target
-        );
-    }
-    for rep in &r.sources.repairs {
-        eprintln!(
-            "snapdrill: warning: store '{}' could not serve {} ({:?}: {}); another replica did — heal it",
-            rep.failure.store, rep.object, rep.failure.kind, rep.failure.reason
-        );
-    }
-    if !quiet {
-        let served: Vec<String> = r
-            .sources
-            .served
-            .iter()
-            .map(|(s, n)| format!("{s}: {n}"))
-            .collect();
-        println!(
-            "  objects    {} chunks fetched (served by {})",
-            r.chunks_fetched,
-            served.join(", ")
-        );
-        println!("  duration   {:.2} s", r.duration_secs);
-    }
-    println!(
-        "restored and verified: snapshot {} → {} ({} files, {} dirs, {} symlinks, {}; every file's SHA-256 matches the signed manifest)",
-        r.snapshot_id,
-        r.target,
-        r.files,
-        r.dirs,
-        r.symlinks,
-        output::size(r.bytes)
-    );
 }

@@ -78,6 +78,26 @@ impl ForgetReport {
 }
 
 /// Decide and (unless dry-run) forget.
+/// `forget`, then (with `prune`) a prune; a dry run plans the prune as if the forget had
+/// happened, so that it shows what the real run would free.
+pub async fn run_then_prune(
+    repo: &Repository,
+    key: &WriteKey,
+    opts: &ForgetOptions,
+    prune: Option<super::PruneOptions>,
+) -> Result<(ForgetReport, Option<super::PruneReport>)> {
+    let report = run(repo, key, opts).await?;
+    let Some(mut prune) = prune else {
+        return Ok((report, None));
+    };
+    if opts.dry_run {
+        prune.planned_forget = report.forgotten().map(|s| s.id.clone()).collect();
+    }
+    let pruned = super::run(repo, &prune).await?;
+    Ok((report, Some(pruned)))
+}
+
+/// Apply `opts` to the snapshots of `repo`: a signed tombstone for each snapshot to forget.
 pub async fn run(repo: &Repository, key: &WriteKey, opts: &ForgetOptions) -> Result<ForgetReport> {
     let list = repo.snapshots().await?;
     let listed = decide(&list.trusted, opts, &list)?;

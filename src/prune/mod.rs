@@ -18,6 +18,7 @@
 mod floor;
 pub mod forget;
 pub mod lease;
+pub mod render;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
@@ -92,6 +93,57 @@ pub struct PruneReport {
     pub broken_leases: Vec<String>,
     /// Tombstones prune did not honour (the newest snapshot of a data set), with why.
     pub refused_tombstones: Vec<String>,
+}
+
+impl PruneReport {
+    /// 0, or 3 when anything needs a look (a store's warning, a refused tombstone).
+    pub fn exit_code(&self) -> i32 {
+        let odd = self.stores.iter().any(|s| !s.warnings.is_empty())
+            || !self.refused_tombstones.is_empty();
+        if odd {
+            crate::error::exit::PARTIAL
+        } else {
+            crate::error::exit::OK
+        }
+    }
+}
+
+impl PruneOptions {
+    /// From the config's `[prune]`, with the command's dry run and grace.
+    pub fn from_config(
+        config: &crate::config::Config,
+        dry_run: bool,
+        grace: Option<Duration>,
+    ) -> Self {
+        let mut settings = config.prune;
+        if let Some(g) = grace {
+            settings.grace = g;
+        }
+        PruneOptions {
+            settings,
+            dry_run,
+            host: config.host.clone().unwrap_or_else(crate::hostname),
+            planned_forget: Vec::new(),
+            yes: false,
+        }
+    }
+}
+
+/// Break the prune lease in every store of `repo`, however young (`prune --break-lease`);
+/// one line per store saying what was there.
+pub async fn break_leases(repo: &Repository) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for store in &repo.stores {
+        out.push(match lease::Lease::break_now(store).await? {
+            Some(holder) => format!(
+                "store '{}': broke the prune lease held by {}",
+                store.name(),
+                crate::text::escape(&holder)
+            ),
+            None => format!("store '{}': no prune lease", store.name()),
+        });
+    }
+    Ok(out)
 }
 
 /// A `collections/<id>` record.

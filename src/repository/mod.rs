@@ -21,6 +21,7 @@ use crate::sealing::sha256;
 use crate::store::{self, StoreErrorKind, StoreRef};
 
 mod open_for;
+pub mod render;
 pub use open_for::{Initialised, Opened, Purpose, init as init_config, open_stores, signer};
 
 /// A repository opened in one or more stores.

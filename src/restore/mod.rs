@@ -9,6 +9,7 @@
 
 mod clock;
 pub mod fs;
+pub mod render;
 mod stream;
 
 pub use clock::{Stage, StageClock, StageTimes};

@@ -133,6 +133,15 @@ impl Place {
 }
 
 impl Location {
+    /// This location fit to print: never credentials.
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Local(p) => p.display().to_string(),
+            Location::Memory(n) => format!("memory://{n}"),
+            Location::Remote { url, .. } => redact_url(url),
+        }
+    }
+
     /// The place this location names. `options` are the store's backend options (an S3
     /// endpoint or an Azure account changes the place). Local paths are resolved through
     /// the symlinks that exist (`store1`, `./store1/` and a link to it are one place).

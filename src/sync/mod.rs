@@ -5,6 +5,8 @@
 //! each copy's ciphertext SHA-256 checked against the signed commit — chunks first, then the
 //! manifest, and the commit last, so a store never lists a snapshot it cannot restore.
 
+pub mod render;
+
 use std::collections::HashMap;
 
 use bytes::Bytes;
