@@ -18,7 +18,8 @@
 //!   walks, atomic writes that keep mode and owner, private scratch folders, cleanup on
 //!   interruption.
 //! - `source` — walking what to back up.
-//! - `backup` and `restore` — the two engines; `sync` heals replicas from each other.
+//! - `backup` and `restore` — the two engines; `sync` heals replicas from each other;
+//!   `replicate` is the one way verified objects are copied between stores and committed.
 //! - `drill` — timed clean-room restore drills and their evidence records.
 //! - `report` — JSON, Markdown, HTML and Prometheus renderings of drills; `text` — untrusted
 //!   strings made safe to print; `units` — sizes, counts and durations, written and read;
@@ -45,6 +46,7 @@ pub mod localfs;
 pub mod lock;
 pub mod metrics;
 pub mod prune;
+pub mod replicate;
 pub mod report;
 pub mod repository;
 pub mod restore;

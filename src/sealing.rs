@@ -34,6 +34,11 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
 }
 
+/// SHA-256 of `data`, lowercase hex (as objects are recorded in commits).
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(sha256(data))
+}
+
 /// The keyed chunk id: HMAC-SHA-256 of the plaintext under the dedup key.
 pub fn chunk_id(dedup_key: &[u8; 32], plaintext: &[u8]) -> [u8; 32] {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(dedup_key).expect("any key length");

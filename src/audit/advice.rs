@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use super::survey::Surveyed;
 use super::{Finding, FindingKind};
 use crate::format::commit::ObjectRef;
-use crate::sealing::sha256;
+use crate::sealing::sha256_hex;
 
 /// Whose copy of an object matches its signed hash.
 #[derive(Debug, Default)]
@@ -57,7 +57,7 @@ async fn copies(
                 .get(&expected.name, expected.size)
                 .await
                 .ok()
-                .map(|b| hex::encode(sha256(&b))),
+                .map(|b| sha256_hex(&b)),
             None => None,
         };
         if sha.as_deref() == Some(expected.sha256.as_str()) {

@@ -23,7 +23,6 @@ use crate::format::commit::ObjectRef;
 use crate::format::tombstone::Tombstone;
 use crate::format::{self, limits};
 use crate::repository::Repository;
-use crate::sealing::sha256;
 
 /// What a ledger line records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,11 +98,7 @@ pub async fn record_backup(
         return Ok(());
     };
     let bytes = store.get(&name, limits::COMMIT_OBJECT).await?;
-    let commit = ObjectRef {
-        name,
-        size: bytes.len() as u64,
-        sha256: hex::encode(sha256(&bytes)),
-    };
+    let commit = ObjectRef::of(&name, &bytes);
     for s in committed {
         record_commit(
             state_dir,

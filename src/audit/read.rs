@@ -9,7 +9,7 @@ use super::coverage::CoverageFile;
 use super::survey::Surveyed;
 use super::{AuditOptions, Finding, FindingKind};
 use crate::format::commit::ObjectRef;
-use crate::sealing::sha256;
+use crate::sealing::{sha256, sha256_hex};
 use crate::store::{StoreErrorKind, StoreRef};
 use crate::units::{self, Amount};
 
@@ -223,7 +223,7 @@ async fn read_one(store: &StoreRef, index: usize, object: ObjectRef) -> Read {
     let (sha256, problem) = match store.get(&object.name, object.size).await {
         Ok(bytes) => {
             let len = bytes.len();
-            let sha = tokio::task::spawn_blocking(move || hex::encode(sha256(&bytes)))
+            let sha = tokio::task::spawn_blocking(move || sha256_hex(&bytes))
                 .await
                 .unwrap_or_default();
             let bad = (sha != object.sha256).then(|| {

@@ -14,7 +14,6 @@ use crate::format::commit::{Commit, ObjectRef};
 use crate::format::repo_config::RepoConfig;
 use crate::format::tombstone::{self, Tombstone};
 use crate::format::{self, limits};
-use crate::sealing::sha256;
 use crate::store::{
     Capabilities, ObjectInfo, PutMode, Store, StoreError, StoreErrorKind, StoreRef,
 };
@@ -401,11 +400,7 @@ async fn read_commits(s: &mut Surveyed, config: &RepoConfig, signer: &VerifyingK
                         format!("does not verify against the pinned signer: {e}"),
                     )
                 })?;
-            let object = ObjectRef {
-                name,
-                size: bytes.len() as u64,
-                sha256: hex::encode(sha256(&bytes)),
-            };
+            let object = ObjectRef::of(&name, &bytes);
             Ok((id, commit, object))
         })
         .buffer_unordered(READS)

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::format::manifest::{ChunkRef, WirePath};
-use crate::sealing::sha256;
+use crate::sealing::sha256_hex;
 use crate::source::Meta;
 
 const VERSION: u32 = 1;
@@ -77,10 +77,9 @@ pub struct FilesCache {
 
 /// Where the cache of a job lives.
 pub fn cache_path(cache_dir: &Path, repository_id: &str, job_key: &[u8]) -> PathBuf {
-    cache_dir.join(repository_id).join(format!(
-        "files-{}.json.zst",
-        &hex::encode(sha256(job_key))[..16]
-    ))
+    cache_dir
+        .join(repository_id)
+        .join(format!("files-{}.json.zst", &sha256_hex(job_key)[..16]))
 }
 
 impl FilesCache {

@@ -33,8 +33,9 @@ use crate::format::commit::{Commit, ObjectRef, Summary};
 use crate::format::manifest::{Entry, EntryKind, Manifest, WirePath};
 use crate::format::{self, limits};
 use crate::keys::WriteKey;
+use crate::replicate;
 use crate::repository::Repository;
-use crate::sealing::{self, sha256};
+use crate::sealing;
 use crate::source::{self, Excludes, Item, Meta, Skipped};
 use crate::store::{self, StoreRef};
 
@@ -375,11 +376,7 @@ async fn run_marked(
 
     let (manifest_json, sealed_manifest) =
         seal_manifest(&assembled.manifest, opts.compression, &recipients)?;
-    let manifest_ref = ObjectRef {
-        name: format::manifest_object(&snapshot_id),
-        size: sealed_manifest.len() as u64,
-        sha256: hex::encode(sha256(&sealed_manifest)),
-    };
+    let manifest_ref = ObjectRef::of(&format::manifest_object(&snapshot_id), &sealed_manifest);
     let objects: Vec<ObjectRef> = needed.iter().map(|id| resolved[id].clone()).collect();
     let commit = Commit::new(
         &repo.config.repository_id,
@@ -967,11 +964,7 @@ async fn resolve_hashes(
         let bytes = read_unlisted(repo, held, id).await?;
         resolved.insert(
             id.to_owned(),
-            ObjectRef {
-                name: format::chunk_object(id),
-                size: bytes.len() as u64,
-                sha256: hex::encode(sha256(&bytes)),
-            },
+            ObjectRef::of(&format::chunk_object(id), &bytes),
         );
     }
     Ok(resolved)
@@ -1035,7 +1028,7 @@ async fn copy_missing(
                 return;
             }
             let want = &resolved[id];
-            match copy_object(&stores[from], &key, &stores[to], want).await {
+            match replicate::copy(&stores[from], &key, &stores[to], want, false).await {
                 Ok(Some(n)) => states.count_upload(to, n),
                 Ok(None) => {}
                 Err(e) => states.fail(
@@ -1045,30 +1038,6 @@ async fn copy_missing(
             }
         })
         .await;
-}
-
-/// Copy `key` of `from` to `want.name` in `to`, checking the bytes against `want`; the
-/// number of bytes written, or `None` when `to` already held them.
-async fn copy_object(
-    from: &StoreRef,
-    key: &str,
-    to: &StoreRef,
-    want: &ObjectRef,
-) -> Result<Option<u64>> {
-    let bytes = from.get(key, want.size).await?;
-    if hex::encode(sha256(&bytes)) != want.sha256 {
-        return Err(Error::integrity(
-            Some(from.name()),
-            Some(key),
-            "does not match its recorded SHA-256",
-        ));
-    }
-    let n = bytes.len() as u64;
-    Ok(
-        (store::put_create_checked(to.as_ref(), &want.name, bytes).await?
-            == store::Created::Written)
-            .then_some(n),
-    )
 }
 
 /// The manifest's JSON and its sealed object.
@@ -1208,7 +1177,7 @@ async fn confirm_objects(store: &StoreRef, commit: &Commit) -> Result<()> {
             }
             Some(_) if fossils.contains(&fossil) => {
                 let bytes = store.get(&o.name, o.size).await?;
-                if hex::encode(sha256(&bytes)) != o.sha256 {
+                if !o.matches(&bytes) {
                     return Err(Error::integrity(
                         Some(store.name()),
                         Some(&o.name),
@@ -1218,7 +1187,7 @@ async fn confirm_objects(store: &StoreRef, commit: &Commit) -> Result<()> {
             }
             Some(_) => {}
             None => {
-                copy_object(store, &fossil, store, o).await.map_err(|e| {
+                replicate::copy(store, &fossil, store, o, false).await.map_err(|e| {
                     Error::integrity(
                         Some(store.name()),
                         Some(&o.name),

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use crate::error::{Error, Result};
 use crate::format;
-use crate::sealing::{self, sha256};
+use crate::sealing::{self, sha256_hex};
 use crate::store::{self, StoreRef};
 
 /// Plaintext bytes allowed in flight (reading → sealing → uploading), in 64 KiB units.
@@ -236,7 +236,7 @@ impl TaskCtx {
             SealedChunk {
                 plain_size,
                 size: bytes.len() as u64,
-                sha256: hex::encode(sha256(&bytes)),
+                sha256: sha256_hex(&bytes),
                 stored,
             },
         ))

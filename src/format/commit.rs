@@ -22,6 +22,22 @@ pub struct ObjectRef {
     pub sha256: String,
 }
 
+impl ObjectRef {
+    /// The reference of the object whose bytes are `bytes`, named `name`.
+    pub fn of(name: &str, bytes: &[u8]) -> Self {
+        ObjectRef {
+            name: name.to_owned(),
+            size: bytes.len() as u64,
+            sha256: crate::sealing::sha256_hex(bytes),
+        }
+    }
+
+    /// Are `bytes` exactly this object (its size and its SHA-256)?
+    pub fn matches(&self, bytes: &[u8]) -> bool {
+        bytes.len() as u64 == self.size && crate::sealing::sha256_hex(bytes) == self.sha256
+    }
+}
+
 /// Counts shown in listings without the identity.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {

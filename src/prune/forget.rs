@@ -17,7 +17,6 @@ use crate::format::{self, limits};
 use crate::keys::WriteKey;
 use crate::repository::{Repository, Snapshot};
 use crate::retention::{self, Candidate, Policy};
-use crate::sealing::sha256;
 use crate::store::{self, StoreErrorKind};
 
 /// What to forget.
@@ -255,11 +254,7 @@ async fn commit_ref(repo: &Repository, name: &str) -> Result<ObjectRef> {
     for store in &repo.stores {
         match store.get(name, limits::COMMIT_OBJECT).await {
             Ok(b) => {
-                return Ok(ObjectRef {
-                    name: name.to_owned(),
-                    size: b.len() as u64,
-                    sha256: hex::encode(sha256(&b)),
-                });
+                return Ok(ObjectRef::of(name, &b));
             }
             Err(e) => last = Some(e),
         }

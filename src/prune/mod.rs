@@ -32,8 +32,8 @@ use crate::config::PruneSettings;
 use crate::error::{Error, Result};
 use crate::format::commit::ObjectRef;
 use crate::format::{self, limits};
+use crate::replicate;
 use crate::repository::{self, Repository, SnapshotList};
-use crate::sealing::sha256;
 use crate::store::{self, ObjectInfo, StoreErrorKind, StoreRef};
 
 /// How prune runs.
@@ -650,23 +650,24 @@ async fn bring_back(
     if present == Some(&want.size) {
         // A backup brought it back already, or uploaded its own: keep the fossil unless the
         // chunk holds exactly what the commit names.
-        let bytes = store.get(&want.name, want.size).await?;
-        if hex::encode(sha256(&bytes)) != want.sha256 {
+        if replicate::fetch_intact(store, &want.name, want)
+            .await
+            .is_err()
+        {
             r.warnings.push(format!(
                 "'{}' does not hold the bytes a snapshot records; its fossil '{fossil}' is kept",
                 want.name
             ));
             return Ok(());
         }
-    } else {
-        let bytes = store.get(fossil, want.size).await?;
-        if hex::encode(sha256(&bytes)) != want.sha256 {
-            r.warnings.push(format!(
-                "fossil '{fossil}' does not match the SHA-256 its snapshot records; kept for inspection"
-            ));
-            return Ok(());
-        }
-        store::put_create_checked(store.as_ref(), &want.name, bytes).await?;
+    } else if replicate::copy(store, fossil, store, want, false)
+        .await
+        .is_err()
+    {
+        r.warnings.push(format!(
+            "fossil '{fossil}' does not match the SHA-256 its snapshot records (or could not be brought back); kept for inspection"
+        ));
+        return Ok(());
     }
     sweep.delete(fossil).await?;
     r.brought_back += 1;

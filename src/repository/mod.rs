@@ -17,7 +17,6 @@ use crate::format::repo_config::RepoConfig;
 use crate::format::tombstone::{self, Tombstone};
 use crate::format::{self, limits};
 use crate::keys::WriteKey;
-use crate::sealing::sha256;
 use crate::store::{self, StoreErrorKind, StoreRef};
 
 mod open_for;
@@ -499,8 +498,7 @@ impl Repository {
                     continue;
                 }
             };
-            if bytes.len() as u64 != expected.size || hex::encode(sha256(&bytes)) != expected.sha256
-            {
+            if !expected.matches(&bytes) {
                 failures.push(Failure {
                     store: store.name().to_owned(),
                     kind: FailureKind::Corrupt,

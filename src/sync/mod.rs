@@ -16,9 +16,9 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::format::commit::{Commit, ObjectRef};
 use crate::format::{self, limits, tombstone};
+use crate::replicate;
 use crate::repository::{Repository, Snapshot};
-use crate::sealing::sha256;
-use crate::store::{self, PutMode, StoreRef};
+use crate::store::{self, StoreRef};
 
 /// Copies in flight per store.
 const COPIES: usize = 8;
@@ -209,33 +209,66 @@ async fn heal_snapshot(
     dry_run: bool,
     report: &mut StoreSync,
 ) {
-    let has = |i: usize, o: &ObjectRef| listings[i].get(&o.name) == Some(&o.size);
     let commit_name = format::commit_object(&commit.snapshot_id);
     let commit_listed = listings[to].contains_key(&commit_name);
     let missing: Vec<&ObjectRef> = commit
         .objects
         .iter()
         .chain([&commit.manifest])
-        .filter(|o| !has(to, o))
+        .filter(|o| listings[to].get(&o.name) != Some(&o.size))
         .collect();
     if missing.is_empty() && commit_listed {
         return;
     }
+    let complete = copy_missing(repo, listings, to, missing, dry_run, report).await;
+    if commit_listed || !complete {
+        if !complete && !commit_listed {
+            report.errors.push(format!(
+                "snapshot {} not added: objects above are missing",
+                commit.snapshot_id
+            ));
+        }
+        return;
+    }
+    if !dry_run
+        && let Err(e) = commit_confirmed(&repo.stores[to], commit, &commit_name, commit_bytes).await
+    {
+        report.errors.push(e.to_string());
+        return;
+    }
+    report.objects_copied += 1;
+    report.bytes_copied += commit_bytes.len() as u64;
+    report.snapshots_added.push(commit.snapshot_id.clone());
+}
+
+/// Copy every one of `missing` into store `to` from a store that lists it at its size;
+/// whether all of them arrived (or, in a dry run, have a source).
+async fn copy_missing(
+    repo: &Repository,
+    listings: &[Listing],
+    to: usize,
+    missing: Vec<&ObjectRef>,
+    dry_run: bool,
+    report: &mut StoreSync,
+) -> bool {
     let results: Vec<std::result::Result<u64, String>> = futures::stream::iter(missing)
         .map(|o| async move {
-            let sources: Vec<usize> = (0..repo.stores.len())
-                .filter(|&i| i != to && has(i, o))
+            let sources: Vec<(&StoreRef, &str)> = (0..repo.stores.len())
+                .filter(|&i| i != to && listings[i].get(&o.name) == Some(&o.size))
+                .map(|i| (&repo.stores[i], o.name.as_str()))
                 .collect();
-            if dry_run {
-                return if sources.is_empty() {
-                    Err(format!("{}: no intact copy in any store", o.name))
-                } else {
-                    Ok(o.size)
-                };
+            if dry_run && !sources.is_empty() {
+                return Ok(o.size);
             }
-            copy_object(repo, &sources, to, o, listings[to].contains_key(&o.name))
+            let bytes = replicate::fetch_first_intact(&sources, o)
                 .await
-                .map(|()| o.size)
+                .map_err(|reasons| no_intact_copy(o, &reasons))?;
+            // A copy listed at the wrong size is damaged and replaced; a missing one is created.
+            let damaged = listings[to].contains_key(&o.name);
+            replicate::place(&repo.stores[to], o, bytes, damaged)
+                .await
+                .map(|_| o.size)
+                .map_err(|e| e.to_string())
         })
         .buffer_unordered(COPIES)
         .collect()
@@ -253,82 +286,35 @@ async fn heal_snapshot(
             }
         }
     }
-    if commit_listed || !complete {
-        if !complete && !commit_listed {
-            report.errors.push(format!(
-                "snapshot {} not added: objects above are missing",
-                commit.snapshot_id
-            ));
-        }
-        return;
-    }
-    // Commit last, and only after the store confirms every object at its size.
-    if !dry_run {
-        let confirmed = async {
-            let fresh = listing(&repo.stores[to]).await?;
-            for o in commit.objects.iter().chain([&commit.manifest]) {
-                if fresh.get(&o.name) != Some(&o.size) {
-                    return Err(Error::integrity(
-                        Some(repo.stores[to].name()),
-                        Some(&o.name),
-                        "missing after the copy",
-                    ));
-                }
-            }
-            store::put_create_checked(repo.stores[to].as_ref(), &commit_name, commit_bytes.clone())
-                .await?;
-            Ok(())
-        }
-        .await;
-        if let Err(e) = confirmed {
-            report.errors.push(e.to_string());
-            return;
-        }
-    }
-    report.objects_copied += 1;
-    report.bytes_copied += commit_bytes.len() as u64;
-    report.snapshots_added.push(commit.snapshot_id.clone());
+    complete
 }
 
-/// Copy one object from the first source whose copy is intact.
-async fn copy_object(
-    repo: &Repository,
-    sources: &[usize],
-    to: usize,
-    object: &ObjectRef,
-    damaged_there: bool,
-) -> std::result::Result<(), String> {
-    let mut reasons = Vec::new();
-    for &from in sources {
-        let bytes = match repo.stores[from].get(&object.name, object.size).await {
-            Ok(b) => b,
-            Err(e) => {
-                reasons.push(e.to_string());
-                continue;
-            }
-        };
-        if hex::encode(sha256(&bytes)) != object.sha256 {
-            reasons.push(format!(
-                "store '{}': copy does not match the signed SHA-256",
-                repo.stores[from].name()
-            ));
-            continue;
-        }
-        let target = repo.stores[to].as_ref();
-        // A damaged object (wrong size) is replaced; a missing one is created.
-        let written = if damaged_there {
-            target
-                .put(&object.name, bytes, PutMode::Overwrite)
-                .await
-                .map(|()| store::Created::Written)
-        } else {
-            store::put_create_checked(target, &object.name, bytes).await
-        };
-        return written.map(|_| ()).map_err(|e| e.to_string());
+fn no_intact_copy(o: &ObjectRef, reasons: &[String]) -> String {
+    if reasons.is_empty() {
+        format!("{}: no intact copy in any store", o.name)
+    } else {
+        format!(
+            "{}: no intact copy in any store ({})",
+            o.name,
+            reasons.join("; ")
+        )
     }
-    Err(format!(
-        "{}: no intact copy in any store ({})",
-        object.name,
-        reasons.join("; ")
-    ))
+}
+
+/// Commit last, and only after a fresh listing shows every object at its size.
+async fn commit_confirmed(
+    to: &StoreRef,
+    commit: &Commit,
+    commit_name: &str,
+    commit_bytes: &Bytes,
+) -> Result<()> {
+    let objects: Vec<&ObjectRef> = commit.objects.iter().chain([&commit.manifest]).collect();
+    replicate::confirm_listed(
+        to,
+        &[format::CHUNKS_PREFIX, format::MANIFESTS_PREFIX],
+        &objects,
+    )
+    .await?;
+    replicate::commit(to, commit_name, commit_bytes.clone()).await?;
+    Ok(())
 }
