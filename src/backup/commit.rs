@@ -1,0 +1,418 @@
+//! The end of a backup: know every object's ciphertext hash, give each store what it lacks,
+//! refuse to commit what a reader would refuse, then per store write the manifest and —
+//! last, after a fresh listing confirms every object — the signed commit.
+
+use std::collections::{HashMap, HashSet};
+
+use bytes::Bytes;
+use futures::StreamExt;
+
+use super::upload::{self, StoreStates};
+use crate::error::{Error, Result};
+use crate::format::commit::{Commit, ObjectRef};
+use crate::format::manifest::Manifest;
+use crate::format::{self, limits};
+use crate::keys::WriteKey;
+use crate::replicate;
+use crate::repository::Repository;
+use crate::sealing;
+use crate::store::{self, StoreRef};
+
+/// What each store holds of the chunks, as listed at the start, and what this run sealed.
+pub(super) struct Held<'a> {
+    pub(super) listings: &'a [HashMap<String, u64>],
+    pub(super) fossils: &'a [HashMap<String, u64>],
+    pub(super) sealed: &'a HashMap<String, upload::SealedChunk>,
+}
+
+impl Held<'_> {
+    /// Does store `i` hold chunk `id` under its own name?
+    fn has(&self, i: usize, id: &str) -> bool {
+        self.listings[i].contains_key(id) || self.sealed.get(id).is_some_and(|c| c.stored[i])
+    }
+
+    /// Where to read chunk `id` for store `to`: its own fossil first (bringing it back costs
+    /// no transfer), then another store's chunk, then another store's fossil.
+    fn source(&self, to: usize, id: &str) -> Option<(usize, String)> {
+        let chunk = format::chunk_object(id);
+        let n = self.listings.len();
+        if self.fossils[to].contains_key(id) {
+            return Some((to, format::fossil_object(&chunk)));
+        }
+        if let Some(j) = (0..n).find(|&j| j != to && self.has(j, id)) {
+            return Some((j, chunk));
+        }
+        (0..n)
+            .find(|&j| self.fossils[j].contains_key(id))
+            .map(|j| (j, format::fossil_object(&chunk)))
+    }
+}
+
+/// The ciphertext size and SHA-256 of every needed chunk: from this run, from earlier
+/// commits, or — for chunks no commit lists (left by an interrupted run, or set aside by
+/// prune) — by reading them.
+pub(super) async fn resolve_hashes(
+    repo: &Repository,
+    needed: &[String],
+    held: &Held<'_>,
+) -> Result<HashMap<String, ObjectRef>> {
+    let mut resolved = HashMap::with_capacity(needed.len());
+    let mut open: HashSet<&str> = HashSet::new();
+    for id in needed {
+        match held.sealed.get(id) {
+            Some(c) => {
+                resolved.insert(
+                    id.clone(),
+                    ObjectRef {
+                        name: format::chunk_object(id),
+                        size: c.size,
+                        sha256: c.sha256.clone(),
+                    },
+                );
+            }
+            None => {
+                open.insert(id);
+            }
+        }
+    }
+    if !open.is_empty() {
+        let commits = repo.live_commits_newest_first().await?;
+        futures::pin_mut!(commits);
+        while let Some(commit) = commits.next().await {
+            for o in commit.objects {
+                if let Some(id) = format::chunk_id_of(&o.name)
+                    && open.remove(id)
+                {
+                    resolved.insert(id.to_owned(), o);
+                }
+            }
+            if open.is_empty() {
+                break;
+            }
+        }
+    }
+    for id in open {
+        let bytes = read_unlisted(repo, held, id).await?;
+        resolved.insert(
+            id.to_owned(),
+            ObjectRef::of(&format::chunk_object(id), &bytes),
+        );
+    }
+    Ok(resolved)
+}
+
+/// Read a chunk no commit lists, wherever it is: under its name, or as a fossil (prune may
+/// set it aside while this run is going).
+pub(super) async fn read_unlisted(repo: &Repository, held: &Held<'_>, id: &str) -> Result<Bytes> {
+    let chunk = format::chunk_object(id);
+    let fossil = format::fossil_object(&chunk);
+    let mut last = None;
+    for (i, store) in repo.stores.iter().enumerate() {
+        if !held.listings[i].contains_key(id) && !held.fossils[i].contains_key(id) {
+            continue;
+        }
+        for key in [&chunk, &fossil] {
+            match store.get(key, limits::CHUNK + limits::SEAL_OVERHEAD).await {
+                Ok(b) => return Ok(b),
+                Err(e) => last = Some(e),
+            }
+        }
+    }
+    Err(match last {
+        Some(e) => Error::Fatal {
+            message: format!("chunk {id} could not be read from any store ({e})"),
+            hint: Some("run the backup again; add --force-read if it keeps failing".into()),
+        },
+        None => Error::fatal(format!(
+            "chunk {id} is in no store; run the backup again with --force-read"
+        )),
+    })
+}
+
+/// Give every healthy store the chunks it lacks, copying the exact ciphertext from a store
+/// that has it (or bringing back a fossil), so every replica holds the same bytes and the
+/// same commit.
+pub(super) async fn copy_missing(
+    stores: &[StoreRef],
+    states: &StoreStates,
+    needed: &[String],
+    resolved: &HashMap<String, ObjectRef>,
+    held: &Held<'_>,
+) {
+    let mut copies = Vec::new();
+    for (i, _) in stores
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| states.healthy(*i))
+    {
+        for id in needed.iter().filter(|id| !held.has(i, id)) {
+            if let Some((from, key)) = held.source(i, id) {
+                copies.push((from, key, i, id.as_str()));
+            } else {
+                states.fail(i, format!("chunk {id} is in no store to copy from"));
+            }
+        }
+    }
+    futures::stream::iter(copies)
+        .for_each_concurrent(upload::COPIES_IN_FLIGHT, |(from, key, to, id)| async move {
+            if !states.healthy(to) {
+                return;
+            }
+            let want = &resolved[id];
+            match replicate::copy(&stores[from], &key, &stores[to], want, false).await {
+                Ok(Some(n)) => states.count_upload(to, n),
+                Ok(None) => {}
+                Err(e) => states.fail(
+                    to,
+                    format!("copying {key} from '{}' failed: {e}", stores[from].name()),
+                ),
+            }
+        })
+        .await;
+}
+
+/// The manifest's JSON and its sealed object.
+pub(super) fn seal_manifest(
+    manifest: &Manifest,
+    level: i32,
+    recipients: &[age::x25519::Recipient],
+) -> Result<(Vec<u8>, Vec<u8>)> {
+    let json = serde_json::to_vec(manifest)
+        .map_err(|e| Error::fatal(format!("encoding the manifest: {e}")))?;
+    if json.len() as u64 > limits::MANIFEST {
+        return Err(Error::fatal(format!(
+            "the manifest would be {} bytes, more than the {} a reader accepts; back up fewer files per snapshot",
+            json.len(),
+            limits::MANIFEST
+        )));
+    }
+    let sealed = sealing::seal(&json, level, recipients)
+        .map_err(|e| Error::fatal(format!("sealing the manifest: {e}")))?;
+    Ok((json, sealed))
+}
+
+/// Never commit what our own reader refuses: the commit is verified and the manifest's JSON
+/// parsed and validated by exactly the code every reader runs (a symlinked source once gave
+/// "backup complete" snapshots that no reader accepted). The backup host cannot decrypt the
+/// sealed manifest, so it checks the plaintext it sealed.
+pub(super) fn check_before_commit(
+    manifest_json: &[u8],
+    commit_bytes: &[u8],
+    commit: &Commit,
+    key: &WriteKey,
+) -> Result<()> {
+    let refused = |why: String| {
+        Error::Fatal {
+        message: format!(
+            "refusing to commit snapshot {}: every reader would refuse it ({why}); nothing was committed",
+            commit.snapshot_id
+        ),
+        hint: Some(
+            "this is a bug in snapdrill: please report it with this message; the chunks already uploaded are reused by the next backup"
+                .into(),
+        ),
+    }
+    };
+    let read_back = Commit::from_object(
+        commit_bytes,
+        &key.signer(),
+        &commit.repository_id,
+        &commit.snapshot_id,
+    )
+    .map_err(|e| refused(format!("commit: {e}")))?;
+    Manifest::parse(manifest_json, &read_back).map_err(|e| refused(format!("manifest: {e}")))?;
+    Ok(())
+}
+
+/// Confirm each healthy store holds every object at the right size, then write its manifest
+/// and, last, its commit. A store that fails leaves the run; the others still commit.
+pub(super) async fn commit_everywhere(
+    stores: &[StoreRef],
+    states: &StoreStates,
+    commit: &Commit,
+    manifest: Bytes,
+    commit_bytes: Bytes,
+) {
+    let jobs = stores
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| states.healthy(*i))
+        .map(|(i, store)| {
+            let (manifest, commit_bytes) = (manifest.clone(), commit_bytes.clone());
+            async move {
+                if let Err(e) = commit_in(store, i, states, commit, manifest, commit_bytes).await {
+                    states.fail(i, e.to_string());
+                }
+            }
+        });
+    futures::future::join_all(jobs).await;
+}
+
+async fn commit_in(
+    store: &StoreRef,
+    i: usize,
+    states: &StoreStates,
+    commit: &Commit,
+    manifest: Bytes,
+    commit_bytes: Bytes,
+) -> Result<()> {
+    confirm_objects(store, commit).await?;
+    let manifest_len = manifest.len() as u64;
+    if replicate::commit(store, &commit.manifest.name, manifest).await? == store::Created::Written {
+        states.count_upload(i, manifest_len);
+    }
+    let head = store.head(&commit.manifest.name).await?;
+    if head.size != commit.manifest.size {
+        return Err(Error::integrity(
+            Some(store.name()),
+            Some(&commit.manifest.name),
+            "size differs after upload",
+        ));
+    }
+    let name = format::commit_object(&commit.snapshot_id);
+    let commit_len = commit_bytes.len() as u64;
+    if replicate::commit(store, &name, commit_bytes).await? == store::Created::Written {
+        states.count_upload(i, commit_len);
+    }
+    Ok(())
+}
+
+/// Check that `store` lists every object at its size. A chunk this run reused may have
+/// been set aside by prune since the run began: if it is gone it is brought back from its
+/// fossil; if a fossil exists beside it, another backup may have uploaded a new encryption
+/// under the name, so its bytes are checked. The commit must never name a missing or
+/// different object.
+pub(super) async fn confirm_objects(store: &StoreRef, commit: &Commit) -> Result<()> {
+    let listed: HashMap<String, u64> = store
+        .list(format::CHUNKS_PREFIX)
+        .await?
+        .into_iter()
+        .map(|o| (o.key, o.size))
+        .collect();
+    let fossils: HashSet<String> = store
+        .list(format::FOSSILS_PREFIX)
+        .await?
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    for o in &commit.objects {
+        let fossil = format::fossil_object(&o.name);
+        match listed.get(&o.name) {
+            Some(&size) if size != o.size => {
+                return Err(Error::integrity(
+                    Some(store.name()),
+                    Some(&o.name),
+                    format!("is {size} bytes, {} expected; not committed here", o.size),
+                ));
+            }
+            Some(_) if fossils.contains(&fossil) => {
+                let bytes = store.get(&o.name, o.size).await?;
+                if !o.matches(&bytes) {
+                    return Err(Error::integrity(
+                        Some(store.name()),
+                        Some(&o.name),
+                        "was set aside by prune and another backup stored a different encryption under its name; not committed here (the next backup completes it)",
+                    ));
+                }
+            }
+            Some(_) => {}
+            None => {
+                replicate::copy(store, &fossil, store, o, false).await.map_err(|e| {
+                    Error::integrity(
+                        Some(store.name()),
+                        Some(&o.name),
+                        format!("is missing after upload and has no intact fossil ({e}); not committed here"),
+                    )
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::backup::plan::plain_entry;
+    use crate::format::commit::Summary;
+    use crate::format::manifest::{Entry, EntryKind, WirePath};
+    use crate::source::Meta;
+
+    fn entry(path: &str, kind: EntryKind) -> Entry {
+        let meta = Meta {
+            mode: 0o644,
+            mtime: 0,
+            mtime_ns: 0,
+            size: 0,
+            ino: 0,
+            ctime: 0,
+            ctime_ns: 0,
+            dev: 0,
+        };
+        let mut e = plain_entry(WirePath(path.as_bytes().to_vec()), kind, &meta);
+        if kind == EntryKind::Symlink {
+            e.target = Some(WirePath(b"/elsewhere".to_vec()));
+        }
+        e
+    }
+
+    fn commit_of(key: &WriteKey, m: &Manifest) -> Commit {
+        let manifest_ref = ObjectRef {
+            name: format::manifest_object(&m.snapshot_id),
+            size: 1,
+            sha256: "0".repeat(64),
+        };
+        Commit::new(
+            &key.repository_id,
+            &m.snapshot_id,
+            &m.time,
+            "host",
+            Vec::new(),
+            Summary::default(),
+            manifest_ref,
+            Vec::new(),
+        )
+    }
+
+    /// The gate refuses exactly what readers refuse: an entry below a symlink (what a
+    /// symlinked source root once produced), a path twice; it passes a sound manifest.
+    #[test]
+    fn a_manifest_the_reader_would_refuse_is_never_committed() {
+        let key = WriteKey::generate();
+        let now = SystemTime::now();
+        let (id, time) = (format::new_snapshot_id(now), format::format_time(now));
+        let check = |entries: Vec<Entry>| {
+            let mut m = Manifest::new(&key.repository_id, &id, &time);
+            m.entries = entries;
+            let commit = commit_of(&key, &m);
+            let json = serde_json::to_vec(&m).unwrap();
+            check_before_commit(&json, &commit.to_object(&key.signing), &commit, &key)
+        };
+        assert!(
+            check(vec![
+                entry("exports", EntryKind::Dir),
+                entry("exports/a", EntryKind::Dir)
+            ])
+            .is_ok()
+        );
+        for bad in [
+            vec![
+                entry("exports", EntryKind::Symlink),
+                entry("exports/a", EntryKind::Dir),
+            ],
+            vec![
+                entry("exports", EntryKind::Dir),
+                entry("exports", EntryKind::Dir),
+            ],
+        ] {
+            let err = check(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("refusing to commit snapshot")
+                    && err.contains("nothing was committed"),
+                "{err}"
+            );
+        }
+    }
+}
