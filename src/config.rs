@@ -314,17 +314,7 @@ impl Config {
             message,
         };
         let raw: RawConfig = toml::from_str(text).map_err(|e| bad(toml_message(text, &e)))?;
-        let base = path
-            .parent()
-            .map(|p| {
-                if p.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    p
-                }
-            })
-            .unwrap_or(Path::new("."));
-        let base = fs::canonicalize(base).unwrap_or_else(|_| base.to_owned());
+        let base = config_base(path);
         let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
 
         let stores = check_stores(raw.stores, &base).map_err(bad)?;
@@ -335,80 +325,24 @@ impl Config {
                 "[backup] compression = {compression}: zstd levels are 1 to 22"
             )));
         }
-        let on_changed = match raw.backup.changed_while_read.as_deref() {
-            None | Some("partial") => crate::backup::OnChanged::Partial,
-            Some("fail") => crate::backup::OnChanged::Fail,
-            Some(other) => {
-                return Err(bad(format!(
-                    "[backup] changed_while_read = \"{other}\": write \"partial\" (store it flagged, exit 3) or \"fail\" (no snapshot, exit 1)"
-                )));
-            }
-        };
+        let on_changed = parse_on_changed(raw.backup.changed_while_read.as_deref()).map_err(bad)?;
         if let Some(s) = &raw.repository.signer {
             crate::keys::parse_signer(s).map_err(|e| bad(format!("[repository] {e}")))?;
         }
-        let duration = |what: &str, v: Option<String>| -> Result<Option<Duration>> {
-            v.map(|s| {
-                humantime::parse_duration(&s).map_err(|e| {
-                    bad(format!(
-                        "{what} = \"{s}\": {e} (write e.g. \"30m\", \"26h\")"
-                    ))
-                })
-            })
-            .transpose()
-        };
-        let defaults = PruneSettings::default();
-        let prune = PruneSettings {
-            grace: duration("[prune] grace", raw.prune.grace)?.unwrap_or(defaults.grace),
-            lease_ttl: duration("[prune] lease_ttl", raw.prune.lease_ttl)?
-                .unwrap_or(defaults.lease_ttl),
-            max_lease_ttl: duration("[prune] max_lease_ttl", raw.prune.max_lease_ttl)?
-                .unwrap_or(defaults.max_lease_ttl),
-            allow_forget_newest: raw
-                .prune
-                .allow_forget_newest
-                .unwrap_or(defaults.allow_forget_newest),
-            max_delete_percent: match raw.prune.max_delete.as_deref() {
-                None => defaults.max_delete_percent,
-                Some(p) => parse_percent(p).ok_or_else(|| {
-                    bad(format!(
-                        "[prune] max_delete = \"{p}\": write a share of the snapshots, e.g. \"50%\""
-                    ))
-                })?,
-            },
-            writer_timeout: duration("[prune] writer_timeout", raw.prune.writer_timeout)?
-                .unwrap_or(defaults.writer_timeout),
-        };
-        if prune.lease_ttl > prune.max_lease_ttl {
-            return Err(bad(format!(
-                "[prune] lease_ttl ({}) is longer than max_lease_ttl ({}): raise max_lease_ttl on every prune host first",
-                humantime::format_duration(prune.lease_ttl),
-                humantime::format_duration(prune.max_lease_ttl)
-            )));
-        }
-        let f = raw.forget;
-        let retention = crate::retention::Policy {
-            keep_last: f.keep_last,
-            keep_hourly: f.keep_hourly,
-            keep_daily: f.keep_daily,
-            keep_weekly: f.keep_weekly,
-            keep_monthly: f.keep_monthly,
-            keep_yearly: f.keep_yearly,
-            keep_within: duration("[forget] keep_within", f.keep_within)?,
-            keep_tags: f.keep_tag,
-        };
+        let prune = prune_settings(raw.prune).map_err(bad)?;
+        let retention = retention_policy(raw.forget).map_err(bad)?;
+        let repository = raw.repository;
         Ok(Config {
             path: path.to_owned(),
-            recipients: raw.repository.recipients,
-            identity: raw.repository.identity.map(resolve),
-            signer: raw.repository.signer,
+            recipients: repository.recipients,
+            identity: repository.identity.map(resolve),
+            signer: repository.signer,
             write_key: resolve(
-                raw.repository
+                repository
                     .write_key
                     .unwrap_or_else(|| PathBuf::from("snapdrill-write.key")),
             ),
-            cache_dir: raw
-                .repository
+            cache_dir: repository
                 .cache_dir
                 .map(resolve)
                 .unwrap_or_else(default_cache_dir),
@@ -420,17 +354,90 @@ impl Config {
             tags: raw.backup.tags,
             host: raw.backup.host,
             on_changed,
-            state_dir: raw
-                .repository
+            state_dir: repository
                 .state_dir
                 .map(resolve)
                 .unwrap_or_else(default_state_dir),
-            rto: duration("[drill] rto", raw.drill.rto)?,
-            rpo: duration("[drill] rpo", raw.drill.rpo)?,
+            rto: duration("[drill] rto", raw.drill.rto).map_err(bad)?,
+            rpo: duration("[drill] rpo", raw.drill.rpo).map_err(bad)?,
             retention,
             prune,
         })
     }
+}
+
+/// The folder relative paths in a config are resolved against: the config's own.
+fn config_base(path: &Path) -> PathBuf {
+    let base = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    fs::canonicalize(base).unwrap_or_else(|_| base.to_owned())
+}
+
+/// `"30m"`, `"26h"`, `"7days"`; `what` names the setting in the error.
+fn duration(what: &str, v: Option<String>) -> std::result::Result<Option<Duration>, String> {
+    v.map(|s| {
+        humantime::parse_duration(&s)
+            .map_err(|e| format!("{what} = \"{s}\": {e} (write e.g. \"30m\", \"26h\")"))
+    })
+    .transpose()
+}
+
+fn parse_on_changed(v: Option<&str>) -> std::result::Result<crate::backup::OnChanged, String> {
+    match v {
+        None | Some("partial") => Ok(crate::backup::OnChanged::Partial),
+        Some("fail") => Ok(crate::backup::OnChanged::Fail),
+        Some(other) => Err(format!(
+            "[backup] changed_while_read = \"{other}\": write \"partial\" (store it flagged, exit 3) or \"fail\" (no snapshot, exit 1)"
+        )),
+    }
+}
+
+/// `[prune]`, defaults filled in; a lease longer than the longest any host accepts is an
+/// error here rather than a lease other hosts would break.
+fn prune_settings(raw: RawPrune) -> std::result::Result<PruneSettings, String> {
+    let defaults = PruneSettings::default();
+    let prune = PruneSettings {
+        grace: duration("[prune] grace", raw.grace)?.unwrap_or(defaults.grace),
+        lease_ttl: duration("[prune] lease_ttl", raw.lease_ttl)?.unwrap_or(defaults.lease_ttl),
+        max_lease_ttl: duration("[prune] max_lease_ttl", raw.max_lease_ttl)?
+            .unwrap_or(defaults.max_lease_ttl),
+        allow_forget_newest: raw
+            .allow_forget_newest
+            .unwrap_or(defaults.allow_forget_newest),
+        max_delete_percent: match raw.max_delete.as_deref() {
+            None => defaults.max_delete_percent,
+            Some(p) => parse_percent(p).ok_or_else(|| {
+                format!(
+                    "[prune] max_delete = \"{p}\": write a share of the snapshots, e.g. \"50%\""
+                )
+            })?,
+        },
+        writer_timeout: duration("[prune] writer_timeout", raw.writer_timeout)?
+            .unwrap_or(defaults.writer_timeout),
+    };
+    if prune.lease_ttl > prune.max_lease_ttl {
+        return Err(format!(
+            "[prune] lease_ttl ({}) is longer than max_lease_ttl ({}): raise max_lease_ttl on every prune host first",
+            humantime::format_duration(prune.lease_ttl),
+            humantime::format_duration(prune.max_lease_ttl)
+        ));
+    }
+    Ok(prune)
+}
+
+fn retention_policy(f: RawForget) -> std::result::Result<crate::retention::Policy, String> {
+    Ok(crate::retention::Policy {
+        keep_last: f.keep_last,
+        keep_hourly: f.keep_hourly,
+        keep_daily: f.keep_daily,
+        keep_weekly: f.keep_weekly,
+        keep_monthly: f.keep_monthly,
+        keep_yearly: f.keep_yearly,
+        keep_within: duration("[forget] keep_within", f.keep_within)?,
+        keep_tags: f.keep_tag,
+    })
 }
 
 /// A TOML error as `line L, column C: message`, the position an editor jumps to.

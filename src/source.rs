@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use globset::{GlobSet, GlobSetBuilder};
-use rustix::fd::{AsFd, OwnedFd};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::AtFlags;
 use serde::Serialize;
 
@@ -261,39 +261,52 @@ fn walk_one(
     let resolved = std::fs::canonicalize(source).map_err(|e| e.to_string())?;
     let md = std::fs::metadata(&resolved).map_err(|e| e.to_string())?;
     if md.is_file() {
-        let parent = resolved.parent().unwrap_or(Path::new("/"));
-        let name = resolved
-            .file_name()
-            .map(|n| n.as_bytes().to_vec())
-            .unwrap_or_default();
-        let tree = crate::localfs::tree::DirTree::open(parent).map_err(|e| e.to_string())?;
-        let st = Stat::from_raw(
-            &rustix::fs::statat(
-                tree.root(),
-                OsStr::from_bytes(&name),
-                AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .map_err(|e| e.to_string())?,
-        );
-        let parent_st = Stat::of(tree.root()).map_err(|e| e.to_string())?;
-        let root = Arc::new(SourceRoot {
-            path: parent.to_path_buf(),
-            dev_ino: (parent_st.dev, parent_st.ino),
-        });
-        out.items.push(Item::File {
-            path: WirePath(top.to_vec()),
-            src: SourceFile { root, rel: name },
-            meta: Meta::from_stat(&st),
-        });
-        return Ok(());
-    }
-    if !md.is_dir() {
+        out.items.push(single_file(&resolved, top)?);
+    } else if md.is_dir() {
+        walk_tree(source, resolved, top, excludes, out)?;
+    } else {
         out.ignored.push(Skipped {
             path: source.display().to_string(),
             reason: "special file (socket, FIFO or device) is not backed up".into(),
         });
-        return Ok(());
     }
+    Ok(())
+}
+
+/// A source that is one file: read through its parent directory's descriptor.
+fn single_file(resolved: &Path, top: &[u8]) -> std::result::Result<Item, String> {
+    let parent = resolved.parent().unwrap_or(Path::new("/"));
+    let name = resolved
+        .file_name()
+        .map(|n| n.as_bytes().to_vec())
+        .unwrap_or_default();
+    let tree = crate::localfs::tree::DirTree::open(parent).map_err(|e| e.to_string())?;
+    let st = rustix::fs::statat(
+        tree.root(),
+        OsStr::from_bytes(&name),
+        AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .map_err(|e| e.to_string())?;
+    let parent_st = Stat::of(tree.root()).map_err(|e| e.to_string())?;
+    let root = Arc::new(SourceRoot {
+        path: parent.to_path_buf(),
+        dev_ino: (parent_st.dev, parent_st.ino),
+    });
+    Ok(Item::File {
+        path: WirePath(top.to_vec()),
+        src: SourceFile { root, rel: name },
+        meta: Meta::from_stat(&Stat::from_raw(&st)),
+    })
+}
+
+/// Walk the directory `resolved` depth first, names in bytewise order.
+fn walk_tree(
+    source: &Path,
+    resolved: PathBuf,
+    top: &[u8],
+    excludes: &Excludes,
+    out: &mut Walked,
+) -> std::result::Result<(), String> {
     let tree = crate::localfs::tree::DirTree::open(&resolved).map_err(|e| e.to_string())?;
     let root_fd = rustix::io::fcntl_dupfd_cloexec(tree.root(), 0).map_err(|e| e.to_string())?;
     let st = Stat::of(&root_fd).map_err(|e| e.to_string())?;
@@ -330,86 +343,109 @@ fn walk_one(
         if excludes.excluded(OsStr::from_bytes(&name), &local, &snap) {
             continue;
         }
-        let skip = |out: &mut Walked, reason: String| {
-            out.skipped.push(Skipped {
-                path: local.display().to_string(),
-                reason,
-            })
+        let found = Found {
+            name: &name,
+            rel,
+            snap,
+            local: &local,
         };
-        let st = match rustix::fs::statat(
-            frame.fd.as_fd(),
-            OsStr::from_bytes(&name),
-            AtFlags::SYMLINK_NOFOLLOW,
-        ) {
-            Ok(st) => Stat::from_raw(&st),
-            Err(e) => {
-                skip(out, std::io::Error::from(e).to_string());
-                continue;
-            }
-        };
-        use rustix::fs::FileType as T;
-        match st.kind() {
-            T::Directory => {
-                // Opened without following a link, and checked to be the directory just
-                // looked at: a swap in between is skipped, never followed.
-                let fd = match open_dir_at(frame.fd.as_fd(), &name, false) {
-                    Ok(fd) => fd,
-                    Err(e) => {
-                        skip(out, format!("cannot open the directory: {e}"));
-                        continue;
-                    }
-                };
-                match Stat::of(&fd) {
-                    Ok(now) if (now.dev, now.ino) == (st.dev, st.ino) => {}
-                    _ => {
-                        skip(out, "the directory was replaced while it was walked".into());
-                        continue;
-                    }
-                }
-                let names = match list_dir(&fd) {
-                    Ok(n) => n,
-                    Err(e) => {
-                        skip(out, e.to_string());
-                        continue;
-                    }
-                };
-                out.items.push(Item::Dir {
-                    path: WirePath(snap.clone()),
-                    meta: Meta::from_stat(&st),
-                });
-                stack.push(Frame {
-                    fd,
-                    rel,
-                    snap,
-                    names: names.into_iter(),
-                });
-            }
-            T::RegularFile => out.items.push(Item::File {
-                path: WirePath(snap),
-                src: SourceFile {
-                    root: root.clone(),
-                    rel,
-                },
-                meta: Meta::from_stat(&st),
-            }),
-            T::Symlink => {
-                match rustix::fs::readlinkat(frame.fd.as_fd(), OsStr::from_bytes(&name), Vec::new())
-                {
-                    Ok(t) => out.items.push(Item::Symlink {
-                        path: WirePath(snap),
-                        target: WirePath(t.into_bytes()),
-                        meta: Meta::from_stat(&st),
-                    }),
-                    Err(e) => skip(out, std::io::Error::from(e).to_string()),
-                }
-            }
-            _ => out.ignored.push(Skipped {
-                path: local.display().to_string(),
-                reason: "special file (socket, FIFO or device) is not backed up".into(),
-            }),
+        if let Some(dir) = visit(frame.fd.as_fd(), found, &root, out) {
+            stack.push(dir);
         }
     }
     Ok(())
+}
+
+/// An entry found in a directory being walked.
+struct Found<'a> {
+    name: &'a [u8],
+    /// Its path below the source root.
+    rel: Vec<u8>,
+    /// Its path in the snapshot.
+    snap: Vec<u8>,
+    /// Its local path, for messages and excludes.
+    local: &'a Path,
+}
+
+/// Record one entry of the directory `dir`; a subdirectory to descend into is returned.
+/// What cannot be read is skipped with why (the backup is partial); special files are
+/// ignored by design.
+fn visit(
+    dir: BorrowedFd<'_>,
+    f: Found<'_>,
+    root: &Arc<SourceRoot>,
+    out: &mut Walked,
+) -> Option<Frame> {
+    let skip = |out: &mut Walked, reason: String| {
+        out.skipped.push(Skipped {
+            path: f.local.display().to_string(),
+            reason,
+        })
+    };
+    let st = match rustix::fs::statat(dir, OsStr::from_bytes(f.name), AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => Stat::from_raw(&st),
+        Err(e) => {
+            skip(out, std::io::Error::from(e).to_string());
+            return None;
+        }
+    };
+    use rustix::fs::FileType as T;
+    match st.kind() {
+        T::Directory => match descend(dir, f.name, &st) {
+            Ok((fd, names)) => {
+                out.items.push(Item::Dir {
+                    path: WirePath(f.snap.clone()),
+                    meta: Meta::from_stat(&st),
+                });
+                return Some(Frame {
+                    fd,
+                    rel: f.rel,
+                    snap: f.snap,
+                    names: names.into_iter(),
+                });
+            }
+            Err(why) => skip(out, why),
+        },
+        T::RegularFile => out.items.push(Item::File {
+            path: WirePath(f.snap),
+            src: SourceFile {
+                root: root.clone(),
+                rel: f.rel,
+            },
+            meta: Meta::from_stat(&st),
+        }),
+        T::Symlink => match rustix::fs::readlinkat(dir, OsStr::from_bytes(f.name), Vec::new()) {
+            Ok(t) => out.items.push(Item::Symlink {
+                path: WirePath(f.snap),
+                target: WirePath(t.into_bytes()),
+                meta: Meta::from_stat(&st),
+            }),
+            Err(e) => skip(out, std::io::Error::from(e).to_string()),
+        },
+        _ => out.ignored.push(Skipped {
+            path: f.local.display().to_string(),
+            reason: "special file (socket, FIFO or device) is not backed up".into(),
+        }),
+    }
+    None
+}
+
+/// Open the subdirectory `name` of `dir` and list it. Opened without following a link, and
+/// checked to be the directory `st` just looked at: a swap in between is skipped, never
+/// followed.
+fn descend(
+    dir: BorrowedFd<'_>,
+    name: &[u8],
+    st: &Stat,
+) -> std::result::Result<(OwnedFd, Vec<Vec<u8>>), String> {
+    let fd =
+        open_dir_at(dir, name, false).map_err(|e| format!("cannot open the directory: {e}"))?;
+    match Stat::of(&fd) {
+        Ok(now) if (now.dev, now.ino) == (st.dev, st.ino) => {}
+        _ => return Err("the directory was replaced while it was walked".into()),
+    }
+    let names = list_dir(&fd).map_err(|e| e.to_string())?;
+    Ok((fd, names))
 }
 
 /// The names in a directory, sorted bytewise (the order snapshots and the files cache use).

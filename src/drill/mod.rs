@@ -24,7 +24,7 @@ pub use self::record::{DrillRecord, DrillResult, Targets};
 use crate::error::{Error, exit};
 use crate::format;
 use crate::keys::Identities;
-use crate::repository::{OpenMode, Repository, SnapshotList};
+use crate::repository::{OpenMode, Repository, Snapshot, SnapshotList};
 use crate::restore::{self, RestoreOptions, StageClock};
 use crate::store::StoreRef;
 
@@ -155,7 +155,10 @@ fn judge(rec: &DrillRecord) -> DrillResult {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the drill's inputs, each from a different source"
+)]
 async fn drill(
     stores: Vec<StoreRef>,
     signer: &VerifyingKey,
@@ -168,6 +171,79 @@ async fn drill(
 ) -> crate::Result<()> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
     // Phase 1: reach the store(s), read the config, list and verify the snapshots.
+    let (repo, snap) = connect(stores, signer, opts, &mut rng, rec).await?;
+    let t1 = started.elapsed();
+    rec.phases.connect_list_secs = t1.as_secs_f64();
+
+    // Phase 2: the manifest (and the dedup key: a wrong identity fails here, exit 12).
+    let opened = restore::open_snapshot(&repo, snap.commit, identities.clone()).await?;
+    *dedup_out = Some(opened.dedup);
+    let t2 = started.elapsed();
+    rec.phases.manifest_secs = t2.saturating_sub(t1).as_secs_f64();
+
+    // Phase 3: every byte, into a fresh folder (or verified in memory).
+    let only_files = opts
+        .sample
+        .as_ref()
+        .map(|(s, _)| choose_sample(&opened.manifest, *s, &mut rng));
+    let room = Target::prepare(opts, &rec.drill_id)?;
+    let ropts = RestoreOptions {
+        verify_only: opts.verify_only,
+        only_files,
+        ..RestoreOptions::new(room.path.clone())
+    };
+    let restored = restore::run(&repo, opened, identities, &ropts, clock.clone()).await;
+    let t3 = started.elapsed();
+    rec.phases.data_secs = t3.saturating_sub(t2).as_secs_f64();
+    rec.first_byte_secs = clock
+        .first_byte()
+        .map(|f| f.duration_since(started).as_secs_f64());
+    let report = match restored {
+        Ok(r) => r,
+        Err(e) => {
+            room.clear(opts.keep, rec);
+            return Err(e);
+        }
+    };
+    record_restore(rec, &report);
+
+    // Phase 4: the validation command, in the restored tree.
+    if let Some(cmd) = &opts.check {
+        let outcome = run_check(
+            cmd,
+            &room.path,
+            rec.snapshot_id.as_deref().unwrap_or_default(),
+        );
+        rec.phases.check_secs = started.elapsed().saturating_sub(t3).as_secs_f64();
+        if outcome.exit_code != Some(0) {
+            rec.failures.push(format!(
+                "the check `{cmd}` failed with {:?}",
+                outcome.exit_code
+            ));
+        }
+        rec.check = Some(outcome);
+    }
+    // The RTO is the sum of the phases, taken from the same instants (no second reading of
+    // the clock that could disagree with them).
+    rec.rto_secs = rec.phases.total();
+    rec.stream_bytes = Some(report.stream_bytes);
+    if opts.sample.is_some() {
+        rec.rto_estimate_secs =
+            estimate_full_rto(&rec.phases, report.stream_bytes, rec.bytes_fetched);
+    }
+    room.clear(opts.keep, rec);
+    Ok(())
+}
+
+/// Phase 1: open the repository, record every untrusted snapshot as a failure and the RPO
+/// (age of the newest trusted snapshot), and choose the snapshot to drill.
+async fn connect(
+    stores: Vec<StoreRef>,
+    signer: &VerifyingKey,
+    opts: &DrillOptions,
+    rng: &mut impl Rng,
+    rec: &mut DrillRecord,
+) -> crate::Result<(Repository, Snapshot)> {
     let repo = Repository::open(stores, *signer, OpenMode::All).await?;
     rec.repository_id = Some(repo.config.repository_id.clone());
     let list = repo.snapshots().await?;
@@ -189,72 +265,15 @@ async fn drill(
                 .unwrap_or_default()
                 .as_secs_f64()
         });
-    let snap = choose(&list, &opts.snapshot, &mut rng)?.clone();
+    let snap = choose(&list, &opts.snapshot, rng)?.clone();
     rec.snapshot_id = Some(snap.commit.snapshot_id.clone());
     rec.snapshot_time = Some(snap.commit.time.clone());
     rec.snapshot_bytes = snap.commit.summary.bytes;
-    let t1 = started.elapsed();
-    rec.phases.connect_list_secs = t1.as_secs_f64();
+    Ok((repo, snap))
+}
 
-    // Phase 2: the manifest (and the dedup key: a wrong identity fails here, exit 12).
-    let opened = restore::open_snapshot(&repo, snap.commit.clone(), identities.clone()).await?;
-    *dedup_out = Some(opened.dedup);
-    let t2 = started.elapsed();
-    rec.phases.manifest_secs = t2.saturating_sub(t1).as_secs_f64();
-
-    // Phase 3: every byte, into a fresh folder (or verified in memory).
-    let only_files = opts
-        .sample
-        .as_ref()
-        .map(|(s, _)| choose_sample(&opened.manifest, *s, &mut rng));
-    let (target, scratch) = match (&opts.target, opts.verify_only) {
-        (_, true) => (PathBuf::from("(verify only)"), None),
-        (Some(t), false) => (t.clone(), None),
-        (None, false) => {
-            let s = fresh_dir(&rec.drill_id)?;
-            (s.0.path().to_path_buf(), Some(s))
-        }
-    };
-    let ropts = RestoreOptions {
-        verify_only: opts.verify_only,
-        only_files,
-        ..RestoreOptions::new(target.clone())
-    };
-    let restored = restore::run(&repo, opened, identities, &ropts, clock.clone()).await;
-    let t3 = started.elapsed();
-    rec.phases.data_secs = t3.saturating_sub(t2).as_secs_f64();
-    rec.first_byte_secs = clock
-        .first_byte()
-        .map(|f| f.duration_since(started).as_secs_f64());
-    // Removing the clean room is not part of the RTO, and a problem removing it is never an
-    // integrity verdict: it is reported apart (with the folder named, since it holds
-    // restored data).
-    let mut scratch = scratch;
-    let mut cleanup = |rec: &mut DrillRecord| {
-        if let Some((dir, registered)) = scratch.take() {
-            if opts.keep {
-                drop(registered);
-                return;
-            }
-            let t = Instant::now();
-            let path = dir.path().to_path_buf();
-            if let Err(e) = dir.remove() {
-                rec.cleanup_error = Some(format!(
-                    "could not remove the clean-room folder {}: {e}; remove it by hand (it holds restored data)",
-                    path.display()
-                ));
-            }
-            drop(registered);
-            rec.cleanup_secs = Some(t.elapsed().as_secs_f64());
-        }
-    };
-    let report = match restored {
-        Ok(r) => r,
-        Err(e) => {
-            cleanup(rec);
-            return Err(e);
-        }
-    };
+/// What the restore proved, into the record.
+fn record_restore(rec: &mut DrillRecord, report: &restore::RestoreReport) {
     rec.files = report.files;
     rec.bytes = report.bytes;
     rec.objects_fetched = report.chunks_fetched;
@@ -276,29 +295,61 @@ async fn drill(
     } else {
         0.0
     };
+}
 
-    // Phase 4: the validation command, in the restored tree.
-    if let Some(cmd) = &opts.check {
-        let outcome = run_check(cmd, &target, rec.snapshot_id.as_deref().unwrap_or_default());
-        rec.phases.check_secs = started.elapsed().saturating_sub(t3).as_secs_f64();
-        if outcome.exit_code != Some(0) {
-            rec.failures.push(format!(
-                "the check `{cmd}` failed with {:?}",
-                outcome.exit_code
+/// Where a drill restores: the operator's empty folder, a fresh private clean room (removed
+/// at the end unless kept, and on SIGINT/SIGTERM), or nowhere (`--verify-only`).
+struct Target {
+    path: PathBuf,
+    scratch: Option<(
+        crate::localfs::scratch::Scratch,
+        crate::localfs::cleanup::Registered,
+    )>,
+}
+
+impl Target {
+    fn prepare(opts: &DrillOptions, drill_id: &str) -> crate::Result<Self> {
+        Ok(match (&opts.target, opts.verify_only) {
+            (_, true) => Target {
+                path: PathBuf::from("(verify only)"),
+                scratch: None,
+            },
+            (Some(t), false) => Target {
+                path: t.clone(),
+                scratch: None,
+            },
+            (None, false) => {
+                let s = fresh_dir(drill_id)?;
+                Target {
+                    path: s.0.path().to_path_buf(),
+                    scratch: Some(s),
+                }
+            }
+        })
+    }
+
+    /// Remove the clean room. Not part of the RTO, and a problem removing it is never an
+    /// integrity verdict: it is reported apart, with the folder named, since it holds
+    /// restored data.
+    fn clear(self, keep: bool, rec: &mut DrillRecord) {
+        let Some((dir, registered)) = self.scratch else {
+            return;
+        };
+        if keep {
+            drop(registered);
+            return;
+        }
+        let t = Instant::now();
+        let path = dir.path().to_path_buf();
+        if let Err(e) = dir.remove() {
+            rec.cleanup_error = Some(format!(
+                "could not remove the clean-room folder {}: {e}; remove it by hand (it holds restored data)",
+                path.display()
             ));
         }
-        rec.check = Some(outcome);
+        drop(registered);
+        rec.cleanup_secs = Some(t.elapsed().as_secs_f64());
     }
-    // The RTO is the sum of the phases, taken from the same instants (no second reading of
-    // the clock that could disagree with them).
-    rec.rto_secs = rec.phases.total();
-    rec.stream_bytes = Some(report.stream_bytes);
-    if opts.sample.is_some() {
-        rec.rto_estimate_secs =
-            estimate_full_rto(&rec.phases, report.stream_bytes, rec.bytes_fetched);
-    }
-    cleanup(rec);
-    Ok(())
 }
 
 /// A sample drill's estimate of the full snapshot's RTO: the data phase scales with the

@@ -17,7 +17,7 @@ pub use clock::{Stage, StageClock, StageTimes};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
@@ -30,7 +30,7 @@ use crate::format::limits;
 use crate::format::manifest::{Entry, EntryKind, Manifest};
 use crate::keys::Identities;
 use crate::localfs::tree::DirTree;
-use crate::repository::{Failure, Repository};
+use crate::repository::{Failure, Fetched, Repository};
 use crate::sealing::{self, SealError, chunk_id};
 
 /// Chunks fetched ahead of the writer.
@@ -280,22 +280,9 @@ pub async fn run(
 ) -> Result<RestoreReport> {
     let started = Instant::now();
     let plan = plan(&opened.manifest, opts)?;
-    let (mut target, temps_swept) = if opts.verify_only {
-        (None, 0)
-    } else {
-        let (tree, swept) = prepare_target(&opts.target, opts.force)?;
-        (Some(tree), swept)
-    };
-    if let Some(tree) = target.as_mut() {
-        for d in &plan.dirs {
-            fs::ensure_dirs(tree, &d.path.0)?;
-        }
-        for e in plan.files.iter().chain(&plan.symlinks) {
-            let (parent, _) = crate::localfs::tree::split_parent(&e.path.0);
-            fs::ensure_dirs(tree, parent)?;
-        }
-    }
+    let (mut target, temps_swept) = open_target(opts, &plan)?;
 
+    // Fetch and verify chunks in order here; write files on a blocking thread.
     let chunk_refs = chunk_objects(&opened)?;
     let (tx, rx) = mpsc::channel::<(u64, Vec<u8>)>(2);
     let files: Vec<Entry> = plan.files.iter().map(|e| (*e).clone()).collect();
@@ -303,59 +290,20 @@ pub async fn run(
     let writer = tokio::task::spawn_blocking(move || {
         stream::consume(writer_target, files, rx, &writer_clock)
     });
-
-    let offsets = opened.manifest.chunk_offsets();
-    let dedup = opened.dedup;
-    let mut fetches = futures::stream::iter(plan.chunks.iter().copied())
-        .map(|k| {
-            let chunk = opened.manifest.chunks[k].clone();
-            let object = chunk_refs[k].clone();
-            let (ids, clock) = (identities.clone(), clock.clone());
-            async move {
-                let t = Instant::now();
-                let decrypt = Arc::new(StageClock::default());
-                let inner = decrypt.clone();
-                let fetched = repo
-                    .fetch_verified(&object, move |bytes| {
-                        inner.time(Stage::Decrypt, || open_chunk(&bytes, &ids, &dedup, &chunk))
-                    })
-                    .await;
-                let spent = decrypt.times().decrypt_secs;
-                clock.add(Stage::Decrypt, std::time::Duration::from_secs_f64(spent));
-                clock.add(
-                    Stage::Download,
-                    t.elapsed()
-                        .saturating_sub(std::time::Duration::from_secs_f64(spent)),
-                );
-                (k, object.name, fetched)
-            }
-        })
-        .buffered(FETCH_AHEAD);
-    let (mut fetched_count, mut bytes_fetched, mut failure) = (0, 0, None);
-    while let Some((k, name, fetched)) = fetches.next().await {
-        match fetched {
-            Ok(f) => {
-                fetched_count += 1;
-                bytes_fetched += f.value.len() as u64;
-                opened.sources.record(repo, &name, f.store, f.failures);
-                if tx.send((offsets[k], f.value)).await.is_err() {
-                    break; // the writer failed; its error is reported below
-                }
-            }
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
-        }
-    }
-    drop(fetches);
-    drop(tx);
+    let fetcher = Fetcher {
+        repo,
+        chunk_refs,
+        manifest: &opened.manifest,
+        dedup: opened.dedup,
+        identities,
+        clock: clock.clone(),
+    };
+    let fetched = fetcher.run(&plan.chunks, &mut opened.sources, tx).await;
     let written = writer
         .await
         .map_err(|e| Error::fatal(format!("restore writer failed: {e}")))?;
-    if let Some(e) = failure {
-        return Err(e);
-    }
+    // A failed fetch explains a writer that stopped early, so it is reported first.
+    let (chunks_fetched, bytes_fetched) = fetched?;
     let bytes = written?;
     if let Some(tree) = target.as_mut() {
         finish_tree(tree, &plan)?;
@@ -370,7 +318,7 @@ pub async fn run(
         dirs: plan.dirs.len() as u64,
         symlinks: plan.symlinks.len() as u64,
         bytes,
-        chunks_fetched: fetched_count,
+        chunks_fetched,
         bytes_fetched,
         stream_bytes: opened.manifest.stream_len(),
         stages: clock.times(),
@@ -378,6 +326,87 @@ pub async fn run(
         sources: opened.sources,
         temps_swept,
     })
+}
+
+/// The target folder, checked and opened, with every directory the plan needs (none for
+/// `--verify-only`); and how many temp files of an interrupted restore were swept.
+fn open_target(opts: &RestoreOptions, plan: &Plan) -> Result<(Option<DirTree>, u64)> {
+    if opts.verify_only {
+        return Ok((None, 0));
+    }
+    let (mut tree, swept) = prepare_target(&opts.target, opts.force)?;
+    for d in &plan.dirs {
+        fs::ensure_dirs(&mut tree, &d.path.0)?;
+    }
+    for e in plan.files.iter().chain(&plan.symlinks) {
+        let (parent, _) = crate::localfs::tree::split_parent(&e.path.0);
+        fs::ensure_dirs(&mut tree, parent)?;
+    }
+    Ok((Some(tree), swept))
+}
+
+/// What fetching a snapshot's chunks needs.
+struct Fetcher<'a> {
+    repo: &'a Repository,
+    manifest: &'a Manifest,
+    /// Each chunk's object in the signed commit.
+    chunk_refs: Vec<ObjectRef>,
+    dedup: [u8; 32],
+    identities: Arc<Identities>,
+    clock: Arc<StageClock>,
+}
+
+impl Fetcher<'_> {
+    /// Fetch chunks `ks`, verified and decrypted, a few ahead, and send each with its offset
+    /// in the stream to the writer, in order; who served each goes to `sources`. Stops at
+    /// the first chunk no store serves intact, or when the writer has stopped. How many
+    /// chunks and ciphertext bytes arrived.
+    async fn run(
+        &self,
+        ks: &[usize],
+        sources: &mut Sources,
+        tx: mpsc::Sender<(u64, Vec<u8>)>,
+    ) -> Result<(u64, u64)> {
+        let offsets = self.manifest.chunk_offsets();
+        let mut fetches = futures::stream::iter(ks.iter().copied())
+            .map(|k| {
+                let object = self.chunk_refs[k].clone();
+                async move { (k, object.name.clone(), self.fetch(k, &object).await) }
+            })
+            .buffered(FETCH_AHEAD);
+        let (mut count, mut bytes) = (0, 0);
+        while let Some((k, name, fetched)) = fetches.next().await {
+            let f = fetched?;
+            count += 1;
+            bytes += f.value.len() as u64;
+            sources.record(self.repo, &name, f.store, f.failures);
+            if tx.send((offsets[k], f.value)).await.is_err() {
+                break; // the writer failed; its error is reported by the caller
+            }
+        }
+        Ok((count, bytes))
+    }
+
+    /// Chunk `k` from the first store whose copy is intact, decrypted and checked against
+    /// its keyed id; download and decryption time go to their stages.
+    async fn fetch(&self, k: usize, object: &ObjectRef) -> Result<Fetched<Vec<u8>>> {
+        let t = Instant::now();
+        let chunk = self.manifest.chunks[k].clone();
+        let (ids, dedup) = (self.identities.clone(), self.dedup);
+        let decrypt = Arc::new(StageClock::default());
+        let inner = decrypt.clone();
+        let fetched = self
+            .repo
+            .fetch_verified(object, move |bytes| {
+                inner.time(Stage::Decrypt, || open_chunk(&bytes, &ids, &dedup, &chunk))
+            })
+            .await;
+        let spent = Duration::from_secs_f64(decrypt.times().decrypt_secs);
+        self.clock.add(Stage::Decrypt, spent);
+        self.clock
+            .add(Stage::Download, t.elapsed().saturating_sub(spent));
+        fetched
+    }
 }
 
 /// Decrypt, decompress and check one chunk against its keyed id.

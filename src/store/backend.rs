@@ -99,6 +99,7 @@ fn open_remote(
         parsed.host_str().unwrap_or_default()
     );
     let prefix = parsed.path().trim_matches('/').to_owned();
+    refuse_plain_http(options)?;
     let retry = RetryConfig {
         max_retries: tuning.retries as usize,
         retry_timeout: tuning.timeout.saturating_mul(2).max(Duration::from_secs(5)),
@@ -106,75 +107,43 @@ fn open_remote(
     };
     let client = ClientOptions::new()
         .with_timeout(tuning.timeout)
-        .with_connect_timeout(tuning.timeout.min(Duration::from_secs(10)));
-    let bad = |k: &str, e: object_store::Error| format!("option '{k}': {e}");
-    // Without allow_http every request to an http:// endpoint fails with a vague "builder
-    // error"; say what to do instead. A plain-http WebDAV URL is explicit enough by itself.
-    let plain_http = options
-        .get("endpoint")
-        .or(options.get("aws_endpoint"))
-        .or(options.get("azure_storage_endpoint"));
-    let allowed = options.get("allow_http").is_some_and(|v| v == "true");
-    if plain_http.is_some_and(|e| e.starts_with("http://")) && !allowed {
-        return Err(
-            "the endpoint is plain http://: add allow_http = \"true\" to the store's options \
-                    (only for a server on a trusted network; credentials would travel unencrypted)"
-                .into(),
-        );
-    }
-    let client = if kind == RemoteKind::Http && parsed.scheme() == "http" {
-        client.with_allow_http(true)
-    } else {
-        client
-    };
+        .with_connect_timeout(tuning.timeout.min(Duration::from_secs(10)))
+        // A plain-http WebDAV URL is explicit enough by itself.
+        .with_allow_http(kind == RemoteKind::Http && parsed.scheme() == "http");
     let store: Arc<dyn ObjectStore> = match kind {
         RemoteKind::S3 => {
-            let mut b = AmazonS3Builder::from_env()
+            let b = AmazonS3Builder::from_env()
                 .with_url(root)
                 .with_retry(retry)
                 .with_client_options(client);
-            for (k, v) in options {
-                b = b.with_config(k.parse().map_err(|e| bad(k, e))?, v);
-            }
+            let b = with_options(b, options, |b, k, v| b.with_config(k, v))?;
             Arc::new(b.build().map_err(|e| e.to_string())?)
         }
         RemoteKind::Azure => {
-            let mut b = MicrosoftAzureBuilder::from_env()
+            let b = MicrosoftAzureBuilder::from_env()
                 .with_url(root)
                 .with_retry(retry)
                 .with_client_options(client);
-            for (k, v) in options {
-                b = b.with_config(k.parse().map_err(|e| bad(k, e))?, v);
-            }
+            let b = with_options(b, options, |b, k, v| b.with_config(k, v))?;
             Arc::new(b.build().map_err(|e| e.to_string())?)
         }
         RemoteKind::Gcs => {
-            let mut b = GoogleCloudStorageBuilder::from_env()
+            let b = GoogleCloudStorageBuilder::from_env()
                 .with_url(root)
                 .with_retry(retry)
                 .with_client_options(client);
-            for (k, v) in options {
-                b = b.with_config(k.parse().map_err(|e| bad(k, e))?, v);
-            }
+            let b = with_options(b, options, |b, k, v| b.with_config(k, v))?;
             Arc::new(b.build().map_err(|e| e.to_string())?)
         }
         RemoteKind::Http => {
             // The server root is the base and the URL's path a prefix, so that the client's
             // MKCOL-on-404 creates the repository's own folder too.
-            let mut b = HttpBuilder::new()
+            let b = HttpBuilder::new()
                 .with_url(http_root(&parsed))
                 .with_retry(retry)
                 .with_client_options(client);
-            for (k, v) in options {
-                b = b.with_config(k.parse().map_err(|e| bad(k, e))?, v);
-            }
-            let store: Arc<dyn ObjectStore> = Arc::new(b.build().map_err(|e| e.to_string())?);
-            let store = if prefix.is_empty() {
-                store
-            } else {
-                Arc::new(PrefixStore::new(store, prefix.as_str()))
-            };
-            return Ok((store, Capabilities { create_only: false }));
+            let b = with_options(b, options, |b, k, v| b.with_config(k, v))?;
+            Arc::new(b.build().map_err(|e| e.to_string())?)
         }
     };
     let store = if prefix.is_empty() {
@@ -182,7 +151,44 @@ fn open_remote(
     } else {
         Arc::new(PrefixStore::new(store, prefix.as_str()))
     };
-    Ok((store, Capabilities { create_only: true }))
+    // WebDAV has no conditional create: a create is a check then a put (docs/design.md).
+    let create_only = kind != RemoteKind::Http;
+    Ok((store, Capabilities { create_only }))
+}
+
+/// Apply the store's `options` to a builder, after its client options (an option such as
+/// `allow_http` refines them); an unknown key names itself.
+fn with_options<B, K>(
+    mut b: B,
+    options: &BTreeMap<String, String>,
+    set: impl Fn(B, K, &str) -> B,
+) -> Result<B, String>
+where
+    K: std::str::FromStr<Err = object_store::Error>,
+{
+    for (k, v) in options {
+        let key = k.parse().map_err(|e| format!("option '{k}': {e}"))?;
+        b = set(b, key, v);
+    }
+    Ok(b)
+}
+
+/// Without allow_http every request to an http:// endpoint fails with a vague "builder
+/// error"; say what to do instead.
+fn refuse_plain_http(options: &BTreeMap<String, String>) -> Result<(), String> {
+    let endpoint = options
+        .get("endpoint")
+        .or(options.get("aws_endpoint"))
+        .or(options.get("azure_storage_endpoint"));
+    let allowed = options.get("allow_http").is_some_and(|v| v == "true");
+    if endpoint.is_some_and(|e| e.starts_with("http://")) && !allowed {
+        return Err(
+            "the endpoint is plain http://: add allow_http = \"true\" to the store's options \
+             (only for a server on a trusted network; credentials would travel unencrypted)"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// `scheme://[user:pass@]host[:port]/` of an HTTP URL.
