@@ -93,6 +93,19 @@ pub async fn run(
     started: Instant,
     clock: Arc<StageClock>,
 ) -> Outcome {
+    let mut drill = Drill {
+        opts,
+        started,
+        clock,
+        rec: new_record(label, opts, started),
+        dedup: None,
+    };
+    let result = drill.phases(stores, &signer, identities).await;
+    drill.finish(result)
+}
+
+/// The record of a drill that is starting: who, where, how, against which targets.
+fn new_record(label: &str, opts: &DrillOptions, started: Instant) -> DrillRecord {
     let wall_start = SystemTime::now() - started.elapsed();
     let mode = if opts.sample.is_some() {
         "sample"
@@ -117,27 +130,183 @@ pub async fn run(
         requested: asked.clone(),
         seed: opts.seed,
     });
-    let mut dedup = None;
-    let outcome = drill(
-        stores, &signer, identities, opts, started, clock, &mut rec, &mut dedup,
-    )
-    .await;
-    rec.finished = format::format_time(SystemTime::now());
-    rec.result = match outcome {
-        Ok(()) => judge(&rec),
-        Err(e) => {
-            rec.failures.push(e.to_string());
-            match e.exit_code() {
-                exit::INTEGRITY => DrillResult::IntegrityFailure,
-                exit::KEY => DrillResult::KeyFailure,
-                _ => DrillResult::Error,
+    rec
+}
+
+/// A drill under way: the evidence gathered so far, kept whichever phase fails, and the
+/// dedup key once the identity has opened the repository (to seal the record).
+struct Drill<'a> {
+    opts: &'a DrillOptions,
+    started: Instant,
+    clock: Arc<StageClock>,
+    rec: DrillRecord,
+    dedup: Option<[u8; 32]>,
+}
+
+impl Drill<'_> {
+    /// The four phases, each timed from the same clock.
+    async fn phases(
+        &mut self,
+        stores: Vec<StoreRef>,
+        signer: &VerifyingKey,
+        identities: Arc<Identities>,
+    ) -> crate::Result<()> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(self.opts.seed);
+        // Phase 1: reach the store(s), read the config, list and verify the snapshots.
+        let (repo, snap) = self.connect(stores, signer, &mut rng).await?;
+        let t1 = self.started.elapsed();
+        self.rec.phases.connect_list_secs = t1.as_secs_f64();
+
+        // Phase 2: the manifest (and the dedup key: a wrong identity fails here, exit 12).
+        let opened = restore::open_snapshot(&repo, snap.commit, identities.clone()).await?;
+        self.dedup = Some(opened.dedup);
+        let t2 = self.started.elapsed();
+        self.rec.phases.manifest_secs = t2.saturating_sub(t1).as_secs_f64();
+
+        // Phase 3: every byte, into a fresh folder (or verified in memory).
+        let only_files = self
+            .opts
+            .sample
+            .as_ref()
+            .map(|(s, _)| choose_sample(&opened.manifest, *s, &mut rng));
+        let room = Target::prepare(self.opts, &self.rec.drill_id)?;
+        let ropts = RestoreOptions {
+            verify_only: self.opts.verify_only,
+            only_files,
+            ..RestoreOptions::new(room.path.clone())
+        };
+        let restored = restore::run(&repo, opened, identities, &ropts, self.clock.clone()).await;
+        let t3 = self.started.elapsed();
+        self.rec.phases.data_secs = t3.saturating_sub(t2).as_secs_f64();
+        self.rec.first_byte_secs = self
+            .clock
+            .first_byte()
+            .map(|f| f.duration_since(self.started).as_secs_f64());
+        let report = match restored {
+            Ok(r) => r,
+            Err(e) => {
+                self.clear(room);
+                return Err(e);
             }
+        };
+        self.rec.absorb(&report);
+
+        // Phase 4: the validation command, in the restored tree.
+        if let Some(cmd) = &self.opts.check {
+            self.check(cmd, &room.path);
+            self.rec.phases.check_secs = self.started.elapsed().saturating_sub(t3).as_secs_f64();
         }
-    };
-    if rec.result == DrillResult::Pass && !rec.failures.is_empty() {
-        rec.result = DrillResult::IntegrityFailure;
+        // The RTO is the sum of the phases, taken from the same instants (no second reading
+        // of the clock that could disagree with them).
+        self.rec.rto_secs = self.rec.phases.total();
+        self.rec.stream_bytes = Some(report.stream_bytes);
+        if self.opts.sample.is_some() {
+            self.rec.rto_estimate_secs = estimate_full_rto(
+                &self.rec.phases,
+                report.stream_bytes,
+                self.rec.bytes_fetched,
+            );
+        }
+        self.clear(room);
+        Ok(())
     }
-    Outcome { record: rec, dedup }
+
+    /// Phase 1: open the repository, record every untrusted snapshot as a failure and the
+    /// RPO (age of the newest trusted snapshot), and choose the snapshot to drill.
+    async fn connect(
+        &mut self,
+        stores: Vec<StoreRef>,
+        signer: &VerifyingKey,
+        rng: &mut impl Rng,
+    ) -> crate::Result<(Repository, Snapshot)> {
+        let repo = Repository::open(stores, *signer, OpenMode::All).await?;
+        let rec = &mut self.rec;
+        rec.repository_id = Some(repo.config.repository_id.clone());
+        let list = repo.snapshots().await?;
+        for u in &list.untrusted {
+            rec.failures.push(format!(
+                "untrusted snapshot {} in store(s) {}: {}",
+                u.id,
+                u.stores.join(","),
+                u.reason
+            ));
+        }
+        rec.rpo_secs = list
+            .trusted
+            .last()
+            .and_then(|s| format::parse_time(&s.commit.time))
+            .map(|t| {
+                SystemTime::now()
+                    .duration_since(t)
+                    .unwrap_or_default()
+                    .as_secs_f64()
+            });
+        let snap = choose(&list, &self.opts.snapshot, rng)?.clone();
+        rec.snapshot_id = Some(snap.commit.snapshot_id.clone());
+        rec.snapshot_time = Some(snap.commit.time.clone());
+        rec.snapshot_bytes = snap.commit.summary.bytes;
+        Ok((repo, snap))
+    }
+
+    /// Phase 4: run the validation command; a non-zero exit is a failure of the drill.
+    fn check(&mut self, cmd: &str, dir: &Path) {
+        let snapshot = self.rec.snapshot_id.as_deref().unwrap_or_default();
+        let outcome = run_check(cmd, dir, snapshot);
+        if outcome.exit_code != Some(0) {
+            self.rec.failures.push(format!(
+                "the check `{cmd}` failed with {:?}",
+                outcome.exit_code
+            ));
+        }
+        self.rec.check = Some(outcome);
+    }
+
+    /// Remove the clean room. Not part of the RTO, and a problem removing it is never an
+    /// integrity verdict: it is reported apart, with the folder named, since it holds
+    /// restored data.
+    fn clear(&mut self, room: Target) {
+        let Some((dir, registered)) = room.scratch else {
+            return;
+        };
+        if self.opts.keep {
+            drop(registered);
+            return;
+        }
+        let t = Instant::now();
+        let path = dir.path().to_path_buf();
+        if let Err(e) = dir.remove() {
+            self.rec.cleanup_error = Some(format!(
+                "could not remove the clean-room folder {}: {e}; remove it by hand (it holds restored data)",
+                path.display()
+            ));
+        }
+        drop(registered);
+        self.rec.cleanup_secs = Some(t.elapsed().as_secs_f64());
+    }
+
+    /// The verdict: a failed phase by its kind, else the targets.
+    fn finish(mut self, result: crate::Result<()>) -> Outcome {
+        let rec = &mut self.rec;
+        rec.finished = format::format_time(SystemTime::now());
+        rec.result = match result {
+            Ok(()) => judge(rec),
+            Err(e) => {
+                rec.failures.push(e.to_string());
+                match e.exit_code() {
+                    exit::INTEGRITY => DrillResult::IntegrityFailure,
+                    exit::KEY => DrillResult::KeyFailure,
+                    _ => DrillResult::Error,
+                }
+            }
+        };
+        if rec.result == DrillResult::Pass && !rec.failures.is_empty() {
+            rec.result = DrillResult::IntegrityFailure;
+        }
+        Outcome {
+            record: self.rec,
+            dedup: self.dedup,
+        }
+    }
 }
 
 fn judge(rec: &DrillRecord) -> DrillResult {
@@ -153,148 +322,6 @@ fn judge(rec: &DrillRecord) -> DrillResult {
     } else {
         DrillResult::Pass
     }
-}
-
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the drill's inputs, each from a different source"
-)]
-async fn drill(
-    stores: Vec<StoreRef>,
-    signer: &VerifyingKey,
-    identities: Arc<Identities>,
-    opts: &DrillOptions,
-    started: Instant,
-    clock: Arc<StageClock>,
-    rec: &mut DrillRecord,
-    dedup_out: &mut Option<[u8; 32]>,
-) -> crate::Result<()> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
-    // Phase 1: reach the store(s), read the config, list and verify the snapshots.
-    let (repo, snap) = connect(stores, signer, opts, &mut rng, rec).await?;
-    let t1 = started.elapsed();
-    rec.phases.connect_list_secs = t1.as_secs_f64();
-
-    // Phase 2: the manifest (and the dedup key: a wrong identity fails here, exit 12).
-    let opened = restore::open_snapshot(&repo, snap.commit, identities.clone()).await?;
-    *dedup_out = Some(opened.dedup);
-    let t2 = started.elapsed();
-    rec.phases.manifest_secs = t2.saturating_sub(t1).as_secs_f64();
-
-    // Phase 3: every byte, into a fresh folder (or verified in memory).
-    let only_files = opts
-        .sample
-        .as_ref()
-        .map(|(s, _)| choose_sample(&opened.manifest, *s, &mut rng));
-    let room = Target::prepare(opts, &rec.drill_id)?;
-    let ropts = RestoreOptions {
-        verify_only: opts.verify_only,
-        only_files,
-        ..RestoreOptions::new(room.path.clone())
-    };
-    let restored = restore::run(&repo, opened, identities, &ropts, clock.clone()).await;
-    let t3 = started.elapsed();
-    rec.phases.data_secs = t3.saturating_sub(t2).as_secs_f64();
-    rec.first_byte_secs = clock
-        .first_byte()
-        .map(|f| f.duration_since(started).as_secs_f64());
-    let report = match restored {
-        Ok(r) => r,
-        Err(e) => {
-            room.clear(opts.keep, rec);
-            return Err(e);
-        }
-    };
-    record_restore(rec, &report);
-
-    // Phase 4: the validation command, in the restored tree.
-    if let Some(cmd) = &opts.check {
-        let outcome = run_check(
-            cmd,
-            &room.path,
-            rec.snapshot_id.as_deref().unwrap_or_default(),
-        );
-        rec.phases.check_secs = started.elapsed().saturating_sub(t3).as_secs_f64();
-        if outcome.exit_code != Some(0) {
-            rec.failures.push(format!(
-                "the check `{cmd}` failed with {:?}",
-                outcome.exit_code
-            ));
-        }
-        rec.check = Some(outcome);
-    }
-    // The RTO is the sum of the phases, taken from the same instants (no second reading of
-    // the clock that could disagree with them).
-    rec.rto_secs = rec.phases.total();
-    rec.stream_bytes = Some(report.stream_bytes);
-    if opts.sample.is_some() {
-        rec.rto_estimate_secs =
-            estimate_full_rto(&rec.phases, report.stream_bytes, rec.bytes_fetched);
-    }
-    room.clear(opts.keep, rec);
-    Ok(())
-}
-
-/// Phase 1: open the repository, record every untrusted snapshot as a failure and the RPO
-/// (age of the newest trusted snapshot), and choose the snapshot to drill.
-async fn connect(
-    stores: Vec<StoreRef>,
-    signer: &VerifyingKey,
-    opts: &DrillOptions,
-    rng: &mut impl Rng,
-    rec: &mut DrillRecord,
-) -> crate::Result<(Repository, Snapshot)> {
-    let repo = Repository::open(stores, *signer, OpenMode::All).await?;
-    rec.repository_id = Some(repo.config.repository_id.clone());
-    let list = repo.snapshots().await?;
-    for u in &list.untrusted {
-        rec.failures.push(format!(
-            "untrusted snapshot {} in store(s) {}: {}",
-            u.id,
-            u.stores.join(","),
-            u.reason
-        ));
-    }
-    rec.rpo_secs = list
-        .trusted
-        .last()
-        .and_then(|s| format::parse_time(&s.commit.time))
-        .map(|t| {
-            SystemTime::now()
-                .duration_since(t)
-                .unwrap_or_default()
-                .as_secs_f64()
-        });
-    let snap = choose(&list, &opts.snapshot, rng)?.clone();
-    rec.snapshot_id = Some(snap.commit.snapshot_id.clone());
-    rec.snapshot_time = Some(snap.commit.time.clone());
-    rec.snapshot_bytes = snap.commit.summary.bytes;
-    Ok((repo, snap))
-}
-
-/// What the restore proved, into the record.
-fn record_restore(rec: &mut DrillRecord, report: &restore::RestoreReport) {
-    rec.files = report.files;
-    rec.bytes = report.bytes;
-    rec.objects_fetched = report.chunks_fetched;
-    rec.bytes_fetched = report.bytes_fetched;
-    rec.stages = report.stages;
-    rec.served = report.sources.served.clone();
-    rec.repairs = report
-        .sources
-        .repairs
-        .iter()
-        .map(|r| {
-            let mut f = r.failure.clone();
-            f.reason = format!("{}: {}", r.object, f.reason);
-            f
-        })
-        .collect();
-    rec.throughput_mb_s = if rec.phases.data_secs > 0.0 {
-        rec.bytes as f64 / 1e6 / rec.phases.data_secs
-    } else {
-        0.0
-    };
 }
 
 /// Where a drill restores: the operator's empty folder, a fresh private clean room (removed
@@ -326,29 +353,6 @@ impl Target {
                 }
             }
         })
-    }
-
-    /// Remove the clean room. Not part of the RTO, and a problem removing it is never an
-    /// integrity verdict: it is reported apart, with the folder named, since it holds
-    /// restored data.
-    fn clear(self, keep: bool, rec: &mut DrillRecord) {
-        let Some((dir, registered)) = self.scratch else {
-            return;
-        };
-        if keep {
-            drop(registered);
-            return;
-        }
-        let t = Instant::now();
-        let path = dir.path().to_path_buf();
-        if let Err(e) = dir.remove() {
-            rec.cleanup_error = Some(format!(
-                "could not remove the clean-room folder {}: {e}; remove it by hand (it holds restored data)",
-                path.display()
-            ));
-        }
-        drop(registered);
-        rec.cleanup_secs = Some(t.elapsed().as_secs_f64());
     }
 }
 

@@ -200,6 +200,31 @@ pub struct DrillRecord {
 }
 
 impl DrillRecord {
+    /// What a restore proved (its data phase already timed), into the record.
+    pub fn absorb(&mut self, report: &crate::restore::RestoreReport) {
+        self.files = report.files;
+        self.bytes = report.bytes;
+        self.objects_fetched = report.chunks_fetched;
+        self.bytes_fetched = report.bytes_fetched;
+        self.stages = report.stages;
+        self.served = report.sources.served.clone();
+        self.repairs = report
+            .sources
+            .repairs
+            .iter()
+            .map(|r| {
+                let mut f = r.failure.clone();
+                f.reason = format!("{}: {}", r.object, f.reason);
+                f
+            })
+            .collect();
+        self.throughput_mb_s = if self.phases.data_secs > 0.0 {
+            self.bytes as f64 / 1e6 / self.phases.data_secs
+        } else {
+            0.0
+        };
+    }
+
     /// An empty record for a drill starting now.
     pub fn new(drill_id: String, started: String, host: String, store: String, mode: &str) -> Self {
         DrillRecord {

@@ -61,75 +61,68 @@ impl Frame {
     }
 }
 
-/// A line chart of one value per drill, one series per store, with an optional target line.
-fn line_chart(
-    id: &str,
-    records: &[DrillRecord],
-    colors: &BTreeMap<&str, &str>,
-    value: impl Fn(&DrillRecord) -> Option<f64>,
-    target: Option<f64>,
-    fmt: impl Fn(f64) -> String,
-) -> String {
-    let points: Vec<(&DrillRecord, f64, f64)> = records
-        .iter()
-        .filter_map(|r| value(r).map(|v| (r, unix(&r.started), v)))
-        .collect();
-    if points.is_empty() {
-        return "<p class=\"none\">No data yet.</p>".into();
+/// A drill's point on a chart: the drill, its start (Unix seconds) and its value.
+type Point<'a> = (&'a DrillRecord, f64, f64);
+
+impl Frame {
+    /// The frame around `points` (and the target): one drill gets a one-hour window around
+    /// it, several their span plus 5 % each side; values from 0 to 15 % above the largest.
+    fn fit(points: &[Point<'_>], target: Option<f64>) -> Frame {
+        let (tmin, tmax) = points
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+        let pad = if tmax > tmin {
+            ((tmax - tmin) * 0.05).max(0.5)
+        } else {
+            1800.0
+        };
+        let vmax = points
+            .iter()
+            .map(|p| p.2)
+            .fold(target.unwrap_or(0.0), f64::max);
+        Frame {
+            x0: tmin - pad,
+            x1: tmax + pad,
+            ymax: if vmax > 0.0 { vmax * 1.15 } else { 1.0 },
+        }
     }
-    let (tmin, tmax) = points
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
-    // One drill: a one-hour window around it; several: their span plus 5 % each side.
-    let pad = if tmax > tmin {
-        ((tmax - tmin) * 0.05).max(0.5)
-    } else {
-        1800.0
-    };
-    let (x0, x1) = (tmin - pad, tmax + pad);
-    let vmax = points
-        .iter()
-        .map(|p| p.2)
-        .fold(target.unwrap_or(0.0), f64::max);
-    let f = Frame {
-        x0,
-        x1,
-        ymax: if vmax > 0.0 { vmax * 1.15 } else { 1.0 },
-    };
-    let mut svg = format!(
-        "<svg id=\"{id}\" viewBox=\"0 0 {W} {H}\" role=\"img\" xmlns=\"http://www.w3.org/2000/svg\">\
-         <rect x=\"0\" y=\"0\" width=\"{W}\" height=\"{H}\" fill=\"#ffffff\"/>"
-    );
-    for i in 0..=4 {
-        let v = f.ymax * f64::from(i) / 4.0;
-        let y = f.y(v);
-        let _ = write!(
-            svg,
-            "<line x1=\"{L}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#e0e0e0\"/>\
-             <text x=\"{}\" y=\"{:.1}\" class=\"axis\" text-anchor=\"end\">{}</text>",
-            W - R,
-            L - 8.0,
-            y + 4.0,
-            esc(&fmt(v))
-        );
+
+    /// Grid lines with their values, and the first and last time.
+    fn axes(&self, svg: &mut String, fmt: &impl Fn(f64) -> String) {
+        for i in 0..=4 {
+            let v = self.ymax * f64::from(i) / 4.0;
+            let y = self.y(v);
+            let _ = write!(
+                svg,
+                "<line x1=\"{L}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#e0e0e0\"/>\
+                 <text x=\"{}\" y=\"{:.1}\" class=\"axis\" text-anchor=\"end\">{}</text>",
+                W - R,
+                L - 8.0,
+                y + 4.0,
+                esc(&fmt(v))
+            );
+        }
+        let (x0, x1) = (self.x0, self.x1);
+        for (t, anchor) in [
+            (x0 + (x1 - x0) * 0.05, "start"),
+            (x1 - (x1 - x0) * 0.05, "end"),
+        ] {
+            let label = humantime::format_rfc3339_seconds(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(t.max(0.0)),
+            );
+            let _ = write!(
+                svg,
+                "<text x=\"{:.1}\" y=\"{}\" class=\"axis\" text-anchor=\"{anchor}\">{}</text>",
+                self.x(t),
+                H - 14.0,
+                esc(&label.to_string().replace('T', " "))
+            );
+        }
     }
-    for (t, anchor) in [
-        (x0 + (x1 - x0) * 0.05, "start"),
-        (x1 - (x1 - x0) * 0.05, "end"),
-    ] {
-        let label = humantime::format_rfc3339_seconds(
-            std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(t.max(0.0)),
-        );
-        let _ = write!(
-            svg,
-            "<text x=\"{:.1}\" y=\"{}\" class=\"axis\" text-anchor=\"{anchor}\">{}</text>",
-            f.x(t),
-            H - 14.0,
-            esc(&label.to_string().replace('T', " "))
-        );
-    }
-    if let Some(t) = target {
-        let y = f.y(t);
+
+    /// The dashed target line.
+    fn target(&self, svg: &mut String, t: f64, fmt: &impl Fn(f64) -> String) {
+        let y = self.y(t);
         let _ = write!(
             svg,
             "<line class=\"target\" x1=\"{L}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"{TARGET_COLOR}\" stroke-width=\"2\" stroke-dasharray=\"8 6\"/>\
@@ -140,14 +133,23 @@ fn line_chart(
             esc(&fmt(t))
         );
     }
-    for (store, color) in colors {
-        let mut series: Vec<&(&DrillRecord, f64, f64)> =
-            points.iter().filter(|p| p.0.store == *store).collect();
+
+    /// One store's drills: a faint line through them and a point per drill, ringed in the
+    /// result's color when it did not pass.
+    fn series(
+        &self,
+        svg: &mut String,
+        store: &str,
+        color: &str,
+        points: &[Point<'_>],
+        fmt: &impl Fn(f64) -> String,
+    ) {
+        let mut series: Vec<&Point<'_>> = points.iter().filter(|p| p.0.store == store).collect();
         series.sort_by(|a, b| a.1.total_cmp(&b.1));
         if series.len() > 1 {
             let path: Vec<String> = series
                 .iter()
-                .map(|p| format!("{:.1},{:.1}", f.x(p.1), f.y(p.2)))
+                .map(|p| format!("{:.1},{:.1}", self.x(p.1), self.y(p.2)))
                 .collect();
             let _ = write!(
                 svg,
@@ -157,7 +159,7 @@ fn line_chart(
         }
         for p in series {
             let ring = if p.0.result == DrillResult::Pass {
-                *color
+                color
             } else {
                 result_color(p.0.result)
             };
@@ -166,14 +168,44 @@ fn line_chart(
                 "<circle class=\"point\" data-store=\"{}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"7\" fill=\"{color}\" stroke=\"{ring}\" stroke-width=\"3\">\
                  <title>{} {} — {} ({})</title></circle>",
                 esc(store),
-                f.x(p.1),
-                f.y(p.2),
+                self.x(p.1),
+                self.y(p.2),
                 esc(store),
                 esc(&p.0.started),
                 esc(&fmt(p.2)),
                 p.0.result.label()
             );
         }
+    }
+}
+
+/// A line chart of one value per drill, one series per store, with an optional target line.
+fn line_chart(
+    id: &str,
+    records: &[DrillRecord],
+    colors: &BTreeMap<&str, &str>,
+    value: impl Fn(&DrillRecord) -> Option<f64>,
+    target: Option<f64>,
+    fmt: impl Fn(f64) -> String,
+) -> String {
+    let points: Vec<Point<'_>> = records
+        .iter()
+        .filter_map(|r| value(r).map(|v| (r, unix(&r.started), v)))
+        .collect();
+    if points.is_empty() {
+        return "<p class=\"none\">No data yet.</p>".into();
+    }
+    let f = Frame::fit(&points, target);
+    let mut svg = format!(
+        "<svg id=\"{id}\" viewBox=\"0 0 {W} {H}\" role=\"img\" xmlns=\"http://www.w3.org/2000/svg\">\
+         <rect x=\"0\" y=\"0\" width=\"{W}\" height=\"{H}\" fill=\"#ffffff\"/>"
+    );
+    f.axes(&mut svg, &fmt);
+    if let Some(t) = target {
+        f.target(&mut svg, t, &fmt);
+    }
+    for (store, color) in colors {
+        f.series(&mut svg, store, color, &points, &fmt);
     }
     svg.push_str("</svg>");
     svg
@@ -246,44 +278,9 @@ pub fn html(records: &[DrillRecord], title: &str) -> String {
             .or_insert(STORE_COLORS[n % STORE_COLORS.len()]);
     }
     let rto_target = records.iter().rev().find_map(|r| r.targets.rto_secs);
-    let mut page = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
-         <style>body{{font-family:system-ui,sans-serif;margin:24px;color:#212121;max-width:1040px}}\
-         h1{{font-size:22px}}h2{{font-size:17px;margin-top:28px}}svg{{width:100%;height:auto;border:1px solid #e0e0e0}}\
-         .axis{{font-size:12px;fill:#555}}table{{border-collapse:collapse;font-size:13px;width:100%}}\
-         td,th{{border-bottom:1px solid #e0e0e0;padding:4px 6px;text-align:left}}.badge{{color:#fff;padding:1px 6px;border-radius:3px}}\
-         .legend span{{margin-right:14px}}.none{{color:#777}}</style></head><body><h1>{t}</h1>\
-         <p>Generated {g} by snapdrill {v}. {n} drills recorded.</p>",
-        t = esc(title),
-        g = esc(&format::format_time(std::time::SystemTime::now())),
-        v = env!("CARGO_PKG_VERSION"),
-        n = records.len()
-    );
-    page.push_str("<h2>Latest drill per store</h2><table><tr><th>store</th><th>when (UTC)</th><th>result</th><th>RTO</th><th>RPO</th><th>data</th><th>snapshot</th></tr>");
-    for (store, r) in latest_per_store(&records) {
-        let rto = match r.rto_estimate_secs {
-            Some(e) => format!(
-                "{} (sample; full estimate {})",
-                duration(r.rto_secs),
-                versus(Some(e), r.targets.rto_secs)
-            ),
-            None => versus(Some(r.rto_secs), r.targets.rto_secs),
-        };
-        let _ = write!(
-            page,
-            "<tr><td>{}</td><td>{}</td><td><span class=\"badge\" style=\"background:{}\">{}</span></td><td>{}</td><td>{}</td><td>{} files, {}</td><td>{}</td></tr>",
-            esc(store),
-            esc(&short_time(&r.started)),
-            result_color(r.result),
-            r.result.label(),
-            esc(&rto),
-            esc(&versus(r.rpo_secs, r.targets.rpo_secs)),
-            r.files,
-            size(r.bytes),
-            esc(r.snapshot_id.as_deref().unwrap_or("—"))
-        );
-    }
-    page.push_str("</table><p class=\"legend\">");
+    let mut page = head(title, records.len());
+    latest_table(&mut page, &records);
+    page.push_str("<p class=\"legend\">");
     for (store, color) in &colors {
         let _ = write!(
             page,
@@ -324,6 +321,59 @@ pub fn html(records: &[DrillRecord], title: &str) -> String {
             let _ = write!(page, "<p>failure: {}</p>", esc(f));
         }
     }
+    all_drills_table(&mut page, &records);
+    page.push_str("</body></html>\n");
+    page
+}
+
+/// The page's head, style and opening lines.
+fn head(title: &str, drills: usize) -> String {
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
+         <style>body{{font-family:system-ui,sans-serif;margin:24px;color:#212121;max-width:1040px}}\
+         h1{{font-size:22px}}h2{{font-size:17px;margin-top:28px}}svg{{width:100%;height:auto;border:1px solid #e0e0e0}}\
+         .axis{{font-size:12px;fill:#555}}table{{border-collapse:collapse;font-size:13px;width:100%}}\
+         td,th{{border-bottom:1px solid #e0e0e0;padding:4px 6px;text-align:left}}.badge{{color:#fff;padding:1px 6px;border-radius:3px}}\
+         .legend span{{margin-right:14px}}.none{{color:#777}}</style></head><body><h1>{t}</h1>\
+         <p>Generated {g} by snapdrill {v}. {n} drills recorded.</p>",
+        t = esc(title),
+        g = esc(&format::format_time(std::time::SystemTime::now())),
+        v = env!("CARGO_PKG_VERSION"),
+        n = drills
+    )
+}
+
+/// The latest drill of each store, against its targets.
+fn latest_table(page: &mut String, records: &[DrillRecord]) {
+    page.push_str("<h2>Latest drill per store</h2><table><tr><th>store</th><th>when (UTC)</th><th>result</th><th>RTO</th><th>RPO</th><th>data</th><th>snapshot</th></tr>");
+    for (store, r) in latest_per_store(records) {
+        let rto = match r.rto_estimate_secs {
+            Some(e) => format!(
+                "{} (sample; full estimate {})",
+                duration(r.rto_secs),
+                versus(Some(e), r.targets.rto_secs)
+            ),
+            None => versus(Some(r.rto_secs), r.targets.rto_secs),
+        };
+        let _ = write!(
+            page,
+            "<tr><td>{}</td><td>{}</td><td><span class=\"badge\" style=\"background:{}\">{}</span></td><td>{}</td><td>{}</td><td>{} files, {}</td><td>{}</td></tr>",
+            esc(store),
+            esc(&short_time(&r.started)),
+            result_color(r.result),
+            r.result.label(),
+            esc(&rto),
+            esc(&versus(r.rpo_secs, r.targets.rpo_secs)),
+            r.files,
+            size(r.bytes),
+            esc(r.snapshot_id.as_deref().unwrap_or("—"))
+        );
+    }
+    page.push_str("</table>");
+}
+
+/// Every drill, newest first.
+fn all_drills_table(page: &mut String, records: &[DrillRecord]) {
     page.push_str("<h2>All drills</h2><table><tr><th>when (UTC)</th><th>store</th><th>mode</th><th>result</th><th>RTO</th><th>first byte</th><th>throughput</th><th>host</th><th>operator</th></tr>");
     for r in records.iter().rev() {
         let _ = write!(
@@ -340,6 +390,5 @@ pub fn html(records: &[DrillRecord], title: &str) -> String {
             esc(r.operator.as_deref().unwrap_or("—"))
         );
     }
-    page.push_str("</table></body></html>\n");
-    page
+    page.push_str("</table>");
 }

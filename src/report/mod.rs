@@ -129,21 +129,94 @@ pub fn markdown(records: &[DrillRecord], title: &str) -> String {
     md
 }
 
+/// A value of a drill's record, when it has one.
+type Value = fn(&DrillRecord) -> Option<f64>;
+
+/// The per-store gauges, in the order they are written (`snapdrill_drill_result`, one
+/// series per result, goes after the first two).
+const GAUGES: [(&str, &str, Value); 10] = [
+    (
+        "snapdrill_drill_last_run_timestamp_seconds",
+        "Unix time the last drill of the store finished.",
+        |r| {
+            format::parse_time(&r.finished)
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs_f64())
+        },
+    ),
+    (
+        "snapdrill_drill_success",
+        "1 if the last drill verified every byte and met its targets, else 0.",
+        |r| Some(f64::from(u8::from(r.result == DrillResult::Pass))),
+    ),
+    (
+        "snapdrill_drill_rto_seconds",
+        "Measured recovery time of the last drill (start to verified data).",
+        |r| Some(r.rto_secs),
+    ),
+    (
+        "snapdrill_drill_rto_estimate_seconds",
+        "Extrapolated full-snapshot recovery time of the last drill, when it was a sample.",
+        |r| r.rto_estimate_secs,
+    ),
+    (
+        "snapdrill_drill_rpo_seconds",
+        "Age of the newest snapshot in the store when the last drill started.",
+        |r| r.rpo_secs,
+    ),
+    (
+        "snapdrill_drill_rto_target_seconds",
+        "Recovery-time objective the last drill was judged against.",
+        |r| r.targets.rto_secs,
+    ),
+    (
+        "snapdrill_drill_rpo_target_seconds",
+        "Recovery-point objective the last drill was judged against.",
+        |r| r.targets.rpo_secs,
+    ),
+    (
+        "snapdrill_drill_restored_bytes",
+        "Content bytes the last drill restored and verified.",
+        |r| Some(r.bytes as f64),
+    ),
+    (
+        "snapdrill_drill_restored_files",
+        "Files the last drill restored and verified.",
+        |r| Some(r.files as f64),
+    ),
+    (
+        "snapdrill_drill_throughput_bytes_per_second",
+        "Content bytes per second over the data phase of the last drill.",
+        |r| Some(r.throughput_mb_s * 1e6),
+    ),
+];
+
 /// A Prometheus textfile (for node_exporter's textfile collector) with the latest drill of
 /// each store.
 pub fn prometheus(records: &[DrillRecord]) -> String {
     let latest = latest_per_store(records);
-    let per = |f: &dyn Fn(&DrillRecord) -> Option<f64>| -> Vec<Sample> {
+    let per = |f: Value| -> Vec<Sample> {
         latest
             .iter()
             .filter_map(|(s, r)| f(r).map(|v| (vec![("store", s.to_string())], v)))
             .collect()
     };
-    let finished = |r: &DrillRecord| {
-        format::parse_time(&r.finished)
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_secs_f64())
-    };
+    let mut t = Textfile::new();
+    for (i, (name, help, value)) in GAUGES.into_iter().enumerate() {
+        if i == 2 {
+            t.gauge(
+                "snapdrill_drill_result",
+                "Result of the last drill: 1 for the result it had, 0 for the others.",
+                by_result(&latest),
+            );
+        }
+        t.gauge(name, help, per(value));
+    }
+    t.finish()
+}
+
+/// One series per store and result: 1 for the result the store's last drill had.
+fn by_result(latest: &BTreeMap<&str, &DrillRecord>) -> Vec<Sample<'static>> {
     let results = [
         DrillResult::Pass,
         DrillResult::TargetMissed,
@@ -151,74 +224,18 @@ pub fn prometheus(records: &[DrillRecord]) -> String {
         DrillResult::KeyFailure,
         DrillResult::Error,
     ];
-    let mut by_result = Vec::new();
-    for (s, r) in &latest {
+    let mut samples = Vec::new();
+    for (s, r) in latest {
         for candidate in results {
             let name = serde_json::to_value(candidate)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
-            by_result.push((
+            samples.push((
                 vec![("store", s.to_string()), ("result", name)],
                 f64::from(u8::from(r.result == candidate)),
             ));
         }
     }
-    let mut t = Textfile::new();
-    t.gauge(
-        "snapdrill_drill_last_run_timestamp_seconds",
-        "Unix time the last drill of the store finished.",
-        per(&finished),
-    )
-    .gauge(
-        "snapdrill_drill_success",
-        "1 if the last drill verified every byte and met its targets, else 0.",
-        per(&|r| Some(f64::from(u8::from(r.result == DrillResult::Pass)))),
-    )
-    .gauge(
-        "snapdrill_drill_result",
-        "Result of the last drill: 1 for the result it had, 0 for the others.",
-        by_result,
-    )
-    .gauge(
-        "snapdrill_drill_rto_seconds",
-        "Measured recovery time of the last drill (start to verified data).",
-        per(&|r| Some(r.rto_secs)),
-    )
-    .gauge(
-        "snapdrill_drill_rto_estimate_seconds",
-        "Extrapolated full-snapshot recovery time of the last drill, when it was a sample.",
-        per(&|r| r.rto_estimate_secs),
-    )
-    .gauge(
-        "snapdrill_drill_rpo_seconds",
-        "Age of the newest snapshot in the store when the last drill started.",
-        per(&|r| r.rpo_secs),
-    )
-    .gauge(
-        "snapdrill_drill_rto_target_seconds",
-        "Recovery-time objective the last drill was judged against.",
-        per(&|r| r.targets.rto_secs),
-    )
-    .gauge(
-        "snapdrill_drill_rpo_target_seconds",
-        "Recovery-point objective the last drill was judged against.",
-        per(&|r| r.targets.rpo_secs),
-    )
-    .gauge(
-        "snapdrill_drill_restored_bytes",
-        "Content bytes the last drill restored and verified.",
-        per(&|r| Some(r.bytes as f64)),
-    )
-    .gauge(
-        "snapdrill_drill_restored_files",
-        "Files the last drill restored and verified.",
-        per(&|r| Some(r.files as f64)),
-    )
-    .gauge(
-        "snapdrill_drill_throughput_bytes_per_second",
-        "Content bytes per second over the data phase of the last drill.",
-        per(&|r| Some(r.throughput_mb_s * 1e6)),
-    );
-    t.finish()
+    samples
 }
