@@ -177,7 +177,7 @@ pub struct Config {
     /// Host name recorded in snapshots (default: this machine's).
     pub host: Option<String>,
     /// What a file that keeps changing while it is read does to a backup.
-    pub on_changed: crate::backup::OnChanged,
+    pub on_changed: OnChanged,
     /// Drill recovery-time target.
     pub rto: Option<Duration>,
     /// Drill recovery-point target.
@@ -366,6 +366,17 @@ impl Config {
     }
 }
 
+/// What a file that keeps changing while it is read does to a backup (`[backup]
+/// changed_while_read`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnChanged {
+    /// Store what was read, flagged in the manifest; the backup is partial (exit 3).
+    #[default]
+    Partial,
+    /// No snapshot: the job fails (exit 1).
+    Fail,
+}
+
 /// The folder relative paths in a config are resolved against: the config's own.
 fn config_base(path: &Path) -> PathBuf {
     let base = match path.parent() {
@@ -384,10 +395,10 @@ fn duration(what: &str, v: Option<String>) -> std::result::Result<Option<Duratio
     .transpose()
 }
 
-fn parse_on_changed(v: Option<&str>) -> std::result::Result<crate::backup::OnChanged, String> {
+fn parse_on_changed(v: Option<&str>) -> std::result::Result<OnChanged, String> {
     match v {
-        None | Some("partial") => Ok(crate::backup::OnChanged::Partial),
-        Some("fail") => Ok(crate::backup::OnChanged::Fail),
+        None | Some("partial") => Ok(OnChanged::Partial),
+        Some("fail") => Ok(OnChanged::Fail),
         Some(other) => Err(format!(
             "[backup] changed_while_read = \"{other}\": write \"partial\" (store it flagged, exit 3) or \"fail\" (no snapshot, exit 1)"
         )),

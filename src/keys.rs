@@ -141,7 +141,7 @@ impl Identities {
 }
 
 /// Most recipients a repository may have (readers refuse objects with many more stanzas:
-/// see [`crate::sealing::MAX_STANZAS`]).
+/// see `sealing::MAX_STANZAS`).
 pub const MAX_RECIPIENTS: usize = 64;
 
 /// Parse the configured recipients.

@@ -151,7 +151,11 @@ fn concurrent_backups_forgets_and_prunes_killed_at_random_lose_nothing() {
     assert_eq!(code(&out), 0, "{}", show(&out));
     let out = env.run(&["audit", "--read-data", "--json"]);
     let report = json(&common::stdout(&out));
-    assert_eq!(code(&out), 0, "audit after the thrash and a sync: {report:#}");
+    assert_eq!(
+        code(&out),
+        0,
+        "audit after the thrash and a sync: {report:#}"
+    );
 }
 
 /// A drill that ran to the end passed, or failed only because the snapshot it was reading

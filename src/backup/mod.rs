@@ -32,6 +32,7 @@ use self::assemble::Assembled;
 use self::cache::FilesCache;
 use self::commit::Held;
 use self::upload::{StoreStates, Uploader};
+pub use crate::config::OnChanged;
 use crate::error::{Error, Result};
 use crate::format;
 use crate::format::commit::{Commit, ObjectRef};
@@ -76,17 +77,6 @@ pub struct BackupOptions {
     pub writer_timeout: Duration,
     /// What a file that changed while it was read (twice) does to the run.
     pub on_changed: OnChanged,
-}
-
-/// What a file that keeps changing while it is read does to a backup (`[backup]
-/// changed_while_read`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OnChanged {
-    /// Store what was read, flagged in the manifest; the backup is partial (exit 3).
-    #[default]
-    Partial,
-    /// No snapshot: the job fails (exit 1).
-    Fail,
 }
 
 /// Progress of a running backup.

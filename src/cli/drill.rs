@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use snapdrill::drill::room::{Room, Which};
+use snapdrill::drill::room::{Plan, Room, Which};
 use snapdrill::drill::{self, DrillOptions, DrillRecord, Sample, record, render};
 use snapdrill::error::exit;
 use snapdrill::localfs::atomic::{self, NewMode};
@@ -116,30 +116,13 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     }
     let mut records = Vec::new();
     for (i, plan) in plans.into_iter().enumerate() {
+        // The first drill's RTO clock started with the process.
         let start = if i == 0 {
             global.started
         } else {
             Instant::now()
         };
-        let clock = Arc::new(StageClock::default());
-        let ticker = progress(global.quiet, &plan.label, clock.clone());
-        let outcome = drill::run(
-            plan.stores,
-            &plan.label,
-            room.signer,
-            room.identities.clone(),
-            &opts,
-            start,
-            clock,
-        )
-        .await;
-        ticker.abort();
-        output::ProgressLine::new(global.quiet).done();
-        if !args.no_record {
-            output::warnings(room.keep(&outcome).await, global.quiet);
-        }
-        show(&outcome.record, &args, global.quiet);
-        records.push(outcome.record);
+        records.push(drill_one(global, &room, plan, &opts, &args, start).await);
     }
     write_outputs(&room, &records, &args).await?;
     if args.json {
@@ -150,6 +133,36 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
         .map(|r| r.result)
         .max_by_key(|r| r.severity())
         .map_or(exit::OK, |r| r.exit_code()))
+}
+
+/// One drill with its progress line, its record kept (unless `--no-record`) and shown.
+async fn drill_one(
+    global: &Global,
+    room: &Room,
+    plan: Plan,
+    opts: &DrillOptions,
+    args: &Args,
+    start: Instant,
+) -> DrillRecord {
+    let clock = Arc::new(StageClock::default());
+    let ticker = progress(global.quiet, &plan.label, clock.clone());
+    let outcome = drill::run(
+        plan.stores,
+        &plan.label,
+        room.signer,
+        room.identities.clone(),
+        opts,
+        start,
+        clock,
+    )
+    .await;
+    ticker.abort();
+    output::ProgressLine::new(global.quiet).done();
+    if !args.no_record {
+        output::warnings(room.keep(&outcome).await, global.quiet);
+    }
+    show(&outcome.record, args, global.quiet);
+    outcome.record
 }
 
 /// One drill's warnings, then (on a terminal) its details, then its result line.

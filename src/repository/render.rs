@@ -117,3 +117,41 @@ pub fn warnings(list: &SnapshotList) -> Vec<String> {
     }));
     out
 }
+
+/// What `init` did, for a terminal: the stores, the write key, the signer and what a
+/// responder needs to keep.
+pub fn init_text(done: &super::open_for::Initialised, config: &std::path::Path) -> String {
+    let mut t = format!("repository {}\n", done.repository_id);
+    for o in &done.stores {
+        let _ = writeln!(
+            t,
+            "  store {:<12} {:<20} {}",
+            o.store,
+            o.action,
+            o.create_only.describe()
+        );
+    }
+    let _ = writeln!(
+        t,
+        "write key: {} ({}) — the backup host needs it; it cannot decrypt",
+        done.write_key.display(),
+        if done.write_key_created {
+            "created"
+        } else {
+            "existing"
+        }
+    );
+    let _ = writeln!(t, "signer:    {}", done.signer);
+    if done.pinned {
+        let _ = writeln!(t, "           pinned in {}", config.display());
+    } else {
+        let _ = writeln!(
+            t,
+            "           add it under [repository] in {} as signer = \"{}\"",
+            config.display(),
+            done.signer
+        );
+    }
+    t.push_str("recovery kit for a responder: the identity file, this config (store URLs and signer), and the stores' credentials\n");
+    t
+}
