@@ -35,7 +35,8 @@ struct Case {
     /// `$SNAPDRILL_BIN`, the config `snapdrill.toml`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     before: Vec<String>,
-    /// Shell commands run after it (to release what `before` started).
+    /// Shell commands run after it (to release what `before` started, and wait for it to
+    /// end: nothing a case starts may outlive it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     after: Vec<String>,
     args: Vec<String>,
@@ -228,7 +229,9 @@ fn run_case(path: &Path) -> Result<(), String> {
     cmd.env("COLUMNS", "100").envs(&case.env);
     let out = cmd.output().unwrap();
     for step in &case.after {
-        shell(step);
+        if !shell(step) {
+            return Err(format!("{}: `after` step failed: {step}", path.display()));
+        }
     }
     let root = env.path().display().to_string();
     let clean = |b: &[u8]| normalize(&String::from_utf8_lossy(b).replace(&root, "[ROOT]"));
@@ -274,6 +277,13 @@ fn every_case_in_tests_cmd_holds() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        // `SNAPDRILL_CASE=locked` runs only the cases whose file name contains it.
+        .filter(|p| match std::env::var("SNAPDRILL_CASE") {
+            Ok(only) => p
+                .file_stem()
+                .is_some_and(|s| s.to_string_lossy().contains(&only)),
+            Err(_) => true,
+        })
         .collect();
     cases.sort();
     assert!(!cases.is_empty(), "no case in {}", dir.display());
