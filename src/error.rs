@@ -40,6 +40,27 @@ pub mod exit {
     pub const INTERRUPTED: i32 = 130;
     /// Stopped by SIGTERM (128 + 15).
     pub const TERMINATED: i32 = 143;
+
+    /// The worse of two exit codes, for a command that runs several jobs or drills: an
+    /// integrity failure outranks a key error, which outranks a failure, a lock, a missed
+    /// target and a partial run; an interruption outranks everything (the run stopped).
+    pub fn worst(a: i32, b: i32) -> i32 {
+        const ORDER: [i32; 11] = [
+            OK,
+            PARTIAL,
+            TARGET_MISSED,
+            LOCKED,
+            FATAL,
+            USAGE,
+            NOT_INITIALISED,
+            KEY,
+            INTEGRITY,
+            TERMINATED,
+            INTERRUPTED,
+        ];
+        let rank = |c: i32| ORDER.iter().position(|&o| o == c).unwrap_or(4);
+        if rank(b) > rank(a) { b } else { a }
+    }
 }
 
 /// Everything that can go wrong in the library.

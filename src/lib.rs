@@ -52,6 +52,7 @@ pub mod repository;
 pub mod restore;
 pub mod retention;
 pub mod sealing;
+pub mod select;
 pub mod source;
 pub mod store;
 pub mod sync;

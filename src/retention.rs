@@ -36,8 +36,9 @@ pub struct Candidate {
     pub id: String,
     /// When it was taken.
     pub time: SystemTime,
-    /// Its host (policies apply per host).
-    pub host: String,
+    /// Its group (policies apply per group: by default its data set, see `forget
+    /// --group-by`).
+    pub group: String,
     /// Its tags.
     pub tags: Vec<String>,
 }
@@ -90,20 +91,28 @@ impl Policy {
 }
 
 /// Decide, for each snapshot, whether `policy` keeps it and why: one [`Decision`] per input,
-/// in input order. Rules apply to each host's snapshots separately, newest first.
+/// in input order. Rules apply to each group's snapshots separately, newest first, and the
+/// newest snapshot of a group is always kept: no policy empties a data set (only `forget
+/// ID` can name it).
 pub fn apply(policy: &Policy, snapshots: &[Candidate]) -> Vec<Decision> {
     let mut reasons = vec![Vec::new(); snapshots.len()];
     if policy.is_empty() {
         reasons.iter_mut().for_each(|r| r.push("no policy".into()));
     } else {
-        let mut hosts: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, c) in snapshots.iter().enumerate() {
-            hosts.entry(c.host.as_str()).or_default().push(i);
+            groups.entry(c.group.as_str()).or_default().push(i);
         }
-        for order in hosts.values_mut() {
+        for order in groups.values_mut() {
             // Newest first; the sort is stable, so equal times keep their input order.
             order.sort_by(|&a, &b| snapshots[b].time.cmp(&snapshots[a].time));
             apply_group(policy, snapshots, order, &mut reasons);
+            // A policy of only `keep-tag` (or `keep-within` of nothing) would empty it.
+            if let Some(&newest) = order.first()
+                && reasons[newest].is_empty()
+            {
+                reasons[newest].push("newest of its group".into());
+            }
         }
     }
     snapshots
@@ -117,7 +126,7 @@ pub fn apply(policy: &Policy, snapshots: &[Candidate]) -> Vec<Decision> {
         .collect()
 }
 
-/// One host's snapshots (`order`: indices into `all`, newest first); adds the reasons of
+/// One group's snapshots (`order`: indices into `all`, newest first); adds the reasons of
 /// every rule that keeps each of them.
 fn apply_group(policy: &Policy, all: &[Candidate], order: &[usize], reasons: &mut [Vec<String>]) {
     let Some(&newest) = order.first() else { return };
@@ -363,7 +372,7 @@ mod tests {
         Candidate {
             id,
             time: UNIX_EPOCH + Duration::from_secs(secs),
-            host: host.into(),
+            group: host.into(),
             tags: tags.iter().map(|t| t.to_string()).collect(),
         }
     }
@@ -441,7 +450,7 @@ mod tests {
     fn fixture_is_what_the_table_assumes() {
         let h = history();
         assert_eq!(h.len(), 400 + DOUBLES.len() + 10);
-        let h1: Vec<_> = h.iter().filter(|c| c.host == "h1").collect();
+        let h1: Vec<_> = h.iter().filter(|c| c.group == "h1").collect();
         assert_eq!(h1.first().unwrap().id, "h1-2025-10-24T03");
         assert_eq!(h1.last().unwrap().id, "h1-2026-11-27T15");
         // 2026-11-27T15:00Z (`date -u -d '2026-11-27 15:00' +%s`).
@@ -625,12 +634,19 @@ mod tests {
                 ]),
             ),
             (
+                // And the newest of each group: no policy empties a data set.
                 "keep-tag audit",
                 Policy {
                     keep_tags: vec!["audit".into()],
                     ..Policy::default()
                 },
-                set(["h1-2025-11-15T03", "h1-2026-03-31T03", "h2-2026-01-05T12"]),
+                set([
+                    "h1-2025-11-15T03",
+                    "h1-2026-03-31T03",
+                    "h2-2026-01-05T12",
+                    "h1-2026-11-27T15",
+                    "h2-2026-01-10T12",
+                ]),
             ),
             (
                 "keep-last bigger than the history",
@@ -739,11 +755,11 @@ mod tests {
         // h1 alone gets exactly the decisions it gets beside h2, and so does h2.
         let full = apply(&policy, &all);
         for host in ["h1", "h2"] {
-            let alone: Vec<Candidate> = all.iter().filter(|c| c.host == host).cloned().collect();
+            let alone: Vec<Candidate> = all.iter().filter(|c| c.group == host).cloned().collect();
             let beside: Vec<Decision> = full
                 .iter()
                 .zip(&all)
-                .filter(|(_, c)| c.host == host)
+                .filter(|(_, c)| c.group == host)
                 .map(|(d, _)| d.clone())
                 .collect();
             assert_eq!(apply(&policy, &alone), beside, "{host}");

@@ -46,6 +46,35 @@ pub fn chunk_id(dedup_key: &[u8; 32], plaintext: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// A data set's source identity (docs/format.md section 7): what a job saves — its paths
+/// made absolute and sorted, its stream's file name — as HMAC-SHA-256 under the dedup key,
+/// the first 16 bytes in hex. Equal sources give equal identities on every host holding the
+/// key; a store reader, without the key, learns nothing of the paths.
+pub fn source_id(
+    dedup_key: &[u8; 32],
+    paths: &[std::path::PathBuf],
+    stream: Option<&str>,
+) -> String {
+    let mut paths: Vec<&[u8]> = paths
+        .iter()
+        .map(|p| p.as_os_str().as_encoded_bytes())
+        .collect();
+    paths.sort();
+    paths.dedup();
+    let mut message = b"snapdrill source v2\0".to_vec();
+    for p in paths {
+        message.extend_from_slice(b"path\0");
+        message.extend_from_slice(p);
+        message.push(0);
+    }
+    if let Some(name) = stream {
+        message.extend_from_slice(b"stream\0");
+        message.extend_from_slice(name.as_bytes());
+        message.push(0);
+    }
+    hex::encode(&chunk_id(dedup_key, &message)[..16])
+}
+
 /// The FastCDC gear seed derived from the dedup key (docs/format.md section 4).
 pub fn chunker_seed(dedup_key: &[u8; 32]) -> u64 {
     let tag = chunk_id(dedup_key, b"snapdrill fastcdc seed v1");

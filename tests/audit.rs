@@ -505,8 +505,15 @@ fn a_snapshot_forgotten_with_a_valid_tombstone_is_not_an_alert_but_a_forged_one_
             &key.repository_id,
             id,
             "2026-11-28T00:00:00Z",
-            // The host that made the snapshot (backups record this machine's name).
-            &snapdrill::hostname(),
+            // The data set of the snapshot, as its commit names it.
+            &snapdrill::format::commit::Commit::from_object(
+                &commit,
+                &key.signer(),
+                &key.repository_id,
+                id,
+            )
+            .unwrap()
+            .data_set(),
             ObjectRef {
                 name: format!("snapshots/{id}"),
                 size: commit.len() as u64,

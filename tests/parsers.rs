@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use proptest::prelude::*;
 use snapdrill::drill::record::{self, DrillRecord};
-use snapdrill::format::commit::{Commit, ObjectRef, Summary};
+use snapdrill::format::commit::{Commit, DataSet, ObjectRef, Origin, Summary};
 use snapdrill::format::manifest::Manifest;
 use snapdrill::format::repo_config::RepoConfig;
 use snapdrill::format::signed::{self, Role};
@@ -52,8 +52,14 @@ fn world() -> &'static World {
             &key.repository_id,
             &id,
             &time,
-            "host",
-            vec!["tag".into()],
+            Origin {
+                set: DataSet {
+                    host: "host".into(),
+                    job: Some("job".into()),
+                    source: Some("ab".repeat(16)),
+                },
+                tags: vec!["tag".into()],
+            },
             Summary::default(),
             obj(format::manifest_object(&id)),
             vec![obj(format::chunk_object(&chunk))],
@@ -63,7 +69,7 @@ fn world() -> &'static World {
             &key.repository_id,
             &id,
             &time,
-            "host",
+            &commit.data_set(),
             obj(format::commit_object(&id)),
             &time,
             "by id",

@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
 use super::{Finding, FindingKind};
-use crate::format::{self, tombstone::Tombstone};
+use crate::format::{self, commit, tombstone::Tombstone};
 
-/// One data set (a host, until jobs identify data sets) as the audit sees it.
+/// One data set (host, job, source; a format-1 snapshot's is its host) as the audit sees it.
 #[derive(Default)]
 struct DataSet<'a> {
     live: BTreeSet<&'a str>,
@@ -26,34 +26,35 @@ impl<'a> DataSet<'a> {
     }
 }
 
-/// `live`: (host, time, id) of the verified, unforgotten commits (repeats across stores are
-/// fine). Findings of kind [`FindingKind::NewestForgotten`] and [`FindingKind::MassForget`].
-pub(super) fn alarms(
-    live: &[(&str, &str, &str)],
-    forgotten: &BTreeMap<String, Tombstone>,
+/// `live`: (data set, time, id) of the verified, unforgotten commits (repeats across stores
+/// are fine). Findings of kind [`FindingKind::NewestForgotten`] and
+/// [`FindingKind::MassForget`].
+pub(super) fn alarms<'a>(
+    live: &[(commit::DataSet, &'a str, &'a str)],
+    forgotten: &'a BTreeMap<String, Tombstone>,
     now: SystemTime,
 ) -> Vec<Finding> {
-    let mut sets: BTreeMap<&str, DataSet> = BTreeMap::new();
-    for &(host, time, id) in live {
-        let set = sets.entry(host).or_default();
+    let mut sets: BTreeMap<commit::DataSet, DataSet<'a>> = BTreeMap::new();
+    for (key, time, id) in live {
+        let set = sets.entry(key.clone()).or_default();
         set.live.insert(id);
         set.see(time, id, false);
     }
     for t in forgotten.values() {
-        let set = sets.entry(&t.host).or_default();
+        let set = sets.entry(t.data_set()).or_default();
         set.forgotten.push(t);
         set.see(&t.snapshot_time, &t.snapshot_id, true);
     }
     let day = Duration::from_secs(24 * 3600);
     let mut out = Vec::new();
-    for (host, set) in sets {
+    for (key, set) in sets {
         if set.newest.2 {
             out.push(Finding::new(
                 "all",
                 &format::tombstone_object(set.newest.1),
                 FindingKind::NewestForgotten,
                 format!(
-                    "snapshot {}, the newest of host {host}, is forgotten",
+                    "snapshot {}, the newest of data set {key}, is forgotten",
                     set.newest.1
                 ),
             ));
@@ -73,7 +74,7 @@ pub(super) fn alarms(
                 format::FORGOTTEN_PREFIX,
                 FindingKind::MassForget,
                 format!(
-                    "{recent} of the {total} snapshots of host {host} were forgotten within the last day"
+                    "{recent} of the {total} snapshots of data set {key} were forgotten within the last day"
                 ),
             ));
         }

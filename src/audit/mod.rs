@@ -43,7 +43,7 @@ use self::survey::{Outcome, Surveyed};
 use crate::error::{Result, exit};
 use crate::format::repo_config::RepoConfig;
 use crate::format::tombstone::Tombstone;
-use crate::format::{self, commit::ObjectRef};
+use crate::format::{self, commit::DataSet, commit::ObjectRef};
 use crate::keys::Identities;
 use crate::store::StoreRef;
 
@@ -648,13 +648,13 @@ impl Audit {
     /// Tombstones a compromised backup host would sign: the newest snapshot of a data set,
     /// or most of its snapshots within a day.
     fn check_forgetting(&mut self) {
-        let live: Vec<(&str, &str, &str)> = self
+        let live: Vec<(DataSet, &str, &str)> = self
             .stores
             .iter()
             .flat_map(|s| s.commits.values())
             .map(|c| {
                 (
-                    c.commit.host.as_str(),
+                    c.commit.data_set(),
                     c.commit.time.as_str(),
                     c.commit.snapshot_id.as_str(),
                 )

@@ -368,8 +368,14 @@ mod tests {
             &key.repository_id,
             &m.snapshot_id,
             &m.time,
-            "host",
-            Vec::new(),
+            crate::format::commit::Origin {
+                set: crate::format::commit::DataSet {
+                    host: "host".into(),
+                    job: Some("test".into()),
+                    source: Some("ab".repeat(16)),
+                },
+                tags: Vec::new(),
+            },
             Summary::default(),
             manifest_ref,
             Vec::new(),

@@ -6,16 +6,19 @@ use std::path::{Path, PathBuf};
 
 use super::{BackupOptions, BackupReport, Progress, StreamSource};
 use crate::audit::ledger;
-use crate::config::Config;
+use crate::config::{Config, Health, Job, Require};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::lock::LocalLock;
 use crate::repository::{Opened, Purpose, Repository};
 
-/// What the command line adds to the config's `[backup]`.
+/// What the command line adds to the config's jobs.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
-    /// Paths (default: `[backup] paths`, unless a stream is given).
+    /// Run only this job; with PATHs or a stream, the name an ad-hoc backup is recorded
+    /// under.
+    pub job: Option<String>,
+    /// Paths of an ad-hoc backup (instead of the configured jobs).
     pub paths: Vec<PathBuf>,
     /// Standard input stored under this name.
     pub stdin_name: Option<String>,
@@ -33,6 +36,22 @@ pub struct Request {
     pub no_cache: bool,
 }
 
+/// The job name of a backup given its sources on the command line without `--job`.
+pub const ADHOC_JOB: &str = "adhoc";
+
+/// One data set to back up: a configured job, or the command line's sources.
+#[derive(Debug, Clone)]
+pub struct JobRun {
+    /// The job's name, recorded in the snapshot.
+    pub name: String,
+    paths: Vec<PathBuf>,
+    stream: Option<StreamSource>,
+    exclude: Vec<String>,
+    tags: Vec<String>,
+    require: Option<Require>,
+    health: Health,
+}
+
 impl Request {
     fn stream(&self) -> Option<StreamSource> {
         match (&self.stdin_name, &self.command) {
@@ -48,26 +67,80 @@ impl Request {
         }
     }
 
-    /// The engine's options, from the config and this request.
-    pub fn options(&self, config: &Config) -> Result<BackupOptions> {
+    /// The jobs this request runs, in order: the command line's sources as one ad-hoc job
+    /// (named by `--job`, else `adhoc`), else the job `--job` names, else every configured
+    /// job.
+    pub fn jobs(&self, config: &Config) -> Result<Vec<JobRun>> {
         let stream = self.stream();
-        let paths = if !self.paths.is_empty() || stream.is_some() {
-            self.paths.clone()
-        } else {
-            config.paths.clone()
-        };
-        if paths.is_empty() && stream.is_none() {
-            return Err(Error::Usage("nothing to back up: give PATHs, set [backup] paths in the config, or use --stdin-name / --command".into()));
+        if !self.paths.is_empty() || stream.is_some() {
+            let name = self.job.clone().unwrap_or_else(|| ADHOC_JOB.into());
+            if !crate::format::is_job_name(&name) {
+                return Err(Error::Usage(format!(
+                    "--job '{}': a job name is 1 to 64 letters, digits, '-' or '_'",
+                    name.escape_debug()
+                )));
+            }
+            if config.jobs.iter().any(|j| j.name == name) {
+                return Err(Error::Usage(format!(
+                    "job '{name}' is configured with its own sources: run `snapdrill backup --job {name}` without PATHs or --stdin-name/--command, or record this backup under another --job name"
+                )));
+            }
+            return Ok(vec![self.adhoc(config, name, stream)]);
         }
-        let mut exclude = config.exclude.clone();
-        exclude.extend(self.exclude.iter().cloned());
-        let mut tags = config.tags.clone();
-        tags.extend(self.tags.iter().cloned());
-        Ok(BackupOptions {
-            paths,
+        let chosen: Vec<&Job> = match &self.job {
+            Some(name) => match config.jobs.iter().find(|j| &j.name == name) {
+                Some(j) => vec![j],
+                None => return Err(Error::Usage(unknown_job(config, name))),
+            },
+            None => config.jobs.iter().collect(),
+        };
+        if chosen.is_empty() {
+            return Err(Error::Usage("nothing to back up: add a [[job]] (or [backup] paths) to the config, give PATHs, or use --stdin-name / --command".into()));
+        }
+        Ok(chosen
+            .into_iter()
+            .map(|j| self.configured(config, j))
+            .collect())
+    }
+
+    fn adhoc(&self, config: &Config, name: String, stream: Option<StreamSource>) -> JobRun {
+        JobRun {
+            name,
+            paths: self.paths.clone(),
             stream,
-            exclude,
-            tags,
+            exclude: [&config.exclude[..], &self.exclude[..]].concat(),
+            tags: [&config.tags[..], &self.tags[..]].concat(),
+            require: None,
+            health: Health::default(),
+        }
+    }
+
+    fn configured(&self, config: &Config, job: &Job) -> JobRun {
+        JobRun {
+            name: job.name.clone(),
+            paths: job.paths.clone(),
+            stream: job.command.as_ref().map(|cmd| StreamSource {
+                name: job
+                    .stdin_name
+                    .clone()
+                    .unwrap_or_else(|| "command-output".into()),
+                command: Some(cmd.clone()),
+            }),
+            exclude: [&config.exclude[..], &job.exclude[..], &self.exclude[..]].concat(),
+            tags: [&config.tags[..], &job.tags[..], &self.tags[..]].concat(),
+            require: job.require,
+            health: job.health.clone(),
+        }
+    }
+
+    /// The engine's options for `job`, from the config and this request.
+    pub fn options(&self, config: &Config, job: &JobRun) -> BackupOptions {
+        BackupOptions {
+            job: job.name.clone(),
+            paths: job.paths.clone(),
+            stream: job.stream.clone(),
+            exclude: job.exclude.clone(),
+            tags: job.tags.clone(),
             host: self
                 .host
                 .clone()
@@ -77,10 +150,27 @@ impl Request {
             force_read: self.force_read,
             cache_dir: (!self.no_cache).then(|| config.cache_dir.clone()),
             configured_stores: config.stores.iter().map(|s| s.name.clone()).collect(),
-            require: config.require.count(config.stores.len()),
+            require: job
+                .require
+                .unwrap_or(config.require)
+                .count(config.stores.len()),
             writer_timeout: config.prune.writer_timeout,
             on_changed: config.on_changed,
-        })
+            health: job.health.clone(),
+        }
+    }
+}
+
+/// "no job NAME", with the names there are.
+fn unknown_job(config: &Config, name: &str) -> String {
+    let names: Vec<&str> = config.jobs.iter().map(|j| j.name.as_str()).collect();
+    if names.is_empty() {
+        format!("no job '{name}': the config has no [[job]]; add one, or give PATHs to back up")
+    } else {
+        format!(
+            "no job '{name}' in the config; its jobs are: {}",
+            names.join(", ")
+        )
     }
 }
 
@@ -91,15 +181,16 @@ impl Request {
 pub async fn run(
     config: &Config,
     request: &Request,
+    job: &JobRun,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<BackupReport> {
     let recipients = keys::parse_recipients(&config.recipients)?;
-    let opts = request.options(config)?;
+    let opts = request.options(config, job);
     // Held until the run ends; the descriptor is close-on-exec, so a `--command` child
     // cannot keep it after snapdrill is gone.
     let _lock = LocalLock::acquire(
         &config.state_dir,
-        &job_name(&config.path, &opts.paths, opts.stream.as_ref()),
+        &lock_name(&config.path, &opts.job, &opts.paths, opts.stream.as_ref()),
     )?;
     let Opened { repo, key } = Repository::open_for(config, Purpose::Backup).await?;
     let key = key.expect("opened to back up: the write key is loaded");
@@ -125,11 +216,16 @@ pub async fn run(
     Ok(report)
 }
 
-/// What identifies a backup job for its lock: the config file and what it backs up.
-fn job_name(config: &Path, paths: &[PathBuf], stream: Option<&StreamSource>) -> String {
+/// What identifies a backup job for its lock: the config file, the job and what it backs up.
+fn lock_name(
+    config: &Path,
+    name: &str,
+    paths: &[PathBuf],
+    stream: Option<&StreamSource>,
+) -> String {
     let config = std::fs::canonicalize(config).unwrap_or_else(|_| config.to_owned());
     // `{:?}` quotes each part, so that different lists of paths never read the same.
-    let mut job = format!("config {config:?}");
+    let mut job = format!("config {config:?} job {name:?}");
     for p in paths {
         let p = std::path::absolute(p).unwrap_or_else(|_| p.clone());
         job.push_str(&format!(" path {p:?}"));

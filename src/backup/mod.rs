@@ -35,7 +35,7 @@ use self::upload::{StoreStates, Uploader};
 pub use crate::config::OnChanged;
 use crate::error::{Error, Result};
 use crate::format;
-use crate::format::commit::{Commit, ObjectRef};
+use crate::format::commit::{Commit, DataSet, ObjectRef, Origin};
 use crate::keys::WriteKey;
 use crate::repository::Repository;
 use crate::source::{self, Excludes, Skipped, Walked};
@@ -53,6 +53,10 @@ pub struct StreamSource {
 /// What to back up, and how.
 #[derive(Debug, Clone)]
 pub struct BackupOptions {
+    /// The job's name, recorded in the commit.
+    pub job: String,
+    /// What the job checks of its data before it is saved.
+    pub health: crate::config::Health,
     /// Local paths.
     pub paths: Vec<PathBuf>,
     /// Standard input or a command.
@@ -114,6 +118,8 @@ pub struct BackupReport {
     pub time: String,
     /// Host.
     pub host: String,
+    /// The job (with the host: the data set).
+    pub job: String,
     /// Tags.
     pub tags: Vec<String>,
     /// Regular files in the snapshot.
@@ -371,8 +377,10 @@ async fn seal_and_commit(
         &repo.config.repository_id,
         &run.snapshot_id,
         &format::format_time(run.time),
-        &opts.host,
-        opts.tags.clone(),
+        Origin {
+            set: data_set(opts, key),
+            tags: opts.tags.clone(),
+        },
         assembled.summary.clone(),
         manifest_ref,
         objects,
@@ -391,6 +399,24 @@ async fn seal_and_commit(
     .await;
     run.ensure_a_store()?;
     Ok(commit)
+}
+
+/// The data set a run of `opts` adds to: host, job, and the keyed identity of its sources.
+pub fn data_set(opts: &BackupOptions, key: &WriteKey) -> DataSet {
+    let paths: Vec<PathBuf> = opts
+        .paths
+        .iter()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        .collect();
+    DataSet {
+        host: opts.host.clone(),
+        job: Some(opts.job.clone()),
+        source: Some(crate::sealing::source_id(
+            &key.dedup,
+            &paths,
+            opts.stream.as_ref().map(|s| s.name.as_str()),
+        )),
+    }
 }
 
 impl Run {
@@ -447,6 +473,7 @@ impl Outcome {
             snapshot_id: run.snapshot_id.clone(),
             time: commit.time.clone(),
             host: opts.host.clone(),
+            job: opts.job.clone(),
             tags: opts.tags.clone(),
             files: summary.files,
             dirs: summary.dirs,

@@ -53,10 +53,11 @@ pub fn text(r: &BackupReport, quiet: bool) -> String {
     if !quiet {
         let _ = writeln!(
             out,
-            "snapshot {}  ({}, host {})",
+            "snapshot {}  ({}, host {}, job {})",
             r.snapshot_id,
             r.time,
-            escape(&r.host)
+            escape(&r.host),
+            r.job
         );
         let _ = writeln!(
             out,
@@ -107,7 +108,8 @@ pub fn text(r: &BackupReport, quiet: bool) -> String {
     };
     let _ = writeln!(
         out,
-        "backup {verdict}: snapshot {} committed to {} of {} stores ({} required)",
+        "backup {verdict}: job {}, snapshot {} committed to {} of {} stores ({} required)",
+        r.job,
         r.snapshot_id,
         r.committed(),
         r.stores.len(),

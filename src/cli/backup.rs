@@ -1,19 +1,24 @@
-//! `snapdrill backup [PATH…]`
+//! `snapdrill backup [--job NAME] [PATH…]`
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 use snapdrill::backup::job::{self, Request};
 use snapdrill::backup::render;
+use snapdrill::error::exit;
 
 use super::{Global, common, output};
 
 /// Arguments of `backup`.
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
-    /// Paths to back up (default: [backup] paths of the config).
+    /// Paths to back up instead of the configured jobs.
     paths: Vec<PathBuf>,
-    /// Store standard input as a file of this name (e.g. `pg_dump db | snapdrill backup --stdin-name db.sql`).
+    /// Run only this [[job]] (default: every job, in order); with PATHs or a stream, the
+    /// job name the snapshot is recorded under (default: adhoc).
+    #[arg(long, value_name = "NAME")]
+    job: Option<String>,
+    /// Store standard input as a file of this name (e.g. `pg_dump db | snapdrill backup --job crm --stdin-name db.sql`).
     #[arg(long, value_name = "NAME")]
     stdin_name: Option<String>,
     /// Store the standard output of this command (run with `sh -c`); a non-zero exit means no snapshot.
@@ -34,14 +39,16 @@ pub(super) struct Args {
     /// Neither read nor write the local cache.
     #[arg(long)]
     no_cache: bool,
-    /// Print the report as JSON.
+    /// Print each job's report as JSON (one object per job).
     #[arg(long)]
     json: bool,
 }
 
+/// Each job in turn, with its own lock and result; the exit code is the worst.
 pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let config = common::load_config(global)?;
     let request = Request {
+        job: args.job,
         paths: args.paths,
         stdin_name: args.stdin_name,
         command: args.command,
@@ -51,10 +58,32 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
         force_read: args.force_read,
         no_cache: args.no_cache,
     };
+    let jobs = request.jobs(&config)?;
+    let mut worst = exit::OK;
+    for j in &jobs {
+        let code = match run_one(global, &config, &request, j, args.json).await {
+            Ok(code) => code,
+            // One failed job does not stop the others: report it and go on.
+            Err(e) if jobs.len() > 1 => super::report_error(&e.context(format!("job {}", j.name))),
+            Err(e) => return Err(e),
+        };
+        worst = exit::worst(worst, code);
+    }
+    Ok(worst)
+}
+
+async fn run_one(
+    global: &Global,
+    config: &snapdrill::config::Config,
+    request: &Request,
+    j: &job::JobRun,
+    json: bool,
+) -> Result<i32> {
     let line = output::ProgressLine::new(global.quiet);
-    let report = job::run(&config, &request, &|p| {
+    let report = job::run(config, request, j, &|p| {
         line.show(&format!(
-            "backup: {} of {}, {} new chunks",
+            "backup {}: {} of {}, {} new chunks",
+            j.name,
             output::size(p.bytes_done),
             output::size(p.bytes_total),
             p.chunks_new
@@ -63,7 +92,7 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     .await;
     line.done();
     let report = report?;
-    if args.json {
+    if json {
         output::json(&report)?;
     } else {
         output::warnings(render::warnings(&report, global.quiet), global.quiet);

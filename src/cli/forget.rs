@@ -1,5 +1,6 @@
 //! `snapdrill forget` (retention) and `snapdrill prune` (garbage collection).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -18,7 +19,7 @@ pub(super) struct Args {
     /// Forget these snapshots (ids, unique prefixes or `latest`) instead of applying a policy.
     #[arg(value_name = "SNAPSHOT")]
     ids: Vec<String>,
-    /// Keep the newest N snapshots (per host).
+    /// Keep the newest N snapshots (per group: by default per data set).
     #[arg(long, value_name = "N")]
     keep_last: Option<usize>,
     /// Keep the newest snapshot of each of the last N hours.
@@ -42,6 +43,10 @@ pub(super) struct Args {
     /// Keep every snapshot with this tag (repeatable).
     #[arg(long = "keep-tag", value_name = "TAG")]
     keep_tags: Vec<String>,
+    /// Group snapshots by any of host,job,paths,tags before applying the policy (default:
+    /// host,job,paths, a data set; '' = one group).
+    #[arg(long, value_name = "LIST", default_value = "host,job,paths")]
+    group_by: snapdrill::prune::forget::GroupBy,
     /// Show what would be forgotten; change nothing.
     #[arg(short = 'n', long)]
     dry_run: bool,
@@ -82,7 +87,9 @@ pub(super) struct PruneArgs {
 }
 
 impl Args {
-    fn policy(&self, config: &Config) -> Policy {
+    /// The command line's policy for every snapshot, else the config's: `[forget]`, and
+    /// each job's own `[job.forget]` for its snapshots.
+    fn policies(&self, config: &Config) -> (Policy, BTreeMap<String, Policy>) {
         let given = Policy {
             keep_last: self.keep_last,
             keep_hourly: self.keep_hourly,
@@ -93,11 +100,15 @@ impl Args {
             keep_within: self.keep_within,
             keep_tags: self.keep_tags.clone(),
         };
-        if given.is_empty() {
-            config.retention.clone()
-        } else {
-            given
+        if !given.is_empty() {
+            return (given, BTreeMap::new());
         }
+        let jobs = config
+            .jobs
+            .iter()
+            .filter_map(|j| Some((j.name.clone(), j.retention.clone()?)))
+            .collect();
+        (config.retention.clone(), jobs)
     }
 }
 
@@ -107,8 +118,11 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let repo = common::open(&config, Purpose::Retention, global)
         .await?
         .repo;
+    let (policy, job_policies) = args.policies(&config);
     let opts = ForgetOptions {
-        policy: args.policy(&config),
+        policy,
+        job_policies,
+        group_by: args.group_by,
         ids: args.ids.clone(),
         dry_run: args.dry_run,
     };

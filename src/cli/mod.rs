@@ -43,7 +43,7 @@ enum Command {
     Keygen(keygen::Args),
     /// Create the repository in every configured store, and the backup host's write key.
     Init(init::Args),
-    /// Back up the configured paths (or PATHs, standard input, a command's output).
+    /// Back up every configured job, or one (--job), or PATHs, standard input, a command's output.
     Backup(backup::Args),
     /// List snapshots (no identity needed).
     Snapshots(snapshots::Args),
@@ -149,7 +149,7 @@ pub(crate) fn main() -> i32 {
 }
 
 /// Print an error as one sentence plus, when there is one, what to do next.
-fn report_error(e: &anyhow::Error) -> i32 {
+pub(super) fn report_error(e: &anyhow::Error) -> i32 {
     if let Some(io) = e.downcast_ref::<std::io::Error>()
         && io.kind() == std::io::ErrorKind::BrokenPipe
     {

@@ -320,7 +320,7 @@ pub fn open<'a>(
     }
     let record: DrillRecord =
         serde_json::from_slice(body).map_err(|e| format!("unreadable record: {e}"))?;
-    check_version("drill record", &record.format, FORMAT, record.version)?;
+    check_version("drill record", &record.format, FORMAT, record.version, 1)?;
     Ok(record)
 }
 

@@ -11,6 +11,11 @@ use super::{check_version, limits};
 
 const FORMAT: &str = "snapdrill-snapshot";
 
+/// The commit version this build writes: 2 records the data set (`job`, `source`). A
+/// version-1 reader refuses these commits rather than lumping every data set of a host into
+/// one timeline (its retention would forget one data set's only snapshots for another's).
+pub const VERSION: u32 = 2;
+
 /// One object a snapshot needs, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectRef {
@@ -51,6 +56,42 @@ pub struct Summary {
     pub bytes: u64,
 }
 
+/// Which data set a snapshot belongs to: one job of one host, saving one set of sources.
+/// Commits of format version 1 name only the host.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct DataSet {
+    /// The host that made it.
+    pub host: String,
+    /// The job's name (`None` in version 1).
+    pub job: Option<String>,
+    /// The keyed hash of what the job saves (`None` in version 1).
+    pub source: Option<String>,
+}
+
+impl DataSet {
+    /// The job as shown: its name, or `-` for a version-1 snapshot.
+    pub fn job_name(&self) -> &str {
+        self.job.as_deref().unwrap_or("-")
+    }
+}
+
+impl std::fmt::Display for DataSet {
+    /// `host/job`: what a person calls it (two data sets of one job differ in `source`,
+    /// which messages add where it matters).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.host, self.job_name())
+    }
+}
+
+/// Where a new snapshot comes from: its data set and the operator's tags.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// Host, job and source identity.
+    pub set: DataSet,
+    /// Operator's tags.
+    pub tags: Vec<String>,
+}
+
 /// The body of `snapshots/<id>`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Commit {
@@ -66,6 +107,13 @@ pub struct Commit {
     pub time: String,
     /// The host that made it.
     pub host: String,
+    /// The job that made it (version 2; [`is_job_name`](super::is_job_name)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    /// What the job saves, as a keyed hash a store reader cannot invert (version 2, 32 hex
+    /// digits: docs/format.md section 7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Operator's tags.
     #[serde(default)]
     pub tags: Vec<String>,
@@ -114,16 +162,11 @@ pub fn check_time(time: &str, snapshot_id: &str, now: SystemTime) -> Result<Syst
 
 impl Commit {
     /// A new commit body.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one argument per member of the signed document"
-    )]
     pub fn new(
         repository_id: &str,
         snapshot_id: &str,
         time: &str,
-        host: &str,
-        tags: Vec<String>,
+        origin: Origin,
         summary: Summary,
         manifest: ObjectRef,
         mut objects: Vec<ObjectRef>,
@@ -132,12 +175,14 @@ impl Commit {
         objects.dedup_by(|a, b| a.name == b.name);
         Commit {
             format: FORMAT.into(),
-            version: super::VERSION,
+            version: VERSION,
             repository_id: repository_id.into(),
             snapshot_id: snapshot_id.into(),
             time: time.into(),
-            host: host.into(),
-            tags,
+            host: origin.set.host,
+            job: origin.set.job,
+            source: origin.set.source,
+            tags: origin.tags,
             summary,
             manifest,
             objects,
@@ -163,8 +208,15 @@ impl Commit {
         let body = signed::verify(object, Role::Snapshot, pinned)?;
         let commit: Commit = serde_json::from_slice(body)
             .map_err(|e| CommitError::Invalid(format!("unreadable commit: {e}")))?;
-        check_version("snapshot commit", &commit.format, FORMAT, commit.version)
-            .map_err(CommitError::Invalid)?;
+        check_version(
+            "snapshot commit",
+            &commit.format,
+            FORMAT,
+            commit.version,
+            VERSION,
+        )
+        .map_err(CommitError::Invalid)?;
+        commit.check_data_set().map_err(CommitError::Invalid)?;
         if commit.repository_id != repository_id {
             return Err(CommitError::Invalid(format!(
                 "belongs to repository {}, not {repository_id}",
@@ -194,6 +246,33 @@ impl Commit {
         Ok(commit)
     }
 
+    /// Version 2 names its data set; version 1 cannot (a v1 commit claiming a job was not
+    /// written by snapdrill).
+    fn check_data_set(&self) -> Result<(), String> {
+        match (self.version, &self.job, &self.source) {
+            (1, None, None) => Ok(()),
+            (1, _, _) => Err("is a version 1 commit that names a job or source".into()),
+            (_, Some(job), Some(source))
+                if super::is_job_name(job) && super::is_hex(source, 32) =>
+            {
+                Ok(())
+            }
+            _ => Err(format!(
+                "is a version {} commit without a valid job name and source identity",
+                self.version
+            )),
+        }
+    }
+
+    /// The data set this snapshot belongs to.
+    pub fn data_set(&self) -> DataSet {
+        DataSet {
+            host: self.host.clone(),
+            job: self.job.clone(),
+            source: self.source.clone(),
+        }
+    }
+
     /// The entry for `name`, by binary search (objects are sorted).
     pub fn object(&self, name: &str) -> Option<&ObjectRef> {
         self.objects
@@ -212,8 +291,14 @@ mod tests {
             "00".repeat(16).as_str(),
             id,
             "2026-11-28T03:27:18Z",
-            "host",
-            vec!["nightly".into()],
+            Origin {
+                set: DataSet {
+                    host: "host".into(),
+                    job: Some("exports".into()),
+                    source: Some("ab".repeat(16)),
+                },
+                tags: vec!["nightly".into()],
+            },
             Summary::default(),
             ObjectRef {
                 name: super::super::manifest_object(id),

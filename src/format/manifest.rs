@@ -151,7 +151,7 @@ impl Manifest {
     pub fn new(repository_id: &str, snapshot_id: &str, time: &str) -> Self {
         Manifest {
             format: FORMAT.into(),
-            version: super::VERSION,
+            version: super::V1,
             repository_id: repository_id.into(),
             snapshot_id: snapshot_id.into(),
             time: time.into(),
@@ -178,7 +178,7 @@ impl Manifest {
     }
 
     fn checked(self, commit: &Commit) -> Result<Self, String> {
-        check_version("manifest", &self.format, FORMAT, self.version)?;
+        check_version("manifest", &self.format, FORMAT, self.version, super::V1)?;
         self.validate(commit)?;
         Ok(self)
     }

@@ -1,4 +1,4 @@
-//! The repository format, version 1 (`docs/format.md` is the specification).
+//! The repository format, version 2 (`docs/format.md` is the specification).
 //!
 //! This module owns object names, the three documents (repository config, commit,
 //! manifest), their signatures and the limits a reader enforces. It does no I/O.
@@ -13,8 +13,13 @@ use std::time::SystemTime;
 
 use rand::RngCore;
 
-/// The format version this build writes and the newest it reads.
-pub const VERSION: u32 = 1;
+/// The repository format version this build writes (docs/format.md section 11). Each
+/// document carries its own version: version 2 changed only the commit
+/// ([`commit::VERSION`]); every other document is still written at version 1.
+pub const VERSION: u32 = 2;
+
+/// The version of the documents format version 2 left as they were.
+pub const V1: u32 = 1;
 
 /// Name of the repository config object.
 pub const CONFIG_OBJECT: &str = "config";
@@ -117,6 +122,14 @@ pub fn chunk_id_of(object: &str) -> Option<&str> {
     (is_hex(id, 64) && id.starts_with(shard) && shard.len() == 2).then_some(id)
 }
 
+/// Is `s` a job name: 1 to 64 of `A-Z a-z 0-9 _ -` (it is shown in listings, file names of
+/// local state and metric labels, so nothing that needs quoting)?
+pub fn is_job_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// Is `s` exactly `len` lowercase hex digits?
 pub fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len
@@ -163,16 +176,23 @@ pub fn parse_time(s: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339(s).ok()
 }
 
-/// Check a document's `format` and `version` members (docs/format.md section 11).
-pub fn check_version(what: &str, format: &str, expected: &str, version: u32) -> Result<(), String> {
+/// Check a document's `format` and `version` members (docs/format.md section 11): `newest`
+/// is the newest version of this document this build reads.
+pub fn check_version(
+    what: &str,
+    format: &str,
+    expected: &str,
+    version: u32,
+    newest: u32,
+) -> Result<(), String> {
     if format != expected {
         return Err(format!(
             "{what} has format '{format}', expected '{expected}'"
         ));
     }
-    if version > VERSION {
+    if version > newest {
         return Err(format!(
-            "{what} uses format version {version}, but this snapdrill reads versions up to {VERSION}: \
+            "{what} uses format version {version}, but this snapdrill reads versions up to {newest}: \
              it was written by a newer snapdrill; upgrade snapdrill to read it"
         ));
     }
@@ -206,10 +226,11 @@ mod tests {
 
     #[test]
     fn newer_versions_are_refused_with_a_clear_message() {
-        let err =
-            check_version("manifest", "snapdrill-manifest", "snapdrill-manifest", 2).unwrap_err();
+        let err = check_version("manifest", "snapdrill-manifest", "snapdrill-manifest", 2, 1)
+            .unwrap_err();
         assert!(err.contains("newer snapdrill"), "{err}");
-        assert!(check_version("x", "other", "snapdrill-manifest", 1).is_err());
-        assert!(check_version("x", "snapdrill-manifest", "snapdrill-manifest", 1).is_ok());
+        assert!(check_version("x", "other", "snapdrill-manifest", 1, 1).is_err());
+        assert!(check_version("x", "snapdrill-manifest", "snapdrill-manifest", 1, 1).is_ok());
+        assert!(check_version("x", "snapdrill-snapshot", "snapdrill-snapshot", 2, 2).is_ok());
     }
 }

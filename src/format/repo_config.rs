@@ -90,7 +90,7 @@ impl RepoConfig {
         let sealed_key = sealing::encrypt(&key.dedup, recipients)?;
         Ok(RepoConfig {
             format: FORMAT.into(),
-            version: super::VERSION,
+            version: super::V1,
             repository_id: key.repository_id.clone(),
             created: super::format_time(created),
             signer: signer_to_string(&key.signer()),
@@ -116,8 +116,14 @@ impl RepoConfig {
         let body = signed::verify(object, Role::RepositoryConfig, pinned)?;
         let config: RepoConfig = serde_json::from_slice(body)
             .map_err(|e| ConfigObjectError::Invalid(format!("unreadable config: {e}")))?;
-        check_version("repository config", &config.format, FORMAT, config.version)
-            .map_err(ConfigObjectError::Invalid)?;
+        check_version(
+            "repository config",
+            &config.format,
+            FORMAT,
+            config.version,
+            super::V1,
+        )
+        .map_err(ConfigObjectError::Invalid)?;
         config.check().map_err(ConfigObjectError::Invalid)?;
         Ok(config)
     }

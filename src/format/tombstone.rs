@@ -6,7 +6,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use super::check_version;
-use super::commit::ObjectRef;
+use super::commit::{DataSet, ObjectRef};
 use super::signed::{self, Role};
 
 const FORMAT: &str = "snapdrill-tombstone";
@@ -29,6 +29,12 @@ pub struct Tombstone {
     pub snapshot_time: String,
     /// The host that made the snapshot.
     pub host: String,
+    /// The snapshot's job, copied from its commit (absent for a version-1 commit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    /// The snapshot's source identity, copied from its commit (absent for version 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// The commit object as it was, so audits can match ledger entries.
     pub commit: ObjectRef,
     /// When it was forgotten (UTC, the forgetting host's clock).
@@ -43,21 +49,32 @@ impl Tombstone {
         repository_id: &str,
         snapshot_id: &str,
         snapshot_time: &str,
-        host: &str,
+        set: &DataSet,
         commit: ObjectRef,
         forgotten_at: &str,
         reason: &str,
     ) -> Self {
         Tombstone {
             format: FORMAT.into(),
-            version: super::VERSION,
+            version: super::V1,
             repository_id: repository_id.into(),
             snapshot_id: snapshot_id.into(),
             snapshot_time: snapshot_time.into(),
-            host: host.into(),
+            host: set.host.clone(),
+            job: set.job.clone(),
+            source: set.source.clone(),
             commit,
             forgotten_at: forgotten_at.into(),
             reason: reason.into(),
+        }
+    }
+
+    /// The data set of the forgotten snapshot, as its commit named it.
+    pub fn data_set(&self) -> DataSet {
+        DataSet {
+            host: self.host.clone(),
+            job: self.job.clone(),
+            source: self.source.clone(),
         }
     }
 
@@ -80,7 +97,7 @@ impl Tombstone {
         let body = signed::verify(object, Role::Tombstone, pinned).map_err(|e| e.to_string())?;
         let t: Tombstone =
             serde_json::from_slice(body).map_err(|e| format!("unreadable tombstone: {e}"))?;
-        check_version("tombstone", &t.format, FORMAT, t.version)?;
+        check_version("tombstone", &t.format, FORMAT, t.version, super::V1)?;
         if t.repository_id != repository_id {
             return Err(format!("belongs to repository {}", t.repository_id));
         }
@@ -106,7 +123,11 @@ mod tests {
             &"00".repeat(16),
             id,
             "2026-11-28T03:27:18Z",
-            "host",
+            &DataSet {
+                host: "host".into(),
+                job: Some("exports".into()),
+                source: Some("ab".repeat(16)),
+            },
             ObjectRef {
                 name: crate::format::commit_object(id),
                 size: 10,

@@ -15,13 +15,8 @@ use std::sync::Arc;
 
 use crate::config::PruneSettings;
 use crate::error::{Error, Result};
+use crate::format::commit::DataSet;
 use crate::repository::{Repository, Snapshot, SnapshotList};
-
-/// The data set a snapshot belongs to, for the floor: its host (the finer identity of jobs
-/// and sources comes with format version 2).
-fn data_set(host: &str) -> String {
-    format!("host {host}")
-}
 
 /// Apply the floors to what `list` says prune may collect: snapshots whose tombstones are
 /// refused move back to `list.trusted` (so everything they reference is kept). Returns the
@@ -35,18 +30,27 @@ pub(super) async fn apply(
     let mut refused = Vec::new();
     if !settings.allow_forget_newest {
         // (time, id, forgotten?) of the newest snapshot of each data set.
-        let mut newest: BTreeMap<String, (String, String, bool)> = BTreeMap::new();
+        // A tombstone names its snapshot's data set as the commit did (format v2; a v1
+        // snapshot's data set is its host).
+        let mut newest: BTreeMap<DataSet, (String, String, bool)> = BTreeMap::new();
         let seen = list
             .trusted
             .iter()
-            .map(|s| (&s.commit.host, &s.commit.time, &s.commit.snapshot_id, false))
+            .map(|s| {
+                (
+                    s.commit.data_set(),
+                    &s.commit.time,
+                    &s.commit.snapshot_id,
+                    false,
+                )
+            })
             .chain(
                 list.forgotten
                     .iter()
-                    .map(|t| (&t.host, &t.snapshot_time, &t.snapshot_id, true)),
+                    .map(|t| (t.data_set(), &t.snapshot_time, &t.snapshot_id, true)),
             );
-        for (host, time, id, forgotten) in seen {
-            let entry = newest.entry(data_set(host)).or_default();
+        for (set, time, id, forgotten) in seen {
+            let entry = newest.entry(set).or_default();
             if (time.as_str(), id.as_str()) > (entry.0.as_str(), entry.1.as_str()) {
                 *entry = (time.clone(), id.clone(), forgotten);
             }

@@ -19,11 +19,96 @@ use crate::repository::{Repository, Snapshot};
 use crate::retention::{self, Candidate, Policy};
 use crate::store::{self, StoreErrorKind};
 
+/// What `forget` groups snapshots by before it applies a policy (restic's `--group-by`):
+/// by default a data set — host, job and source identity (`paths`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupBy {
+    /// The host.
+    pub host: bool,
+    /// The job.
+    pub job: bool,
+    /// The source identity (what the job saves).
+    pub paths: bool,
+    /// The set of tags.
+    pub tags: bool,
+}
+
+impl Default for GroupBy {
+    fn default() -> Self {
+        GroupBy {
+            host: true,
+            job: true,
+            paths: true,
+            tags: false,
+        }
+    }
+}
+
+impl std::str::FromStr for GroupBy {
+    type Err = String;
+
+    /// `host,job,paths,tags`, any subset; an empty string puts every snapshot in one group.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let mut g = GroupBy {
+            host: false,
+            job: false,
+            paths: false,
+            tags: false,
+        };
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "host" => g.host = true,
+                "job" => g.job = true,
+                "paths" | "source" => g.paths = true,
+                "tags" => g.tags = true,
+                other => {
+                    return Err(format!(
+                        "'{other}' is not a grouping: write any of host,job,paths,tags (or '' for one group)"
+                    ));
+                }
+            }
+        }
+        Ok(g)
+    }
+}
+
+impl GroupBy {
+    /// The group of `c`, as shown: e.g. `host db1, job exports, source 1a2b3c4d`.
+    pub fn label(&self, c: &Commit) -> String {
+        let mut parts = Vec::new();
+        if self.host {
+            parts.push(format!("host {}", c.host));
+        }
+        if self.job {
+            parts.push(format!("job {}", c.job.as_deref().unwrap_or("-")));
+        }
+        if self.paths {
+            let source = c.source.as_deref().map_or("-", |s| s.get(..8).unwrap_or(s));
+            parts.push(format!("source {source}"));
+        }
+        if self.tags {
+            let mut tags = c.tags.clone();
+            tags.sort();
+            parts.push(format!("tags [{}]", tags.join(",")));
+        }
+        if parts.is_empty() {
+            "all snapshots".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
 /// What to forget.
 #[derive(Debug, Clone, Default)]
 pub struct ForgetOptions {
     /// The retention policy (used when `ids` is empty).
     pub policy: Policy,
+    /// Policies of jobs that have their own (`[job.forget]`), used instead of `policy` for
+    /// their snapshots when groups are per job.
+    pub job_policies: std::collections::BTreeMap<String, Policy>,
+    /// How snapshots are grouped: the policy applies to each group alone.
+    pub group_by: GroupBy,
     /// Snapshots to forget by id (or `latest`), regardless of policy.
     pub ids: Vec<String>,
     /// Only show what would happen.
@@ -39,6 +124,10 @@ pub struct Listed {
     pub time: String,
     /// Its host.
     pub host: String,
+    /// Its job (`-` for a format-1 snapshot).
+    pub job: String,
+    /// Its group (see [`GroupBy`]).
+    pub group: String,
     /// Its tags.
     pub tags: Vec<String>,
     /// Kept?
@@ -54,7 +143,7 @@ pub struct ForgetReport {
     pub dry_run: bool,
     /// The policy, described.
     pub policy: String,
-    /// Every snapshot, oldest first.
+    /// Every snapshot, by group, oldest first within each.
     pub snapshots: Vec<Listed>,
     /// Problems per store (the snapshot stays listed there; run forget again).
     pub errors: Vec<String>,
@@ -137,7 +226,7 @@ fn decide(
         .iter()
         .map(|spec| list.find(spec).map(|s| s.commit.snapshot_id.clone()))
         .collect::<Result<_>>()?;
-    if by_id.is_empty() && opts.policy.is_empty() {
+    if by_id.is_empty() && opts.policy.is_empty() && opts.job_policies.is_empty() {
         return Err(Error::Usage(
             "forget needs a policy (--keep-last, --keep-daily, ... or [forget] in the config) or snapshot ids; it never forgets everything by default".into(),
         ));
@@ -147,12 +236,12 @@ fn decide(
         .map(|s| Candidate {
             id: s.commit.snapshot_id.clone(),
             time: format::parse_time(&s.commit.time).unwrap_or(std::time::UNIX_EPOCH),
-            host: s.commit.host.clone(),
+            group: opts.group_by.label(&s.commit),
             tags: s.commit.tags.clone(),
         })
         .collect();
     let decisions = if by_id.is_empty() {
-        retention::apply(&opts.policy, &candidates)
+        by_policy(trusted, opts, &candidates)
     } else {
         candidates
             .iter()
@@ -170,13 +259,16 @@ fn decide(
             })
             .collect()
     };
-    Ok(trusted
+    let mut listed: Vec<Listed> = trusted
         .iter()
         .zip(decisions)
-        .map(|(s, d)| Listed {
+        .zip(candidates)
+        .map(|((s, d), c)| Listed {
             id: d.id,
             time: s.commit.time.clone(),
             host: s.commit.host.clone(),
+            job: s.commit.job.clone().unwrap_or_else(|| "-".into()),
+            group: c.group,
             tags: s.commit.tags.clone(),
             keep: d.keep,
             reasons: if d.keep || !d.reasons.is_empty() {
@@ -185,7 +277,46 @@ fn decide(
                 vec!["matched no keep rule".into()]
             },
         })
-        .collect())
+        .collect();
+    // By group, oldest first within each (the sort is stable).
+    listed.sort_by(|a, b| a.group.cmp(&b.group));
+    Ok(listed)
+}
+
+/// Each snapshot under its job's policy when it has one (and groups are per job), else
+/// under `opts.policy`: one [`retention::apply`] per distinct policy, merged back in order.
+fn by_policy(
+    trusted: &[Snapshot],
+    opts: &ForgetOptions,
+    candidates: &[Candidate],
+) -> Vec<retention::Decision> {
+    let policy_of = |s: &Snapshot| -> &Policy {
+        s.commit
+            .job
+            .as_ref()
+            .filter(|_| opts.group_by.job)
+            .and_then(|j| opts.job_policies.get(j))
+            .unwrap_or(&opts.policy)
+    };
+    let mut out: Vec<Option<retention::Decision>> = vec![None; candidates.len()];
+    let mut distinct: Vec<&Policy> = Vec::new();
+    for s in trusted {
+        if !distinct.contains(&policy_of(s)) {
+            distinct.push(policy_of(s));
+        }
+    }
+    for policy in distinct {
+        let members: Vec<usize> = (0..trusted.len())
+            .filter(|&i| policy_of(&trusted[i]) == policy)
+            .collect();
+        let subset: Vec<Candidate> = members.iter().map(|&i| candidates[i].clone()).collect();
+        for (i, d) in members.into_iter().zip(retention::apply(policy, &subset)) {
+            out[i] = Some(d);
+        }
+    }
+    out.into_iter()
+        .map(|d| d.expect("every snapshot has a policy"))
+        .collect()
 }
 
 /// A tombstone in every store; errors name the store.
@@ -205,7 +336,7 @@ async fn forget_one(
         &repo.config.repository_id,
         &c.snapshot_id,
         &c.time,
-        &c.host,
+        &c.data_set(),
         commit_ref,
         &format::format_time(std::time::SystemTime::now()),
         reason,

@@ -12,14 +12,18 @@ pub fn forget_text(r: &ForgetReport, quiet: bool) -> String {
     let mut out = String::new();
     if !quiet {
         let _ = writeln!(out, "policy: {}", r.policy);
+        let mut group = None;
         for s in &r.snapshots {
+            if group != Some(&s.group) {
+                let _ = writeln!(out, "group {}:", escape(&s.group));
+                group = Some(&s.group);
+            }
             let _ = writeln!(
                 out,
-                "  {} {}  {:<20} {:<10} {}",
+                "  {} {}  {:<20} {}",
                 if s.keep { "keep  " } else { "forget" },
                 s.id,
                 s.time.get(..19).unwrap_or(&s.time),
-                escape(&s.host),
                 s.reasons.join(", ")
             );
         }

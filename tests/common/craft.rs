@@ -4,7 +4,7 @@
 use std::fs;
 use std::time::SystemTime;
 
-use snapdrill::format::commit::{Commit, ObjectRef, Summary};
+use snapdrill::format::commit::{Commit, DataSet, ObjectRef, Origin, Summary};
 use snapdrill::format::manifest::{ChunkRef, Entry, EntryKind, Manifest, WirePath};
 use snapdrill::format::{self, chunk_object, commit_object, manifest_object};
 use snapdrill::keys::{WriteKey, parse_recipients};
@@ -23,8 +23,9 @@ pub(crate) struct Spec {
     pub time: Option<String>,
     /// The snapshot id (default: a fresh one for now).
     pub snapshot_id: Option<String>,
-    /// The commit's host (default `crafter`) and tags.
+    /// The commit's host (default `crafter`), job (default `crafted`) and tags.
     pub host: Option<String>,
+    pub job: Option<String>,
     pub tags: Vec<String>,
     /// Seal these bytes as the manifest instead of the JSON of the fields above.
     pub raw_manifest: Option<Vec<u8>>,
@@ -143,8 +144,14 @@ pub(crate) fn snapshot(env: &Env, stores: &[&str], spec: Spec) -> String {
         &key.repository_id,
         &snapshot_id,
         &time,
-        spec.host.as_deref().unwrap_or("crafter"),
-        spec.tags,
+        Origin {
+            set: DataSet {
+                host: spec.host.unwrap_or_else(|| "crafter".into()),
+                job: Some(spec.job.unwrap_or_else(|| "crafted".into())),
+                source: Some("cc".repeat(16)),
+            },
+            tags: spec.tags,
+        },
         summary,
         ObjectRef {
             name: manifest_object(&snapshot_id),

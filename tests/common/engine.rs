@@ -55,6 +55,8 @@ pub(crate) fn local(name: &str, dir: &Path) -> StoreRef {
 /// Options of a plain backup of `paths`, committed to at least `require` stores.
 pub(crate) fn backup_options(paths: Vec<PathBuf>, require: usize) -> BackupOptions {
     BackupOptions {
+        job: "test".into(),
+        health: Default::default(),
         paths,
         stream: None,
         exclude: vec![],

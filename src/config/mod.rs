@@ -11,6 +11,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub mod job;
+
+pub use job::{Health, Job};
+
 use crate::error::{Error, Result};
 use crate::store::location::{self, Location};
 use crate::store::retry::Tuning;
@@ -28,6 +32,8 @@ struct RawConfig {
     stores: Vec<RawStore>,
     #[serde(default)]
     backup: RawBackup,
+    #[serde(rename = "job", default)]
+    jobs: Vec<job::RawJob>,
     #[serde(default)]
     drill: RawDrill,
     #[serde(default)]
@@ -38,7 +44,7 @@ struct RawConfig {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawForget {
+pub(crate) struct RawForget {
     keep_last: Option<usize>,
     keep_hourly: Option<usize>,
     keep_daily: Option<usize>,
@@ -71,6 +77,7 @@ struct RawRepository {
     write_key: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
     state_dir: Option<PathBuf>,
+    timezone: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -164,9 +171,13 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// The stores, in preference order.
     pub stores: Vec<StoreConfig>,
-    /// Default backup sources.
-    pub paths: Vec<PathBuf>,
-    /// Exclude globs.
+    /// The data sets this host backs up, in the order `snapdrill backup` runs them
+    /// (`[backup] paths` is the job `default`).
+    pub jobs: Vec<Job>,
+    /// The IANA time zone for display and date specs (`[repository] timezone`, default
+    /// UTC); records keep UTC.
+    pub timezone: String,
+    /// Exclude globs of every job.
     pub exclude: Vec<String>,
     /// Stores that must commit.
     pub require: Require,
@@ -264,6 +275,14 @@ impl Config {
                 s.location.describe()
             );
         }
+        for j in &self.jobs {
+            let what = match (&j.command, &j.stdin_name) {
+                (Some(_), Some(name)) => format!("command output as {name}"),
+                _ => format!("{} path(s)", j.paths.len()),
+            };
+            let _ = writeln!(out, "job        {:<12} {what}", j.name);
+        }
+        let _ = writeln!(out, "timezone   {}", self.timezone);
         Ok(out)
     }
 
@@ -331,7 +350,9 @@ impl Config {
         }
         let prune = prune_settings(raw.prune).map_err(bad)?;
         let retention = retention_policy(raw.forget).map_err(bad)?;
+        let jobs = all_jobs(raw.backup.paths, raw.jobs, &resolve, stores.len()).map_err(bad)?;
         let repository = raw.repository;
+        let timezone = repository.timezone.unwrap_or_else(|| "UTC".into());
         Ok(Config {
             path: path.to_owned(),
             recipients: repository.recipients,
@@ -347,7 +368,8 @@ impl Config {
                 .map(resolve)
                 .unwrap_or_else(default_cache_dir),
             stores,
-            paths: raw.backup.paths.into_iter().map(resolve).collect(),
+            jobs,
+            timezone,
             exclude: raw.backup.exclude,
             require,
             compression,
@@ -364,6 +386,26 @@ impl Config {
             prune,
         })
     }
+}
+
+/// The `[backup] paths` job (`default`), then the `[[job]]`s.
+fn all_jobs(
+    paths: Vec<PathBuf>,
+    raw: Vec<job::RawJob>,
+    resolve: &impl Fn(PathBuf) -> PathBuf,
+    stores: usize,
+) -> std::result::Result<Vec<Job>, String> {
+    let mut jobs = Vec::new();
+    if !paths.is_empty() {
+        jobs.push(Job::default_job(paths.into_iter().map(resolve).collect()));
+    }
+    for j in job::check_jobs(raw, resolve, stores)? {
+        if j.name == job::DEFAULT_JOB && !jobs.is_empty() {
+            return Err("[backup] paths is the job 'default', and a [[job]] is named 'default' too: move the paths into that job".into());
+        }
+        jobs.push(j);
+    }
+    Ok(jobs)
 }
 
 /// What a file that keeps changing while it is read does to a backup (`[backup]
@@ -387,7 +429,10 @@ fn config_base(path: &Path) -> PathBuf {
 }
 
 /// `"30m"`, `"26h"`, `"7days"`; `what` names the setting in the error.
-fn duration(what: &str, v: Option<String>) -> std::result::Result<Option<Duration>, String> {
+pub(crate) fn duration(
+    what: &str,
+    v: Option<String>,
+) -> std::result::Result<Option<Duration>, String> {
     v.map(|s| {
         humantime::parse_duration(&s)
             .map_err(|e| format!("{what} = \"{s}\": {e} (write e.g. \"30m\", \"26h\")"))
@@ -438,7 +483,9 @@ fn prune_settings(raw: RawPrune) -> std::result::Result<PruneSettings, String> {
     Ok(prune)
 }
 
-fn retention_policy(f: RawForget) -> std::result::Result<crate::retention::Policy, String> {
+pub(crate) fn retention_policy(
+    f: RawForget,
+) -> std::result::Result<crate::retention::Policy, String> {
     Ok(crate::retention::Policy {
         keep_last: f.keep_last,
         keep_hourly: f.keep_hourly,
@@ -471,7 +518,7 @@ fn toml_message(text: &str, e: &toml::de::Error) -> String {
 }
 
 /// `"50%"` -> 50; 0 to 100.
-fn parse_percent(s: &str) -> Option<u32> {
+pub(crate) fn parse_percent(s: &str) -> Option<u32> {
     s.trim()
         .strip_suffix('%')?
         .trim()
@@ -581,7 +628,7 @@ fn store_tuning(s: &RawStore) -> Result<Tuning, String> {
     })
 }
 
-fn parse_require(v: Option<&toml::Value>, stores: usize) -> Result<Require, String> {
+pub(crate) fn parse_require(v: Option<&toml::Value>, stores: usize) -> Result<Require, String> {
     match v {
         None => Ok(Require::All),
         Some(toml::Value::String(s)) if s == "all" => Ok(Require::All),
