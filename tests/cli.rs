@@ -254,9 +254,26 @@ fn command_output_is_stored() {
         "printf xyz",
         "--stdin-name",
         "named.txt",
+        "--job",
+        "named",
     ]);
+    // Two data sets now: `latest` needs to know which.
     let target = env.p("r2");
-    env.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    let out = env.run(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&first[0]),
+        "{}",
+        show(&out)
+    );
+    env.ok(&[
+        "restore",
+        "latest",
+        "--job",
+        "named",
+        "--target",
+        target.to_str().unwrap(),
+    ]);
     assert_eq!(names_in(&target), ["named.txt"]);
     assert_eq!(fs::read(target.join("named.txt")).unwrap(), b"xyz");
 }

@@ -373,12 +373,15 @@ fn the_metrics_textfile_is_valid_prometheus_text() {
         String::from_utf8_lossy(&check.stdout),
         String::from_utf8_lossy(&check.stderr)
     );
+    let set = format!("{}/adhoc", snapdrill::hostname());
     assert_eq!(
-        parse_exposition(&text)["snapdrill_drill_success{store=\"tokyo\"}"],
+        parse_exposition(&text)
+            [&format!("snapdrill_drill_success{{store=\"tokyo\",data_set=\"{set}\"}}")],
         1.0
     );
     assert_eq!(
-        parse_exposition(&text)["snapdrill_drill_rto_target_seconds{store=\"osaka\"}"],
+        parse_exposition(&text)
+            [&format!("snapdrill_drill_rto_target_seconds{{store=\"osaka\",data_set=\"{set}\"}}")],
         1800.0
     );
     assert!(!fs::read_dir(env.path()).unwrap().any(|e| {

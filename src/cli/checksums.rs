@@ -9,13 +9,17 @@ use snapdrill::error::exit;
 use snapdrill::format::manifest::EntryKind;
 use snapdrill::restore;
 
+use super::common::SelectArgs;
 use super::{Global, common};
 
 /// Arguments of `checksums`.
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
-    /// Snapshot id, unique prefix, or `latest`.
+    /// Snapshot: `latest`, `latest~N`, an id or a unique part of one, a day (2026-11-20) or
+    /// a date-time (the newest at or before it).
     snapshot: String,
+    #[command(flatten)]
+    select: SelectArgs,
     /// Identity file (default: $SNAPDRILL_IDENTITY, then the config's).
     #[arg(long, value_name = "FILE")]
     identity: Option<PathBuf>,
@@ -27,7 +31,7 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let repo = common::open_for_reading(&config, global).await?;
     let list = repo.snapshots().await?;
     common::warn_untrusted(&list);
-    let snap = list.find(&args.snapshot)?;
+    let snap = list.select(&args.snapshot, &args.select.selection(&config)?)?;
     let opened = restore::open_snapshot(&repo, snap.commit.clone(), identities).await?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for e in opened

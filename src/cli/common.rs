@@ -9,7 +9,8 @@ use snapdrill::Error;
 use snapdrill::config::Config;
 use snapdrill::error::exit;
 use snapdrill::keys::Identities;
-use snapdrill::repository::{Opened, Purpose, Repository};
+use snapdrill::repository::{Opened, Purpose, Repository, Selection};
+use snapdrill::select::Filter;
 
 use super::Global;
 
@@ -110,4 +111,44 @@ pub(super) fn load_identity(config: &Config, explicit: Option<PathBuf>) -> Resul
             )
         })?;
     Ok(Arc::new(Identities::load(&path)?))
+}
+
+/// `--job`, `--host`, `--tag`, `--before`: which snapshots a command considers.
+#[derive(Debug, Clone, clap::Args)]
+pub(super) struct SelectArgs {
+    /// Only snapshots of this job (repeatable; `-` selects format-1 snapshots, which have none).
+    #[arg(long = "job", value_name = "NAME")]
+    jobs: Vec<String>,
+    /// Only snapshots of this host (repeatable).
+    #[arg(long = "host", value_name = "HOST")]
+    hosts: Vec<String>,
+    /// Only snapshots with these tags (`a,b` = both; repeat for either).
+    #[arg(long = "tag", value_name = "TAG[,TAG]")]
+    tags: Vec<String>,
+    /// Only snapshots taken before this day or date-time (in [repository] timezone).
+    #[arg(long, value_name = "DATETIME")]
+    before: Option<String>,
+}
+
+impl SelectArgs {
+    /// The selection, with the config's time zone.
+    pub(super) fn selection(&self, config: &Config) -> Result<Selection> {
+        let zone = config.timezone.clone();
+        let before = match &self.before {
+            Some(b) => Some(
+                zone.parse_instant(b)
+                    .map_err(|e| Error::Usage(format!("--before: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(Selection {
+            filter: Filter {
+                hosts: self.hosts.clone(),
+                jobs: self.jobs.clone(),
+                tags: self.tags.clone(),
+            },
+            before,
+            zone,
+        })
+    }
 }

@@ -5,21 +5,27 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use snapdrill::config::Config;
 use snapdrill::drill::room::{Plan, Room, Which};
 use snapdrill::drill::{self, DrillOptions, DrillRecord, Sample, record, render};
 use snapdrill::error::exit;
+use snapdrill::format::commit::DataSet;
 use snapdrill::localfs::atomic::{self, NewMode};
 use snapdrill::restore::StageClock;
 use snapdrill::{Error, report};
 
+use super::common::SelectArgs;
 use super::{Global, common, output};
 
 /// Arguments of `restore-drill`.
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
-    /// `latest`, `random`, or a snapshot id.
+    /// `latest` (of every data set), `random`, or a snapshot spec: `latest~N`, an id or a
+    /// unique part of one, a day, a date-time.
     #[arg(long, default_value = "latest", value_name = "SNAPSHOT")]
     snapshot: String,
+    #[command(flatten)]
+    select: SelectArgs,
     /// Drill this store alone.
     #[arg(long, value_name = "NAME", conflicts_with = "each_store")]
     store: Option<String>,
@@ -70,14 +76,14 @@ pub(super) struct Args {
     json: bool,
 }
 
-fn room(global: &Global, identity: Option<PathBuf>) -> Result<(snapdrill::config::Config, Room)> {
+fn room(global: &Global, identity: Option<PathBuf>) -> Result<(Config, Room)> {
     let config = common::load_config(global)?;
     let identities = common::load_identity(&config, identity)?;
     let room = Room::open(&config, identities)?;
     Ok((config, room))
 }
 
-fn options(config: &snapdrill::config::Config, args: &Args) -> Result<DrillOptions> {
+fn options(config: &Config, args: &Args) -> Result<DrillOptions> {
     let sample = args
         .sample
         .as_ref()
@@ -89,14 +95,17 @@ fn options(config: &snapdrill::config::Config, args: &Args) -> Result<DrillOptio
         .transpose()?;
     Ok(DrillOptions {
         snapshot: args.snapshot.clone(),
+        selection: args.select.selection(config)?,
+        data_set: None,
         target: args.target.clone(),
         keep: args.keep,
         verify_only: args.verify_only,
         sample,
         seed: args.seed.unwrap_or_else(rand::random),
         check: args.check.clone(),
-        rto: args.rto.or(config.rto),
-        rpo: args.rpo.or(config.rpo),
+        // The command line's targets; each data set's job and [drill] fill in the rest.
+        rto: args.rto,
+        rpo: args.rpo,
         operator: args.operator.clone(),
         host: snapdrill::hostname(),
     })
@@ -114,15 +123,22 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     for note in drill::sweep_dead_drills() {
         eprintln!("snapdrill: note: {note}");
     }
+    let sets = data_sets(&room, &config, &opts).await;
     let mut records = Vec::new();
-    for (i, plan) in plans.into_iter().enumerate() {
-        // The first drill's RTO clock started with the process.
-        let start = if i == 0 {
-            global.started
-        } else {
-            Instant::now()
-        };
-        records.push(drill_one(global, &room, plan, &opts, &args, start).await);
+    for plan in plans {
+        for set_opts in &sets {
+            // The first drill's RTO clock started with the process.
+            let start = if records.is_empty() {
+                global.started
+            } else {
+                Instant::now()
+            };
+            let plan = Plan {
+                label: plan.label.clone(),
+                stores: plan.stores.clone(),
+            };
+            records.push(drill_one(global, &room, plan, set_opts, &args, start).await);
+        }
     }
     write_outputs(&room, &records, &args).await?;
     if args.json {
@@ -133,6 +149,38 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
         .map(|r| r.result)
         .max_by_key(|r| r.severity())
         .map_or(exit::OK, |r| r.exit_code()))
+}
+
+/// The drills' options, one per data set: `latest`, a day or a date-time without a job
+/// named visits every data set the filters admit (each with its job's targets and check);
+/// an id or `random` is one drill. When the data sets cannot be listed, one drill runs
+/// anyway and records why it failed: a drill that did not happen is evidence too.
+async fn data_sets(room: &Room, config: &Config, opts: &DrillOptions) -> Vec<DrillOptions> {
+    let per_set = opts.snapshot != "random"
+        && !matches!(
+            snapdrill::select::Spec::parse(&opts.snapshot, &opts.selection.zone),
+            Ok(snapdrill::select::Spec::Id(_)) | Err(_)
+        );
+    let sets = match per_set {
+        true => room.data_sets(&opts.selection).await.unwrap_or_default(),
+        false => Vec::new(),
+    };
+    let for_set = |set: Option<DataSet>| {
+        let job = set
+            .as_ref()
+            .and_then(|s| config.jobs.iter().find(|j| s.job.as_ref() == Some(&j.name)));
+        DrillOptions {
+            rto: opts.rto.or(job.and_then(|j| j.rto)).or(config.rto),
+            rpo: opts.rpo.or(job.and_then(|j| j.rpo)).or(config.rpo),
+            check: opts.check.clone().or(job.and_then(|j| j.check.clone())),
+            data_set: set,
+            ..opts.clone()
+        }
+    };
+    if sets.is_empty() {
+        return vec![for_set(None)];
+    }
+    sets.into_iter().map(|set| for_set(Some(set))).collect()
 }
 
 /// One drill with its progress line, its record kept (unless `--no-record`) and shown.
@@ -228,6 +276,12 @@ pub(super) struct ListArgs {
     /// Only drills of this store (`all` for drills over every store).
     #[arg(long)]
     store: Option<String>,
+    /// Only drills of this job's data set (repeatable; `-` for format-1 snapshots).
+    #[arg(long = "job", value_name = "NAME")]
+    jobs: Vec<String>,
+    /// Only drills of data sets of this host (repeatable).
+    #[arg(long = "host", value_name = "HOST")]
+    hosts: Vec<String>,
     /// Identity file (default: $SNAPDRILL_IDENTITY, then the config's).
     #[arg(long, value_name = "FILE")]
     identity: Option<PathBuf>,
@@ -236,10 +290,22 @@ pub(super) struct ListArgs {
     json: bool,
 }
 
+impl ListArgs {
+    fn admits(&self, r: &DrillRecord) -> bool {
+        let job = r.job.as_deref().unwrap_or("-");
+        let host = r.snapshot_host.as_deref().unwrap_or("-");
+        self.store.as_ref().is_none_or(|s| &r.store == s)
+            && (self.jobs.is_empty() || self.jobs.iter().any(|j| j == job))
+            && (self.hosts.is_empty() || self.hosts.iter().any(|h| h == host))
+    }
+}
+
 pub(super) async fn list(global: &Global, args: ListArgs) -> Result<i32> {
-    let (_, room) = room(global, args.identity)?;
+    let (_, room) = room(global, args.identity.clone())?;
     let (mut records, bad) = room.history().await?;
-    records.retain(|r| args.store.as_ref().is_none_or(|s| &r.store == s));
+    records.retain(|r| args.admits(r));
+    // By data set, each one's drills oldest first (the sort is stable).
+    records.sort_by_key(DrillRecord::data_set_label);
     output::warnings(render::untrusted(&bad), false);
     if args.json {
         output::json(&records)?;

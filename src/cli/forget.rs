@@ -11,6 +11,7 @@ use snapdrill::prune::{self, PruneOptions, PruneReport, render};
 use snapdrill::repository::Purpose;
 use snapdrill::retention::Policy;
 
+use super::common::SelectArgs;
 use super::{Global, common, output};
 
 /// Arguments of `forget`.
@@ -19,6 +20,8 @@ pub(super) struct Args {
     /// Forget these snapshots (ids, unique prefixes or `latest`) instead of applying a policy.
     #[arg(value_name = "SNAPSHOT")]
     ids: Vec<String>,
+    #[command(flatten)]
+    select: SelectArgs,
     /// Keep the newest N snapshots (per group: by default per data set).
     #[arg(long, value_name = "N")]
     keep_last: Option<usize>,
@@ -123,6 +126,7 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
         policy,
         job_policies,
         group_by: args.group_by,
+        selection: args.select.selection(&config)?,
         ids: args.ids.clone(),
         dry_run: args.dry_run,
     };

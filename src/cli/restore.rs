@@ -6,13 +6,17 @@ use anyhow::Result;
 use snapdrill::error::exit;
 use snapdrill::restore::{self, RestoreOptions};
 
+use super::common::SelectArgs;
 use super::{Global, common, output};
 
 /// Arguments of `restore`.
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
-    /// Snapshot id, unique prefix, or `latest`.
+    /// Snapshot: `latest`, `latest~N`, an id or a unique part of one, a day (2026-11-20) or
+    /// a date-time (the newest at or before it).
     snapshot: String,
+    #[command(flatten)]
+    select: SelectArgs,
     /// Folder to restore into (created if missing; must be empty unless --force).
     #[arg(long, short, value_name = "DIR")]
     target: PathBuf,
@@ -36,7 +40,7 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let repo = common::open_for_reading(&config, global).await?;
     let list = repo.snapshots().await?;
     common::warn_untrusted(&list);
-    let snap = list.find(&args.snapshot)?;
+    let snap = list.select(&args.snapshot, &args.select.selection(&config)?)?;
     let opened = restore::open_snapshot(&repo, snap.commit.clone(), identities.clone()).await?;
     let opts = RestoreOptions {
         include: args.include,

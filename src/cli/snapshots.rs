@@ -3,14 +3,17 @@
 use anyhow::Result;
 use snapdrill::repository::render;
 
+use super::common::SelectArgs;
 use super::{Global, common, output};
 
 /// Arguments of `snapshots`.
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
-    /// Only snapshots with this tag.
+    #[command(flatten)]
+    select: SelectArgs,
+    /// List each data set (host, job, source) together instead of by time.
     #[arg(long)]
-    tag: Option<String>,
+    by_data_set: bool,
     /// Print as JSON.
     #[arg(long)]
     json: bool,
@@ -18,9 +21,10 @@ pub(super) struct Args {
 
 pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let config = common::load_config(global)?;
+    let selection = args.select.selection(&config)?;
     let repo = common::open_for_reading(&config, global).await?;
     let list = repo.snapshots().await?;
-    let listing = list.listing(args.tag.as_deref());
+    let listing = list.listing(&selection, args.by_data_set);
     if args.json {
         output::json(&listing)?;
         // Untrusted commits are in the JSON; unlisted stores still go to stderr.

@@ -176,7 +176,7 @@ pub struct Config {
     pub jobs: Vec<Job>,
     /// The IANA time zone for display and date specs (`[repository] timezone`, default
     /// UTC); records keep UTC.
-    pub timezone: String,
+    pub timezone: crate::select::Zone,
     /// Exclude globs of every job.
     pub exclude: Vec<String>,
     /// Stores that must commit.
@@ -282,7 +282,7 @@ impl Config {
             };
             let _ = writeln!(out, "job        {:<12} {what}", j.name);
         }
-        let _ = writeln!(out, "timezone   {}", self.timezone);
+        let _ = writeln!(out, "timezone   {}", self.timezone.name());
         Ok(out)
     }
 
@@ -352,7 +352,11 @@ impl Config {
         let retention = retention_policy(raw.forget).map_err(bad)?;
         let jobs = all_jobs(raw.backup.paths, raw.jobs, &resolve, stores.len()).map_err(bad)?;
         let repository = raw.repository;
-        let timezone = repository.timezone.unwrap_or_else(|| "UTC".into());
+        let timezone = match &repository.timezone {
+            Some(name) => crate::select::Zone::named(name)
+                .map_err(|e| bad(format!("[repository] timezone: {e}")))?,
+            None => crate::select::Zone::utc(),
+        };
         Ok(Config {
             path: path.to_owned(),
             recipients: repository.recipients,

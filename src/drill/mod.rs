@@ -23,6 +23,7 @@ use rand::{Rng, SeedableRng};
 pub use self::record::{DrillRecord, DrillResult, Targets};
 use crate::error::{Error, exit};
 use crate::format;
+use crate::format::commit::DataSet;
 use crate::keys::Identities;
 use crate::repository::{OpenMode, Repository, Snapshot, SnapshotList};
 use crate::restore::{self, RestoreOptions, StageClock};
@@ -50,8 +51,12 @@ impl Sample {
 /// What to drill and how.
 #[derive(Debug, Clone)]
 pub struct DrillOptions {
-    /// `latest`, `random` or a snapshot id.
+    /// `random`, or a snapshot spec (`latest`, `latest~N`, an id, a day, a date-time).
     pub snapshot: String,
+    /// `--job`, `--host`, `--tag`, `--before`.
+    pub selection: crate::repository::Selection,
+    /// Drill this data set (its snapshot chosen by `snapshot` within it).
+    pub data_set: Option<DataSet>,
     /// Restore here (must be empty) instead of a fresh temporary folder.
     pub target: Option<PathBuf>,
     /// Keep the restored files.
@@ -222,7 +227,12 @@ impl Drill<'_> {
         let repo = Repository::open(stores, *signer, OpenMode::All).await?;
         let rec = &mut self.rec;
         rec.repository_id = Some(repo.config.repository_id.clone());
-        let list = repo.snapshots().await?;
+        let mut list = repo.snapshots().await?;
+        if let Some(set) = &self.opts.data_set {
+            list = list.only(set);
+            note_data_set(rec, set);
+            rec.rpo_secs = rpo(&list);
+        }
         for u in &list.untrusted {
             rec.failures.push(format!(
                 "untrusted snapshot {} in store(s) {}: {}",
@@ -231,17 +241,11 @@ impl Drill<'_> {
                 u.reason
             ));
         }
-        rec.rpo_secs = list
-            .trusted
-            .last()
-            .and_then(|s| format::parse_time(&s.commit.time))
-            .map(|t| {
-                SystemTime::now()
-                    .duration_since(t)
-                    .unwrap_or_default()
-                    .as_secs_f64()
-            });
-        let snap = choose(&list, &self.opts.snapshot, rng)?.clone();
+        let snap = choose(&list, self.opts, rng)?.clone();
+        // The RPO is the age of the newest snapshot of the data set drilled.
+        let set = snap.commit.data_set();
+        note_data_set(rec, &set);
+        rec.rpo_secs = rpo(&list.only(&set));
         rec.snapshot_id = Some(snap.commit.snapshot_id.clone());
         rec.snapshot_time = Some(snap.commit.time.clone());
         rec.snapshot_bytes = snap.commit.summary.bytes;
@@ -367,20 +371,43 @@ pub fn estimate_full_rto(phases: &record::Phases, stream_bytes: u64, fetched: u6
     Some(phases.total() - phases.data_secs + phases.data_secs * scale)
 }
 
+/// The age of the newest snapshot of `list` now, in seconds.
+fn rpo(list: &SnapshotList) -> Option<f64> {
+    let newest = format::parse_time(&list.trusted.last()?.commit.time)?;
+    Some(
+        SystemTime::now()
+            .duration_since(newest)
+            .unwrap_or_default()
+            .as_secs_f64(),
+    )
+}
+
+fn note_data_set(rec: &mut DrillRecord, set: &DataSet) {
+    rec.snapshot_host = Some(set.host.clone());
+    rec.job = set.job.clone();
+    rec.source = set.source.clone();
+}
+
+/// The snapshot `opts` asks for: `random` among the selected ones, else the spec within
+/// the selection.
 fn choose<'a>(
     list: &'a SnapshotList,
-    spec: &str,
+    opts: &DrillOptions,
     rng: &mut impl Rng,
 ) -> crate::Result<&'a crate::repository::Snapshot> {
-    if spec == "random" {
-        if list.trusted.is_empty() {
+    if opts.snapshot == "random" {
+        let all = list.candidates();
+        let admitted: Vec<usize> = (0..all.len())
+            .filter(|&i| SnapshotList::admits(&opts.selection, &all[i]))
+            .collect();
+        if admitted.is_empty() {
             return Err(Error::Usage(
-                "the repository holds no snapshot to drill".into(),
+                "the repository holds no snapshot to drill (with these filters)".into(),
             ));
         }
-        return Ok(&list.trusted[rng.gen_range(0..list.trusted.len())]);
+        return Ok(&list.trusted[admitted[rng.gen_range(0..admitted.len())]]);
     }
-    list.find(spec)
+    list.select(&opts.snapshot, &opts.selection)
 }
 
 /// Files in random order until the sample's size is reached (at least one file).

@@ -147,6 +147,15 @@ pub struct DrillRecord {
     pub served: BTreeMap<String, u64>,
     /// The snapshot.
     pub snapshot_id: Option<String>,
+    /// The data set drilled: the host that made the snapshot (not the drilling host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_host: Option<String>,
+    /// The data set drilled: its job (`None` for a format-1 snapshot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    /// The data set drilled: its source identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Its time.
     pub snapshot_time: Option<String>,
     /// `full`, `verify-only` or `sample`.
@@ -200,6 +209,22 @@ pub struct DrillRecord {
 }
 
 impl DrillRecord {
+    /// The data set drilled, when the drill got as far as choosing a snapshot (or was
+    /// asked for one).
+    pub fn data_set(&self) -> Option<crate::format::commit::DataSet> {
+        Some(crate::format::commit::DataSet {
+            host: self.snapshot_host.clone()?,
+            job: self.job.clone(),
+            source: self.source.clone(),
+        })
+    }
+
+    /// `host/job` of the data set drilled, or `-` before one was chosen.
+    pub fn data_set_label(&self) -> String {
+        self.data_set()
+            .map_or_else(|| "-".into(), |d| d.to_string())
+    }
+
     /// What a restore proved (its data phase already timed), into the record.
     pub fn absorb(&mut self, report: &crate::restore::RestoreReport) {
         self.files = report.files;
@@ -240,6 +265,9 @@ impl DrillRecord {
             store,
             served: BTreeMap::new(),
             snapshot_id: None,
+            snapshot_host: None,
+            job: None,
+            source: None,
             snapshot_time: None,
             mode: mode.into(),
             sample: None,

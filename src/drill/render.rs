@@ -74,7 +74,8 @@ pub fn details(r: &DrillRecord) -> String {
     out
 }
 
-/// `drill PASS: store tokyo RTO 1.2 s (target 30 min) RPO 3 h 10 min (target 26 h)`.
+/// `drill PASS: db1/exports snapshot 2026…-9f2c1a7b store tokyo RTO 1.2 s (target 30 min)
+/// RPO 3 h 10 min (target 26 h)`.
 pub fn result_line(r: &DrillRecord) -> String {
     let target = |v: Option<f64>, t: Option<f64>| match (v, t) {
         (Some(v), Some(t)) => format!(
@@ -87,8 +88,10 @@ pub fn result_line(r: &DrillRecord) -> String {
         _ => "—".into(),
     };
     format!(
-        "drill {}: store {} RTO {}{} RPO {}",
+        "drill {}: {} snapshot {} store {} RTO {}{} RPO {}",
         r.result.label(),
+        escape(&r.data_set_label()),
+        r.snapshot_id.as_deref().unwrap_or("-"),
         escape(&r.store),
         target(Some(r.judged_rto()), r.targets.rto_secs),
         if r.rto_estimate_secs.is_some() {
@@ -103,14 +106,16 @@ pub fn result_line(r: &DrillRecord) -> String {
 /// The history as a table, and the records that could not be trusted (for stderr).
 pub fn history(records: &[DrillRecord]) -> String {
     let mut out = format!(
-        "{:<26} {:<12} {:<11} {:<17} {:>10} {:>10} {:>10}\n",
-        "DRILL", "STORE", "MODE", "RESULT", "RTO", "RPO", "MB/s"
+        "{:<26} {:<24} {:<26} {:<12} {:<11} {:<17} {:>10} {:>10} {:>10}\n",
+        "DRILL", "DATA SET", "SNAPSHOT", "STORE", "MODE", "RESULT", "RTO", "RPO", "MB/s"
     );
     for r in records {
         let _ = writeln!(
             out,
-            "{:<26} {:<12} {:<11} {:<17} {:>10} {:>10} {:>10.1}",
+            "{:<26} {:<24} {:<26} {:<12} {:<11} {:<17} {:>10} {:>10} {:>10.1}",
             escape(&r.drill_id),
+            escape(&r.data_set_label()),
+            r.snapshot_id.as_deref().map_or("-".into(), escape),
             escape(&r.store),
             escape(&r.mode),
             r.result.label(),

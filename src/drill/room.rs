@@ -127,6 +127,21 @@ impl Room {
         }
     }
 
+    /// The data sets `sel` admits, the one with the newest snapshot last: what a drill with
+    /// no snapshot named visits, one drill each.
+    pub async fn data_sets(
+        &self,
+        sel: &repository::Selection,
+    ) -> Result<Vec<crate::format::commit::DataSet>> {
+        let repo = Repository::open(self.stores.clone(), self.signer, OpenMode::AnyUsable).await?;
+        let list = repo.snapshots().await?;
+        Ok(list
+            .data_sets(sel)
+            .into_iter()
+            .filter_map(|set| set.first().map(|s| s.commit.data_set()))
+            .collect())
+    }
+
     /// Every record in the stores, authenticated (and those that are not, apart).
     pub async fn history(&self) -> Result<(Vec<DrillRecord>, Vec<BadRecord>)> {
         let repo = Repository::open(self.stores.clone(), self.signer, OpenMode::AnyUsable).await?;

@@ -15,7 +15,7 @@ use crate::format::commit::{Commit, ObjectRef};
 use crate::format::tombstone::Tombstone;
 use crate::format::{self, limits};
 use crate::keys::WriteKey;
-use crate::repository::{Repository, Snapshot};
+use crate::repository::{Repository, Snapshot, SnapshotList};
 use crate::retention::{self, Candidate, Policy};
 use crate::store::{self, StoreErrorKind};
 
@@ -109,6 +109,9 @@ pub struct ForgetOptions {
     pub job_policies: std::collections::BTreeMap<String, Policy>,
     /// How snapshots are grouped: the policy applies to each group alone.
     pub group_by: GroupBy,
+    /// Which snapshots it considers (`--job`, `--host`, `--tag`, `--before`); the others
+    /// are neither listed nor forgotten.
+    pub selection: crate::repository::Selection,
     /// Snapshots to forget by id (or `latest`), regardless of policy.
     pub ids: Vec<String>,
     /// Only show what would happen.
@@ -188,7 +191,15 @@ pub async fn run_then_prune(
 /// Apply `opts` to the snapshots of `repo`: a signed tombstone for each snapshot to forget.
 pub async fn run(repo: &Repository, key: &WriteKey, opts: &ForgetOptions) -> Result<ForgetReport> {
     let list = repo.snapshots().await?;
-    let listed = decide(&list.trusted, opts, &list)?;
+    let all = list.candidates();
+    let considered: Vec<Snapshot> = list
+        .trusted
+        .iter()
+        .zip(&all)
+        .filter(|(_, c)| SnapshotList::admits(&opts.selection, c))
+        .map(|(s, _)| s.clone())
+        .collect();
+    let listed = decide(&considered, opts, &list)?;
     let mut report = ForgetReport {
         dry_run: opts.dry_run,
         policy: if opts.ids.is_empty() {
@@ -224,7 +235,10 @@ fn decide(
     let by_id: Vec<String> = opts
         .ids
         .iter()
-        .map(|spec| list.find(spec).map(|s| s.commit.snapshot_id.clone()))
+        .map(|spec| {
+            list.select(spec, &opts.selection)
+                .map(|s| s.commit.snapshot_id.clone())
+        })
         .collect::<Result<_>>()?;
     if by_id.is_empty() && opts.policy.is_empty() && opts.job_policies.is_empty() {
         return Err(Error::Usage(

@@ -311,8 +311,9 @@ pub fn html(records: &[DrillRecord], title: &str) -> String {
     if let Some(last) = records.last() {
         let _ = write!(
             page,
-            "<h2>Latest drill: phases ({}, store {}, RTO {})</h2>",
+            "<h2>Latest drill: phases ({}, {}, store {}, RTO {})</h2>",
             esc(&last.drill_id),
+            esc(&last.data_set_label()),
             esc(&last.store),
             duration(last.rto_secs)
         );
@@ -345,8 +346,8 @@ fn head(title: &str, drills: usize) -> String {
 
 /// The latest drill of each store, against its targets.
 fn latest_table(page: &mut String, records: &[DrillRecord]) {
-    page.push_str("<h2>Latest drill per store</h2><table><tr><th>store</th><th>when (UTC)</th><th>result</th><th>RTO</th><th>RPO</th><th>data</th><th>snapshot</th></tr>");
-    for (store, r) in latest_per_store(records) {
+    page.push_str("<h2>Latest drill per data set and store</h2><table><tr><th>data set</th><th>store</th><th>when (UTC)</th><th>result</th><th>RTO</th><th>RPO</th><th>data</th><th>snapshot</th></tr>");
+    for ((store, set), r) in latest_per_store(records) {
         let rto = match r.rto_estimate_secs {
             Some(e) => format!(
                 "{} (sample; full estimate {})",
@@ -357,8 +358,9 @@ fn latest_table(page: &mut String, records: &[DrillRecord]) {
         };
         let _ = write!(
             page,
-            "<tr><td>{}</td><td>{}</td><td><span class=\"badge\" style=\"background:{}\">{}</span></td><td>{}</td><td>{}</td><td>{} files, {}</td><td>{}</td></tr>",
-            esc(store),
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td><span class=\"badge\" style=\"background:{}\">{}</span></td><td>{}</td><td>{}</td><td>{} files, {}</td><td>{}</td></tr>",
+            esc(&set),
+            esc(&store),
             esc(&short_time(&r.started)),
             result_color(r.result),
             r.result.label(),
@@ -374,12 +376,13 @@ fn latest_table(page: &mut String, records: &[DrillRecord]) {
 
 /// Every drill, newest first.
 fn all_drills_table(page: &mut String, records: &[DrillRecord]) {
-    page.push_str("<h2>All drills</h2><table><tr><th>when (UTC)</th><th>store</th><th>mode</th><th>result</th><th>RTO</th><th>first byte</th><th>throughput</th><th>host</th><th>operator</th></tr>");
+    page.push_str("<h2>All drills</h2><table><tr><th>when (UTC)</th><th>data set</th><th>store</th><th>mode</th><th>result</th><th>RTO</th><th>first byte</th><th>throughput</th><th>host</th><th>operator</th></tr>");
     for r in records.iter().rev() {
         let _ = write!(
             page,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} MB/s</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} MB/s</td><td>{}</td><td>{}</td></tr>",
             esc(&short_time(&r.started)),
+            esc(&r.data_set_label()),
             esc(&r.store),
             esc(&r.mode),
             r.result.label(),

@@ -48,11 +48,12 @@ fn versus(value: Option<f64>, target: Option<f64>) -> String {
     }
 }
 
-/// The last record of each store, by start time.
-pub fn latest_per_store(records: &[DrillRecord]) -> BTreeMap<&str, &DrillRecord> {
-    let mut latest: BTreeMap<&str, &DrillRecord> = BTreeMap::new();
+/// The last record of each store and data set, by start time: keyed by (store, `host/job`).
+pub fn latest_per_store(records: &[DrillRecord]) -> BTreeMap<(String, String), &DrillRecord> {
+    let mut latest: BTreeMap<(String, String), &DrillRecord> = BTreeMap::new();
     for r in records {
-        let slot = latest.entry(r.store.as_str()).or_insert(r);
+        let key = (r.store.clone(), r.data_set_label());
+        let slot = latest.entry(key).or_insert(r);
         if r.started > slot.started {
             *slot = r;
         }
@@ -67,8 +68,8 @@ pub fn markdown(records: &[DrillRecord], title: &str) -> String {
         md.push_str("No drill has been recorded yet.\n");
         return md;
     }
-    md.push_str("| date (UTC) | store | snapshot | mode | result | RTO | RPO | files | data | throughput |\n");
-    md.push_str("| --- | --- | --- | --- | --- | --- | --- | ---: | ---: | ---: |\n");
+    md.push_str("| date (UTC) | data set | store | snapshot | mode | result | RTO | RPO | files | data | throughput |\n");
+    md.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | ---: | ---: | ---: |\n");
     for r in records {
         let rto = match r.rto_estimate_secs {
             Some(e) => format!(
@@ -80,8 +81,9 @@ pub fn markdown(records: &[DrillRecord], title: &str) -> String {
         };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | **{}** | {} | {} | {} | {} | {:.1} MB/s |",
+            "| {} | {} | {} | {} | {} | **{}** | {} | {} | {} | {} | {:.1} MB/s |",
             md_cell(&r.started.get(..16).unwrap_or(&r.started).replace('T', " ")),
+            md_cell(&r.data_set_label()),
             md_cell(&r.store),
             md_cell(r.snapshot_id.as_deref().unwrap_or("—")),
             md_cell(&r.mode),
@@ -100,7 +102,7 @@ pub fn markdown(records: &[DrillRecord], title: &str) -> String {
     let p = &last.phases;
     let _ = write!(
         md,
-        "\n## Latest drill: {} ({}, store {})\n\n\
+        "\n## Latest drill: {} ({}, {}, store {})\n\n\
          | phase | time |\n| --- | ---: |\n\
          | reach the store, list and verify snapshots | {} |\n\
          | fetch and verify the manifest | {} |\n\
@@ -111,6 +113,7 @@ pub fn markdown(records: &[DrillRecord], title: &str) -> String {
          decrypt and decompress {}, write {}, SHA-256 verification {}.\n",
         md_cell(&last.drill_id),
         last.result.label(),
+        md_cell(&last.data_set_label()),
         md_cell(&last.store),
         duration(p.connect_list_secs),
         duration(p.manifest_secs),
@@ -198,7 +201,9 @@ pub fn prometheus(records: &[DrillRecord]) -> String {
     let per = |f: Value| -> Vec<Sample> {
         latest
             .iter()
-            .filter_map(|(s, r)| f(r).map(|v| (vec![("store", s.to_string())], v)))
+            .filter_map(|((s, d), r)| {
+                f(r).map(|v| (vec![("store", s.clone()), ("data_set", d.clone())], v))
+            })
             .collect()
     };
     let mut t = Textfile::new();
@@ -216,7 +221,7 @@ pub fn prometheus(records: &[DrillRecord]) -> String {
 }
 
 /// One series per store and result: 1 for the result the store's last drill had.
-fn by_result(latest: &BTreeMap<&str, &DrillRecord>) -> Vec<Sample<'static>> {
+fn by_result(latest: &BTreeMap<(String, String), &DrillRecord>) -> Vec<Sample<'static>> {
     let results = [
         DrillResult::Pass,
         DrillResult::TargetMissed,
@@ -225,14 +230,18 @@ fn by_result(latest: &BTreeMap<&str, &DrillRecord>) -> Vec<Sample<'static>> {
         DrillResult::Error,
     ];
     let mut samples = Vec::new();
-    for (s, r) in latest {
+    for ((s, d), r) in latest {
         for candidate in results {
             let name = serde_json::to_value(candidate)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
             samples.push((
-                vec![("store", s.to_string()), ("result", name)],
+                vec![
+                    ("store", s.clone()),
+                    ("data_set", d.clone()),
+                    ("result", name),
+                ],
                 f64::from(u8::from(r.result == candidate)),
             ));
         }

@@ -12,11 +12,12 @@ use serde::Serialize;
 
 use crate::commit_cache::{CommitCache, Seen};
 use crate::error::{Error, Result};
-use crate::format::commit::{Commit, ObjectRef};
+use crate::format::commit::{Commit, DataSet, ObjectRef};
 use crate::format::repo_config::RepoConfig;
 use crate::format::tombstone::{self, Tombstone};
 use crate::format::{self, limits};
 use crate::keys::WriteKey;
+use crate::select;
 use crate::store::{self, StoreErrorKind, StoreRef};
 
 mod open_for;
@@ -650,19 +651,52 @@ pub struct SnapshotList {
     pub unlisted: Vec<(String, String)>,
 }
 
+/// Which snapshots a command means: `--host`, `--job`, `--tag`, `--before`, and the time
+/// zone date specs are read in.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// The filters.
+    pub filter: select::Filter,
+    /// Only snapshots strictly older than this.
+    pub before: Option<SystemTime>,
+    /// The zone of date specs (`[repository] timezone`).
+    pub zone: select::Zone,
+}
+
 impl SnapshotList {
-    /// Resolve `latest`, a full id, a unique id prefix or a unique 8-hex suffix.
-    pub fn find(&self, spec: &str) -> Result<&Snapshot> {
-        if spec == "latest" {
-            return self.trusted.last().ok_or_else(|| {
-                Error::Usage(
-                    "the repository holds no snapshot yet: run `snapdrill backup` first".into(),
-                )
-            });
-        }
-        if let Some(s) = self.trusted.iter().find(|s| s.commit.snapshot_id == spec) {
-            return Ok(s);
-        }
+    /// The verified snapshots as selection sees them (same order as `trusted`).
+    pub fn candidates(&self) -> Vec<select::Candidate<'_>> {
+        self.trusted
+            .iter()
+            .map(|s| select::Candidate {
+                id: &s.commit.snapshot_id,
+                time: format::parse_time(&s.commit.time).unwrap_or(std::time::UNIX_EPOCH),
+                host: &s.commit.host,
+                job: s.commit.job.as_deref(),
+                source: s.commit.source.as_deref(),
+                tags: &s.commit.tags,
+            })
+            .collect()
+    }
+
+    /// Does `sel` admit `s` (its filters and `--before`)?
+    pub fn admits(sel: &Selection, c: &select::Candidate) -> bool {
+        sel.filter.admits(c) && sel.before.is_none_or(|b| c.time < b)
+    }
+
+    /// The admitted snapshots by data set: each oldest first, the data set with the newest
+    /// snapshot last.
+    pub fn data_sets(&self, sel: &Selection) -> Vec<Vec<&Snapshot>> {
+        let all = self.candidates();
+        select::data_sets(&all, |i| Self::admits(sel, &all[i]))
+            .into_iter()
+            .map(|set| set.into_iter().map(|i| &self.trusted[i]).collect())
+            .collect()
+    }
+
+    /// Resolve `spec` (docs: `latest`, `latest~N`, an id or a unique part of one, a day, a
+    /// date-time) within `sel`; no match or several is an error naming the candidates.
+    pub fn select(&self, spec: &str, sel: &Selection) -> Result<&Snapshot> {
         if let Some(u) = self.untrusted.iter().find(|u| u.id == spec) {
             return Err(Error::integrity(
                 None,
@@ -670,23 +704,58 @@ impl SnapshotList {
                 format!("the snapshot's commit does not verify: {}", u.reason),
             ));
         }
-        let matches: Vec<&Snapshot> = self
-            .trusted
-            .iter()
-            .filter(|s| {
-                let id = &s.commit.snapshot_id;
-                id.starts_with(spec) || (spec.len() >= 4 && id.ends_with(spec))
-            })
-            .collect();
-        match matches.as_slice() {
-            [one] => Ok(one),
-            [] => Err(Error::Usage(format!(
-                "no snapshot '{spec}': `snapdrill snapshots` lists them (or use 'latest')"
-            ))),
-            many => Err(Error::Usage(format!(
-                "'{spec}' matches {} snapshots; give more of the id",
-                many.len()
+        if self.trusted.is_empty() {
+            return Err(Error::Usage(
+                "the repository holds no snapshot yet: run `snapdrill backup` first".into(),
+            ));
+        }
+        let parsed = select::Spec::parse(spec, &sel.zone).map_err(Error::Usage)?;
+        let all = self.candidates();
+        match select::resolve(&parsed, &all, &sel.filter, sel.before, &sel.zone) {
+            Ok(i) => Ok(&self.trusted[i]),
+            Err(select::Unresolved::None { why }) => Err(Error::Usage(why)),
+            Err(select::Unresolved::Ambiguous { why, candidates }) => Err(Error::Usage(format!(
+                "{why}; choose one: {}",
+                self.describe(&all, &candidates, sel)
             ))),
         }
+    }
+
+    /// `id (host/job, local time)` of each candidate, `; `-separated.
+    fn describe(&self, all: &[select::Candidate], which: &[usize], sel: &Selection) -> String {
+        which
+            .iter()
+            .map(|&i| {
+                let c = &all[i];
+                let twin = all
+                    .iter()
+                    .any(|o| o.host == c.host && o.job == c.job && o.source != c.source);
+                format!(
+                    "{} ({}, {})",
+                    c.id,
+                    select::label(c, twin),
+                    sel.zone.show(c.time)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// The same list with only the verified snapshots of `set`.
+    pub fn only(&self, set: &DataSet) -> SnapshotList {
+        SnapshotList {
+            trusted: self
+                .trusted
+                .iter()
+                .filter(|s| &s.commit.data_set() == set)
+                .cloned()
+                .collect(),
+            ..self.clone()
+        }
+    }
+
+    /// Resolve a spec with no filter, in UTC.
+    pub fn find(&self, spec: &str) -> Result<&Snapshot> {
+        self.select(spec, &Selection::default())
     }
 }

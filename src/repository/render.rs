@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{SnapshotList, Untrusted};
+use super::{Selection, Snapshot, SnapshotList, Untrusted};
 use crate::error::exit;
 use crate::format::commit::Summary;
 use crate::text::escape;
@@ -19,6 +19,10 @@ pub struct Row<'a> {
     pub time: &'a str,
     /// The host that made it.
     pub host: &'a str,
+    /// The job that made it (`-` for a format-1 snapshot).
+    pub job: &'a str,
+    /// The keyed identity of what the job saved (format 2).
+    pub source: Option<&'a str>,
     /// Its tags.
     pub tags: &'a [String],
     /// Counts and size.
@@ -30,6 +34,9 @@ pub struct Row<'a> {
 /// `snapshots --json`.
 #[derive(Debug, Serialize)]
 pub struct Listing<'a> {
+    /// The zone of the table's times (JSON times are UTC).
+    #[serde(skip)]
+    pub zone: &'a crate::select::Zone,
     /// Trusted snapshots, oldest first.
     pub snapshots: Vec<Row<'a>>,
     /// Forged, damaged or foreign commits.
@@ -37,22 +44,33 @@ pub struct Listing<'a> {
 }
 
 impl SnapshotList {
-    /// The listing, only snapshots tagged `tag` when given.
-    pub fn listing(&self, tag: Option<&str>) -> Listing<'_> {
-        let snapshots = self
-            .trusted
-            .iter()
-            .filter(|s| tag.is_none_or(|t| s.commit.tags.iter().any(|x| x == t)))
+    /// The listing of the snapshots `sel` admits, by data set when `by_set` (each data
+    /// set's oldest first), else oldest first.
+    pub fn listing<'a>(&'a self, sel: &'a Selection, by_set: bool) -> Listing<'a> {
+        let all = self.candidates();
+        let chosen: Vec<&Snapshot> = if by_set {
+            self.data_sets(sel).into_iter().flatten().collect()
+        } else {
+            (0..all.len())
+                .filter(|&i| Self::admits(sel, &all[i]))
+                .map(|i| &self.trusted[i])
+                .collect()
+        };
+        let snapshots = chosen
+            .into_iter()
             .map(|s| Row {
                 id: &s.commit.snapshot_id,
                 time: &s.commit.time,
                 host: &s.commit.host,
+                job: s.commit.job.as_deref().unwrap_or("-"),
+                source: s.commit.source.as_deref(),
                 tags: &s.commit.tags,
                 summary: &s.commit.summary,
                 stores: &s.stores,
             })
             .collect();
         Listing {
+            zone: &sel.zone,
             snapshots,
             untrusted: &self.untrusted,
         }
@@ -73,16 +91,24 @@ impl SnapshotList {
 /// The listing as a table (with a count unless `quiet`).
 pub fn table(l: &Listing, quiet: bool) -> String {
     let mut out = format!(
-        "{:<26} {:<20} {:<14} {:>7} {:>10}  {:<16} TAGS\n",
-        "ID", "TIME (UTC)", "HOST", "FILES", "SIZE", "STORES"
+        "{:<26} {:<20} {:<14} {:<12} {:>7} {:>10}  {:<16} TAGS\n",
+        "ID",
+        format!("TIME ({})", l.zone.name()),
+        "HOST",
+        "JOB",
+        "FILES",
+        "SIZE",
+        "STORES"
     );
     for r in &l.snapshots {
+        let local = crate::format::parse_time(r.time).map(|t| l.zone.show(t));
         let _ = writeln!(
             out,
-            "{:<26} {:<20} {:<14} {:>7} {:>10}  {:<16} {}",
+            "{:<26} {:<20} {:<14} {:<12} {:>7} {:>10}  {:<16} {}",
             r.id,
-            r.time.get(..19).unwrap_or(r.time).replace('T', " "),
+            local.as_deref().and_then(|t| t.get(..19)).unwrap_or(r.time),
             escape(r.host),
+            r.job,
             r.summary.files,
             size(r.summary.bytes),
             r.stores.join(","),
