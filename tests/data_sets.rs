@@ -280,3 +280,108 @@ fn jobs_run_in_order_each_with_its_result_and_the_worst_exit() {
     assert_eq!(code(&out), 2, "{}", show(&out));
     assert!(stderr(&out).contains("exports, crm"), "{}", show(&out));
 }
+
+/// A repository with one exports job that checks its data.
+fn checked_job(extra: &str) -> Env {
+    let env = Env::new(&["tokyo"]);
+    let config = fs::read_to_string(env.config()).unwrap();
+    let job = format!("\n[[job]]\nname = \"exports\"\npaths = [\"exports\"]\n{extra}\n");
+    fs::write(env.config(), format!("{config}{job}")).unwrap();
+    env
+}
+
+#[test]
+fn an_export_without_its_complete_marker_is_not_backed_up() {
+    let env = checked_job("complete_marker = \".complete\"\nexpect = [\"customers.csv\"]");
+    env.tree("exports", &[("customers.csv", b"id\n1\n")]);
+    let out = env.run(&["backup"]);
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    assert!(
+        stderr(&out).contains("exports/.complete is missing"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        env.snapshot_ids().is_empty(),
+        "no snapshot without the marker"
+    );
+    // With the marker but without an expected file: no snapshot either.
+    env.tree("exports", &[(".complete", b"")]);
+    fs::remove_file(env.p("exports/customers.csv")).unwrap();
+    let out = env.run(&["backup"]);
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    assert!(
+        stderr(&out).contains("expected file customers.csv"),
+        "{}",
+        show(&out)
+    );
+    assert!(env.snapshot_ids().is_empty());
+    env.tree("exports", &[("customers.csv", b"id\n1\n")]);
+    env.ok(&["backup"]);
+    assert_eq!(env.snapshot_ids().len(), 1);
+}
+
+#[test]
+fn a_csv_that_lost_forty_percent_of_its_lines_makes_the_backup_partial() {
+    let env = checked_job("shrink_alert = \"30%\"");
+    let rows = |n: usize| {
+        let mut csv = String::from("id,name\n");
+        (1..n).for_each(|i| csv.push_str(&format!("{i},customer {i}\n")));
+        csv
+    };
+    env.tree(
+        "exports",
+        &[("customers.csv", rows(100).as_bytes()), ("notes.txt", b"x")],
+    );
+    env.ok(&["backup"]);
+    // 25 % fewer lines: within the alert.
+    env.tree("exports", &[("customers.csv", rows(75).as_bytes())]);
+    env.ok(&["backup"]);
+    // 40 % fewer than the previous backup: exit 3, the file named, the snapshot taken.
+    env.tree("exports", &[("customers.csv", rows(45).as_bytes())]);
+    let out = env.run(&["backup"]);
+    assert_eq!(code(&out), 3, "{}", show(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("exports/customers.csv shrank from 75 to 45 lines (-40%)"),
+        "{err}"
+    );
+    assert_eq!(env.snapshot_ids().len(), 3);
+    // The manifest records the count, and a drill counts it again.
+    let listing = env.ok(&["ls", "latest", "--json"]);
+    assert!(
+        listing.contains("\"lines\":45") || listing.contains("\"lines\": 45"),
+        "{listing}"
+    );
+    let out = env.run(&["restore-drill", "--json"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(json(&stdout(&out))[0]["lines_checked"], 1);
+}
+
+#[test]
+fn a_drill_whose_restored_csv_has_another_line_count_is_an_integrity_failure() {
+    use common::craft::{self, file_entry};
+    let env = Env::new(&["tokyo"]);
+    let content = b"id\n1\n2\n";
+    let mut entry = file_entry(b"exports/customers.csv", content, 0);
+    // The signed manifest says 5 lines; the restored file has 3.
+    entry.lines = Some(5);
+    craft::snapshot(
+        &env,
+        &["tokyo"],
+        craft::Spec {
+            stream: content.to_vec(),
+            entries: vec![craft::dir_entry(b"exports"), entry],
+            ..craft::Spec::default()
+        },
+    );
+    let out = env.run(&["restore-drill"]);
+    assert_eq!(code(&out), 13, "{}", show(&out));
+    assert!(
+        stderr(&out)
+            .contains("exports/customers.csv has 3 lines restored, but the snapshot recorded 5")
+            || stdout(&out).contains("exports/customers.csv has 3 lines restored"),
+        "{}",
+        show(&out)
+    );
+}

@@ -200,10 +200,17 @@ fn file_entry(
     base: u64,
 ) -> std::result::Result<Entry, Option<Skipped>> {
     let (path, walked) = &plan.segs[seg].files[idx];
-    let (sha, size, rel, meta, changed) = match (&plan.segs[seg].reuse, results.get(&seg)) {
+    let (sha, size, rel, meta, changed, lines) = match (&plan.segs[seg].reuse, results.get(&seg)) {
         (Some(c), _) => {
             let f = &c.files[idx];
-            (f.sha256.clone(), f.size, f.rel_offset, *walked, false)
+            (
+                f.sha256.clone(),
+                f.size,
+                f.rel_offset,
+                *walked,
+                false,
+                f.lines,
+            )
         }
         (None, Some(r)) => match &r.files[idx] {
             FileOutcome::Read {
@@ -212,6 +219,7 @@ fn file_entry(
                 rel_offset,
                 meta,
                 changed,
+                lines,
             } => (
                 hex::encode(sha256),
                 *size,
@@ -219,6 +227,7 @@ fn file_entry(
                 // The metadata the content read belongs to (when opened).
                 meta.unwrap_or(*walked),
                 *changed,
+                *lines,
             ),
             FileOutcome::Failed(why) => {
                 return Err(Some(Skipped {
@@ -237,6 +246,7 @@ fn file_entry(
         (e.ino, e.ctime, e.ctime_ns) = (Some(meta.ino), Some(meta.ctime), Some(meta.ctime_ns));
     }
     e.changed = changed;
+    e.lines = lines;
     Ok(e)
 }
 
@@ -257,6 +267,7 @@ pub(super) fn cacheable(seg: &PlanSeg, r: &SegmentResult) -> Option<CachedSegmen
                 rel_offset,
                 meta: Some(opened),
                 changed: false,
+                lines,
             } if *size == m.size && !opened.changed_since(m) => Some(CachedFile {
                 path: path.clone(),
                 size: m.size,
@@ -267,6 +278,7 @@ pub(super) fn cacheable(seg: &PlanSeg, r: &SegmentResult) -> Option<CachedSegmen
                 ino: m.ino,
                 sha256: hex::encode(sha256),
                 rel_offset: *rel_offset,
+                lines: *lines,
             }),
             _ => None,
         })

@@ -15,7 +15,9 @@ use crate::format::manifest::{ChunkRef, WirePath};
 use crate::sealing::sha256_hex;
 use crate::source::Meta;
 
-const VERSION: u32 = 1;
+/// Version 2 added line counts: a version-1 cache is read as empty, so the first backup
+/// after an upgrade reads every file once and counts its lines.
+const VERSION: u32 = 2;
 
 /// One file of a cached segment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +40,9 @@ pub struct CachedFile {
     pub sha256: String,
     /// Offset of the content inside the segment's stream.
     pub rel_offset: u64,
+    /// Its lines, when counted (see `format::manifest::counts_lines`).
+    #[serde(default)]
+    pub lines: Option<u64>,
 }
 
 impl CachedFile {

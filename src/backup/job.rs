@@ -157,6 +157,7 @@ impl Request {
             writer_timeout: config.prune.writer_timeout,
             on_changed: config.on_changed,
             health: job.health.clone(),
+            state_dir: Some(config.state_dir.clone()),
         }
     }
 }

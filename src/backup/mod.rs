@@ -13,6 +13,7 @@
 mod assemble;
 pub mod cache;
 mod commit;
+mod health;
 pub mod job;
 pub mod marker;
 mod plan;
@@ -57,6 +58,8 @@ pub struct BackupOptions {
     pub job: String,
     /// What the job checks of its data before it is saved.
     pub health: crate::config::Health,
+    /// Where the job's health baseline is remembered (`None`: no `shrink_alert` check).
+    pub state_dir: Option<PathBuf>,
     /// Local paths.
     pub paths: Vec<PathBuf>,
     /// Standard input or a command.
@@ -157,6 +160,9 @@ pub struct BackupReport {
     /// Files that changed while they were read, twice: stored as read the second time,
     /// flagged in the manifest (the backup is partial).
     pub changed: Vec<String>,
+    /// Files (or the data set) that shrank more than `shrink_alert` allows: the backup is
+    /// partial.
+    pub shrunk: Vec<String>,
     /// Anything else worth knowing.
     pub warnings: Vec<String>,
 }
@@ -175,6 +181,7 @@ impl BackupReport {
         } else if self.committed() < self.stores.len()
             || !self.skipped.is_empty()
             || !self.changed.is_empty()
+            || !self.shrunk.is_empty()
         {
             exit::PARTIAL
         } else {
@@ -229,6 +236,7 @@ async fn run_marked(
     run: &Run,
 ) -> Result<BackupReport> {
     let mut warnings = Vec::new();
+    let markers = health::check_before(&opts.health, &opts.paths)?;
     let mut walked = walk_sources(opts)?;
     let listed = Listed::fetch(&run.stores, &run.states).await?;
     let (cache_file, files_cache) = load_cache(opts, key, &mut warnings);
@@ -265,6 +273,7 @@ async fn run_marked(
         &mut walked.skipped,
     )?;
     refuse_changed(opts, &assembled)?;
+    health::check_after(&markers)?;
 
     let needed: Vec<String> = assembled
         .manifest
@@ -288,14 +297,47 @@ async fn run_marked(
     {
         warnings.push(format!("could not write the cache {}: {e}", path.display()));
     }
+    let shrunk = shrinkage(opts, key, &assembled.manifest, &mut warnings);
     let outcome = Outcome {
         walked,
         assembled,
         bytes_read,
         chunks: needed.len() as u64,
         warnings,
+        shrunk,
     };
     Ok(outcome.report(repo, opts, run, &uploader, &commit))
+}
+
+/// The `shrink_alert` findings against the data set's previous backup on this host, and
+/// this backup remembered as the next one's baseline (a problem doing so is a warning).
+fn shrinkage(
+    opts: &BackupOptions,
+    key: &WriteKey,
+    manifest: &format::manifest::Manifest,
+    warnings: &mut Vec<String>,
+) -> Vec<String> {
+    let Some(dir) = &opts.state_dir else {
+        return Vec::new();
+    };
+    let set = data_set(opts, key);
+    let file = dir.join("health").join(&key.repository_id).join(format!(
+        "{}-{}.json",
+        opts.job,
+        set.source.unwrap_or_default()
+    ));
+    let now = health::Baseline::of(manifest);
+    let shrunk = match (opts.health.shrink_alert, health::Baseline::load(&file)) {
+        (Some(percent), Some(before)) => now.shrunk_since(&before, percent),
+        _ => Vec::new(),
+    };
+    if let Err(e) = now.save(&file) {
+        warnings.push(format!(
+            "could not remember this backup for the next shrink check ({}): {e}",
+            file.display()
+        ));
+    }
+    shrunk
 }
 
 /// The job's files cache (and where to save it); empty with `--force-read` or no cache
@@ -453,6 +495,7 @@ struct Outcome {
     bytes_read: u64,
     chunks: u64,
     warnings: Vec<String>,
+    shrunk: Vec<String>,
 }
 
 impl Outcome {
@@ -492,6 +535,7 @@ impl Outcome {
             skipped: self.walked.skipped,
             ignored: self.walked.ignored,
             changed: self.assembled.changed,
+            shrunk: self.shrunk,
             warnings: self.warnings,
         }
     }

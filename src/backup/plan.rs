@@ -140,6 +140,7 @@ pub(super) fn plain_entry(path: WirePath, kind: EntryKind, meta: &Meta) -> Entry
         ctime: None,
         ctime_ns: None,
         changed: false,
+        lines: None,
     }
 }
 
@@ -153,7 +154,9 @@ pub(super) fn add_stream(plan: &mut Plan, stream: &StreamSource, time: SystemTim
         )));
     }
     let input = match &stream.command {
-        None => Input::Stdin,
+        None => Input::Stdin {
+            count_lines: format::manifest::counts_lines(stream.name.as_bytes()),
+        },
         Some(line) => {
             let child = std::process::Command::new("sh")
                 .arg("-c")
@@ -165,6 +168,7 @@ pub(super) fn add_stream(plan: &mut Plan, stream: &StreamSource, time: SystemTim
             Input::Command {
                 child,
                 line: line.clone(),
+                count_lines: format::manifest::counts_lines(stream.name.as_bytes()),
             }
         }
     };

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::error::Error;
-use crate::format::manifest::ChunkRef;
+use crate::format::manifest::{ChunkRef, LineCounter, counts_lines};
 use crate::format::repo_config::Chunking;
 use crate::localfs::Stat;
 use crate::localfs::tree::DirTree;
@@ -32,13 +32,18 @@ pub enum Input {
     /// A file below a source root, with its metadata when walked.
     File(SourceFile, Meta),
     /// Standard input.
-    Stdin,
+    Stdin {
+        /// Count its lines (its name says it holds records).
+        count_lines: bool,
+    },
     /// A command's standard output; a non-zero exit fails the backup.
     Command {
         /// The running command.
         child: Child,
         /// The command line, for messages.
         line: String,
+        /// Count its lines.
+        count_lines: bool,
     },
 }
 
@@ -73,6 +78,8 @@ pub enum FileOutcome {
         meta: Option<Meta>,
         /// The file changed while it was read, twice: the content may be inconsistent.
         changed: bool,
+        /// Its lines, when its name says it holds records.
+        lines: Option<u64>,
     },
     /// Could not be read; the reason.
     Failed(String),
@@ -216,6 +223,7 @@ enum Source {
 struct Current {
     source: Source,
     hasher: Sha256,
+    lines: Option<LineCounter>,
     start: u64,
 }
 
@@ -236,6 +244,10 @@ impl SegmentReader {
         let Some(input) = self.inputs.next() else {
             return Ok(false);
         };
+        let count_lines = match &input {
+            Input::File(src, _) => counts_lines(&src.rel),
+            Input::Stdin { count_lines } | Input::Command { count_lines, .. } => *count_lines,
+        };
         let source = match input {
             Input::File(src, walked) => match self.open_file(&src, &walked, 1) {
                 Ok(f) => Source::File(f),
@@ -245,11 +257,13 @@ impl SegmentReader {
                     return Ok(true);
                 }
             },
-            Input::Stdin => Source::Stream {
+            Input::Stdin { .. } => Source::Stream {
                 reader: Box::new(io::stdin()),
                 child: None,
             },
-            Input::Command { mut child, line } => {
+            Input::Command {
+                mut child, line, ..
+            } => {
                 let out = child
                     .stdout
                     .take()
@@ -260,14 +274,15 @@ impl SegmentReader {
                 }
             }
         };
-        self.start(source);
+        self.start(source, count_lines);
         Ok(true)
     }
 
-    fn start(&mut self, source: Source) {
+    fn start(&mut self, source: Source, count_lines: bool) {
         self.current = Some(Current {
             source,
             hasher: Sha256::new(),
+            lines: count_lines.then(LineCounter::default),
             start: self.pos,
         });
     }
@@ -326,7 +341,7 @@ impl SegmentReader {
                     // Read it once more: the first attempt's bytes stay in the stream,
                     // belonging to no file.
                     match self.open_file(&f.src, &f.walked, 2) {
-                        Ok(again) => self.start(Source::File(again)),
+                        Ok(again) => self.start(Source::File(again), cur.lines.is_some()),
                         Err(e) => self
                             .outcomes
                             .push(FileOutcome::Failed(format!("cannot open it again: {e}"))),
@@ -342,6 +357,7 @@ impl SegmentReader {
             rel_offset: cur.start,
             meta,
             changed,
+            lines: cur.lines.map(|c| c.lines()),
         });
         Ok(())
     }
@@ -379,6 +395,9 @@ impl Read for SegmentReader {
                 Ok(0) => self.finish_current()?,
                 Ok(n) => {
                     cur.hasher.update(&buf[..n]);
+                    if let Some(c) = &mut cur.lines {
+                        c.update(&buf[..n]);
+                    }
                     self.pos += n as u64;
                     return Ok(n);
                 }

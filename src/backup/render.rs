@@ -21,6 +21,7 @@ pub fn warnings(r: &BackupReport, quiet: bool) -> Vec<String> {
             )
         })
         .collect();
+    out.extend(r.shrunk.iter().map(|s| format!("warning: {}", escape(s))));
     out.extend(r.changed.iter().map(|c| {
         format!(
             "warning: {} changed while it was read (twice): stored as read, flagged in the snapshot",

@@ -135,6 +135,12 @@ fn check_job(
             );
         }
     }
+    if r.command.is_some() && (r.complete_marker.is_some() || !r.expect.is_empty()) {
+        return Err(
+            "`complete_marker` and `expect` look into the job's folders: a `command` job has none"
+                .into(),
+        );
+    }
     let shrink_alert = r
         .shrink_alert
         .map(|s| {

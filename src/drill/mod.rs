@@ -174,6 +174,7 @@ impl Drill<'_> {
             .sample
             .as_ref()
             .map(|(s, _)| choose_sample(&opened.manifest, *s, &mut rng));
+        let counted = counted_files(&opened.manifest, only_files.as_ref());
         let room = Target::prepare(self.opts, &self.rec.drill_id)?;
         let ropts = RestoreOptions {
             verify_only: self.opts.verify_only,
@@ -196,11 +197,15 @@ impl Drill<'_> {
         };
         self.rec.absorb(&report);
 
-        // Phase 4: the validation command, in the restored tree.
+        // Phase 4: the line counts the backup recorded, then the validation command, in
+        // the restored tree.
+        if !self.opts.verify_only && !counted.is_empty() {
+            self.recount(&counted, &room.path);
+        }
         if let Some(cmd) = &self.opts.check {
             self.check(cmd, &room.path);
-            self.rec.phases.check_secs = self.started.elapsed().saturating_sub(t3).as_secs_f64();
         }
+        self.rec.phases.check_secs = self.started.elapsed().saturating_sub(t3).as_secs_f64();
         // The RTO is the sum of the phases, taken from the same instants (no second reading
         // of the clock that could disagree with them).
         self.rec.rto_secs = self.rec.phases.total();
@@ -250,6 +255,26 @@ impl Drill<'_> {
         rec.snapshot_time = Some(snap.commit.time.clone());
         rec.snapshot_bytes = snap.commit.summary.bytes;
         Ok((repo, snap))
+    }
+
+    /// Phase 4: count the lines of every restored file the backup counted; a difference is
+    /// an integrity failure (the file is not the export the backup saw).
+    fn recount(&mut self, counted: &[(Vec<u8>, u64)], dir: &Path) {
+        for (rel, want) in counted {
+            let path = restore::fs::local_path(dir, rel);
+            match count_lines(&path) {
+                Ok(got) if got == *want => {}
+                Ok(got) => self.rec.failures.push(format!(
+                    "{} has {got} lines restored, but the snapshot recorded {want}",
+                    crate::text::escape_bytes(rel)
+                )),
+                Err(e) => self.rec.failures.push(format!(
+                    "cannot count the lines of the restored {}: {e}",
+                    crate::text::escape_bytes(rel)
+                )),
+            }
+        }
+        self.rec.lines_checked = Some(counted.len() as u64);
     }
 
     /// Phase 4: run the validation command; a non-zero exit is a failure of the drill.
@@ -408,6 +433,33 @@ fn choose<'a>(
         return Ok(&list.trusted[admitted[rng.gen_range(0..admitted.len())]]);
     }
     list.select(&opts.snapshot, &opts.selection)
+}
+
+/// The files whose lines the backup counted (and that this drill restores).
+fn counted_files(
+    manifest: &crate::format::manifest::Manifest,
+    only: Option<&std::collections::HashSet<Vec<u8>>>,
+) -> Vec<(Vec<u8>, u64)> {
+    manifest
+        .entries
+        .iter()
+        .filter(|e| only.is_none_or(|o| o.contains(&e.path.0)))
+        .filter_map(|e| Some((e.path.0.clone(), e.lines?)))
+        .collect()
+}
+
+/// The lines of a local file, counted as the backup counts them.
+fn count_lines(path: &Path) -> std::io::Result<u64> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut counter = crate::format::manifest::LineCounter::default();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match file.read(&mut buf)? {
+            0 => return Ok(counter.lines()),
+            n => counter.update(&buf[..n]),
+        }
+    }
 }
 
 /// Files in random order until the sample's size is reached (at least one file).

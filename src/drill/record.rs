@@ -198,6 +198,9 @@ pub struct DrillRecord {
     pub targets: Targets,
     /// Content MB/s over the data phase.
     pub throughput_mb_s: f64,
+    /// Files whose line count (recorded at backup) was counted again in the restored tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines_checked: Option<u64>,
     /// Validation hook.
     pub check: Option<CheckOutcome>,
     /// The outcome.
@@ -264,6 +267,7 @@ impl DrillRecord {
             repository_id: None,
             store,
             served: BTreeMap::new(),
+            lines_checked: None,
             snapshot_id: None,
             snapshot_host: None,
             job: None,

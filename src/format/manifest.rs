@@ -105,6 +105,43 @@ pub struct Entry {
     /// inconsistent (readers report it; older readers ignore the member).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub changed: bool,
+    /// Files whose name says they hold records (see [`counts_lines`]): their line count
+    /// at backup time, which a drill counts again in the restored file. Optional: older
+    /// readers ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines: Option<u64>,
+}
+
+/// Does a file named `path` get its lines counted: `.csv`, `.tsv`, `.jsonl`, `.ndjson`
+/// (any case) — the exports whose row count is what an operator checks.
+pub fn counts_lines(path: &[u8]) -> bool {
+    let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+    let lower = name.to_ascii_lowercase();
+    [&b".csv"[..], b".tsv", b".jsonl", b".ndjson"]
+        .iter()
+        .any(|ext| lower.len() > ext.len() && lower.ends_with(ext))
+}
+
+/// Lines as docs/format.md counts them: `\n` bytes, plus a last line without one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LineCounter {
+    newlines: u64,
+    last: Option<u8>,
+}
+
+impl LineCounter {
+    /// Count the next bytes of the file.
+    pub fn update(&mut self, data: &[u8]) {
+        self.newlines += data.iter().filter(|&&b| b == b'\n').count() as u64;
+        if let Some(&b) = data.last() {
+            self.last = Some(b);
+        }
+    }
+
+    /// The count so far.
+    pub fn lines(&self) -> u64 {
+        self.newlines + u64::from(self.last.is_some_and(|b| b != b'\n'))
+    }
 }
 
 impl Entry {
@@ -468,6 +505,27 @@ pub fn validate_path(p: &[u8]) -> Result<(), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_are_counted_as_the_format_says() {
+        let count = |parts: &[&[u8]]| {
+            let mut c = LineCounter::default();
+            parts.iter().for_each(|p| c.update(p));
+            c.lines()
+        };
+        assert_eq!(count(&[]), 0);
+        assert_eq!(count(&[b"a,b\n1,2\n"]), 2);
+        assert_eq!(
+            count(&[b"a,b\n1,", b"2"]),
+            2,
+            "an unterminated last line counts"
+        );
+        assert_eq!(count(&[b"\n", b""]), 1, "an empty read keeps the last byte");
+        assert!(counts_lines(b"exports/Customers.CSV"));
+        assert!(counts_lines(b"calls.jsonl"));
+        assert!(!counts_lines(b"exports/.csv"));
+        assert!(!counts_lines(b"csv/notes.txt"));
+    }
 
     #[test]
     fn hostile_paths_are_refused() {

@@ -73,6 +73,7 @@ fn entry(path: &[u8], kind: EntryKind) -> Entry {
         ctime: None,
         ctime_ns: None,
         changed: false,
+        lines: None,
     }
 }
 

@@ -57,6 +57,7 @@ pub(crate) fn backup_options(paths: Vec<PathBuf>, require: usize) -> BackupOptio
     BackupOptions {
         job: "test".into(),
         health: Default::default(),
+        state_dir: None,
         paths,
         stream: None,
         exclude: vec![],
