@@ -12,6 +12,7 @@ if [ -z "${BIN:-}" ]; then
   BIN=$(cargo_bin debug snapdrill)
 fi
 [ -e "$OUT" ] && { echo "$OUT exists: vectors are never regenerated" >&2; exit 1; }
+version=$(basename "$OUT")
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 
 src=$work/vector
@@ -29,7 +30,7 @@ mkdir -p "$OUT"
 "$BIN" keygen -o "$OUT/identity.txt" > /dev/null
 sed -i '1i # TEST KEY ONLY: published in the snapdrill repository for format test vectors. Never use it for real data.' "$OUT/identity.txt"
 cat > "$OUT/snapdrill.toml" <<TOML
-# Format test vector v1 (TEST KEY ONLY). Restored by tests/format_vectors.rs.
+# Format test vector $version (TEST KEY ONLY). Restored by tests/format_vectors.rs.
 [repository]
 recipients = ["$(grep -o 'age1[a-z0-9]*' "$OUT/identity.txt")"]
 identity = "identity.txt"
@@ -42,7 +43,8 @@ url = "store"
 TOML
 export SNAPDRILL_CONFIG=$OUT/snapdrill.toml
 "$BIN" -q init > /dev/null
-"$BIN" -q backup --host vector-host --tag vector "$src" > /dev/null
+# From format 2 on, the snapshot records its job (here named on the command line).
+"$BIN" -q backup --job vector --host vector-host --tag vector "$src" > /dev/null
 sed -i "/^write_key\|^cache_dir/d" "$OUT/snapdrill.toml"
 (cd "$src/.." && find vector -type f -exec sha256sum {} + | LC_ALL=C sort -k2) > "$OUT/expected.sha256"
 (cd "$src/.." && find vector -printf '%y %m %p %l\n' | LC_ALL=C sort -k3) > "$OUT/expected-tree.txt"

@@ -32,3 +32,22 @@ fn every_example_config_parses() {
         "expected the example configs and the vectors' configs, found {found}"
     );
 }
+
+/// The README's quick-start config is what a new user copies: it must parse, with its jobs.
+#[test]
+fn the_readme_config_parses_with_its_jobs() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let block = readme
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a toml block in the README");
+    let config = Config::parse(block, Path::new("/etc/snapdrill/snapdrill.toml"))
+        .unwrap_or_else(|e| panic!("README config: {e}"));
+    let names: Vec<&str> = config.jobs.iter().map(|j| j.name.as_str()).collect();
+    assert_eq!(names, ["exports", "crm"]);
+    assert!(config.jobs[0].retention.is_some());
+    assert_eq!(config.jobs[0].health.shrink_alert, Some(30));
+    assert_eq!(config.jobs[1].stdin_name.as_deref(), Some("crm.sql"));
+}

@@ -385,3 +385,62 @@ fn a_drill_whose_restored_csv_has_another_line_count_is_an_integrity_failure() {
         show(&out)
     );
 }
+
+/// Snapshots written before format 2 (no job) beside new ones: each host's old snapshots
+/// are one data set of their own, retention and selection treat them so, and a real forget
+/// signs tombstones that keep the newest of every data set.
+#[test]
+fn format_one_snapshots_form_their_own_data_set_beside_jobs() {
+    use common::craft::{self, file_entry};
+    let env = two_jobs();
+    let old = |id: &str, time: &str| {
+        let content = format!("old {id}\n");
+        craft::snapshot(
+            &env,
+            &["tokyo", "osaka"],
+            craft::Spec {
+                stream: content.clone().into_bytes(),
+                entries: vec![file_entry(b"old.txt", content.as_bytes(), 0)],
+                time: Some(time.into()),
+                snapshot_id: Some(id.into()),
+                host: Some(snapdrill::hostname()),
+                v1: true,
+                ..craft::Spec::default()
+            },
+        )
+    };
+    old("20261101T000000Z-0000000a", "2026-11-01T00:00:00Z");
+    old("20261102T000000Z-0000000b", "2026-11-02T00:00:00Z");
+    env.tree("exports", &[("customers.csv", b"id\n1\n")]);
+    fs::write(env.p("crm-dump.sql"), "-- dump\n").unwrap();
+    env.ok(&["backup"]);
+    let table = env.ok(&["snapshots", "--job", "-"]);
+    assert_eq!(
+        table.lines().filter(|l| l.starts_with("2026110")).count(),
+        2,
+        "{table}"
+    );
+    let target = env.p("old");
+    env.ok(&[
+        "restore",
+        "latest",
+        "--job",
+        "-",
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        fs::read(target.join("old.txt")).unwrap(),
+        b"old 20261102T000000Z-0000000b\n"
+    );
+    let v = json(&env.ok(&["forget", "--keep-last", "1", "--json"]));
+    let forgotten: Vec<&str> = v["forget"]["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["keep"] == false)
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(forgotten, ["20261101T000000Z-0000000a"], "{v:#}");
+    assert_eq!(env.snapshot_ids().len(), 3);
+}

@@ -148,3 +148,75 @@ fn a_vector_lists_without_the_identity() {
         assert!(json.contains("\"untrusted\": []"), "{json}");
     }
 }
+
+/// A copy of `vector` ready to use (identity mode fixed), in `work`.
+fn ready(vector: &Path, work: &Path) -> PathBuf {
+    let repo = work.join("repo");
+    copy_tree(vector, &repo);
+    fs::set_permissions(repo.join("identity.txt"), fs::Permissions::from_mode(0o600)).unwrap();
+    repo
+}
+
+fn run(repo: &Path, work: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .arg("--config")
+        .arg(repo.join("snapdrill.toml"))
+        .args(args)
+        .env_remove("SNAPDRILL_CONFIG")
+        .env("HOME", work)
+        .output()
+        .unwrap()
+}
+
+/// Every vector, whatever its format version, is one data set that drills, selects and
+/// forgets as such: a version-1 snapshot has the job `-`, a version-2 one its job.
+#[test]
+fn every_vector_drills_selects_and_forgets_as_one_data_set() {
+    for vector in vectors() {
+        let work = tempfile::tempdir().unwrap();
+        let repo = ready(&vector, work.path());
+        let job = if vector.ends_with("v1") {
+            "-"
+        } else {
+            "vector"
+        };
+        let out = run(
+            &repo,
+            work.path(),
+            &["restore-drill", "--no-record", "--json"],
+        );
+        let show = || {
+            format!(
+                "{}: {}{}",
+                vector.display(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        };
+        assert!(out.status.success(), "{}", show());
+        let records: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(records.as_array().unwrap().len(), 1, "{}", show());
+        assert_eq!(records[0]["result"], "pass", "{}", show());
+        assert_eq!(records[0]["snapshot_host"], "vector-host", "{}", show());
+        // Selected by its job (`-` for format 1), and by day.
+        let out = run(&repo, work.path(), &["ls", "latest", "--job", job]);
+        assert!(out.status.success(), "{}: {:?}", vector.display(), out);
+        let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(listed.contains("vector/hello.txt"), "{listed}");
+        let out = run(&repo, work.path(), &["ls", "2026-11-20", "--job", job]);
+        assert_eq!(out.status.code(), Some(2), "no snapshot that day: {out:?}");
+        // Retention sees one group that keeps its only snapshot; no write key is needed
+        // for a dry run.
+        let out = run(
+            &repo,
+            work.path(),
+            &["forget", "--keep-last", "1", "--dry-run", "--json"],
+        );
+        assert!(out.status.success(), "{}: {:?}", vector.display(), out);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let snaps = v["forget"]["snapshots"].as_array().unwrap();
+        assert_eq!(snaps.len(), 1);
+        assert_eq!(snaps[0]["keep"], true);
+        assert_eq!(snaps[0]["job"], job);
+    }
+}

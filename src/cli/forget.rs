@@ -117,7 +117,11 @@ impl Args {
 
 pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let config = common::load_config(global)?;
-    let key = WriteKey::load(&config.write_key)?;
+    // A dry run signs nothing: it works on a restore host too.
+    let key = match args.dry_run {
+        true => WriteKey::load(&config.write_key).ok(),
+        false => Some(WriteKey::load(&config.write_key)?),
+    };
     let repo = common::open(&config, Purpose::Retention, global)
         .await?
         .repo;
@@ -134,7 +138,7 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
         yes: args.yes,
         ..PruneOptions::from_config(&config, args.dry_run, None)
     });
-    let (report, pruned) = forget::run_then_prune(&repo, &key, &opts, then_prune).await?;
+    let (report, pruned) = forget::run_then_prune(&repo, key.as_ref(), &opts, then_prune).await?;
     if args.json {
         output::json(&serde_json::json!({ "forget": report, "prune": pruned }))?;
     } else {

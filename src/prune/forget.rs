@@ -173,7 +173,7 @@ impl ForgetReport {
 /// happened, so that it shows what the real run would free.
 pub async fn run_then_prune(
     repo: &Repository,
-    key: &WriteKey,
+    key: Option<&WriteKey>,
     opts: &ForgetOptions,
     prune: Option<super::PruneOptions>,
 ) -> Result<(ForgetReport, Option<super::PruneReport>)> {
@@ -188,8 +188,13 @@ pub async fn run_then_prune(
     Ok((report, Some(pruned)))
 }
 
-/// Apply `opts` to the snapshots of `repo`: a signed tombstone for each snapshot to forget.
-pub async fn run(repo: &Repository, key: &WriteKey, opts: &ForgetOptions) -> Result<ForgetReport> {
+/// Apply `opts` to the snapshots of `repo`: a signed tombstone for each snapshot to forget
+/// (the write key signs them; a dry run needs none).
+pub async fn run(
+    repo: &Repository,
+    key: Option<&WriteKey>,
+    opts: &ForgetOptions,
+) -> Result<ForgetReport> {
     let list = repo.snapshots().await?;
     let all = list.candidates();
     let considered: Vec<Snapshot> = list
@@ -213,6 +218,7 @@ pub async fn run(repo: &Repository, key: &WriteKey, opts: &ForgetOptions) -> Res
     if opts.dry_run {
         return Ok(report);
     }
+    let key = key.ok_or_else(|| Error::Usage("forget signs tombstones with the write key: run it where the write key is (or with --dry-run to see the plan)".into()))?;
     for l in report.snapshots.iter().filter(|l| !l.keep) {
         let snap = list
             .trusted

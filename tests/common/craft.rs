@@ -26,6 +26,8 @@ pub(crate) struct Spec {
     /// The commit's host (default `crafter`), job (default `crafted`) and tags.
     pub host: Option<String>,
     pub job: Option<String>,
+    /// Write a format-1 commit (no job, no source), as snapdrill 0.1 did.
+    pub v1: bool,
     pub tags: Vec<String>,
     /// Seal these bytes as the manifest instead of the JSON of the fields above.
     pub raw_manifest: Option<Vec<u8>>,
@@ -141,7 +143,7 @@ pub(crate) fn snapshot(env: &Env, stores: &[&str], spec: Spec) -> String {
         .raw_manifest
         .unwrap_or_else(|| serde_json::to_vec(&manifest).unwrap());
     let sealed_manifest = seal(&json, 3, &recipients).unwrap();
-    let commit = Commit::new(
+    let mut commit = Commit::new(
         &key.repository_id,
         &snapshot_id,
         &time,
@@ -161,6 +163,9 @@ pub(crate) fn snapshot(env: &Env, stores: &[&str], spec: Spec) -> String {
         },
         objects,
     );
+    if spec.v1 {
+        (commit.version, commit.job, commit.source) = (1, None, None);
+    }
     files.push((manifest_object(&snapshot_id), sealed_manifest));
     files.push((commit_object(&snapshot_id), commit.to_object(&key.signing)));
     for store in stores {
