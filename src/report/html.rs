@@ -134,17 +134,18 @@ impl Frame {
         );
     }
 
-    /// One store's drills: a faint line through them and a point per drill, ringed in the
+    /// One series' drills (a store and a data set): a faint line through them and a point per drill, ringed in the
     /// result's color when it did not pass.
     fn series(
         &self,
         svg: &mut String,
-        store: &str,
+        key: &str,
         color: &str,
         points: &[Point<'_>],
         fmt: &impl Fn(f64) -> String,
     ) {
-        let mut series: Vec<&Point<'_>> = points.iter().filter(|p| p.0.store == store).collect();
+        let mut series: Vec<&Point<'_>> =
+            points.iter().filter(|p| series_key(p.0) == key).collect();
         series.sort_by(|a, b| a.1.total_cmp(&b.1));
         if series.len() > 1 {
             let path: Vec<String> = series
@@ -167,10 +168,10 @@ impl Frame {
                 svg,
                 "<circle class=\"point\" data-store=\"{}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"7\" fill=\"{color}\" stroke=\"{ring}\" stroke-width=\"3\">\
                  <title>{} {} — {} ({})</title></circle>",
-                esc(store),
+                esc(&p.0.store),
                 self.x(p.1),
                 self.y(p.2),
-                esc(store),
+                esc(key),
                 esc(&p.0.started),
                 esc(&fmt(p.2)),
                 p.0.result.label()
@@ -179,11 +180,18 @@ impl Frame {
     }
 }
 
-/// A line chart of one value per drill, one series per store, with an optional target line.
+/// The series a drill belongs to in the charts: its store and its data set (two data sets
+/// of one store have different sizes, so one line through both would mean nothing).
+fn series_key(r: &DrillRecord) -> String {
+    format!("{} · {}", r.store, r.data_set_label())
+}
+
+/// A line chart of one value per drill, one series per store and data set, with an
+/// optional target line.
 fn line_chart(
     id: &str,
     records: &[DrillRecord],
-    colors: &BTreeMap<&str, &str>,
+    colors: &BTreeMap<String, &str>,
     value: impl Fn(&DrillRecord) -> Option<f64>,
     target: Option<f64>,
     fmt: impl Fn(f64) -> String,
@@ -204,8 +212,8 @@ fn line_chart(
     if let Some(t) = target {
         f.target(&mut svg, t, &fmt);
     }
-    for (store, color) in colors {
-        f.series(&mut svg, store, color, &points, &fmt);
+    for (key, color) in colors {
+        f.series(&mut svg, key, color, &points, &fmt);
     }
     svg.push_str("</svg>");
     svg
@@ -270,22 +278,22 @@ fn phase_bar(r: &DrillRecord) -> String {
 pub fn html(records: &[DrillRecord], title: &str) -> String {
     let mut records = records.to_vec();
     records.sort_by(|a, b| a.started.cmp(&b.started));
-    let mut colors: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut colors: BTreeMap<String, &str> = BTreeMap::new();
     for r in &records {
         let n = colors.len();
         colors
-            .entry(r.store.as_str())
+            .entry(series_key(r))
             .or_insert(STORE_COLORS[n % STORE_COLORS.len()]);
     }
     let rto_target = records.iter().rev().find_map(|r| r.targets.rto_secs);
     let mut page = head(title, records.len());
     latest_table(&mut page, &records);
     page.push_str("<p class=\"legend\">");
-    for (store, color) in &colors {
+    for (key, color) in &colors {
         let _ = write!(
             page,
             "<span><svg width=\"12\" height=\"12\" style=\"border:0;width:12px\"><circle cx=\"6\" cy=\"6\" r=\"5\" fill=\"{color}\"/></svg> {}</span>",
-            esc(store)
+            esc(key)
         );
     }
     page.push_str("</p><h2>Recovery time (RTO) per drill</h2>");
