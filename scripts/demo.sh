@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's first command: a complete round trip on local stores under ./demo.
-# keygen -> config -> init (two stores, two "sites") -> backup fixtures/exports ->
-# snapshots -> restore into a temporary folder -> verify with sha256sum -c and diff.
+# keygen -> config -> init (two stores, two "sites") -> backup two jobs (fixtures/exports
+# and a "database dump") -> snapshots -> restore into a temporary folder -> verify with
+# sha256sum -c and diff -> drills of every data set from each store -> audit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/cargo-bin.sh
@@ -38,42 +39,53 @@ url = "stores/osaka"
 site = "osaka"
 
 [backup]
-paths = ["../fixtures/exports"]
 exclude = ["*.tmp"]
 
 [drill]
 rto = "5m"
 rpo = "26h"
+
+# Two data sets, each its own timeline for retention, drills and \`latest\`.
+[[job]]
+name = "exports"
+paths = ["../fixtures/exports"]
+expect = ["customers.csv"]
+shrink_alert = "30%"
+check = 'test "\$(wc -l < exports/customers.csv)" -gt 1'
+
+[[job]]
+name = "crm"
+command = "cat fixtures/exports/db/crm.sql"   # stands in for pg_dump; run from the project folder
+stdin_name = "crm.sql"
 TOML
 export SNAPDRILL_CONFIG=demo/snapdrill.toml
 
 step "2. init: the repository in both stores, the write key, the pinned signer"
 "$BIN" init
 
-step "3. backup fixtures/exports to both stores at once"
+step "3. backup: every job, to both stores at once"
 "$BIN" backup --tag demo
 
-step "4. a second backup: nothing changed, nothing read, nothing new stored"
-"$BIN" backup --tag demo | tail -n 1
+step "4. a second backup of the exports: nothing changed, nothing read, nothing new stored"
+"$BIN" backup --job exports --tag demo | tail -n 1
 
-step "5. snapshots (no identity needed to list)"
-"$BIN" snapshots
+step "5. snapshots by data set (no identity needed to list)"
+"$BIN" snapshots --by-data-set
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/snapdrill-demo.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-step "6. restore latest into $work/restored"
-"$BIN" restore latest --target "$work/restored"
+step "6. restore the latest export into $work/restored"
+"$BIN" restore latest --job exports --target "$work/restored"
 
 step "7. verify independently: sha256sum -c and diff against the source"
-"$BIN" checksums latest > "$work/SHA256SUMS"
+"$BIN" checksums latest --job exports > "$work/SHA256SUMS"
 (cd "$work/restored" && sha256sum --quiet -c "$work/SHA256SUMS")
 diff -r fixtures/exports "$work/restored/exports"
 files=$(wc -l < "$work/SHA256SUMS")
 objects=$(find demo/stores/tokyo/chunks -type f | wc -l)
 
-step "8. restore drill of each store alone: clean room, every byte verified, timed against RTO/RPO"
+step "8. restore drills of every data set from each store alone: clean room, every byte and row count verified, timed against RTO/RPO"
 "$BIN" restore-drill --each-store --operator demo \
-  --check 'test "$(wc -l < exports/customers.csv)" -gt 1' \
   --report demo/drill-report.html --report demo/drill-report.md --metrics-file demo/snapdrill.prom
 
 step "9. audit every replica against the signed commits, reading every object (no identity needed)"
@@ -81,11 +93,11 @@ step "9. audit every replica against the signed commits, reading every object (n
 
 step "restored and verified"
 cat <<EOF_SUMMARY
-  snapshot      $("$BIN" snapshots --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshots"][-1]["id"])')
+  snapshots     $("$BIN" snapshots --json | python3 -c 'import json,sys; print(", ".join(s["job"] + " " + s["id"] for s in json.load(sys.stdin)["snapshots"]))')
   stores        demo/stores/tokyo, demo/stores/osaka (each a full replica; chunk objects: $objects)
   verified      $files files: sha256sum -c OK, byte-for-byte identical to fixtures/exports
-  drills        every store restored alone within its targets (see above); history: $BIN drills
+  drills        every data set restored from every store alone, within its targets (see above); history: $BIN drills
   report        $PWD/demo/drill-report.html (open it in a browser), demo/drill-report.md, demo/snapdrill.prom
   audit         demo/audit-report.md: every object of every store read and its SHA-256 checked
-  try           SNAPDRILL_CONFIG=demo/snapdrill.toml $BIN ls latest
+  try           SNAPDRILL_CONFIG=demo/snapdrill.toml $BIN ls latest --job exports
 EOF_SUMMARY
