@@ -41,6 +41,10 @@ pub struct Candidate {
     pub group: String,
     /// Its tags.
     pub tags: Vec<String>,
+    /// The offset of the repository's time zone at `time`, in seconds east of UTC: hours,
+    /// days, weeks, months and years are the local ones (a nightly at 08:00 and 10:00 in
+    /// Tokyo is one day, not two).
+    pub offset_secs: i64,
 }
 
 /// What the policy decided for one snapshot.
@@ -138,7 +142,7 @@ fn apply_group(policy: &Policy, all: &[Candidate], order: &[usize], reasons: &mu
         .collect();
     for &i in order {
         let c = &all[i];
-        let t = UtcTime::from_system(c.time);
+        let t = UtcTime::from_system(shift(c.time, c.offset_secs));
         for (rule, left, last) in rules.iter_mut().filter(|(_, left, _)| *left > 0) {
             let bucket = rule.bucket(&t);
             // Snapshots are newest first, so the first one seen in a bucket is its newest:
@@ -259,6 +263,12 @@ struct UtcTime {
     hour: u32,
 }
 
+/// `t` moved by `secs` (east of UTC positive), for calendar buckets only.
+fn shift(t: SystemTime, secs: i64) -> SystemTime {
+    let d = Duration::from_secs(secs.unsigned_abs());
+    if secs >= 0 { t + d } else { t - d }
+}
+
 impl UtcTime {
     fn from_system(t: SystemTime) -> UtcTime {
         // Whole seconds since the epoch, rounded down (also before 1970).
@@ -368,12 +378,43 @@ mod tests {
         out
     }
 
+    #[test]
+    fn days_are_the_repository_time_zone_days() {
+        // 08:00 and 10:00 in Tokyo on 2026-11-20: two UTC days, one local day.
+        let at = |id: &str, rfc: &str, offset_secs: i64| Candidate {
+            id: id.into(),
+            time: humantime::parse_rfc3339(rfc).unwrap(),
+            group: "g".into(),
+            tags: vec![],
+            offset_secs,
+        };
+        let policy = Policy {
+            keep_daily: Some(2),
+            ..Policy::default()
+        };
+        for (offset, kept) in [(0, 2), (9 * 3600, 1)] {
+            let snaps = [
+                at("a", "2026-11-19T23:00:00Z", offset),
+                at("b", "2026-11-20T01:00:00Z", offset),
+            ];
+            let decisions = apply(&policy, &snaps);
+            assert_eq!(
+                decisions.iter().filter(|d| d.keep).count(),
+                kept,
+                "{decisions:?}"
+            );
+        }
+        let tokyo = apply(&policy, &[at("b", "2026-11-20T01:00:00Z", 9 * 3600)]);
+        assert_eq!(tokyo[0].reasons, ["daily 2026-11-20"]);
+    }
+
     fn snap(id: String, secs: u64, host: &str, tags: &[&str]) -> Candidate {
         Candidate {
             id,
             time: UNIX_EPOCH + Duration::from_secs(secs),
             group: host.into(),
             tags: tags.iter().map(|t| t.to_string()).collect(),
+            offset_secs: 0,
         }
     }
 

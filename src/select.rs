@@ -204,6 +204,12 @@ impl Zone {
         }
     }
 
+    /// The zone's offset from UTC at `t`, in seconds east (+32400 in Tokyo): what
+    /// retention's local days, weeks and months are counted in.
+    pub fn offset_secs(&self, t: SystemTime) -> i64 {
+        Timestamp::try_from(t).map_or(0, |ts| i64::from(self.0.to_offset(ts).seconds()))
+    }
+
     /// The local calendar day of `t`, as `2026-11-20`: what a day spec matches.
     pub fn day(&self, t: SystemTime) -> String {
         match Timestamp::try_from(t) {

@@ -143,7 +143,10 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
         output::json(&serde_json::json!({ "forget": report, "prune": pruned }))?;
     } else {
         output::warnings(render::forget_warnings(&report), global.quiet);
-        print!("{}", render::forget_text(&report, global.quiet));
+        print!(
+            "{}",
+            render::forget_text(&report, global.quiet, &config.timezone)
+        );
         if let Some(p) = &pruned {
             output::warnings(render::prune_warnings(p), global.quiet);
             print!("{}", render::prune_text(p));

@@ -258,6 +258,11 @@ fn decide(
             time: format::parse_time(&s.commit.time).unwrap_or(std::time::UNIX_EPOCH),
             group: opts.group_by.label(&s.commit),
             tags: s.commit.tags.clone(),
+            offset_secs: 0,
+        })
+        .map(|mut c| {
+            c.offset_secs = opts.selection.zone.offset_secs(c.time);
+            c
         })
         .collect();
     let decisions = if by_id.is_empty() {

@@ -7,23 +7,28 @@ use super::forget::ForgetReport;
 use crate::text::escape;
 use crate::units::{binary_size as size, count};
 
-/// What `forget` keeps and forgets, and why (unless `quiet`), then its verdict.
-pub fn forget_text(r: &ForgetReport, quiet: bool) -> String {
+/// What `forget` keeps and forgets, and why (unless `quiet`), by group, times in `zone`;
+/// then its verdict.
+pub fn forget_text(r: &ForgetReport, quiet: bool, zone: &crate::select::Zone) -> String {
     let mut out = String::new();
     if !quiet {
-        let _ = writeln!(out, "policy: {}", r.policy);
+        let _ = writeln!(out, "policy: {} (times in {})", r.policy, zone.name());
         let mut group = None;
         for s in &r.snapshots {
             if group != Some(&s.group) {
                 let _ = writeln!(out, "group {}:", escape(&s.group));
                 group = Some(&s.group);
             }
+            let local = crate::format::parse_time(&s.time).map(|t| zone.show(t));
             let _ = writeln!(
                 out,
                 "  {} {}  {:<20} {}",
                 if s.keep { "keep  " } else { "forget" },
                 s.id,
-                s.time.get(..19).unwrap_or(&s.time),
+                local
+                    .as_deref()
+                    .and_then(|t| t.get(..19))
+                    .unwrap_or(&s.time),
                 s.reasons.join(", ")
             );
         }
