@@ -40,6 +40,7 @@ pub mod commit_cache;
 pub mod config;
 pub mod drill;
 pub mod error;
+pub mod explore;
 pub mod format;
 pub mod keys;
 pub mod localfs;

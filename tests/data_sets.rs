@@ -36,11 +36,10 @@ fn two_jobs() -> Env {
     env
 }
 
-/// Run snapdrill with its clock `hours_ago` hours in the past.
-fn at(env: &Env, hours_ago: i64, args: &[&str]) -> Output {
+/// Run snapdrill with its clock set to `when` (UTC, `2026-11-24 17:00:00`).
+fn at(env: &Env, when: &str, args: &[&str]) -> Output {
     Command::new("faketime")
-        .arg("-f")
-        .arg(format!("-{hours_ago}h"))
+        .arg(when)
         .arg(BIN)
         .arg("--config")
         .arg(env.config())
@@ -54,9 +53,10 @@ fn at(env: &Env, hours_ago: i64, args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// Six days: the exports job at 02:00-ish each day (`day` 6 is the oldest), the dump an
-/// hour later, so that the newest snapshot of the host is always a dump. Returns the
-/// exports' snapshot ids, oldest first.
+/// Six days, 2026-11-24 to 11-29 (`day` 6 is the oldest): the exports job at 17:00 UTC
+/// (02:00 the next day in Tokyo), the dump an hour later — the same day in both zones —,
+/// so that the newest snapshot of the host is always a dump. Returns the exports'
+/// snapshot ids, oldest first.
 fn six_days(env: &Env) -> Vec<String> {
     common::require_tool("faketime", "faketime");
     let mut exports = Vec::new();
@@ -69,7 +69,12 @@ fn six_days(env: &Env) -> Vec<String> {
             ],
         );
         fs::write(env.p("crm-dump.sql"), format!("-- dump of day {day}\n")).unwrap();
-        let out = at(env, day * 24, &["backup", "--job", "exports", "--json"]);
+        let date = 30 - day;
+        let out = at(
+            env,
+            &format!("2026-11-{date} 17:00:00"),
+            &["backup", "--job", "exports", "--json"],
+        );
         assert_eq!(code(&out), 0, "{}", show(&out));
         exports.push(
             json(&stdout(&out))["snapshot_id"]
@@ -77,7 +82,11 @@ fn six_days(env: &Env) -> Vec<String> {
                 .unwrap()
                 .to_owned(),
         );
-        let out = at(env, day * 24 - 1, &["backup", "--job", "crm"]);
+        let out = at(
+            env,
+            &format!("2026-11-{date} 18:00:00"),
+            &["backup", "--job", "crm"],
+        );
         assert_eq!(code(&out), 0, "{}", show(&out));
     }
     exports
@@ -148,9 +157,11 @@ fn a_drill_with_no_snapshot_named_drills_every_data_set_and_job_narrows_it() {
     assert_eq!(jobs, ["crm", "exports"], "{records:?}");
     let export = records.iter().find(|r| r["job"] == "exports").unwrap();
     assert_eq!(export["snapshot_id"], exports[5].as_str());
-    // Its RPO is the age of the newest export (a day), not of the newest dump (23 h).
+    // Its RPO is the age of the newest export, not of the newest dump (an hour younger).
     let rpo = export["rpo_secs"].as_f64().unwrap();
-    assert!(rpo >= (24 * HOUR) as f64, "{export}");
+    let crm = records.iter().find(|r| r["job"] == "crm").unwrap();
+    let crm_rpo = crm["rpo_secs"].as_f64().unwrap();
+    assert!((rpo - crm_rpo - HOUR as f64).abs() < 60.0, "{export} {crm}");
     // Each result line names its data set and snapshot.
     let text = env.ok(&["restore-drill"]);
     let host = snapdrill::hostname();

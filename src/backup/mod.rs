@@ -241,16 +241,8 @@ async fn run_marked(
     let listed = Listed::fetch(&run.stores, &run.states).await?;
     let (cache_file, files_cache) = load_cache(opts, key, &mut warnings);
     let chunking = repo.config.chunking;
-    let mut plan = plan::make_plan(
-        std::mem::take(&mut walked.items),
-        chunking.min_size as u64,
-        &files_cache,
-        &listed.union(),
-    );
-    if let Some(stream) = &opts.stream {
-        plan::add_stream(&mut plan, stream, run.time)?;
-    }
-
+    let items = std::mem::take(&mut walked.items);
+    let mut plan = plan_run(opts, run, items, chunking.min_size, &files_cache, &listed)?;
     let mut uploader = Uploader::new(
         run.stores.clone(),
         recipients.clone(),
@@ -307,6 +299,23 @@ async fn run_marked(
         shrunk,
     };
     Ok(outcome.report(repo, opts, run, &uploader, &commit))
+}
+
+/// The plan of the walked `items` (and the stream, when there is one) against the cache
+/// and the stores' listings.
+fn plan_run(
+    opts: &BackupOptions,
+    run: &Run,
+    items: Vec<source::Item>,
+    min_size: u32,
+    files_cache: &FilesCache,
+    listed: &Listed,
+) -> Result<plan::Plan> {
+    let mut plan = plan::make_plan(items, u64::from(min_size), files_cache, &listed.union());
+    if let Some(stream) = &opts.stream {
+        plan::add_stream(&mut plan, stream, run.time)?;
+    }
+    Ok(plan)
 }
 
 /// The `shrink_alert` findings against the data set's previous backup on this host, and

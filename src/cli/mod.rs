@@ -7,7 +7,10 @@ mod backup;
 mod checksums;
 mod common;
 mod config_check;
+mod diff;
 mod drill;
+mod dump;
+mod find;
 mod forget;
 mod init;
 mod keygen;
@@ -49,6 +52,12 @@ enum Command {
     Snapshots(snapshots::Args),
     /// List the files of a snapshot.
     Ls(ls::Args),
+    /// Find which snapshots hold a path matching a glob, and when it first and last appears.
+    Find(find::Args),
+    /// Show what was added, removed and changed between two snapshots.
+    Diff(diff::Args),
+    /// Write a file of a snapshot (or a folder, as tar) to standard output, verified.
+    Dump(dump::Args),
     /// Print a snapshot's SHA-256 sums in `sha256sum` format.
     Checksums(checksums::Args),
     /// Restore a snapshot into a folder, verifying every file.
@@ -120,6 +129,9 @@ pub(crate) fn main() -> i32 {
         Command::Backup(a) => common::block_on(backup::run(&global, a)),
         Command::Snapshots(a) => common::block_on(snapshots::run(&global, a)),
         Command::Ls(a) => common::block_on(ls::run(&global, a)),
+        Command::Find(a) => common::block_on(find::run(&global, a)),
+        Command::Diff(a) => common::block_on(diff::run(&global, a)),
+        Command::Dump(a) => common::block_on(dump::run(&global, a)),
         Command::Checksums(a) => common::block_on(checksums::run(&global, a)),
         Command::Restore(a) => common::block_on(restore::run(&global, a)),
         Command::RestoreDrill(a) => common::block_on(drill::run(&global, a)),

@@ -1,10 +1,11 @@
 //! `snapdrill restore SNAPSHOT --target DIR`
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Result;
 use snapdrill::error::exit;
-use snapdrill::restore::{self, RestoreOptions};
+use snapdrill::restore::{self, RestoreOptions, StageClock};
 
 use super::common::SelectArgs;
 use super::{Global, common, output};
@@ -20,9 +21,14 @@ pub(super) struct Args {
     /// Folder to restore into (created if missing; must be empty unless --force).
     #[arg(long, short, value_name = "DIR")]
     target: PathBuf,
-    /// Restore only paths matching this glob (a directory brings its subtree; repeatable).
+    /// Restore only what matches this glob, as `exclude` matches: without `/` a name at any
+    /// depth (`*.csv`), with `/` the path from the snapshot's root (`exports/db`); a
+    /// directory brings its subtree (repeatable).
     #[arg(long, value_name = "GLOB")]
     include: Vec<String>,
+    /// Read every object from this store alone (no failover to the other replicas).
+    #[arg(long, value_name = "NAME")]
+    store: Option<String>,
     /// Restore into a non-empty folder, replacing files that are there.
     #[arg(long)]
     force: bool,
@@ -37,7 +43,10 @@ pub(super) struct Args {
 pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let config = common::load_config(global)?;
     let identities = common::load_identity(&config, args.identity)?;
-    let repo = common::open_for_reading(&config, global).await?;
+    let repo = match &args.store {
+        Some(name) => restore::open_replica(&config, name).await?,
+        None => common::open_for_reading(&config, global).await?,
+    };
     let list = repo.snapshots().await?;
     common::warn_untrusted(&list);
     let snap = list.select(&args.snapshot, &args.select.selection(&config)?)?;
@@ -47,7 +56,11 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
         force: args.force,
         ..RestoreOptions::new(args.target)
     };
-    let report = restore::run(&repo, opened, identities, &opts, Default::default()).await?;
+    let clock = Arc::new(StageClock::default());
+    let ticker = output::Ticker::start(global.quiet, "restore", clock.clone());
+    let report = restore::run(&repo, opened, identities, &opts, clock).await;
+    drop(ticker);
+    let report = report?;
     if args.json {
         output::json(&report)?;
     } else {

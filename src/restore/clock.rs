@@ -30,7 +30,19 @@ pub struct StageClock {
     write: AtomicU64,
     verify: AtomicU64,
     pub(super) bytes: AtomicU64,
+    files: AtomicU64,
+    planned: OnceLock<Planned>,
     first_byte: OnceLock<Instant>,
+}
+
+/// What a restore set out to do, known once it is planned: what a progress display
+/// measures against.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Planned {
+    /// Files to restore (or verify).
+    pub files: u64,
+    /// Their content bytes.
+    pub bytes: u64,
 }
 
 /// A stage of the restore pipeline.
@@ -78,6 +90,24 @@ impl StageClock {
     /// Content bytes restored (or verified) so far, for progress displays.
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Files restored (or verified) and checked so far, for progress displays.
+    pub fn files(&self) -> u64 {
+        self.files.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn count_file(&self) {
+        self.files.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The plan, once the restore has made it.
+    pub fn planned(&self) -> Option<Planned> {
+        self.planned.get().copied()
+    }
+
+    pub(super) fn set_planned(&self, planned: Planned) {
+        let _ = self.planned.set(planned);
     }
 
     /// The totals so far.

@@ -9,10 +9,16 @@
 
 mod clock;
 pub mod fs;
+mod include;
 pub mod render;
+mod replica;
+mod sink;
 mod stream;
 
-pub use clock::{Stage, StageClock, StageTimes};
+pub use clock::{Planned, Stage, StageClock, StageTimes};
+pub use include::PathGlobs;
+pub use replica::open_replica;
+pub use sink::FileSink;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +26,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -41,8 +46,9 @@ const FETCH_AHEAD: usize = 8;
 pub struct RestoreOptions {
     /// The target folder (created if missing).
     pub target: PathBuf,
-    /// Globs of snapshot paths to restore (a matching directory brings its whole subtree);
-    /// empty means everything.
+    /// Globs of snapshot paths to restore, matched as `exclude` globs are ([`PathGlobs`]:
+    /// no `/` = a name at any depth); a matching directory brings its whole subtree. Empty
+    /// means everything.
     pub include: Vec<String>,
     /// Allow a non-empty target (existing files are replaced).
     pub force: bool,
@@ -188,33 +194,6 @@ pub async fn open_snapshot(
     })
 }
 
-/// Compile include globs.
-pub fn include_set(patterns: &[String]) -> Result<GlobSet> {
-    let mut b = GlobSetBuilder::new();
-    for p in patterns {
-        b.add(
-            GlobBuilder::new(p.trim_end_matches('/'))
-                .literal_separator(true)
-                .build()
-                .map_err(|e| Error::Usage(format!("include pattern '{p}': {e}")))?,
-        );
-    }
-    b.build()
-        .map_err(|e| Error::Usage(format!("include patterns: {e}")))
-}
-
-/// Is `path`, or one of its parent directories, matched?
-pub fn selected(set: &GlobSet, path: &[u8]) -> bool {
-    let os = |b: &[u8]| Path::new(std::ffi::OsStr::from_bytes(b)).to_path_buf();
-    use std::os::unix::ffi::OsStrExt;
-    set.is_match(os(path))
-        || path
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| **b == b'/')
-            .any(|(i, _)| set.is_match(os(&path[..i])))
-}
-
 /// The pure plan of a restore.
 struct Plan<'m> {
     dirs: Vec<&'m Entry>,
@@ -225,8 +204,7 @@ struct Plan<'m> {
 }
 
 fn plan<'m>(manifest: &'m Manifest, opts: &RestoreOptions) -> Result<Plan<'m>> {
-    let include = &opts.include;
-    let set = include_set(include)?;
+    let set = PathGlobs::new(&opts.include, "--include")?;
     let mut p = Plan {
         dirs: Vec::new(),
         files: Vec::new(),
@@ -234,7 +212,7 @@ fn plan<'m>(manifest: &'m Manifest, opts: &RestoreOptions) -> Result<Plan<'m>> {
         chunks: Vec::new(),
     };
     for e in &manifest.entries {
-        if !include.is_empty() && !selected(&set, &e.path.0) {
+        if !set.is_empty() && !set.selected(&e.path.0) {
             continue;
         }
         if opts
@@ -250,24 +228,32 @@ fn plan<'m>(manifest: &'m Manifest, opts: &RestoreOptions) -> Result<Plan<'m>> {
             EntryKind::Symlink => p.symlinks.push(e),
         }
     }
-    if !include.is_empty() && p.dirs.is_empty() && p.files.is_empty() && p.symlinks.is_empty() {
+    if !set.is_empty() && p.dirs.is_empty() && p.files.is_empty() && p.symlinks.is_empty() {
         return Err(Error::Usage(format!(
-            "no path in the snapshot matches {}; `snapdrill ls SNAPSHOT` shows the paths",
-            include.join(", ")
+            "no path in snapshot {} matches {} (a pattern without `/` matches a name at any depth, one with `/` the path from the snapshot's root); `snapdrill ls SNAPSHOT` shows the paths",
+            manifest.snapshot_id,
+            opts.include.join(", ")
         )));
     }
     p.files.sort_by_key(|e| e.offset);
+    p.chunks = chunks_for(manifest, &p.files);
+    Ok(p)
+}
+
+/// The chunks holding the content of `files` (sorted by offset), in stream order, once.
+fn chunks_for(manifest: &Manifest, files: &[&Entry]) -> Vec<usize> {
     let offsets = manifest.chunk_offsets();
+    let mut chunks = Vec::new();
     let mut last: Option<usize> = None;
-    for f in p.files.iter().filter(|f| f.file_size() > 0) {
+    for f in files.iter().filter(|f| f.file_size() > 0) {
         for (k, _, _) in manifest.chunk_ranges(&offsets, f) {
             if last.is_none_or(|l| k > l) {
-                p.chunks.push(k);
+                chunks.push(k);
                 last = Some(k);
             }
         }
     }
-    Ok(p)
+    chunks
 }
 
 /// Restore `opened` into `opts.target` (or only verify it, with `opts.verify_only`).
@@ -280,31 +266,20 @@ pub async fn run(
 ) -> Result<RestoreReport> {
     let started = Instant::now();
     let plan = plan(&opened.manifest, opts)?;
+    clock.set_planned(Planned {
+        files: plan.files.len() as u64,
+        bytes: plan.files.iter().map(|f| f.file_size()).sum(),
+    });
     let (mut target, temps_swept) = open_target(opts, &plan)?;
-
     // Fetch and verify chunks in order here; write files on a blocking thread.
-    let chunk_refs = chunk_objects(&opened)?;
-    let (tx, rx) = mpsc::channel::<(u64, Vec<u8>)>(2);
     let files: Vec<Entry> = plan.files.iter().map(|e| (*e).clone()).collect();
     let (writer_target, writer_clock) = (target.as_ref().map(DirTree::share), clock.clone());
-    let writer = tokio::task::spawn_blocking(move || {
-        stream::consume(writer_target, files, rx, &writer_clock)
-    });
-    let fetcher = Fetcher {
-        repo,
-        chunk_refs,
-        manifest: &opened.manifest,
-        dedup: opened.dedup,
-        identities,
-        clock: clock.clone(),
-    };
-    let fetched = fetcher.run(&plan.chunks, &mut opened.sources, tx).await;
-    let written = writer
-        .await
-        .map_err(|e| Error::fatal(format!("restore writer failed: {e}")))?;
-    // A failed fetch explains a writer that stopped early, so it is reported first.
-    let (chunks_fetched, bytes_fetched) = fetched?;
-    let bytes = written?;
+    let mut sources = std::mem::take(&mut opened.sources);
+    let (bytes, chunks_fetched, bytes_fetched) = Fetcher::new(repo, &opened, identities, &clock)?
+        .through(&plan.chunks, &mut sources, move |rx| {
+            stream::consume(writer_target, files, rx, &writer_clock)
+        })
+        .await?;
     if let Some(tree) = target.as_mut() {
         finish_tree(tree, &plan)?;
     }
@@ -323,9 +298,103 @@ pub async fn run(
         stream_bytes: opened.manifest.stream_len(),
         stages: clock.times(),
         duration_secs: started.elapsed().as_secs_f64(),
-        sources: opened.sources,
+        sources,
         temps_swept,
     })
+}
+
+impl<'a> Fetcher<'a> {
+    /// A fetcher for the chunks of `opened`'s manifest, checked against its commit.
+    fn new(
+        repo: &'a Repository,
+        opened: &'a Opened,
+        identities: Arc<Identities>,
+        clock: &Arc<StageClock>,
+    ) -> Result<Self> {
+        Ok(Fetcher {
+            repo,
+            chunk_refs: chunk_objects(opened)?,
+            manifest: &opened.manifest,
+            dedup: opened.dedup,
+            identities,
+            clock: clock.clone(),
+        })
+    }
+
+    /// Fetch chunks `ks` in stream order into `consume`, which runs on a blocking thread
+    /// with the receiving end; what `consume` returns, and how many chunks and bytes were
+    /// fetched.
+    async fn through<T: Send + 'static>(
+        &self,
+        ks: &[usize],
+        sources: &mut Sources,
+        consume: impl FnOnce(mpsc::Receiver<(u64, Vec<u8>)>) -> Result<T> + Send + 'static,
+    ) -> Result<(T, u64, u64)> {
+        let (tx, rx) = mpsc::channel::<(u64, Vec<u8>)>(2);
+        let writer = tokio::task::spawn_blocking(move || consume(rx));
+        let fetched = self.run(ks, sources, tx).await;
+        let written = writer
+            .await
+            .map_err(|e| Error::fatal(format!("restore writer failed: {e}")))?;
+        // A failed fetch explains a writer that stopped early, so it is reported first.
+        let (chunks_fetched, bytes_fetched) = fetched?;
+        Ok((written?, chunks_fetched, bytes_fetched))
+    }
+}
+
+/// What [`stream_files`] did.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Streamed {
+    /// Files streamed and checked.
+    pub files: u64,
+    /// Their content bytes.
+    pub bytes: u64,
+    /// Chunk objects fetched.
+    pub chunks_fetched: u64,
+    /// Plaintext bytes of the chunks fetched.
+    pub bytes_fetched: u64,
+}
+
+/// Stream the content of `files` (file entries of `opened`; others are ignored) through
+/// `sink` with a restore's checks: every chunk from the first store whose copy is intact,
+/// verified against the signed commit and its keyed id, and each file's size and SHA-256
+/// checked before [`FileSink::end`]. Empty files come first, then stream order; memory
+/// holds a few chunks, whatever the size of the files. The sink comes back to be finished.
+pub async fn stream_files<S: FileSink>(
+    repo: &Repository,
+    opened: &mut Opened,
+    identities: Arc<Identities>,
+    mut files: Vec<Entry>,
+    sink: S,
+    clock: Arc<StageClock>,
+) -> Result<(S, Streamed)> {
+    files.retain(|f| f.kind == EntryKind::File);
+    files.sort_by_key(|f| f.offset);
+    clock.set_planned(Planned {
+        files: files.len() as u64,
+        bytes: files.iter().map(|f| f.file_size()).sum(),
+    });
+    let chunks = chunks_for(&opened.manifest, &files.iter().collect::<Vec<_>>());
+    let count = files.len() as u64;
+    let feed_clock = clock.clone();
+    let mut sources = std::mem::take(&mut opened.sources);
+    let fetched = Fetcher::new(repo, opened, identities, &clock)?
+        .through(&chunks, &mut sources, move |rx| {
+            let mut sink = sink;
+            sink::feed(&mut sink, &files, rx, &feed_clock).map(|bytes| (sink, bytes))
+        })
+        .await;
+    opened.sources = sources;
+    let ((sink, bytes), chunks_fetched, bytes_fetched) = fetched?;
+    Ok((
+        sink,
+        Streamed {
+            files: count,
+            bytes,
+            chunks_fetched,
+            bytes_fetched,
+        },
+    ))
 }
 
 /// The target folder, checked and opened, with every directory the plan needs (none for
@@ -486,15 +555,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn include_selects_subtrees() {
-        let set = include_set(&["exports/db".into(), "*.csv".into()]).unwrap();
-        assert!(selected(&set, b"exports/db/crm.sql"));
-        assert!(selected(&set, b"exports/db"));
-        assert!(!selected(&set, b"exports/call_logs.jsonl"));
-        assert!(selected(&set, b"top.csv"));
+    fn include_selects_subtrees_and_names_at_any_depth() {
+        let set = PathGlobs::new(&["exports/db".into(), "*.csv".into()], "--include").unwrap();
+        assert!(set.selected(b"exports/db/crm.sql"));
+        assert!(set.selected(b"exports/db"));
+        assert!(!set.selected(b"exports/call_logs.jsonl"));
+        assert!(set.selected(b"top.csv"));
         assert!(
-            !selected(&set, b"exports/customers.csv"),
-            "literal separator: * stays in one component"
+            set.selected(b"exports/customers.csv"),
+            "a pattern without / matches a name at any depth, as exclude does"
         );
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::RestoreReport;
+use super::{RestoreReport, Sources};
 use crate::text::escape;
 use crate::units::binary_size as size;
 
@@ -16,16 +16,52 @@ pub fn warnings(r: &RestoreReport) -> Vec<String> {
             escape(&r.target)
         ));
     }
-    out.extend(r.sources.repairs.iter().map(|rep| {
-        format!(
-            "warning: store '{}' could not serve {} ({:?}: {}); another replica did — heal it",
-            rep.failure.store,
-            rep.object,
-            rep.failure.kind,
-            escape(&rep.failure.reason)
-        )
-    }));
+    out.extend(repairs(&r.sources));
     out
+}
+
+/// Objects a store could not serve intact (another replica did), one warning each.
+pub fn repairs(sources: &Sources) -> Vec<String> {
+    sources
+        .repairs
+        .iter()
+        .map(|rep| {
+            format!(
+                "warning: store '{}' could not serve {} ({:?}: {}); another replica did — heal it",
+                rep.failure.store,
+                rep.object,
+                rep.failure.kind,
+                escape(&rep.failure.reason)
+            )
+        })
+        .collect()
+}
+
+/// A progress line (`label`: `restore`, `dump`): bytes and files done of those planned,
+/// and the time left at the rate so far (`elapsed_secs` since the start).
+pub fn progress(label: &str, clock: &super::StageClock, elapsed_secs: f64) -> String {
+    let (bytes, files) = (clock.bytes(), clock.files());
+    let Some(plan) = clock.planned() else {
+        return format!("{label}: planning");
+    };
+    let mut line = format!(
+        "{label}: {} of {}, {} of {} files",
+        size(bytes),
+        size(plan.bytes),
+        files,
+        plan.files
+    );
+    if bytes > 0 && elapsed_secs >= 1.0 {
+        let rate = bytes as f64 / elapsed_secs;
+        let left = plan.bytes.saturating_sub(bytes) as f64 / rate;
+        let _ = write!(
+            line,
+            ", {}/s, ETA {}",
+            size(rate as u64),
+            crate::units::duration(left)
+        );
+    }
+    line
 }
 
 /// Where the objects came from (unless `quiet`), then the verdict.
@@ -57,4 +93,31 @@ pub fn text(r: &RestoreReport, quiet: bool) -> String {
         size(r.bytes)
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::restore::{Planned, StageClock};
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn progress_shows_bytes_files_and_the_time_left() {
+        let clock = StageClock::default();
+        assert_eq!(progress("restore", &clock, 0.0), "restore: planning");
+        clock.set_planned(Planned {
+            files: 4,
+            bytes: 4 << 20,
+        });
+        assert_eq!(
+            progress("restore", &clock, 0.5),
+            "restore: 0 B of 4.0 MiB, 0 of 4 files"
+        );
+        clock.bytes.fetch_add(1 << 20, Ordering::Relaxed);
+        clock.count_file();
+        assert_eq!(
+            progress("restore", &clock, 2.0),
+            "restore: 1.0 MiB of 4.0 MiB, 1 of 4 files, 512.0 KiB/s, ETA 6.0 s"
+        );
+    }
 }

@@ -16,17 +16,46 @@ use crate::localfs::tree::DirTree;
 /// Where file content goes.
 enum Pending {
     Disk(fs::PendingFile),
-    Check { hasher: Sha256, written: u64 },
+    Check(Check),
+}
+
+/// The check of a file's content against its entry: size and SHA-256, as it streams.
+#[derive(Default)]
+pub(super) struct Check {
+    hasher: Sha256,
+    written: u64,
+}
+
+impl Check {
+    /// The next bytes of the file (hashing counts as the verify stage).
+    pub(super) fn update(&mut self, data: &[u8], clock: &StageClock) {
+        clock.time(Stage::Verify, || self.hasher.update(data));
+        self.written += data.len() as u64;
+    }
+
+    /// Does the content match the signed manifest's size and SHA-256? An integrity
+    /// error naming the path when it does not.
+    pub(super) fn finish(self, entry: &Entry) -> Result<()> {
+        let digest = hex::encode(self.hasher.finalize());
+        if Some(self.written) != entry.size || Some(&digest) != entry.sha256.as_ref() {
+            return Err(Error::integrity(
+                None,
+                Some(&entry.path.display()),
+                format!(
+                    "content ({} bytes, SHA-256 {digest}) differs from the signed manifest",
+                    self.written
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Pending {
     fn open(target: Option<&mut DirTree>, entry: &Entry) -> Result<Self> {
         Ok(match target {
             Some(t) => Pending::Disk(fs::PendingFile::create(t, entry)?),
-            None => Pending::Check {
-                hasher: Sha256::new(),
-                written: 0,
-            },
+            None => Pending::Check(Check::default()),
         })
     }
 
@@ -35,9 +64,8 @@ impl Pending {
         clock.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
         match self {
             Pending::Disk(f) => f.write(data, clock),
-            Pending::Check { hasher, written } => {
-                clock.time(Stage::Verify, || hasher.update(data));
-                *written += data.len() as u64;
+            Pending::Check(c) => {
+                c.update(data, clock);
                 Ok(())
             }
         }
@@ -46,19 +74,7 @@ impl Pending {
     fn finish(self, entry: &Entry, clock: &StageClock) -> Result<()> {
         match self {
             Pending::Disk(f) => clock.time(Stage::Write, || f.finish(entry)),
-            Pending::Check { hasher, written } => {
-                let digest = hex::encode(hasher.finalize());
-                if Some(written) != entry.size || Some(&digest) != entry.sha256.as_ref() {
-                    return Err(Error::integrity(
-                        None,
-                        Some(&entry.path.display()),
-                        format!(
-                            "content ({written} bytes, SHA-256 {digest}) differs from the signed manifest"
-                        ),
-                    ));
-                }
-                Ok(())
-            }
+            Pending::Check(c) => c.finish(entry),
         }
     }
 
@@ -89,8 +105,9 @@ impl Finisher {
                         pending.abandon();
                         continue;
                     }
-                    if let Err(e) = pending.finish(&entry, &clock) {
-                        first_error = Some(e);
+                    match pending.finish(&entry, &clock) {
+                        Ok(()) => clock.count_file(),
+                        Err(e) => first_error = Some(e),
                     }
                 }
                 first_error.map_or(Ok(()), Err)
@@ -118,6 +135,57 @@ impl Finisher {
     }
 }
 
+/// One piece of the cut: file `i` of the list starts, receives bytes, or is complete.
+pub(super) enum Cut<'d> {
+    Begin(usize),
+    Data(&'d [u8]),
+    End(usize),
+}
+
+/// Cut the chunk stream arriving on `rx` (`(stream offset, plaintext)`, in order) into the
+/// contents of `files` (sorted by offset, none empty), handing each piece to `on`; stops at
+/// the first error `on` returns, and fails when the stream ends before every file is
+/// complete. Returns the content bytes cut.
+pub(super) fn cut(
+    rx: &mut mpsc::Receiver<(u64, Vec<u8>)>,
+    files: &[&Entry],
+    mut on: impl FnMut(Cut) -> Result<()>,
+) -> Result<u64> {
+    let (mut bytes, mut next, mut open) = (0, 0, false);
+    while let Some((chunk_start, data)) = rx.blocking_recv() {
+        let chunk_end = chunk_start + data.len() as u64;
+        while next < files.len() {
+            let f = files[next];
+            let (start, end) = (f.offset.unwrap_or(0), f.offset.unwrap_or(0) + f.file_size());
+            if start >= chunk_end {
+                break;
+            }
+            if !open {
+                on(Cut::Begin(next))?;
+                open = true;
+            }
+            let (from, to) = (start.max(chunk_start), end.min(chunk_end));
+            if from < to {
+                on(Cut::Data(
+                    &data[(from - chunk_start) as usize..(to - chunk_start) as usize],
+                ))?;
+                bytes += to - from;
+            }
+            if end > chunk_end {
+                break;
+            }
+            on(Cut::End(next))?;
+            (open, next) = (false, next + 1);
+        }
+    }
+    if next < files.len() {
+        return Err(Error::fatal(
+            "restore stopped before every file was complete",
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Consume `(stream offset, plaintext)` in order and cut it into `files` (sorted by offset).
 /// With a `target`, files are placed there; without, they are only verified. Returns the
 /// content bytes restored.
@@ -133,44 +201,15 @@ pub(super) fn consume(
             finisher.finish(Pending::open(target.as_mut(), f)?, f)?;
         }
         let files: Vec<&Entry> = files.iter().filter(|f| f.file_size() > 0).collect();
-        let (mut bytes, mut next) = (0, 0);
         let mut current: Option<Pending> = None;
-        let cut = (|| {
-            while let Some((chunk_start, data)) = rx.blocking_recv() {
-                let chunk_end = chunk_start + data.len() as u64;
-                while next < files.len() {
-                    let f = files[next];
-                    let (start, end) =
-                        (f.offset.unwrap_or(0), f.offset.unwrap_or(0) + f.file_size());
-                    if start >= chunk_end {
-                        break;
-                    }
-                    let pending = match current.as_mut() {
-                        Some(p) => p,
-                        None => current.insert(Pending::open(target.as_mut(), f)?),
-                    };
-                    let (from, to) = (start.max(chunk_start), end.min(chunk_end));
-                    if from < to {
-                        pending.write(
-                            &data[(from - chunk_start) as usize..(to - chunk_start) as usize],
-                            clock,
-                        )?;
-                        bytes += to - from;
-                    }
-                    if end > chunk_end {
-                        break;
-                    }
-                    finisher.finish(current.take().expect("open file"), f)?;
-                    next += 1;
-                }
+        let cut = cut(&mut rx, &files, |piece| match piece {
+            Cut::Begin(i) => {
+                current = Some(Pending::open(target.as_mut(), files[i])?);
+                Ok(())
             }
-            if next < files.len() {
-                return Err(Error::fatal(
-                    "restore stopped before every file was complete",
-                ));
-            }
-            Ok(bytes)
-        })();
+            Cut::Data(data) => current.as_mut().expect("open file").write(data, clock),
+            Cut::End(i) => finisher.finish(current.take().expect("open file"), files[i]),
+        });
         if let Some(p) = current {
             p.abandon();
         }
