@@ -4,7 +4,8 @@
 //! The library holds all logic; `src/main.rs` and `src/cli/` are a thin command layer.
 //! Modules are named after the domain (docs/design.md, "Shape of the code"):
 //!
-//! - `config` — `snapdrill.toml`.
+//! - `config` — `snapdrill.toml`, its `[[job]]`s (data sets) and their health settings.
+//! - `select` — which snapshot a command means: specs, filters, data sets, time zones.
 //! - `keys` — the age identity and recipients, and the write key (signing + dedup).
 //! - `format` — the versioned repository format (`docs/format.md`): object names, the
 //!   repository config, commits, manifests, tombstones, signatures, limits.
@@ -18,7 +19,8 @@
 //!   walks, atomic writes that keep mode and owner, private scratch folders, cleanup on
 //!   interruption.
 //! - `source` — walking what to back up.
-//! - `backup` and `restore` — the two engines; `sync` heals replicas from each other;
+//! - `backup` and `restore` — the two engines; `explore` — the responder's `find`, `diff`
+//!   and `dump` over verified manifests and chunks; `sync` heals replicas from each other;
 //!   `replicate` is the one way verified objects are copied between stores and committed.
 //! - `drill` — timed clean-room restore drills and their evidence records.
 //! - `report` — JSON, Markdown, HTML and Prometheus renderings of drills; `text` — untrusted
