@@ -455,3 +455,51 @@ fn format_one_snapshots_form_their_own_data_set_beside_jobs() {
     assert_eq!(forgotten, ["20261101T000000Z-0000000a"], "{v:#}");
     assert_eq!(env.snapshot_ids().len(), 3);
 }
+
+/// What a store reader holds — every object of every store after backups of two jobs, a
+/// drill record, a tombstone and a health baseline — names no path, folder or file name:
+/// the source identity is a keyed hash, and job names are the operator's labels.
+#[test]
+fn a_store_reader_sees_no_path_or_file_name_in_any_object() {
+    let env = Env::new(&["tokyo", "osaka"]);
+    let config = fs::read_to_string(env.config()).unwrap();
+    let jobs = "\n[[job]]\nname = \"nightly\"\npaths = [\"ledger-folder-q7\"]\nshrink_alert = \"30%\"\n\
+                \n[[job]]\nname = \"db\"\ncommand = \"printf 'id\\\\n1\\\\n'\"\nstdin_name = \"dump-file-k9.csv\"\n";
+    fs::write(env.config(), format!("{config}{jobs}")).unwrap();
+    env.tree(
+        "ledger-folder-q7",
+        &[
+            ("customer-ledger-x3.csv", b"id\n1\n2\n"),
+            ("sub-dir-w5/notes-v8.txt", b"n"),
+        ],
+    );
+    env.ok(&["backup"]);
+    env.ok(&["backup"]);
+    env.ok(&["restore-drill"]);
+    let first = env.snapshot_ids()[0].clone();
+    env.ok(&["forget", &first]);
+    let secrets = [
+        "ledger-folder-q7",
+        "customer-ledger-x3",
+        "sub-dir-w5",
+        "notes-v8",
+        "dump-file-k9",
+        env.path().to_str().unwrap(),
+    ];
+    let mut objects = 0;
+    for store in ["tokyo", "osaka"] {
+        for f in files_under(&env.store(store)) {
+            let bytes = fs::read(&f).unwrap();
+            let name = f.strip_prefix(env.store(store)).unwrap().to_string_lossy();
+            for s in secrets {
+                assert!(!name.contains(s), "object name {name} holds {s}");
+                assert!(
+                    !bytes.windows(s.len()).any(|w| w == s.as_bytes()),
+                    "{name} holds {s}"
+                );
+            }
+            objects += 1;
+        }
+    }
+    assert!(objects > 10, "{objects} objects");
+}
