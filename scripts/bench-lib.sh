@@ -17,7 +17,7 @@ $store_toml
 paths = ["../exports"]
 TOML
   export SNAPDRILL_CONFIG=$PWD/$dir/snapdrill.toml
-  "$BIN" -q init >/dev/null
+  "$BIN" -q init --create >/dev/null
 }
 
 # measure CMD...: run under GNU time; prints "seconds max_rss_kib".

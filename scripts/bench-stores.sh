@@ -34,7 +34,7 @@ config() {
   mkdir -p "$work/$name"
   { printf '[repository]\nrecipients = ["%s"]\nidentity = "../identity.txt"\ncache_dir = "cache"\n' "$(cat "$work/recipient")"
     for s in "$@"; do printf '%s\n' "$s"; done; } > "$work/$name/snapdrill.toml"
-  SNAPDRILL_CONFIG=$work/$name/snapdrill.toml "$BIN" -q init >/dev/null 2>&1
+  SNAPDRILL_CONFIG=$work/$name/snapdrill.toml "$BIN" -q init --create >/dev/null 2>&1
 }
 local_store() { printf '[[store]]\nname = "%s"\nurl = "stores/%s"\nsite = "%s"\n' "$1" "$1" "$1"; }
 # seconds of a backup of $2 with config $1 (fresh repository each time: every chunk is new)

@@ -36,7 +36,7 @@ for round in 1 2 3; do
   # A new store each round: the audit ledger (state) goes with it, or it would rightly call
   # the vanished snapshots of the last round a rollback.
   rm -rf "$DATA/repo/store" "$DATA/repo/cache" "$DATA/repo/state" "$DATA/restored"
-  "$BIN" -q init >/dev/null
+  "$BIN" -q init --create >/dev/null
   read -r b1_s b1_rss < <(measure "$BIN" -q backup)
   read -r b2_s b2_rss < <(measure "$BIN" -q backup)
   read -r b3_s b3_rss < <(measure "$BIN" -q backup --force-read)

@@ -61,7 +61,7 @@ TOML
 export SNAPDRILL_CONFIG=demo/snapdrill.toml
 
 step "2. init: the repository in both stores, the write key, the pinned signer"
-"$BIN" init
+"$BIN" init --create
 
 step "3. backup: every job, to both stores at once"
 "$BIN" backup --tag demo

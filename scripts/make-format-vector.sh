@@ -42,7 +42,7 @@ name = "vector"
 url = "store"
 TOML
 export SNAPDRILL_CONFIG=$OUT/snapdrill.toml
-"$BIN" -q init > /dev/null
+"$BIN" -q init --create > /dev/null
 # From format 2 on, the snapshot records its job (here named on the command line).
 "$BIN" -q backup --job vector --host vector-host --tag vector "$src" > /dev/null
 sed -i "/^write_key\|^cache_dir/d" "$OUT/snapdrill.toml"

@@ -232,10 +232,9 @@ impl Error {
                     .into(),
             ),
             Error::Key { hint, .. } => Some(hint.clone()),
-            Error::NotInitialised { .. } => Some(
-                "check the store's URL in the config, or run `snapdrill init` to create the repository there"
-                    .into(),
-            ),
+            Error::NotInitialised { store } => Some(format!(
+                "check the store's URL in the config and that its volume is mounted; to create the repository there, run `snapdrill init --store {store}` (with --create for a new local folder)"
+            )),
             Error::Integrity { .. } => Some(
                 "nothing damaged was used; restore from a healthy replica (every configured store is tried in turn) and find out who could write to this store"
                     .into(),

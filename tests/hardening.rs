@@ -741,7 +741,7 @@ fn init_keeps_the_configs_mode_and_never_follows_a_planted_symlink() {
     let victim = env.p("victim");
     fs::write(&victim, b"untouched").unwrap();
     std::os::unix::fs::symlink(&victim, env.p("snapdrill.toml.snapdrill-tmp")).unwrap();
-    env.ok(&["init"]);
+    env.ok(&["init", "--create"]);
     let text = fs::read_to_string(env.config()).unwrap();
     assert!(text.contains("signer = \"ed25519:"), "{text}");
     assert_eq!(fs::metadata(env.config()).unwrap().mode() & 0o777, 0o600);

@@ -155,7 +155,7 @@ impl Repo {
             ),
         )
         .unwrap();
-        repo.ok(&["init"]);
+        repo.ok(&["init", "--create"]);
         repo
     }
 

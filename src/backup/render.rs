@@ -107,7 +107,7 @@ pub fn text(r: &BackupReport, quiet: bool) -> String {
         exit::PARTIAL => "PARTIAL",
         _ => "FAILED",
     };
-    let _ = writeln!(
+    let _ = write!(
         out,
         "backup {verdict}: job {}, snapshot {} committed to {} of {} stores ({} required)",
         r.job,
@@ -116,5 +116,13 @@ pub fn text(r: &BackupReport, quiet: bool) -> String {
         r.stores.len(),
         r.required
     );
+    // Below `require` the snapshot still exists where it was committed: say so, and how
+    // the others get it.
+    if r.committed() < r.required && r.committed() > 0 {
+        out.push_str(
+            "; it is listed and restorable from those, and `snapdrill sync` copies it to the others once they are back",
+        );
+    }
+    out.push('\n');
     out
 }

@@ -19,7 +19,7 @@ pub use crate::format::DRILLS_PREFIX;
 const FORMAT: &str = "snapdrill-drill";
 const MAC_TAG: &str = "snapdrill-mac-v1 hmac-sha256";
 /// Largest record object accepted.
-pub const RECORD_LIMIT: u64 = 4 << 20;
+pub const RECORD_LIMIT: u64 = format::limits::DRILL_RECORD;
 
 /// How a drill ended. Each outcome maps to one exit code (README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -364,15 +364,7 @@ pub fn object_name(drill_id: &str, sealed: &[u8], dedup: &[u8; 32]) -> String {
     format!("{DRILLS_PREFIX}{drill_id}.{}", mac(dedup, sealed))
 }
 
-/// The drill id and the MAC a record's object name carries.
-fn parse_name(name: &str) -> Option<(&str, Option<&str>)> {
-    let rest = name.strip_prefix(DRILLS_PREFIX)?;
-    let (id, mac) = match rest.split_once('.') {
-        Some((id, mac)) => (id, Some(mac)),
-        None => (rest, None),
-    };
-    (format::is_snapshot_id(id) && mac.is_none_or(|m| format::is_hex(m, 64))).then_some((id, mac))
-}
+use crate::format::drill_record_name as parse_name;
 
 /// Write a sealed record to every store; returns the stores that failed, with why.
 pub async fn store_everywhere(

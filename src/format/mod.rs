@@ -68,6 +68,8 @@ pub mod limits {
     pub const PATH: usize = 4096;
     /// Longest path component.
     pub const COMPONENT: usize = 255;
+    /// Largest sealed drill record.
+    pub const DRILL_RECORD: u64 = 4 << 20;
 }
 
 /// The object name of a chunk.
@@ -120,6 +122,17 @@ pub fn chunk_id_of(object: &str) -> Option<&str> {
     let rest = object.strip_prefix(CHUNKS_PREFIX)?;
     let (shard, id) = rest.split_once('/')?;
     (is_hex(id, 64) && id.starts_with(shard) && shard.len() == 2).then_some(id)
+}
+
+/// The drill id and the MAC a drill record's object name carries (`drills/<id>.<mac>`,
+/// or `drills/<id>` as written before snapdrill 0.2), if it is one.
+pub fn drill_record_name(name: &str) -> Option<(&str, Option<&str>)> {
+    let rest = name.strip_prefix(DRILLS_PREFIX)?;
+    let (id, mac) = match rest.split_once('.') {
+        Some((id, mac)) => (id, Some(mac)),
+        None => (rest, None),
+    };
+    (is_snapshot_id(id) && mac.is_none_or(|m| is_hex(m, 64))).then_some((id, mac))
 }
 
 /// Is `s` a job name: 1 to 64 of `A-Z a-z 0-9 _ -` (it is shown in listings, file names of

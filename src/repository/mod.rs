@@ -22,7 +22,10 @@ use crate::store::{self, StoreErrorKind, StoreRef};
 
 mod open_for;
 pub mod render;
-pub use open_for::{Initialised, Opened, Purpose, init as init_config, open_stores, signer};
+pub use open_for::{
+    InitOptions, Initialised, Opened, Purpose, init as init_config, lost_replica, open_stores,
+    signer,
+};
 
 /// A repository opened in one or more stores.
 #[derive(Debug, Clone)]
@@ -122,15 +125,72 @@ pub async fn probe_create_only(store: &StoreRef) -> CreateOnly {
     }
 }
 
-/// Create the repository's `config` object in every store (idempotent).
+/// Create the repository's `config` object in every store (idempotent): the one an
+/// initialised store already holds, else a new one.
 pub async fn init(
     stores: &[StoreRef],
     key: &WriteKey,
     recipients: &[age::x25519::Recipient],
 ) -> Result<Vec<InitOutcome>> {
+    let object = match existing_config(stores, key).await? {
+        Some(object) => object,
+        None => new_config(key, recipients)?,
+    };
+    place_config(stores, key, object).await
+}
+
+/// A new, signed `config` object for the repository of `key`.
+pub fn new_config(key: &WriteKey, recipients: &[age::x25519::Recipient]) -> Result<Bytes> {
     let config = RepoConfig::new(key, recipients, SystemTime::now())
         .map_err(|e| Error::fatal(format!("cannot create the repository config: {e}")))?;
-    let object = Bytes::from(config.to_object(key));
+    Ok(Bytes::from(config.to_object(key)))
+}
+
+/// The `config` object of the repository of `key` as the first store holding one has it
+/// (a rebuilt store gets those very bytes); a store holding another repository is an error.
+pub async fn existing_config(stores: &[StoreRef], key: &WriteKey) -> Result<Option<Bytes>> {
+    for store in stores {
+        match store
+            .get(format::CONFIG_OBJECT, limits::CONFIG_OBJECT)
+            .await
+        {
+            Ok(existing) => {
+                same_repository(store, &existing, key)?;
+                return Ok(Some(existing));
+            }
+            Err(e) if e.kind == StoreErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(None)
+}
+
+/// `existing` (a store's `config`) is the repository of `key`.
+fn same_repository(store: &StoreRef, existing: &[u8], key: &WriteKey) -> Result<()> {
+    let theirs = RepoConfig::from_object(existing, &key.signer()).map_err(|e| {
+        Error::fatal(format!(
+            "store '{}' already holds a different snapdrill repository ({e}); nothing was changed",
+            store.name()
+        ))
+    })?;
+    if theirs.repository_id != key.repository_id {
+        return Err(Error::fatal(format!(
+            "store '{}' holds repository {}, but the write key is for {}",
+            store.name(),
+            theirs.repository_id,
+            key.repository_id
+        )));
+    }
+    Ok(())
+}
+
+/// Write `object` as the `config` of every store that has none (create-only), and probe
+/// each store's create-only writes.
+pub async fn place_config(
+    stores: &[StoreRef],
+    key: &WriteKey,
+    object: Bytes,
+) -> Result<Vec<InitOutcome>> {
     let mut outcomes = Vec::new();
     for store in stores {
         let action = match store
@@ -138,20 +198,7 @@ pub async fn init(
             .await
         {
             Ok(existing) => {
-                let theirs = RepoConfig::from_object(&existing, &key.signer()).map_err(|e| {
-                    Error::fatal(format!(
-                        "store '{}' already holds a different snapdrill repository ({e}); nothing was changed",
-                        store.name()
-                    ))
-                })?;
-                if theirs.repository_id != key.repository_id {
-                    return Err(Error::fatal(format!(
-                        "store '{}' holds repository {}, but the write key is for {}",
-                        store.name(),
-                        theirs.repository_id,
-                        key.repository_id
-                    )));
-                }
+                same_repository(store, &existing, key)?;
                 "already initialised"
             }
             Err(e) if e.kind == StoreErrorKind::NotFound => {

@@ -23,8 +23,10 @@ pub enum Purpose {
     /// host's write key), and never the local cache.
     Prove,
     /// Backing up: the write key, whose signer must be the pinned one and whose repository
-    /// the stores hold. An unreachable store is reported (`require` decides); a store that
-    /// holds no repository stops the backup.
+    /// the stores hold. A store that is unreachable, or that answers but holds no
+    /// repository while others do (an unmounted volume, a wiped bucket, a site rebuilt
+    /// empty), is reported and left out: `require` decides. Only when no store holds the
+    /// repository does the backup stop (exit 10).
     Backup,
     /// Deleting (`forget`, `prune`): every configured store must open and hold the
     /// repository — deleting on a partial view is how data gets lost.
@@ -122,27 +124,32 @@ async fn open_to_back_up(config: &Config) -> Result<Opened> {
         ));
     }
     let (stores, failed) = open_stores(config, false);
-    // A store whose folder does not exist was never initialised: the same as an empty one.
-    if let Some((name, _)) = failed
+    let lost: Vec<String> = failed
         .iter()
-        .find(|(_, e)| e.kind == StoreErrorKind::NotFound)
-    {
-        return Err(Error::NotInitialised {
-            store: name.clone(),
-        });
-    }
+        .filter(|(_, e)| e.kind == StoreErrorKind::NotFound)
+        .map(|(name, _)| name.clone())
+        .collect();
     if stores.is_empty() {
-        let (_, e) = failed.into_iter().next().expect("a store is configured");
-        return Err(e.into());
+        let (name, e) = failed.into_iter().next().expect("a store is configured");
+        return Err(match lost.is_empty() {
+            true => e.into(),
+            false => Error::NotInitialised { store: name },
+        });
     }
     let mut repo = Repository::open(stores, key.signer(), OpenMode::AnyUsable).await?;
-    if let Some(name) = repo.not_initialised.first() {
-        return Err(Error::NotInitialised {
-            store: name.clone(),
-        });
+    let empty = std::mem::take(&mut repo.not_initialised);
+    repo.unusable.retain(|(name, _)| !empty.contains(name));
+    for (name, e) in failed {
+        let why = match lost.contains(&name) {
+            true => lost_replica(&name, &e.message),
+            false => e.to_string(),
+        };
+        repo.unusable.push((name, why));
     }
-    repo.unusable
-        .extend(failed.into_iter().map(|(n, e)| (n, e.to_string())));
+    for name in empty {
+        let why = lost_replica(&name, "no `config` object");
+        repo.unusable.push((name, why));
+    }
     if repo.config.repository_id != key.repository_id {
         return Err(Error::key(
             format!(
@@ -158,6 +165,14 @@ async fn open_to_back_up(config: &Config) -> Result<Opened> {
     })
 }
 
+/// A replica that answers but holds no repository, as the one line a backup reports for
+/// it: a lost site is a failed store, never a reason to write nothing anywhere.
+pub fn lost_replica(store: &str, why: &str) -> String {
+    format!(
+        "holds no repository ({why}): is the volume mounted, does the bucket exist? To rebuild it: `snapdrill init --store {store}`, then `snapdrill sync`"
+    )
+}
+
 async fn open_every_store(config: &Config) -> Result<Opened> {
     let signer = signer(config, false)?;
     let (stores, failed) = open_stores(config, false);
@@ -171,6 +186,45 @@ async fn open_every_store(config: &Config) -> Result<Opened> {
         .await?
         .with_commit_cache(&config.cache_dir);
     Ok(Opened { repo, key: None })
+}
+
+/// The stores `init` writes to, opened (a missing local folder created only when asked);
+/// any that cannot be opened stops it before anything is written.
+fn init_targets(config: &Config, opts: &InitOptions) -> Result<Vec<StoreRef>> {
+    if let Some(name) = &opts.store
+        && !config.stores.iter().any(|s| &s.name == name)
+    {
+        let names: Vec<&str> = config.stores.iter().map(|s| s.name.as_str()).collect();
+        return Err(Error::Usage(format!(
+            "no store named '{name}' in the config (stores: {})",
+            names.join(", ")
+        )));
+    }
+    let mut chosen = config.clone();
+    chosen
+        .stores
+        .retain(|s| opts.store.as_ref().is_none_or(|n| &s.name == n));
+    let (stores, failed) = open_stores(&chosen, opts.create);
+    match failed.into_iter().next() {
+        None => Ok(stores),
+        Some((name, e)) if e.kind == StoreErrorKind::NotFound => Err(Error::Fatal {
+            message: format!(
+                "store '{name}': {}; init changed nothing in any store",
+                e.message
+            ),
+            hint: Some(format!(
+                "if the store lives on a volume that is not mounted, mount it; to create a new store there, run `snapdrill init --create{}`",
+                opts.store
+                    .as_ref()
+                    .map(|n| format!(" --store {n}"))
+                    .unwrap_or_default()
+            )),
+        }),
+        Some((_, e)) => Err(Error::Store(StoreError {
+            message: format!("{} (init changed nothing in any store)", e.message),
+            ..e
+        })),
+    }
 }
 
 /// What `init` did.
@@ -192,9 +246,21 @@ pub struct Initialised {
     pub pinned: bool,
 }
 
-/// `init`: the repository in every configured store (creating local folders), the backup
-/// host's write key (created when missing), and the signer pinned in the config.
-pub async fn init(config: &Config) -> Result<Initialised> {
+/// What `init` is asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct InitOptions {
+    /// Create the folder of a local store that does not exist. Without it a missing folder
+    /// is an error: an unmounted volume's mount point must not become a store on the
+    /// local disk.
+    pub create: bool,
+    /// Only this store (a rebuilt site); the others keep what they hold.
+    pub store: Option<String>,
+}
+
+/// `init`: the repository in every configured store (or `opts.store`), the backup host's
+/// write key (created when missing), and the signer pinned in the config. A store that
+/// already holds the repository keeps it; a new one gets the `config` the others hold.
+pub async fn init(config: &Config, opts: &InitOptions) -> Result<Initialised> {
     let recipients = keys::parse_recipients(&config.recipients)?;
     let (key, created) = if config.write_key.exists() {
         (WriteKey::load(&config.write_key)?, false)
@@ -213,14 +279,14 @@ pub async fn init(config: &Config) -> Result<Initialised> {
             "point [repository] write_key at the key of this repository, or remove the signer line for a new one",
         ));
     }
-    let (stores, failed) = open_stores(config, true);
-    if let Some((_, e)) = failed.into_iter().next() {
-        return Err(Error::Store(StoreError {
-            message: format!("{} (init changed nothing in any store)", e.message),
-            ..e
-        }));
-    }
-    let outcomes = super::init(&stores, &key, &recipients).await?;
+    let targets = init_targets(config, opts)?;
+    // The repository as the other stores hold it (those that open), else a new one.
+    let (all, _) = open_stores(config, false);
+    let object = match super::existing_config(&all, &key).await? {
+        Some(object) => object,
+        None => super::new_config(&key, &recipients)?,
+    };
+    let outcomes = super::place_config(&targets, &key, object).await?;
     let pinned = match &config.signer {
         Some(_) => true,
         None => crate::config::pin_signer(&config.path, &signer)?,

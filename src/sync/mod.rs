@@ -32,6 +32,9 @@ pub struct StoreSync {
     pub snapshots_added: Vec<String>,
     /// Tombstones of forgotten snapshots the store lacked and now holds (or would).
     pub tombstones_added: Vec<String>,
+    /// Drill records the store lacked and now holds (or would): a rebuilt site keeps the
+    /// evidence the others have.
+    pub drill_records_added: u64,
     /// Objects copied (or to copy).
     pub objects_copied: u64,
     /// Bytes copied (or to copy).
@@ -107,6 +110,7 @@ pub async fn run(repo: &Repository, dry_run: bool) -> Result<SyncReport> {
         }
     }
     copy_tombstones(repo, dry_run, &mut reports).await?;
+    copy_drill_records(repo, dry_run, &mut reports).await?;
     Ok(SyncReport {
         dry_run,
         stores: reports,
@@ -153,6 +157,64 @@ async fn copy_tombstones(
             report.objects_copied += 1;
             report.bytes_copied += bytes.len() as u64;
             report.tombstones_added.push(id.to_owned());
+        }
+    }
+    Ok(())
+}
+
+/// Give every store the drill records the others hold. Sync holds no key to check a
+/// record's MAC, so it copies the bytes as they are (well-named and within the size limit
+/// only): a reader checks every record with the identity, and a planted one is reported
+/// wherever it lies.
+async fn copy_drill_records(
+    repo: &Repository,
+    dry_run: bool,
+    reports: &mut [StoreSync],
+) -> Result<()> {
+    let mut held: Vec<std::collections::HashSet<String>> = Vec::new();
+    for store in &repo.stores {
+        let names = store.list(format::DRILLS_PREFIX).await?;
+        held.push(names.into_iter().map(|o| o.key).collect());
+    }
+    let all: std::collections::BTreeSet<&String> = held.iter().flatten().collect();
+    for name in all
+        .into_iter()
+        .filter(|n| format::drill_record_name(n).is_some())
+    {
+        let missing: Vec<usize> = (0..held.len())
+            .filter(|&i| !held[i].contains(name))
+            .collect();
+        let Some(from) = (0..held.len()).find(|&i| held[i].contains(name)) else {
+            continue;
+        };
+        if missing.is_empty() {
+            continue;
+        }
+        let bytes = match repo.stores[from].get(name, limits::DRILL_RECORD).await {
+            Ok(b) => b,
+            Err(e) => {
+                for &to in &missing {
+                    reports[to]
+                        .errors
+                        .push(format!("drill record '{name}': {e}"));
+                }
+                continue;
+            }
+        };
+        for to in missing {
+            if !dry_run {
+                let store = &repo.stores[to];
+                if let Err(e) = store::put_create_checked(store.as_ref(), name, bytes.clone()).await
+                {
+                    reports[to]
+                        .errors
+                        .push(format!("drill record '{name}': {e}"));
+                    continue;
+                }
+            }
+            reports[to].objects_copied += 1;
+            reports[to].bytes_copied += bytes.len() as u64;
+            reports[to].drill_records_added += 1;
         }
     }
     Ok(())

@@ -73,7 +73,7 @@ impl Env {
         }
         fs::write(env.config(), toml).unwrap();
         if init {
-            env.ok(&["init"]);
+            env.ok(&["init", "--create"]);
         }
         env
     }
@@ -137,7 +137,7 @@ impl Env {
         fs::write(env.config(), format!("{text}\n{stores_toml}")).unwrap();
         env.stores = Vec::new();
         if init {
-            env.ok(&["init"]);
+            env.ok(&["init", "--create"]);
         }
         env
     }
