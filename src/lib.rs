@@ -30,6 +30,7 @@
 //!   identity; the rollback ledger; read coverage.
 //! - `retention` — keep-last/daily/weekly/... policies (pure); `prune` — `forget`
 //!   (tombstones), two-phase collection, leases and the floors a backup host cannot move.
+//! - `damage` — the register of copies found damaged, kept until a read proves them healthy.
 //! - `lock` — the local lock that makes an overlapping cron run of a backup job exit at once.
 //! - `error` — the error type and exit codes.
 
@@ -40,6 +41,7 @@ pub mod audit;
 pub mod backup;
 pub mod commit_cache;
 pub mod config;
+pub mod damage;
 pub mod drill;
 pub mod error;
 pub mod explore;

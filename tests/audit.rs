@@ -693,3 +693,88 @@ fn audit_of_real_s3_and_azure_servers_beside_a_local_store() {
         assert_eq!(store_report(&report, store)["problems"], 0, "{store}");
     }
 }
+
+/// Damage found once stays reported until healed: a same-size corrupt chunk found by the
+/// first third of a three-night read keeps every later audit — the other thirds, a plain
+/// audit — at exit 13 naming it; `sync` replaces it with a verified copy, and the next
+/// audit reading it is clean.
+#[test]
+fn damage_found_by_one_partial_read_stays_reported_until_sync_repairs_it() {
+    let env = env(&["a", "b"]);
+    let src = source(&env, 11, 6);
+    backup(&env, &src);
+    // Which chunks of store a does the first third read? Damage one of them.
+    let (c, report) = audit(&env, &["--read-data-subset", "1/3"]);
+    assert_eq!(c, 0, "{report:#}");
+    let first_third: Vec<String> = report["stores"][0]["read"]["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .filter(|n| n.starts_with("chunks/"))
+        .collect();
+    let victim = first_third
+        .first()
+        .expect("the first third reads a chunk")
+        .clone();
+    let path = env.store("a").join(&victim);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[100] ^= 0xFF;
+    fs::write(&path, &bytes).unwrap();
+    let names_it = |report: &Value| {
+        problems(report)
+            .iter()
+            .any(|(store, object, _)| store == "a" && *object == victim)
+    };
+    let (c, report) = audit(&env, &["--read-data-subset", "1/3"]);
+    assert!(c == 13 && names_it(&report), "{report:#}");
+    for args in [
+        &["--read-data-subset", "2/3"][..],
+        &["--read-data-subset", "3/3"],
+        &[],
+    ] {
+        let (c, report) = audit(&env, args);
+        assert!(
+            c == 13 && names_it(&report),
+            "{args:?}: still damaged\n{report:#}"
+        );
+        assert!(report.to_string().contains("damaged since"), "{report:#}");
+    }
+    let synced = env.ok(&["sync"]);
+    assert!(synced.contains("1 damaged copy replaced"), "{synced}");
+    assert_eq!(fs::read(&path).unwrap().len(), bytes.len());
+    assert_ne!(
+        fs::read(&path).unwrap(),
+        bytes,
+        "the damaged bytes were replaced"
+    );
+    let (c, report) = audit(&env, &["--read-data-subset", "1/3"]);
+    assert_eq!(c, 0, "{report:#}");
+    let (c, report) = audit(&env, &[]);
+    assert_eq!(c, 0, "healed copies leave the register\n{report:#}");
+}
+
+/// A restore that met a damaged copy (right size, wrong bytes) registers it: the warning
+/// names `sync`, and `sync` replaces it without an audit first.
+#[test]
+fn a_restore_registers_the_damaged_copy_it_met_and_sync_replaces_it() {
+    let env = env(&["a", "b"]);
+    let src = source(&env, 12, 2);
+    backup(&env, &src);
+    let chunk = common::files_under(&env.store("a").join("chunks"))[0].clone();
+    let mut bytes = fs::read(&chunk).unwrap();
+    bytes[80] ^= 0xFF;
+    fs::write(&chunk, &bytes).unwrap();
+    let target = env.p("restored");
+    let out = env.run(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        common::stderr(&out).contains("to heal it: `snapdrill sync`"),
+        "{}",
+        show(&out)
+    );
+    let synced = env.ok(&["sync"]);
+    assert!(synced.contains("1 damaged copy replaced"), "{synced}");
+    let (c, report) = audit(&env, &["--read-data"]);
+    assert_eq!(c, 0, "{report:#}");
+}

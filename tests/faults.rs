@@ -211,14 +211,18 @@ async fn a_store_down_mid_backup_is_partial_then_sync_heals_it() {
     let repo = Repository::open(vec![near, down], w.key.signer(), OpenMode::All)
         .await
         .unwrap();
-    let dry = snapdrill::sync::run(&repo, true).await.unwrap();
+    let dry = snapdrill::sync::run(&repo, true, &mut Default::default())
+        .await
+        .unwrap();
     let far_dry = dry.stores.iter().find(|s| s.store == "far").unwrap();
     assert_eq!(far_dry.snapshots_added, vec![report.snapshot_id.clone()]);
     assert!(
         w.plain("far").list("snapshots/").await.unwrap().is_empty(),
         "dry run wrote nothing"
     );
-    let synced = snapdrill::sync::run(&repo, false).await.unwrap();
+    let synced = snapdrill::sync::run(&repo, false, &mut Default::default())
+        .await
+        .unwrap();
     assert_eq!(synced.exit_code(), 0, "{synced:?}");
     assert!(
         synced
@@ -229,7 +233,9 @@ async fn a_store_down_mid_backup_is_partial_then_sync_heals_it() {
             .objects_copied
             > 0
     );
-    let again = snapdrill::sync::run(&repo, false).await.unwrap();
+    let again = snapdrill::sync::run(&repo, false, &mut Default::default())
+        .await
+        .unwrap();
     assert!(
         again.stores.iter().all(|s| s.objects_copied == 0),
         "second sync copies nothing: {again:?}"

@@ -563,16 +563,37 @@ impl Audit {
         self.findings.extend(found);
     }
 
-    /// `--read-data`: download, hash, remember in the coverage file.
+    /// `--read-data`: download, hash, remember in the coverage file; then read again every
+    /// copy the damage register holds that this audit did not read (any mode: damage found
+    /// once stays reported until a read proves the copy healthy).
     async fn read_data(&mut self, opts: &AuditOptions) {
         let path = coverage::path(&opts.state_dir, &self.config.repository_id);
         let (mut cov, note) = coverage::CoverageFile::load(&path);
         self.notes.extend(note);
+        let dpath = crate::damage::path(&opts.state_dir, &self.config.repository_id);
+        let mut register = match crate::damage::Register::load(&dpath) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.notes.push(e.to_string());
+                None
+            }
+        };
         let candidates: Vec<Vec<ObjectRef>> =
             self.stores.iter().map(objects::present_needs).collect();
+        let mut scratch = crate::damage::Register::default();
+        let reg = register.as_mut().unwrap_or(&mut scratch);
         if opts.read != ReadPolicy::None {
             let outcome = read::run(&self.stores, &candidates, &cov, opts).await;
-            self.apply_reads(outcome, &mut cov);
+            self.apply_reads(outcome, &mut cov, reg);
+        }
+        self.recheck_damage(opts, &mut cov, reg).await;
+        if let Some(r) = &register
+            && let Err(e) = r.save(&dpath)
+        {
+            self.notes.push(format!(
+                "could not write the damage register {}: {e}",
+                dpath.display()
+            ));
         }
         self.coverage_complete = self.summarize_coverage(&mut cov, &candidates);
         if opts.read != ReadPolicy::None
@@ -585,7 +606,53 @@ impl Audit {
         }
     }
 
-    fn apply_reads(&mut self, outcome: read::Outcome, cov: &mut coverage::CoverageFile) {
+    /// Read the registered damaged copies this audit has not read yet; forget entries no
+    /// snapshot needs any more.
+    async fn recheck_damage(
+        &mut self,
+        opts: &AuditOptions,
+        cov: &mut coverage::CoverageFile,
+        register: &mut crate::damage::Register,
+    ) {
+        let audited: Vec<String> = self
+            .stores
+            .iter()
+            .map(|s| s.store.name().to_owned())
+            .collect();
+        let referenced = &self.referenced;
+        register.retain(|store, object| {
+            !audited.iter().any(|a| a == store) || referenced.contains_key(object)
+        });
+        let pending: Vec<Vec<ObjectRef>> = self
+            .stores
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                register
+                    .of(s.store.name())
+                    .filter(|(o, _)| !self.reports[i].read.names.iter().any(|n| n == o))
+                    .filter_map(|(o, _)| self.referenced.get(o).cloned())
+                    .collect()
+            })
+            .collect();
+        if pending.iter().all(Vec::is_empty) {
+            return;
+        }
+        let forced = AuditOptions {
+            read: ReadPolicy::All,
+            budget: None,
+            ..opts.clone()
+        };
+        let outcome = read::run(&self.stores, &pending, cov, &forced).await;
+        self.apply_reads(outcome, cov, register);
+    }
+
+    fn apply_reads(
+        &mut self,
+        outcome: read::Outcome,
+        cov: &mut coverage::CoverageFile,
+        register: &mut crate::damage::Register,
+    ) {
         let secs = coverage::unix_secs(self.now);
         for (i, deferred) in outcome.deferred.iter().enumerate() {
             self.reports[i].read.deferred = *deferred;
@@ -600,9 +667,24 @@ impl Audit {
                 self.read_hashes[r.store].insert(r.object.name.clone(), sha.clone());
             }
             match r.problem {
-                None => cov.record(&store, &r.object.name, secs),
-                Some(p) => {
+                None => {
+                    cov.record(&store, &r.object.name, secs);
+                    if register.clear(&store, &r.object.name) {
+                        self.notes.push(format!(
+                            "store '{store}': {} was damaged and now reads intact",
+                            r.object.name
+                        ));
+                    }
+                }
+                Some(mut p) => {
                     cov.forget(&store, &r.object.name);
+                    let now = format::format_time(self.now);
+                    register.mark(&store, &r.object.name, &p.detail, &now);
+                    if let Some((_, d)) = register.of(&store).find(|(o, _)| *o == r.object.name)
+                        && d.found != now
+                    {
+                        p.detail = format!("{} (damaged since {})", p.detail, d.found);
+                    }
                     self.findings.problems.push(p);
                 }
             }

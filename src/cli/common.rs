@@ -113,6 +113,37 @@ pub(super) fn load_identity(config: &Config, explicit: Option<PathBuf>) -> Resul
     Ok(Arc::new(Identities::load(&path)?))
 }
 
+/// Remember the damaged copies a restore met (the damage register in the state folder), so
+/// that `snapdrill sync` replaces them; a problem doing so is a warning.
+pub(super) fn register_damage(
+    config: &Config,
+    repository_id: &str,
+    sources: &snapdrill::restore::Sources,
+    global: &Global,
+) {
+    if !sources
+        .repairs
+        .iter()
+        .any(|r| r.failure.kind == snapdrill::repository::FailureKind::Corrupt)
+    {
+        return;
+    }
+    let path = snapdrill::damage::path(&config.state_dir, repository_id);
+    let now = snapdrill::format::format_time(std::time::SystemTime::now());
+    let saved = snapdrill::damage::Register::load(&path).and_then(|mut r| {
+        sources.register_damage(&mut r, &now);
+        r.save(&path)
+    });
+    // A warning: `-q` hides notes, never warnings.
+    let _ = global;
+    if let Err(e) = saved {
+        eprintln!(
+            "snapdrill: warning: the damaged copies were not written to the damage register {}: {e}",
+            path.display()
+        );
+    }
+}
+
 /// `--job`, `--host`, `--tag`, `--before`: which snapshots a command considers.
 #[derive(Debug, Clone, clap::Args)]
 pub(super) struct SelectArgs {

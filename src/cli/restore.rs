@@ -61,6 +61,7 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let report = restore::run(&repo, opened, identities, &opts, clock).await;
     drop(ticker);
     let report = report?;
+    common::register_damage(&config, &repo.config.repository_id, &report.sources, global);
     if args.json {
         output::json(&report)?;
     } else {

@@ -21,10 +21,16 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let repo = common::open_for_reading(&config, global).await?;
     for name in &repo.not_initialised {
         eprintln!(
-            "snapdrill: warning: store '{name}' holds no repository: run `snapdrill init` first, then sync"
+            "snapdrill: warning: store '{name}' holds no repository: run `snapdrill init --store {name}` first, then sync"
         );
     }
-    let report = sync::run(&repo, args.dry_run).await?;
+    // The copies audits found damaged: sync replaces them (and forgets those it healed).
+    let register_path = snapdrill::damage::path(&config.state_dir, &repo.config.repository_id);
+    let mut damaged = snapdrill::damage::Register::load(&register_path)?;
+    let report = sync::run(&repo, args.dry_run, &mut damaged).await?;
+    if !args.dry_run {
+        damaged.save(&register_path)?;
+    }
     if args.json {
         output::json(&report)?;
     } else {

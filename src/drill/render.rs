@@ -23,10 +23,11 @@ pub fn warnings(r: &DrillRecord) -> Vec<String> {
     );
     out.extend(r.repairs.iter().map(|rep| {
         format!(
-            "warning: store '{}' could not serve {} ({:?}); another replica did",
+            "warning: store '{}' could not serve {} ({:?}); another replica did — to heal it: {}",
             rep.store,
             escape(&rep.reason),
-            rep.kind
+            rep.kind,
+            rep.kind.heal_hint()
         )
     }));
     out

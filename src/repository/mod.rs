@@ -614,6 +614,19 @@ pub enum FailureKind {
     Unreachable,
 }
 
+impl FailureKind {
+    /// The command that heals a copy that failed this way.
+    pub fn heal_hint(self) -> &'static str {
+        match self {
+            FailureKind::Missing => "`snapdrill sync` copies it back from a store that holds it",
+            FailureKind::Corrupt => {
+                "`snapdrill sync` replaces it with a verified copy once it is in the damage register (a restore or `snapdrill audit --read-data` puts it there)"
+            }
+            FailureKind::Unreachable => "check the store, then run `snapdrill audit`",
+        }
+    }
+}
+
 impl Failure {
     fn from_store(store: &str, e: &store::StoreError) -> Self {
         let kind = match e.kind {

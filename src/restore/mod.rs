@@ -91,6 +91,21 @@ pub struct Repair {
 }
 
 impl Sources {
+    /// Put every copy this restore found damaged (not missing: present with the wrong
+    /// bytes) in the damage register, so that `sync` replaces it.
+    pub fn register_damage(&self, register: &mut crate::damage::Register, now: &str) -> usize {
+        let mut n = 0;
+        for r in self
+            .repairs
+            .iter()
+            .filter(|r| r.failure.kind == crate::repository::FailureKind::Corrupt)
+        {
+            register.mark(&r.failure.store, &r.object, &r.failure.reason, now);
+            n += 1;
+        }
+        n
+    }
+
     fn record(&mut self, repo: &Repository, object: &str, store: usize, failures: Vec<Failure>) {
         *self
             .served

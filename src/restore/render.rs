@@ -27,11 +27,12 @@ pub fn repairs(sources: &Sources) -> Vec<String> {
         .iter()
         .map(|rep| {
             format!(
-                "warning: store '{}' could not serve {} ({:?}: {}); another replica did — heal it",
+                "warning: store '{}' could not serve {} ({:?}: {}); another replica did — to heal it: {}",
                 rep.failure.store,
                 rep.object,
                 rep.failure.kind,
-                escape(&rep.failure.reason)
+                escape(&rep.failure.reason),
+                rep.failure.kind.heal_hint()
             )
         })
         .collect()

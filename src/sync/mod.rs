@@ -39,6 +39,9 @@ pub struct StoreSync {
     pub objects_copied: u64,
     /// Bytes copied (or to copy).
     pub bytes_copied: u64,
+    /// Copies the damage register named that were replaced with verified copies from
+    /// another store and read back intact (or would be).
+    pub repaired: Vec<String>,
     /// Objects that could not be healed, with why.
     pub errors: Vec<String>,
 }
@@ -79,8 +82,14 @@ async fn listing(store: &StoreRef) -> Result<Listing> {
     Ok(all)
 }
 
-/// Run sync over every store of `repo`.
-pub async fn run(repo: &Repository, dry_run: bool) -> Result<SyncReport> {
+/// Run sync over every store of `repo`; first replace the copies `damaged` names (the
+/// audit's damage register) with verified copies from another store — the copies a listing
+/// cannot tell are damaged, because their size is right. Healed copies leave the register.
+pub async fn run(
+    repo: &Repository,
+    dry_run: bool,
+    damaged: &mut crate::damage::Register,
+) -> Result<SyncReport> {
     let snapshots = repo.snapshots().await?;
     let mut listings = Vec::with_capacity(repo.stores.len());
     for store in &repo.stores {
@@ -94,6 +103,7 @@ pub async fn run(repo: &Repository, dry_run: bool) -> Result<SyncReport> {
             ..Default::default()
         })
         .collect();
+    repair(repo, &snapshots.trusted, damaged, dry_run, &mut reports).await;
     for snap in &snapshots.trusted {
         let commit_bytes = commit_object(repo, snap).await?;
         for (to, report) in reports.iter_mut().enumerate() {
@@ -115,6 +125,65 @@ pub async fn run(repo: &Repository, dry_run: bool) -> Result<SyncReport> {
         dry_run,
         stores: reports,
     })
+}
+
+/// Replace every registered damaged copy in a store of `repo` with the first intact copy
+/// another store holds (checked against its snapshot's signed reference), then read it
+/// back; only a copy that reads back intact leaves the register.
+async fn repair(
+    repo: &Repository,
+    trusted: &[Snapshot],
+    damaged: &mut crate::damage::Register,
+    dry_run: bool,
+    reports: &mut [StoreSync],
+) {
+    let mut wanted: HashMap<&str, &ObjectRef> = HashMap::new();
+    for s in trusted {
+        wanted.insert(s.commit.manifest.name.as_str(), &s.commit.manifest);
+        wanted.extend(s.commit.objects.iter().map(|o| (o.name.as_str(), o)));
+    }
+    let entries: Vec<(String, String)> = damaged
+        .all()
+        .map(|(s, o, _)| (s.to_owned(), o.to_owned()))
+        .collect();
+    for (store, object) in entries {
+        let (Some(to), Some(want)) = (repo.store_index(&store), wanted.get(object.as_str())) else {
+            continue;
+        };
+        let sources: Vec<(&StoreRef, &str)> = (0..repo.stores.len())
+            .filter(|&i| i != to)
+            .map(|i| (&repo.stores[i], object.as_str()))
+            .collect();
+        let report = &mut reports[to];
+        let bytes = match replicate::fetch_first_intact(&sources, want).await {
+            Ok(b) => b,
+            Err(why) => {
+                report.errors.push(format!(
+                    "'{object}' is damaged here and no other store holds an intact copy ({})",
+                    why.join("; ")
+                ));
+                continue;
+            }
+        };
+        if !dry_run {
+            let store = &repo.stores[to];
+            let placed = replicate::place(store, want, bytes, true).await;
+            if let Err(e) = placed.and(replicate::fetch_intact(store, &object, want).await) {
+                report
+                    .errors
+                    .push(format!("'{object}' could not be repaired: {e}"));
+                continue;
+            }
+            damaged.clear(&store_name(repo, to), &object);
+        }
+        report.objects_copied += 1;
+        report.bytes_copied += want.size;
+        report.repaired.push(object);
+    }
+}
+
+fn store_name(repo: &Repository, i: usize) -> String {
+    repo.stores[i].name().to_owned()
 }
 
 /// Give every store the signed tombstones the others hold, so that a store that was down

@@ -23,6 +23,20 @@ pub fn text(r: &SyncReport) -> String {
     let verb = if r.dry_run { "would copy" } else { "copied" };
     let mut out = String::new();
     for s in &r.stores {
+        if !s.repaired.is_empty() {
+            let _ = writeln!(
+                out,
+                "  store {:<12} {} damaged {} replaced with verified copies: {}",
+                s.store,
+                s.repaired.len(),
+                if s.repaired.len() == 1 {
+                    "copy"
+                } else {
+                    "copies"
+                },
+                s.repaired.join(", ")
+            );
+        }
         if s.objects_copied == 0 && s.errors.is_empty() {
             let _ = writeln!(out, "  store {:<12} up to date", s.store);
         } else {
