@@ -208,3 +208,82 @@ fn base64_canary(secret: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(secret.as_bytes())
 }
+
+/// Every store failure a person meets first — nothing listening, an unknown host, a bucket
+/// that does not exist, a wrong key — is one plain line naming the store and the cause,
+/// then a hint; never the library's retry text, never a credential. `--verbose` adds the
+/// library's own words.
+#[test]
+fn store_errors_are_one_plain_line_and_a_hint() {
+    let (s3, az) = (Server::start("moto"), Server::start("azurite"));
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let fast = "retries = 0\ntimeout = \"5s\"\n";
+    let moto = s3.store_toml("s3", "bcp", fast);
+    // (what, the store's TOML, its environment, the cause the error must name)
+    type Case<'a> = (&'a str, String, Vec<(String, String)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "connection refused",
+            moto.replace(s3.get("ENDPOINT"), &format!("http://127.0.0.1:{closed}")),
+            s3.credentials(),
+            "connection refused",
+        ),
+        (
+            "unknown host",
+            moto.replace(s3.get("ENDPOINT"), "http://no-such-host.invalid:9000"),
+            s3.credentials(),
+            "could not be resolved",
+        ),
+        (
+            "missing bucket",
+            moto.replace("snapdrill-test", "no-such-bucket"),
+            s3.credentials(),
+            "bucket (or container) does not exist",
+        ),
+        (
+            "wrong key",
+            az.store_toml("azure", "bcp", fast),
+            vec![
+                (
+                    "AZURE_STORAGE_ACCOUNT_NAME".to_owned(),
+                    az.get("ACCOUNT").to_owned(),
+                ),
+                (
+                    "AZURE_STORAGE_ACCOUNT_KEY".to_owned(),
+                    base64_canary("wrong"),
+                ),
+            ],
+            "access denied",
+        ),
+    ];
+    for (what, toml, creds, cause) in cases {
+        let env = Env::with_stores_toml(&toml, creds, false);
+        let out = env.run(&["init"]);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 1, "{what}: {}", show(&out));
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(
+            lines.len(),
+            2,
+            "{what}: one error line and one hint:\n{err}"
+        );
+        assert!(
+            lines[0].starts_with("snapdrill: error: store '") && lines[0].contains(cause),
+            "{what}: {err}"
+        );
+        assert!(lines[1].starts_with("snapdrill: hint: "), "{what}: {err}");
+        assert!(
+            !err.contains("Generic") && !err.contains("retries"),
+            "{what}: {err}"
+        );
+        let verbose = env.run(&["--verbose", "init"]);
+        assert!(
+            stderr(&verbose).contains("snapdrill: detail: "),
+            "{what}: {}",
+            show(&verbose)
+        );
+    }
+}

@@ -36,6 +36,9 @@ struct Cli {
     /// Print only errors and the final result line.
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// Also print a store error's own text (redacted) after its plain explanation.
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -99,6 +102,7 @@ enum ConfigCommand {
 pub(crate) struct Global {
     config: Option<PathBuf>,
     quiet: bool,
+    verbose: bool,
     /// When the process started: a drill's recovery time counts from here.
     started: std::time::Instant,
 }
@@ -121,6 +125,7 @@ pub(crate) fn main() -> i32 {
     let global = Global {
         config: cli.config,
         quiet: cli.quiet,
+        verbose: cli.verbose,
         started,
     };
     let result = match cli.command {
@@ -156,7 +161,26 @@ pub(crate) fn main() -> i32 {
     };
     match result {
         Ok(code) => code,
-        Err(e) => report_error(&e),
+        Err(e) => {
+            let code = report_error(&e);
+            if global.verbose {
+                verbose_detail(&e);
+            }
+            code
+        }
+    }
+}
+
+/// `--verbose`: the store library's own words behind a plain store error.
+fn verbose_detail(e: &anyhow::Error) {
+    let raw = e
+        .chain()
+        .find_map(|c| match c.downcast_ref::<snapdrill::Error>() {
+            Some(snapdrill::Error::Store(s)) => s.explained.as_ref().map(|x| x.raw.clone()),
+            _ => None,
+        });
+    if let Some(raw) = raw {
+        eprintln!("snapdrill: detail: {}", snapdrill::text::escape(&raw));
     }
 }
 

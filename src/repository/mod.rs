@@ -232,6 +232,7 @@ impl Repository {
         let mut usable = Vec::new();
         let mut unusable = Vec::new();
         let mut not_initialised = Vec::new();
+        let mut first_error = None;
         let mut config: Option<RepoConfig> = None;
         for store in stores {
             match Self::read_config(&store, &signer).await {
@@ -258,6 +259,7 @@ impl Repository {
                         not_initialised.push(store.clone());
                     }
                     unusable.push((store.name().to_owned(), e.to_string()));
+                    first_error.get_or_insert(e);
                 }
             }
         }
@@ -276,6 +278,8 @@ impl Repository {
                     store: not_initialised.swap_remove(0),
                 })
             }
+            // One store, one error: that error, with its own hint.
+            None if unusable.len() == 1 => Err(first_error.expect("one store failed")),
             None => Err(Error::fatal(format!(
                 "no store holds a usable repository: {}",
                 unusable
@@ -293,7 +297,9 @@ impl Repository {
             .await
         {
             Ok(o) => o,
-            Err(e) if e.kind == StoreErrorKind::NotFound => {
+            // No `config` where the store itself answers: not initialised. (A missing
+            // bucket also answers "not found", and says so: that stays a store error.)
+            Err(e) if e.kind == StoreErrorKind::NotFound && e.explained.is_none() => {
                 return Err(Error::NotInitialised {
                     store: store.name().to_owned(),
                 });

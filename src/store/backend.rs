@@ -342,7 +342,39 @@ impl ObjectStoreAdapter {
             E::InvalidPath { .. } | E::UnknownConfigurationKey { .. } => StoreErrorKind::Config,
             _ => StoreErrorKind::Unavailable,
         };
-        StoreError::new(&self.name, key, kind, self.redactor.clean(&e.to_string()))
+        let raw = self.redactor.clean(&e.to_string());
+        // A plain not-found or already-exists stays as it is: callers act on it (a missing
+        // object, a store without a repository); of those, only a missing bucket says more.
+        // Everything else gets its cause in plain words.
+        let plain = matches!(
+            kind,
+            StoreErrorKind::NotFound | StoreErrorKind::AlreadyExists
+        );
+        let cause = super::human::cause(&e, self.scheme())
+            .filter(|c| !plain || c.kind == StoreErrorKind::NotFound);
+        match cause {
+            Some(c) => {
+                let mut err = StoreError::new(&self.name, key, c.kind, c.what);
+                err.explained = Some(Box::new(super::Explained {
+                    advice: c.hint,
+                    raw,
+                }));
+                err
+            }
+            None => StoreError::new(&self.name, key, kind, raw),
+        }
+    }
+
+    /// `s3`, `az`, `gs`, `http` or `file`: which backend's words and variables to use.
+    fn scheme(&self) -> &'static str {
+        match self.location.split_once("://").map(|(s, _)| s) {
+            Some("s3" | "s3a") => "s3",
+            Some("az" | "azure" | "abfs" | "abfss") => "az",
+            Some("gs") => "gs",
+            Some("http" | "https") => "http",
+            Some("memory") => "memory",
+            _ => "file",
+        }
     }
 
     async fn put_raw(

@@ -7,6 +7,7 @@
 pub mod backend;
 #[cfg(any(test, feature = "test-util"))]
 pub mod faults;
+pub mod human;
 pub mod location;
 pub mod redact;
 pub mod retry;
@@ -50,6 +51,18 @@ pub struct StoreError {
     pub kind: StoreErrorKind,
     /// A human description, with credentials already redacted.
     pub message: String,
+    /// When `message` names a known cause in plain words: what to do, and the library's
+    /// own text (redacted, shown with `--verbose`). Boxed: errors travel in every `Result`.
+    pub explained: Option<Box<Explained>>,
+}
+
+/// What [`StoreError::explained`] holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explained {
+    /// What to do.
+    pub advice: String,
+    /// The library's own text, redacted.
+    pub raw: String,
 }
 
 impl StoreError {
@@ -65,11 +78,15 @@ impl StoreError {
             key: key.map(str::to_owned),
             kind,
             message: message.into(),
+            explained: None,
         }
     }
 
     /// What to do about it.
     pub fn hint(&self) -> Option<String> {
+        if let Some(e) = &self.explained {
+            return Some(e.advice.clone());
+        }
         Some(match self.kind {
             StoreErrorKind::NotFound => {
                 "the object is missing from this replica; other stores are tried when configured"
