@@ -287,3 +287,48 @@ fn store_errors_are_one_plain_line_and_a_hint() {
         );
     }
 }
+
+/// A bucket deleted on the S3 server is a lost replica, not a stopped backup: the other
+/// stores commit (require = 2 of 3), the line names the store and the missing bucket; once
+/// the bucket exists again, `init --store` and `sync` rebuild it and it restores alone.
+#[test]
+fn a_deleted_bucket_is_a_lost_replica_rebuilt_by_init_store_and_sync() {
+    let s3 = Server::start("moto");
+    let locals = "[[store]]\nname = \"tokyo\"\nurl = \"stores/tokyo\"\nsite = \"tokyo\"\n\
+                  [[store]]\nname = \"osaka\"\nurl = \"stores/osaka\"\nsite = \"osaka\"\n";
+    let bucket = format!("rebuilt-{}", std::process::id());
+    let s3_toml = s3
+        .store_toml("s3", "bcp", "retries = 0\n")
+        .replace("snapdrill-test", &bucket);
+    let env = Env::with_stores_toml(
+        &format!("{locals}\n{s3_toml}\n[backup]\nrequire = 2\n"),
+        s3.credentials(),
+        false,
+    );
+    // The bucket does not exist (deleted, or never made): init of the local stores only.
+    env.ok(&["init", "--create", "--store", "tokyo"]);
+    env.ok(&["init", "--store", "osaka", "--create"]);
+    let src = source(&env);
+    let out = env.run(&["backup", src.to_str().unwrap()]);
+    assert_eq!(code(&out), 3, "{}", show(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("store 's3' did not commit") && err.contains("does not exist"),
+        "{err}"
+    );
+    // The bucket is back (moto creates one on an anonymous PUT): rebuild the replica.
+    let created = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, urllib.request as u; u.urlopen(u.Request(sys.argv[1], method='PUT'))",
+            &format!("{}/{bucket}", s3.get("ENDPOINT")),
+        ])
+        .status()
+        .unwrap();
+    assert!(created.success());
+    env.ok(&["init", "--store", "s3"]);
+    env.ok(&["sync"]);
+    let out = env.run(&["audit"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    restores_alone(&env, "s3", &s3_toml);
+}
