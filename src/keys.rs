@@ -81,16 +81,46 @@ pub struct Identities {
     pub path: PathBuf,
 }
 
+/// The environment variable naming a command that prints the passphrase of a
+/// passphrase-protected identity file (for cron: a secret manager, a root-only file).
+pub const PASSPHRASE_COMMAND: &str = "SNAPDRILL_IDENTITY_PASSPHRASE_COMMAND";
+
+/// Largest identity file, protected or not: identity files are a few lines.
+const IDENTITY_LIMIT: u64 = 64 << 10;
+
+/// Asks a person for a secret (the command layer's terminal prompt): given the question,
+/// the answer.
+pub type Prompt<'a> = &'a dyn Fn(&str) -> std::io::Result<String>;
+
+/// Is `bytes` an age-encrypted file (an identity protected with `age -p`)?
+pub fn is_protected(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"age-encryption.org/v1\n")
+}
+
 impl Identities {
-    /// Load an identity file as written by `snapdrill keygen` or `age-keygen`.
+    /// Load an identity file as written by `snapdrill keygen` or `age-keygen`, or one
+    /// protected with a passphrase (`age -p`), whose passphrase comes from the command in
+    /// `$SNAPDRILL_IDENTITY_PASSPHRASE_COMMAND`.
     pub fn load(path: &Path) -> Result<Self> {
+        Self::load_prompting(path, None)
+    }
+
+    /// As [`Identities::load`]; without the passphrase command, a protected identity asks
+    /// `prompt` (the command layer's terminal prompt, when there is a terminal).
+    pub fn load_prompting(path: &Path, prompt: Option<Prompt>) -> Result<Self> {
         check_private(path, "identity")?;
-        let text = fs::read_to_string(path).map_err(|e| {
-            Error::key(
-                format!("cannot read the identity {}: {e}", path.display()),
-                hint_for_missing("identity"),
-            )
-        })?;
+        let bytes = read_bounded(path)?;
+        if !is_protected(&bytes) {
+            let text = String::from_utf8(bytes).map_err(|_| {
+                Error::key(
+                    format!("the identity {} is not text", path.display()),
+                    "point [repository] identity at the file written by `snapdrill keygen`",
+                )
+            })?;
+            return Self::parse(&text, path);
+        }
+        let passphrase = passphrase(path, prompt)?;
+        let text = unlock(&bytes, passphrase, path)?;
         Self::parse(&text, path)
     }
 
@@ -138,6 +168,97 @@ impl Identities {
             .map(|k| k.to_public().to_string())
             .collect()
     }
+}
+
+fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    fs::File::open(path)
+        .and_then(|f| f.take(IDENTITY_LIMIT + 1).read_to_end(&mut bytes))
+        .map_err(|e| {
+            Error::key(
+                format!("cannot read the identity {}: {e}", path.display()),
+                hint_for_missing("identity"),
+            )
+        })?;
+    if bytes.len() as u64 > IDENTITY_LIMIT {
+        return Err(Error::key(
+            format!("{} is too large to be an identity file", path.display()),
+            "point [repository] identity at the file written by `snapdrill keygen`",
+        ));
+    }
+    Ok(bytes)
+}
+
+/// The passphrase of a protected identity: the command's output, else the prompt's answer.
+fn passphrase(path: &Path, prompt: Option<Prompt>) -> Result<age::secrecy::SecretString> {
+    let missing = |why: String| {
+        Error::key(
+            format!(
+                "the identity {} is protected by a passphrase: {why}",
+                path.display()
+            ),
+            format!(
+                "set {PASSPHRASE_COMMAND} to a command that prints it (under cron), or run on a terminal to be asked"
+            ),
+        )
+    };
+    if let Some(cmd) = std::env::var_os(PASSPHRASE_COMMAND).filter(|c| !c.is_empty()) {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&cmd)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .map_err(|e| missing(format!("the passphrase command cannot run: {e}")))?;
+        if !out.status.success() {
+            return Err(missing(format!(
+                "the passphrase command failed ({})",
+                out.status
+            )));
+        }
+        let mut text = String::from_utf8(out.stdout)
+            .map_err(|_| missing("the passphrase command printed no text".into()))?;
+        if text.ends_with('\n') {
+            text.pop();
+        }
+        return Ok(text.into());
+    }
+    match prompt {
+        Some(ask) => ask(&format!("passphrase for the identity {}: ", path.display()))
+            .map(Into::into)
+            .map_err(|e| missing(format!("no passphrase was read ({e})"))),
+        None => Err(missing(format!(
+            "{PASSPHRASE_COMMAND} is not set and there is no terminal to ask on"
+        ))),
+    }
+}
+
+/// Decrypt a protected identity file with `passphrase` (scrypt, as `age -p` writes).
+fn unlock(bytes: &[u8], passphrase: age::secrecy::SecretString, path: &Path) -> Result<String> {
+    use std::io::Read;
+    let wrong = |why: String| {
+        Error::key(
+            format!("cannot unlock the identity {}: {why}", path.display()),
+            "check the passphrase (and the passphrase command)",
+        )
+    };
+    let identity = age::scrypt::Identity::new(passphrase);
+    let decryptor = age::Decryptor::new_buffered(bytes).map_err(|e| wrong(e.to_string()))?;
+    let mut reader = decryptor
+        .decrypt(std::iter::once(&identity as &dyn age::Identity))
+        .map_err(|e| match e {
+            age::DecryptError::DecryptionFailed | age::DecryptError::NoMatchingKeys => {
+                wrong("wrong passphrase".into())
+            }
+            other => wrong(other.to_string()),
+        })?;
+    let mut text = String::new();
+    (&mut reader)
+        .take(IDENTITY_LIMIT)
+        .read_to_string(&mut text)
+        .map_err(|e| wrong(e.to_string()))?;
+    Ok(text)
 }
 
 /// Most recipients a repository may have (readers refuse objects with many more stanzas:
@@ -306,6 +427,47 @@ impl WriteKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An identity file protected with `passphrase` as `age -p` writes it (scrypt), with
+    /// a low work factor so that the test is quick.
+    fn protected_identity(dir: &Path, passphrase: &str) -> (PathBuf, String) {
+        use std::io::Write as _;
+        let (text, recipient) = generate_identity();
+        let mut r = age::scrypt::Recipient::new(passphrase.to_owned().into());
+        r.set_work_factor(10);
+        let enc =
+            age::Encryptor::with_recipients(std::iter::once(&r as &dyn age::Recipient)).unwrap();
+        let mut out = Vec::new();
+        let mut w = enc.wrap_output(&mut out).unwrap();
+        w.write_all(text.as_bytes()).unwrap();
+        w.finish().unwrap();
+        let path = dir.join("protected.age");
+        fs::write(&path, out).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        (path, recipient)
+    }
+
+    #[test]
+    fn a_passphrase_protected_identity_opens_with_its_passphrase_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, recipient) = protected_identity(dir.path(), "correct horse");
+        let ask = |_: &str| Ok("correct horse".to_owned());
+        let ids = Identities::load_prompting(&path, Some(&ask)).unwrap();
+        assert_eq!(ids.recipients(), vec![recipient]);
+        let wrong = |_: &str| Ok("battery staple".to_owned());
+        let err = Identities::load_prompting(&path, Some(&wrong))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("wrong passphrase"), "{err}");
+        if std::env::var_os(PASSPHRASE_COMMAND).is_none() {
+            let err = Identities::load(&path).err().unwrap();
+            assert!(
+                err.to_string().contains("protected by a passphrase"),
+                "{err}"
+            );
+            assert!(err.hint().unwrap().contains(PASSPHRASE_COMMAND));
+        }
+    }
 
     #[test]
     fn signer_round_trip() {

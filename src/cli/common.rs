@@ -12,7 +12,7 @@ use snapdrill::keys::Identities;
 use snapdrill::repository::{Opened, Purpose, Repository, Selection};
 use snapdrill::select::Filter;
 
-use super::Global;
+use super::{Global, output};
 
 /// Run a command's future on a multi-threaded runtime (I/O to stores is async; CPU work
 /// runs on the blocking pool and the reader thread).
@@ -110,7 +110,11 @@ pub(super) fn load_identity(config: &Config, explicit: Option<PathBuf>) -> Resul
                 "pass --identity FILE, set $SNAPDRILL_IDENTITY, or set [repository] identity in the config",
             )
         })?;
-    Ok(Arc::new(Identities::load(&path)?))
+    // A passphrase-protected identity asks on the terminal when there is one (under cron,
+    // $SNAPDRILL_IDENTITY_PASSPHRASE_COMMAND gives it).
+    let ask: snapdrill::keys::Prompt = &output::ask_secret;
+    let prompt = output::has_terminal().then_some(ask);
+    Ok(Arc::new(Identities::load_prompting(&path, prompt)?))
 }
 
 /// Remember the damaged copies a restore met (the damage register in the state folder), so

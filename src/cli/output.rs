@@ -96,3 +96,41 @@ impl Drop for Ticker {
         ProgressLine::new(self.quiet).done();
     }
 }
+
+/// Is there a terminal to ask a question on (`/dev/tty`)?
+pub(super) fn has_terminal() -> bool {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .is_ok()
+}
+
+/// Ask for a secret on the terminal, without echoing what is typed.
+pub(super) fn ask_secret(prompt: &str) -> std::io::Result<String> {
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+    use std::io::BufRead;
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")?;
+    let saved = tcgetattr(&tty)?;
+    let mut quiet = saved.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    tcsetattr(&tty, OptionalActions::Now, &quiet)?;
+    let answer = (|| -> std::io::Result<String> {
+        (&tty).write_all(prompt.as_bytes())?;
+        let mut line = String::new();
+        std::io::BufReader::new(&tty).read_line(&mut line)?;
+        Ok(line)
+    })();
+    // The terminal gets its echo back whatever happened, and the newline not echoed.
+    let restored = tcsetattr(&tty, OptionalActions::Now, &saved);
+    let _ = (&tty).write_all(b"\n");
+    restored?;
+    let mut line: String = answer?;
+    while line.ends_with('\n') || line.ends_with('\r') {
+        line.pop();
+    }
+    Ok(line)
+}

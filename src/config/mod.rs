@@ -243,6 +243,16 @@ impl Config {
         let _ = writeln!(out, "config     {}", self.path.display());
         let _ = writeln!(out, "recipients {}", self.recipients.len());
         let _ = match &self.identity {
+            Some(p)
+                if p.exists() && std::fs::read(p).is_ok_and(|b| crate::keys::is_protected(&b)) =>
+            {
+                crate::keys::check_private(p, "identity")?;
+                writeln!(
+                    out,
+                    "identity   {} (passphrase-protected: not opened here)",
+                    p.display()
+                )
+            }
             Some(p) if p.exists() => {
                 crate::keys::Identities::load(p)?;
                 writeln!(out, "identity   {} (ok)", p.display())
