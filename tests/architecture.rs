@@ -226,14 +226,11 @@ fn the_scanner_finds_a_long_function() {
 #[test]
 fn nothing_points_outside_the_repository() {
     // Background documents that a clone does not hold; what the project relies on lives in
-    // docs/.
-    let outside = [
-        "RELIABILITY.md",
-        "OBJECT-STORES.md",
-        "DESIGN.md",
-        "STYLE.md",
-        "../shared",
-    ];
+    // docs/. The names are put together here, so that this file does not cite them either.
+    let mut outside: Vec<String> = ["RELIABILITY", "OBJECT-STORES", "DESIGN", "STYLE"]
+        .map(|stem| format!("{stem}.md"))
+        .to_vec();
+    outside.push(["..", "shared"].join("/"));
     let mut files = rust_files(&root().join("src"));
     files.extend(rust_files(&root().join("tests")));
     for dir in ["docs", "scripts"] {
@@ -242,14 +239,13 @@ fn nothing_points_outside_the_repository() {
         }
     }
     files.extend(["README.md", "Makefile", "CHANGELOG.md"].map(|f| root().join(f)));
-    let me = root().join("tests/architecture.rs");
     let mut found = Vec::new();
-    for f in files.iter().filter(|f| f.is_file() && **f != me) {
+    for f in files.iter().filter(|f| f.is_file()) {
         let Ok(text) = fs::read_to_string(f) else {
             continue;
         };
         for (n, line) in text.lines().enumerate() {
-            for o in outside.iter().filter(|o| line.contains(*o)) {
+            for o in outside.iter().filter(|o| line.contains(o.as_str())) {
                 found.push(format!("{}:{}: {o}", f.display(), n + 1));
             }
         }
