@@ -38,6 +38,22 @@ pub fn count(n: usize, noun: &str) -> String {
     }
 }
 
+/// A measured value against its target, for reports and result lines: `41 s (target
+/// 30 min)`, `2 h (target 1 h, MISSED)`, the value alone without a target, `—` without a
+/// value.
+pub fn versus(value: Option<f64>, target: Option<f64>) -> String {
+    match (value, target) {
+        (Some(v), Some(t)) => format!(
+            "{} (target {}{})",
+            duration(v),
+            duration(t),
+            if v > t { ", MISSED" } else { "" }
+        ),
+        (Some(v), None) => duration(v),
+        (None, _) => "—".into(),
+    }
+}
+
 /// Human duration: `850 ms`, `12.3 s`, `4 min 05 s`, `2 h 10 min`.
 pub fn duration(secs: f64) -> String {
     if secs < 1.0 {

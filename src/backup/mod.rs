@@ -289,7 +289,7 @@ async fn run_marked(
     {
         warnings.push(format!("could not write the cache {}: {e}", path.display()));
     }
-    let shrunk = shrinkage(opts, key, &assembled.manifest, &mut warnings);
+    let shrunk = shrinkage(opts, &commit, &assembled.manifest, &mut warnings);
     let outcome = Outcome {
         walked,
         assembled,
@@ -319,21 +319,21 @@ fn plan_run(
 }
 
 /// The `shrink_alert` findings against the data set's previous backup on this host, and
-/// this backup remembered as the next one's baseline (a problem doing so is a warning).
+/// this backup (`commit`, just committed) remembered as the next one's baseline (a problem
+/// doing so is a warning).
 fn shrinkage(
     opts: &BackupOptions,
-    key: &WriteKey,
+    commit: &Commit,
     manifest: &format::manifest::Manifest,
     warnings: &mut Vec<String>,
 ) -> Vec<String> {
     let Some(dir) = &opts.state_dir else {
         return Vec::new();
     };
-    let set = data_set(opts, key);
-    let file = dir.join("health").join(&key.repository_id).join(format!(
+    let file = dir.join("health").join(&commit.repository_id).join(format!(
         "{}-{}.json",
         opts.job,
-        set.source.unwrap_or_default()
+        commit.source.as_deref().unwrap_or_default()
     ));
     let now = health::Baseline::of(manifest);
     let shrunk = match (opts.health.shrink_alert, health::Baseline::load(&file)) {

@@ -81,6 +81,33 @@ pub(crate) async fn open_for_reading(config: &Config, global: &Global) -> Result
     Ok(open(config, Purpose::Read, global).await?.repo)
 }
 
+/// Where the commands that read snapshots' content start (`ls`, `checksums`, `find`,
+/// `diff`, `dump`): the identity, the repository opened to read, and its snapshots, with
+/// the untrusted ones warned about.
+pub(super) async fn open_snapshots(
+    config: &Config,
+    identity: Option<PathBuf>,
+    global: &Global,
+) -> Result<(
+    Arc<Identities>,
+    Repository,
+    snapdrill::repository::SnapshotList,
+)> {
+    let identities = load_identity(config, identity)?;
+    let repo = open_for_reading(config, global).await?;
+    let list = repo.snapshots().await?;
+    warn_untrusted(&list);
+    Ok((identities, repo, list))
+}
+
+/// A day or date-time given to `flag`, read in the config's time zone.
+pub(super) fn instant(config: &Config, flag: &str, value: &str) -> Result<std::time::SystemTime> {
+    Ok(config
+        .timezone
+        .parse_instant(value)
+        .map_err(|e| Error::Usage(format!("{flag}: {e}")))?)
+}
+
 /// Say loudly that forged or damaged commits exist, whatever snapshot is being used.
 pub(super) fn warn_untrusted(list: &snapdrill::repository::SnapshotList) {
     for (store, why) in &list.unlisted {
@@ -170,10 +197,7 @@ impl SelectArgs {
     pub(super) fn selection(&self, config: &Config) -> Result<Selection> {
         let zone = config.timezone.clone();
         let before = match &self.before {
-            Some(b) => Some(
-                zone.parse_instant(b)
-                    .map_err(|e| Error::Usage(format!("--before: {e}")))?,
-            ),
+            Some(b) => Some(instant(config, "--before", b)?),
             None => None,
         };
         Ok(Selection {

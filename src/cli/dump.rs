@@ -41,10 +41,7 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
         .into());
     }
     let config = common::load_config(global)?;
-    let identities = common::load_identity(&config, args.identity)?;
-    let repo = common::open_for_reading(&config, global).await?;
-    let list = repo.snapshots().await?;
-    common::warn_untrusted(&list);
+    let (identities, repo, list) = common::open_snapshots(&config, args.identity, global).await?;
     let snap = list.select(&args.snapshot, &args.select.selection(&config)?)?;
     let opened = restore::open_snapshot(&repo, snap.commit.clone(), identities.clone()).await?;
     let out: dump::Output = Box::new(std::io::BufWriter::with_capacity(

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use snapdrill::Error;
 use snapdrill::explore::{find, render};
 
 use super::common::SelectArgs;
@@ -33,18 +32,10 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let config = common::load_config(global)?;
     let selection = args.select.selection(&config)?;
     let since = match &args.since {
-        Some(s) => Some(
-            config
-                .timezone
-                .parse_instant(s)
-                .map_err(|e| Error::Usage(format!("--since: {e}")))?,
-        ),
+        Some(s) => Some(common::instant(&config, "--since", s)?),
         None => None,
     };
-    let identities = common::load_identity(&config, args.identity)?;
-    let repo = common::open_for_reading(&config, global).await?;
-    let list = repo.snapshots().await?;
-    common::warn_untrusted(&list);
+    let (identities, repo, list) = common::open_snapshots(&config, args.identity, global).await?;
     let report = find::find(&repo, &list, &selection, since, &args.patterns, identities).await?;
     output::warnings(render::find_warnings(&report), global.quiet);
     if args.json {

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::record::{BadRecord, DrillRecord};
 use crate::text::escape;
-use crate::units::{binary_size, duration};
+use crate::units::{binary_size, duration, versus};
 
 /// What went wrong or needs a look, one line each (for stderr).
 pub fn warnings(r: &DrillRecord) -> Vec<String> {
@@ -78,29 +78,19 @@ pub fn details(r: &DrillRecord) -> String {
 /// `drill PASS: db1/exports snapshot 2026…-9f2c1a7b store tokyo RTO 1.2 s (target 30 min)
 /// RPO 3 h 10 min (target 26 h)`.
 pub fn result_line(r: &DrillRecord) -> String {
-    let target = |v: Option<f64>, t: Option<f64>| match (v, t) {
-        (Some(v), Some(t)) => format!(
-            "{} (target {}{})",
-            duration(v),
-            duration(t),
-            if v > t { ", MISSED" } else { "" }
-        ),
-        (Some(v), None) => duration(v),
-        _ => "—".into(),
-    };
     format!(
         "drill {}: {} snapshot {} store {} RTO {}{} RPO {}",
         r.result.label(),
         escape(&r.data_set_label()),
         r.snapshot_id.as_deref().unwrap_or("-"),
         escape(&r.store),
-        target(Some(r.judged_rto()), r.targets.rto_secs),
+        versus(Some(r.judged_rto()), r.targets.rto_secs),
         if r.rto_estimate_secs.is_some() {
             " [estimate]"
         } else {
             ""
         },
-        target(r.rpo_secs, r.targets.rpo_secs)
+        versus(r.rpo_secs, r.targets.rpo_secs)
     )
 }
 

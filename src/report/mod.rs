@@ -33,20 +33,7 @@ pub fn render_for(path: &Path, records: &[DrillRecord], title: &str) -> Result<S
 }
 
 use crate::units::decimal_size as size;
-pub use crate::units::{binary_size, count, duration};
-
-fn versus(value: Option<f64>, target: Option<f64>) -> String {
-    match (value, target) {
-        (Some(v), Some(t)) => format!(
-            "{} (target {}{})",
-            duration(v),
-            duration(t),
-            if v > t { ", MISSED" } else { "" }
-        ),
-        (Some(v), None) => duration(v),
-        (None, _) => "—".into(),
-    }
-}
+pub use crate::units::{binary_size, count, duration, versus};
 
 /// The last record of each store and data set, by start time: keyed by (store, `host/job`).
 pub fn latest_per_store(records: &[DrillRecord]) -> BTreeMap<(String, String), &DrillRecord> {

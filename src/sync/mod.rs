@@ -166,15 +166,15 @@ async fn repair(
             }
         };
         if !dry_run {
-            let store = &repo.stores[to];
-            let placed = replicate::place(store, want, bytes, true).await;
-            if let Err(e) = placed.and(replicate::fetch_intact(store, &object, want).await) {
+            let target = &repo.stores[to];
+            let placed = replicate::place(target, want, bytes, true).await;
+            if let Err(e) = placed.and(replicate::fetch_intact(target, &object, want).await) {
                 report
                     .errors
                     .push(format!("'{object}' could not be repaired: {e}"));
                 continue;
             }
-            damaged.clear(&store_name(repo, to), &object);
+            damaged.clear(&store, &object);
         }
         report.objects_copied += 1;
         report.bytes_copied += want.size;
@@ -182,8 +182,17 @@ async fn repair(
     }
 }
 
-fn store_name(repo: &Repository, i: usize) -> String {
-    repo.stores[i].name().to_owned()
+/// Per store of `repo`, the names it lists under `prefix`.
+async fn holdings(
+    repo: &Repository,
+    prefix: &str,
+) -> Result<Vec<std::collections::HashSet<String>>> {
+    let mut held = Vec::with_capacity(repo.stores.len());
+    for store in &repo.stores {
+        let names = store.list(prefix).await?;
+        held.push(names.into_iter().map(|o| o.key).collect());
+    }
+    Ok(held)
 }
 
 /// Give every store the signed tombstones the others hold, so that a store that was down
@@ -193,11 +202,7 @@ async fn copy_tombstones(
     dry_run: bool,
     reports: &mut [StoreSync],
 ) -> Result<()> {
-    let mut held: Vec<std::collections::HashSet<String>> = Vec::new();
-    for store in &repo.stores {
-        let names = store.list(format::FORGOTTEN_PREFIX).await?;
-        held.push(names.into_iter().map(|o| o.key).collect());
-    }
+    let held = holdings(repo, format::FORGOTTEN_PREFIX).await?;
     let all: std::collections::BTreeSet<&String> = held.iter().flatten().collect();
     for name in all {
         let id = name.trim_start_matches(format::FORGOTTEN_PREFIX);
@@ -240,11 +245,7 @@ async fn copy_drill_records(
     dry_run: bool,
     reports: &mut [StoreSync],
 ) -> Result<()> {
-    let mut held: Vec<std::collections::HashSet<String>> = Vec::new();
-    for store in &repo.stores {
-        let names = store.list(format::DRILLS_PREFIX).await?;
-        held.push(names.into_iter().map(|o| o.key).collect());
-    }
+    let held = holdings(repo, format::DRILLS_PREFIX).await?;
     let all: std::collections::BTreeSet<&String> = held.iter().flatten().collect();
     for name in all
         .into_iter()
