@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the command-line tools the tests, the demo and the benchmark use, when missing:
 # the stock `age` and `zstd` (tests prove every object opens with them), `sha256sum`
-# (coreutils), GNU `time` (peak memory in the benchmark), and for the drill-report tests
+# (coreutils), `ssh-keygen` (SSH recipients: openssh-client), GNU `time` (peak memory in
+# the benchmark), and for the drill-report tests
 # `chromium` (the HTML report is rendered headless and screenshot) and `promtool` (from
 # `prometheus`: checks the metrics textfile), and `faketime` (the prune test runs prune with its
 # clock two days ahead). Debian packages only.
@@ -11,6 +12,7 @@ need=()
 command -v age >/dev/null 2>&1 || need+=(age)
 command -v zstd >/dev/null 2>&1 || need+=(zstd)
 command -v sha256sum >/dev/null 2>&1 || need+=(coreutils)
+command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 [ -x /usr/bin/time ] || need+=(time)
 if [ "${1:-}" != "--minimal" ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
@@ -38,6 +40,6 @@ if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
   $sudo apt-get update -q >/dev/null
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null
 fi
-for tool in age zstd sha256sum; do
+for tool in age zstd sha256sum ssh-keygen; do
   command -v "$tool" >/dev/null 2>&1 || { echo "ensure-tools: $tool is still missing" >&2; exit 1; }
 done

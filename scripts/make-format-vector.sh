@@ -36,6 +36,7 @@ recipients = ["$(grep -o 'age1[a-z0-9]*' "$OUT/identity.txt")"]
 identity = "identity.txt"
 write_key = "$work/write.key"
 cache_dir = "$work/cache"
+state_dir = "$work/state"
 
 [[store]]
 name = "vector"
@@ -45,7 +46,10 @@ export SNAPDRILL_CONFIG=$OUT/snapdrill.toml
 "$BIN" -q init --create > /dev/null
 # From format 2 on, the snapshot records its job (here named on the command line).
 "$BIN" -q backup --job vector --host vector-host --tag vector "$src" > /dev/null
-sed -i "/^write_key\|^cache_dir/d" "$OUT/snapdrill.toml"
+# From format 3 on, objects are encrypted to a read key sealed in `config`; a rekey moves
+# them to a new one and re-signs the commit (version 3, manifest `-k<generation>`).
+"$BIN" -q rekey > /dev/null
+sed -i "/^write_key\|^cache_dir\|^state_dir/d" "$OUT/snapdrill.toml"
 (cd "$src/.." && find vector -type f -exec sha256sum {} + | LC_ALL=C sort -k2) > "$OUT/expected.sha256"
 (cd "$src/.." && find vector -printf '%y %m %p %l\n' | LC_ALL=C sort -k3) > "$OUT/expected-tree.txt"
 echo "wrote $OUT"

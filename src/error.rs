@@ -91,6 +91,15 @@ pub enum Error {
         /// What to do about it.
         hint: String,
     },
+    /// The recipients in the config are not the repository's: a write would encrypt to
+    /// keys the repository does not record.
+    #[error("{message}")]
+    Recipients {
+        /// What differs.
+        message: String,
+        /// The `keys` command to run.
+        hint: String,
+    },
     /// A store holds no repository.
     #[error("store '{store}' holds no snapdrill repository (no 'config' object)")]
     NotInitialised {
@@ -209,7 +218,10 @@ impl Error {
     /// The process exit code this error maps to.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config { .. } | Error::NoConfig { .. } | Error::Usage(_) => exit::USAGE,
+            Error::Config { .. }
+            | Error::NoConfig { .. }
+            | Error::Usage(_)
+            | Error::Recipients { .. } => exit::USAGE,
             Error::Key { .. } => exit::KEY,
             Error::NotInitialised { .. } => exit::NOT_INITIALISED,
             Error::LeaseHeld { .. } | Error::Locked { .. } => exit::LOCKED,
@@ -231,7 +243,7 @@ impl Error {
                 "pass --config FILE, set $SNAPDRILL_CONFIG, or write ./snapdrill.toml (the README's quick start has one)"
                     .into(),
             ),
-            Error::Key { hint, .. } => Some(hint.clone()),
+            Error::Key { hint, .. } | Error::Recipients { hint, .. } => Some(hint.clone()),
             Error::NotInitialised { store } => Some(format!(
                 "check the store's URL in the config and that its volume is mounted; to create the repository there, run `snapdrill init --store {store}` (with --create for a new local folder)"
             )),

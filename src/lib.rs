@@ -51,6 +51,7 @@ pub mod localfs;
 pub mod lock;
 pub mod metrics;
 pub mod prune;
+pub mod rekey;
 pub mod replicate;
 pub mod report;
 pub mod repository;

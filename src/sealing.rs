@@ -165,13 +165,41 @@ pub fn seal(
 
 /// Encrypt to every recipient (age v1 binary format).
 pub fn encrypt(data: &[u8], recipients: &[age::x25519::Recipient]) -> Result<Vec<u8>, SealError> {
-    let encryptor =
-        age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-            .map_err(|e| SealError::Seal(format!("age: {e}")))?;
+    encrypt_dyn(
+        data,
+        recipients.iter().map(|r| r as &dyn age::Recipient),
+        recipients.len(),
+    )
+}
+
+/// Encrypt a repository secret (a read key, the dedup key) to the people and escrow keys
+/// of the repository: X25519, SSH or plugin recipients.
+pub fn encrypt_to_keys(
+    data: &[u8],
+    recipients: &[crate::keys::RecipientKey],
+) -> Result<Vec<u8>, crate::error::Error> {
+    let boxed = recipients
+        .iter()
+        .map(|r| r.to_age())
+        .collect::<crate::error::Result<Vec<_>>>()?;
+    encrypt_dyn(
+        data,
+        boxed.iter().map(|r| r.as_ref() as &dyn age::Recipient),
+        boxed.len(),
+    )
+    .map_err(|e| crate::error::Error::fatal(format!("cannot seal a repository key: {e}")))
+}
+
+fn encrypt_dyn<'a>(
+    data: &[u8],
+    recipients: impl Iterator<Item = &'a dyn age::Recipient>,
+    count: usize,
+) -> Result<Vec<u8>, SealError> {
+    let encryptor = age::Encryptor::with_recipients(recipients)
+        .map_err(|e| SealError::Seal(format!("age: {e}")))?;
     // Header (~100 bytes + ~200 per recipient) and a 16-byte tag per 64 KiB: reserve it all
     // up front, as a reallocation would copy the whole object.
-    let mut out =
-        Vec::with_capacity(data.len() + data.len() / 4096 + 1024 + 256 * recipients.len());
+    let mut out = Vec::with_capacity(data.len() + data.len() / 4096 + 1024 + 256 * count);
     let mut writer = encryptor
         .wrap_output(&mut out)
         .map_err(|e| SealError::Seal(format!("age: {e}")))?;

@@ -42,7 +42,7 @@ async fn backup_to_memory_stores_and_restore_from_each_alone() {
 
     let (text, _) = snapdrill::keys::generate_identity();
     let ids = Arc::new(Identities::parse(&text, std::path::Path::new("test identity")).unwrap());
-    let recipients = snapdrill::keys::parse_recipients(&ids.recipients()).unwrap();
+    let recipients = snapdrill::keys::recipient::legacy_recipients(&ids.recipients()).unwrap();
     let key = WriteKey::generate();
     let stores = vec![memory("a", "engine-a"), memory("b", "engine-b")];
     let outcomes = repository::init(&stores, &key, &recipients).await.unwrap();

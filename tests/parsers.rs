@@ -38,7 +38,7 @@ fn world() -> &'static World {
         let key = WriteKey::generate();
         let (text, _) = snapdrill::keys::generate_identity();
         let ids = Identities::parse(&text, std::path::Path::new("test identity")).unwrap();
-        let recipients = snapdrill::keys::parse_recipients(&ids.recipients()).unwrap();
+        let recipients = snapdrill::keys::recipient::legacy_recipients(&ids.recipients()).unwrap();
         let now = SystemTime::now();
         let id = format::new_snapshot_id(now);
         let time = format::format_time(now);
@@ -75,7 +75,11 @@ fn world() -> &'static World {
             "by id",
         );
         let tombstone_body = serde_json::to_vec_pretty(&t).unwrap();
-        let config = RepoConfig::new(&key, &recipients, now).unwrap();
+        let to: Vec<_> = recipients
+            .iter()
+            .map(|r| snapdrill::keys::RecipientKey::parse(&r.to_string()).unwrap())
+            .collect();
+        let config = RepoConfig::new(&key, &to, now).unwrap();
         let config_body = serde_json::to_vec_pretty(&config).unwrap();
         let manifest_json = format!(
             r#"{{"format":"snapdrill-manifest","version":1,"repository_id":"{}","snapshot_id":"{id}","time":"{time}","sources":["/x"],"chunks":[{{"id":"{chunk}","size":5}}],"entries":[{{"path":"x","type":"dir","mode":493,"mtime":1,"mtime_ns":0}},{{"path":"x/a","type":"file","mode":420,"mtime":1,"mtime_ns":0,"size":5,"sha256":"{}","offset":0}},{{"path":"x/l","type":"symlink","mode":511,"mtime":1,"mtime_ns":0,"target":"a"}}]}}"#,

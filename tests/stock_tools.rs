@@ -1,5 +1,6 @@
-//! docs/format.md section 11: with the identity, the stock `age` and `zstd` tools are enough
-//! to get every file back, without snapdrill.
+//! docs/format.md section 13: with the identity, the stock `age` and `zstd` tools are enough
+//! to get every file back, without snapdrill: the identity opens the repository's read key
+//! (sealed in `config`), the read key opens every object.
 
 mod common;
 
@@ -53,6 +54,41 @@ fn signed_body(object: &[u8]) -> serde_json::Value {
     json(body)
 }
 
+/// The current read key, opened from the store's `config` with the stock `age` and the
+/// identity, written to a file `age -i` takes.
+fn unseal_read_key(env: &Env, store: &Path) -> std::path::PathBuf {
+    let config = signed_body(&fs::read(store.join("config")).unwrap());
+    let sealed = config["read_keys"].as_array().unwrap().last().unwrap()["sealed"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut b64 = Command::new("base64")
+        .arg("-d")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    b64.stdin
+        .take()
+        .unwrap()
+        .write_all(sealed.as_bytes())
+        .unwrap();
+    let sealed_path = env.p("read-key.age");
+    fs::write(&sealed_path, b64.wait_with_output().unwrap().stdout).unwrap();
+    let age = Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(env.identity())
+        .arg(&sealed_path)
+        .output()
+        .unwrap();
+    assert!(age.status.success(), "{}", stderr(&age));
+    assert!(age.stdout.starts_with(b"AGE-SECRET-KEY-1"));
+    let key = env.p("read-key.txt");
+    fs::write(&key, age.stdout).unwrap();
+    key
+}
+
 #[test]
 fn every_object_opens_with_age_and_zstd_and_the_files_can_be_cut_by_hand() {
     require_tool("age", "age");
@@ -78,16 +114,17 @@ fn every_object_opens_with_age_and_zstd_and_the_files_can_be_cut_by_hand() {
 
     for store in ["a", "b"] {
         let root = env.store(store);
+        let read_key = unseal_read_key(&env, &root);
         // Every chunk and manifest object opens with the stock tools.
         let mut plain_chunks: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         for object in files_under(&root.join("chunks")) {
             let name = object.file_name().unwrap().to_str().unwrap().to_owned();
-            plain_chunks.insert(name, stock_open(&env.identity(), &object));
+            plain_chunks.insert(name, stock_open(&read_key, &object));
         }
         let manifests = files_under(&root.join("manifests"));
         assert_eq!(manifests.len(), 1, "{manifests:?}");
         for m in &manifests {
-            stock_open(&env.identity(), m);
+            stock_open(&read_key, m);
         }
 
         // The manifest's ciphertext is the one the signed commit pins.
@@ -97,8 +134,7 @@ fn every_object_opens_with_age_and_zstd_and_the_files_can_be_cut_by_hand() {
         assert_eq!(commit["manifest"]["sha256"], sha256_hex(&sealed));
         assert_eq!(commit["manifest"]["size"], sealed.len());
 
-        let manifest =
-            json(std::str::from_utf8(&stock_open(&env.identity(), &manifest_path)).unwrap());
+        let manifest = json(std::str::from_utf8(&stock_open(&read_key, &manifest_path)).unwrap());
         assert_eq!(manifest["snapshot_id"], id.as_str());
 
         // Rebuild the chunk stream in manifest order.

@@ -32,6 +32,9 @@ pub enum Event {
     Committed,
     /// The snapshot left the store with a valid signed tombstone.
     Forgotten,
+    /// `rekey` re-signed the commit: the same snapshot, its objects encrypted to a newer
+    /// read key (the commit names a manifest of a higher key generation).
+    Rekeyed,
 }
 
 /// One line of the ledger.
@@ -51,6 +54,13 @@ pub struct LedgerEntry {
     /// Who wrote the line: `backup` or `audit`.
     #[serde(default)]
     pub source: String,
+    /// The key generation of the commit's manifest name (0 before any rekey).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub key_generation: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn committed() -> Event {
@@ -81,6 +91,7 @@ pub fn record_commit(
         first_seen: format::format_time(SystemTime::now()),
         event: Event::Committed,
         source: "backup".into(),
+        key_generation: 0,
     };
     append(&path, &[entry]).map_err(|e| Error::io("appending to the ledger", &path, e))
 }
@@ -200,6 +211,8 @@ struct Held<'a> {
     commit: &'a ObjectRef,
     since: &'a str,
     forgotten: bool,
+    /// The key generation of the commit held (see [`Event::Rekeyed`]).
+    generation: u64,
 }
 
 fn fold(entries: &[LedgerEntry]) -> BTreeMap<(&str, &str), Held<'_>> {
@@ -211,8 +224,13 @@ fn fold(entries: &[LedgerEntry]) -> BTreeMap<(&str, &str), Held<'_>> {
                 commit: &e.commit,
                 since: &e.first_seen,
                 forgotten: false,
+                generation: e.key_generation,
             });
         h.forgotten |= e.event == Event::Forgotten;
+        if e.event == Event::Rekeyed && e.key_generation > h.generation {
+            h.commit = &e.commit;
+            h.generation = e.key_generation;
+        }
     }
     held
 }
@@ -221,6 +239,8 @@ fn fold(entries: &[LedgerEntry]) -> BTreeMap<(&str, &str), Held<'_>> {
 pub(super) struct Seen<'a> {
     store: &'a str,
     commits: BTreeMap<&'a str, &'a ObjectRef>,
+    /// The key generation of each commit's manifest name.
+    generations: BTreeMap<&'a str, u64>,
     listed: BTreeSet<&'a str>,
 }
 
@@ -232,6 +252,16 @@ impl<'a> Seen<'a> {
                 .commits
                 .iter()
                 .map(|(id, sc)| (id.as_str(), &sc.object))
+                .collect(),
+            generations: s
+                .commits
+                .iter()
+                .map(|(id, sc)| {
+                    (
+                        id.as_str(),
+                        format::manifest_generation(&sc.commit.manifest.name),
+                    )
+                })
                 .collect(),
             listed: listed_snapshots(s),
         }
@@ -246,6 +276,7 @@ fn entry(store: &str, id: &str, commit: &ObjectRef, event: Event, now: SystemTim
         first_seen: format::format_time(now),
         event,
         source: "audit".into(),
+        key_generation: 0,
     }
 }
 
@@ -260,6 +291,7 @@ pub(super) fn audit(
     seen: &[Seen],
     forgotten: &BTreeMap<String, Tombstone>,
     now: SystemTime,
+    key_generation: u64,
 ) -> (LedgerSummary, Findings) {
     let path = ledger_path(state_dir, repository_id);
     let loaded = load(&path);
@@ -271,13 +303,15 @@ pub(super) fn audit(
             .iter()
             .filter(|((st, _), h)| *st == s.store && !h.forgotten)
         {
-            if let Some(e) = check(s, id, h, forgotten, &mut out, now) {
+            if let Some(e) = check(s, id, h, forgotten, &mut out, (now, key_generation)) {
                 new.push(e);
             }
         }
         for (id, commit) in &s.commits {
             if !held.contains_key(&(s.store, *id)) {
-                new.push(entry(s.store, id, commit, Event::Committed, now));
+                let mut e = entry(s.store, id, commit, Event::Committed, now);
+                e.key_generation = s.generations.get(id).copied().unwrap_or(0);
+                new.push(e);
             }
         }
     }
@@ -305,12 +339,21 @@ fn check(
     h: &Held,
     forgotten: &BTreeMap<String, Tombstone>,
     out: &mut Findings,
-    now: SystemTime,
+    (now, key_generation): (SystemTime, u64),
 ) -> Option<LedgerEntry> {
     let name = format::commit_object(id);
     let tombstone = forgotten.get(id);
+    let served = s.generations.get(id).copied().unwrap_or(0);
     let detail = match (s.commits.get(id), tombstone) {
         (Some(c), _) if c.sha256 == h.commit.sha256 => return None,
+        // Re-signed by `rekey` onto a newer read key (a verified commit of a later key
+        // generation, not beyond the repository's): the same snapshot. An older commit
+        // replayed over it is not (its generation is lower).
+        (Some(c), _) if served > h.generation && served <= key_generation => {
+            let mut e = entry(s.store, id, c, Event::Rekeyed, now);
+            e.key_generation = served;
+            return Some(e);
+        }
         (Some(c), _) => (
             FindingKind::CommitReplaced,
             format!(

@@ -760,6 +760,7 @@ impl Audit {
             &seen,
             &self.forgotten,
             self.now,
+            self.config.generation,
         );
         self.ledger = summary;
         self.findings.extend(found);

@@ -63,7 +63,7 @@ pub fn classify(key: &str) -> Class {
         Class::Config
     } else if format::chunk_id_of(key).is_some() {
         Class::Chunk
-    } else if sid(format::MANIFESTS_PREFIX).is_some() {
+    } else if format::manifest_snapshot_id(key).is_some_and(format::is_snapshot_id) {
         Class::Manifest
     } else if sid(format::SNAPSHOTS_PREFIX).is_some() {
         Class::Commit
@@ -78,6 +78,7 @@ pub fn classify(key: &str) -> Class {
         format::LOCKS_PREFIX,
         format::PROBES_PREFIX,
         format::DRILLS_PREFIX,
+        format::KEYS_PREFIX,
     ]
     .iter()
     .any(|p| key.strip_prefix(p).is_some_and(|rest| !rest.is_empty()))

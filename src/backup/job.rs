@@ -8,7 +8,6 @@ use super::{BackupOptions, BackupReport, Progress, StreamSource};
 use crate::audit::ledger;
 use crate::config::{Config, Health, Job, Require};
 use crate::error::{Error, Result};
-use crate::keys;
 use crate::lock::LocalLock;
 use crate::repository::{Opened, Purpose, Repository};
 
@@ -185,7 +184,6 @@ pub async fn run(
     job: &JobRun,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<BackupReport> {
-    let recipients = keys::parse_recipients(&config.recipients)?;
     let opts = request.options(config, job);
     // Held until the run ends; the descriptor is close-on-exec, so a `--command` child
     // cannot keep it after snapdrill is gone.
@@ -195,6 +193,8 @@ pub async fn run(
     )?;
     let Opened { repo, key } = Repository::open_for(config, Purpose::Backup).await?;
     let key = key.expect("opened to back up: the write key is loaded");
+    crate::repository::keyring::check_recipients(config, &repo.config)?;
+    let recipients = repo.object_recipients(&config.recipients)?;
     let repo = if request.no_cache {
         repo
     } else {

@@ -14,8 +14,10 @@ mod find;
 mod forget;
 mod init;
 mod keygen;
+mod keys;
 mod ls;
 mod output;
+mod rekey;
 mod restore;
 mod snapshots;
 mod sync;
@@ -49,6 +51,10 @@ enum Command {
     Keygen(keygen::Args),
     /// Create the repository in every configured store, and the backup host's write key.
     Init(init::Args),
+    /// List, add or remove the repository's recipients (signed, versioned key changes).
+    Keys(keys::Args),
+    /// Re-encrypt every object of every store to a new read key (after `keys remove`).
+    Rekey(rekey::Args),
     /// Back up every configured job, or one (--job), or PATHs, standard input, a command's output.
     Backup(backup::Args),
     /// List snapshots (no identity needed).
@@ -131,6 +137,8 @@ pub(crate) fn main() -> i32 {
     let result = match cli.command {
         Command::Keygen(a) => keygen::run(&global, a),
         Command::Init(a) => common::block_on(init::run(&global, a)),
+        Command::Keys(a) => common::block_on(keys::run(&global, a)),
+        Command::Rekey(a) => common::block_on(rekey::run(&global, a)),
         Command::Backup(a) => common::block_on(backup::run(&global, a)),
         Command::Snapshots(a) => common::block_on(snapshots::run(&global, a)),
         Command::Ls(a) => common::block_on(ls::run(&global, a)),

@@ -711,9 +711,67 @@ pub fn pin_signer(path: &Path, signer: &str) -> Result<bool> {
     Ok(done)
 }
 
+/// Replace the `recipients` list under `[repository]` in the config file at `path` by
+/// `recipients` (what `snapdrill keys add/remove` changed), keeping every other byte of the
+/// file. False when the file has no such list to replace (the operator edits it).
+pub fn set_recipients(path: &Path, recipients: &[String]) -> Result<bool> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        repository: Option<Repo>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Repo {
+        recipients: Option<toml::Spanned<Vec<String>>>,
+    }
+    let text = fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+    let Ok(File {
+        repository: Some(Repo {
+            recipients: Some(list),
+        }),
+    }) = toml::from_str::<File>(&text)
+    else {
+        return Ok(false);
+    };
+    let quoted: Vec<String> = recipients
+        .iter()
+        .map(|r| toml::Value::String(r.clone()).to_string())
+        .collect();
+    let value = match quoted.as_slice() {
+        [one] => format!("[{one}]"),
+        many => format!("[\n    {},\n]", many.join(",\n    ")),
+    };
+    let span = list.span();
+    let out = format!("{}{value}{}", &text[..span.start], &text[span.end..]);
+    crate::localfs::atomic::write(
+        path,
+        out.as_bytes(),
+        crate::localfs::atomic::NewMode::Private,
+        true,
+    )
+    .map_err(|e| Error::io("replacing", path, e))?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_recipients_replaces_only_the_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let before =
+            "# top\n[repository]\nrecipients = [\n  \"age1a\", # old\n]\nidentity = \"x\"\n";
+        fs::write(&path, before).unwrap();
+        assert!(set_recipients(&path, &["age1a".into(), "ssh-ed25519 AAAA".into()]).unwrap());
+        let after = fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            after,
+            "# top\n[repository]\nrecipients = [\n    \"age1a\",\n    \"ssh-ed25519 AAAA\",\n]\nidentity = \"x\"\n"
+        );
+        fs::write(&path, "[repository]\nidentity = \"x\"\n").unwrap();
+        assert!(!set_recipients(&path, &["age1a".into()]).unwrap());
+    }
 
     const DESIGN_SHAPE: &str = r#"
 [repository]

@@ -85,6 +85,9 @@ pub struct Outcome {
     pub record: DrillRecord,
     /// The dedup key, when the repository could be decrypted (to seal the record).
     pub dedup: Option<[u8; 32]>,
+    /// The repository's current read key (the record is sealed to it; `None` before
+    /// format version 3).
+    pub seal_to: Option<age::x25519::Recipient>,
 }
 
 /// Drill the repository in `stores` (all of them with failover, or one alone), labelled
@@ -104,6 +107,7 @@ pub async fn run(
         clock,
         rec: new_record(label, opts, started),
         dedup: None,
+        seal_to: None,
     };
     let result = drill.phases(stores, &signer, identities).await;
     drill.finish(result)
@@ -146,6 +150,7 @@ struct Drill<'a> {
     clock: Arc<StageClock>,
     rec: DrillRecord,
     dedup: Option<[u8; 32]>,
+    seal_to: Option<age::x25519::Recipient>,
 }
 
 impl Drill<'_> {
@@ -165,6 +170,7 @@ impl Drill<'_> {
         // Phase 2: the manifest (and the dedup key: a wrong identity fails here, exit 12).
         let opened = restore::open_snapshot(&repo, snap.commit, identities.clone()).await?;
         self.dedup = Some(opened.dedup);
+        self.seal_to = repo.config.write_recipient();
         let t2 = self.started.elapsed();
         self.rec.phases.manifest_secs = t2.saturating_sub(t1).as_secs_f64();
 
@@ -334,6 +340,7 @@ impl Drill<'_> {
         Outcome {
             record: self.rec,
             dedup: self.dedup,
+            seal_to: self.seal_to,
         }
     }
 }

@@ -44,8 +44,9 @@ pub struct Room {
     pub signer: VerifyingKey,
     /// The identity.
     pub identities: Arc<Identities>,
-    /// The configured recipients (a record is sealed to them).
-    pub recipients: Vec<age::x25519::Recipient>,
+    /// The configured recipients (a record is sealed to them in a repository of format
+    /// version 1 or 2; later ones seal it to their read key).
+    pub recipients: Vec<String>,
     store_names: Vec<String>,
 }
 
@@ -53,7 +54,7 @@ impl Room {
     /// Open the room of `config` with `identities`.
     pub fn open(config: &Config, identities: Arc<Identities>) -> Result<Room> {
         let signer = repository::signer(config, true)?;
-        let recipients = keys::parse_recipients(&config.recipients)?;
+        let recipients = config.recipients.clone();
         let (stores, failed) = repository::open_stores(config, false);
         Ok(Room {
             stores,
@@ -112,7 +113,14 @@ impl Room {
                 "note: the drill record is not kept in the repository: the drill ended before it opened the repository's keys (the record above says why)".into(),
             ];
         };
-        match record::seal(&outcome.record, &dedup, &self.recipients) {
+        let to = match &outcome.seal_to {
+            Some(r) => Ok(vec![r.clone()]),
+            None => keys::recipient::legacy_recipients(&self.recipients),
+        };
+        let sealed = to
+            .map_err(|e| e.to_string())
+            .and_then(|to| record::seal(&outcome.record, &dedup, &to));
+        match sealed {
             Ok(sealed) => record::store_everywhere(
                 &self.stores,
                 &outcome.record.drill_id,

@@ -16,6 +16,11 @@ const FORMAT: &str = "snapdrill-snapshot";
 /// one timeline (its retention would forget one data set's only snapshots for another's).
 pub const VERSION: u32 = 2;
 
+/// The commit version `rekey` writes: as version 2, but the manifest may be named
+/// `manifests/<snapshot-id>-k<generation>`, and a version-1 snapshot keeps its host-only
+/// data set. Readers accept up to this version.
+pub const REKEYED: u32 = 3;
+
 /// One object a snapshot needs, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectRef {
@@ -213,7 +218,7 @@ impl Commit {
             &commit.format,
             FORMAT,
             commit.version,
-            VERSION,
+            REKEYED,
         )
         .map_err(CommitError::Invalid)?;
         commit.check_data_set().map_err(CommitError::Invalid)?;
@@ -230,7 +235,9 @@ impl Commit {
             )));
         }
         check_time(&commit.time, expected_id, SystemTime::now()).map_err(CommitError::Invalid)?;
-        if commit.manifest.name != super::manifest_object(expected_id) {
+        let renamed =
+            commit.version >= REKEYED && super::is_manifest_of(&commit.manifest.name, expected_id);
+        if commit.manifest.name != super::manifest_object(expected_id) && !renamed {
             return Err(CommitError::Invalid(
                 "names a manifest of another snapshot".into(),
             ));
@@ -252,6 +259,8 @@ impl Commit {
         match (self.version, &self.job, &self.source) {
             (1, None, None) => Ok(()),
             (1, _, _) => Err("is a version 1 commit that names a job or source".into()),
+            // A version-1 snapshot re-signed by `rekey` keeps its host-only data set.
+            (REKEYED, None, None) => Ok(()),
             (_, Some(job), Some(source))
                 if super::is_job_name(job) && super::is_hex(source, 32) =>
             {

@@ -16,7 +16,7 @@ use rand::RngCore;
 /// The repository format version this build writes (docs/format.md section 11). Each
 /// document carries its own version: version 2 changed only the commit
 /// ([`commit::VERSION`]); every other document is still written at version 1.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// The version of the documents format version 2 left as they were.
 pub const V1: u32 = 1;
@@ -41,13 +41,18 @@ pub const COLLECTIONS_PREFIX: &str = "collections/";
 pub const LOCKS_PREFIX: &str = "locks/";
 /// Prefix of short-lived probe objects (create-only, clock, immutability canaries).
 pub const PROBES_PREFIX: &str = "probes/";
+/// Prefix of the key history: `keys/config-<generation>`, each config generation as it
+/// was written (docs/format.md section 5).
+pub const KEYS_PREFIX: &str = "keys/";
 /// Prefix of drill evidence records.
 pub const DRILLS_PREFIX: &str = "drills/";
 
 /// Limits a reader enforces on untrusted input (docs/format.md section 12).
 pub mod limits {
     /// Largest `config` object.
-    pub const CONFIG_OBJECT: u64 = 64 << 10;
+    /// Largest `config` object (version 3 carries sealed read keys: up to 64 recipients,
+    /// RSA stanzas included, for each of a few read keys).
+    pub const CONFIG_OBJECT: u64 = 1 << 20;
     /// Largest commit object.
     pub const COMMIT_OBJECT: u64 = 256 << 20;
     /// Largest manifest, sealed and decompressed.
@@ -70,6 +75,51 @@ pub mod limits {
     pub const COMPONENT: usize = 255;
     /// Largest sealed drill record.
     pub const DRILL_RECORD: u64 = 4 << 20;
+}
+
+/// The history copy of config generation `generation`.
+pub fn config_history_object(generation: u64) -> String {
+    format!("{KEYS_PREFIX}config-{generation:08}")
+}
+
+/// The name a `rekey` gives a snapshot's manifest encrypted to read key generation
+/// `generation` (commit version 3): a new name, so that the commit naming the old one stays
+/// true until it is replaced.
+pub fn manifest_object_rekeyed(snapshot_id: &str, generation: u64) -> String {
+    format!("{MANIFESTS_PREFIX}{snapshot_id}-k{generation}")
+}
+
+/// Is `name` a manifest name of snapshot `snapshot_id` (plain, or as `rekey` names it)?
+pub fn is_manifest_of(name: &str, snapshot_id: &str) -> bool {
+    let Some(rest) = name
+        .strip_prefix(MANIFESTS_PREFIX)
+        .and_then(|r| r.strip_prefix(snapshot_id))
+    else {
+        return false;
+    };
+    rest.is_empty()
+        || rest.strip_prefix("-k").is_some_and(|g| {
+            !g.is_empty() && g.len() <= 20 && g.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
+/// The snapshot id a manifest name belongs to (plain or as `rekey` names it).
+pub fn manifest_snapshot_id(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix(MANIFESTS_PREFIX)?;
+    let id = match rest.rsplit_once("-k") {
+        Some((id, g)) if !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()) => id,
+        _ => rest,
+    };
+    is_manifest_of(name, id).then_some(id)
+}
+
+/// The read key generation a manifest name carries (`-k<generation>`, as `rekey` names
+/// it); 0 for a manifest named by its backup.
+pub fn manifest_generation(name: &str) -> u64 {
+    name.rsplit_once("-k")
+        .and_then(|(_, g)| g.parse().ok())
+        .filter(|_| manifest_snapshot_id(name).is_some())
+        .unwrap_or(0)
 }
 
 /// The object name of a chunk.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::signed::{self, Role, SignatureError};
 use super::{check_version, limits};
-use crate::keys::{WriteKey, signer_to_string};
+use crate::keys::{RecipientKey, WriteKey, signer_to_string};
 use crate::sealing::{self, SealError};
 
 const FORMAT: &str = "snapdrill-repository";
@@ -67,6 +67,66 @@ pub struct RepoConfig {
     pub encryption: String,
     /// The dedup key, age-encrypted to the recipients, base64.
     pub dedup_key: String,
+    /// Version 3: the key generation, 1 at `init`, one more at each `keys` or `rekey`
+    /// change. Readers use the config of the highest generation any store holds.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u64,
+    /// Version 3: the people and escrow keys the read keys and the dedup key are sealed to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<RecipientEntry>,
+    /// Version 3: the read keys, oldest first; objects are encrypted to the last one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub read_keys: Vec<ReadKey>,
+    /// Version 3: what the change that wrote this generation did, for `keys history`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The config version that carries read keys (docs/format.md section 5).
+pub const VERSION: u32 = 3;
+
+/// One recipient of the repository, and when it was added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientEntry {
+    /// As written in configs (`age1…`, `ssh-ed25519 AAAA…`, `age1yubikey1…`).
+    pub recipient: String,
+    /// When it was added (RFC 3339).
+    pub added: String,
+}
+
+/// A read key: an X25519 key pair whose public half encrypts objects and whose secret half
+/// is sealed to the recipients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadKey {
+    /// The public half (`age1…`).
+    pub recipient: String,
+    /// The secret half (the `AGE-SECRET-KEY-1…` line), age-encrypted to the recipients,
+    /// base64.
+    pub sealed: String,
+    /// When it was made.
+    pub created: String,
+}
+
+impl ReadKey {
+    /// Seal `secret` (whose public half is `public`) to `to`.
+    pub fn seal(
+        secret: &age::secrecy::SecretString,
+        public: &age::x25519::Recipient,
+        to: &[RecipientKey],
+        created: &str,
+    ) -> crate::error::Result<ReadKey> {
+        use age::secrecy::ExposeSecret;
+        let sealed = sealing::encrypt_to_keys(secret.expose_secret().as_bytes(), to)?;
+        Ok(ReadKey {
+            recipient: public.to_string(),
+            sealed: B64.encode(sealed),
+            created: created.to_owned(),
+        })
+    }
 }
 
 /// Why a config object was refused.
@@ -81,25 +141,91 @@ pub enum ConfigObjectError {
 }
 
 impl RepoConfig {
-    /// A new config for the repository of `key`, encrypted to `recipients`.
+    /// A new config (version 3, generation 1) for the repository of `key`: a first read
+    /// key, and it and the dedup key sealed to `recipients`.
     pub fn new(
         key: &WriteKey,
-        recipients: &[age::x25519::Recipient],
+        recipients: &[RecipientKey],
         created: std::time::SystemTime,
-    ) -> Result<Self, SealError> {
-        let sealed_key = sealing::encrypt(&key.dedup, recipients)?;
-        Ok(RepoConfig {
+    ) -> crate::error::Result<Self> {
+        let created = super::format_time(created);
+        let (secret, public) = crate::keys::generate_read_key();
+        let read_key = ReadKey::seal(&secret, &public, recipients, &created)?;
+        let config = RepoConfig {
             format: FORMAT.into(),
-            version: super::V1,
+            version: VERSION,
             repository_id: key.repository_id.clone(),
-            created: super::format_time(created),
+            created: created.clone(),
             signer: signer_to_string(&key.signer()),
             chunking: Chunking::default(),
             chunk_id: "hmac-sha256".into(),
             compression: "zstd".into(),
             encryption: "age-v1".into(),
-            dedup_key: B64.encode(sealed_key),
+            dedup_key: String::new(),
+            generation: 0,
+            recipients: Vec::new(),
+            read_keys: vec![read_key],
+            change: None,
+        };
+        let entries = recipients
+            .iter()
+            .map(|r| RecipientEntry {
+                recipient: r.text().to_owned(),
+                added: created.clone(),
+            })
+            .collect();
+        config.successor(
+            key,
+            entries,
+            recipients,
+            config.read_keys.clone(),
+            "init".into(),
+        )
+    }
+
+    /// The next generation of this config: `recipients` (parsed as `keys`), `read_keys`,
+    /// the dedup key sealed again to `keys`, and what changed.
+    pub fn successor(
+        &self,
+        key: &WriteKey,
+        recipients: Vec<RecipientEntry>,
+        keys: &[RecipientKey],
+        read_keys: Vec<ReadKey>,
+        change: String,
+    ) -> crate::error::Result<Self> {
+        let sealed = sealing::encrypt_to_keys(&key.dedup, keys)?;
+        Ok(RepoConfig {
+            version: VERSION,
+            dedup_key: B64.encode(sealed),
+            generation: self.generation + 1,
+            recipients,
+            read_keys,
+            change: Some(change),
+            ..self.clone()
         })
+    }
+
+    /// The key objects are encrypted to: the newest read key (version 3). `None` for a
+    /// repository of version 1 or 2, whose objects are encrypted to the recipients.
+    pub fn write_recipient(&self) -> Option<age::x25519::Recipient> {
+        let last = self.read_keys.last()?;
+        std::str::FromStr::from_str(&last.recipient).ok()
+    }
+
+    /// The sealed read keys, for [`crate::keys::Identities::unlock`].
+    pub fn sealed_read_keys(&self) -> Vec<Vec<u8>> {
+        self.read_keys
+            .iter()
+            .filter_map(|k| B64.decode(&k.sealed).ok())
+            .collect()
+    }
+
+    /// The recipients this config records (empty before version 3).
+    pub fn recipient_texts(&self) -> Vec<String> {
+        self.recipients
+            .iter()
+            .map(|r| r.recipient.clone())
+            .collect()
     }
 
     /// Serialize and sign.
@@ -121,7 +247,7 @@ impl RepoConfig {
             &config.format,
             FORMAT,
             config.version,
-            super::V1,
+            VERSION,
         )
         .map_err(ConfigObjectError::Invalid)?;
         config.check().map_err(ConfigObjectError::Invalid)?;
@@ -150,6 +276,14 @@ impl RepoConfig {
         if !super::is_hex(&self.repository_id, 32) {
             return Err("bad repository_id".into());
         }
+        if self.version >= VERSION {
+            let bad_key = self.read_keys.iter().any(|k| {
+                <age::x25519::Recipient as std::str::FromStr>::from_str(&k.recipient).is_err()
+            });
+            if self.recipients.is_empty() || self.read_keys.is_empty() || bad_key {
+                return Err("a version 3 config needs recipients and valid read keys".into());
+            }
+        }
         Ok(())
     }
 
@@ -175,8 +309,9 @@ mod tests {
     fn config_round_trip_and_dedup_key() {
         let key = WriteKey::generate();
         let id = age::x25519::Identity::generate();
-        let config =
-            RepoConfig::new(&key, &[id.to_public()], std::time::SystemTime::now()).unwrap();
+        let to = crate::keys::RecipientKey::parse(&id.to_public().to_string()).unwrap();
+        let config = RepoConfig::new(&key, &[to], std::time::SystemTime::now()).unwrap();
+        assert_eq!((config.version, config.generation), (VERSION, 1));
         let object = config.to_object(&key);
         let back = RepoConfig::from_object(&object, &key.signer()).unwrap();
         assert_eq!(back.repository_id, key.repository_id);

@@ -74,7 +74,8 @@ pub async fn store_now(store: &StoreRef) -> Result<SystemTime> {
     Ok(info?.modified)
 }
 
-fn random_hex() -> String {
+/// 8 random bytes, hex (lease nonces, probe names).
+pub fn random_hex() -> String {
     let mut r = [0u8; 8];
     rand::rngs::OsRng.fill_bytes(&mut r);
     hex::encode(r)
@@ -89,11 +90,22 @@ impl Lease {
         settings: &crate::config::PruneSettings,
         host: &str,
     ) -> Result<Lease> {
+        Self::acquire_with(store, settings, host, &random_hex()).await
+    }
+
+    /// As [`Lease::acquire`], with a nonce the caller chose — and wrote down first, so
+    /// that a run killed while it held the lease can be recognised by its next run.
+    pub async fn acquire_with(
+        store: &StoreRef,
+        settings: &crate::config::PruneSettings,
+        host: &str,
+        nonce: &str,
+    ) -> Result<Lease> {
         let ttl = settings.lease_ttl;
         let body = serde_json::to_vec(&Body {
             host: host.to_owned(),
             pid: std::process::id(),
-            nonce: random_hex(),
+            nonce: nonce.to_owned(),
             started: crate::format::format_time(SystemTime::now()),
             ttl_secs: Some(ttl.as_secs()),
             renewals: 0,
@@ -163,6 +175,30 @@ impl Lease {
             store.name(),
             humantime::format_duration(Duration::from_secs(age.as_secs()))
         ))
+    }
+
+    /// This lease's nonce (a resumed run recognises its own lease by it).
+    pub fn nonce(&self) -> String {
+        let body = lock(&self.held.body).clone();
+        serde_json::from_slice::<Body>(&body).map_or_else(|_| String::new(), |b| b.nonce)
+    }
+
+    /// Break the lease in `store` if it carries `nonce`: the lease of an earlier run of
+    /// this very operation, killed before it could release it (its journal kept the nonce).
+    pub async fn break_own(store: &StoreRef, nonce: &str) -> Result<bool> {
+        let name = lease_object();
+        let held = match store.get(&name, 64 << 10).await {
+            Ok(b) => b,
+            Err(e) if e.kind == StoreErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        match serde_json::from_slice::<Body>(&held) {
+            Ok(b) if !nonce.is_empty() && b.nonce == nonce => {
+                store.delete(&name).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Break whatever lease stands in `store`, however young (an operator's decision:

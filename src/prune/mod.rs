@@ -399,38 +399,7 @@ async fn sweep_store(
     let store = sweep.store;
     let grace = opts.settings.grace;
     let old = |t: SystemTime| survey.now.duration_since(t).unwrap_or_default() > grace;
-    // Commits and manifests of forgotten snapshots (and, in a dry run, of those a forget
-    // dry run would forget).
-    let manifest_size = |id: &str| {
-        let name = format::manifest_object(id);
-        survey
-            .manifests
-            .iter()
-            .find(|m| m.key == name)
-            .map_or(0, |m| m.size)
-    };
-    let planned = opts.planned_forget.iter().filter(|_| opts.dry_run);
-    let mut doomed: Vec<(String, u64)> = Vec::new();
-    for id in snapshots
-        .forgotten
-        .iter()
-        .map(|t| &t.snapshot_id)
-        .chain(planned)
-    {
-        if let Some(&size) = survey.commits.get(id) {
-            doomed.push((format::commit_object(id), size));
-            doomed.push((format::manifest_object(id), manifest_size(id)));
-        }
-    }
-    // Manifests without a commit (an interrupted backup), older than every running backup.
-    let oldest_writer = survey.live_writers.iter().min().copied();
-    for m in &survey.manifests {
-        let id = m.key.trim_start_matches(format::MANIFESTS_PREFIX);
-        let before_writers = oldest_writer.is_none_or(|w| m.modified < w);
-        if !survey.commits.contains_key(id) && old(m.modified) && before_writers {
-            doomed.push((m.key.clone(), m.size));
-        }
-    }
+    let mut doomed = doomed_documents(survey, snapshots, opts);
     doomed.extend(survey.stale_writers.iter().map(|w| (w.key.clone(), 0)));
     let candidates: Vec<&ObjectInfo> = survey
         .chunks
@@ -463,6 +432,53 @@ async fn sweep_store(
     }
     record_collection(store, survey, &to_set_aside).await?;
     finish_collections(repo, sweep, opts.settings.writer_timeout, r).await
+}
+
+/// The commits and manifests a sweep deletes: those of forgotten snapshots (and, in a dry
+/// run, of those a forget dry run would forget), and manifests without a commit (an
+/// interrupted backup) older than the grace period and every running backup.
+fn doomed_documents(
+    survey: &Survey,
+    snapshots: &SnapshotList,
+    opts: &PruneOptions,
+) -> Vec<(String, u64)> {
+    let old =
+        |t: SystemTime| survey.now.duration_since(t).unwrap_or_default() > opts.settings.grace;
+    // A snapshot's manifests: `manifests/<id>`, and the ones `rekey` names `-k<generation>`.
+    let manifests_of = |id: &str| -> Vec<(String, u64)> {
+        let mut found: Vec<(String, u64)> = survey
+            .manifests
+            .iter()
+            .filter(|m| format::manifest_snapshot_id(&m.key) == Some(id))
+            .map(|m| (m.key.clone(), m.size))
+            .collect();
+        if found.is_empty() {
+            found.push((format::manifest_object(id), 0));
+        }
+        found
+    };
+    let planned = opts.planned_forget.iter().filter(|_| opts.dry_run);
+    let mut doomed: Vec<(String, u64)> = Vec::new();
+    for id in snapshots
+        .forgotten
+        .iter()
+        .map(|t| &t.snapshot_id)
+        .chain(planned)
+    {
+        if let Some(&size) = survey.commits.get(id) {
+            doomed.push((format::commit_object(id), size));
+            doomed.extend(manifests_of(id));
+        }
+    }
+    let oldest_writer = survey.live_writers.iter().min().copied();
+    for m in &survey.manifests {
+        let id = format::manifest_snapshot_id(&m.key).unwrap_or(&m.key);
+        let before_writers = oldest_writer.is_none_or(|w| m.modified < w);
+        if !survey.commits.contains_key(id) && old(m.modified) && before_writers {
+            doomed.push((m.key.clone(), m.size));
+        }
+    }
+    doomed
 }
 
 /// One store being swept, with its lease (none in a dry run, which deletes nothing).

@@ -20,6 +20,7 @@ use crate::keys::WriteKey;
 use crate::select;
 use crate::store::{self, StoreErrorKind, StoreRef};
 
+pub mod keyring;
 mod open_for;
 pub mod render;
 pub use open_for::{
@@ -132,41 +133,48 @@ pub async fn init(
     key: &WriteKey,
     recipients: &[age::x25519::Recipient],
 ) -> Result<Vec<InitOutcome>> {
+    let keys = recipients
+        .iter()
+        .map(|r| crate::keys::RecipientKey::parse(&r.to_string()))
+        .collect::<Result<Vec<_>>>()?;
     let object = match existing_config(stores, key).await? {
         Some(object) => object,
-        None => new_config(key, recipients)?,
+        None => new_config(key, &keys)?,
     };
     place_config(stores, key, object).await
 }
 
 /// A new, signed `config` object for the repository of `key`.
-pub fn new_config(key: &WriteKey, recipients: &[age::x25519::Recipient]) -> Result<Bytes> {
-    let config = RepoConfig::new(key, recipients, SystemTime::now())
-        .map_err(|e| Error::fatal(format!("cannot create the repository config: {e}")))?;
+pub fn new_config(key: &WriteKey, recipients: &[crate::keys::RecipientKey]) -> Result<Bytes> {
+    let config = RepoConfig::new(key, recipients, SystemTime::now())?;
     Ok(Bytes::from(config.to_object(key)))
 }
 
-/// The `config` object of the repository of `key` as the first store holding one has it
-/// (a rebuilt store gets those very bytes); a store holding another repository is an error.
+/// The `config` object of the repository of `key` at the newest key generation the stores
+/// hold (a rebuilt store gets those very bytes); a store holding another repository is an
+/// error.
 pub async fn existing_config(stores: &[StoreRef], key: &WriteKey) -> Result<Option<Bytes>> {
+    let mut newest: Option<(u64, Bytes)> = None;
     for store in stores {
         match store
             .get(format::CONFIG_OBJECT, limits::CONFIG_OBJECT)
             .await
         {
             Ok(existing) => {
-                same_repository(store, &existing, key)?;
-                return Ok(Some(existing));
+                let generation = same_repository(store, &existing, key)?;
+                if newest.as_ref().is_none_or(|(g, _)| generation > *g) {
+                    newest = Some((generation, existing));
+                }
             }
             Err(e) if e.kind == StoreErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(None)
+    Ok(newest.map(|(_, b)| b))
 }
 
 /// `existing` (a store's `config`) is the repository of `key`.
-fn same_repository(store: &StoreRef, existing: &[u8], key: &WriteKey) -> Result<()> {
+fn same_repository(store: &StoreRef, existing: &[u8], key: &WriteKey) -> Result<u64> {
     let theirs = RepoConfig::from_object(existing, &key.signer()).map_err(|e| {
         Error::fatal(format!(
             "store '{}' already holds a different snapdrill repository ({e}); nothing was changed",
@@ -181,7 +189,7 @@ fn same_repository(store: &StoreRef, existing: &[u8], key: &WriteKey) -> Result<
             key.repository_id
         )));
     }
-    Ok(())
+    Ok(theirs.generation)
 }
 
 /// Write `object` as the `config` of every store that has none (create-only), and probe
@@ -202,6 +210,19 @@ pub async fn place_config(
                 "already initialised"
             }
             Err(e) if e.kind == StoreErrorKind::NotFound => {
+                // The key history starts with the generation the store is created at.
+                if let Ok(c) = RepoConfig::from_object(&object, &key.signer())
+                    && c.generation > 0
+                {
+                    let history = format::config_history_object(c.generation);
+                    store::put_create_or_existing(
+                        store.as_ref(),
+                        &history,
+                        object.clone(),
+                        limits::CONFIG_OBJECT,
+                    )
+                    .await?;
+                }
                 store::put_create_checked(store.as_ref(), format::CONFIG_OBJECT, object.clone())
                     .await?;
                 "created"
@@ -237,7 +258,7 @@ impl Repository {
         for store in stores {
             match Self::read_config(&store, &signer).await {
                 Ok(c) => {
-                    if let Some(first) = &config {
+                    if let Some(first) = &mut config {
                         if first.repository_id != c.repository_id {
                             return Err(Error::integrity(
                                 Some(store.name()),
@@ -247,6 +268,11 @@ impl Repository {
                                     c.repository_id, first.repository_id
                                 ),
                             ));
+                        }
+                        // Key changes reach the stores one by one: the newest generation
+                        // any store holds is the repository's.
+                        if c.generation > first.generation {
+                            *first = c;
                         }
                     } else {
                         config = Some(c);
@@ -543,23 +569,52 @@ impl Repository {
         F: Fn(Bytes) -> std::result::Result<T, String> + Send + Sync + Clone + 'static,
         T: Send + 'static,
     {
+        self.fetch(expected, check, false).await
+    }
+
+    /// As [`Repository::fetch_verified`], for an object whose content `check` proves by
+    /// itself (a chunk: its plaintext's keyed id is its name, which only holders of the
+    /// dedup key can compute): a copy whose bytes differ from the commit's hash is still
+    /// accepted when `check` passes. That is a chunk `rekey` has moved onto a new read key
+    /// while the commit naming it was not yet re-signed — the same content, encrypted anew.
+    pub async fn fetch_keyed<T, F>(&self, expected: &ObjectRef, check: F) -> Result<Fetched<T>>
+    where
+        F: Fn(Bytes) -> std::result::Result<T, String> + Send + Sync + Clone + 'static,
+        T: Send + 'static,
+    {
+        self.fetch(expected, check, true).await
+    }
+
+    async fn fetch<T, F>(&self, expected: &ObjectRef, check: F, keyed: bool) -> Result<Fetched<T>>
+    where
+        F: Fn(Bytes) -> std::result::Result<T, String> + Send + Sync + Clone + 'static,
+        T: Send + 'static,
+    {
         let mut failures = Vec::new();
+        // A copy encrypted anew may differ in size by a header's worth.
+        let limit = match keyed {
+            true => expected.size + limits::SEAL_OVERHEAD,
+            false => expected.size,
+        };
         for (i, store) in self.stores.iter().enumerate() {
-            let bytes = match store.get(&expected.name, expected.size).await {
+            let bytes = match store.get(&expected.name, limit).await {
                 Ok(b) => b,
                 Err(e) => {
                     failures.push(Failure::from_store(store.name(), &e));
                     continue;
                 }
             };
-            if !expected.matches(&bytes) {
+            let mismatch = (!expected.matches(&bytes)).then(|| {
+                format!(
+                    "{} bytes whose SHA-256 does not match the signed object list",
+                    bytes.len()
+                )
+            });
+            if let (Some(reason), false) = (&mismatch, keyed) {
                 failures.push(Failure {
                     store: store.name().to_owned(),
                     kind: FailureKind::Corrupt,
-                    reason: format!(
-                        "{} bytes whose SHA-256 does not match the signed object list",
-                        bytes.len()
-                    ),
+                    reason: reason.clone(),
                 });
                 continue;
             }
@@ -575,10 +630,12 @@ impl Repository {
                         failures,
                     });
                 }
+                // A copy that is not the pinned one and does not prove itself either:
+                // the hash is the plainer reason.
                 Err(reason) => failures.push(Failure {
                     store: store.name().to_owned(),
                     kind: FailureKind::Corrupt,
-                    reason,
+                    reason: mismatch.unwrap_or(reason),
                 }),
             }
         }

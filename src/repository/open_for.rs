@@ -283,7 +283,13 @@ pub async fn init(config: &Config, opts: &InitOptions) -> Result<Initialised> {
     // The repository as the other stores hold it (those that open), else a new one.
     let (all, _) = open_stores(config, false);
     let object = match super::existing_config(&all, &key).await? {
-        Some(object) => object,
+        Some(object) => {
+            let existing =
+                crate::format::repo_config::RepoConfig::from_object(&object, &key.signer())
+                    .map_err(|e| Error::fatal(format!("the repository config: {e}")))?;
+            super::keyring::check_recipients(config, &existing)?;
+            object
+        }
         None => super::new_config(&key, &recipients)?,
     };
     let outcomes = super::place_config(&targets, &key, object).await?;

@@ -164,6 +164,8 @@ pub struct Opened {
 
 /// The identity's view of the repository: the dedup key, or exit 12 with one clear line.
 pub fn dedup_key(repo: &Repository, identities: &Identities) -> Result<[u8; 32]> {
+    // The repository's read keys this identity opens decrypt the objects from here on.
+    identities.unlock(&repo.config.sealed_read_keys());
     repo.config
         .dedup_key(identities.as_age())
         .map_err(|e| match e {
@@ -481,7 +483,7 @@ impl Fetcher<'_> {
         let inner = decrypt.clone();
         let fetched = self
             .repo
-            .fetch_verified(object, move |bytes| {
+            .fetch_keyed(object, move |bytes| {
                 inner.time(Stage::Decrypt, || open_chunk(&bytes, &ids, &dedup, &chunk))
             })
             .await;

@@ -35,6 +35,8 @@ pub struct StoreSync {
     /// Drill records the store lacked and now holds (or would): a rebuilt site keeps the
     /// evidence the others have.
     pub drill_records_added: u64,
+    /// The key generation the store was brought to (its `config` was older), if any.
+    pub keys_updated: Option<u64>,
     /// Objects copied (or to copy).
     pub objects_copied: u64,
     /// Bytes copied (or to copy).
@@ -121,6 +123,7 @@ pub async fn run(
     }
     copy_tombstones(repo, dry_run, &mut reports).await?;
     copy_drill_records(repo, dry_run, &mut reports).await?;
+    copy_keys(repo, dry_run, &mut reports).await?;
     Ok(SyncReport {
         dry_run,
         stores: reports,
@@ -286,6 +289,72 @@ async fn copy_drill_records(
             reports[to].bytes_copied += bytes.len() as u64;
             reports[to].drill_records_added += 1;
         }
+    }
+    Ok(())
+}
+
+/// Give every store the newest key generation (`config`) and the key history the others
+/// hold: a store that was away during `keys add/remove` or `rekey` catches up. Only
+/// generations that verify against the pinned signer are copied.
+async fn copy_keys(repo: &Repository, dry_run: bool, reports: &mut [StoreSync]) -> Result<()> {
+    use crate::format::repo_config::RepoConfig;
+    let newest = repo.config.generation;
+    let history = format::config_history_object(newest);
+    let mut object = None;
+    for store in &repo.stores {
+        if let Ok(b) = store
+            .get(format::CONFIG_OBJECT, limits::CONFIG_OBJECT)
+            .await
+            && RepoConfig::from_object(&b, &repo.signer).is_ok_and(|c| c.generation == newest)
+        {
+            object = Some(b);
+            break;
+        }
+    }
+    let Some(object) = object else {
+        return Ok(());
+    };
+    for (i, store) in repo.stores.iter().enumerate() {
+        let theirs = match store
+            .get(format::CONFIG_OBJECT, limits::CONFIG_OBJECT)
+            .await
+        {
+            Ok(b) => RepoConfig::from_object(&b, &repo.signer).map_or(0, |c| c.generation),
+            Err(_) => 0,
+        };
+        if theirs >= newest {
+            continue;
+        }
+        if !dry_run {
+            let placed = store::put_create_or_existing(
+                store.as_ref(),
+                &history,
+                object.clone(),
+                limits::CONFIG_OBJECT,
+            )
+            .await;
+            let put = match placed {
+                Ok(_) => {
+                    store
+                        .put(
+                            format::CONFIG_OBJECT,
+                            object.clone(),
+                            store::PutMode::Overwrite,
+                        )
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = put {
+                reports[i]
+                    .errors
+                    .push(format!("key generation {newest}: {e}"));
+                continue;
+            }
+        }
+        reports[i].keys_updated = Some(newest);
+        reports[i].objects_copied += 1;
+        reports[i].bytes_copied += object.len() as u64;
     }
     Ok(())
 }

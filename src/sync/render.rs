@@ -37,6 +37,9 @@ pub fn text(r: &SyncReport) -> String {
                 s.repaired.join(", ")
             );
         }
+        if let Some(g) = s.keys_updated {
+            let _ = writeln!(out, "  store {:<12} {verb} key generation {g}", s.store);
+        }
         if s.objects_copied == 0 && s.errors.is_empty() {
             let _ = writeln!(out, "  store {:<12} up to date", s.store);
         } else {

@@ -7,7 +7,8 @@ use std::time::SystemTime;
 use snapdrill::format::commit::{Commit, DataSet, ObjectRef, Origin, Summary};
 use snapdrill::format::manifest::{ChunkRef, Entry, EntryKind, Manifest, WirePath};
 use snapdrill::format::{self, chunk_object, commit_object, manifest_object};
-use snapdrill::keys::{WriteKey, parse_recipients};
+use snapdrill::keys::WriteKey;
+use snapdrill::keys::recipient::legacy_recipients as parse_recipients;
 use snapdrill::sealing::{chunk_id, seal, sha256};
 
 use super::Env;

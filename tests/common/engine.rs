@@ -20,7 +20,7 @@ pub(crate) struct Keys {
 pub(crate) fn keys() -> Keys {
     let (text, _) = snapdrill::keys::generate_identity();
     let ids = Arc::new(Identities::parse(&text, Path::new("test identity")).unwrap());
-    let recipients = snapdrill::keys::parse_recipients(&ids.recipients()).unwrap();
+    let recipients = snapdrill::keys::recipient::legacy_recipients(&ids.recipients()).unwrap();
     Keys {
         ids,
         recipients,

@@ -74,9 +74,17 @@ fn write_private_new(path: &Path, content: &str) -> Result<()> {
         .map_err(|e| Error::io("writing", path, e))
 }
 
-/// The age identities of a restore host.
+pub mod recipient;
+
+pub use recipient::{RecipientKey, fingerprint};
+
+/// The age identities of a restore host: its own keys (X25519, an SSH private key, an age
+/// plugin identity) and, once it has opened a repository, the repository's read keys that
+/// its own keys unseal (docs/format.md section 5).
 pub struct Identities {
-    keys: Vec<age::x25519::Identity>,
+    keys: Vec<Box<dyn age::Identity + Send + Sync>>,
+    publics: Vec<String>,
+    read: std::sync::OnceLock<Vec<age::x25519::Identity>>,
     /// The file they came from, for messages.
     pub path: PathBuf,
 }
@@ -124,50 +132,133 @@ impl Identities {
         Self::parse(&text, path)
     }
 
-    /// Parse identity file text.
+    /// Parse identity file text: X25519 secret keys and age plugin identities, one per
+    /// line, or an (unencrypted) OpenSSH private key.
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
-        let mut keys = Vec::new();
+        let not_identity = |why: String| {
+            Error::key(
+                format!("{}: {why}", path.display()),
+                "point [repository] identity at the file written by `snapdrill keygen` (or an SSH private key whose public key is a recipient)",
+            )
+        };
+        if text.trim_start().starts_with("-----BEGIN") {
+            return Self::ssh(text, path).map_err(not_identity);
+        }
+        let mut ids = Identities::empty(path);
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let key = age::x25519::Identity::from_str(line).map_err(|_| {
-                Error::key(
-                    format!(
-                        "{} line {}: not an age X25519 identity (the secret-key line that `age-keygen` or `snapdrill keygen` writes)",
-                        path.display(),
-                        n + 1
-                    ),
-                    "point [repository] identity at the file written by `snapdrill keygen`",
+            if let Ok(key) = age::x25519::Identity::from_str(line) {
+                ids.publics.push(key.to_public().to_string());
+                ids.keys.push(Box::new(key));
+            } else if let Ok(key) = age::plugin::Identity::from_str(line) {
+                let plugin = age::plugin::IdentityPluginV1::new(
+                    key.plugin(),
+                    std::slice::from_ref(&key),
+                    recipient::PluginMessages,
                 )
-            })?;
-            keys.push(key);
+                .map_err(|_| recipient::plugin_missing(key.plugin(), "the identity"))?;
+                ids.keys.push(Box::new(plugin));
+            } else {
+                return Err(not_identity(format!(
+                    "line {}: not an age identity (the secret-key line that `age-keygen` or `snapdrill keygen` writes)",
+                    n + 1
+                )));
+            }
         }
-        if keys.is_empty() {
-            return Err(Error::key(
-                format!("{} holds no age identity", path.display()),
-                "point [repository] identity at the file written by `snapdrill keygen`",
-            ));
+        if ids.keys.is_empty() {
+            return Err(not_identity("holds no age identity".into()));
         }
-        Ok(Identities {
-            keys,
+        Ok(ids)
+    }
+
+    fn empty(path: &Path) -> Self {
+        Identities {
+            keys: Vec::new(),
+            publics: Vec::new(),
+            read: std::sync::OnceLock::new(),
             path: path.to_owned(),
-        })
+        }
     }
 
-    /// The identities as the age crate wants them.
+    /// An OpenSSH private key (ssh-ed25519 or ssh-rsa) as an identity.
+    fn ssh(text: &str, path: &Path) -> std::result::Result<Self, String> {
+        let name = path.display().to_string();
+        let key = age::ssh::Identity::from_buffer(text.as_bytes(), Some(name))
+            .map_err(|e| format!("not a usable SSH private key ({e})"))?;
+        match &key {
+            age::ssh::Identity::Unencrypted(_) => {}
+            age::ssh::Identity::Encrypted(_) => {
+                return Err("the SSH private key is encrypted; protect a copy with `age -p` instead (snapdrill asks for that passphrase), or remove the SSH passphrase on the restore host's copy".into());
+            }
+            age::ssh::Identity::Unsupported(_) => {
+                return Err("unsupported SSH key type (use ssh-ed25519 or ssh-rsa)".into());
+            }
+        }
+        let mut ids = Identities::empty(path);
+        if let Ok(r) = age::ssh::Recipient::try_from(key.clone()) {
+            ids.publics.push(r.to_string());
+        }
+        ids.keys.push(Box::new(key));
+        Ok(ids)
+    }
+
+    /// The identities as the age crate wants them: this host's keys, then the read keys
+    /// they unsealed.
     pub fn as_age(&self) -> impl Iterator<Item = &dyn age::Identity> {
-        self.keys.iter().map(|k| k as &dyn age::Identity)
-    }
-
-    /// The public recipients of these identities.
-    pub fn recipients(&self) -> Vec<String> {
+        let read = self.read.get().map(|r| r.as_slice()).unwrap_or(&[]);
         self.keys
             .iter()
-            .map(|k| k.to_public().to_string())
-            .collect()
+            .map(|k| k.as_ref() as &dyn age::Identity)
+            .chain(read.iter().map(|k| k as &dyn age::Identity))
     }
+
+    /// The public recipients of these identities (X25519 and SSH keys; a plugin's is known
+    /// to its device only).
+    pub fn recipients(&self) -> Vec<String> {
+        self.publics.clone()
+    }
+
+    /// Open the repository's sealed read keys (each an age file holding an X25519 identity)
+    /// with this host's keys and keep those that open, so that [`Identities::as_age`]
+    /// decrypts what was written to them. The first call wins: one process, one repository.
+    /// How many opened.
+    pub fn unlock(&self, sealed: &[Vec<u8>]) -> usize {
+        let opened: Vec<age::x25519::Identity> = sealed
+            .iter()
+            .filter_map(|blob| open_read_key(blob, &self.keys))
+            .collect();
+        let n = opened.len();
+        let _ = self.read.set(opened);
+        self.read.get().map_or(n, Vec::len)
+    }
+
+    /// A sealed read key's secret text, when one of this host's own keys opens it (to seal
+    /// it again to other recipients).
+    pub fn open_read_key(&self, blob: &[u8]) -> Option<age::secrecy::SecretString> {
+        open_read_key(blob, &self.keys).map(|id| id.to_string())
+    }
+
+    /// Does this host hold read keys unsealed by [`Identities::unlock`]?
+    pub fn unlocked(&self) -> usize {
+        self.read.get().map_or(0, Vec::len)
+    }
+}
+
+/// A sealed read key opened with `keys`, if one of them is among its recipients.
+fn open_read_key(
+    blob: &[u8],
+    keys: &[Box<dyn age::Identity + Send + Sync>],
+) -> Option<age::x25519::Identity> {
+    use std::io::Read;
+    let decryptor = age::Decryptor::new_buffered(blob).ok()?;
+    let ids = keys.iter().map(|k| k.as_ref() as &dyn age::Identity);
+    let mut reader = decryptor.decrypt(ids).ok()?;
+    let mut text = String::new();
+    (&mut reader).take(4096).read_to_string(&mut text).ok()?;
+    age::x25519::Identity::from_str(text.trim()).ok()
 }
 
 fn read_bounded(path: &Path) -> Result<Vec<u8>> {
@@ -265,33 +356,15 @@ fn unlock(bytes: &[u8], passphrase: age::secrecy::SecretString, path: &Path) -> 
 /// see `sealing::MAX_STANZAS`).
 pub const MAX_RECIPIENTS: usize = 64;
 
-/// Parse the configured recipients.
-pub fn parse_recipients(list: &[String]) -> Result<Vec<age::x25519::Recipient>> {
-    if list.is_empty() {
-        return Err(Error::key(
-            "no recipients are configured: nothing could ever be decrypted",
-            "add the age1... line printed by `snapdrill keygen` to [repository] recipients",
-        ));
-    }
-    if list.len() > MAX_RECIPIENTS {
-        return Err(Error::key(
-            format!(
-                "{} recipients are configured; at most {MAX_RECIPIENTS} are supported",
-                list.len()
-            ),
-            "keep the recipients of the people and escrow keys that restore; readers refuse objects with more",
-        ));
-    }
-    list.iter()
-        .map(|r| {
-            age::x25519::Recipient::from_str(r.trim()).map_err(|e| {
-                Error::key(
-                    format!("recipient '{r}' is not an age X25519 recipient: {e}"),
-                    "recipients look like age1... (the line printed by `snapdrill keygen`)",
-                )
-            })
-        })
-        .collect()
+/// Parse the configured recipients (see [`recipient::parse_all`]).
+pub fn parse_recipients(list: &[String]) -> Result<Vec<RecipientKey>> {
+    recipient::parse_all(list)
+}
+
+/// Generate a fresh read key: an X25519 identity as text, and its recipient.
+pub fn generate_read_key() -> (age::secrecy::SecretString, age::x25519::Recipient) {
+    let id = age::x25519::Identity::generate();
+    (id.to_string(), id.to_public())
 }
 
 /// Generate a new identity, write it to `path` (mode 0600) and return its recipient.

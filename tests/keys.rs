@@ -1,0 +1,344 @@
+//! Keys over the years: `keys add` gives a new recipient every snapshot, `keys remove` +
+//! `rekey` shut the old one out of every object in every store (checked with the stock
+//! `age`), an edit of the config's recipients alone is refused, SSH recipients work, and a
+//! rekey killed with SIGKILL at random instants never loses a snapshot.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Three sites, two files of data, `backups` snapshots (each changes one file).
+fn repository_with_history(backups: usize) -> (Env, PathBuf) {
+    let env = Env::new(&["tokyo", "osaka", "sapporo"]);
+    let src = env.tree(
+        "exports",
+        &[
+            ("customers.csv", b"id,name\n1,Ana\n"),
+            ("db/crm.bin", &random_bytes(1_500_000, 7)),
+        ],
+    );
+    for n in 0..backups {
+        fs::write(
+            src.join("customers.csv"),
+            format!("id,name\n1,Ana\n{n},B\n"),
+        )
+        .unwrap();
+        env.ok(&["backup", src.to_str().unwrap()]);
+    }
+    (env, src)
+}
+
+fn keygen(env: &Env, name: &str) -> (PathBuf, String) {
+    let path = env.p(name);
+    let recipient = env
+        .ok(&["keygen", "-o", path.to_str().unwrap()])
+        .trim()
+        .to_owned();
+    (path, recipient)
+}
+
+/// Every snapshot restores with `identity` and matches `src` at the last one.
+fn every_snapshot_restores(env: &Env, identity: &Path, label: &str) {
+    for id in env.snapshot_ids() {
+        let target = env.p(&format!("restored-{label}-{id}"));
+        let out = env.run(&[
+            "restore",
+            &id,
+            "-t",
+            target.to_str().unwrap(),
+            "--identity",
+            identity.to_str().unwrap(),
+        ]);
+        assert_eq!(code(&out), 0, "{label}: snapshot {id}: {}", show(&out));
+        fs::remove_dir_all(&target).unwrap();
+    }
+}
+
+/// The encrypted objects of every store (chunks, manifests, drill records, fossils).
+fn encrypted_objects(env: &Env) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for store in &env.stores {
+        for dir in ["chunks", "manifests", "drills", "fossils"] {
+            let d = env.store(store).join(dir);
+            if d.exists() {
+                out.extend(files_under(&d));
+            }
+        }
+    }
+    assert!(!out.is_empty());
+    out
+}
+
+fn stock_age_opens(identity: &Path, object: &Path) -> bool {
+    Command::new("age")
+        .args(["-d", "-i"])
+        .arg(identity)
+        .arg(object)
+        .output()
+        .expect("running age")
+        .status
+        .success()
+}
+
+/// The current read key, opened from the store's `config` with the stock `age` and
+/// `identity` (docs/format.md section 13, by hand).
+fn read_key_by_hand(env: &Env, identity: &Path) -> PathBuf {
+    let config = fs::read_to_string(env.store("tokyo").join("config")).unwrap();
+    let body = &config[config.find('{').unwrap()..=config.rfind('}').unwrap()];
+    let doc = json(body);
+    let sealed = doc["read_keys"].as_array().unwrap().last().unwrap()["sealed"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sealed_path = env.p("read-key.age");
+    fs::write(&sealed_path, base64_decode(&sealed)).unwrap();
+    let out = Command::new("age")
+        .args(["-d", "-i"])
+        .arg(identity)
+        .arg(&sealed_path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let key = env.p("read-key.txt");
+    fs::write(&key, out.stdout).unwrap();
+    key
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let out = Command::new("base64")
+        .arg("-d")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(s.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+#[test]
+fn keys_add_reads_every_snapshot_and_remove_with_rekey_shuts_the_old_key_out_everywhere() {
+    require_tool("age", "age");
+    let (env, src) = repository_with_history(2);
+    env.ok(&["restore-drill", "--store", "osaka"]);
+    let (b, b_recipient) = keygen(&env, "b.txt");
+    // The config's identity (A) is here: the new recipient gets every older read key too.
+    let out = env.ok(&["keys", "add", &b_recipient]);
+    assert!(out.contains("keys changed: generation 2"), "{out}");
+    assert!(
+        fs::read_to_string(env.config())
+            .unwrap()
+            .contains(&b_recipient)
+    );
+    fs::write(src.join("customers.csv"), b"id,name\n9,Z\n").unwrap();
+    env.ok(&["backup", src.to_str().unwrap()]);
+    every_snapshot_restores(&env, &b, "b-after-add");
+
+    let listing = env.ok(&["keys", "list"]);
+    assert!(
+        listing.contains(&b_recipient) && listing.contains("add age1"),
+        "{listing}"
+    );
+    env.ok(&[
+        "keys",
+        "remove",
+        &env.recipient,
+        "--identity",
+        b.to_str().unwrap(),
+    ]);
+    let out = env.ok(&["rekey", "--identity", b.to_str().unwrap()]);
+    assert!(out.contains("rekey complete"), "{out}");
+
+    // No object in any store opens with A any more — nor with B directly: they are all
+    // encrypted to the new read key, which only B's identity unseals.
+    let a = env.identity();
+    let objects = encrypted_objects(&env);
+    for o in &objects {
+        assert!(
+            !stock_age_opens(&a, o),
+            "{} still opens with the removed key",
+            o.display()
+        );
+    }
+    let read_key = read_key_by_hand(&env, &b);
+    for o in &objects {
+        assert!(
+            stock_age_opens(&read_key, o),
+            "{} does not open with the read key",
+            o.display()
+        );
+    }
+    every_snapshot_restores(&env, &b, "b-after-rekey");
+    let out = env.run(&[
+        "restore",
+        "latest",
+        "-t",
+        "x",
+        "--identity",
+        a.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 12, "{}", show(&out));
+    let out = env.run(&["audit", "--read-data"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    // The drill history survived the rekey, and a drill with B passes.
+    let drill = env.ok(&[
+        "restore-drill",
+        "--store",
+        "sapporo",
+        "--identity",
+        b.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(json(&drill)[0]["result"], "pass", "{drill}");
+    let history = env.ok(&["drills", "--identity", b.to_str().unwrap(), "--json"]);
+    assert!(json(&history).as_array().unwrap().len() >= 2, "{history}");
+}
+
+#[test]
+fn recipients_edited_in_the_config_alone_are_refused_and_nothing_is_written() {
+    let (env, src) = repository_with_history(1);
+    let (_, b_recipient) = keygen(&env, "b.txt");
+    let before: Vec<PathBuf> = files_under(&env.p("stores"));
+    let config = fs::read_to_string(env.config()).unwrap();
+    let edited = config.replace(
+        &format!("recipients = [\"{}\"]", env.recipient),
+        &format!("recipients = [\"{}\", \"{b_recipient}\"]", env.recipient),
+    );
+    assert_ne!(config, edited);
+    fs::write(env.config(), edited).unwrap();
+    for args in [
+        vec!["backup", src.to_str().unwrap()],
+        vec!["config", "check"],
+        vec!["init"],
+    ] {
+        let out = env.run(&args);
+        assert_eq!(code(&out), 2, "{args:?}: {}", show(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("not the repository's")
+                && err.contains(&format!("snapdrill keys add '{b_recipient}'")),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(files_under(&env.p("stores")), before, "nothing was written");
+    // Removing A by hand is refused the same way, naming `keys remove`.
+    fs::write(env.config(), config.replace(&env.recipient, &b_recipient)).unwrap();
+    let out = env.run(&["backup", src.to_str().unwrap()]);
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    assert!(
+        stderr(&out).contains("snapdrill keys remove"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn an_ssh_recipient_round_trips() {
+    require_tool("ssh-keygen", "openssh-client");
+    let (env, _) = repository_with_history(1);
+    let key = env.p("id_ed25519");
+    let made = Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "responder@site",
+            "-f",
+        ])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", stderr(&made));
+    let public = fs::read_to_string(key.with_extension("pub")).unwrap();
+    let out = env.ok(&["keys", "add", public.trim()]);
+    assert!(out.contains("generation 2"), "{out}");
+    let listing = env.ok(&["keys", "list"]);
+    assert!(listing.contains("ssh-ed25519"), "{listing}");
+    every_snapshot_restores(&env, &key, "ssh");
+    // An SSH key that is not a recipient is refused with exit 12.
+    let other = env.p("id_other");
+    Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    let out = env.run(&[
+        "restore",
+        "latest",
+        "-t",
+        "y",
+        "--identity",
+        other.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 12, "{}", show(&out));
+}
+
+#[test]
+fn rekey_killed_at_random_instants_never_loses_a_snapshot_and_a_rerun_finishes() {
+    let (env, src) = repository_with_history(2);
+    // More objects: eight files of their own chunks.
+    for i in 0..8u64 {
+        fs::write(
+            src.join(format!("db/part-{i}.bin")),
+            random_bytes(700_000, 100 + i),
+        )
+        .unwrap();
+    }
+    env.ok(&["backup", src.to_str().unwrap()]);
+    let (b, b_recipient) = keygen(&env, "b.txt");
+    env.ok(&["keys", "add", &b_recipient]);
+    env.ok(&[
+        "keys",
+        "remove",
+        &env.recipient,
+        "--identity",
+        b.to_str().unwrap(),
+    ]);
+    let identity = b.to_str().unwrap().to_owned();
+    // Calibrate: how long does a whole rekey take here?
+    let started = Instant::now();
+    env.ok(&["rekey", "--identity", &identity]);
+    let span = started.elapsed().as_micros().max(5_000) as u64;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut rng = rng(seed);
+    let mut killed = 0;
+    for round in 0..10 {
+        let mut child = env
+            .cmd(&["rekey", "--identity", &identity])
+            .spawn()
+            .unwrap();
+        // The kill instant (not a synchronisation: the test holds whatever state it finds).
+        let at = rand::RngCore::next_u64(&mut rng) % span;
+        std::thread::sleep(Duration::from_micros(at));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL: nothing can clean up
+            killed += 1;
+        }
+        child.wait().unwrap();
+        every_snapshot_restores(&env, &b, &format!("kill-{round}"));
+    }
+    let out = env.ok(&["rekey", "--identity", &identity]);
+    assert!(out.contains("rekey complete"), "seed {seed}: {out}");
+    let audit = env.run(&["audit", "--read-data"]);
+    assert_eq!(code(&audit), 0, "seed {seed}: {}", show(&audit));
+    every_snapshot_restores(&env, &b, "final");
+    assert!(
+        killed >= 3,
+        "seed {seed}: only {killed} of 10 runs were killed mid-way"
+    );
+}
