@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
 use crate::format::{self, commit::Commit};
@@ -66,7 +65,7 @@ impl CommitCache {
         &self,
         id: &str,
         listed: &[Seen],
-        signer: &VerifyingKey,
+        signer: &format::signed::Signers,
         repository_id: &str,
     ) -> Option<Commit> {
         if !format::is_snapshot_id(id) {

@@ -342,3 +342,73 @@ fn rekey_killed_at_random_instants_never_loses_a_snapshot_and_a_rerun_finishes()
         "seed {seed}: only {killed} of 10 runs were killed mid-way"
     );
 }
+
+/// A copy of this host's config and write key, as another host keeps them.
+fn other_host(env: &Env, name: &str) -> PathBuf {
+    let key = env.p(&format!("{name}-write.key"));
+    fs::copy(env.write_key(), &key).unwrap();
+    set_mode(&key, 0o600);
+    let config = fs::read_to_string(env.config()).unwrap().replace(
+        "[repository]\n",
+        &format!("[repository]\nwrite_key = \"{name}-write.key\"\n"),
+    );
+    let path = env.p(&format!("{name}.toml"));
+    fs::write(&path, config).unwrap();
+    path
+}
+
+fn run_with(env: &Env, config: &Path, args: &[&str]) -> std::process::Output {
+    env.cmd_with(config, args).output().unwrap()
+}
+
+#[test]
+fn a_rotated_write_key_keeps_history_verifiable_and_is_refused_once_its_window_ends() {
+    let (env, src) = repository_with_history(2);
+    let first = other_host(&env, "first");
+    let pinned_before = fs::read_to_string(env.config()).unwrap();
+    let out = env.ok(&["keys", "rotate-write-key", "--overlap", "1h"]);
+    assert!(out.contains("write key rotated"), "{out}");
+    assert_ne!(
+        fs::read_to_string(env.config()).unwrap(),
+        pinned_before,
+        "the new signer is pinned"
+    );
+    // This host (new signer pinned) verifies and restores the snapshots the old key signed.
+    every_snapshot_restores(&env, &env.identity(), "rotated");
+    env.ok(&["backup", src.to_str().unwrap()]);
+    // A host still pinning the old signer follows the handover, and is told to re-pin.
+    let out = run_with(&env, &first, &["snapshots", "--json"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        stderr(&out).contains("write key was rotated"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(
+        json(&stdout(&out))["snapshots"].as_array().unwrap().len(),
+        3
+    );
+    // A backup host with the old key still commits within the window, warned.
+    fs::write(src.join("customers.csv"), b"id\n42\n").unwrap();
+    let out = run_with(&env, &first, &["backup", src.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(stderr(&out).contains("retired"), "{}", show(&out));
+
+    // Rotate again with no overlap: the second key's window ends at once.
+    let second = other_host(&env, "second");
+    env.ok(&["keys", "rotate-write-key", "--overlap", "0s"]);
+    let out = run_with(&env, &second, &["backup", src.to_str().unwrap()]);
+    assert_eq!(code(&out), 12, "{}", show(&out));
+    assert!(stderr(&out).contains("was rotated to"), "{}", show(&out));
+    // Everything signed by the three keys in their time still verifies everywhere.
+    assert_eq!(env.snapshot_ids().len(), 4);
+    every_snapshot_restores(&env, &env.identity(), "twice-rotated");
+    let out = env.run(&["audit"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let history = env.ok(&["keys", "list"]);
+    assert_eq!(
+        history.matches("write key rotated to").count(),
+        2,
+        "{history}"
+    );
+}

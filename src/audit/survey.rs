@@ -203,13 +203,27 @@ async fn read_config(store: &StoreRef, signer: &VerifyingKey) -> ConfigState {
         .get(format::CONFIG_OBJECT, limits::CONFIG_OBJECT)
         .await
     {
-        Ok(bytes) => match RepoConfig::from_object(&bytes, signer) {
-            Ok(c) => ConfigState::Verified(Box::new(c)),
-            Err(e) => ConfigState::Bad(e.to_string()),
-        },
+        // A write-key rotation the pinned signer handed over is followed (readers re-pin).
+        Ok(bytes) => {
+            match RepoConfig::from_object_following(&bytes, signer, std::time::SystemTime::now()) {
+                Ok((c, _)) => ConfigState::Verified(Box::new(c)),
+                Err(e) => ConfigState::Bad(e.to_string()),
+            }
+        }
         Err(e) if e.kind == StoreErrorKind::NotFound => ConfigState::Missing,
         Err(e) => ConfigState::Unreachable(e.message),
     }
+}
+
+/// The signers the audited config names (the current one, and retired ones until their
+/// window ends), else the pinned signer alone.
+fn trust(config: &RepoConfig, pinned: &VerifyingKey) -> format::signed::Signers {
+    config
+        .signers()
+        .unwrap_or_else(|_| format::signed::Signers {
+            current: *pinned,
+            previous: Vec::new(),
+        })
 }
 
 /// The repository config the audit trusts: the first store's that verifies.
@@ -386,6 +400,8 @@ async fn fetch(
 }
 
 async fn read_commits(s: &mut Surveyed, config: &RepoConfig, signer: &VerifyingKey) {
+    let trust = trust(config, signer);
+    let trust = &trust;
     let ids = ids(s, format::SNAPSHOTS_PREFIX, Class::Commit);
     let store = &s.store;
     let results: Vec<_> = futures::stream::iter(ids)
@@ -393,7 +409,7 @@ async fn read_commits(s: &mut Surveyed, config: &RepoConfig, signer: &VerifyingK
             let name = format::commit_object(&id);
             let bytes = fetch(store, &name, limits::COMMIT_OBJECT).await?;
             let commit =
-                Commit::from_object(&bytes, signer, &config.repository_id, &id).map_err(|e| {
+                Commit::from_object(&bytes, trust, &config.repository_id, &id).map_err(|e| {
                     Finding::new(
                         store.name(),
                         &name,
@@ -419,22 +435,23 @@ async fn read_commits(s: &mut Surveyed, config: &RepoConfig, signer: &VerifyingK
 }
 
 async fn read_tombstones(s: &mut Surveyed, config: &RepoConfig, signer: &VerifyingKey) {
+    let trust = trust(config, signer);
+    let trust = &trust;
     let ids = ids(s, format::FORGOTTEN_PREFIX, Class::Tombstone);
     let store = &s.store;
     let results: Vec<_> = futures::stream::iter(ids)
         .map(|id| async move {
             let name = format::tombstone_object(&id);
             let bytes = fetch(store, &name, tombstone::LIMIT).await?;
-            let t = Tombstone::from_object(&bytes, signer, &config.repository_id, &id).map_err(
-                |e| {
+            let t =
+                Tombstone::from_object(&bytes, trust, &config.repository_id, &id).map_err(|e| {
                     Finding::new(
                         store.name(),
                         &name,
                         FindingKind::BadTombstone,
                         format!("does not verify against the pinned signer: {e}"),
                     )
-                },
-            )?;
+                })?;
             Ok((id, t))
         })
         .buffer_unordered(READS)

@@ -201,6 +201,7 @@ pub async fn run(
         repo.with_commit_cache(&config.cache_dir)
     };
     let mut report = super::run(&repo, &key, recipients, &opts, progress).await?;
+    report.warnings.extend(repo.notes.iter().cloned());
     let committed: Vec<&str> = report
         .stores
         .iter()

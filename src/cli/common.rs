@@ -66,6 +66,9 @@ pub(super) fn load_config(global: &Global) -> Result<Config> {
 pub(crate) async fn open(config: &Config, purpose: Purpose, global: &Global) -> Result<Opened> {
     let opened = Repository::open_for(config, purpose).await?;
     if !global.quiet {
+        for note in &opened.repo.notes {
+            eprintln!("snapdrill: warning: {}", snapdrill::text::escape(note));
+        }
         for (name, why) in &opened.repo.unusable {
             eprintln!(
                 "snapdrill: warning: store '{name}' is not used: {}",

@@ -35,6 +35,14 @@ enum KeysCommand {
         #[arg(long, value_name = "FILE")]
         identity: Option<PathBuf>,
     },
+    /// Replace the write key's signing key (a backup host retired or suspected): the new
+    /// one signs from now on, the retired one is accepted for what it signed before the
+    /// overlap ends, and hosts still pinning it follow until then. Run on the backup host.
+    RotateWriteKey {
+        /// How long the retired key stays accepted (other backup hosts switch meanwhile).
+        #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = humantime::parse_duration)]
+        overlap: std::time::Duration,
+    },
     /// Remove a recipient (its text or its fingerprint). New objects go to a new read key
     /// at once; `snapdrill rekey` then moves every older object onto it.
     Remove {
@@ -61,6 +69,7 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
                 None => exit::OK,
             });
         }
+        KeysCommand::RotateWriteKey { overlap } => return rotate(global, &config, overlap).await,
         KeysCommand::Add {
             recipient,
             identity,
@@ -98,6 +107,14 @@ fn render_listing(l: &KeysListing) -> String {
         "repository {}  key generation {}",
         l.repository_id, l.generation
     );
+    let _ = writeln!(out, "signer {}", l.signer);
+    for p in &l.previous_signers {
+        let _ = writeln!(
+            out,
+            "retired signer {} (retired {}; accepted for what it signed before {})",
+            p.signer, p.retired, p.until
+        );
+    }
     let _ = writeln!(
         out,
         "{:<16}  {:<14}  {:<20}  RECIPIENT",
@@ -189,4 +206,42 @@ fn render_change(change: &KeyChange, c: &KeysChanged, config: &std::path::Path) 
         ),
     };
     out
+}
+
+async fn rotate(
+    global: &Global,
+    config: &snapdrill::config::Config,
+    overlap: std::time::Duration,
+) -> Result<i32> {
+    let r = keyring::rotate_write_key(config, overlap).await?;
+    let failed = r.stores.iter().filter(|(_, o)| o.is_err()).count();
+    if !global.quiet {
+        for (store, o) in &r.stores {
+            if let Err(e) = o {
+                eprintln!(
+                    "snapdrill: warning: store '{store}' did not get key generation {}: {e} (run `snapdrill sync` when it is back)",
+                    r.generation
+                );
+            }
+        }
+        eprintln!(
+            "the retired write key was moved to {}; its snapshots are accepted until {}",
+            r.retired_key_file.display(),
+            r.until
+        );
+        eprintln!(
+            "copy {} to the other backup hosts, and set `signer = \"{}\"` in every host's config before {}",
+            config.write_key.display(),
+            r.signer,
+            r.until
+        );
+    }
+    println!(
+        "write key rotated: signer {} (generation {}), written to {} of {} stores",
+        r.signer,
+        r.generation,
+        r.stores.len() - failed,
+        r.stores.len()
+    );
+    Ok(if failed > 0 { exit::PARTIAL } else { exit::OK })
 }

@@ -711,6 +711,39 @@ pub fn pin_signer(path: &Path, signer: &str) -> Result<bool> {
     Ok(done)
 }
 
+/// Replace the pinned `signer` under `[repository]` in the config file (a write-key
+/// rotation); when there is none, pin it as `init` does.
+pub fn set_signer(path: &Path, signer: &str) -> Result<bool> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        repository: Option<Repo>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Repo {
+        signer: Option<toml::Spanned<String>>,
+    }
+    let text = fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+    let Ok(File {
+        repository: Some(Repo {
+            signer: Some(pinned),
+        }),
+    }) = toml::from_str::<File>(&text)
+    else {
+        return pin_signer(path, signer);
+    };
+    let span = pinned.span();
+    let quoted = toml::Value::String(signer.to_owned()).to_string();
+    let out = format!("{}{quoted}{}", &text[..span.start], &text[span.end..]);
+    crate::localfs::atomic::write(
+        path,
+        out.as_bytes(),
+        crate::localfs::atomic::NewMode::Private,
+        true,
+    )
+    .map_err(|e| Error::io("replacing", path, e))?;
+    Ok(true)
+}
+
 /// Replace the `recipients` list under `[repository]` in the config file at `path` by
 /// `recipients` (what `snapdrill keys add/remove` changed), keeping every other byte of the
 /// file. False when the file has no such list to replace (the operator edits it).

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use ed25519_dalek::{SigningKey, VerifyingKey};
+use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
 use super::signed::{self, Role, SignatureError};
@@ -203,14 +203,14 @@ impl Commit {
     /// Verify, parse and check a commit read from the object `commit_object(expected_id)`.
     pub fn from_object(
         object: &[u8],
-        pinned: &VerifyingKey,
+        pinned: &(impl signed::Trust + ?Sized),
         repository_id: &str,
         expected_id: &str,
     ) -> Result<Self, CommitError> {
         if object.len() as u64 > limits::COMMIT_OBJECT {
             return Err(CommitError::Invalid("commit object too large".into()));
         }
-        let body = signed::verify(object, Role::Snapshot, pinned)?;
+        let (body, until) = signed::verify_trusted(object, Role::Snapshot, pinned)?;
         let commit: Commit = serde_json::from_slice(body)
             .map_err(|e| CommitError::Invalid(format!("unreadable commit: {e}")))?;
         check_version(
@@ -234,7 +234,15 @@ impl Commit {
                 commit.snapshot_id
             )));
         }
-        check_time(&commit.time, expected_id, SystemTime::now()).map_err(CommitError::Invalid)?;
+        let time = check_time(&commit.time, expected_id, SystemTime::now())
+            .map_err(CommitError::Invalid)?;
+        // A retired write key (rotated) signs only what is dated before its window ended:
+        // whoever holds it now cannot add snapshots.
+        if until.is_some_and(|until| time >= until) {
+            return Err(CommitError::Invalid(
+                "is signed by a retired write key and dated after its retirement".into(),
+            ));
+        }
         let renamed =
             commit.version >= REKEYED && super::is_manifest_of(&commit.manifest.name, expected_id);
         if commit.manifest.name != super::manifest_object(expected_id) && !renamed {
@@ -359,5 +367,27 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("replayed"), "{err}");
+    }
+
+    #[test]
+    fn a_retired_signer_is_trusted_only_for_what_it_dated_before_its_window_ended() {
+        let old = SigningKey::from_bytes(&[7; 32]);
+        let new = SigningKey::from_bytes(&[8; 32]);
+        let id = "20261128T032718Z-9f2c1a7b";
+        let obj = sample(id).to_object(&old);
+        let at = |t: &str| crate::format::parse_time(t).unwrap();
+        let trust = |until: &str| super::super::signed::Signers {
+            current: new.verifying_key(),
+            previous: vec![(old.verifying_key(), at(until))],
+        };
+        let repo = "00".repeat(16);
+        assert!(Commit::from_object(&obj, &trust("2026-11-29T00:00:00Z"), &repo, id).is_ok());
+        let err = Commit::from_object(&obj, &trust("2026-11-28T00:00:00Z"), &repo, id).unwrap_err();
+        assert!(err.to_string().contains("retired write key"), "{err}");
+        let stranger = super::super::signed::Signers {
+            current: new.verifying_key(),
+            previous: Vec::new(),
+        };
+        assert!(Commit::from_object(&obj, &stranger, &repo, id).is_err());
     }
 }

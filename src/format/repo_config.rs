@@ -80,6 +80,39 @@ pub struct RepoConfig {
     /// Version 3: what the change that wrote this generation did, for `keys history`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change: Option<String>,
+    /// Version 3: write keys rotated away, each accepted for commits and tombstones dated
+    /// before its `until` (the overlap window).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_signers: Vec<PreviousSigner>,
+    /// Version 3: the last retired signer's endorsement of `signer`, so that a host still
+    /// pinning the retired key follows the rotation until the window ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handover: Option<Handover>,
+}
+
+/// A retired write key's public half.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousSigner {
+    /// `ed25519:…`.
+    pub signer: String,
+    /// When it was retired.
+    pub retired: String,
+    /// Until when documents it signed are accepted (dated before this).
+    pub until: String,
+}
+
+/// A retired signer's signature over its successor (docs/format.md section 5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handover {
+    /// The retired signer (`ed25519:…`).
+    pub from: String,
+    /// Ed25519 signature, base64, by `from` over [`handover_message`].
+    pub signature: String,
+}
+
+/// What a retired signer signs to hand over to `signer` until `until`.
+pub fn handover_message(repository_id: &str, signer: &str, until: &str) -> Vec<u8> {
+    format!("snapdrill handover v1\n{repository_id}\n{signer}\n{until}\n").into_bytes()
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -138,6 +171,10 @@ pub enum ConfigObjectError {
     /// Unreadable body or unsupported content.
     #[error("{0}")]
     Invalid(String),
+    /// Signed by a successor of the pinned signer whose handover window has ended: the
+    /// host must pin the new signer.
+    #[error("{0}")]
+    Rotated(String),
 }
 
 impl RepoConfig {
@@ -166,6 +203,8 @@ impl RepoConfig {
             recipients: Vec::new(),
             read_keys: vec![read_key],
             change: None,
+            previous_signers: Vec::new(),
+            handover: None,
         };
         let entries = recipients
             .iter()
@@ -203,6 +242,113 @@ impl RepoConfig {
             change: Some(change),
             ..self.clone()
         })
+    }
+
+    /// The next generation signed by `new` instead of `old`: `old` retired now and
+    /// accepted for documents dated before `until`, with its handover to `new`.
+    pub fn rotated(
+        &self,
+        old: &WriteKey,
+        new: &WriteKey,
+        until: std::time::SystemTime,
+    ) -> RepoConfig {
+        use ed25519_dalek::Signer;
+        let now = super::format_time(std::time::SystemTime::now());
+        let until = super::format_time(until);
+        let signer = signer_to_string(&new.signer());
+        let from = signer_to_string(&old.signer());
+        let signature = old
+            .signing
+            .sign(&handover_message(&self.repository_id, &signer, &until));
+        let mut previous = self.previous_signers.clone();
+        previous.push(PreviousSigner {
+            signer: from.clone(),
+            retired: now,
+            until,
+        });
+        RepoConfig {
+            version: VERSION,
+            generation: self.generation + 1,
+            signer,
+            previous_signers: previous,
+            handover: Some(Handover {
+                from,
+                signature: B64.encode(signature.to_bytes()),
+            }),
+            change: Some(format!(
+                "write key rotated to {}",
+                signer_to_string(&new.signer())
+            )),
+            ..self.clone()
+        }
+    }
+
+    /// The signers commits and tombstones may carry: the current one, and each retired
+    /// one until its window ends.
+    pub fn signers(&self) -> Result<super::signed::Signers, String> {
+        let current = crate::keys::parse_signer(&self.signer)?;
+        let mut previous = Vec::new();
+        for p in &self.previous_signers {
+            let key = crate::keys::parse_signer(&p.signer)?;
+            let until = super::parse_time(&p.until)
+                .ok_or_else(|| format!("previous signer {}: bad time {}", p.signer, p.until))?;
+            previous.push((key, until));
+        }
+        Ok(super::signed::Signers { current, previous })
+    }
+
+    /// Verify a `config` object for a host that pins `pinned`: signed by it, or by its
+    /// successor with a handover from it whose window has not ended. The config, and a
+    /// warning to re-pin when the handover was followed.
+    pub fn from_object_following(
+        object: &[u8],
+        pinned: &VerifyingKey,
+        now: std::time::SystemTime,
+    ) -> Result<(Self, Option<String>), ConfigObjectError> {
+        let claimed = super::signed::claimed_signer(object)?;
+        if claimed == *pinned {
+            return Ok((Self::from_object(object, pinned)?, None));
+        }
+        let config = Self::from_object(object, &claimed)?;
+        let pinned_text = signer_to_string(pinned);
+        let refused = |why: &str| {
+            ConfigObjectError::Invalid(format!(
+                "signed by {}, not by the pinned signer {pinned_text}{why}",
+                config.signer
+            ))
+        };
+        let Some(h) = config.handover.as_ref().filter(|h| h.from == pinned_text) else {
+            return Err(refused(""));
+        };
+        let until = config
+            .previous_signers
+            .iter()
+            .find(|p| p.signer == pinned_text)
+            .and_then(|p| super::parse_time(&p.until).map(|t| (t, p.until.clone())));
+        let Some((until_time, until)) = until else {
+            return Err(refused(" (its handover names no window)"));
+        };
+        let signature = B64
+            .decode(&h.signature)
+            .ok()
+            .and_then(|b| ed25519_dalek::Signature::from_slice(&b).ok());
+        let message = handover_message(&config.repository_id, &config.signer, &until);
+        let genuine = signature
+            .is_some_and(|sig| ed25519_dalek::Verifier::verify(pinned, &message, &sig).is_ok());
+        if !genuine {
+            return Err(refused(" (its handover does not verify)"));
+        }
+        if now >= until_time {
+            return Err(ConfigObjectError::Rotated(format!(
+                "the write key this host pins ({pinned_text}) was rotated to {}, and its handover ended at {until}: set `signer = \"{}\"` under [repository]",
+                config.signer, config.signer
+            )));
+        }
+        let note = format!(
+            "the repository's write key was rotated: the pinned signer {pinned_text} handed over to {} until {until}; set `signer = \"{}\"` under [repository] in this host's config",
+            config.signer, config.signer
+        );
+        Ok((config, Some(note)))
     }
 
     /// The key objects are encrypted to: the newest read key (version 3). `None` for a

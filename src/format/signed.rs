@@ -89,6 +89,68 @@ pub fn verify<'a>(
     Ok(body)
 }
 
+/// The keys a reader accepts for commits and tombstones: the pinned one, and — after the
+/// write key was rotated — earlier signers, each for documents dated before its `until`.
+pub trait Trust {
+    /// `Some(None)`: `key` is trusted without limit; `Some(Some(t))`: for documents dated
+    /// before `t`; `None`: not trusted.
+    fn accepts(&self, key: &VerifyingKey) -> Option<Option<std::time::SystemTime>>;
+    /// The current signer (for messages).
+    fn current(&self) -> &VerifyingKey;
+}
+
+impl Trust for VerifyingKey {
+    fn accepts(&self, key: &VerifyingKey) -> Option<Option<std::time::SystemTime>> {
+        (key == self).then_some(None)
+    }
+    fn current(&self) -> &VerifyingKey {
+        self
+    }
+}
+
+/// The current signer and the retired ones with the end of their overlap window.
+#[derive(Debug, Clone)]
+pub struct Signers {
+    /// Signs everything new.
+    pub current: VerifyingKey,
+    /// Retired signers: accepted for documents dated before each one's time.
+    pub previous: Vec<(VerifyingKey, std::time::SystemTime)>,
+}
+
+impl Trust for Signers {
+    fn accepts(&self, key: &VerifyingKey) -> Option<Option<std::time::SystemTime>> {
+        if *key == self.current {
+            return Some(None);
+        }
+        self.previous
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, until)| Some(*until))
+    }
+    fn current(&self) -> &VerifyingKey {
+        &self.current
+    }
+}
+
+/// Verify a document against every key `trust` accepts; the body, and the date before
+/// which the document must be dated when a retired signer signed it.
+pub fn verify_trusted<'a>(
+    object: &'a [u8],
+    role: Role,
+    trust: &(impl Trust + ?Sized),
+) -> Result<(&'a [u8], Option<std::time::SystemTime>), SignatureError> {
+    let (body, key, sig) = split(object)?;
+    let Some(until) = trust.accepts(&key) else {
+        return Err(SignatureError::WrongSigner {
+            found: crate::keys::signer_to_string(&key),
+            pinned: crate::keys::signer_to_string(trust.current()),
+        });
+    };
+    key.verify(&message(role, body), &sig)
+        .map_err(|_| SignatureError::Invalid)?;
+    Ok((body, until))
+}
+
 /// The public key a document claims to be signed by (not verified).
 pub fn claimed_signer(object: &[u8]) -> Result<VerifyingKey, SignatureError> {
     split(object).map(|(_, key, _)| key)

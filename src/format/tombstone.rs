@@ -2,7 +2,7 @@
 //! on purpose (docs/format.md section 10). An attacker holding only a store's credentials can
 //! delete a commit but cannot sign a tombstone, so audit tells retention from deletion.
 
-use ed25519_dalek::{SigningKey, VerifyingKey};
+use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
 use super::check_version;
@@ -87,14 +87,15 @@ impl Tombstone {
     /// Verify and parse the object `tombstone_object(expected_id)`.
     pub fn from_object(
         object: &[u8],
-        pinned: &VerifyingKey,
+        pinned: &(impl signed::Trust + ?Sized),
         repository_id: &str,
         expected_id: &str,
     ) -> Result<Self, String> {
         if object.len() as u64 > LIMIT {
             return Err("tombstone object too large".into());
         }
-        let body = signed::verify(object, Role::Tombstone, pinned).map_err(|e| e.to_string())?;
+        let (body, until) =
+            signed::verify_trusted(object, Role::Tombstone, pinned).map_err(|e| e.to_string())?;
         let t: Tombstone =
             serde_json::from_slice(body).map_err(|e| format!("unreadable tombstone: {e}"))?;
         check_version("tombstone", &t.format, FORMAT, t.version, super::V1)?;
@@ -106,6 +107,11 @@ impl Tombstone {
                 "is the tombstone of snapshot {} replayed under the name {expected_id}",
                 t.snapshot_id
             ));
+        }
+        if let Some(until) = until
+            && super::parse_time(&t.forgotten_at).is_none_or(|at| at >= until)
+        {
+            return Err("is signed by a retired write key and dated after its retirement".into());
         }
         Ok(t)
     }

@@ -380,7 +380,7 @@ async fn forget_one(
                         .await?;
                     Tombstone::from_object(
                         &old,
-                        &repo.signer,
+                        &repo.trust(),
                         &repo.config.repository_id,
                         &c.snapshot_id,
                     )

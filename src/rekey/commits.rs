@@ -124,7 +124,7 @@ async fn held_commits(
             .await
             .ok();
         let verified = bytes.as_ref().and_then(|b| {
-            Commit::from_object(b, &repo.signer, &repo.config.repository_id, id).ok()
+            Commit::from_object(b, &repo.trust(), &repo.config.repository_id, id).ok()
         });
         out.push((i, bytes, verified));
     }

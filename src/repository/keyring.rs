@@ -401,6 +401,11 @@ pub async fn history(repo: &Repository) -> Result<Vec<Generation>> {
         return Ok(Vec::new());
     };
     let listed = store.list(format::KEYS_PREFIX).await?;
+    // Generations before a write-key rotation are signed by the retired keys.
+    let trust = repo.trust();
+    let signers: Vec<_> = std::iter::once(trust.current)
+        .chain(trust.previous.iter().map(|(k, _)| *k))
+        .collect();
     let mut out = Vec::new();
     for info in listed {
         let Some(generation) = info
@@ -413,7 +418,7 @@ pub async fn history(repo: &Repository) -> Result<Vec<Generation>> {
         };
         let time = Some(format::format_time(info.modified));
         let entry = match store.get(&info.key, limits::CONFIG_OBJECT).await {
-            Ok(bytes) => match RepoConfig::from_object(&bytes, &repo.signer) {
+            Ok(bytes) => match verify_any(&bytes, &signers) {
                 Ok(c) => Generation {
                     generation,
                     time,
@@ -430,6 +435,21 @@ pub async fn history(repo: &Repository) -> Result<Vec<Generation>> {
     }
     out.sort_by_key(|g| g.generation);
     Ok(out)
+}
+
+/// A config object verified against the first of `keys` that signed it.
+fn verify_any(
+    bytes: &[u8],
+    keys: &[ed25519_dalek::VerifyingKey],
+) -> std::result::Result<RepoConfig, crate::format::repo_config::ConfigObjectError> {
+    let mut last = None;
+    for k in keys {
+        match RepoConfig::from_object(bytes, k) {
+            Ok(c) => return Ok(c),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.expect("at least the current signer"))
 }
 
 fn bad_generation(generation: u64, time: Option<String>, why: String) -> Generation {
@@ -449,6 +469,10 @@ pub struct KeysListing {
     pub repository_id: String,
     /// Its key generation (0: format version 1 or 2, no read keys).
     pub generation: u64,
+    /// The signer of new snapshots.
+    pub signer: String,
+    /// Write keys rotated away, with their windows.
+    pub previous_signers: Vec<crate::format::repo_config::PreviousSigner>,
     /// The recipients, with kind and fingerprint.
     pub recipients: Vec<ListedRecipient>,
     /// Read keys (the last is current).
@@ -495,6 +519,8 @@ pub async fn list_keys(config: &Config) -> Result<KeysListing> {
     Ok(KeysListing {
         repository_id: repo.config.repository_id.clone(),
         generation: repo.config.generation,
+        signer: repo.config.signer.clone(),
+        previous_signers: repo.config.previous_signers.clone(),
         recipients,
         read_keys: repo
             .config
@@ -505,4 +531,87 @@ pub async fn list_keys(config: &Config) -> Result<KeysListing> {
         history: history(&repo).await?,
         mismatch,
     })
+}
+
+/// What a write-key rotation did.
+#[derive(Debug, serde::Serialize)]
+pub struct Rotated {
+    /// The new signer (`ed25519:…`), pinned in the config file.
+    pub signer: String,
+    /// The retired one.
+    pub retired: String,
+    /// Until when the retired key's documents are accepted and hosts pinning it follow.
+    pub until: String,
+    /// The generation that made the change.
+    pub generation: u64,
+    /// Where the retired write key was moved.
+    pub retired_key_file: std::path::PathBuf,
+    /// Per store: written, or why not.
+    pub stores: Vec<(String, std::result::Result<(), String>)>,
+}
+
+/// `snapdrill keys rotate-write-key`: a new signing key for this repository (the dedup key
+/// and the repository stay), signed into a new config generation with the retired key's
+/// handover; the retired key is accepted for what it signed before `now + overlap`, and
+/// hosts still pinning it follow until then. The new write key replaces the file (the old
+/// one is kept beside it, renamed) and its signer is pinned in the config file.
+pub async fn rotate_write_key(config: &Config, overlap: std::time::Duration) -> Result<Rotated> {
+    let old = WriteKey::load(&config.write_key)?;
+    if super::signer(config, false)? != old.signer() {
+        return Err(Error::key(
+            "the write key does not match the signer pinned in the config",
+            "rotate on the backup host that holds this repository's current write key",
+        ));
+    }
+    let (stores, failed) = super::open_stores(config, false);
+    let repo = Repository::open(stores, old.signer(), OpenMode::AnyUsable).await?;
+    if repo.signer != old.signer() {
+        return Err(Error::key(
+            format!(
+                "this write key was already rotated away: the repository's signer is {}",
+                repo.config.signer
+            ),
+            "copy the current write key from the host that rotated it",
+        ));
+    }
+    let staged = config.write_key.with_extension("new");
+    let new = match staged.exists() {
+        true => WriteKey::load(&staged)?, // a rotation that stopped half-way
+        false => {
+            let mut key = WriteKey::generate();
+            key.repository_id = old.repository_id.clone();
+            key.dedup = old.dedup;
+            key.save(&staged)?;
+            key
+        }
+    };
+    let until = SystemTime::now() + overlap;
+    let mut next = repo.config.rotated(&old, &new, until);
+    next.generation = next.generation.max(highest_history(&repo).await + 1);
+    let object = Bytes::from(next.to_object(&new));
+    let mut outcomes = write_generation(&repo, next.generation, object).await?;
+    outcomes.extend(failed.into_iter().map(|(n, e)| (n, Err(e.to_string()))));
+    let retired_key_file = retire_key_file(config, &staged)?;
+    let signer = keys::signer_to_string(&new.signer());
+    crate::config::set_signer(&config.path, &signer)?;
+    Ok(Rotated {
+        signer,
+        retired: keys::signer_to_string(&old.signer()),
+        until: format::format_time(until),
+        generation: next.generation,
+        retired_key_file,
+        stores: outcomes,
+    })
+}
+
+/// Move the retired write key aside (`<file>.retired-<time>`) and the staged one in.
+fn retire_key_file(config: &Config, staged: &std::path::Path) -> Result<std::path::PathBuf> {
+    let stamp = format::format_time(SystemTime::now()).replace([':', '.'], "");
+    let mut name = config.write_key.as_os_str().to_owned();
+    name.push(format!(".retired-{stamp}"));
+    let aside = std::path::PathBuf::from(name);
+    std::fs::rename(&config.write_key, &aside)
+        .map_err(|e| Error::io("renaming", &config.write_key, e))?;
+    std::fs::rename(staged, &config.write_key).map_err(|e| Error::io("renaming", staged, e))?;
+    Ok(aside)
 }

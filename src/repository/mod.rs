@@ -44,6 +44,8 @@ pub struct Repository {
     /// Where verified commits are kept between runs (none: every commit is read from the
     /// stores, as drills and audits must).
     pub commit_cache: Option<CommitCache>,
+    /// What the operator should know (a write-key rotation this host followed).
+    pub notes: Vec<String>,
 }
 
 /// How many stores must open.
@@ -248,76 +250,41 @@ pub async fn claimed_signer(store: &StoreRef) -> Option<VerifyingKey> {
 }
 
 impl Repository {
-    /// Read and verify `config` in the stores.
+    /// Read and verify `config` in the stores, following a write-key rotation the pinned
+    /// signer handed over (with a note to re-pin).
     pub async fn open(stores: Vec<StoreRef>, signer: VerifyingKey, mode: OpenMode) -> Result<Self> {
-        let mut usable = Vec::new();
-        let mut unusable = Vec::new();
-        let mut not_initialised = Vec::new();
-        let mut first_error = None;
-        let mut config: Option<RepoConfig> = None;
+        let mut opened = Opening::default();
+        let mut failed = Vec::new();
         for store in stores {
-            match Self::read_config(&store, &signer).await {
-                Ok(c) => {
-                    if let Some(first) = &mut config {
-                        if first.repository_id != c.repository_id {
-                            return Err(Error::integrity(
-                                Some(store.name()),
-                                Some(format::CONFIG_OBJECT),
-                                format!(
-                                    "holds repository {}, the other stores hold {}",
-                                    c.repository_id, first.repository_id
-                                ),
-                            ));
-                        }
-                        // Key changes reach the stores one by one: the newest generation
-                        // any store holds is the repository's.
-                        if c.generation > first.generation {
-                            *first = c;
-                        }
-                    } else {
-                        config = Some(c);
-                    }
-                    usable.push(store);
-                }
-                Err(e) if mode == OpenMode::All => return Err(e),
-                Err(e) => {
-                    if let Error::NotInitialised { store } = &e {
-                        not_initialised.push(store.clone());
-                    }
-                    unusable.push((store.name().to_owned(), e.to_string()));
-                    first_error.get_or_insert(e);
-                }
+            match Self::read_config(&store, &signer, &[]).await {
+                Ok(read) => opened.add(store, read)?,
+                Err(e) if mode == OpenMode::All && !opened.may_be_stale(&e) => return Err(e),
+                Err(e) => failed.push((store, e)),
             }
         }
-        match config {
-            Some(config) => Ok(Repository {
-                stores: usable,
-                config,
-                signer,
-                unusable,
-                not_initialised,
-                commit_cache: None,
-            }),
-            // Every store is reachable but none was ever initialised: exit 10, not 1.
-            None if !unusable.is_empty() && not_initialised.len() == unusable.len() => {
-                Err(Error::NotInitialised {
-                    store: not_initialised.swap_remove(0),
-                })
+        // A store that missed a rotation holds a config signed by a retired key the newest
+        // config names: genuine, only older.
+        let retired = opened.retired_signers();
+        for (store, e) in failed {
+            let retry = !retired.is_empty() && opened.may_be_stale(&e);
+            match retry {
+                true => match Self::read_config(&store, &signer, &retired).await {
+                    Ok(read) => opened.add(store, read)?,
+                    Err(_) if mode == OpenMode::All => return Err(e),
+                    Err(_) => opened.fail(&store, e),
+                },
+                false if mode == OpenMode::All => return Err(e),
+                false => opened.fail(&store, e),
             }
-            // One store, one error: that error, with its own hint.
-            None if unusable.len() == 1 => Err(first_error.expect("one store failed")),
-            None => Err(Error::fatal(format!(
-                "no store holds a usable repository: {}",
-                unusable
-                    .iter()
-                    .map(|(s, e)| format!("{s}: {e}"))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ))),
         }
+        opened.finish()
     }
 
-    async fn read_config(store: &StoreRef, signer: &VerifyingKey) -> Result<RepoConfig> {
+    async fn read_config(
+        store: &StoreRef,
+        pinned: &VerifyingKey,
+        retired: &[VerifyingKey],
+    ) -> Result<(RepoConfig, Option<String>)> {
         let object = match store
             .get(format::CONFIG_OBJECT, limits::CONFIG_OBJECT)
             .await
@@ -332,13 +299,37 @@ impl Repository {
             }
             Err(e) => return Err(e.into()),
         };
-        RepoConfig::from_object(&object, signer).map_err(|e| {
-            Error::integrity(
+        let followed = RepoConfig::from_object_following(&object, pinned, SystemTime::now());
+        let followed = match followed {
+            Err(e) => retired
+                .iter()
+                .find_map(|k| RepoConfig::from_object(&object, k).ok())
+                .map(|c| (c, None))
+                .ok_or(e),
+            ok => ok,
+        };
+        followed.map_err(|e| match e {
+            crate::format::repo_config::ConfigObjectError::Rotated(message) => Error::key(
+                message,
+                "copy the current write key and signer from the host that rotated it (`snapdrill keys list` there shows them)",
+            ),
+            e => Error::integrity(
                 Some(store.name()),
                 Some(format::CONFIG_OBJECT),
                 e.to_string(),
-            )
+            ),
         })
+    }
+
+    /// The signers commits and tombstones may carry: the current one, and the write keys
+    /// rotated away, each for documents dated before its window ended.
+    pub fn trust(&self) -> format::signed::Signers {
+        self.config
+            .signers()
+            .unwrap_or_else(|_| format::signed::Signers {
+                current: self.signer,
+                previous: Vec::new(),
+            })
     }
 
     /// Keep verified commits under `cache_dir` and read them from there (see
@@ -492,7 +483,7 @@ impl Repository {
         for &i in stores {
             if let Ok(bytes) = self.stores[i].get(&name, tombstone::LIMIT).await
                 && let Ok(t) =
-                    Tombstone::from_object(&bytes, &self.signer, &self.config.repository_id, id)
+                    Tombstone::from_object(&bytes, &self.trust(), &self.config.repository_id, id)
             {
                 return Some(t);
             }
@@ -533,9 +524,10 @@ impl Repository {
             return Err("not a snapshot id".into());
         }
         let seen = |l: &Listed| Seen::new(self.stores[l.store].name(), l.size, l.modified);
+        let trust = self.trust();
         if let Some(cache) = cache {
             let seen: Vec<Seen> = listed.iter().map(seen).collect();
-            if let Some(c) = cache.load(id, &seen, &self.signer, &self.config.repository_id) {
+            if let Some(c) = cache.load(id, &seen, &trust, &self.config.repository_id) {
                 return Ok(c);
             }
         }
@@ -545,8 +537,7 @@ impl Repository {
             let store = &self.stores[l.store];
             match store.get(&name, limits::COMMIT_OBJECT).await {
                 Ok(bytes) => {
-                    match Commit::from_object(&bytes, &self.signer, &self.config.repository_id, id)
-                    {
+                    match Commit::from_object(&bytes, &trust, &self.config.repository_id, id) {
                         Ok(c) => {
                             if let Some(cache) = cache {
                                 cache.save(id, &bytes, seen(l));
@@ -640,6 +631,112 @@ impl Repository {
             }
         }
         Err(Failure::into_error(&expected.name, failures))
+    }
+}
+
+/// The stores' configs as [`Repository::open`] reads them.
+#[derive(Default)]
+struct Opening {
+    usable: Vec<StoreRef>,
+    unusable: Vec<(String, String)>,
+    not_initialised: Vec<String>,
+    first_error: Option<Error>,
+    config: Option<RepoConfig>,
+    notes: Vec<String>,
+}
+
+impl Opening {
+    /// A store whose config verified; the newest generation wins.
+    fn add(&mut self, store: StoreRef, (c, note): (RepoConfig, Option<String>)) -> Result<()> {
+        if let Some(first) = &mut self.config {
+            if first.repository_id != c.repository_id {
+                return Err(Error::integrity(
+                    Some(store.name()),
+                    Some(format::CONFIG_OBJECT),
+                    format!(
+                        "holds repository {}, the other stores hold {}",
+                        c.repository_id, first.repository_id
+                    ),
+                ));
+            }
+            // Key changes reach the stores one by one: the newest generation any store
+            // holds is the repository's.
+            if c.generation > first.generation {
+                *first = c;
+            }
+        } else {
+            self.config = Some(c);
+        }
+        if let Some(n) = note.filter(|n| !self.notes.contains(n)) {
+            self.notes.push(n);
+        }
+        self.usable.push(store);
+        Ok(())
+    }
+
+    /// A signature error may be a store that missed a rotation (tried again).
+    fn may_be_stale(&self, e: &Error) -> bool {
+        matches!(e, Error::Integrity { .. })
+    }
+
+    /// The retired signers the newest config names.
+    fn retired_signers(&self) -> Vec<VerifyingKey> {
+        self.config
+            .as_ref()
+            .and_then(|c| c.signers().ok())
+            .map(|s| s.previous.into_iter().map(|(k, _)| k).collect())
+            .unwrap_or_default()
+    }
+
+    fn fail(&mut self, store: &StoreRef, e: Error) {
+        if let Error::NotInitialised { store } = &e {
+            self.not_initialised.push(store.clone());
+        }
+        self.unusable.push((store.name().to_owned(), e.to_string()));
+        self.first_error.get_or_insert(e);
+    }
+
+    fn finish(mut self) -> Result<Repository> {
+        let unusable = std::mem::take(&mut self.unusable);
+        match self.config {
+            Some(config) => {
+                let signer = crate::keys::parse_signer(&config.signer)
+                    .map_err(|e| Error::integrity(None, Some(format::CONFIG_OBJECT), e))?;
+                Ok(Repository {
+                    stores: self.usable,
+                    config,
+                    signer,
+                    unusable,
+                    not_initialised: self.not_initialised,
+                    commit_cache: None,
+                    notes: self.notes,
+                })
+            }
+            // Every store is reachable but none was ever initialised: exit 10, not 1.
+            None if !unusable.is_empty() && self.not_initialised.len() == unusable.len() => {
+                Err(Error::NotInitialised {
+                    store: self.not_initialised.swap_remove(0),
+                })
+            }
+            // One store, one error — or a key every store refuses (a rotated signer): that
+            // error, with its own hint.
+            None if unusable.len() == 1
+                || self
+                    .first_error
+                    .as_ref()
+                    .is_some_and(|e| e.exit_code() == crate::error::exit::KEY) =>
+            {
+                Err(self.first_error.expect("a store failed"))
+            }
+            None => Err(Error::fatal(format!(
+                "no store holds a usable repository: {}",
+                unusable
+                    .iter()
+                    .map(|(s, e)| format!("{s}: {e}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ))),
+        }
     }
 }
 

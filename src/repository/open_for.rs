@@ -150,6 +150,7 @@ async fn open_to_back_up(config: &Config) -> Result<Opened> {
         let why = lost_replica(&name, "no `config` object");
         repo.unusable.push((name, why));
     }
+    retired_key_check(&mut repo, &key)?;
     if repo.config.repository_id != key.repository_id {
         return Err(Error::key(
             format!(
@@ -163,6 +164,41 @@ async fn open_to_back_up(config: &Config) -> Result<Opened> {
         repo,
         key: Some(key),
     })
+}
+
+/// A write key rotated away (another host rotated it): a backup may still sign with it
+/// until its overlap window ends — with a note — and is refused after.
+fn retired_key_check(repo: &mut Repository, key: &WriteKey) -> Result<()> {
+    if repo.signer == key.signer() {
+        return Ok(());
+    }
+    let mine = keys::signer_to_string(&key.signer());
+    let window = repo
+        .config
+        .previous_signers
+        .iter()
+        .find(|p| p.signer == mine)
+        .and_then(|p| crate::format::parse_time(&p.until).map(|t| (t, p.until.clone())));
+    let hint = format!(
+        "copy the current write key (signer {}) from the host that rotated it, and set that signer in the config",
+        repo.config.signer
+    );
+    match window {
+        Some((until, text)) if std::time::SystemTime::now() < until => {
+            repo.notes.push(format!(
+                "this host's write key was retired (rotated to {}): its snapshots are accepted until {text} only; {hint}",
+                repo.config.signer
+            ));
+            Ok(())
+        }
+        _ => Err(Error::key(
+            format!(
+                "this host's write key was retired: the repository is now signed by {}",
+                repo.config.signer
+            ),
+            hint,
+        )),
+    }
 }
 
 /// A replica that answers but holds no repository, as the one line a backup reports for

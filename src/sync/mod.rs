@@ -366,7 +366,7 @@ async fn verified_tombstone(repo: &Repository, id: &str, stores: &[usize]) -> Op
         if let Ok(bytes) = repo.stores[i].get(&name, tombstone::LIMIT).await {
             let ok = tombstone::Tombstone::from_object(
                 &bytes,
-                &repo.signer,
+                &repo.trust(),
                 &repo.config.repository_id,
                 id,
             );
@@ -385,7 +385,7 @@ async fn commit_object(repo: &Repository, snap: &Snapshot) -> Result<Bytes> {
         if let Ok(bytes) = store.get(&name, limits::COMMIT_OBJECT).await
             && Commit::from_object(
                 &bytes,
-                &repo.signer,
+                &repo.trust(),
                 &repo.config.repository_id,
                 &snap.commit.snapshot_id,
             )
