@@ -15,12 +15,14 @@ test:
 
 ## Throughput and peak memory on a ~300 MB generated export (release build), then the
 ## multi-store benchmarks (three local stores vs one; S3 vs a plain object_store upload),
-## a long history, and the drill clock (RTO vs a stopwatch, sample estimate vs full drill).
+## a long history, the drill clock (RTO vs a stopwatch, sample estimate vs full drill), and
+## many small files side by side with restic (FILES=200000 for the large size).
 bench: tools
 	scripts/bench.sh
 	scripts/bench-stores.sh
 	scripts/bench-history.sh
 	scripts/bench-drill.sh
+	scripts/bench-scale.sh
 
 ## The property tests of hostile input for longer than `make test` runs them
 ## (SNAPDRILL_FUZZ_CASES=5000 hostile manifests through every reader).

@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::fs;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::{Env, assert_same_tree, code, random_bytes, show, write_tree};
@@ -97,4 +98,70 @@ fn backups_killed_at_random_instants_never_leave_a_bad_snapshot() {
         "crash test: {killed} of {RUNS} backups killed, {} snapshots listed and restored (seed {seed})",
         ids.len()
     );
+}
+
+/// A restore of many small files (written by the pool, placed a batch at a time) killed
+/// with SIGKILL at random instants: every file that has its final name holds exactly the
+/// snapshot's content, and `restore --force` then completes the identical tree.
+#[test]
+fn restores_killed_at_random_instants_never_leave_a_wrong_file_and_force_completes() {
+    let env = Env::new(&["near"]);
+    let seed = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut rng = common::rng(seed);
+    let src = env.p("exports");
+    let files: Vec<(String, Vec<u8>)> = (0..3000u64)
+        .map(|i| {
+            let len = 100 + (i as usize * 7919) % 3000;
+            (
+                format!("d{:02}/f{i:04}.csv", i % 40),
+                random_bytes(len, seed ^ i),
+            )
+        })
+        .chain([("big.bin".to_owned(), random_bytes(3_000_000, seed))])
+        .collect();
+    let refs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    write_tree(&src, &refs);
+    env.ok(&["backup", src.to_str().unwrap()]);
+    let target = env.p("restored");
+    let started = Instant::now();
+    env.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    let span = started.elapsed().as_micros().max(2_000) as u64;
+    for run in 0..6 {
+        if target.exists() {
+            fs::remove_dir_all(&target).unwrap();
+        }
+        let mut child = env
+            .cmd(&["restore", "latest", "--target", target.to_str().unwrap()])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(
+            rand::RngCore::next_u64(&mut rng) % span,
+        ));
+        let _ = child.kill(); // SIGKILL (or it had finished)
+        child.wait().unwrap();
+        // Every final name holds the snapshot's bytes; only temp names may be partial.
+        for (name, data) in &files {
+            let placed = target.join("exports").join(name);
+            if let Ok(got) = fs::read(&placed) {
+                assert!(
+                    got == *data,
+                    "seed {seed}, run {run}: {name} is placed but wrong"
+                );
+            }
+        }
+    }
+    env.ok(&[
+        "restore",
+        "latest",
+        "--force",
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    assert_same_tree(&src, &target.join("exports"));
 }

@@ -71,13 +71,6 @@ impl Pending {
         }
     }
 
-    fn finish(self, entry: &Entry, clock: &StageClock) -> Result<()> {
-        match self {
-            Pending::Disk(f) => clock.time(Stage::Write, || f.finish(entry)),
-            Pending::Check(c) => c.finish(entry),
-        }
-    }
-
     fn abandon(self) {
         if let Pending::Disk(f) = self {
             f.abandon();
@@ -85,32 +78,94 @@ impl Pending {
     }
 }
 
-/// Places finished files (SHA-256 check, fsync, mode, times, rename) on its own thread, so
-/// the writer keeps writing while the disk syncs the previous file.
+/// Places finished files (SHA-256 check, mode, times, then — a batch at a time — one
+/// `syncfs` and the renames) on its own thread, so the writer keeps writing meanwhile.
 struct Finisher {
-    tx: Option<std::sync::mpsc::SyncSender<(Pending, Entry)>>,
+    tx: Option<std::sync::mpsc::SyncSender<Done>>,
     handle: Option<std::thread::JoinHandle<Result<()>>>,
 }
 
+/// What reaches the finisher: a file the cut wrote, or one a writer wrote and sealed.
+enum Done {
+    Pending(Box<(Pending, Entry)>),
+    Sealed(Result<fs::SealedFile>),
+}
+
+/// The finisher's work: checked files collect in a batch that is made durable and placed
+/// when full, and at the end.
+struct Placing {
+    root: Option<rustix::fd::OwnedFd>,
+    batch: fs::Batch,
+    clock: std::sync::Arc<StageClock>,
+}
+
+impl Placing {
+    fn take(&mut self, pending: Pending, entry: &Entry) -> Result<()> {
+        match pending {
+            Pending::Check(c) => {
+                c.finish(entry)?;
+                self.clock.count_file();
+                Ok(())
+            }
+            Pending::Disk(f) => {
+                let sealed = self.clock.time(Stage::Write, || f.seal(entry))?;
+                self.add(sealed)
+            }
+        }
+    }
+
+    fn add(&mut self, sealed: fs::SealedFile) -> Result<()> {
+        match self.batch.add(sealed) {
+            true => self.flush(),
+            false => Ok(()),
+        }
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let Some(root) = &self.root else {
+            return Ok(());
+        };
+        let placed = self.clock.time(Stage::Write, || self.batch.flush(root))?;
+        (0..placed).for_each(|_| self.clock.count_file());
+        Ok(())
+    }
+}
+
 impl Finisher {
-    fn start(clock: &std::sync::Arc<StageClock>) -> Self {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(Pending, Entry)>(4);
-        let clock = clock.clone();
+    fn start(clock: &std::sync::Arc<StageClock>, root: Option<rustix::fd::OwnedFd>) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Done>(64);
+        let mut placing = Placing {
+            root,
+            batch: fs::Batch::default(),
+            clock: clock.clone(),
+        };
         let handle = std::thread::Builder::new()
             .name("snapdrill-finisher".into())
             .spawn(move || {
                 let mut first_error = None;
-                for (pending, entry) in rx {
-                    if first_error.is_some() {
-                        pending.abandon();
-                        continue;
-                    }
-                    match pending.finish(&entry, &clock) {
-                        Ok(()) => clock.count_file(),
-                        Err(e) => first_error = Some(e),
+                for done in rx {
+                    let taken = match (done, first_error.is_some()) {
+                        (Done::Pending(p), true) => {
+                            p.0.abandon();
+                            continue;
+                        }
+                        (Done::Sealed(Ok(f)), true) => {
+                            f.abandon();
+                            continue;
+                        }
+                        (Done::Sealed(Err(_)), true) => continue,
+                        (Done::Pending(p), false) => placing.take(p.0, &p.1),
+                        (Done::Sealed(sealed), false) => sealed.and_then(|f| placing.add(f)),
+                    };
+                    first_error = taken.err();
+                }
+                match first_error {
+                    None => placing.flush(),
+                    Some(e) => {
+                        placing.batch.abandon();
+                        Err(e)
                     }
                 }
-                first_error.map_or(Ok(()), Err)
             })
             .expect("spawn finisher thread");
         Finisher {
@@ -120,9 +175,13 @@ impl Finisher {
     }
 
     fn finish(&self, pending: Pending, entry: &Entry) -> Result<()> {
-        let tx = self.tx.as_ref().expect("open until joined");
-        tx.send((pending, entry.clone()))
+        self.sender()
+            .send(Done::Pending(Box::new((pending, entry.clone()))))
             .map_err(|_| Error::fatal("the restore finisher stopped"))
+    }
+
+    fn sender(&self) -> &std::sync::mpsc::SyncSender<Done> {
+        self.tx.as_ref().expect("open until joined")
     }
 
     /// Wait for every file to be placed; the first error, if any.
@@ -186,6 +245,84 @@ pub(super) fn cut(
     Ok(bytes)
 }
 
+/// Files up to this size are gathered whole and written by the pool of [`Writers`]; larger
+/// ones are written by the cut as they stream.
+const SMALL_FILE: u64 = 1 << 20;
+/// Writer threads: creating files is latency-bound (the journal, the directory), so a few
+/// run side by side even on two cores.
+const WRITERS: usize = 4;
+
+/// A small file to write: its directory, its entry, its whole content.
+struct Job {
+    dir: std::sync::Arc<rustix::fd::OwnedFd>,
+    path: std::path::PathBuf,
+    entry: Entry,
+    data: Vec<u8>,
+}
+
+/// The pool writing small files while the cut goes on; each file, written and sealed, goes
+/// to the finisher's batch.
+struct Writers {
+    tx: Option<std::sync::mpsc::SyncSender<Job>>,
+    handles: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Writers {
+    fn start(done: &std::sync::mpsc::SyncSender<Done>, clock: &std::sync::Arc<StageClock>) -> Self {
+        // At most 32 files (of at most SMALL_FILE bytes) wait: memory stays bounded.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(32);
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        let handles = (0..WRITERS)
+            .map(|i| {
+                let (rx, done, clock) = (rx.clone(), done.clone(), clock.clone());
+                std::thread::Builder::new()
+                    .name(format!("snapdrill-writer-{i}"))
+                    .spawn(move || {
+                        loop {
+                            let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                            let Ok(job) = job else { break };
+                            let sealed = write_whole(job, &clock);
+                            if done.send(Done::Sealed(sealed)).is_err() {
+                                break;
+                            }
+                        }
+                    })
+                    .expect("spawn writer thread")
+            })
+            .collect();
+        Writers {
+            tx: Some(tx),
+            handles,
+        }
+    }
+
+    fn send(&self, job: Job) -> Result<()> {
+        let tx = self.tx.as_ref().expect("open until joined");
+        tx.send(job)
+            .map_err(|_| Error::fatal("the restore writers stopped"))
+    }
+
+    fn join(mut self) {
+        drop(self.tx.take());
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Write and seal one whole small file.
+fn write_whole(job: Job, clock: &StageClock) -> Result<fs::SealedFile> {
+    let mut f = fs::PendingFile::create_in(job.dir, job.path)?;
+    f.write(&job.data, clock)?;
+    clock.time(Stage::Write, || f.seal(&job.entry))
+}
+
+/// The file the cut is filling: written as it streams, or gathered for the pool.
+enum Current {
+    Streaming(Pending),
+    Gathering(Vec<u8>),
+}
+
 /// Consume `(stream offset, plaintext)` in order and cut it into `files` (sorted by offset).
 /// With a `target`, files are placed there; without, they are only verified. Returns the
 /// content bytes restored.
@@ -195,26 +332,66 @@ pub(super) fn consume(
     mut rx: mpsc::Receiver<(u64, Vec<u8>)>,
     clock: &std::sync::Arc<StageClock>,
 ) -> Result<u64> {
-    let finisher = Finisher::start(clock);
+    // The filesystem of the target, for the batches' syncfs.
+    let root = match &target {
+        Some(t) => Some(
+            rustix::io::fcntl_dupfd_cloexec(t.root(), 0)
+                .map_err(|e| Error::io("opening", t.root_path(), e.into()))?,
+        ),
+        None => None,
+    };
+    let finisher = Finisher::start(clock, root);
+    let writers = target
+        .is_some()
+        .then(|| Writers::start(finisher.sender(), clock));
     let result = (|| {
         for f in files.iter().filter(|f| f.file_size() == 0) {
             finisher.finish(Pending::open(target.as_mut(), f)?, f)?;
         }
         let files: Vec<&Entry> = files.iter().filter(|f| f.file_size() > 0).collect();
-        let mut current: Option<Pending> = None;
+        let mut current: Option<Current> = None;
         let cut = cut(&mut rx, &files, |piece| match piece {
             Cut::Begin(i) => {
-                current = Some(Pending::open(target.as_mut(), files[i])?);
+                let small = writers.is_some() && files[i].file_size() <= SMALL_FILE;
+                current = Some(match small {
+                    true => Current::Gathering(Vec::with_capacity(files[i].file_size() as usize)),
+                    false => Current::Streaming(Pending::open(target.as_mut(), files[i])?),
+                });
                 Ok(())
             }
-            Cut::Data(data) => current.as_mut().expect("open file").write(data, clock),
-            Cut::End(i) => finisher.finish(current.take().expect("open file"), files[i]),
+            Cut::Data(data) => match current.as_mut().expect("open file") {
+                Current::Streaming(p) => p.write(data, clock),
+                Current::Gathering(buf) => {
+                    clock.mark_first_byte();
+                    clock.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    buf.extend_from_slice(data);
+                    Ok(())
+                }
+            },
+            Cut::End(i) => match current.take().expect("open file") {
+                Current::Streaming(p) => finisher.finish(p, files[i]),
+                Current::Gathering(data) => {
+                    let tree = target.as_mut().expect("gathering writes to a target");
+                    let (dir, path) = fs::where_to(tree, files[i])?;
+                    let entry = files[i].clone();
+                    let job = Job {
+                        dir,
+                        path,
+                        entry,
+                        data,
+                    };
+                    writers.as_ref().expect("a pool").send(job)
+                }
+            },
         });
-        if let Some(p) = current {
+        if let Some(Current::Streaming(p)) = current {
             p.abandon();
         }
         cut
     })();
+    if let Some(w) = writers {
+        w.join();
+    }
     let placed = finisher.join();
     let bytes = result?;
     placed?;

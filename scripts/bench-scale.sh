@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# `make bench`: many small files, side by side with restic (Debian package, installed when
+# missing). A tree of FILES small files (200-1,800 bytes, 100 per folder) is backed up,
+# re-backed up unchanged, and restored by both tools, ROUNDS times alternating; prints each
+# median with peak RSS and the ratio snapdrill/restic, and appends the table to
+# docs/benchmarks.md with the machine it ran on.
+#
+#   scripts/bench-scale.sh                      (20,000 files: a minute or two)
+#   FILES=200000 scripts/bench-scale.sh         (the issue's size: several minutes)
+#   FILES=1000000 ROUNDS=1 scripts/bench-scale.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FILES=${FILES:-20000}
+ROUNDS=${ROUNDS:-3}
+DATA=${BENCH_DIR:-bench-data}/scale-$FILES
+
+if [ -z "${BIN:-}" ]; then
+  # shellcheck source=scripts/cargo-bin.sh
+  . scripts/cargo-bin.sh
+  cargo build --release --quiet
+  BIN=$(cargo_bin release snapdrill)
+fi
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
+if ! command -v restic >/dev/null 2>&1; then
+  echo "bench-scale: installing restic (Debian package)" >&2
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q restic >/dev/null
+fi
+
+mkdir -p "$DATA"
+if [ ! -f "$DATA/tree.done" ]; then
+  rm -rf "$DATA/exports"
+  python3 - "$DATA/exports" "$FILES" <<'PY'
+import os, random, sys
+root, n = sys.argv[1], int(sys.argv[2])
+rng = random.Random(14)
+for i in range(n):
+    d = os.path.join(root, f"d{i // 100:05}")
+    if i % 100 == 0:
+        os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"f{i % 100:03}.csv"), "wb") as f:
+        f.write(rng.randbytes(rng.randint(200, 1800)))
+PY
+  touch "$DATA/tree.done"
+fi
+
+# One round of one tool: backup, unchanged backup, restore. Prints "b_s b_kib u_s u_kib r_s r_kib".
+snapdrill_round() {
+  rm -rf "$DATA/sd" "$DATA/sd-restored"
+  (cd "$DATA" && new_repo sd '[[store]]
+name = "local"
+url = "store"
+')
+  export SNAPDRILL_CONFIG=$PWD/$DATA/sd/snapdrill.toml
+  local b u r
+  b=$(measure "$BIN" -q backup)
+  u=$(measure "$BIN" -q backup)
+  r=$(measure "$BIN" -q restore latest --target "$DATA/sd-restored")
+  echo "$b $u $r"
+}
+
+restic_round() {
+  rm -rf "$DATA/restic" "$DATA/restic-restored"
+  export RESTIC_REPOSITORY=$PWD/$DATA/restic RESTIC_PASSWORD=bench
+  restic init -q >/dev/null
+  local b u r
+  b=$(cd "$DATA" && measure restic backup -q exports)
+  u=$(cd "$DATA" && measure restic backup -q exports)
+  r=$(measure restic restore -q latest --target "$DATA/restic-restored")
+  echo "$b $u $r"
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+: > "$DATA/sd.txt"; : > "$DATA/restic.txt"
+for _ in $(seq "$ROUNDS"); do
+  snapdrill_round >> "$DATA/sd.txt"
+  restic_round >> "$DATA/restic.txt"
+done
+
+col() { awk -v c="$2" '{print $c}' "$1" | median; }
+row() {
+  local what=$1 t=$2 m=$3 st sm rt rm
+  st=$(col "$DATA/sd.txt" "$t"); sm=$(col "$DATA/sd.txt" "$m")
+  rt=$(col "$DATA/restic.txt" "$t"); rm=$(col "$DATA/restic.txt" "$m")
+  printf '| %s | %s s / %s MiB | %s s / %s MiB | %s× |\n' "$what" "$st" "$((sm / 1024))" \
+    "$rt" "$((rm / 1024))" "$(awk -v a="$st" -v b="$rt" 'BEGIN {printf "%.2f", a / b}')"
+}
+table=$(
+  echo "| $FILES small files | snapdrill: time / peak RSS | restic $(restic version | awk '{print $2}') | time ratio |"
+  echo "| --- | --- | --- | --- |"
+  row "backup" 1 2
+  row "unchanged re-run" 3 4
+  row "restore (snapdrill: durable)" 5 6
+)
+echo "$table"
+{
+  echo
+  echo "### Small files, $(date -u +%Y-%m-%d) — $(nproc) cores, $(uname -m), $(df -T "$DATA" | awk 'NR==2 {print $2}') ($ROUNDS rounds, medians)"
+  echo
+  echo "$table"
+} >> docs/benchmarks.md
