@@ -45,6 +45,10 @@ PY
   touch "$DATA/tree.done"
 fi
 
+# Dirty pages of the previous step (a removed tree, the other tool's writes) are flushed
+# first, so that neither tool's syncs pay for the other's writes.
+settle() { sync; sleep 2; }
+
 # One round of one tool: backup, unchanged backup, restore. Prints "b_s b_kib u_s u_kib r_s r_kib".
 snapdrill_round() {
   rm -rf "$DATA/sd" "$DATA/sd-restored"
@@ -54,9 +58,9 @@ url = "store"
 ')
   export SNAPDRILL_CONFIG=$PWD/$DATA/sd/snapdrill.toml
   local b u r
-  b=$(measure "$BIN" -q backup)
-  u=$(measure "$BIN" -q backup)
-  r=$(measure "$BIN" -q restore latest --target "$DATA/sd-restored")
+  settle; b=$(measure "$BIN" -q backup)
+  settle; u=$(measure "$BIN" -q backup)
+  settle; r=$(measure "$BIN" -q restore latest --target "$DATA/sd-restored")
   echo "$b $u $r"
 }
 
@@ -65,9 +69,9 @@ restic_round() {
   export RESTIC_REPOSITORY=$PWD/$DATA/restic RESTIC_PASSWORD=bench
   restic init -q >/dev/null
   local b u r
-  b=$(cd "$DATA" && measure restic backup -q exports)
-  u=$(cd "$DATA" && measure restic backup -q exports)
-  r=$(measure restic restore -q latest --target "$DATA/restic-restored")
+  settle; b=$(cd "$DATA" && measure restic backup -q exports)
+  settle; u=$(cd "$DATA" && measure restic backup -q exports)
+  settle; r=$(measure restic restore -q latest --target "$DATA/restic-restored")
   echo "$b $u $r"
 }
 

@@ -193,7 +193,9 @@ async fn drill_one(
     start: Instant,
 ) -> DrillRecord {
     let clock = Arc::new(StageClock::default());
-    let ticker = progress(global.quiet, &plan.label, clock.clone());
+    // The responder asks "how long?": bytes, files, rate and ETA, as a restore shows them.
+    let ticker =
+        output::Ticker::start(global.quiet, format!("drill {}", plan.label), clock.clone());
     let outcome = drill::run(
         plan.stores,
         &plan.label,
@@ -204,8 +206,7 @@ async fn drill_one(
         clock,
     )
     .await;
-    ticker.abort();
-    output::ProgressLine::new(global.quiet).done();
+    drop(ticker);
     if !args.no_record {
         output::warnings(room.keep(&outcome).await, global.quiet);
     }
@@ -226,22 +227,6 @@ fn show(r: &DrillRecord, args: &Args, quiet: bool) {
         print!("{}", render::details(r));
     }
     println!("{}", render::result_line(r));
-}
-
-fn progress(quiet: bool, label: &str, clock: Arc<StageClock>) -> tokio::task::JoinHandle<()> {
-    let line = output::ProgressLine::new(quiet);
-    let label = label.to_owned();
-    tokio::spawn(async move {
-        let started = Instant::now();
-        loop {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            line.show(&format!(
-                "drill {label}: {} restored and verified, {:.0} s",
-                output::size(clock.bytes()),
-                started.elapsed().as_secs_f64()
-            ));
-        }
-    })
 }
 
 /// `--report` files and `--metrics-file`; HTML and metrics include the stored history.

@@ -63,8 +63,8 @@ impl ProgressLine {
     }
 }
 
-/// A restore's or dump's progress line (bytes, files, rate, ETA), redrawn four times a
-/// second on a terminal until dropped.
+/// A restore's, dump's or drill's progress line (bytes, files, rate, ETA), redrawn four
+/// times a second on a terminal until dropped.
 pub(super) struct Ticker {
     task: tokio::task::JoinHandle<()>,
     quiet: bool,
@@ -74,16 +74,17 @@ impl Ticker {
     /// Start showing `label`'s progress from `clock` (nothing unless stderr is a terminal).
     pub(super) fn start(
         quiet: bool,
-        label: &'static str,
+        label: impl Into<String>,
         clock: std::sync::Arc<snapdrill::restore::StageClock>,
     ) -> Self {
+        let label = label.into();
         let line = ProgressLine::new(quiet);
         let task = tokio::spawn(async move {
             let started = Instant::now();
             loop {
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 let secs = started.elapsed().as_secs_f64();
-                line.show(&snapdrill::restore::render::progress(label, &clock, secs));
+                line.show(&snapdrill::restore::render::progress(&label, &clock, secs));
             }
         });
         Ticker { task, quiet }

@@ -91,11 +91,11 @@ enum Done {
     Sealed(Result<fs::SealedFile>),
 }
 
-/// The finisher's work: checked files collect in a batch that is made durable and placed
-/// when full, and at the end.
+/// The finisher's work: checked files collect in a batch; a full batch goes to the
+/// [`Placer`], which makes it durable and places it while the next one fills.
 struct Placing {
-    root: Option<rustix::fd::OwnedFd>,
     batch: fs::Batch,
+    placer: Option<Placer>,
     clock: std::sync::Arc<StageClock>,
 }
 
@@ -115,19 +115,77 @@ impl Placing {
     }
 
     fn add(&mut self, sealed: fs::SealedFile) -> Result<()> {
-        match self.batch.add(sealed) {
-            true => self.flush(),
-            false => Ok(()),
+        if !self.batch.add(sealed) {
+            return Ok(());
+        }
+        let full = std::mem::take(&mut self.batch);
+        match &self.placer {
+            Some(p) => p.send(full),
+            None => Ok(()),
         }
     }
 
-    fn flush(&mut self) -> Result<()> {
-        let Some(root) = &self.root else {
-            return Ok(());
+    /// Place what is left and wait for the placer; the first error, if any.
+    fn finish(mut self, failed: Option<Error>) -> Result<()> {
+        let last = std::mem::take(&mut self.batch);
+        let Some(placer) = self.placer.take() else {
+            return failed.map_or(Ok(()), Err);
         };
-        let placed = self.clock.time(Stage::Write, || self.batch.flush(root))?;
-        (0..placed).for_each(|_| self.clock.count_file());
-        Ok(())
+        if failed.is_none() {
+            placer.send(last)?;
+        } else {
+            let mut last = last;
+            last.abandon();
+        }
+        let placed = placer.join();
+        match failed {
+            Some(e) => Err(e),
+            None => placed,
+        }
+    }
+}
+
+/// Makes full batches durable (one `syncfs`) and renames their files, on its own thread.
+struct Placer {
+    tx: std::sync::mpsc::SyncSender<fs::Batch>,
+    handle: std::thread::JoinHandle<Result<()>>,
+}
+
+impl Placer {
+    fn start(root: rustix::fd::OwnedFd, clock: std::sync::Arc<StageClock>) -> Self {
+        // One batch waits while one is placed: memory stays at two batches.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<fs::Batch>(1);
+        let handle = std::thread::Builder::new()
+            .name("snapdrill-placer".into())
+            .spawn(move || {
+                let mut first_error = None;
+                for mut batch in rx {
+                    if first_error.is_some() {
+                        batch.abandon();
+                        continue;
+                    }
+                    match clock.time(Stage::Write, || batch.flush(&root)) {
+                        Ok(placed) => (0..placed).for_each(|_| clock.count_file()),
+                        Err(e) => first_error = Some(e),
+                    }
+                }
+                first_error.map_or(Ok(()), Err)
+            })
+            .expect("spawn placer thread");
+        Placer { tx, handle }
+    }
+
+    fn send(&self, batch: fs::Batch) -> Result<()> {
+        self.tx
+            .send(batch)
+            .map_err(|_| Error::fatal("the restore placer stopped"))
+    }
+
+    fn join(self) -> Result<()> {
+        drop(self.tx);
+        self.handle
+            .join()
+            .unwrap_or_else(|_| Err(Error::fatal("the restore placer failed")))
     }
 }
 
@@ -135,8 +193,8 @@ impl Finisher {
     fn start(clock: &std::sync::Arc<StageClock>, root: Option<rustix::fd::OwnedFd>) -> Self {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Done>(64);
         let mut placing = Placing {
-            root,
             batch: fs::Batch::default(),
+            placer: root.map(|r| Placer::start(r, clock.clone())),
             clock: clock.clone(),
         };
         let handle = std::thread::Builder::new()
@@ -159,13 +217,7 @@ impl Finisher {
                     };
                     first_error = taken.err();
                 }
-                match first_error {
-                    None => placing.flush(),
-                    Some(e) => {
-                        placing.batch.abandon();
-                        Err(e)
-                    }
-                }
+                placing.finish(first_error)
             })
             .expect("spawn finisher thread");
         Finisher {
