@@ -8,6 +8,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -411,4 +412,98 @@ fn a_rotated_write_key_keeps_history_verifiable_and_is_refused_once_its_window_e
         2,
         "{history}"
     );
+}
+
+/// Turn the repository of `env` into one as snapdrill 0.2 wrote it (format 2: no read keys,
+/// no recorded recipients), in every store.
+fn make_format_2(env: &Env) {
+    use snapdrill::format::repo_config::RepoConfig;
+    let key = snapdrill::keys::WriteKey::load(&env.write_key()).unwrap();
+    for store in &env.stores {
+        let path = env.store(store).join("config");
+        let mut c = RepoConfig::from_object(&fs::read(&path).unwrap(), &key.signer()).unwrap();
+        let recipient = age::x25519::Recipient::from_str(&env.recipient).unwrap();
+        let sealed = snapdrill::sealing::encrypt(&key.dedup, &[recipient]).unwrap();
+        c.version = 1;
+        c.generation = 0;
+        c.recipients.clear();
+        c.read_keys.clear();
+        c.change = None;
+        c.dedup_key = base64_encode(&sealed);
+        fs::write(&path, c.to_object(&key)).unwrap();
+        let _ = fs::remove_dir_all(env.store(store).join("keys"));
+    }
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+#[test]
+fn a_format_2_repository_gets_read_keys_at_its_first_key_change_and_rekey_moves_the_old_objects() {
+    let env = Env::new(&["tokyo", "osaka"]);
+    make_format_2(&env);
+    let src = env.tree("exports", &[("customers.csv", b"id\n1\n")]);
+    env.ok(&["backup", src.to_str().unwrap()]);
+    let old = env.snapshot_ids().pop().unwrap();
+    // Format 2: the objects open with the identity itself.
+    let chunk = env.chunk_objects("tokyo").pop().unwrap();
+    assert!(stock_age_opens(&env.identity(), &chunk));
+    let (b, b_recipient) = keygen(&env, "b.txt");
+    let out = env.run(&["keys", "add", &b_recipient]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(stderr(&out).contains("snapdrill rekey"), "{}", show(&out));
+    fs::write(src.join("customers.csv"), b"id\n2\n").unwrap();
+    env.ok(&["backup", src.to_str().unwrap()]);
+    // B reads the new snapshot, not yet the old one (its objects name A alone)...
+    every_snapshot_restores_but(&env, &b, &old);
+    let out = env.run(&[
+        "restore",
+        &old,
+        "-t",
+        "x",
+        "--identity",
+        b.to_str().unwrap(),
+    ]);
+    assert_ne!(code(&out), 0, "{}", show(&out));
+    // ...until a rekey moves them onto the read key.
+    env.ok(&["rekey"]);
+    every_snapshot_restores(&env, &b, "after-rekey");
+    assert!(!stock_age_opens(&env.identity(), &chunk));
+}
+
+fn every_snapshot_restores_but(env: &Env, identity: &Path, skip: &str) {
+    for id in env.snapshot_ids().into_iter().filter(|i| i != skip) {
+        let target = env.p(&format!("partial-{id}"));
+        let out = env.run(&[
+            "restore",
+            &id,
+            "-t",
+            target.to_str().unwrap(),
+            "--identity",
+            identity.to_str().unwrap(),
+        ]);
+        assert_eq!(code(&out), 0, "{id}: {}", show(&out));
+    }
+}
+
+#[test]
+fn a_format_2_repository_can_be_rekeyed_directly() {
+    let env = Env::new(&["tokyo"]);
+    make_format_2(&env);
+    let src = env.tree("exports", &[("customers.csv", b"id\n1\n")]);
+    env.ok(&["backup", src.to_str().unwrap()]);
+    let out = env.ok(&["rekey"]);
+    assert!(out.contains("rekey complete"), "{out}");
+    let listing = env.ok(&["keys", "list"]);
+    assert!(
+        listing.contains(&env.recipient) && listing.contains("read keys: 1"),
+        "{listing}"
+    );
+    let chunk = env.chunk_objects("tokyo").pop().unwrap();
+    assert!(!stock_age_opens(&env.identity(), &chunk));
+    every_snapshot_restores(&env, &env.identity(), "format-2-rekeyed");
+    let out = env.run(&["audit", "--read-data"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
 }

@@ -145,7 +145,7 @@ async fn rekey(
     let (switch, journal) = match journal {
         Some(j) => (j.switch_config(&repo.signer)?, j),
         None => {
-            let switch = switch_config(repo, &identity, &write)?;
+            let switch = switch_config(config, repo, &identity, &write)?;
             let j = journal::Journal::new(&switch, &write);
             j.save(&config.state_dir)?;
             (switch, j)
@@ -198,14 +198,15 @@ async fn rekey(
 
 /// The switch generation: every read key sealed again to the current recipients, and a
 /// new one, current from now on.
-fn switch_config(repo: &Repository, ids: &Identities, write: &WriteKey) -> Result<RepoConfig> {
+fn switch_config(
+    config: &Config,
+    repo: &Repository,
+    ids: &Identities,
+    write: &WriteKey,
+) -> Result<RepoConfig> {
     let current = &repo.config;
-    let entries = current.recipients.clone();
-    if entries.is_empty() {
-        return Err(Error::Usage(
-            "this repository (format version 2) records no recipients yet: run `snapdrill keys add` or `snapdrill keys remove` once first, then rekey".into(),
-        ));
-    }
+    // A repository of format 2 records no recipients: the configured ones become its first.
+    let entries = keyring::recorded_or_configured(config, current);
     let to = entries
         .iter()
         .map(|e| crate::keys::RecipientKey::parse(&e.recipient))

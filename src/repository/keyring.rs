@@ -219,7 +219,7 @@ pub async fn change_keys(
 
 /// The recipients the repository records, or — before format version 3 — the configured
 /// ones, as of the repository's creation.
-fn recorded_or_configured(config: &Config, current: &RepoConfig) -> Vec<RecipientEntry> {
+pub fn recorded_or_configured(config: &Config, current: &RepoConfig) -> Vec<RecipientEntry> {
     if !current.recipients.is_empty() {
         return current.recipients.clone();
     }
