@@ -507,3 +507,37 @@ fn a_format_2_repository_can_be_rekeyed_directly() {
     let out = env.run(&["audit", "--read-data"]);
     assert_eq!(code(&out), 0, "{}", show(&out));
 }
+
+/// The test plugin (fixtures/plugin: TEST ONLY, a fake age plugin speaking the protocol),
+/// and a recipient and identity of it.
+const PLUGIN_RECIPIENT: &str =
+    "age1snapdrilltest1qypqxpq9qcrsszg2pvxq6rs0zqg3yyc5z5tpwxqergd3c8g7ruszzpqnvcc";
+const PLUGIN_IDENTITY: &str =
+    "AGE-PLUGIN-SNAPDRILLTEST-19Q5J52EV95HZ7VP3XGENGDFKXUURJW3M8S7NU06QG9PYX3Z9GERSFAYZXE";
+
+#[test]
+fn a_plugin_recipient_round_trips_through_its_plugin_on_path() {
+    let (mut env, _) = repository_with_history(1);
+    let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/plugin");
+    let path = format!(
+        "{}:{}",
+        plugins.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // Without the plugin on PATH: one plain error naming it, nothing changed.
+    let out = env.run(&["keys", "add", PLUGIN_RECIPIENT]);
+    assert_eq!(code(&out), 12, "{}", show(&out));
+    assert!(
+        stderr(&out).contains("age-plugin-snapdrilltest"),
+        "{}",
+        show(&out)
+    );
+    env.extra_env.push(("PATH".into(), path));
+    let out = env.ok(&["keys", "add", PLUGIN_RECIPIENT]);
+    assert!(out.contains("generation 2"), "{out}");
+    assert!(env.ok(&["keys", "list"]).contains("plugin:snapdrilltest"));
+    let identity = env.p("plugin-identity.txt");
+    fs::write(&identity, format!("# TEST ONLY\n{PLUGIN_IDENTITY}\n")).unwrap();
+    set_mode(&identity, 0o600);
+    every_snapshot_restores(&env, &identity, "plugin");
+}
