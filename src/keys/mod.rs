@@ -84,7 +84,9 @@ pub use recipient::{RecipientKey, fingerprint};
 pub struct Identities {
     keys: Vec<Box<dyn age::Identity + Send + Sync>>,
     publics: Vec<String>,
-    read: std::sync::OnceLock<Vec<age::x25519::Identity>>,
+    /// Read keys opened so far, by public half. They live as long as the process (a few
+    /// per repository), so that [`Identities::as_age`] can lend them without a lock held.
+    read: std::sync::Mutex<Vec<(String, &'static age::x25519::Identity)>>,
     /// The file they came from, for messages.
     pub path: PathBuf,
 }
@@ -178,7 +180,7 @@ impl Identities {
         Identities {
             keys: Vec::new(),
             publics: Vec::new(),
-            read: std::sync::OnceLock::new(),
+            read: std::sync::Mutex::new(Vec::new()),
             path: path.to_owned(),
         }
     }
@@ -208,11 +210,17 @@ impl Identities {
     /// The identities as the age crate wants them: this host's keys, then the read keys
     /// they unsealed.
     pub fn as_age(&self) -> impl Iterator<Item = &dyn age::Identity> {
-        let read = self.read.get().map(|r| r.as_slice()).unwrap_or(&[]);
+        let read: Vec<&'static age::x25519::Identity> = self
+            .read
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(_, k)| *k)
+            .collect();
         self.keys
             .iter()
             .map(|k| k.as_ref() as &dyn age::Identity)
-            .chain(read.iter().map(|k| k as &dyn age::Identity))
+            .chain(read.into_iter().map(|k| k as &dyn age::Identity))
     }
 
     /// The public recipients of these identities (X25519 and SSH keys; a plugin's is known
@@ -223,27 +231,23 @@ impl Identities {
 
     /// Open the repository's sealed read keys (each an age file holding an X25519 identity)
     /// with this host's keys and keep those that open, so that [`Identities::as_age`]
-    /// decrypts what was written to them. The first call wins: one process, one repository.
-    /// How many opened.
+    /// decrypts what was written to them. Calls add up: stores holding different key
+    /// generations (a drill of each store) each bring theirs. How many are held.
     pub fn unlock(&self, sealed: &[Vec<u8>]) -> usize {
-        let opened: Vec<age::x25519::Identity> = sealed
-            .iter()
-            .filter_map(|blob| open_read_key(blob, &self.keys))
-            .collect();
-        let n = opened.len();
-        let _ = self.read.set(opened);
-        self.read.get().map_or(n, Vec::len)
+        let mut read = self.read.lock().unwrap_or_else(|p| p.into_inner());
+        for id in sealed.iter().filter_map(|b| open_read_key(b, &self.keys)) {
+            let public = id.to_public().to_string();
+            if !read.iter().any(|(p, _)| *p == public) {
+                read.push((public, Box::leak(Box::new(id))));
+            }
+        }
+        read.len()
     }
 
     /// A sealed read key's secret text, when one of this host's own keys opens it (to seal
     /// it again to other recipients).
     pub fn open_read_key(&self, blob: &[u8]) -> Option<age::secrecy::SecretString> {
         open_read_key(blob, &self.keys).map(|id| id.to_string())
-    }
-
-    /// Does this host hold read keys unsealed by [`Identities::unlock`]?
-    pub fn unlocked(&self) -> usize {
-        self.read.get().map_or(0, Vec::len)
     }
 }
 
@@ -540,6 +544,32 @@ mod tests {
             );
             assert!(err.hint().unwrap().contains(PASSPHRASE_COMMAND));
         }
+    }
+
+    #[test]
+    fn read_keys_opened_in_separate_calls_add_up() {
+        use std::io::Write as _;
+        let (text, recipient) = generate_identity();
+        let ids = Identities::parse(&text, Path::new("test")).unwrap();
+        let to = age::x25519::Recipient::from_str(&recipient).unwrap();
+        let seal = |secret: &str| {
+            let enc = age::Encryptor::with_recipients(std::iter::once(&to as &dyn age::Recipient))
+                .unwrap();
+            let mut out = Vec::new();
+            let mut w = enc.wrap_output(&mut out).unwrap();
+            w.write_all(secret.as_bytes()).unwrap();
+            w.finish().unwrap();
+            out
+        };
+        let (r1, _) = generate_read_key();
+        let (r2, _) = generate_read_key();
+        assert_eq!(ids.unlock(&[seal(r1.expose_secret())]), 1);
+        assert_eq!(
+            ids.unlock(&[seal(r1.expose_secret()), seal(r2.expose_secret())]),
+            2
+        );
+        assert_eq!(ids.as_age().count(), 3, "own key and two read keys");
+        assert_eq!(ids.unlock(&[b"not age".to_vec()]), 2);
     }
 
     #[test]
