@@ -6,7 +6,7 @@
 mod common;
 
 use std::fs;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use common::{Env, assert_same_tree, code, random_bytes, show, write_tree};
 
@@ -15,10 +15,7 @@ const RUNS: usize = 50;
 #[test]
 fn backups_killed_at_random_instants_never_leave_a_bad_snapshot() {
     let env = Env::new(&["near", "far"]);
-    let seed = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
+    let seed = common::time_seed();
     let mut rng = common::rng(seed);
     let src = env.p("exports");
     let files: Vec<(String, Vec<u8>)> = (0..12)
@@ -106,10 +103,7 @@ fn backups_killed_at_random_instants_never_leave_a_bad_snapshot() {
 #[test]
 fn restores_killed_at_random_instants_never_leave_a_wrong_file_and_force_completes() {
     let env = Env::new(&["near"]);
-    let seed = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
+    let seed = common::time_seed();
     let mut rng = common::rng(seed);
     let src = env.p("exports");
     let files: Vec<(String, Vec<u8>)> = (0..3000u64)

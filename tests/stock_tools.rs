@@ -54,41 +54,6 @@ fn signed_body(object: &[u8]) -> serde_json::Value {
     json(body)
 }
 
-/// The current read key, opened from the store's `config` with the stock `age` and the
-/// identity, written to a file `age -i` takes.
-fn unseal_read_key(env: &Env, store: &Path) -> std::path::PathBuf {
-    let config = signed_body(&fs::read(store.join("config")).unwrap());
-    let sealed = config["read_keys"].as_array().unwrap().last().unwrap()["sealed"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let mut b64 = Command::new("base64")
-        .arg("-d")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    b64.stdin
-        .take()
-        .unwrap()
-        .write_all(sealed.as_bytes())
-        .unwrap();
-    let sealed_path = env.p("read-key.age");
-    fs::write(&sealed_path, b64.wait_with_output().unwrap().stdout).unwrap();
-    let age = Command::new("age")
-        .arg("-d")
-        .arg("-i")
-        .arg(env.identity())
-        .arg(&sealed_path)
-        .output()
-        .unwrap();
-    assert!(age.status.success(), "{}", stderr(&age));
-    assert!(age.stdout.starts_with(b"AGE-SECRET-KEY-1"));
-    let key = env.p("read-key.txt");
-    fs::write(&key, age.stdout).unwrap();
-    key
-}
-
 #[test]
 fn every_object_opens_with_age_and_zstd_and_the_files_can_be_cut_by_hand() {
     require_tool("age", "age");
@@ -114,7 +79,7 @@ fn every_object_opens_with_age_and_zstd_and_the_files_can_be_cut_by_hand() {
 
     for store in ["a", "b"] {
         let root = env.store(store);
-        let read_key = unseal_read_key(&env, &root);
+        let read_key = read_key_by_hand(&root, &env.identity(), &env.p("read-key.txt"));
         // Every chunk and manifest object opens with the stock tools.
         let mut plain_chunks: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         for object in files_under(&root.join("chunks")) {

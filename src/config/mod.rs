@@ -714,57 +714,17 @@ pub fn pin_signer(path: &Path, signer: &str) -> Result<bool> {
 /// Replace the pinned `signer` under `[repository]` in the config file (a write-key
 /// rotation); when there is none, pin it as `init` does.
 pub fn set_signer(path: &Path, signer: &str) -> Result<bool> {
-    #[derive(serde::Deserialize)]
-    struct File {
-        repository: Option<Repo>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Repo {
-        signer: Option<toml::Spanned<String>>,
-    }
-    let text = fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
-    let Ok(File {
-        repository: Some(Repo {
-            signer: Some(pinned),
-        }),
-    }) = toml::from_str::<File>(&text)
-    else {
-        return pin_signer(path, signer);
-    };
-    let span = pinned.span();
     let quoted = toml::Value::String(signer.to_owned()).to_string();
-    let out = format!("{}{quoted}{}", &text[..span.start], &text[span.end..]);
-    crate::localfs::atomic::write(
-        path,
-        out.as_bytes(),
-        crate::localfs::atomic::NewMode::Private,
-        true,
-    )
-    .map_err(|e| Error::io("replacing", path, e))?;
-    Ok(true)
+    match replace_repository_value(path, "signer", &quoted)? {
+        true => Ok(true),
+        false => pin_signer(path, signer),
+    }
 }
 
 /// Replace the `recipients` list under `[repository]` in the config file at `path` by
 /// `recipients` (what `snapdrill keys add/remove` changed), keeping every other byte of the
 /// file. False when the file has no such list to replace (the operator edits it).
 pub fn set_recipients(path: &Path, recipients: &[String]) -> Result<bool> {
-    #[derive(serde::Deserialize)]
-    struct File {
-        repository: Option<Repo>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Repo {
-        recipients: Option<toml::Spanned<Vec<String>>>,
-    }
-    let text = fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
-    let Ok(File {
-        repository: Some(Repo {
-            recipients: Some(list),
-        }),
-    }) = toml::from_str::<File>(&text)
-    else {
-        return Ok(false);
-    };
     let quoted: Vec<String> = recipients
         .iter()
         .map(|r| toml::Value::String(r.clone()).to_string())
@@ -773,7 +733,26 @@ pub fn set_recipients(path: &Path, recipients: &[String]) -> Result<bool> {
         [one] => format!("[{one}]"),
         many => format!("[\n    {},\n]", many.join(",\n    ")),
     };
-    let span = list.span();
+    replace_repository_value(path, "recipients", &value)
+}
+
+/// Replace the value of `key` under `[repository]` by `value` (TOML text), keeping every
+/// other byte of the file (its comments, its order); false when there is no such key.
+fn replace_repository_value(path: &Path, key: &str, value: &str) -> Result<bool> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        repository: Option<std::collections::BTreeMap<String, toml::Spanned<toml::Value>>>,
+    }
+    let text = fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+    let span = match toml::from_str::<File>(&text) {
+        Ok(File {
+            repository: Some(table),
+        }) => table.get(key).map(toml::Spanned::span),
+        _ => None,
+    };
+    let Some(span) = span else {
+        return Ok(false);
+    };
     let out = format!("{}{value}{}", &text[..span.start], &text[span.end..]);
     crate::localfs::atomic::write(
         path,

@@ -82,6 +82,14 @@ pub fn config_history_object(generation: u64) -> String {
     format!("{KEYS_PREFIX}config-{generation:08}")
 }
 
+/// The generation a key-history object's name carries.
+pub fn config_history_generation(name: &str) -> Option<u64> {
+    name.strip_prefix(KEYS_PREFIX)?
+        .strip_prefix("config-")?
+        .parse()
+        .ok()
+}
+
 /// The name a `rekey` gives a snapshot's manifest encrypted to read key generation
 /// `generation` (commit version 3): a new name, so that the commit naming the old one stays
 /// true until it is replaced.

@@ -137,7 +137,7 @@ pub struct RecipientEntry {
 pub struct ReadKey {
     /// The public half (`age1…`).
     pub recipient: String,
-    /// The secret half (the `AGE-SECRET-KEY-1…` line), age-encrypted to the recipients,
+    /// The secret half (its secret-key line, as `age-keygen` writes one), age-encrypted to the recipients,
     /// base64.
     pub sealed: String,
     /// When it was made.
@@ -145,6 +145,15 @@ pub struct ReadKey {
 }
 
 impl ReadKey {
+    /// A new read key sealed to `to`, made at `created`, and its public half.
+    pub fn fresh(
+        to: &[RecipientKey],
+        created: &str,
+    ) -> crate::error::Result<(ReadKey, age::x25519::Recipient)> {
+        let (secret, public) = crate::keys::generate_read_key();
+        Ok((Self::seal(&secret, &public, to, created)?, public))
+    }
+
     /// Seal `secret` (whose public half is `public`) to `to`.
     pub fn seal(
         secret: &age::secrecy::SecretString,
@@ -186,8 +195,7 @@ impl RepoConfig {
         created: std::time::SystemTime,
     ) -> crate::error::Result<Self> {
         let created = super::format_time(created);
-        let (secret, public) = crate::keys::generate_read_key();
-        let read_key = ReadKey::seal(&secret, &public, recipients, &created)?;
+        let (read_key, _) = ReadKey::fresh(recipients, &created)?;
         let config = RepoConfig {
             format: FORMAT.into(),
             version: VERSION,

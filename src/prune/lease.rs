@@ -177,12 +177,6 @@ impl Lease {
         ))
     }
 
-    /// This lease's nonce (a resumed run recognises its own lease by it).
-    pub fn nonce(&self) -> String {
-        let body = lock(&self.held.body).clone();
-        serde_json::from_slice::<Body>(&body).map_or_else(|_| String::new(), |b| b.nonce)
-    }
-
     /// Break the lease in `store` if it carries `nonce`: the lease of an earlier run of
     /// this very operation, killed before it could release it (its journal kept the nonce).
     pub async fn break_own(store: &StoreRef, nonce: &str) -> Result<bool> {

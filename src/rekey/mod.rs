@@ -100,13 +100,10 @@ pub(crate) struct Keys {
 /// recipient's, not yet used on a repository) and the write key; `host` names this host in
 /// the leases.
 pub async fn run(config: &Config, identity: Arc<Identities>, host: &str) -> Result<RekeyReport> {
-    let write = WriteKey::load(&config.write_key)?;
-    if repository::signer(config, false)? != write.signer() {
-        return Err(Error::key(
-            "the write key does not match the signer pinned in the config",
-            "rekey needs this repository's write key (copy it from the backup host) and an identity",
-        ));
-    }
+    let write = repository::write_key(
+        config,
+        "rekey needs this repository's write key (copy it from the backup host) and an identity",
+    )?;
     let repo = Repository::open_for(config, Purpose::Retention).await?.repo;
     keyring::check_recipients(config, &repo.config)?;
     let mut journal = journal::Journal::load(&config.state_dir, &repo.config.repository_id)?;
@@ -207,41 +204,12 @@ fn switch_config(
     let current = &repo.config;
     // A repository of format 2 records no recipients: the configured ones become its first.
     let entries = keyring::recorded_or_configured(config, current);
-    let to = entries
-        .iter()
-        .map(|e| crate::keys::RecipientKey::parse(&e.recipient))
-        .collect::<Result<Vec<_>>>()?;
-    let mut read_keys = Vec::new();
-    for (blob, old) in current.sealed_read_keys().iter().zip(&current.read_keys) {
-        let secret = ids.open_read_key(blob).ok_or_else(|| {
-            Error::key(
-                format!(
-                    "the identity {} does not open the read key {}: rekey needs a current recipient's identity",
-                    ids.path.display(),
-                    keyring::short(&old.recipient)
-                ),
-                "use the identity of a recipient `snapdrill keys list` shows",
-            )
-        })?;
-        let public = age::x25519::Recipient::from_str(&old.recipient).map_err(|_| {
-            Error::integrity(
-                None,
-                Some(format::CONFIG_OBJECT),
-                "a read key does not parse",
-            )
-        })?;
-        read_keys.push(crate::format::repo_config::ReadKey::seal(
-            &secret,
-            &public,
-            &to,
-            &old.created,
-        )?);
-    }
-    let (secret, public) = crate::keys::generate_read_key();
+    let to = keyring::recipient_keys(&entries)?;
+    let hint = "rekey needs the identity of a recipient `snapdrill keys list` shows";
+    let mut read_keys = keyring::reseal(current, ids, &to, hint)?;
     let now = format::format_time(std::time::SystemTime::now());
-    read_keys.push(crate::format::repo_config::ReadKey::seal(
-        &secret, &public, &to, &now,
-    )?);
+    let (new, public) = crate::format::repo_config::ReadKey::fresh(&to, &now)?;
+    read_keys.push(new);
     current.successor(
         write,
         entries,
@@ -298,11 +266,7 @@ async fn retire(
     let done = match journal.retire_config(&repo.signer)? {
         Some(done) => done,
         None => {
-            let to = switch
-                .recipients
-                .iter()
-                .map(|e| crate::keys::RecipientKey::parse(&e.recipient))
-                .collect::<Result<Vec<_>>>()?;
+            let to = keyring::recipient_keys(&switch.recipients)?;
             let newest = switch.read_keys.last().cloned().into_iter().collect();
             let change = "rekey done: older read keys retired".to_owned();
             let done =

@@ -162,31 +162,24 @@ pub async fn change_keys(
     change: &KeyChange,
     identities: Option<&Identities>,
 ) -> Result<KeysChanged> {
-    let key = WriteKey::load(&config.write_key)?;
-    if super::signer(config, false)? != key.signer() {
-        return Err(Error::key(
-            "the write key does not match the signer pinned in the config",
-            "run `snapdrill keys` on the backup host of this repository, with its write key",
-        ));
-    }
+    let key = super::write_key(
+        config,
+        "run `snapdrill keys` on the backup host of this repository, with its write key",
+    )?;
     let (stores, failed) = super::open_stores(config, false);
     let repo = Repository::open(stores, key.signer(), OpenMode::AnyUsable).await?;
     let current = &repo.config;
     let mut entries = recorded_or_configured(config, current);
     apply(&mut entries, change)?;
-    let parsed = entries
-        .iter()
-        .map(|e| RecipientKey::parse(&e.recipient))
-        .collect::<Result<Vec<_>>>()?;
+    let parsed = recipient_keys(&entries)?;
     let (mut read_keys, resealed) = match identities {
-        Some(ids) => (reseal(current, ids, &parsed)?, true),
+        Some(ids) => (reseal(current, ids, &parsed, RESEAL_HINT)?, true),
         None => (current.read_keys.clone(), false),
     };
     let new_read_key = !resealed || matches!(change, KeyChange::Remove(_)) || read_keys.is_empty();
     if new_read_key {
-        let (secret, public) = keys::generate_read_key();
         let now = format::format_time(SystemTime::now());
-        read_keys.push(ReadKey::seal(&secret, &public, &parsed, &now)?);
+        read_keys.push(ReadKey::fresh(&parsed, &now)?.0);
     }
     let note = match change {
         KeyChange::Add(r) => format!("add {}", short(r)),
@@ -276,8 +269,24 @@ fn apply(entries: &mut Vec<RecipientEntry>, change: &KeyChange) -> Result<()> {
     Ok(())
 }
 
-/// Every read key of `current`, opened with `ids` and sealed again to `to`.
-fn reseal(current: &RepoConfig, ids: &Identities, to: &[RecipientKey]) -> Result<Vec<ReadKey>> {
+/// The recipients of `entries`, parsed.
+pub fn recipient_keys(entries: &[RecipientEntry]) -> Result<Vec<RecipientKey>> {
+    entries
+        .iter()
+        .map(|e| RecipientKey::parse(&e.recipient))
+        .collect()
+}
+
+const RESEAL_HINT: &str = "use the identity of a current recipient (`snapdrill keys list`), or run without --identity: new snapshots are then readable by the new recipient, older ones after `snapdrill rekey`";
+
+/// Every read key of `current`, opened with `ids` and sealed again to `to`; `hint` says
+/// what to do when the identity opens one not.
+pub fn reseal(
+    current: &RepoConfig,
+    ids: &Identities,
+    to: &[RecipientKey],
+    hint: &str,
+) -> Result<Vec<ReadKey>> {
     let sealed = current.sealed_read_keys();
     let mut out = Vec::with_capacity(sealed.len());
     for (blob, old) in sealed.iter().zip(&current.read_keys) {
@@ -288,7 +297,7 @@ fn reseal(current: &RepoConfig, ids: &Identities, to: &[RecipientKey]) -> Result
                     ids.path.display(),
                     short(&old.recipient)
                 ),
-                "use the identity of a current recipient (`snapdrill keys list`), or run without --identity: new snapshots are then readable by the new recipient, older ones after `snapdrill rekey`",
+                hint,
             )
         })?;
         let public = std::str::FromStr::from_str(&old.recipient).map_err(|_| {
@@ -303,60 +312,77 @@ fn reseal(current: &RepoConfig, ids: &Identities, to: &[RecipientKey]) -> Result
     Ok(out)
 }
 
-/// Write config generation `generation` (`object`) into every usable store: first its
-/// history copy `keys/config-<generation>`, create-only (two changes made at once cannot
-/// both win), then `config` itself.
+/// Write config generation `generation` (`object`) into every usable store (see
+/// [`place_generation`]); per store, written or why not. Two changes made at once stop the
+/// later one.
 pub async fn write_generation(
     repo: &Repository,
     generation: u64,
     object: Bytes,
 ) -> Result<Vec<(String, std::result::Result<(), String>)>> {
-    let history = format::config_history_object(generation);
     let mut outcomes = Vec::new();
     for store in &repo.stores {
-        match store::put_create_or_existing(
-            store.as_ref(),
-            &history,
-            object.clone(),
-            limits::CONFIG_OBJECT,
-        )
-        .await
-        {
-            Ok(store::Placed::Theirs(_)) => {
-                return Err(Error::fatal(format!(
-                    "store '{}' already holds key generation {generation}, written by another change at the same time; nothing more was written",
-                    store.name()
-                )));
-            }
-            Ok(_) => {}
-            Err(e) => {
-                outcomes.push((store.name().to_owned(), Err(e.to_string())));
-                continue;
-            }
-        }
-        // Never replace a store's config by an older generation (a resumed rekey, a
-        // change that raced another one).
-        let theirs = match store
-            .get(format::CONFIG_OBJECT, limits::CONFIG_OBJECT)
-            .await
-        {
-            Ok(b) => RepoConfig::from_object(&b, &repo.signer).map_or(0, |c| c.generation),
-            Err(_) => 0,
+        let placed = place_generation(store, &repo.signer, generation, object.clone()).await;
+        let outcome = match placed {
+            Ok(_) => Ok(()),
+            Err(e @ Error::Fatal { .. }) => return Err(e),
+            Err(e) => Err(e.to_string()),
         };
-        if theirs >= generation {
-            outcomes.push((store.name().to_owned(), Ok(())));
-            continue;
-        }
-        let put = store
-            .put(
-                format::CONFIG_OBJECT,
-                object.clone(),
-                store::PutMode::Overwrite,
-            )
-            .await;
-        outcomes.push((store.name().to_owned(), put.map_err(|e| e.to_string())));
+        outcomes.push((store.name().to_owned(), outcome));
     }
     Ok(outcomes)
+}
+
+/// Write config generation `generation` into one store: its history copy
+/// `keys/config-<generation>` first, create-only (another change that took the number is
+/// `Error::Fatal`), then `config` — unless the store already holds that generation or a
+/// newer one (a resumed rekey, a change that raced another): a config is never replaced by
+/// an older one. Whether `config` was written.
+pub async fn place_generation(
+    store: &crate::store::StoreRef,
+    signer: &ed25519_dalek::VerifyingKey,
+    generation: u64,
+    object: Bytes,
+) -> Result<bool> {
+    let history = format::config_history_object(generation);
+    let placed = store::put_create_or_existing(
+        store.as_ref(),
+        &history,
+        object.clone(),
+        limits::CONFIG_OBJECT,
+    )
+    .await?;
+    if let store::Placed::Theirs(_) = placed {
+        return Err(Error::fatal(format!(
+            "store '{}' already holds key generation {generation}, written by another change at the same time; nothing more was written",
+            store.name()
+        )));
+    }
+    if store_generation(store, signer).await.0 >= generation {
+        return Ok(false);
+    }
+    store
+        .put(format::CONFIG_OBJECT, object, store::PutMode::Overwrite)
+        .await?;
+    Ok(true)
+}
+
+/// The key generation of a store's `config` (0: none, unreadable, or not signed by
+/// `signer`), and its bytes.
+pub async fn store_generation(
+    store: &crate::store::StoreRef,
+    signer: &ed25519_dalek::VerifyingKey,
+) -> (u64, Option<Bytes>) {
+    match store
+        .get(format::CONFIG_OBJECT, limits::CONFIG_OBJECT)
+        .await
+    {
+        Ok(b) => match RepoConfig::from_object(&b, signer) {
+            Ok(c) => (c.generation, Some(b)),
+            Err(_) => (0, None),
+        },
+        Err(_) => (0, None),
+    }
 }
 
 /// The highest generation any store's key history holds (0: none).
@@ -364,16 +390,10 @@ pub async fn highest_history(repo: &Repository) -> u64 {
     let mut highest = 0;
     for store in &repo.stores {
         if let Ok(listed) = store.list(format::KEYS_PREFIX).await {
-            for o in listed {
-                if let Some(g) = o
-                    .key
-                    .strip_prefix(format::KEYS_PREFIX)
-                    .and_then(|n| n.strip_prefix("config-"))
-                    .and_then(|g| g.parse::<u64>().ok())
-                {
-                    highest = highest.max(g);
-                }
-            }
+            let held = listed
+                .iter()
+                .filter_map(|o| format::config_history_generation(&o.key));
+            highest = held.fold(highest, u64::max);
         }
     }
     highest
@@ -408,12 +428,7 @@ pub async fn history(repo: &Repository) -> Result<Vec<Generation>> {
         .collect();
     let mut out = Vec::new();
     for info in listed {
-        let Some(generation) = info
-            .key
-            .strip_prefix(format::KEYS_PREFIX)
-            .and_then(|n| n.strip_prefix("config-"))
-            .and_then(|g| g.parse::<u64>().ok())
-        else {
+        let Some(generation) = format::config_history_generation(&info.key) else {
             continue;
         };
         let time = Some(format::format_time(info.modified));
@@ -556,13 +571,10 @@ pub struct Rotated {
 /// hosts still pinning it follow until then. The new write key replaces the file (the old
 /// one is kept beside it, renamed) and its signer is pinned in the config file.
 pub async fn rotate_write_key(config: &Config, overlap: std::time::Duration) -> Result<Rotated> {
-    let old = WriteKey::load(&config.write_key)?;
-    if super::signer(config, false)? != old.signer() {
-        return Err(Error::key(
-            "the write key does not match the signer pinned in the config",
-            "rotate on the backup host that holds this repository's current write key",
-        ));
-    }
+    let old = super::write_key(
+        config,
+        "rotate on the backup host that holds this repository's current write key",
+    )?;
     let (stores, failed) = super::open_stores(config, false);
     let repo = Repository::open(stores, old.signer(), OpenMode::AnyUsable).await?;
     if repo.signer != old.signer() {

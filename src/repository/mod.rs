@@ -25,7 +25,7 @@ mod open_for;
 pub mod render;
 pub use open_for::{
     InitOptions, Initialised, Opened, Purpose, init as init_config, lost_replica, open_stores,
-    signer,
+    signer, write_key,
 };
 
 /// A repository opened in one or more stores.

@@ -90,6 +90,22 @@ pub fn signer(config: &Config, pinned_only: bool) -> Result<VerifyingKey> {
     })
 }
 
+/// The write key of the config, refused (exit 12, with `hint`) unless its signer is the one
+/// pinned in the config.
+pub fn write_key(config: &Config, hint: &str) -> Result<WriteKey> {
+    let key = WriteKey::load(&config.write_key)?;
+    if signer(config, false)? != key.signer() {
+        return Err(Error::key(
+            format!(
+                "the write key {} does not match the signer pinned in the config",
+                config.write_key.display()
+            ),
+            hint,
+        ));
+    }
+    Ok(key)
+}
+
 async fn open_to_read(config: &Config, purpose: Purpose) -> Result<Opened> {
     let signer = signer(config, purpose == Purpose::Prove)?;
     let (stores, failed) = open_stores(config, false);
@@ -113,16 +129,10 @@ async fn open_to_read(config: &Config, purpose: Purpose) -> Result<Opened> {
 }
 
 async fn open_to_back_up(config: &Config) -> Result<Opened> {
-    let key = WriteKey::load(&config.write_key)?;
-    if signer(config, false)? != key.signer() {
-        return Err(Error::key(
-            format!(
-                "the write key {} does not match the signer pinned in the config",
-                config.write_key.display()
-            ),
-            "use the write key created by `snapdrill init` for this repository",
-        ));
-    }
+    let key = write_key(
+        config,
+        "use the write key created by `snapdrill init` for this repository",
+    )?;
     let (stores, failed) = open_stores(config, false);
     let lost: Vec<String> = failed
         .iter()

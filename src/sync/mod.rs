@@ -297,60 +297,30 @@ async fn copy_drill_records(
 /// hold: a store that was away during `keys add/remove` or `rekey` catches up. Only
 /// generations that verify against the pinned signer are copied.
 async fn copy_keys(repo: &Repository, dry_run: bool, reports: &mut [StoreSync]) -> Result<()> {
-    use crate::format::repo_config::RepoConfig;
+    use crate::repository::keyring::{place_generation, store_generation};
     let newest = repo.config.generation;
-    let history = format::config_history_object(newest);
-    let mut object = None;
+    let mut held = Vec::with_capacity(repo.stores.len());
     for store in &repo.stores {
-        if let Ok(b) = store
-            .get(format::CONFIG_OBJECT, limits::CONFIG_OBJECT)
-            .await
-            && RepoConfig::from_object(&b, &repo.signer).is_ok_and(|c| c.generation == newest)
-        {
-            object = Some(b);
-            break;
-        }
+        held.push(store_generation(store, &repo.signer).await);
     }
-    let Some(object) = object else {
+    let Some(object) = held
+        .iter()
+        .find(|(g, _)| *g == newest)
+        .and_then(|(_, b)| b.clone())
+    else {
         return Ok(());
     };
     for (i, store) in repo.stores.iter().enumerate() {
-        let theirs = match store
-            .get(format::CONFIG_OBJECT, limits::CONFIG_OBJECT)
-            .await
-        {
-            Ok(b) => RepoConfig::from_object(&b, &repo.signer).map_or(0, |c| c.generation),
-            Err(_) => 0,
-        };
-        if theirs >= newest {
+        if held[i].0 >= newest {
             continue;
         }
-        if !dry_run {
-            let placed = store::put_create_or_existing(
-                store.as_ref(),
-                &history,
-                object.clone(),
-                limits::CONFIG_OBJECT,
-            )
-            .await;
-            let put = match placed {
-                Ok(_) => {
-                    store
-                        .put(
-                            format::CONFIG_OBJECT,
-                            object.clone(),
-                            store::PutMode::Overwrite,
-                        )
-                        .await
-                }
-                Err(e) => Err(e),
-            };
-            if let Err(e) = put {
-                reports[i]
-                    .errors
-                    .push(format!("key generation {newest}: {e}"));
-                continue;
-            }
+        if !dry_run
+            && let Err(e) = place_generation(store, &repo.signer, newest, object.clone()).await
+        {
+            reports[i]
+                .errors
+                .push(format!("key generation {newest}: {e}"));
+            continue;
         }
         reports[i].keys_updated = Some(newest);
         reports[i].objects_copied += 1;

@@ -253,6 +253,48 @@ pub(crate) fn write_tree(root: &Path, files: &[(&str, &[u8])]) {
 }
 
 /// A seeded random number generator: the same seed, the same sequence.
+/// A seed from the clock, for tests that draw random instants (printed in their failures).
+#[allow(dead_code, reason = "not every test binary draws at random")]
+pub(crate) fn time_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+/// The repository's current read key, opened by hand from `store`'s `config` with the
+/// stock `age` and `identity` (docs/format.md section 13), written where `age -i` takes
+/// it; returns that file.
+#[allow(dead_code, reason = "used by the key and stock-tool tests only")]
+pub(crate) fn read_key_by_hand(store: &Path, identity: &Path, out: &Path) -> PathBuf {
+    use base64::Engine;
+    let config = fs::read_to_string(store.join("config")).unwrap();
+    let body = &config[config.find('{').unwrap()..=config.rfind('}').unwrap()];
+    let doc = json(body);
+    let sealed = doc["read_keys"].as_array().unwrap().last().unwrap()["sealed"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sealed_path = out.with_extension("age");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(sealed)
+        .unwrap();
+    fs::write(&sealed_path, bytes).unwrap();
+    let age = Command::new("age")
+        .args(["-d", "-i"])
+        .arg(identity)
+        .arg(&sealed_path)
+        .output()
+        .expect("running age");
+    assert!(age.status.success(), "{}", stderr(&age));
+    assert!(
+        age.stdout.starts_with(b"AGE-SECRET-KEY-1"),
+        "a read key is an age identity"
+    );
+    fs::write(out, age.stdout).unwrap();
+    out.to_owned()
+}
+
 pub(crate) fn rng(seed: u64) -> rand::rngs::StdRng {
     rand::SeedableRng::seed_from_u64(seed)
 }
