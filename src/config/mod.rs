@@ -698,17 +698,22 @@ pub fn pin_signer(path: &Path, signer: &str) -> Result<bool> {
         }
     }
     if done {
-        // The config may hold store options an operator keeps private (0600): the new file
-        // keeps the old one's mode and owner, and its temp file is created exclusively.
-        crate::localfs::atomic::write(
-            path,
-            out.as_bytes(),
-            crate::localfs::atomic::NewMode::Private,
-            true,
-        )
-        .map_err(|e| Error::io("replacing", path, e))?;
+        replace_config_file(path, &out)?;
     }
     Ok(done)
+}
+
+/// Replace the config file's text. It may hold store options an operator keeps private
+/// (0600): the new file keeps the old one's mode and owner, and its temp file is created
+/// exclusively.
+fn replace_config_file(path: &Path, text: &str) -> Result<()> {
+    crate::localfs::atomic::write(
+        path,
+        text.as_bytes(),
+        crate::localfs::atomic::NewMode::Private,
+        true,
+    )
+    .map_err(|e| Error::io("replacing", path, e))
 }
 
 /// Replace the pinned `signer` under `[repository]` in the config file (a write-key
@@ -754,13 +759,7 @@ fn replace_repository_value(path: &Path, key: &str, value: &str) -> Result<bool>
         return Ok(false);
     };
     let out = format!("{}{value}{}", &text[..span.start], &text[span.end..]);
-    crate::localfs::atomic::write(
-        path,
-        out.as_bytes(),
-        crate::localfs::atomic::NewMode::Private,
-        true,
-    )
-    .map_err(|e| Error::io("replacing", path, e))?;
+    replace_config_file(path, &out)?;
     Ok(true)
 }
 
