@@ -1,27 +1,91 @@
 #!/usr/bin/env bash
-# `make bench`: many small files, side by side with restic (Debian package, installed when
-# missing). A tree of FILES small files (200-1,800 bytes, 100 per folder) is backed up,
-# re-backed up unchanged, and restored by both tools, ROUNDS times alternating; prints each
-# median with peak RSS and the ratio snapdrill/restic, and appends the table to
-# docs/benchmarks.md with the machine it ran on.
+# `make bench`: scale. Two suites, each appending its table to docs/benchmarks.md with the
+# machine it ran on:
 #
-#   scripts/bench-scale.sh                      (20,000 files: a minute or two)
-#   FILES=200000 scripts/bench-scale.sh         (the issue's size: several minutes)
-#   FILES=1000000 ROUNDS=1 scripts/bench-scale.sh
+# small  Many small files, side by side with restic (Debian package, installed when
+#        missing). A tree of FILES small files (200-1,800 bytes, 100 per folder) is backed
+#        up, re-backed up unchanged, and restored by both tools, ROUNDS times alternating;
+#        prints each median with peak RSS and the ratio snapdrill/restic.
+# history  A long history synthesised quickly (examples/synth_history.rs: real chunks,
+#        manifests and signed commits, one per day): SNAPSHOTS snapshots of CHUNKS chunks,
+#        NEW_PER_DAY new chunks a day. Measures `snapshots`, `audit`, `audit --deep`,
+#        `forget --keep-daily 30` and `prune` (time, peak RSS). restic cannot be given the
+#        same history without a year of backups, so this suite has no restic column.
+#
+#   scripts/bench-scale.sh                      (20,000 files, 365 x 20,000 chunks: ~8 min)
+#   FILES=200000 SUITES=small scripts/bench-scale.sh   (the issue's size: several minutes)
+#   FILES=1000000 ROUNDS=1 SUITES=small scripts/bench-scale.sh
+#   SNAPSHOTS=100 CHUNKS=5000 SUITES=history scripts/bench-scale.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FILES=${FILES:-20000}
 ROUNDS=${ROUNDS:-3}
+SUITES=${SUITES:-small history}
+SNAPSHOTS=${SNAPSHOTS:-365}
+CHUNKS=${CHUNKS:-20000}
+NEW_PER_DAY=${NEW_PER_DAY:-200}
 DATA=${BENCH_DIR:-bench-data}/scale-$FILES
+HISTORY_DATA=${BENCH_DIR:-bench-data}/scale-history-${SNAPSHOTS}x$CHUNKS
 
+# shellcheck source=scripts/cargo-bin.sh
+. scripts/cargo-bin.sh
 if [ -z "${BIN:-}" ]; then
-  # shellcheck source=scripts/cargo-bin.sh
-  . scripts/cargo-bin.sh
   cargo build --release --quiet
   BIN=$(cargo_bin release snapdrill)
 fi
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
+machine() { echo "$(nproc) cores, $(uname -m), $(df -T "$1" | awk 'NR==2 {print $2}')"; }
+
+history_suite() {
+  cargo build --release --quiet --example synth_history
+  local synth
+  synth=$(dirname "$(cargo_bin release snapdrill)")/examples/synth_history
+  rm -rf "$HISTORY_DATA"
+  mkdir -p "$HISTORY_DATA/exports"
+  echo "placeholder" >"$HISTORY_DATA/exports/readme.txt"
+  (cd "$HISTORY_DATA" && new_repo sd '[[store]]
+name = "local"
+url = "store"
+')
+  export SNAPDRILL_CONFIG=$PWD/$HISTORY_DATA/sd/snapdrill.toml
+  local start built
+  start=$(date +%s)
+  "$synth" "$SNAPDRILL_CONFIG" "$SNAPSHOTS" "$CHUNKS" "$NEW_PER_DAY"
+  built=$(($(date +%s) - start))
+  local unique=$((CHUNKS + (SNAPSHOTS - 1) * NEW_PER_DAY)) rows=""
+  row() { # what, then the command
+    local what=$1 t m
+    shift
+    sync
+    read -r t m < <(measure "$BIN" -q "$@")
+    rows+="| $what | $t s | $((m / 1024)) MiB |"$'\n'
+    echo "  $what: $t s, $((m / 1024)) MiB" >&2
+  }
+  rm -rf "$HISTORY_DATA/sd/cache/commits"
+  row "snapshots (commit cache empty)" snapshots
+  row "snapshots (commit cache warm)" snapshots
+  row "audit" audit
+  row "audit --deep" audit --deep
+  row "forget --keep-daily 30 --dry-run" forget --keep-daily 30 --dry-run
+  row "forget --keep-daily 30" forget --keep-daily 30
+  row "prune --grace 0s (collects $((SNAPSHOTS - 30)) snapshots)" prune --yes --grace 0s
+  local table
+  table=$(
+    echo "| $SNAPSHOTS snapshots × $CHUNKS chunks ($unique unique; built in $built s) | time | peak RSS |"
+    echo "| --- | --- | --- |"
+    printf '%s' "$rows"
+  )
+  echo "$table"
+  {
+    echo
+    echo "### Long history, $(date -u +%Y-%m-%d) — $(machine "$HISTORY_DATA")"
+    echo
+    echo "$table"
+  } >> docs/benchmarks.md
+}
+
+small_suite() {
 if ! command -v restic >/dev/null 2>&1; then
   echo "bench-scale: installing restic (Debian package)" >&2
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
@@ -101,7 +165,16 @@ table=$(
 echo "$table"
 {
   echo
-  echo "### Small files, $(date -u +%Y-%m-%d) — $(nproc) cores, $(uname -m), $(df -T "$DATA" | awk 'NR==2 {print $2}') ($ROUNDS rounds, medians)"
+  echo "### Small files, $(date -u +%Y-%m-%d) — $(machine "$DATA") ($ROUNDS rounds, medians)"
   echo
   echo "$table"
 } >> docs/benchmarks.md
+}
+
+for suite in $SUITES; do
+  case $suite in
+    small) small_suite ;;
+    history) history_suite ;;
+    *) echo "bench-scale: unknown suite '$suite' (small, history)" >&2; exit 2 ;;
+  esac
+done

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use proptest::prelude::*;
 use snapdrill::drill::record::{self, DrillRecord};
+use snapdrill::format::chunk_list::ChunkList;
 use snapdrill::format::commit::{Commit, DataSet, ObjectRef, Origin, Summary};
 use snapdrill::format::manifest::Manifest;
 use snapdrill::format::repo_config::RepoConfig;
@@ -62,7 +63,7 @@ fn world() -> &'static World {
             },
             Summary::default(),
             obj(format::manifest_object(&id)),
-            vec![obj(format::chunk_object(&chunk))],
+            ChunkList::from_refs(&[obj(format::chunk_object(&chunk))]).unwrap(),
         );
         let commit_body = serde_json::to_vec_pretty(&commit).unwrap();
         let t = Tombstone::new(
@@ -250,4 +251,45 @@ fn the_unmutated_objects_parse() {
     );
     record::open(&w.record, w.ids.as_age(), &w.key.dedup).unwrap();
     let _ = &w.recipients;
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The compact chunk list writes exactly the text form the format describes (each
+    /// object once, sorted by name), parses it back to the same list, and finds every
+    /// object by name; any other order of the same text is refused.
+    #[test]
+    fn chunk_lists_round_trip_in_the_format_text(
+        objects in prop::collection::vec((any::<[u8; 32]>(), 1..u64::MAX, any::<[u8; 32]>()), 0..64)
+    ) {
+        use snapdrill::format::chunk_list::ChunkObject;
+        let refs: Vec<ObjectRef> = objects
+            .iter()
+            .map(|(id, size, sha)| ObjectRef {
+                name: format::chunk_object(&hex::encode(id)),
+                size: *size,
+                sha256: hex::encode(sha),
+            })
+            .collect();
+        let list = ChunkList::from_refs(&refs).unwrap();
+        let mut text = refs.clone();
+        text.sort_by(|a, b| a.name.cmp(&b.name));
+        text.dedup_by(|a, b| a.name == b.name);
+        let json = serde_json::to_string(&list).unwrap();
+        prop_assert_eq!(&json, &serde_json::to_string(&text).unwrap());
+        let back: ChunkList = serde_json::from_str(&json).unwrap();
+        prop_assert_eq!(&back, &list);
+        for o in &text {
+            let found = back.find_name(&o.name).map(|c| c.to_ref());
+            prop_assert_eq!(found.as_ref().map(|f| (&f.sha256, f.size)), Some((&o.sha256, o.size)));
+        }
+        if text.len() > 1 {
+            let mut reversed = text.clone();
+            reversed.reverse();
+            let json = serde_json::to_string(&reversed).unwrap();
+            prop_assert!(serde_json::from_str::<ChunkList>(&json).is_err());
+        }
+        prop_assert!(ChunkObject::parse("chunks/zz/zz", 1, &"0".repeat(64)).is_none());
+    }
 }

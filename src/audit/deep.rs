@@ -95,10 +95,10 @@ async fn verify(
     repo: &Repository,
     commit: Arc<Commit>,
     ids: Arc<Identities>,
-    verified: &mut HashSet<String>,
+    verified: &mut HashSet<[u8; 32]>,
 ) -> Result<Verified> {
     let opened = restore::open_snapshot(repo, commit, ids.clone()).await?;
-    let files: Vec<(&Entry, String)> = {
+    let files: Vec<(&Entry, [u8; 32])> = {
         let offsets = opened.manifest.chunk_offsets();
         opened
             .manifest
@@ -114,7 +114,7 @@ async fn verify(
         bytes: seen.iter().chain(&new).map(|(e, _)| e.file_size()).sum(),
         reused: seen.len() as u64,
     };
-    let keys: Vec<String> = new.iter().map(|(_, k)| k.clone()).collect();
+    let keys: Vec<[u8; 32]> = new.iter().map(|(_, k)| *k).collect();
     let only: HashSet<Vec<u8>> = new.iter().map(|(e, _)| e.path.0.clone()).collect();
     if !only.is_empty() {
         let opts = RestoreOptions {
@@ -128,13 +128,14 @@ async fn verify(
     Ok(result)
 }
 
-/// What fixes a file's content: its SHA-256 and the byte ranges of the chunks that hold it.
-fn content_key(manifest: &Manifest, offsets: &[u64], e: &Entry) -> String {
+/// What fixes a file's content: its SHA-256 and the byte ranges of the chunks that hold it,
+/// hashed to 32 bytes (a year of snapshots' unique files is held at once).
+fn content_key(manifest: &Manifest, offsets: &[u64], e: &Entry) -> [u8; 32] {
     let mut key = e.sha256.clone().unwrap_or_default();
     for (k, from, to) in manifest.chunk_ranges(offsets, e) {
         key.push_str(&format!("|{}:{from}-{to}", manifest.chunks[k].id));
     }
-    key
+    crate::sealing::sha256(key.as_bytes())
 }
 
 fn finding(store: &str, id: &str, e: &Error) -> Finding {

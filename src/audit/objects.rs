@@ -1,13 +1,15 @@
 //! One store's objects against its verified commits: present, at the signed size, manifests
 //! with the signed SHA-256; and the objects no commit explains (unreferenced, unknown).
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 
 use super::survey::{Class, Surveyed, classify};
 use super::{AuditOptions, Finding, FindingKind, Findings};
+use crate::format::chunk_list::Chunk;
 use crate::format::commit::ObjectRef;
 use crate::format::{self};
 
@@ -24,7 +26,7 @@ pub(super) struct Checked {
 
 /// An object the store's commits need.
 struct Need<'a> {
-    object: &'a ObjectRef,
+    object: ObjectRef,
     /// The first snapshot (by id) that lists it.
     snapshot: &'a str,
     /// How many snapshots list it.
@@ -32,44 +34,68 @@ struct Need<'a> {
 }
 
 /// Every object any verified commit of any store lists; commits that disagree about an
-/// object (only possible with the signing key) are problems.
+/// object (only possible with the signing key) are problems. Each distinct object is looked
+/// at once, however many snapshots list it: the work follows the unique objects.
 pub(super) fn referenced(stores: &[Surveyed], out: &mut Findings) -> BTreeMap<String, ObjectRef> {
+    let mut seen: HashSet<Chunk> = HashSet::new();
+    let mut by_id: HashMap<[u8; 32], Chunk> = HashMap::new();
     let mut all: BTreeMap<String, ObjectRef> = BTreeMap::new();
+    let mut disagree = |store: &str, id: &str, o: &ObjectRef, known: &ObjectRef| {
+        out.problems.push(Finding::new(
+            store,
+            &o.name,
+            FindingKind::CommitsDisagree,
+            format!(
+                "snapshot {id} lists it at {} bytes, SHA-256 {}; another commit at {} bytes, SHA-256 {}",
+                o.size, o.sha256, known.size, known.sha256
+            ),
+        ));
+    };
     for s in stores {
         for (id, sc) in &s.commits {
             let c = &sc.commit;
-            for o in c.objects.iter().chain([&c.manifest]) {
-                let known = all.entry(o.name.clone()).or_insert_with(|| o.clone());
-                if known != o {
-                    out.problems.push(Finding::new(
-                        s.store.name(),
-                        &o.name,
-                        FindingKind::CommitsDisagree,
-                        format!(
-                            "snapshot {id} lists it at {} bytes, SHA-256 {}; another commit at {} bytes, SHA-256 {}",
-                            o.size, o.sha256, known.size, known.sha256
-                        ),
-                    ));
+            for chunk in c.objects.iter().filter(|&h| seen.insert(h)) {
+                let o = chunk.get();
+                match by_id.entry(o.id) {
+                    Entry::Vacant(v) => {
+                        v.insert(chunk);
+                        all.insert(o.name(), o.to_ref());
+                    }
+                    Entry::Occupied(known) => {
+                        disagree(s.store.name(), id, &o.to_ref(), &known.get().to_ref())
+                    }
                 }
+            }
+            let m = &c.manifest;
+            let known = all.entry(m.name.clone()).or_insert_with(|| m.clone());
+            if known != m {
+                disagree(s.store.name(), id, m, known);
             }
         }
     }
     all
 }
 
-fn needs(s: &Surveyed) -> BTreeMap<&str, Need<'_>> {
-    let mut needs: BTreeMap<&str, Need> = BTreeMap::new();
+/// The objects a store's commits need, by name.
+fn needs(s: &Surveyed) -> Vec<Need<'_>> {
+    let mut chunks: HashMap<Chunk, (&str, usize)> = HashMap::new();
+    let mut needs: Vec<Need> = Vec::new();
     for (id, sc) in &s.commits {
-        let c = &sc.commit;
-        for o in c.objects.iter().chain([&c.manifest]) {
-            let n = needs.entry(o.name.as_str()).or_insert(Need {
-                object: o,
-                snapshot: id,
-                count: 0,
-            });
-            n.count += 1;
+        for chunk in sc.commit.objects.iter() {
+            chunks.entry(chunk).or_insert((id.as_str(), 0)).1 += 1;
         }
+        needs.push(Need {
+            object: sc.commit.manifest.clone(),
+            snapshot: id,
+            count: 1,
+        });
     }
+    needs.extend(chunks.into_iter().map(|(chunk, (snapshot, count))| Need {
+        object: chunk.to_ref(),
+        snapshot,
+        count,
+    }));
+    needs.sort_unstable_by(|a, b| a.object.name.cmp(&b.object.name));
     needs
 }
 
@@ -77,20 +103,21 @@ fn needs(s: &Surveyed) -> BTreeMap<&str, Need<'_>> {
 /// `--read-data` may read and what coverage counts.
 pub(super) fn present_needs(s: &Surveyed) -> Vec<ObjectRef> {
     needs(s)
-        .into_values()
+        .into_iter()
         .filter(|n| s.listing.get(&n.object.name).map(|l| l.size) == Some(n.object.size))
-        .map(|n| n.object.clone())
+        .map(|n| n.object)
         .collect()
 }
 
 /// The objects of forgotten snapshots whose commits are still there, in any store: they wait
 /// for prune, which collects them with their snapshot.
 pub(super) fn awaiting_prune(stores: &[Surveyed]) -> std::collections::BTreeSet<String> {
-    stores
-        .iter()
-        .flat_map(|s| s.leftovers.values())
-        .flat_map(|sc| sc.commit.objects.iter().chain([&sc.commit.manifest]))
-        .map(|o| o.name.clone())
+    let commits = || stores.iter().flat_map(|s| s.leftovers.values());
+    let chunks: HashSet<Chunk> = commits().flat_map(|sc| sc.commit.objects.iter()).collect();
+    chunks
+        .into_iter()
+        .map(|c| c.name())
+        .chain(commits().map(|sc| sc.commit.manifest.name.clone()))
         .collect()
 }
 
@@ -133,10 +160,11 @@ fn needed_by(n: &Need) -> String {
 }
 
 /// Each needed object present at its signed size; a fossil stands in for a missing chunk.
-fn presence(s: &Surveyed, needs: &BTreeMap<&str, Need>, out: &mut Findings) {
+fn presence(s: &Surveyed, needs: &[Need], out: &mut Findings) {
     let store = s.store.name();
-    for (name, n) in needs {
-        let (kind, detail) = match s.listing.get(*name) {
+    for n in needs {
+        let name = &n.object.name;
+        let (kind, detail) = match s.listing.get(name) {
             Some(l) if l.size == n.object.size => continue,
             Some(l) => (
                 FindingKind::WrongSize,

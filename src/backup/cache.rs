@@ -67,11 +67,19 @@ pub struct CachedSegment {
     pub chunks: Vec<ChunkRef>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct CacheFile {
     version: u32,
     repository_id: String,
     segments: Vec<CachedSegment>,
+}
+
+/// [`CacheFile`] as written: borrowed, so saving copies nothing.
+#[derive(Serialize)]
+struct CacheFileOut<'a> {
+    version: u32,
+    repository_id: &'a str,
+    segments: &'a [CachedSegment],
 }
 
 /// The cache of one backup job (one set of sources) in one repository.
@@ -119,9 +127,10 @@ impl FilesCache {
         }
     }
 
-    /// The cached segment holding exactly these files, unchanged.
-    pub fn find(&self, files: &[(WirePath, Meta)]) -> Option<&CachedSegment> {
-        let seg = self.by_first_path.get(&files.first()?.0)?;
+    /// The cached segment holding exactly these files, unchanged, taken out of the cache
+    /// (a plan owns what it reuses: the cache is not held twice).
+    pub fn take(&mut self, files: &[(WirePath, Meta)]) -> Option<CachedSegment> {
+        let seg = self.by_first_path.remove(&files.first()?.0)?;
         (seg.files.len() == files.len()
             && seg
                 .files
@@ -135,11 +144,11 @@ impl FilesCache {
     pub fn save(
         path: &Path,
         repository_id: &str,
-        segments: Vec<CachedSegment>,
+        segments: &[CachedSegment],
     ) -> std::io::Result<()> {
-        let json = serde_json::to_vec(&CacheFile {
+        let json = serde_json::to_vec(&CacheFileOut {
             version: VERSION,
-            repository_id: repository_id.to_owned(),
+            repository_id,
             segments,
         })?;
         let packed = zstd::bulk::compress(&json, 3)?;

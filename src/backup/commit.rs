@@ -79,11 +79,10 @@ pub(super) async fn resolve_hashes(
         let commits = repo.live_commits_newest_first().await?;
         futures::pin_mut!(commits);
         while let Some(commit) = commits.next().await {
-            for o in commit.objects {
-                if let Some(id) = format::chunk_id_of(&o.name)
-                    && open.remove(id)
-                {
-                    resolved.insert(id.to_owned(), o);
+            for o in commit.objects.objects() {
+                let id = o.id_hex();
+                if open.remove(id.as_str()) {
+                    resolved.insert(id, o.to_ref());
                 }
             }
             if open.is_empty() {
@@ -295,7 +294,7 @@ pub(super) async fn confirm_objects(store: &StoreRef, commit: &Commit) -> Result
         .into_iter()
         .map(|o| o.key)
         .collect();
-    for o in &commit.objects {
+    for o in commit.objects.objects().map(|o| o.to_ref()) {
         let fossil = format::fossil_object(&o.name);
         match listed.get(&o.name) {
             Some(&size) if size != o.size => {
@@ -317,7 +316,7 @@ pub(super) async fn confirm_objects(store: &StoreRef, commit: &Commit) -> Result
             }
             Some(_) => {}
             None => {
-                replicate::copy(store, &fossil, store, o, false).await.map_err(|e| {
+                replicate::copy(store, &fossil, store, &o, false).await.map_err(|e| {
                     Error::integrity(
                         Some(store.name()),
                         Some(&o.name),
@@ -378,7 +377,7 @@ mod tests {
             },
             Summary::default(),
             manifest_ref,
-            Vec::new(),
+            Default::default(),
         )
     }
 

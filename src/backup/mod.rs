@@ -36,6 +36,7 @@ use self::upload::{StoreStates, Uploader};
 pub use crate::config::OnChanged;
 use crate::error::{Error, Result};
 use crate::format;
+use crate::format::chunk_list::ChunkList;
 use crate::format::commit::{Commit, DataSet, ObjectRef, Origin};
 use crate::keys::WriteKey;
 use crate::repository::Repository;
@@ -242,7 +243,7 @@ async fn run_marked(
     let (cache_file, files_cache) = load_cache(opts, key, &mut warnings);
     let chunking = repo.config.chunking;
     let items = std::mem::take(&mut walked.items);
-    let mut plan = plan_run(opts, run, items, chunking.min_size, &files_cache, &listed)?;
+    let mut plan = plan_run(opts, run, items, chunking.min_size, files_cache, &listed)?;
     let mut uploader = Uploader::new(
         run.stores.clone(),
         recipients.clone(),
@@ -264,6 +265,9 @@ async fn run_marked(
         opts,
         &mut walked.skipped,
     )?;
+    // The manifest and the new cache now hold everything; the plan's copy of every path
+    // and the read results go before the manifest is serialized (memory per file).
+    drop((plan, results));
     refuse_changed(opts, &assembled)?;
     health::check_after(&markers)?;
 
@@ -285,7 +289,7 @@ async fn run_marked(
     let commit = seal_and_commit(repo, key, &recipients, opts, run, &assembled, objects).await?;
 
     if let Some(path) = &cache_file
-        && let Err(e) = FilesCache::save(path, &key.repository_id, assembled.cache_segments.clone())
+        && let Err(e) = FilesCache::save(path, &key.repository_id, &assembled.cache_segments)
     {
         warnings.push(format!("could not write the cache {}: {e}", path.display()));
     }
@@ -308,7 +312,7 @@ fn plan_run(
     run: &Run,
     items: Vec<source::Item>,
     min_size: u32,
-    files_cache: &FilesCache,
+    files_cache: FilesCache,
     listed: &Listed,
 ) -> Result<plan::Plan> {
     let mut plan = plan::make_plan(items, u64::from(min_size), files_cache, &listed.union());
@@ -434,7 +438,7 @@ async fn seal_and_commit(
         },
         assembled.summary.clone(),
         manifest_ref,
-        objects,
+        ChunkList::from_refs(&objects).map_err(Error::fatal)?,
     );
     let commit_bytes = Bytes::from(commit.to_object(&key.signing));
     commit::check_before_commit(&manifest_json, &commit_bytes, &commit, key)?;

@@ -57,7 +57,7 @@ impl Plan {
 pub(super) fn make_plan(
     items: Vec<Item>,
     min_size: u64,
-    cache: &FilesCache,
+    mut cache: FilesCache,
     union: &HashSet<&str>,
 ) -> Plan {
     let mut segs: Vec<PlanSeg> = Vec::new();
@@ -104,10 +104,10 @@ pub(super) fn make_plan(
     let mut jobs = Vec::new();
     for (i, (seg, abs)) in segs.iter_mut().zip(paths).enumerate() {
         let reusable = cache
-            .find(&seg.files)
+            .take(&seg.files)
             .filter(|c| c.chunks.iter().all(|ch| union.contains(ch.id.as_str())));
         match reusable {
-            Some(c) => seg.reuse = Some(c.clone()),
+            Some(c) => seg.reuse = Some(c),
             None => jobs.push(ReadJob {
                 seg: i,
                 inputs: abs

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
+use super::chunk_list::ChunkList;
 use super::signed::{self, Role, SignatureError};
 use super::{check_version, limits};
 
@@ -126,8 +127,8 @@ pub struct Commit {
     pub summary: Summary,
     /// The sealed manifest.
     pub manifest: ObjectRef,
-    /// Every chunk object, once, sorted by name.
-    pub objects: Vec<ObjectRef>,
+    /// Every chunk object, once, sorted by name (held compactly: [`ChunkList`]).
+    pub objects: ChunkList,
 }
 
 /// Why a commit was refused.
@@ -174,10 +175,8 @@ impl Commit {
         origin: Origin,
         summary: Summary,
         manifest: ObjectRef,
-        mut objects: Vec<ObjectRef>,
+        objects: ChunkList,
     ) -> Self {
-        objects.sort_by(|a, b| a.name.cmp(&b.name));
-        objects.dedup_by(|a, b| a.name == b.name);
         Commit {
             format: FORMAT.into(),
             version: VERSION,
@@ -250,14 +249,7 @@ impl Commit {
                 "names a manifest of another snapshot".into(),
             ));
         }
-        for o in &commit.objects {
-            if super::chunk_id_of(&o.name).is_none() || !super::is_hex(&o.sha256, 64) {
-                return Err(CommitError::Invalid(format!(
-                    "lists a malformed object '{}'",
-                    o.name
-                )));
-            }
-        }
+        // Each listed object was checked as it was parsed (`ChunkList`).
         Ok(commit)
     }
 
@@ -290,17 +282,15 @@ impl Commit {
         }
     }
 
-    /// The entry for `name`, by binary search (objects are sorted).
-    pub fn object(&self, name: &str) -> Option<&ObjectRef> {
-        self.objects
-            .binary_search_by(|o| o.name.as_str().cmp(name))
-            .ok()
-            .map(|i| &self.objects[i])
+    /// The entry for the chunk object `name`, by binary search (objects are sorted).
+    pub fn object(&self, name: &str) -> Option<ObjectRef> {
+        self.objects.find_name(name).map(|c| c.to_ref())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::chunk_list::ChunkObject;
     use super::*;
 
     fn sample(id: &str) -> Commit {
@@ -322,18 +312,18 @@ mod tests {
                 size: 10,
                 sha256: "11".repeat(32),
             },
-            vec![
-                ObjectRef {
-                    name: super::super::chunk_object(&"bb".repeat(32)),
+            ChunkList::new([
+                ChunkObject {
+                    id: [0xbb; 32],
                     size: 2,
-                    sha256: "22".repeat(32),
+                    sha256: [0x22; 32],
                 },
-                ObjectRef {
-                    name: super::super::chunk_object(&"aa".repeat(32)),
+                ChunkObject {
+                    id: [0xaa; 32],
                     size: 1,
-                    sha256: "33".repeat(32),
+                    sha256: [0x33; 32],
                 },
-            ],
+            ]),
         )
     }
 
@@ -344,7 +334,7 @@ mod tests {
         let obj = sample(id).to_object(&key);
         let back = Commit::from_object(&obj, &key.verifying_key(), &"00".repeat(16), id).unwrap();
         assert_eq!(
-            back.objects[0].name,
+            back.objects.iter().next().unwrap().name(),
             super::super::chunk_object(&"aa".repeat(32))
         );
         assert_eq!(

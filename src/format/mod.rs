@@ -3,6 +3,7 @@
 //! This module owns object names, the three documents (repository config, commit,
 //! manifest), their signatures and the limits a reader enforces. It does no I/O.
 
+pub mod chunk_list;
 pub mod commit;
 pub mod manifest;
 pub mod repo_config;

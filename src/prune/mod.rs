@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use self::lease::{Heartbeat, Lease};
 use crate::config::PruneSettings;
 use crate::error::{Error, Result};
+use crate::format::chunk_list::ChunkIndex;
 use crate::format::commit::ObjectRef;
 use crate::format::{self, limits};
 use crate::replicate;
@@ -343,31 +344,40 @@ async fn check_untrusted_are_forged(repo: &Repository, list: &SnapshotList) -> R
     Ok(())
 }
 
-/// Every object a verified, unforgotten commit names, with its expected size and hash.
-/// Every object the trusted snapshots name, but those of `except`.
-fn referenced(list: &SnapshotList, except: &[String]) -> HashMap<String, ObjectRef> {
-    list.trusted
+/// Every chunk the trusted snapshots name, but those of `except`, with its expected size
+/// and hash (each distinct chunk once: a year of nightlies costs what its unique chunks do).
+fn referenced(list: &SnapshotList, except: &[String]) -> ChunkIndex {
+    let mut index = ChunkIndex::default();
+    for s in list
+        .trusted
         .iter()
         .filter(|s| !except.contains(&s.commit.snapshot_id))
-        .flat_map(|s| s.commit.objects.iter())
-        .map(|o| (o.name.clone(), o.clone()))
-        .collect()
+    {
+        index.add(&s.commit.objects, |_, _| {});
+    }
+    index
 }
 
 /// docs/design.md, rule 8: a listing that misses objects the store's own snapshots name is
 /// incomplete or the store is damaged; either way, deleting on its word is unsafe.
 fn check_listing(store: &StoreRef, survey: &Survey, list: &SnapshotList) -> Result<()> {
-    let missing: Vec<&str> = list
+    let mut own = ChunkIndex::default();
+    for s in list
         .trusted
         .iter()
         .filter(|s| s.stores.iter().any(|n| n == store.name()))
-        .flat_map(|s| s.commit.objects.iter())
-        .map(|o| o.name.as_str())
+    {
+        own.add(&s.commit.objects, |_, _| {});
+    }
+    let mut missing: Vec<String> = own
+        .iter()
+        .map(|c| c.name())
         .filter(|n| {
-            !survey.chunks.contains_key(*n)
+            !survey.chunks.contains_key(n)
                 && !survey.fossils.contains_key(&format::fossil_object(n))
         })
         .collect();
+    missing.sort_unstable();
     if missing.is_empty() {
         return Ok(());
     }
@@ -392,7 +402,7 @@ async fn sweep_store(
     sweep: &Sweep<'_>,
     survey: &Survey,
     snapshots: &SnapshotList,
-    referenced: &HashMap<String, ObjectRef>,
+    referenced: &ChunkIndex,
     opts: &PruneOptions,
     r: &mut StorePrune,
 ) -> Result<()> {
@@ -404,7 +414,7 @@ async fn sweep_store(
     let candidates: Vec<&ObjectInfo> = survey
         .chunks
         .values()
-        .filter(|o| !referenced.contains_key(&o.key))
+        .filter(|o| referenced.get(&o.key).is_none())
         .collect();
     r.kept_young = candidates.iter().filter(|o| !old(o.modified)).count();
     let to_set_aside: Vec<&ObjectInfo> =
@@ -635,7 +645,9 @@ async fn finish_collections(
             }
             let chunk = format::unfossil(fossil).unwrap_or_default();
             match referenced.get(chunk) {
-                Some(want) => bring_back(sweep, fossil, want, chunks.get(chunk), r).await?,
+                Some(want) => {
+                    bring_back(sweep, fossil, &want.to_ref(), chunks.get(chunk), r).await?
+                }
                 None => doomed.push((fossil.as_str(), size)),
             }
         }

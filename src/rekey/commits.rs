@@ -74,11 +74,13 @@ async fn resign(
     let mut next = base.clone();
     next.version = commit::REKEYED;
     next.manifest = ObjectRef::of(&new_name, &manifest);
-    for o in &mut next.objects {
-        if let Some(moved) = chunks.get(&o.name) {
-            *o = moved.clone();
+    next.objects = next.objects.map(|o| match chunks.get(&o.name()) {
+        Some(moved) => {
+            format::chunk_list::ChunkObject::parse(&moved.name, moved.size, &moved.sha256)
+                .unwrap_or(o)
         }
-    }
+        None => o,
+    });
     let object = Bytes::from(next.to_object(&keys.write.signing));
     for (i, bytes, theirs) in held {
         if bytes.as_ref() == Some(&object) {

@@ -212,15 +212,17 @@ pub async fn open_snapshot(
 }
 
 /// The pure plan of a restore.
-struct Plan<'m> {
-    dirs: Vec<&'m Entry>,
-    files: Vec<&'m Entry>,
-    symlinks: Vec<&'m Entry>,
+/// What a restore writes, taken out of the manifest (moved, not copied: a million-file
+/// manifest's entries are held once).
+struct Plan {
+    dirs: Vec<Entry>,
+    files: Vec<Entry>,
+    symlinks: Vec<Entry>,
     /// Indices into the manifest's chunk list, in order.
     chunks: Vec<usize>,
 }
 
-fn plan<'m>(manifest: &'m Manifest, opts: &RestoreOptions) -> Result<Plan<'m>> {
+fn plan(manifest: &mut Manifest, opts: &RestoreOptions) -> Result<Plan> {
     let set = PathGlobs::new(&opts.include, "--include")?;
     let mut p = Plan {
         dirs: Vec::new(),
@@ -228,7 +230,7 @@ fn plan<'m>(manifest: &'m Manifest, opts: &RestoreOptions) -> Result<Plan<'m>> {
         symlinks: Vec::new(),
         chunks: Vec::new(),
     };
-    for e in &manifest.entries {
+    for e in std::mem::take(&mut manifest.entries) {
         if !set.is_empty() && !set.selected(&e.path.0) {
             continue;
         }
@@ -253,7 +255,7 @@ fn plan<'m>(manifest: &'m Manifest, opts: &RestoreOptions) -> Result<Plan<'m>> {
         )));
     }
     p.files.sort_by_key(|e| e.offset);
-    p.chunks = chunks_for(manifest, &p.files);
+    p.chunks = chunks_for(manifest, &p.files.iter().collect::<Vec<_>>());
     Ok(p)
 }
 
@@ -282,14 +284,15 @@ pub async fn run(
     clock: Arc<StageClock>,
 ) -> Result<RestoreReport> {
     let started = Instant::now();
-    let plan = plan(&opened.manifest, opts)?;
+    let mut plan = plan(&mut opened.manifest, opts)?;
+    let file_count = plan.files.len() as u64;
     clock.set_planned(Planned {
-        files: plan.files.len() as u64,
+        files: file_count,
         bytes: plan.files.iter().map(|f| f.file_size()).sum(),
     });
     let (mut target, temps_swept) = open_target(opts, &plan)?;
     // Fetch and verify chunks in order here; write files on a blocking thread.
-    let files: Vec<Entry> = plan.files.iter().map(|e| (*e).clone()).collect();
+    let files = std::mem::take(&mut plan.files);
     let (writer_target, writer_clock) = (target.as_ref().map(DirTree::share), clock.clone());
     let mut sources = std::mem::take(&mut opened.sources);
     let (bytes, chunks_fetched, bytes_fetched) = Fetcher::new(repo, &opened, identities, &clock)?
@@ -306,7 +309,7 @@ pub async fn run(
             || "(verify only)".into(),
             |t| t.root_path().display().to_string(),
         ),
-        files: plan.files.len() as u64,
+        files: file_count,
         dirs: plan.dirs.len() as u64,
         symlinks: plan.symlinks.len() as u64,
         bytes,
@@ -515,7 +518,7 @@ fn finish_tree(tree: &mut DirTree, plan: &Plan) -> Result<()> {
     for s in &plan.symlinks {
         fs::make_symlink(tree, s)?;
     }
-    let mut dirs = plan.dirs.clone();
+    let mut dirs: Vec<&Entry> = plan.dirs.iter().collect();
     dirs.sort_by_key(|d| std::cmp::Reverse(d.path.0.iter().filter(|&&b| b == b'/').count()));
     for d in dirs {
         fs::finish_dir(tree, d)?;
@@ -561,7 +564,6 @@ fn chunk_objects(opened: &Opened) -> Result<Vec<ObjectRef>> {
             opened
                 .commit
                 .object(&name)
-                .cloned()
                 .ok_or_else(|| Error::integrity(None, Some(&name), "not in the signed object list"))
         })
         .collect()

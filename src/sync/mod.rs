@@ -140,17 +140,22 @@ async fn repair(
     dry_run: bool,
     reports: &mut [StoreSync],
 ) {
-    let mut wanted: HashMap<&str, &ObjectRef> = HashMap::new();
-    for s in trusted {
-        wanted.insert(s.commit.manifest.name.as_str(), &s.commit.manifest);
-        wanted.extend(s.commit.objects.iter().map(|o| (o.name.as_str(), o)));
-    }
+    // A damaged object's signed reference: its manifest's, or its chunk's in any snapshot
+    // (looked up per entry: the register is short, the history long).
+    let wanted = |object: &str| -> Option<ObjectRef> {
+        trusted.iter().find_map(|s| {
+            if s.commit.manifest.name == object {
+                return Some(s.commit.manifest.clone());
+            }
+            s.commit.object(object)
+        })
+    };
     let entries: Vec<(String, String)> = damaged
         .all()
         .map(|(s, o, _)| (s.to_owned(), o.to_owned()))
         .collect();
     for (store, object) in entries {
-        let (Some(to), Some(want)) = (repo.store_index(&store), wanted.get(object.as_str())) else {
+        let (Some(to), Some(want)) = (repo.store_index(&store), wanted(&object)) else {
             continue;
         };
         let sources: Vec<(&StoreRef, &str)> = (0..repo.stores.len())
@@ -158,7 +163,7 @@ async fn repair(
             .map(|i| (&repo.stores[i], object.as_str()))
             .collect();
         let report = &mut reports[to];
-        let bytes = match replicate::fetch_first_intact(&sources, want).await {
+        let bytes = match replicate::fetch_first_intact(&sources, &want).await {
             Ok(b) => b,
             Err(why) => {
                 report.errors.push(format!(
@@ -170,8 +175,8 @@ async fn repair(
         };
         if !dry_run {
             let target = &repo.stores[to];
-            let placed = replicate::place(target, want, bytes, true).await;
-            if let Err(e) = placed.and(replicate::fetch_intact(target, &object, want).await) {
+            let placed = replicate::place(target, &want, bytes, true).await;
+            if let Err(e) = placed.and(replicate::fetch_intact(target, &object, &want).await) {
                 report
                     .errors
                     .push(format!("'{object}' could not be repaired: {e}"));
@@ -382,10 +387,11 @@ async fn heal_snapshot(
 ) {
     let commit_name = format::commit_object(&commit.snapshot_id);
     let commit_listed = listings[to].contains_key(&commit_name);
-    let missing: Vec<&ObjectRef> = commit
+    let missing: Vec<ObjectRef> = commit
         .objects
-        .iter()
-        .chain([&commit.manifest])
+        .objects()
+        .map(|o| o.to_ref())
+        .chain([commit.manifest.clone()])
         .filter(|o| listings[to].get(&o.name) != Some(&o.size))
         .collect();
     if missing.is_empty() && commit_listed {
@@ -418,11 +424,11 @@ async fn copy_missing(
     repo: &Repository,
     listings: &[Listing],
     to: usize,
-    missing: Vec<&ObjectRef>,
+    missing: Vec<ObjectRef>,
     dry_run: bool,
     report: &mut StoreSync,
 ) -> bool {
-    let results: Vec<std::result::Result<u64, String>> = futures::stream::iter(missing)
+    let results: Vec<std::result::Result<u64, String>> = futures::stream::iter(&missing)
         .map(|o| async move {
             let sources: Vec<(&StoreRef, &str)> = (0..repo.stores.len())
                 .filter(|&i| i != to && listings[i].get(&o.name) == Some(&o.size))
@@ -479,7 +485,8 @@ async fn commit_confirmed(
     commit_name: &str,
     commit_bytes: &Bytes,
 ) -> Result<()> {
-    let objects: Vec<&ObjectRef> = commit.objects.iter().chain([&commit.manifest]).collect();
+    let refs: Vec<ObjectRef> = commit.objects.objects().map(|o| o.to_ref()).collect();
+    let objects: Vec<&ObjectRef> = refs.iter().chain([&commit.manifest]).collect();
     replicate::confirm_listed(
         to,
         &[format::CHUNKS_PREFIX, format::MANIFESTS_PREFIX],

@@ -4,6 +4,7 @@
 use std::fs;
 use std::time::SystemTime;
 
+use snapdrill::format::chunk_list::ChunkList;
 use snapdrill::format::commit::{Commit, DataSet, ObjectRef, Origin, Summary};
 use snapdrill::format::manifest::{ChunkRef, Entry, EntryKind, Manifest, WirePath};
 use snapdrill::format::{self, chunk_object, commit_object, manifest_object};
@@ -162,7 +163,7 @@ pub(crate) fn snapshot(env: &Env, stores: &[&str], spec: Spec) -> String {
             size: sealed_manifest.len() as u64,
             sha256: hex::encode(sha256(&sealed_manifest)),
         },
-        objects,
+        ChunkList::from_refs(&objects).unwrap(),
     );
     if spec.v1 {
         (commit.version, commit.job, commit.source) = (1, None, None);

@@ -1,0 +1,226 @@
+//! Benchmark helper (`scripts/bench-scale.sh`, `HISTORY=1`): synthesises a long history in
+//! an initialised repository quickly, by writing chunks, manifests and signed commits with
+//! the library and the repository's own write key — what a year of nightly backups would
+//! have left, without running a year of backups.
+//!
+//!   synth_history CONFIG SNAPSHOTS CHUNKS_PER_SNAPSHOT NEW_PER_DAY
+//!
+//! Snapshot `d` (one per day, the newest today) holds one file per chunk of the window
+//! `[d * NEW_PER_DAY, d * NEW_PER_DAY + CHUNKS_PER_SNAPSHOT)`: every snapshot shares all but
+//! NEW_PER_DAY chunks with the day before, as nightlies of a slowly changing export do. The
+//! objects are real (sealed to the repository's read key, keyed ids, signed commits), so
+//! `audit --deep`, `forget` and `prune` do their real work on them.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use snapdrill::config::Config;
+use snapdrill::format::chunk_list::ChunkList;
+use snapdrill::format::commit::{Commit, DataSet, ObjectRef, Origin, Summary};
+use snapdrill::format::manifest::{ChunkRef, Entry, EntryKind, Manifest, WirePath};
+use snapdrill::format::{self, chunk_object, commit_object, manifest_object};
+use snapdrill::keys::WriteKey;
+use snapdrill::repository::{Opened, Purpose, Repository};
+use snapdrill::sealing::{chunk_id, seal, sha256};
+use snapdrill::store::{PutMode, StoreRef};
+
+/// Plaintext bytes per chunk: small, so that the history is about object counts.
+const CHUNK_BYTES: usize = 512;
+
+struct Chunk {
+    id: String,
+    sha256: String,
+    object: ObjectRef,
+}
+
+fn plaintext(i: usize) -> Vec<u8> {
+    // xorshift: incompressible, distinct per chunk, the same on every run.
+    let mut x = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (0..CHUNK_BYTES)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+async fn put_all(stores: &[StoreRef], objects: Vec<(String, Vec<u8>)>) {
+    let puts = objects.into_iter().flat_map(|(name, bytes)| {
+        let bytes = Bytes::from(bytes);
+        stores.iter().map(move |s| {
+            let (name, bytes) = (name.clone(), bytes.clone());
+            async move {
+                s.put(&name, bytes, PutMode::Overwrite)
+                    .await
+                    .unwrap_or_else(|e| panic!("put {name}: {e}"))
+            }
+        })
+    });
+    futures::stream::iter(puts)
+        .buffer_unordered(32)
+        .collect::<Vec<()>>()
+        .await;
+}
+
+fn file_entry(index: usize, chunk: &Chunk, offset: u64) -> Entry {
+    Entry {
+        path: WirePath(format!("exports/d{:04}/f{index:07}.csv", index / 1000).into_bytes()),
+        kind: EntryKind::File,
+        mode: 0o644,
+        mtime: 1_700_000_000,
+        mtime_ns: 0,
+        size: Some(CHUNK_BYTES as u64),
+        sha256: Some(chunk.sha256.clone()),
+        offset: Some(offset),
+        target: None,
+        ino: None,
+        ctime: None,
+        ctime_ns: None,
+        changed: false,
+        lines: None,
+    }
+}
+
+fn dir_entry(path: String) -> Entry {
+    Entry {
+        path: WirePath(path.into_bytes()),
+        kind: EntryKind::Dir,
+        mode: 0o755,
+        size: None,
+        sha256: None,
+        offset: None,
+        ..file_entry(0, &dummy(), 0)
+    }
+}
+
+fn dummy() -> Chunk {
+    Chunk {
+        id: String::new(),
+        sha256: String::new(),
+        object: ObjectRef {
+            name: String::new(),
+            size: 0,
+            sha256: String::new(),
+        },
+    }
+}
+
+/// What every snapshot is written with.
+struct Ctx {
+    key: WriteKey,
+    recipients: Vec<age::x25519::Recipient>,
+    stores: Vec<StoreRef>,
+    host: String,
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, config, snapshots, per, new] = &args[..] else {
+        eprintln!("usage: synth_history CONFIG SNAPSHOTS CHUNKS_PER_SNAPSHOT NEW_PER_DAY");
+        std::process::exit(2);
+    };
+    let num = |s: &str| s.parse::<usize>().expect("a number");
+    let (snapshots, per, new) = (num(snapshots), num(per), num(new));
+    let config = Config::load(std::path::Path::new(config)).expect("config loads");
+    let Opened { repo, key } = Repository::open_for(&config, Purpose::Backup)
+        .await
+        .expect("repository opens");
+    let ctx = Ctx {
+        key: key.expect("write key"),
+        recipients: repo
+            .object_recipients(&config.recipients)
+            .expect("recipients"),
+        stores: repo.stores.clone(),
+        host: config.host.clone().unwrap_or_else(snapdrill::hostname),
+    };
+    let chunks = write_chunks(&ctx, per + (snapshots - 1) * new).await;
+    eprintln!("synth_history: {} chunks written", chunks.len());
+    let now = SystemTime::now();
+    for d in 0..snapshots {
+        let time = now - Duration::from_secs(86_400 * (snapshots - 1 - d) as u64);
+        write_snapshot(&ctx, time, &chunks[d * new..d * new + per], d * new).await;
+    }
+    eprintln!("synth_history: {snapshots} snapshots of {per} chunks written");
+}
+
+/// `count` distinct chunks, sealed and stored.
+async fn write_chunks(ctx: &Ctx, count: usize) -> Vec<Chunk> {
+    let mut chunks = Vec::with_capacity(count);
+    let mut batch = Vec::new();
+    for i in 0..count {
+        let plain = plaintext(i);
+        let id = hex::encode(chunk_id(&ctx.key.dedup, &plain));
+        let sealed = seal(&plain, 3, &ctx.recipients).expect("seal");
+        let object = ObjectRef::of(&chunk_object(&id), &sealed);
+        batch.push((object.name.clone(), sealed));
+        chunks.push(Chunk {
+            id,
+            sha256: hex::encode(sha256(&plain)),
+            object,
+        });
+        if batch.len() == 4096 {
+            put_all(&ctx.stores, std::mem::take(&mut batch)).await;
+        }
+    }
+    put_all(&ctx.stores, batch).await;
+    chunks
+}
+
+/// One snapshot at `time` holding one file per chunk of `window` (the first numbered
+/// `first`), with its manifest and signed commit.
+async fn write_snapshot(ctx: &Ctx, time: SystemTime, window: &[Chunk], first: usize) {
+    let key = &ctx.key;
+    let (id, stamp) = (format::new_snapshot_id(time), format::format_time(time));
+    let mut manifest = Manifest::new(&key.repository_id, &id, &stamp);
+    manifest.sources = vec![WirePath(b"/srv/exports".to_vec())];
+    manifest.entries.push(dir_entry("exports".into()));
+    for (k, c) in window.iter().enumerate() {
+        let index = first + k;
+        if k == 0 || index.is_multiple_of(1000) {
+            manifest
+                .entries
+                .push(dir_entry(format!("exports/d{:04}", index / 1000)));
+        }
+        manifest
+            .entries
+            .push(file_entry(index, c, (k * CHUNK_BYTES) as u64));
+        manifest.chunks.push(ChunkRef {
+            id: c.id.clone(),
+            size: CHUNK_BYTES as u64,
+        });
+    }
+    let dirs = manifest.entries.len() - window.len();
+    let json = serde_json::to_vec(&manifest).expect("manifest serializes");
+    let sealed = seal(&json, 3, &ctx.recipients).expect("seal");
+    let commit = Commit::new(
+        &key.repository_id,
+        &id,
+        &stamp,
+        Origin {
+            set: DataSet {
+                host: ctx.host.clone(),
+                job: Some("synth".into()),
+                source: Some("5e".repeat(16)),
+            },
+            tags: vec!["synthetic".into()],
+        },
+        Summary {
+            files: window.len() as u64,
+            dirs: dirs as u64,
+            symlinks: 0,
+            bytes: (window.len() * CHUNK_BYTES) as u64,
+        },
+        ObjectRef::of(&manifest_object(&id), &sealed),
+        ChunkList::from_refs(window.iter().map(|c| &c.object)).expect("chunk objects"),
+    );
+    let signed = commit.to_object(&key.signing);
+    put_all(
+        &ctx.stores,
+        vec![(manifest_object(&id), sealed), (commit_object(&id), signed)],
+    )
+    .await;
+}

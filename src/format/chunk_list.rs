@@ -1,0 +1,408 @@
+//! The chunk objects a commit lists, held compactly.
+//!
+//! A year of nightly snapshots of one export lists the same chunks 365 times. Held as text
+//! (`chunks/3a/3a9f…`, a hex SHA-256 and a size: ~220 bytes a reference), 365 commits of
+//! 20,000 chunks took 1.6 GiB; every command that reads the history (`snapshots`, `audit`,
+//! `prune`, `forget`, `sync`) holds them all. Here each distinct object — its 32-byte id,
+//! its ciphertext SHA-256 and size — is stored once per process in an append-only table,
+//! and a commit holds 4-byte handles to it: memory follows the unique objects, plus 4 bytes
+//! per reference (docs/design.md, "Memory").
+//!
+//! The wire form is unchanged (docs/format.md section 7): a list of `{name, size, sha256}`.
+
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{LazyLock, RwLock};
+
+use serde::de::{Error as _, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::commit::ObjectRef;
+
+/// One chunk object as a commit lists it: its id, and the size and SHA-256 of its
+/// ciphertext as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ChunkObject {
+    /// The chunk's keyed id.
+    pub id: [u8; 32],
+    /// SHA-256 of the ciphertext.
+    pub sha256: [u8; 32],
+    /// Ciphertext size in bytes.
+    pub size: u64,
+}
+
+impl ChunkObject {
+    /// Parse a listed object: a chunk name and a hex SHA-256, or `None`.
+    pub fn parse(name: &str, size: u64, sha256: &str) -> Option<ChunkObject> {
+        // `chunks/<first two digits>/<64 lowercase hex digits>` (format::chunk_id_of).
+        let rest = name.strip_prefix(super::CHUNKS_PREFIX)?.as_bytes();
+        let (shard, id) = (rest.get(..3)?, rest.get(3..)?);
+        if shard[2] != b'/' || !id.starts_with(&shard[..2]) {
+            return None;
+        }
+        Some(ChunkObject {
+            id: hex32(id)?,
+            sha256: hex32(sha256.as_bytes())?,
+            size,
+        })
+    }
+
+    /// The chunk's id, hex.
+    pub fn id_hex(&self) -> String {
+        hex::encode(self.id)
+    }
+
+    /// The object name (`chunks/<2>/<id>`).
+    pub fn name(&self) -> String {
+        super::chunk_object(&self.id_hex())
+    }
+
+    /// As the text form the rest of the engine fetches by.
+    pub fn to_ref(&self) -> ObjectRef {
+        ObjectRef {
+            name: self.name(),
+            size: self.size,
+            sha256: hex::encode(self.sha256),
+        }
+    }
+}
+
+/// Lowercase hex digit values; 0x80 marks any other byte.
+const HEX: [u8; 256] = {
+    let mut t = [0x80u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// 64 lowercase hex digits as 32 bytes. A table and no branch per digit: a year of
+/// nightlies lists millions of ids, and a branchy decoder took most of the parse.
+fn hex32(text: &[u8]) -> Option<[u8; 32]> {
+    let digits: &[u8; 64] = text.try_into().ok()?;
+    let mut out = [0u8; 32];
+    let mut bad = 0u8;
+    for (o, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let (hi, lo) = (HEX[pair[0] as usize], HEX[pair[1] as usize]);
+        bad |= hi | lo;
+        *o = (hi << 4) | lo;
+    }
+    (bad & 0x80 == 0).then_some(out)
+}
+
+/// A handle to an interned [`ChunkObject`]: equal handles are equal objects, and equal
+/// objects have equal handles (within one process).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Chunk(u32);
+
+impl fmt::Debug for Chunk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Chunk({})", self.id_hex())
+    }
+}
+
+struct Table {
+    rows: Vec<ChunkObject>,
+    index: hashbrown::HashTable<u32>,
+    hasher: RandomState,
+}
+
+/// Append-only: a handle stays valid for the life of the process. Keyed with a random
+/// hasher, since a commit's (signed, but possibly hostile) list decides the keys.
+static TABLE: LazyLock<RwLock<Table>> = LazyLock::new(|| {
+    RwLock::new(Table {
+        rows: Vec::new(),
+        index: hashbrown::HashTable::new(),
+        hasher: RandomState::new(),
+    })
+});
+
+fn table() -> std::sync::RwLockReadGuard<'static, Table> {
+    // The table is never left half-updated (a push, then an insert of its index), so a
+    // panic elsewhere while it was held does not make it wrong.
+    TABLE.read().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Chunk {
+    /// The handle of `object`, interning it on first sight.
+    pub fn intern(object: ChunkObject) -> Chunk {
+        let hash = {
+            let t = table();
+            let hash = t.hasher.hash_one(object);
+            if let Some(&i) = t.index.find(hash, |&i| t.rows[i as usize] == object) {
+                return Chunk(i);
+            }
+            hash
+        };
+        let mut guard = TABLE.write().unwrap_or_else(|p| p.into_inner());
+        let t = &mut *guard;
+        if let Some(&i) = t.index.find(hash, |&i| t.rows[i as usize] == object) {
+            return Chunk(i);
+        }
+        let i = u32::try_from(t.rows.len()).expect("fewer than 2^32 distinct chunk objects");
+        t.rows.push(object);
+        let (rows, hasher) = (&t.rows, &t.hasher);
+        t.index
+            .insert_unique(hash, i, |&j| hasher.hash_one(rows[j as usize]));
+        Chunk(i)
+    }
+
+    /// The object.
+    pub fn get(self) -> ChunkObject {
+        table().rows[self.0 as usize]
+    }
+
+    /// The chunk's id.
+    pub fn id(self) -> [u8; 32] {
+        self.get().id
+    }
+
+    /// The chunk's id, hex.
+    pub fn id_hex(self) -> String {
+        self.get().id_hex()
+    }
+
+    /// The object name.
+    pub fn name(self) -> String {
+        self.get().name()
+    }
+
+    /// Ciphertext size.
+    pub fn size(self) -> u64 {
+        self.get().size
+    }
+
+    /// As the text form.
+    pub fn to_ref(self) -> ObjectRef {
+        self.get().to_ref()
+    }
+}
+
+/// The chunk objects of one commit: each once, sorted by id (which is the order of their
+/// names).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChunkList(Box<[Chunk]>);
+
+impl ChunkList {
+    /// From objects in any order; an id listed twice keeps its first entry.
+    pub fn new(objects: impl IntoIterator<Item = ChunkObject>) -> ChunkList {
+        let mut all: Vec<ChunkObject> = objects.into_iter().collect();
+        all.sort_by_key(|o| o.id);
+        all.dedup_by_key(|o| o.id);
+        ChunkList(all.into_iter().map(Chunk::intern).collect())
+    }
+
+    /// From the text form; names an object that is not a chunk with a hex SHA-256.
+    pub fn from_refs<'a>(refs: impl IntoIterator<Item = &'a ObjectRef>) -> Result<Self, String> {
+        let parsed: Result<Vec<ChunkObject>, String> = refs
+            .into_iter()
+            .map(|o| {
+                ChunkObject::parse(&o.name, o.size, &o.sha256)
+                    .ok_or_else(|| format!("'{}' is not a chunk object", o.name))
+            })
+            .collect();
+        Ok(ChunkList::new(parsed?))
+    }
+
+    /// Every handle, in id order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Chunk> + '_ {
+        self.0.iter().copied()
+    }
+
+    /// Every object, in id order.
+    pub fn objects(&self) -> impl ExactSizeIterator<Item = ChunkObject> + '_ {
+        self.0.iter().map(|c| c.get())
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// None at all.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The entry of chunk `id`, by binary search.
+    pub fn find(&self, id: &[u8; 32]) -> Option<Chunk> {
+        let t = table();
+        self.0
+            .binary_search_by(|c| t.rows[c.0 as usize].id.cmp(id))
+            .ok()
+            .map(|i| self.0[i])
+    }
+
+    /// The entry of the object named `name`.
+    pub fn find_name(&self, name: &str) -> Option<Chunk> {
+        self.find(&hex32(super::chunk_id_of(name)?.as_bytes())?)
+    }
+
+    /// Replace each entry by `f` of it (`rekey`: new ciphertexts of the same chunks).
+    pub fn map(&self, mut f: impl FnMut(ChunkObject) -> ChunkObject) -> ChunkList {
+        ChunkList::new(self.objects().map(&mut f))
+    }
+}
+
+/// The distinct chunks of many lists, by id: what prune keeps, what a history references.
+/// Memory follows the distinct objects (~50 bytes each); adding a list costs a lookup of
+/// a 4-byte handle per entry.
+#[derive(Debug, Default)]
+pub struct ChunkIndex {
+    seen: std::collections::HashSet<Chunk>,
+    by_id: std::collections::HashMap<[u8; 32], Chunk>,
+}
+
+impl ChunkIndex {
+    /// Add every entry of `list`. An id already known with another object (only a writer,
+    /// or a rekey half done, lists one chunk two ways) keeps the newest entry and is
+    /// passed to `other` with the one it replaces.
+    pub fn add(&mut self, list: &ChunkList, mut other: impl FnMut(Chunk, Chunk)) {
+        for chunk in list.iter() {
+            if !self.seen.insert(chunk) {
+                continue;
+            }
+            if let Some(known) = self.by_id.insert(chunk.id(), chunk) {
+                other(chunk, known);
+            }
+        }
+    }
+
+    /// The entry for the chunk object `name`.
+    pub fn get(&self, name: &str) -> Option<Chunk> {
+        self.by_id
+            .get(&hex32(super::chunk_id_of(name)?.as_bytes())?)
+            .copied()
+    }
+
+    /// Every entry, in no order.
+    pub fn iter(&self) -> impl Iterator<Item = Chunk> + '_ {
+        self.by_id.values().copied()
+    }
+
+    /// How many distinct chunks.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// None at all.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
+impl Serialize for ChunkList {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.objects().map(|o| o.to_ref()))
+    }
+}
+
+/// One listed object as it is parsed: borrowed text when the JSON has no escapes.
+#[derive(Deserialize)]
+struct Listed<'a> {
+    #[serde(borrow)]
+    name: std::borrow::Cow<'a, str>,
+    size: u64,
+    #[serde(borrow)]
+    sha256: std::borrow::Cow<'a, str>,
+}
+
+impl<'de> Deserialize<'de> for ChunkList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ChunkList;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of chunk objects")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ChunkList, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+                while let Some(l) = seq.next_element::<Listed>()? {
+                    let o = ChunkObject::parse(&l.name, l.size, &l.sha256).ok_or_else(|| {
+                        A::Error::custom(format!("lists a malformed object '{}'", l.name))
+                    })?;
+                    out.push(o);
+                }
+                // Sorted and unique on the wire (docs/format.md section 7); a list that is
+                // not is refused rather than silently repaired, as readers always did.
+                if out.windows(2).any(|w| w[0].id >= w[1].id) {
+                    return Err(A::Error::custom("lists its objects out of order or twice"));
+                }
+                Ok(ChunkList(out.into_iter().map(Chunk::intern).collect()))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(id: u8, size: u64, sha: u8) -> ChunkObject {
+        ChunkObject {
+            id: [id; 32],
+            sha256: [sha; 32],
+            size,
+        }
+    }
+
+    #[test]
+    fn equal_objects_share_a_handle_and_different_ones_do_not() {
+        let a = Chunk::intern(obj(1, 10, 2));
+        assert_eq!(a, Chunk::intern(obj(1, 10, 2)));
+        assert_ne!(a, Chunk::intern(obj(1, 10, 3)), "same id, other ciphertext");
+        assert_ne!(a, Chunk::intern(obj(1, 11, 2)));
+        assert_eq!(a.get(), obj(1, 10, 2));
+    }
+
+    #[test]
+    fn the_wire_form_round_trips_and_finds_by_id_and_name() {
+        let list = ChunkList::new([obj(0xbb, 2, 3), obj(0xaa, 1, 4), obj(0xbb, 9, 9)]);
+        assert_eq!(list.len(), 2, "an id listed twice keeps its first entry");
+        let json = serde_json::to_string(&list).unwrap();
+        let refs: Vec<ObjectRef> = serde_json::from_str(&json).unwrap();
+        assert_eq!(refs[0].name, super::super::chunk_object(&"aa".repeat(32)));
+        assert_eq!(refs[1].size, 2);
+        let back: ChunkList = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, list);
+        assert_eq!(back.find(&[0xbb; 32]).unwrap().size(), 2);
+        assert_eq!(
+            back.find_name(&refs[0].name).unwrap().get(),
+            obj(0xaa, 1, 4)
+        );
+        assert!(back.find(&[0xcc; 32]).is_none());
+    }
+
+    #[test]
+    fn malformed_or_unsorted_lists_are_refused() {
+        let good = obj(0xaa, 1, 0xab).to_ref();
+        let other = obj(0xbb, 1, 4).to_ref();
+        let parse = |refs: &[&ObjectRef]| {
+            serde_json::from_str::<ChunkList>(&serde_json::to_string(refs).unwrap())
+        };
+        assert!(parse(&[&good, &other]).is_ok());
+        let err = parse(&[&other, &good]).unwrap_err().to_string();
+        assert!(err.contains("out of order"), "{err}");
+        assert!(parse(&[&good, &good]).is_err(), "twice");
+        let mut bad = good.clone();
+        bad.name = "chunks/ab/../../config".into();
+        let err = parse(&[&bad]).unwrap_err().to_string();
+        assert!(err.contains("malformed object"), "{err}");
+        let mut upper = good.clone();
+        upper.sha256 = upper.sha256.to_uppercase();
+        assert!(parse(&[&upper]).is_err());
+        for bad_id in ["chunks/ab/ac", "chunks/abx", "chunks/ab/", "chunks/aa/aA"] {
+            let mut wrong = good.clone();
+            wrong.name = format!("{bad_id}{}", "a".repeat(62));
+            assert!(parse(&[&wrong]).is_err(), "{}", wrong.name);
+        }
+    }
+}
