@@ -11,11 +11,16 @@
 #        NEW_PER_DAY new chunks a day. Measures `snapshots`, `audit`, `audit --deep`,
 #        `forget --keep-daily 30` and `prune` (time, peak RSS). restic cannot be given the
 #        same history without a year of backups, so this suite has no restic column.
+# big    One file of BIG_BYTES (default 20 GB) generated on the fly as CSV
+#        (scripts/gen-csv.c: compressible, never repeating), backed up from a command's
+#        output and dumped back to /dev/null verified; beside the same for 300 MB, so that
+#        throughput and peak RSS can be compared. Opt-in: it needs ~8 GB of disk and ~10 min.
 #
 #   scripts/bench-scale.sh                      (20,000 files, 365 x 20,000 chunks: ~8 min)
 #   FILES=200000 SUITES=small scripts/bench-scale.sh   (the issue's size: several minutes)
 #   FILES=1000000 ROUNDS=1 SUITES=small scripts/bench-scale.sh
 #   SNAPSHOTS=100 CHUNKS=5000 SUITES=history scripts/bench-scale.sh
+#   SUITES=big scripts/bench-scale.sh           (BIG_BYTES=2000000000 for a quicker look)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FILES=${FILES:-20000}
@@ -26,6 +31,8 @@ CHUNKS=${CHUNKS:-20000}
 NEW_PER_DAY=${NEW_PER_DAY:-200}
 DATA=${BENCH_DIR:-bench-data}/scale-$FILES
 HISTORY_DATA=${BENCH_DIR:-bench-data}/scale-history-${SNAPSHOTS}x$CHUNKS
+BIG_BYTES=${BIG_BYTES:-20000000000}
+BIG_DATA=${BENCH_DIR:-bench-data}/scale-big
 
 # shellcheck source=scripts/cargo-bin.sh
 . scripts/cargo-bin.sh
@@ -80,6 +87,49 @@ url = "store"
   {
     echo
     echo "### Long history, $(date -u +%Y-%m-%d) — $(machine "$HISTORY_DATA")"
+    echo
+    echo "$table"
+  } >> docs/benchmarks.md
+}
+
+# One size of the big suite: backup of BYTES generated on the fly, then `dump` of it to
+# /dev/null (streamed and verified: a restore without the disk). Prints a table row.
+big_size() {
+  local bytes=$1 label=$2 dir=$BIG_DATA/$1 b d
+  rm -rf "$dir"
+  mkdir -p "$dir/exports"
+  (cd "$dir" && new_repo sd '[[store]]
+name = "local"
+url = "store"
+')
+  export SNAPDRILL_CONFIG=$PWD/$dir/sd/snapdrill.toml
+  sync
+  b=$(measure "$BIN" -q backup --stdin-name big.csv --command "$BIG_DATA/gen-csv $bytes")
+  sync
+  d=$(measure "$BIN" -q dump latest big.csv)
+  local stored
+  stored=$(du -sb "$dir/sd/store" | awk '{print $1}')
+  rm -rf "$dir"
+  awk -v what="$label" -v n="$bytes" -v b="$b" -v d="$d" -v st="$stored" 'BEGIN {
+    split(b, x, " "); split(d, y, " ");
+    printf "| %s | %.1f s, %.0f MB/s, %d MiB | %.1f s, %.0f MB/s, %d MiB | %.2fx |\n",
+      what, x[1], n / x[1] / 1e6, x[2] / 1024, y[1], n / y[1] / 1e6, y[2] / 1024, n / st }'
+}
+
+big_suite() {
+  mkdir -p "$BIG_DATA"
+  cc -O2 -o "$BIG_DATA/gen-csv" scripts/gen-csv.c
+  local table
+  table=$(
+    echo "| one file, generated CSV | backup: time, throughput, peak RSS | dump (restore, verified, to /dev/null) | stored ratio |"
+    echo "| --- | --- | --- | --- |"
+    big_size 300000000 "300 MB"
+    big_size "$BIG_BYTES" "$((BIG_BYTES / 1000000000)) GB"
+  )
+  echo "$table"
+  {
+    echo
+    echo "### One big file, $(date -u +%Y-%m-%d) — $(machine "$BIG_DATA")"
     echo
     echo "$table"
   } >> docs/benchmarks.md
@@ -141,6 +191,9 @@ restic_round() {
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+# Read the tree once first, so that the first tool to run does not pay for a cold page
+# cache (through a pipe: GNU tar skips reading when it writes to /dev/null).
+tar -cf - -C "$DATA" exports | cat >/dev/null
 : > "$DATA/sd.txt"; : > "$DATA/restic.txt"
 for _ in $(seq "$ROUNDS"); do
   snapdrill_round >> "$DATA/sd.txt"
@@ -175,6 +228,7 @@ for suite in $SUITES; do
   case $suite in
     small) small_suite ;;
     history) history_suite ;;
-    *) echo "bench-scale: unknown suite '$suite' (small, history)" >&2; exit 2 ;;
+    big) big_suite ;;
+    *) echo "bench-scale: unknown suite '$suite' (small, history, big)" >&2; exit 2 ;;
   esac
 done

@@ -171,31 +171,58 @@ pub(super) async fn copy_missing(
 }
 
 /// The manifest's JSON and its sealed object.
+/// The manifest compressed as it is serialized (its JSON is never held whole: ~250 bytes a
+/// file), and that compressed text sealed. The compressed text is what
+/// [`check_before_commit`] reads back.
 pub(super) fn seal_manifest(
     manifest: &Manifest,
     level: i32,
     recipients: &[age::x25519::Recipient],
 ) -> Result<(Vec<u8>, Vec<u8>)> {
-    let json = serde_json::to_vec(manifest)
-        .map_err(|e| Error::fatal(format!("encoding the manifest: {e}")))?;
-    if json.len() as u64 > limits::MANIFEST {
+    let encoding = |e: std::io::Error| Error::fatal(format!("encoding the manifest: {e}"));
+    let mut out = Counted {
+        inner: zstd::stream::Encoder::new(Vec::new(), level).map_err(encoding)?,
+        bytes: 0,
+    };
+    serde_json::to_writer(&mut out, manifest).map_err(|e| encoding(e.into()))?;
+    if out.bytes > limits::MANIFEST {
         return Err(Error::fatal(format!(
             "the manifest would be {} bytes, more than the {} a reader accepts; back up fewer files per snapshot",
-            json.len(),
+            out.bytes,
             limits::MANIFEST
         )));
     }
-    let sealed = sealing::seal(&json, level, recipients)
+    let compressed = out.inner.finish().map_err(encoding)?;
+    let sealed = sealing::encrypt(&compressed, recipients)
         .map_err(|e| Error::fatal(format!("sealing the manifest: {e}")))?;
-    Ok((json, sealed))
+    Ok((compressed, sealed))
+}
+
+/// A writer that counts what goes through it.
+struct Counted<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: std::io::Write> std::io::Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Never commit what our own reader refuses: the commit is verified and the manifest's JSON
 /// parsed and validated by exactly the code every reader runs (a symlinked source once gave
 /// "backup complete" snapshots that no reader accepted). The backup host cannot decrypt the
-/// sealed manifest, so it checks the plaintext it sealed.
+/// sealed manifest, so it checks the compressed plaintext it sealed, decompressing it as a
+/// reader does (which also proves the zstd round trip).
 pub(super) fn check_before_commit(
-    manifest_json: &[u8],
+    manifest_zstd: &[u8],
     commit_bytes: &[u8],
     commit: &Commit,
     key: &WriteKey,
@@ -219,7 +246,9 @@ pub(super) fn check_before_commit(
         &commit.snapshot_id,
     )
     .map_err(|e| refused(format!("commit: {e}")))?;
-    Manifest::parse(manifest_json, &read_back).map_err(|e| refused(format!("manifest: {e}")))?;
+    let json = zstd::stream::Decoder::new(manifest_zstd)
+        .map_err(|e| refused(format!("manifest: zstd: {e}")))?;
+    Manifest::parse_reader(json, &read_back).map_err(|e| refused(format!("manifest: {e}")))?;
     Ok(())
 }
 
@@ -392,7 +421,7 @@ mod tests {
             let mut m = Manifest::new(&key.repository_id, &id, &time);
             m.entries = entries;
             let commit = commit_of(&key, &m);
-            let json = serde_json::to_vec(&m).unwrap();
+            let json = zstd::bulk::compress(&serde_json::to_vec(&m).unwrap(), 3).unwrap();
             check_before_commit(&json, &commit.to_object(&key.signing), &commit, &key)
         };
         assert!(

@@ -425,7 +425,7 @@ async fn seal_and_commit(
     assembled: &Assembled,
     objects: Vec<ObjectRef>,
 ) -> Result<Commit> {
-    let (manifest_json, sealed_manifest) =
+    let (manifest_zstd, sealed_manifest) =
         commit::seal_manifest(&assembled.manifest, opts.compression, recipients)?;
     let manifest_ref = ObjectRef::of(&format::manifest_object(&run.snapshot_id), &sealed_manifest);
     let commit = Commit::new(
@@ -441,8 +441,8 @@ async fn seal_and_commit(
         ChunkList::from_refs(&objects).map_err(Error::fatal)?,
     );
     let commit_bytes = Bytes::from(commit.to_object(&key.signing));
-    commit::check_before_commit(&manifest_json, &commit_bytes, &commit, key)?;
-    drop(manifest_json);
+    commit::check_before_commit(&manifest_zstd, &commit_bytes, &commit, key)?;
+    drop(manifest_zstd);
     let (stores, states) = (&run.stores, &run.states);
     commit::commit_everywhere(
         stores,
