@@ -11,6 +11,9 @@
 #        NEW_PER_DAY new chunks a day. Measures `snapshots`, `audit`, `audit --deep`,
 #        `forget --keep-daily 30` and `prune` (time, peak RSS). restic cannot be given the
 #        same history without a year of backups, so this suite has no restic column.
+# export The ~300 MB generated export (scripts/gen-exports.py) by snapdrill, by restic and
+#        by the bare pipeline `tar | zstd -3 -T0 | age`: full backup and restore, ROUNDS
+#        times alternating (big exports must keep their lead while small files catch up).
 # big    One file of BIG_BYTES (default 20 GB) generated on the fly as CSV
 #        (scripts/gen-csv.c: compressible, never repeating), backed up from a command's
 #        output and dumped back to /dev/null verified; beside the same for 300 MB, so that
@@ -25,7 +28,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FILES=${FILES:-20000}
 ROUNDS=${ROUNDS:-3}
-SUITES=${SUITES:-small history}
+SUITES=${SUITES:-export small history}
 SNAPSHOTS=${SNAPSHOTS:-365}
 CHUNKS=${CHUNKS:-20000}
 NEW_PER_DAY=${NEW_PER_DAY:-200}
@@ -135,12 +138,71 @@ big_suite() {
   } >> docs/benchmarks.md
 }
 
+ensure_restic() {
+  command -v restic >/dev/null 2>&1 && command -v age >/dev/null 2>&1 && return
+  echo "bench-scale: installing restic and age (Debian packages)" >&2
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q restic age >/dev/null
+}
+
+# The big export (scripts/gen-exports.py, 300 MB) by snapdrill, by restic and by the bare
+# pipeline `tar | zstd -3 -T0 | age` (what snapdrill does at the least: no chunking, no
+# dedup, no index, one recipient), ROUNDS times alternating; restores by both tools.
+export_suite() {
+  ensure_restic
+  local dir=${BENCH_DIR:-bench-data}/scale-export out=""
+  mkdir -p "$dir"
+  if [ ! -f "$dir/exports.done" ]; then
+    rm -rf "$dir/exports"
+    scripts/gen-exports.py --out "$dir/exports" --size 300MB --seed 2026
+    touch "$dir/exports.done"
+  fi
+  tar -cf - -C "$dir" exports | cat >/dev/null
+  local recipient
+  for _ in $(seq "$ROUNDS"); do
+    rm -rf "$dir/sd" "$dir/sd-restored" "$dir/restic" "$dir/restic-restored" "$dir/bare.age"
+    (cd "$dir" && new_repo sd '[[store]]
+name = "local"
+url = "store"
+')
+    export SNAPDRILL_CONFIG=$PWD/$dir/sd/snapdrill.toml
+    recipient=$(grep -o 'age1[0-9a-z]*' "$dir/sd/snapdrill.toml" | head -1)
+    export RESTIC_REPOSITORY=$PWD/$dir/restic RESTIC_PASSWORD=bench
+    restic init -q >/dev/null
+    local sb rb bb sr rr
+    sync; sb=$(measure "$BIN" -q backup)
+    sync; rb=$(cd "$dir" && measure restic backup -q exports)
+    sync; bb=$(measure sh -c "tar -cf - -C '$dir' exports | zstd -q -3 -T0 | age -r $recipient > '$dir/bare.age'")
+    sync; sr=$(measure "$BIN" -q restore latest --target "$dir/sd-restored")
+    sync; rr=$(measure restic restore -q latest --target "$dir/restic-restored")
+    out+="$sb $rb $bb $sr $rr"$'\n'
+  done
+  printf '%s' "$out" >"$dir/rounds.txt"
+  local table
+  table=$(awk '
+    { for (i = 1; i <= 10; i++) v[i, NR] = $i }
+    function med(c,   n, i, j, t, a) { n = NR; for (i = 1; i <= n; i++) a[i] = v[c, i];
+      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+      return a[int((n + 1) / 2)] }
+    END {
+      sb = med(1); rb = med(3); bb = med(5); sr = med(7); rr = med(9)
+      print "| 300 MB export | snapdrill | restic 0.14 | bare tar \\| zstd -3 -T0 \\| age | snapdrill / restic | snapdrill / bare |"
+      print "| --- | --- | --- | --- | --- | --- |"
+      printf "| full backup | %.2f s / %d MiB | %.2f s / %d MiB | %.2f s | %.2f× | %.2f× |\n", sb, med(2) / 1024, rb, med(4) / 1024, bb, sb / rb, sb / bb
+      printf "| restore (snapdrill: durable) | %.2f s / %d MiB | %.2f s / %d MiB | — | %.2f× | — |\n", sr, med(8) / 1024, rr, med(10) / 1024, sr / rr
+    }' "$dir/rounds.txt")
+  echo "$table"
+  {
+    echo
+    echo "### Big export, $(date -u +%Y-%m-%d) — $(machine "$dir") ($ROUNDS rounds, medians)"
+    echo
+    echo "$table"
+  } >> docs/benchmarks.md
+}
+
 small_suite() {
-if ! command -v restic >/dev/null 2>&1; then
-  echo "bench-scale: installing restic (Debian package)" >&2
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q restic >/dev/null
-fi
+ensure_restic
 
 mkdir -p "$DATA"
 if [ ! -f "$DATA/tree.done" ]; then
@@ -229,6 +291,7 @@ for suite in $SUITES; do
     small) small_suite ;;
     history) history_suite ;;
     big) big_suite ;;
-    *) echo "bench-scale: unknown suite '$suite' (small, history, big)" >&2; exit 2 ;;
+    export) export_suite ;;
+    *) echo "bench-scale: unknown suite '$suite' (small, history, big, export)" >&2; exit 2 ;;
   esac
 done
