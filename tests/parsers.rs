@@ -190,6 +190,13 @@ proptest! {
         let streamed = Manifest::parse_reader(&json[..], &w.commit).map(|m| m.entries.len());
         // The two parsers agree on what they accept.
         prop_assert_eq!(whole.is_ok(), streamed.is_ok(), "{:?} vs {:?}", whole, streamed);
+        // So does the two-pass check a backup runs before it commits (entries not held).
+        let checked = snapdrill::format::streamed::check(&mut || Ok(&json[..]), &w.commit)
+            .map(|(_, n)| n as usize);
+        prop_assert_eq!(whole.is_ok(), checked.is_ok(), "{:?} vs {:?}", whole, checked);
+        if let (Ok(a), Ok(b)) = (&whole, &checked) {
+            prop_assert_eq!(a, b);
+        }
     }
 
     #[test]
@@ -197,6 +204,7 @@ proptest! {
         let w = world();
         let _ = Manifest::parse(&bytes, &w.commit);
         let _ = Manifest::parse_reader(&bytes[..], &w.commit);
+        let _ = snapdrill::format::streamed::check(&mut || Ok(&bytes[..]), &w.commit);
     }
 
     #[test]
@@ -291,5 +299,43 @@ proptest! {
             prop_assert!(serde_json::from_str::<ChunkList>(&json).is_err());
         }
         prop_assert!(ChunkObject::parse("chunks/zz/zz", 1, &"0".repeat(64)).is_none());
+    }
+}
+
+/// A small entry list over a two-letter tree: duplicates, entries below files and
+/// symlinks, overlapping and out-of-stream ranges all come up often.
+fn tree_entries() -> impl Strategy<Value = Vec<serde_json::Value>> {
+    let path = prop::collection::vec(prop::sample::select(vec!["a", "b"]), 1..4)
+        .prop_map(|parts| parts.join("/"));
+    let entry = (path, 0..3u8, 0..7u64, 0..7u64).prop_map(|(path, kind, offset, size)| {
+        match kind {
+            0 => serde_json::json!({"path": path, "type": "dir", "mode": 493, "mtime": 1, "mtime_ns": 0}),
+            1 => serde_json::json!({"path": path, "type": "file", "mode": 420, "mtime": 1,
+                "mtime_ns": 0, "size": size, "offset": offset, "sha256": "ef".repeat(32)}),
+            _ => serde_json::json!({"path": path, "type": "symlink", "mode": 511, "mtime": 1,
+                "mtime_ns": 0, "target": "x"}),
+        }
+    });
+    prop::collection::vec(entry, 0..8)
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The two-pass streamed check (what a backup runs before it commits, holding a hash per
+    /// path instead of every entry) accepts exactly the manifests the whole reader accepts.
+    #[test]
+    fn the_streamed_check_accepts_what_the_whole_reader_accepts(entries in tree_entries()) {
+        let w = world();
+        let mut m: serde_json::Value = serde_json::from_slice(&w.manifest_json).unwrap();
+        m["entries"] = serde_json::Value::Array(entries);
+        let json = serde_json::to_vec(&m).unwrap();
+        let whole = Manifest::parse(&json, &w.commit).map(|m| m.entries.len());
+        let checked = snapdrill::format::streamed::check(&mut || Ok(&json[..]), &w.commit)
+            .map(|(_, n)| n as usize);
+        prop_assert_eq!(whole.is_ok(), checked.is_ok(), "{:?} vs {:?}", whole, checked);
+        if let (Ok(a), Ok(b)) = (&whole, &checked) {
+            prop_assert_eq!(a, b);
+        }
     }
 }

@@ -113,7 +113,7 @@ pub(super) fn assemble(
     let mut changed = Vec::new();
     for slot in &plan.slots {
         let entry = match slot {
-            Slot::Entry(e) => e.clone(),
+            Slot::Entry(e) => (**e).clone(),
             Slot::File { seg, idx } => {
                 match file_entry(plan, results, *seg, *idx, stream.base[*seg]) {
                     Ok(e) => {

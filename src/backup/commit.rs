@@ -246,9 +246,10 @@ pub(super) fn check_before_commit(
         &commit.snapshot_id,
     )
     .map_err(|e| refused(format!("commit: {e}")))?;
-    let json = zstd::stream::Decoder::new(manifest_zstd)
-        .map_err(|e| refused(format!("manifest: zstd: {e}")))?;
-    Manifest::parse_reader(json, &read_back).map_err(|e| refused(format!("manifest: {e}")))?;
+    // Streamed (format::streamed): the manifest is not held a second time.
+    let mut open = || zstd::stream::Decoder::new(manifest_zstd).map_err(|e| format!("zstd: {e}"));
+    format::streamed::check(&mut open, &read_back)
+        .map_err(|e| refused(format!("manifest: {e}")))?;
     Ok(())
 }
 

@@ -376,17 +376,8 @@ mod bounded {
     use serde::Deserializer;
     use serde::de::{Error as _, SeqAccess, Visitor};
 
-    use super::{ChunkRef, Entry, validate_path};
+    use super::{ChunkRef, Entry, heap_cost, validate_path};
     use crate::format::limits;
-
-    /// The heap parts of one entry (its struct is counted by the list's capacity).
-    fn heap_cost(e: &Entry) -> usize {
-        // Each allocation is rounded up by the allocator; 16 bytes is its usual granule.
-        let alloc = |n: usize| if n == 0 { 0 } else { n.div_ceil(16) * 16 };
-        alloc(e.path.0.len())
-            + e.target.as_ref().map_or(0, |t| alloc(t.0.len()))
-            + e.sha256.as_ref().map_or(0, |h| alloc(h.len()))
-    }
 
     pub(super) fn entries<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Entry>, D::Error> {
         struct V;
@@ -475,6 +466,16 @@ mod bounded {
         }
         d.deserialize_seq(V)
     }
+}
+
+/// The heap parts of one entry as a reader holds it (its struct is counted apart), for the
+/// memory bound of [`limits::MANIFEST_MEMORY`].
+pub(super) fn heap_cost(e: &Entry) -> usize {
+    // Each allocation is rounded up by the allocator; 16 bytes is its usual granule.
+    let alloc = |n: usize| if n == 0 { 0 } else { n.div_ceil(16) * 16 };
+    alloc(e.path.0.len())
+        + e.target.as_ref().map_or(0, |t| alloc(t.0.len()))
+        + e.sha256.as_ref().map_or(0, |h| alloc(h.len()))
 }
 
 /// Refuse any path that could leave the restore target (docs/security.md, "restore").

@@ -8,6 +8,7 @@ pub mod commit;
 pub mod manifest;
 pub mod repo_config;
 pub mod signed;
+pub mod streamed;
 pub mod tombstone;
 
 use std::time::SystemTime;

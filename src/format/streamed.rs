@@ -1,0 +1,403 @@
+//! A manifest read piecewise: its entries handed over one at a time as they are parsed, and
+//! the checks of docs/format.md section 8 run over one such pass (two when directories come
+//! after what they hold), holding 16 bytes per path and 16 per file range instead of every
+//! entry. A backup checks its own manifest this
+//! way before it commits; it is the reader a streamed restore builds on.
+
+use std::collections::hash_map::Entry as Slot;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+use std::io::Read;
+
+use serde::Deserializer;
+use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::commit::Commit;
+use super::manifest::{ChunkRef, Entry, EntryKind, WirePath, heap_cost, validate_path};
+use super::{check_version, limits};
+
+/// Everything of a manifest but its entries.
+#[derive(Debug, Clone)]
+pub struct Header {
+    /// `snapdrill-manifest`.
+    pub format: String,
+    /// Format version.
+    pub version: u32,
+    /// The repository.
+    pub repository_id: String,
+    /// The snapshot.
+    pub snapshot_id: String,
+    /// When the backup started.
+    pub time: String,
+    /// The source paths.
+    pub sources: Vec<WirePath>,
+    /// The chunk stream, in order.
+    pub chunks: Vec<ChunkRef>,
+}
+
+/// Parse manifest JSON from `json`, handing each entry to `each` as soon as it is parsed
+/// (an error from `each` stops the parse); the rest of the manifest is returned.
+pub fn for_each_entry(
+    json: impl Read,
+    each: &mut dyn FnMut(Entry) -> Result<(), String>,
+) -> Result<Header, String> {
+    let reader = std::io::BufReader::with_capacity(64 << 10, json);
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let header = de
+        .deserialize_map(Top { each })
+        .and_then(|h| de.end().map(|()| h))
+        .map_err(|e| format!("unreadable manifest: {e}"))?;
+    Ok(header)
+}
+
+struct Top<'f> {
+    each: &'f mut dyn FnMut(Entry) -> Result<(), String>,
+}
+
+impl<'de> Visitor<'de> for Top<'_> {
+    type Value = Header;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a manifest")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Header, A::Error> {
+        let (mut format, mut version, mut repository_id, mut snapshot_id) =
+            (None, None, None, None);
+        let (mut time, mut sources, mut chunks, mut entries) = (None, None, None, false);
+        fn once<T, E: serde::de::Error>(slot: &mut Option<T>, v: T, name: &str) -> Result<(), E> {
+            match slot.replace(v) {
+                Some(_) => Err(E::custom(format!("duplicate field `{name}`"))),
+                None => Ok(()),
+            }
+        }
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "format" => once(&mut format, map.next_value()?, "format")?,
+                "version" => once(&mut version, map.next_value()?, "version")?,
+                "repository_id" => once(&mut repository_id, map.next_value()?, "repository_id")?,
+                "snapshot_id" => once(&mut snapshot_id, map.next_value()?, "snapshot_id")?,
+                "time" => once(&mut time, map.next_value()?, "time")?,
+                "sources" => once(&mut sources, map.next_value()?, "sources")?,
+                "chunks" => once(&mut chunks, map.next_value::<Vec<ChunkRef>>()?, "chunks")?,
+                "entries" if entries => return Err(A::Error::custom("duplicate field `entries`")),
+                "entries" => {
+                    map.next_value_seed(Entries { each: self.each })?;
+                    entries = true;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let missing = |name: &str| A::Error::custom(format!("missing field `{name}`"));
+        if !entries {
+            return Err(missing("entries"));
+        }
+        Ok(Header {
+            format: format.ok_or_else(|| missing("format"))?,
+            version: version.ok_or_else(|| missing("version"))?,
+            repository_id: repository_id.ok_or_else(|| missing("repository_id"))?,
+            snapshot_id: snapshot_id.ok_or_else(|| missing("snapshot_id"))?,
+            time: time.ok_or_else(|| missing("time"))?,
+            sources: sources.ok_or_else(|| missing("sources"))?,
+            chunks: chunks.ok_or_else(|| missing("chunks"))?,
+        })
+    }
+}
+
+struct Entries<'f> {
+    each: &'f mut dyn FnMut(Entry) -> Result<(), String>,
+}
+
+impl<'de> DeserializeSeed<'de> for Entries<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Entries<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of entries")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(e) = seq.next_element::<Entry>()? {
+            (self.each)(e).map_err(A::Error::custom)?;
+        }
+        Ok(())
+    }
+}
+
+/// The state the checks keep between the two passes: a keyed 128-bit hash of every path
+/// with its kind (a hostile manifest cannot aim paths at one hash), and every file range.
+struct Checks {
+    hashers: (RandomState, RandomState),
+    kinds: HashMap<u128, EntryKind>,
+    ranges: Vec<(u64, u64)>,
+    /// What the entries so far take on a whole reader's heap (see `add`).
+    heap: usize,
+    /// Ancestors not seen when their descendant was: checked once every path is known. In
+    /// a manifest snapdrill writes every directory comes before what it holds, so this
+    /// stays empty and one pass is enough; past [`PENDING`] a second pass checks instead.
+    pending: HashSet<u128>,
+    second_pass: bool,
+}
+
+/// Most ancestors left pending before the check falls back to a second pass.
+const PENDING: usize = 1 << 16;
+
+impl Checks {
+    fn hash(&self, path: &[u8]) -> u128 {
+        (u128::from(self.hashers.0.hash_one(path)) << 64)
+            | u128::from(self.hashers.1.hash_one(path))
+    }
+
+    /// Pass 1: each entry on its own, and no path twice.
+    fn add(&mut self, e: Entry) -> Result<(), String> {
+        let shown = || e.path.display();
+        validate_path(&e.path.0).map_err(|why| format!("unsafe path '{}': {why}", shown()))?;
+        // Never pass what a reader holding every entry refuses: its budget, counted at
+        // least as high as it counts it (list capacity a quarter ahead, map at twice).
+        let n = self.kinds.len() + 1;
+        self.heap += heap_cost(&e);
+        let cost = (n + (n / 4).max(1024)) * std::mem::size_of::<Entry>() + self.heap + 2 * n * 24;
+        if n > limits::ENTRIES || cost > limits::MANIFEST_MEMORY {
+            return Err(format!(
+                "more entries than a reader holds ({n} entries, about {} MiB; at most {} entries in {} MiB)",
+                cost >> 20,
+                limits::ENTRIES,
+                limits::MANIFEST_MEMORY >> 20
+            ));
+        }
+        if e.mtime_ns > 999_999_999 {
+            return Err(format!(
+                "'{}' has an invalid modification time ({} ns)",
+                shown(),
+                e.mtime_ns
+            ));
+        }
+        self.ancestors(&e)?;
+        match self.kinds.entry(self.hash(&e.path.0)) {
+            Slot::Occupied(_) => return Err(format!("path '{}' appears twice", shown())),
+            Slot::Vacant(v) => {
+                v.insert(e.kind);
+            }
+        }
+        match e.kind {
+            EntryKind::File => {
+                let (Some(size), Some(offset), Some(true)) = (
+                    e.size,
+                    e.offset,
+                    e.sha256.as_ref().map(|h| super::is_hex(h, 64)),
+                ) else {
+                    return Err(format!("file '{}' lacks size, offset or sha256", shown()));
+                };
+                let end = offset
+                    .checked_add(size)
+                    .ok_or_else(|| format!("file '{}' lies outside the chunk stream", shown()))?;
+                self.ranges.push((offset, end));
+            }
+            EntryKind::Symlink
+                if e.target
+                    .as_ref()
+                    .is_none_or(|t| t.0.is_empty() || t.0.contains(&0)) =>
+            {
+                return Err(format!("symlink '{}' has no valid target", shown()));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Nothing lies below a file or a symlink, as far as the paths seen so far tell; an
+    /// ancestor not seen yet is left pending.
+    fn ancestors(&mut self, e: &Entry) -> Result<(), String> {
+        let p = &e.path.0;
+        for (i, _) in p.iter().enumerate().filter(|(_, b)| **b == b'/') {
+            let h = self.hash(&p[..i]);
+            match self.kinds.get(&h) {
+                Some(EntryKind::Dir) => {}
+                Some(kind) => {
+                    return Err(format!(
+                        "'{}' lies below a {kind:?} entry",
+                        e.path.display()
+                    ));
+                }
+                None if self.second_pass => {}
+                None => {
+                    self.pending.insert(h);
+                    if self.pending.len() > PENDING {
+                        self.pending = HashSet::new();
+                        self.second_pass = true;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The pending ancestors, once every path is known.
+    fn pending(&self) -> Result<(), String> {
+        match self
+            .pending
+            .iter()
+            .find_map(|h| self.kinds.get(h).filter(|k| **k != EntryKind::Dir))
+        {
+            Some(kind) => Err(format!("an entry lies below a {kind:?} entry")),
+            None => Ok(()),
+        }
+    }
+
+    /// Pass 2: nothing lies below a file or a symlink.
+    fn below(&self, e: &Entry) -> Result<(), String> {
+        let p = &e.path.0;
+        for (i, _) in p.iter().enumerate().filter(|(_, b)| **b == b'/') {
+            if let Some(kind) = self.kinds.get(&self.hash(&p[..i]))
+                && *kind != EntryKind::Dir
+            {
+                return Err(format!(
+                    "'{}' lies below a {kind:?} entry",
+                    e.path.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every file range within the stream, and no two sharing bytes.
+    fn ranges(&mut self, stream: u64) -> Result<(), String> {
+        if self.ranges.iter().any(|&(_, end)| end > stream) {
+            return Err("a file lies outside the chunk stream".into());
+        }
+        self.ranges.retain(|(start, end)| end > start);
+        self.ranges.sort_unstable();
+        if self.ranges.windows(2).any(|w| w[1].0 < w[0].1) {
+            return Err("two files share bytes of the chunk stream".into());
+        }
+        Ok(())
+    }
+}
+
+/// Every check of docs/format.md section 8 on the manifest JSON that `open` yields (called
+/// again for a second pass when it must be), against its commit; the header and how many
+/// entries.
+pub fn check<R: Read>(
+    open: &mut dyn FnMut() -> Result<R, String>,
+    commit: &Commit,
+) -> Result<(Header, u64), String> {
+    let mut checks = Checks {
+        hashers: (RandomState::new(), RandomState::new()),
+        kinds: HashMap::new(),
+        ranges: Vec::new(),
+        heap: 0,
+        pending: HashSet::new(),
+        second_pass: false,
+    };
+    let header = for_each_entry(open()?, &mut |e| checks.add(e))?;
+    check_version(
+        "manifest",
+        &header.format,
+        "snapdrill-manifest",
+        header.version,
+        super::V1,
+    )?;
+    if header.repository_id != commit.repository_id || header.snapshot_id != commit.snapshot_id {
+        return Err("the manifest belongs to another snapshot than its commit".into());
+    }
+    if header.chunks.len() > limits::CHUNK_REFS {
+        return Err(format!("more than {} chunks", limits::CHUNK_REFS));
+    }
+    let mut stream = 0u64;
+    for c in &header.chunks {
+        if c.size == 0 || c.size > limits::CHUNK {
+            return Err(format!("chunk {} has invalid size {}", c.id, c.size));
+        }
+        if commit
+            .object(&super::chunk_object_checked(&c.id)?)
+            .is_none()
+        {
+            return Err(format!("chunk {} is not in the signed object list", c.id));
+        }
+        stream += c.size;
+    }
+    checks.ranges(stream)?;
+    if checks.second_pass {
+        for_each_entry(open()?, &mut |e| checks.below(&e))?;
+    } else {
+        checks.pending()?;
+    }
+    Ok((header, checks.kinds.len() as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::commit::{DataSet, ObjectRef, Origin, Summary};
+
+    fn check_entries(entries: Vec<serde_json::Value>) -> Result<u64, String> {
+        let (repo, id) = ("00".repeat(16), "20261128T032718Z-9f2c1a7b");
+        let commit = Commit::new(
+            &repo,
+            id,
+            "2026-11-28T03:27:18Z",
+            Origin {
+                set: DataSet {
+                    host: "h".into(),
+                    job: Some("j".into()),
+                    source: Some("ab".repeat(16)),
+                },
+                tags: Vec::new(),
+            },
+            Summary::default(),
+            ObjectRef {
+                name: crate::format::manifest_object(id),
+                size: 1,
+                sha256: "00".repeat(32),
+            },
+            Default::default(),
+        );
+        let json = serde_json::to_vec(&serde_json::json!({
+            "format": "snapdrill-manifest", "version": 1, "repository_id": repo,
+            "snapshot_id": id, "time": "2026-11-28T03:27:18Z", "sources": ["/x"],
+            "chunks": [], "entries": entries,
+        }))
+        .unwrap();
+        check(&mut || Ok(&json[..]), &commit).map(|(_, n)| n)
+    }
+
+    fn dir(path: &str) -> serde_json::Value {
+        serde_json::json!({"path": path, "type": "dir", "mode": 493, "mtime": 1, "mtime_ns": 0})
+    }
+
+    /// Past the pending budget the check falls back to a second pass, which still finds an
+    /// entry below a symlink that came after it.
+    #[test]
+    fn many_late_ancestors_take_the_second_pass() {
+        let mut entries: Vec<serde_json::Value> =
+            (0..PENDING + 10).map(|i| dir(&format!("p{i}/x"))).collect();
+        entries.push(dir("p3"));
+        assert_eq!(check_entries(entries.clone()), Ok(PENDING as u64 + 11));
+        entries.pop();
+        entries.push(
+            serde_json::json!({"path": "p3", "type": "symlink", "mode": 511,
+            "mtime": 1, "mtime_ns": 0, "target": "/etc"}),
+        );
+        let err = check_entries(entries).unwrap_err();
+        assert!(err.contains("lies below a Symlink"), "{err}");
+    }
+
+    #[test]
+    fn a_late_ancestor_is_found_in_one_pass() {
+        let link = serde_json::json!({"path": "a", "type": "symlink", "mode": 511,
+            "mtime": 1, "mtime_ns": 0, "target": "/etc"});
+        let err = check_entries(vec![dir("a/b/c"), link]).unwrap_err();
+        assert!(err.contains("below a Symlink"), "{err}");
+        assert_eq!(check_entries(vec![dir("a/b/c"), dir("a")]), Ok(2));
+    }
+}
