@@ -98,10 +98,12 @@ pub fn cache_path(cache_dir: &Path, repository_id: &str, job_key: &[u8]) -> Path
 impl FilesCache {
     /// Load the cache; any problem yields an empty cache and a warning.
     pub fn load(path: &Path, repository_id: &str) -> (Self, Option<String>) {
+        // Decompressed as it is parsed: the cache's JSON (~200 bytes a file) is never held.
         let read = || -> Result<CacheFile, String> {
-            let raw = fs::read(path).map_err(|e| e.to_string())?;
-            let json = zstd::stream::decode_all(&raw[..]).map_err(|e| e.to_string())?;
-            serde_json::from_slice(&json).map_err(|e| e.to_string())
+            let file = fs::File::open(path).map_err(|e| e.to_string())?;
+            let json = zstd::stream::Decoder::new(file).map_err(|e| e.to_string())?;
+            serde_json::from_reader(std::io::BufReader::with_capacity(64 << 10, json))
+                .map_err(|e| e.to_string())
         };
         match read() {
             Ok(c) if c.version == VERSION && c.repository_id == repository_id => {
@@ -146,12 +148,17 @@ impl FilesCache {
         repository_id: &str,
         segments: &[CachedSegment],
     ) -> std::io::Result<()> {
-        let json = serde_json::to_vec(&CacheFileOut {
-            version: VERSION,
-            repository_id,
-            segments,
-        })?;
-        let packed = zstd::bulk::compress(&json, 3)?;
+        // Compressed as it is serialized (the JSON is never held whole).
+        let mut packer = zstd::stream::Encoder::new(Vec::new(), 3)?;
+        serde_json::to_writer(
+            &mut packer,
+            &CacheFileOut {
+                version: VERSION,
+                repository_id,
+                segments,
+            },
+        )?;
+        let packed = packer.finish()?;
         crate::localfs::atomic::write(
             path,
             &packed,
