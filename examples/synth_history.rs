@@ -66,46 +66,29 @@ async fn put_all(stores: &[StoreRef], objects: Vec<(String, Vec<u8>)>) {
 }
 
 fn file_entry(index: usize, chunk: &Chunk, offset: u64) -> Entry {
+    let path = format!("exports/d{:04}/f{index:07}.csv", index / 1000);
     Entry {
-        path: WirePath(format!("exports/d{:04}/f{index:07}.csv", index / 1000).into_bytes()),
-        kind: EntryKind::File,
-        mode: 0o644,
-        mtime: 1_700_000_000,
-        mtime_ns: 0,
         size: Some(CHUNK_BYTES as u64),
         sha256: Some(chunk.sha256.clone()),
         offset: Some(offset),
-        target: None,
-        ino: None,
-        ctime: None,
-        ctime_ns: None,
-        changed: false,
-        lines: None,
+        ..Entry::bare(
+            WirePath(path.into_bytes()),
+            EntryKind::File,
+            0o644,
+            1_700_000_000,
+            0,
+        )
     }
 }
 
 fn dir_entry(path: String) -> Entry {
-    Entry {
-        path: WirePath(path.into_bytes()),
-        kind: EntryKind::Dir,
-        mode: 0o755,
-        size: None,
-        sha256: None,
-        offset: None,
-        ..file_entry(0, &dummy(), 0)
-    }
-}
-
-fn dummy() -> Chunk {
-    Chunk {
-        id: String::new(),
-        sha256: String::new(),
-        object: ObjectRef {
-            name: String::new(),
-            size: 0,
-            sha256: String::new(),
-        },
-    }
+    Entry::bare(
+        WirePath(path.into_bytes()),
+        EntryKind::Dir,
+        0o755,
+        1_700_000_000,
+        0,
+    )
 }
 
 /// What every snapshot is written with.

@@ -130,22 +130,7 @@ pub(super) fn make_plan(
 }
 
 pub(super) fn plain_entry(path: WirePath, kind: EntryKind, meta: &Meta) -> Entry {
-    Entry {
-        path,
-        kind,
-        mode: meta.mode,
-        mtime: meta.mtime,
-        mtime_ns: meta.mtime_ns,
-        size: None,
-        sha256: None,
-        offset: None,
-        target: None,
-        ino: None,
-        ctime: None,
-        ctime_ns: None,
-        changed: false,
-        lines: None,
-    }
+    Entry::bare(path, kind, meta.mode, meta.mtime, meta.mtime_ns)
 }
 
 pub(super) fn add_stream(plan: &mut Plan, stream: &StreamSource, time: SystemTime) -> Result<()> {

@@ -151,6 +151,26 @@ impl LineCounter {
 }
 
 impl Entry {
+    /// An entry of its path, kind, mode and modification time, every optional member absent.
+    pub fn bare(path: WirePath, kind: EntryKind, mode: u32, mtime: i64, mtime_ns: u32) -> Entry {
+        Entry {
+            path,
+            kind,
+            mode,
+            mtime,
+            mtime_ns,
+            size: None,
+            sha256: None,
+            offset: None,
+            target: None,
+            ino: None,
+            ctime: None,
+            ctime_ns: None,
+            changed: false,
+            lines: None,
+        }
+    }
+
     /// Content length of a file (0 for other kinds).
     pub fn file_size(&self) -> u64 {
         self.size.unwrap_or(0)
@@ -266,11 +286,18 @@ impl Manifest {
 
     /// Every check of docs/format.md section 8; nothing may be written before it passes.
     pub fn validate(&self, commit: &Commit) -> Result<(), String> {
-        if self.repository_id != commit.repository_id || self.snapshot_id != commit.snapshot_id {
-            return Err("the manifest belongs to another snapshot than its commit".into());
-        }
         if self.entries.len() > limits::ENTRIES {
             return Err(format!("more than {} entries", limits::ENTRIES));
+        }
+        self.validate_header(commit)?;
+        self.validate_entries()
+    }
+
+    /// The checks of everything but the entries: the snapshot, and each chunk of the stream
+    /// a valid size and in the signed object list.
+    pub(super) fn validate_header(&self, commit: &Commit) -> Result<(), String> {
+        if self.repository_id != commit.repository_id || self.snapshot_id != commit.snapshot_id {
+            return Err("the manifest belongs to another snapshot than its commit".into());
         }
         for c in &self.chunks {
             if c.size == 0 || c.size > limits::CHUNK {
@@ -283,7 +310,7 @@ impl Manifest {
                 return Err(format!("chunk {} is not in the signed object list", c.id));
             }
         }
-        self.validate_entries()
+        Ok(())
     }
 
     fn validate_entries(&self) -> Result<(), String> {

@@ -14,34 +14,16 @@ use serde::Deserializer;
 use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::commit::Commit;
-use super::manifest::{ChunkRef, Entry, EntryKind, WirePath, heap_cost, validate_path};
+use super::manifest::{ChunkRef, Entry, EntryKind, Manifest, heap_cost, validate_path};
 use super::{check_version, limits};
 
-/// Everything of a manifest but its entries.
-#[derive(Debug, Clone)]
-pub struct Header {
-    /// `snapdrill-manifest`.
-    pub format: String,
-    /// Format version.
-    pub version: u32,
-    /// The repository.
-    pub repository_id: String,
-    /// The snapshot.
-    pub snapshot_id: String,
-    /// When the backup started.
-    pub time: String,
-    /// The source paths.
-    pub sources: Vec<WirePath>,
-    /// The chunk stream, in order.
-    pub chunks: Vec<ChunkRef>,
-}
-
 /// Parse manifest JSON from `json`, handing each entry to `each` as soon as it is parsed
-/// (an error from `each` stops the parse); the rest of the manifest is returned.
+/// (an error from `each` stops the parse); the rest of the manifest is returned, its
+/// `entries` empty.
 pub fn for_each_entry(
     json: impl Read,
     each: &mut dyn FnMut(Entry) -> Result<(), String>,
-) -> Result<Header, String> {
+) -> Result<Manifest, String> {
     let reader = std::io::BufReader::with_capacity(64 << 10, json);
     let mut de = serde_json::Deserializer::from_reader(reader);
     let header = de
@@ -56,13 +38,13 @@ struct Top<'f> {
 }
 
 impl<'de> Visitor<'de> for Top<'_> {
-    type Value = Header;
+    type Value = Manifest;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a manifest")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Header, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Manifest, A::Error> {
         let (mut format, mut version, mut repository_id, mut snapshot_id) =
             (None, None, None, None);
         let (mut time, mut sources, mut chunks, mut entries) = (None, None, None, false);
@@ -95,7 +77,8 @@ impl<'de> Visitor<'de> for Top<'_> {
         if !entries {
             return Err(missing("entries"));
         }
-        Ok(Header {
+        Ok(Manifest {
+            entries: Vec::new(),
             format: format.ok_or_else(|| missing("format"))?,
             version: version.ok_or_else(|| missing("version"))?,
             repository_id: repository_id.ok_or_else(|| missing("repository_id"))?,
@@ -290,7 +273,7 @@ impl Checks {
 pub fn check<R: Read>(
     open: &mut dyn FnMut() -> Result<R, String>,
     commit: &Commit,
-) -> Result<(Header, u64), String> {
+) -> Result<(Manifest, u64), String> {
     let mut checks = Checks {
         hashers: (RandomState::new(), RandomState::new()),
         kinds: HashMap::new(),
@@ -307,26 +290,11 @@ pub fn check<R: Read>(
         header.version,
         super::V1,
     )?;
-    if header.repository_id != commit.repository_id || header.snapshot_id != commit.snapshot_id {
-        return Err("the manifest belongs to another snapshot than its commit".into());
-    }
     if header.chunks.len() > limits::CHUNK_REFS {
         return Err(format!("more than {} chunks", limits::CHUNK_REFS));
     }
-    let mut stream = 0u64;
-    for c in &header.chunks {
-        if c.size == 0 || c.size > limits::CHUNK {
-            return Err(format!("chunk {} has invalid size {}", c.id, c.size));
-        }
-        if commit
-            .object(&super::chunk_object_checked(&c.id)?)
-            .is_none()
-        {
-            return Err(format!("chunk {} is not in the signed object list", c.id));
-        }
-        stream += c.size;
-    }
-    checks.ranges(stream)?;
+    header.validate_header(commit)?;
+    checks.ranges(header.stream_len())?;
     if checks.second_pass {
         for_each_entry(open()?, &mut |e| checks.below(&e))?;
     } else {

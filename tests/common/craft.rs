@@ -63,22 +63,7 @@ pub(crate) fn dir_entry(path: &[u8]) -> Entry {
 }
 
 fn entry(path: &[u8], kind: EntryKind) -> Entry {
-    Entry {
-        path: WirePath(path.to_vec()),
-        kind,
-        mode: 0o644,
-        mtime: 1_700_000_000,
-        mtime_ns: 0,
-        size: None,
-        sha256: None,
-        offset: None,
-        target: None,
-        ino: None,
-        ctime: None,
-        ctime_ns: None,
-        changed: false,
-        lines: None,
-    }
+    Entry::bare(WirePath(path.to_vec()), kind, 0o644, 1_700_000_000, 0)
 }
 
 /// Write a correctly sealed manifest and its correctly signed commit (and the chunk, when
