@@ -79,12 +79,14 @@ pub(super) async fn resolve_hashes(
         let commits = repo.live_commits_newest_first().await?;
         futures::pin_mut!(commits);
         while let Some(commit) = commits.next().await {
-            for o in commit.objects.objects() {
-                let id = o.id_hex();
-                if open.remove(id.as_str()) {
-                    resolved.insert(id, o.to_ref());
+            // Each open id looked up in the commit's sorted list, not every entry encoded.
+            open.retain(|id| match commit.object(&format::chunk_object(id)) {
+                Some(o) => {
+                    resolved.insert((*id).to_owned(), o);
+                    false
                 }
-            }
+                None => true,
+            });
             if open.is_empty() {
                 break;
             }

@@ -1,7 +1,7 @@
 //! The manifest of a snapshot: files, directories, symlinks and the chunk stream
 //! (docs/format.md section 8), with the validation every reader runs before writing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -313,77 +313,14 @@ impl Manifest {
         Ok(())
     }
 
+    /// The entry rules, by the one implementation the streamed check runs too.
     fn validate_entries(&self) -> Result<(), String> {
         let stream = self.stream_len();
-        let mut kinds: HashMap<&[u8], EntryKind> = HashMap::with_capacity(self.entries.len());
-        let mut ranges = Vec::new();
-        for e in &self.entries {
-            let p = &e.path.0;
-            validate_path(p).map_err(|why| format!("unsafe path '{}': {why}", e.path.display()))?;
-            if e.mtime_ns > 999_999_999 {
-                return Err(format!(
-                    "'{}' has an invalid modification time ({} ns)",
-                    e.path.display(),
-                    e.mtime_ns
-                ));
-            }
-            if kinds.insert(p, e.kind).is_some() {
-                return Err(format!("path '{}' appears twice", e.path.display()));
-            }
-            match e.kind {
-                EntryKind::File => {
-                    let (size, offset) = match (e.size, e.offset, &e.sha256) {
-                        (Some(s), Some(o), Some(h)) if super::is_hex(h, 64) => (s, o),
-                        _ => {
-                            return Err(format!(
-                                "file '{}' lacks size, offset or sha256",
-                                e.path.display()
-                            ));
-                        }
-                    };
-                    if offset.checked_add(size).is_none_or(|end| end > stream) {
-                        return Err(format!(
-                            "file '{}' lies outside the chunk stream",
-                            e.path.display()
-                        ));
-                    }
-                    if size > 0 {
-                        ranges.push((offset, offset + size));
-                    }
-                }
-                EntryKind::Symlink
-                    if e.target
-                        .as_ref()
-                        .is_none_or(|t| t.0.is_empty() || t.0.contains(&0)) =>
-                {
-                    return Err(format!(
-                        "symlink '{}' has no valid target",
-                        e.path.display()
-                    ));
-                }
-                _ => {}
-            }
-        }
-        // Nothing may lie below a file or a symlink: that is how restores get tricked
-        // into writing through a link.
-        for e in &self.entries {
-            let p = &e.path.0;
-            for (i, _) in p.iter().enumerate().filter(|(_, b)| **b == b'/') {
-                if let Some(kind) = kinds.get(&p[..i])
-                    && *kind != EntryKind::Dir
-                {
-                    return Err(format!(
-                        "'{}' lies below a {kind:?} entry",
-                        e.path.display()
-                    ));
-                }
-            }
-        }
-        ranges.sort_unstable();
-        if ranges.windows(2).any(|w| w[1].0 < w[0].1) {
-            return Err("two files share bytes of the chunk stream".into());
-        }
-        Ok(())
+        let mut checks = super::streamed::EntryChecks::new(Some(stream));
+        self.entries.iter().try_for_each(|e| checks.add(e))?;
+        checks.finish(stream, &mut |each| {
+            self.entries.iter().try_for_each(&mut *each)
+        })
     }
 
     /// The ids of every chunk, once.

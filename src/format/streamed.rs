@@ -117,14 +117,19 @@ impl<'de> Visitor<'de> for Entries<'_> {
     }
 }
 
-/// The state the checks keep between the two passes: a keyed 128-bit hash of every path
-/// with its kind (a hostile manifest cannot aim paths at one hash), and every file range.
-struct Checks {
+/// The entry rules of docs/format.md section 8, one entry at a time — the one
+/// implementation both readers run (the whole reader over its list, [`check`] over the
+/// stream). It keeps a keyed 128-bit hash of every path with its kind (a hostile manifest
+/// cannot aim paths at one hash) and every file range.
+pub(super) struct EntryChecks {
     hashers: (RandomState, RandomState),
     kinds: HashMap<u128, EntryKind>,
     ranges: Vec<(u64, u64)>,
-    /// What the entries so far take on a whole reader's heap (see `add`).
-    heap: usize,
+    /// The stream's length, when known before the entries (the whole reader).
+    stream: Option<u64>,
+    /// What the entries so far take on a whole reader's heap, when that bound is checked
+    /// here (see `add`).
+    heap: Option<usize>,
     /// Ancestors not seen when their descendant was: checked once every path is known. In
     /// a manifest snapdrill writes every directory comes before what it holds, so this
     /// stays empty and one pass is enough; past [`PENDING`] a second pass checks instead.
@@ -135,21 +140,45 @@ struct Checks {
 /// Most ancestors left pending before the check falls back to a second pass.
 const PENDING: usize = 1 << 16;
 
-impl Checks {
+/// A second pass over the same entries, handing each to the function it is given.
+pub(super) type Again<'a> =
+    &'a mut dyn FnMut(&mut dyn FnMut(&Entry) -> Result<(), String>) -> Result<(), String>;
+
+impl EntryChecks {
+    /// Checks for a reader that holds every entry itself (`stream` known up front), or,
+    /// with `stream` `None`, for one that streams them: it also refuses what exceeds the
+    /// whole reader's memory bound.
+    pub(super) fn new(stream: Option<u64>) -> Self {
+        EntryChecks {
+            hashers: (RandomState::new(), RandomState::new()),
+            kinds: HashMap::new(),
+            ranges: Vec::new(),
+            heap: stream.is_none().then_some(0),
+            stream,
+            pending: HashSet::new(),
+            second_pass: false,
+        }
+    }
+
     fn hash(&self, path: &[u8]) -> u128 {
         (u128::from(self.hashers.0.hash_one(path)) << 64)
             | u128::from(self.hashers.1.hash_one(path))
     }
 
-    /// Pass 1: each entry on its own, and no path twice.
-    fn add(&mut self, e: Entry) -> Result<(), String> {
-        let shown = || e.path.display();
-        validate_path(&e.path.0).map_err(|why| format!("unsafe path '{}': {why}", shown()))?;
-        // Never pass what a reader holding every entry refuses: its budget, counted at
-        // least as high as it counts it (list capacity a quarter ahead, map at twice).
+    /// How many entries.
+    pub(super) fn count(&self) -> u64 {
+        self.kinds.len() as u64
+    }
+
+    /// Never pass what a reader holding every entry refuses: its budget, counted at least
+    /// as high as it counts it (list capacity a quarter ahead, map at twice).
+    fn budget(&mut self, e: &Entry) -> Result<(), String> {
         let n = self.kinds.len() + 1;
-        self.heap += heap_cost(&e);
-        let cost = (n + (n / 4).max(1024)) * std::mem::size_of::<Entry>() + self.heap + 2 * n * 24;
+        let Some(heap) = self.heap.as_mut() else {
+            return Ok(());
+        };
+        *heap += heap_cost(e);
+        let cost = (n + (n / 4).max(1024)) * std::mem::size_of::<Entry>() + *heap + 2 * n * 24;
         if n > limits::ENTRIES || cost > limits::MANIFEST_MEMORY {
             return Err(format!(
                 "more entries than a reader holds ({n} entries, about {} MiB; at most {} entries in {} MiB)",
@@ -158,6 +187,14 @@ impl Checks {
                 limits::MANIFEST_MEMORY >> 20
             ));
         }
+        Ok(())
+    }
+
+    /// Pass 1: each entry on its own, and no path twice.
+    pub(super) fn add(&mut self, e: &Entry) -> Result<(), String> {
+        let shown = || e.path.display();
+        validate_path(&e.path.0).map_err(|why| format!("unsafe path '{}': {why}", shown()))?;
+        self.budget(e)?;
         if e.mtime_ns > 999_999_999 {
             return Err(format!(
                 "'{}' has an invalid modification time ({} ns)",
@@ -165,7 +202,7 @@ impl Checks {
                 e.mtime_ns
             ));
         }
-        self.ancestors(&e)?;
+        self.ancestors(e)?;
         match self.kinds.entry(self.hash(&e.path.0)) {
             Slot::Occupied(_) => return Err(format!("path '{}' appears twice", shown())),
             Slot::Vacant(v) => {
@@ -181,9 +218,11 @@ impl Checks {
                 ) else {
                     return Err(format!("file '{}' lacks size, offset or sha256", shown()));
                 };
-                let end = offset
-                    .checked_add(size)
-                    .ok_or_else(|| format!("file '{}' lies outside the chunk stream", shown()))?;
+                let outside = || format!("file '{}' lies outside the chunk stream", shown());
+                let end = offset.checked_add(size).ok_or_else(outside)?;
+                if self.stream.is_some_and(|stream| end > stream) {
+                    return Err(outside());
+                }
                 self.ranges.push((offset, end));
             }
             EntryKind::Symlink
@@ -198,8 +237,8 @@ impl Checks {
         Ok(())
     }
 
-    /// Nothing lies below a file or a symlink, as far as the paths seen so far tell; an
-    /// ancestor not seen yet is left pending.
+    /// Nothing lies below a file or a symlink, as far as the paths seen so far tell; in the
+    /// first pass an ancestor not seen yet is left pending.
     fn ancestors(&mut self, e: &Entry) -> Result<(), String> {
         let p = &e.path.0;
         for (i, _) in p.iter().enumerate().filter(|(_, b)| **b == b'/') {
@@ -225,36 +264,10 @@ impl Checks {
         Ok(())
     }
 
-    /// The pending ancestors, once every path is known.
-    fn pending(&self) -> Result<(), String> {
-        match self
-            .pending
-            .iter()
-            .find_map(|h| self.kinds.get(h).filter(|k| **k != EntryKind::Dir))
-        {
-            Some(kind) => Err(format!("an entry lies below a {kind:?} entry")),
-            None => Ok(()),
-        }
-    }
-
-    /// Pass 2: nothing lies below a file or a symlink.
-    fn below(&self, e: &Entry) -> Result<(), String> {
-        let p = &e.path.0;
-        for (i, _) in p.iter().enumerate().filter(|(_, b)| **b == b'/') {
-            if let Some(kind) = self.kinds.get(&self.hash(&p[..i]))
-                && *kind != EntryKind::Dir
-            {
-                return Err(format!(
-                    "'{}' lies below a {kind:?} entry",
-                    e.path.display()
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// Every file range within the stream, and no two sharing bytes.
-    fn ranges(&mut self, stream: u64) -> Result<(), String> {
+    /// Once every entry was added: every file range within the stream and no two sharing
+    /// bytes; then the pending ancestors — through a second pass (`again`) when too many
+    /// were pending, or when one is a file or symlink (the pass names the entry below it).
+    pub(super) fn finish(&mut self, stream: u64, again: Again<'_>) -> Result<(), String> {
         if self.ranges.iter().any(|&(_, end)| end > stream) {
             return Err("a file lies outside the chunk stream".into());
         }
@@ -262,6 +275,14 @@ impl Checks {
         self.ranges.sort_unstable();
         if self.ranges.windows(2).any(|w| w[1].0 < w[0].1) {
             return Err("two files share bytes of the chunk stream".into());
+        }
+        let below_a_link = self
+            .pending
+            .iter()
+            .any(|h| self.kinds.get(h).is_some_and(|k| *k != EntryKind::Dir));
+        if self.second_pass || below_a_link {
+            self.second_pass = true;
+            again(&mut |e| self.ancestors(e))?;
         }
         Ok(())
     }
@@ -274,15 +295,8 @@ pub fn check<R: Read>(
     open: &mut dyn FnMut() -> Result<R, String>,
     commit: &Commit,
 ) -> Result<(Manifest, u64), String> {
-    let mut checks = Checks {
-        hashers: (RandomState::new(), RandomState::new()),
-        kinds: HashMap::new(),
-        ranges: Vec::new(),
-        heap: 0,
-        pending: HashSet::new(),
-        second_pass: false,
-    };
-    let header = for_each_entry(open()?, &mut |e| checks.add(e))?;
+    let mut checks = EntryChecks::new(None);
+    let header = for_each_entry(open()?, &mut |e| checks.add(&e))?;
     check_version(
         "manifest",
         &header.format,
@@ -294,13 +308,10 @@ pub fn check<R: Read>(
         return Err(format!("more than {} chunks", limits::CHUNK_REFS));
     }
     header.validate_header(commit)?;
-    checks.ranges(header.stream_len())?;
-    if checks.second_pass {
-        for_each_entry(open()?, &mut |e| checks.below(&e))?;
-    } else {
-        checks.pending()?;
-    }
-    Ok((header, checks.kinds.len() as u64))
+    checks.finish(header.stream_len(), &mut |each| {
+        for_each_entry(open()?, &mut |e| each(&e)).map(|_| ())
+    })?;
+    Ok((header, checks.count()))
 }
 
 #[cfg(test)]
