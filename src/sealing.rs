@@ -290,14 +290,53 @@ pub fn open_with<'a, T>(
     limit: u64,
     read: impl FnOnce(&mut dyn Read) -> Result<T, String>,
 ) -> Result<T, SealError> {
-    let compressed = decrypt(sealed, identities, limit + limit / 64 + 1024)?;
-    let decoder = zstd::stream::read::Decoder::with_buffer(&compressed[..])
+    let compressed = decrypt_bounded(sealed, identities, limit)?;
+    read(&mut decompressing(&compressed, limit)?).map_err(SealError::Refused)
+}
+
+/// Decrypt an object whose plaintext, decompressed, must be at most `limit` bytes: its
+/// compressed payload.
+fn decrypt_bounded<'a>(
+    sealed: &[u8],
+    identities: impl Iterator<Item = &'a dyn age::Identity>,
+    limit: u64,
+) -> Result<Vec<u8>, SealError> {
+    // zstd never expands incompressible data by more than a small margin.
+    decrypt(sealed, identities, limit + limit / 64 + 1024)
+}
+
+/// An object's plaintext as a stream, decrypted and decompressed as it is read, that fails
+/// once it passes `limit` bytes: a parser reads it, as often as it needs, without the
+/// plaintext or the compressed text ever being held.
+pub fn opening<'s, 'a>(
+    sealed: &'s [u8],
+    identities: impl Iterator<Item = &'a dyn age::Identity>,
+    limit: u64,
+) -> Result<Box<dyn Read + 's>, SealError> {
+    check_header(sealed)?;
+    let decryptor =
+        age::Decryptor::new_buffered(sealed).map_err(|e| SealError::Decrypt(e.to_string()))?;
+    let reader = decryptor.decrypt(identities).map_err(|e| match e {
+        age::DecryptError::NoMatchingKeys => SealError::NoMatchingKey,
+        other => SealError::Decrypt(other.to_string()),
+    })?;
+    let decoder = zstd::stream::read::Decoder::new(reader)
         .map_err(|e| SealError::Decompress(e.to_string()))?;
-    let mut limited = Limited {
+    Ok(Box::new(Limited {
         inner: decoder,
         left: limit,
-    };
-    read(&mut limited).map_err(SealError::Refused)
+    }))
+}
+
+/// The plaintext of a compressed payload as a stream that fails once it passes `limit`
+/// bytes: a parser reads it without the whole plaintext ever being held.
+fn decompressing(compressed: &[u8], limit: u64) -> Result<impl Read + '_, SealError> {
+    let decoder = zstd::stream::read::Decoder::with_buffer(compressed)
+        .map_err(|e| SealError::Decompress(e.to_string()))?;
+    Ok(Limited {
+        inner: decoder,
+        left: limit,
+    })
 }
 
 /// A reader that fails (rather than ends) past its limit: a bomb is an error, not a

@@ -50,15 +50,21 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let list = repo.snapshots().await?;
     common::warn_untrusted(&list);
     let snap = list.select(&args.snapshot, &args.select.selection(&config)?)?;
-    let opened = restore::open_snapshot(&repo, snap.commit.clone(), identities.clone()).await?;
     let opts = RestoreOptions {
         include: args.include,
         force: args.force,
         ..RestoreOptions::new(args.target)
     };
+    let opened = restore::open_piecewise(
+        &repo,
+        snap.commit.clone(),
+        identities.clone(),
+        &opts.include,
+    )
+    .await?;
     let clock = Arc::new(StageClock::default());
     let ticker = output::Ticker::start(global.quiet, "restore", clock.clone());
-    let report = restore::run(&repo, opened, identities, &opts, clock).await;
+    let report = restore::run_piecewise(&repo, opened, identities, &opts, clock).await;
     drop(ticker);
     let report = report?;
     common::register_damage(&config, &repo.config.repository_id, &report.sources, global);

@@ -198,7 +198,8 @@ pub struct DrillRecord {
     pub targets: Targets,
     /// Content MB/s over the data phase.
     pub throughput_mb_s: f64,
-    /// Files whose line count (recorded at backup) was counted again in the restored tree.
+    /// Files whose line count (recorded at backup) was counted again in the restored (or
+    /// verified) bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lines_checked: Option<u64>,
     /// Validation hook.
@@ -236,6 +237,8 @@ impl DrillRecord {
         self.bytes_fetched = report.bytes_fetched;
         self.stages = report.stages;
         self.served = report.sources.served.clone();
+        self.lines_checked = (report.lines_checked > 0).then_some(report.lines_checked);
+        self.failures.extend(report.line_mismatches.iter().cloned());
         self.repairs = report
             .sources
             .repairs

@@ -295,8 +295,21 @@ pub fn check<R: Read>(
     open: &mut dyn FnMut() -> Result<R, String>,
     commit: &Commit,
 ) -> Result<(Manifest, u64), String> {
+    check_each(open, commit, &mut |_| ())
+}
+
+/// [`check`], showing each entry of the first pass to `see` (before the checks are done:
+/// what it learns counts only once they pass).
+pub fn check_each<R: Read>(
+    open: &mut dyn FnMut() -> Result<R, String>,
+    commit: &Commit,
+    see: &mut dyn FnMut(&Entry),
+) -> Result<(Manifest, u64), String> {
     let mut checks = EntryChecks::new(None);
-    let header = for_each_entry(open()?, &mut |e| checks.add(&e))?;
+    let header = for_each_entry(open()?, &mut |e| {
+        see(&e);
+        checks.add(&e)
+    })?;
     check_version(
         "manifest",
         &header.format,

@@ -2,8 +2,8 @@
 //! summed over concurrent work, and the instant of the first restored byte — what a drill
 //! reports. Shared by the engine, the stream consumer and the filesystem writer.
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -33,6 +33,8 @@ pub struct StageClock {
     files: AtomicU64,
     planned: OnceLock<Planned>,
     first_byte: OnceLock<Instant>,
+    lines_checked: AtomicU64,
+    line_mismatches: Mutex<Vec<String>>,
 }
 
 /// What a restore set out to do, known once it is planned: what a progress display
@@ -99,6 +101,40 @@ impl StageClock {
 
     pub(super) fn count_file(&self) {
         self.files.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A file's lines as counted against those its entry records: a difference is kept
+    /// for the report (the content matched its SHA-256, so the restore goes on; a drill
+    /// fails on it).
+    pub(super) fn lines_counted(
+        &self,
+        entry: &crate::format::manifest::Entry,
+        got: u64,
+        want: u64,
+    ) {
+        self.lines_checked.fetch_add(1, Ordering::Relaxed);
+        if got != want {
+            self.line_mismatches
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(format!(
+                    "{} has {got} lines restored, but the snapshot recorded {want}",
+                    entry.path.display()
+                ));
+        }
+    }
+
+    /// Files whose line count was checked so far.
+    pub fn lines_checked(&self) -> u64 {
+        self.lines_checked.load(Ordering::Relaxed)
+    }
+
+    /// Every line count that differed from its entry's.
+    pub fn line_mismatches(&self) -> Vec<String> {
+        self.line_mismatches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The plan, once the restore has made it.

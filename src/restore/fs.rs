@@ -21,17 +21,16 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rand::RngCore;
-use rustix::fd::{AsFd, OwnedFd};
-use rustix::fs::{AtFlags, Mode, OFlags, Timespec, Timestamps};
-use sha2::{Digest, Sha256};
-
+use super::check::Check;
 use super::clock::{Stage, StageClock};
 use crate::error::{Error, Result};
 use crate::format::manifest::Entry;
 use crate::localfs::Stat;
 use crate::localfs::cleanup::{self, Registered};
 use crate::localfs::tree::{self, DirTree, split_parent};
+use rand::RngCore;
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::{AtFlags, Mode, OFlags, Timespec, Timestamps};
 
 /// Permission bits a restore applies (setuid and setgid are dropped).
 pub const MODE_MASK: u32 = 0o1777;
@@ -72,6 +71,12 @@ pub fn ensure_dirs(tree: &mut DirTree, rel: &[u8]) -> Result<()> {
         .map_err(|e| on_the_way(tree, rel, e))
 }
 
+/// Make the directories above a file entry, where a restore that streams its entries meets
+/// them (a planned restore made them all first; then this only walks the open chain).
+pub fn ensure_parent(tree: &mut DirTree, entry: &Entry) -> Result<()> {
+    ensure_dirs(tree, split_parent(&entry.path.0).0)
+}
+
 /// A random temp name of snapdrill's own shape (`.snapdrill-<16 hex>.tmp`).
 fn temp_name() -> Vec<u8> {
     let mut r = [0u8; 8];
@@ -94,8 +99,7 @@ pub struct PendingFile {
     tmp: Vec<u8>,
     /// For messages.
     path: PathBuf,
-    hasher: Sha256,
-    written: u64,
+    check: Check,
     _registered: Registered,
 }
 
@@ -103,12 +107,12 @@ impl PendingFile {
     /// Create the temp file in the entry's directory (already made by [`ensure_dirs`]).
     pub fn create(tree: &mut DirTree, entry: &Entry) -> Result<Self> {
         let (dir, path) = where_to(tree, entry)?;
-        Self::create_in(dir, path)
+        Self::create_in(dir, path, Check::new(entry))
     }
 
     /// Create the temp file in `dir` (the entry's directory, opened by [`where_to`]), for
-    /// the file shown as `path`.
-    pub fn create_in(dir: Arc<OwnedFd>, path: PathBuf) -> Result<Self> {
+    /// the file shown as `path`, its content checked by `check`.
+    pub fn create_in(dir: Arc<OwnedFd>, path: PathBuf, check: Check) -> Result<Self> {
         let tmp = temp_name();
         // Registered before it exists: an interruption in between removes nothing, and
         // once interrupted no new temp file is made.
@@ -126,16 +130,14 @@ impl PendingFile {
             dir,
             tmp,
             path,
-            hasher: Sha256::new(),
-            written: 0,
+            check,
             _registered: registered,
         })
     }
 
     /// Append content (hashing and writing timed apart, for drills).
     pub fn write(&mut self, data: &[u8], clock: &StageClock) -> Result<()> {
-        clock.time(Stage::Verify, || self.hasher.update(data));
-        self.written += data.len() as u64;
+        self.check.update(data, clock);
         clock
             .time(Stage::Write, || self.file.write_all(data))
             .map_err(|e| Error::io("writing", &self.path, e))
@@ -144,17 +146,15 @@ impl PendingFile {
     /// Check size and SHA-256 against the manifest and apply mode and times; the file then
     /// waits in a [`Batch`] to be made durable before it gets its final name. On a
     /// mismatch the temp file is removed and nothing is placed.
-    pub fn seal(self, entry: &Entry) -> Result<SealedFile> {
-        let digest = hex::encode(self.hasher.clone().finalize());
-        let written = self.written;
+    pub fn seal(mut self, entry: &Entry, clock: &StageClock) -> Result<SealedFile> {
+        let written = self.check.written();
+        let check = std::mem::take(&mut self.check);
         let result = (|| {
-            if Some(written) != entry.size || Some(&digest) != entry.sha256.as_ref() {
+            if let Err(m) = check.verdict(entry, clock) {
                 return Err(Error::integrity(
                     None,
                     Some(&entry.path.display()),
-                    format!(
-                        "restored content ({written} bytes, SHA-256 {digest}) differs from the signed manifest; the file was not placed"
-                    ),
+                    format!("restored {m}; the file was not placed"),
                 ));
             }
             let f = &self.file;

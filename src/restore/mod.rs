@@ -7,9 +7,11 @@
 //! before any byte reaches a file, and each file is checked against its SHA-256 before it
 //! appears at its final path.
 
+mod check;
 mod clock;
 pub mod fs;
 mod include;
+mod piecewise;
 pub mod render;
 mod replica;
 mod sink;
@@ -17,6 +19,7 @@ mod stream;
 
 pub use clock::{Planned, Stage, StageClock, StageTimes};
 pub use include::PathGlobs;
+pub use piecewise::{Piecewise, open_piecewise, run_piecewise};
 pub use replica::open_replica;
 pub use sink::FileSink;
 
@@ -148,6 +151,12 @@ pub struct RestoreReport {
     pub sources: Sources,
     /// Temp files an interrupted restore had left in the target, removed first (`--force`).
     pub temps_swept: u64,
+    /// Files whose line count (recorded by the backup for `.csv`, `.tsv`, `.jsonl`,
+    /// `.ndjson`) was counted again as their bytes streamed by.
+    pub lines_checked: u64,
+    /// Files whose content matched its SHA-256 but whose lines differ from the count the
+    /// backup recorded (a drill fails on these; a restore warns).
+    pub line_mismatches: Vec<String>,
 }
 
 /// An opened snapshot: verified manifest plus what is needed to read its chunks.
@@ -222,8 +231,42 @@ struct Plan {
     chunks: Vec<usize>,
 }
 
+/// Which entries a restore takes: those its `--include` globs select and, for a sampled
+/// drill, only the sampled files.
+struct Selection<'o> {
+    globs: PathGlobs,
+    only: Option<&'o std::collections::HashSet<Vec<u8>>>,
+}
+
+impl<'o> Selection<'o> {
+    fn new(opts: &'o RestoreOptions) -> Result<Self> {
+        Ok(Selection {
+            globs: PathGlobs::new(&opts.include, "--include")?,
+            only: opts.only_files.as_ref(),
+        })
+    }
+
+    fn takes(&self, e: &Entry) -> bool {
+        (self.globs.is_empty() || self.globs.selected(&e.path.0))
+            && self
+                .only
+                .is_none_or(|only| e.kind == EntryKind::File && only.contains(&e.path.0))
+    }
+
+    /// Globs that selected nothing are a mistake to report, not an empty restore.
+    fn check_matched(&self, entries: u64, snapshot_id: &str, opts: &RestoreOptions) -> Result<()> {
+        if self.globs.is_empty() || entries > 0 {
+            return Ok(());
+        }
+        Err(Error::Usage(format!(
+            "no path in snapshot {snapshot_id} matches {} (a pattern without `/` matches a name at any depth, one with `/` the path from the snapshot's root); `snapdrill ls SNAPSHOT` shows the paths",
+            opts.include.join(", ")
+        )))
+    }
+}
+
 fn plan(manifest: &mut Manifest, opts: &RestoreOptions) -> Result<Plan> {
-    let set = PathGlobs::new(&opts.include, "--include")?;
+    let selection = Selection::new(opts)?;
     let mut p = Plan {
         dirs: Vec::new(),
         files: Vec::new(),
@@ -231,14 +274,7 @@ fn plan(manifest: &mut Manifest, opts: &RestoreOptions) -> Result<Plan> {
         chunks: Vec::new(),
     };
     for e in std::mem::take(&mut manifest.entries) {
-        if !set.is_empty() && !set.selected(&e.path.0) {
-            continue;
-        }
-        if opts
-            .only_files
-            .as_ref()
-            .is_some_and(|only| e.kind != EntryKind::File || !only.contains(&e.path.0))
-        {
+        if !selection.takes(&e) {
             continue;
         }
         match e.kind {
@@ -247,13 +283,8 @@ fn plan(manifest: &mut Manifest, opts: &RestoreOptions) -> Result<Plan> {
             EntryKind::Symlink => p.symlinks.push(e),
         }
     }
-    if !set.is_empty() && p.dirs.is_empty() && p.files.is_empty() && p.symlinks.is_empty() {
-        return Err(Error::Usage(format!(
-            "no path in snapshot {} matches {} (a pattern without `/` matches a name at any depth, one with `/` the path from the snapshot's root); `snapdrill ls SNAPSHOT` shows the paths",
-            manifest.snapshot_id,
-            opts.include.join(", ")
-        )));
-    }
+    let taken = p.dirs.len() + p.files.len() + p.symlinks.len();
+    selection.check_matched(taken as u64, &manifest.snapshot_id, opts)?;
     p.files.sort_by_key(|e| e.offset);
     p.chunks = chunks_for(manifest, &p.files.iter().collect::<Vec<_>>());
     Ok(p)
@@ -295,13 +326,13 @@ pub async fn run(
     let files = std::mem::take(&mut plan.files);
     let (writer_target, writer_clock) = (target.as_ref().map(DirTree::share), clock.clone());
     let mut sources = std::mem::take(&mut opened.sources);
-    let (bytes, chunks_fetched, bytes_fetched) = Fetcher::new(repo, &opened, identities, &clock)?
-        .through(&plan.chunks, &mut sources, move |rx| {
-            stream::consume(writer_target, files, rx, &writer_clock)
+    let (bytes, chunks_fetched, bytes_fetched) = Fetcher::of(repo, &opened, identities, &clock)?
+        .through(ks_of(&plan.chunks), &mut sources, move |rx| {
+            stream::consume(writer_target, files.into_iter(), rx, &writer_clock)
         })
         .await?;
     if let Some(tree) = target.as_mut() {
-        finish_tree(tree, &plan)?;
+        finish_tree(tree, &plan.dirs, &plan.symlinks)?;
     }
     Ok(RestoreReport {
         snapshot_id: opened.commit.snapshot_id.clone(),
@@ -320,25 +351,39 @@ pub async fn run(
         duration_secs: started.elapsed().as_secs_f64(),
         sources,
         temps_swept,
+        lines_checked: clock.lines_checked(),
+        line_mismatches: clock.line_mismatches(),
     })
 }
 
 impl<'a> Fetcher<'a> {
-    /// A fetcher for the chunks of `opened`'s manifest, checked against its commit.
+    /// A fetcher for the chunks of `manifest`, checked against its `commit`.
     fn new(
         repo: &'a Repository,
-        opened: &'a Opened,
+        (commit, manifest): (&Commit, &'a Manifest),
+        dedup: [u8; 32],
         identities: Arc<Identities>,
         clock: &Arc<StageClock>,
     ) -> Result<Self> {
         Ok(Fetcher {
             repo,
-            chunk_refs: chunk_objects(opened)?,
-            manifest: &opened.manifest,
-            dedup: opened.dedup,
+            chunk_refs: chunk_objects(commit, manifest)?,
+            manifest,
+            dedup,
             identities,
             clock: clock.clone(),
         })
+    }
+
+    /// A fetcher for the chunks of `opened`.
+    fn of(
+        repo: &'a Repository,
+        opened: &'a Opened,
+        identities: Arc<Identities>,
+        clock: &Arc<StageClock>,
+    ) -> Result<Self> {
+        let parts = (&*opened.commit, &opened.manifest);
+        Self::new(repo, parts, opened.dedup, identities, clock)
     }
 
     /// Fetch chunks `ks` in stream order into `consume`, which runs on a blocking thread
@@ -346,7 +391,7 @@ impl<'a> Fetcher<'a> {
     /// fetched.
     async fn through<T: Send + 'static>(
         &self,
-        ks: &[usize],
+        ks: impl futures::Stream<Item = usize>,
         sources: &mut Sources,
         consume: impl FnOnce(mpsc::Receiver<(u64, Vec<u8>)>) -> Result<T> + Send + 'static,
     ) -> Result<(T, u64, u64)> {
@@ -398,10 +443,10 @@ pub async fn stream_files<S: FileSink>(
     let count = files.len() as u64;
     let feed_clock = clock.clone();
     let mut sources = std::mem::take(&mut opened.sources);
-    let fetched = Fetcher::new(repo, opened, identities, &clock)?
-        .through(&chunks, &mut sources, move |rx| {
+    let fetched = Fetcher::of(repo, opened, identities, &clock)?
+        .through(ks_of(&chunks), &mut sources, move |rx| {
             let mut sink = sink;
-            sink::feed(&mut sink, &files, rx, &feed_clock).map(|bytes| (sink, bytes))
+            sink::feed(&mut sink, files, rx, &feed_clock).map(|bytes| (sink, bytes))
         })
         .await;
     opened.sources = sources;
@@ -452,17 +497,18 @@ impl Fetcher<'_> {
     /// chunks and ciphertext bytes arrived.
     async fn run(
         &self,
-        ks: &[usize],
+        ks: impl futures::Stream<Item = usize>,
         sources: &mut Sources,
         tx: mpsc::Sender<(u64, Vec<u8>)>,
     ) -> Result<(u64, u64)> {
         let offsets = self.manifest.chunk_offsets();
-        let mut fetches = futures::stream::iter(ks.iter().copied())
-            .map(|k| {
+        let mut fetches = std::pin::pin!(
+            ks.map(|k| {
                 let object = self.chunk_refs[k].clone();
                 async move { (k, object.name.clone(), self.fetch(k, &object).await) }
             })
-            .buffered(FETCH_AHEAD);
+            .buffered(FETCH_AHEAD)
+        );
         let (mut count, mut bytes) = (0, 0);
         while let Some((k, name, fetched)) = fetches.next().await {
             let f = fetched?;
@@ -498,6 +544,11 @@ impl Fetcher<'_> {
     }
 }
 
+/// Chunk indices of a plan, as the stream a [`Fetcher`] reads them from.
+fn ks_of(ks: &[usize]) -> impl futures::Stream<Item = usize> + '_ {
+    futures::stream::iter(ks.iter().copied())
+}
+
 /// Decrypt, decompress and check one chunk against its keyed id.
 fn open_chunk(
     bytes: &[u8],
@@ -512,13 +563,17 @@ fn open_chunk(
     Ok(plain)
 }
 
-/// Symlinks last, then directory modes and times, deepest first (a read-only directory is
-/// closed only after its content is in place).
-fn finish_tree(tree: &mut DirTree, plan: &Plan) -> Result<()> {
-    for s in &plan.symlinks {
+/// Directories no file needed, symlinks last, then directory modes and times, deepest
+/// first (a read-only directory is closed only after its content is in place).
+fn finish_tree(tree: &mut DirTree, dirs: &[Entry], symlinks: &[Entry]) -> Result<()> {
+    for d in dirs {
+        fs::ensure_dirs(tree, &d.path.0)?;
+    }
+    for s in symlinks {
+        fs::ensure_parent(tree, s)?;
         fs::make_symlink(tree, s)?;
     }
-    let mut dirs: Vec<&Entry> = plan.dirs.iter().collect();
+    let mut dirs: Vec<&Entry> = dirs.iter().collect();
     dirs.sort_by_key(|d| std::cmp::Reverse(d.path.0.iter().filter(|&&b| b == b'/').count()));
     for d in dirs {
         fs::finish_dir(tree, d)?;
@@ -553,16 +608,14 @@ fn prepare_target(target: &Path, force: bool) -> Result<(DirTree, u64)> {
     Ok((tree, swept))
 }
 
-fn chunk_objects(opened: &Opened) -> Result<Vec<ObjectRef>> {
-    opened
-        .manifest
+fn chunk_objects(commit: &Commit, manifest: &Manifest) -> Result<Vec<ObjectRef>> {
+    manifest
         .chunks
         .iter()
         .map(|c| {
             let name = crate::format::chunk_object_checked(&c.id)
                 .map_err(|e| Error::integrity(None, None, e))?;
-            opened
-                .commit
+            commit
                 .object(&name)
                 .ok_or_else(|| Error::integrity(None, Some(&name), "not in the signed object list"))
         })

@@ -17,6 +17,12 @@ pub fn warnings(r: &RestoreReport) -> Vec<String> {
         ));
     }
     out.extend(repairs(&r.sources));
+    out.extend(r.line_mismatches.iter().map(|m| {
+        format!(
+            "warning: {} (its content matches the SHA-256 the backup recorded; `restore-drill` treats this as an integrity failure)",
+            escape(m)
+        )
+    }));
     out
 }
 

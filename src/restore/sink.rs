@@ -12,9 +12,10 @@ use std::sync::atomic::Ordering;
 
 use tokio::sync::mpsc;
 
+use super::check::Check;
 use super::clock::StageClock;
-use super::stream::{Check, Cut, cut};
-use crate::error::Result;
+use super::stream::{Cut, cut};
+use crate::error::{Error, Result};
 use crate::format::manifest::Entry;
 
 /// Where streamed file content goes, file by file, in the order it is streamed.
@@ -32,22 +33,17 @@ pub trait FileSink: Send + 'static {
 /// content bytes fed.
 pub(super) fn feed<S: FileSink>(
     sink: &mut S,
-    files: &[Entry],
+    files: Vec<Entry>,
     mut rx: mpsc::Receiver<(u64, Vec<u8>)>,
     clock: &StageClock,
 ) -> Result<u64> {
-    for f in files.iter().filter(|f| f.file_size() == 0) {
-        sink.begin(f)?;
-        Check::default().finish(f)?;
-        sink.end(f)?;
-        clock.count_file();
-    }
-    let files: Vec<&Entry> = files.iter().filter(|f| f.file_size() > 0).collect();
+    let (empty, full): (Vec<Entry>, Vec<Entry>) =
+        files.into_iter().partition(|f| f.file_size() == 0);
     let mut check = Check::default();
-    cut(&mut rx, &files, |piece| match piece {
-        Cut::Begin(i) => {
+    let mut on = |piece: Cut| match piece {
+        Cut::Begin(f) => {
             check = Check::default();
-            sink.begin(files[i])
+            sink.begin(f)
         }
         Cut::Data(data) => {
             clock.mark_first_byte();
@@ -56,11 +52,17 @@ pub(super) fn feed<S: FileSink>(
             clock.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
             Ok(())
         }
-        Cut::End(i) => {
-            std::mem::take(&mut check).finish(files[i])?;
-            sink.end(files[i])?;
+        Cut::End(f) => {
+            std::mem::take(&mut check)
+                .verdict(&f, clock)
+                .map_err(|m| Error::integrity(None, Some(&f.path.display()), m))?;
+            sink.end(&f)?;
             clock.count_file();
             Ok(())
         }
-    })
+    };
+    // Empty files first (a tar stream lists them before the large ones), then stream order.
+    let mut none = mpsc::channel(1).1;
+    cut(&mut none, &mut empty.into_iter(), &mut on)?;
+    cut(&mut rx, &mut full.into_iter(), &mut on)
 }

@@ -4,9 +4,9 @@
 
 use std::sync::atomic::Ordering;
 
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use super::check::Check;
 use super::clock::{Stage, StageClock};
 use super::fs;
 use crate::error::{Error, Result};
@@ -19,43 +19,11 @@ enum Pending {
     Check(Check),
 }
 
-/// The check of a file's content against its entry: size and SHA-256, as it streams.
-#[derive(Default)]
-pub(super) struct Check {
-    hasher: Sha256,
-    written: u64,
-}
-
-impl Check {
-    /// The next bytes of the file (hashing counts as the verify stage).
-    pub(super) fn update(&mut self, data: &[u8], clock: &StageClock) {
-        clock.time(Stage::Verify, || self.hasher.update(data));
-        self.written += data.len() as u64;
-    }
-
-    /// Does the content match the signed manifest's size and SHA-256? An integrity
-    /// error naming the path when it does not.
-    pub(super) fn finish(self, entry: &Entry) -> Result<()> {
-        let digest = hex::encode(self.hasher.finalize());
-        if Some(self.written) != entry.size || Some(&digest) != entry.sha256.as_ref() {
-            return Err(Error::integrity(
-                None,
-                Some(&entry.path.display()),
-                format!(
-                    "content ({} bytes, SHA-256 {digest}) differs from the signed manifest",
-                    self.written
-                ),
-            ));
-        }
-        Ok(())
-    }
-}
-
 impl Pending {
     fn open(target: Option<&mut DirTree>, entry: &Entry) -> Result<Self> {
         Ok(match target {
             Some(t) => Pending::Disk(fs::PendingFile::create(t, entry)?),
-            None => Pending::Check(Check::default()),
+            None => Pending::Check(Check::new(entry)),
         })
     }
 
@@ -103,12 +71,15 @@ impl Placing {
     fn take(&mut self, pending: Pending, entry: &Entry) -> Result<()> {
         match pending {
             Pending::Check(c) => {
-                c.finish(entry)?;
+                c.verdict(entry, &self.clock)
+                    .map_err(|m| Error::integrity(None, Some(&entry.path.display()), m))?;
                 self.clock.count_file();
                 Ok(())
             }
             Pending::Disk(f) => {
-                let sealed = self.clock.time(Stage::Write, || f.seal(entry))?;
+                let sealed = self
+                    .clock
+                    .time(Stage::Write, || f.seal(entry, &self.clock))?;
                 self.add(sealed)
             }
         }
@@ -226,9 +197,9 @@ impl Finisher {
         }
     }
 
-    fn finish(&self, pending: Pending, entry: &Entry) -> Result<()> {
+    fn finish(&self, pending: Pending, entry: Entry) -> Result<()> {
         self.sender()
-            .send(Done::Pending(Box::new((pending, entry.clone()))))
+            .send(Done::Pending(Box::new((pending, entry))))
             .map_err(|_| Error::fatal("the restore finisher stopped"))
     }
 
@@ -246,33 +217,35 @@ impl Finisher {
     }
 }
 
-/// One piece of the cut: file `i` of the list starts, receives bytes, or is complete.
+/// One piece of the cut: a file starts, receives bytes, or is complete (and handed back).
 pub(super) enum Cut<'d> {
-    Begin(usize),
+    Begin(&'d Entry),
     Data(&'d [u8]),
-    End(usize),
+    End(Entry),
 }
 
 /// Cut the chunk stream arriving on `rx` (`(stream offset, plaintext)`, in order) into the
-/// contents of `files` (sorted by offset, none empty), handing each piece to `on`; stops at
-/// the first error `on` returns, and fails when the stream ends before every file is
-/// complete. Returns the content bytes cut.
+/// contents of `files` (in offset order; an empty file begins and ends where it comes),
+/// handing each piece to `on`; stops at the first error `on` returns, and fails when the
+/// stream ends before every file is complete. `files` is pulled only as far as the stream
+/// needs, so it may be a list or entries parsed as the restore goes. Returns the content
+/// bytes cut.
 pub(super) fn cut(
     rx: &mut mpsc::Receiver<(u64, Vec<u8>)>,
-    files: &[&Entry],
+    files: &mut dyn Iterator<Item = Entry>,
     mut on: impl FnMut(Cut) -> Result<()>,
 ) -> Result<u64> {
-    let (mut bytes, mut next, mut open) = (0, 0, false);
+    let (mut bytes, mut open) = (0, false);
+    let mut next = next_with_content(files, &mut on)?;
     while let Some((chunk_start, data)) = rx.blocking_recv() {
         let chunk_end = chunk_start + data.len() as u64;
-        while next < files.len() {
-            let f = files[next];
+        while let Some(f) = next.as_ref() {
             let (start, end) = (f.offset.unwrap_or(0), f.offset.unwrap_or(0) + f.file_size());
             if start >= chunk_end {
                 break;
             }
             if !open {
-                on(Cut::Begin(next))?;
+                on(Cut::Begin(f))?;
                 open = true;
             }
             let (from, to) = (start.max(chunk_start), end.min(chunk_end));
@@ -285,16 +258,32 @@ pub(super) fn cut(
             if end > chunk_end {
                 break;
             }
-            on(Cut::End(next))?;
-            (open, next) = (false, next + 1);
+            on(Cut::End(next.take().expect("the file being cut")))?;
+            open = false;
+            next = next_with_content(files, &mut on)?;
         }
     }
-    if next < files.len() {
+    if next.is_some() {
         return Err(Error::fatal(
             "restore stopped before every file was complete",
         ));
     }
     Ok(bytes)
+}
+
+/// The next file with content; empty files met on the way begin and end at once.
+fn next_with_content(
+    files: &mut dyn Iterator<Item = Entry>,
+    on: &mut impl FnMut(Cut) -> Result<()>,
+) -> Result<Option<Entry>> {
+    for f in files {
+        if f.file_size() > 0 {
+            return Ok(Some(f));
+        }
+        on(Cut::Begin(&f))?;
+        on(Cut::End(f))?;
+    }
+    Ok(None)
 }
 
 /// Files up to this size are gathered whole and written by the pool of [`Writers`]; larger
@@ -364,9 +353,9 @@ impl Writers {
 
 /// Write and seal one whole small file.
 fn write_whole(job: Job, clock: &StageClock) -> Result<fs::SealedFile> {
-    let mut f = fs::PendingFile::create_in(job.dir, job.path)?;
+    let mut f = fs::PendingFile::create_in(job.dir, job.path, Check::new(&job.entry))?;
     f.write(&job.data, clock)?;
-    clock.time(Stage::Write, || f.seal(&job.entry))
+    clock.time(Stage::Write, || f.seal(&job.entry, clock))
 }
 
 /// The file the cut is filling: written as it streams, or gathered for the pool.
@@ -375,12 +364,13 @@ enum Current {
     Gathering(Vec<u8>),
 }
 
-/// Consume `(stream offset, plaintext)` in order and cut it into `files` (sorted by offset).
-/// With a `target`, files are placed there; without, they are only verified. Returns the
-/// content bytes restored.
+/// Consume `(stream offset, plaintext)` in order and cut it into `files` (in offset
+/// order; a list, or entries parsed as the restore goes, pulled only as the stream needs
+/// them). With a `target`, files are placed there, their directories made on the way;
+/// without, they are only verified. Returns the content bytes restored.
 pub(super) fn consume(
     mut target: Option<DirTree>,
-    files: Vec<Entry>,
+    mut files: impl Iterator<Item = Entry>,
     mut rx: mpsc::Receiver<(u64, Vec<u8>)>,
     clock: &std::sync::Arc<StageClock>,
 ) -> Result<u64> {
@@ -396,56 +386,52 @@ pub(super) fn consume(
     let writers = target
         .is_some()
         .then(|| Writers::start(finisher.sender(), clock));
-    let result = (|| {
-        for f in files.iter().filter(|f| f.file_size() == 0) {
-            finisher.finish(Pending::open(target.as_mut(), f)?, f)?;
+    let mut current: Option<Current> = None;
+    let cut = cut(&mut rx, &mut files, |piece| match piece {
+        Cut::Begin(f) => {
+            let small = writers.is_some() && f.file_size() <= SMALL_FILE;
+            current = Some(match (small, target.as_mut()) {
+                (true, _) => Current::Gathering(Vec::with_capacity(f.file_size() as usize)),
+                (false, Some(tree)) => {
+                    fs::ensure_parent(tree, f)?;
+                    Current::Streaming(Pending::open(Some(tree), f)?)
+                }
+                (false, None) => Current::Streaming(Pending::open(None, f)?),
+            });
+            Ok(())
         }
-        let files: Vec<&Entry> = files.iter().filter(|f| f.file_size() > 0).collect();
-        let mut current: Option<Current> = None;
-        let cut = cut(&mut rx, &files, |piece| match piece {
-            Cut::Begin(i) => {
-                let small = writers.is_some() && files[i].file_size() <= SMALL_FILE;
-                current = Some(match small {
-                    true => Current::Gathering(Vec::with_capacity(files[i].file_size() as usize)),
-                    false => Current::Streaming(Pending::open(target.as_mut(), files[i])?),
-                });
+        Cut::Data(data) => match current.as_mut().expect("open file") {
+            Current::Streaming(p) => p.write(data, clock),
+            Current::Gathering(buf) => {
+                clock.mark_first_byte();
+                clock.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+                buf.extend_from_slice(data);
                 Ok(())
             }
-            Cut::Data(data) => match current.as_mut().expect("open file") {
-                Current::Streaming(p) => p.write(data, clock),
-                Current::Gathering(buf) => {
-                    clock.mark_first_byte();
-                    clock.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
-                    buf.extend_from_slice(data);
-                    Ok(())
-                }
-            },
-            Cut::End(i) => match current.take().expect("open file") {
-                Current::Streaming(p) => finisher.finish(p, files[i]),
-                Current::Gathering(data) => {
-                    let tree = target.as_mut().expect("gathering writes to a target");
-                    let (dir, path) = fs::where_to(tree, files[i])?;
-                    let entry = files[i].clone();
-                    let job = Job {
-                        dir,
-                        path,
-                        entry,
-                        data,
-                    };
-                    writers.as_ref().expect("a pool").send(job)
-                }
-            },
-        });
-        if let Some(Current::Streaming(p)) = current {
-            p.abandon();
-        }
-        cut
-    })();
+        },
+        Cut::End(entry) => match current.take().expect("open file") {
+            Current::Streaming(p) => finisher.finish(p, entry),
+            Current::Gathering(data) => {
+                let tree = target.as_mut().expect("gathering writes to a target");
+                fs::ensure_parent(tree, &entry)?;
+                let (dir, path) = fs::where_to(tree, &entry)?;
+                writers.as_ref().expect("a pool").send(Job {
+                    dir,
+                    path,
+                    entry,
+                    data,
+                })
+            }
+        },
+    });
+    if let Some(Current::Streaming(p)) = current {
+        p.abandon();
+    }
     if let Some(w) = writers {
         w.join();
     }
     let placed = finisher.join();
-    let bytes = result?;
+    let bytes = cut?;
     placed?;
     Ok(bytes)
 }

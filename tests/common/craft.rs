@@ -17,8 +17,9 @@ use super::Env;
 /// What to craft. `Default` gives an empty snapshot timed now.
 #[derive(Default)]
 pub(crate) struct Spec {
-    /// The chunk stream, one chunk.
+    /// The chunk stream: one chunk, or chunks of `chunk_size` bytes when it is not 0.
     pub stream: Vec<u8>,
+    pub chunk_size: usize,
     /// The manifest's entries.
     pub entries: Vec<Entry>,
     /// The commit's and the manifest's time (default: now, formatted as backups do).
@@ -100,19 +101,29 @@ pub(crate) fn snapshot(env: &Env, stores: &[&str], spec: Spec) -> String {
     let mut manifest = Manifest::new(&key.repository_id, &snapshot_id, &time);
     manifest.sources = vec![WirePath(b"/crafted".to_vec())];
     let mut files = Vec::new();
-    if !spec.stream.is_empty() {
-        let id = hex::encode(chunk_id(&key.dedup, &spec.stream));
-        let sealed = seal(&spec.stream, 3, &recipients).unwrap();
+    let size = match spec.chunk_size {
+        0 => spec.stream.len().max(1),
+        n => n,
+    };
+    for piece in spec.stream.chunks(size) {
+        let id = hex::encode(chunk_id(&key.dedup, piece));
+        manifest.chunks.push(ChunkRef {
+            id: id.clone(),
+            size: piece.len() as u64,
+        });
+        if objects
+            .iter()
+            .any(|o: &ObjectRef| o.name == chunk_object(&id))
+        {
+            continue;
+        }
+        let sealed = seal(piece, 3, &recipients).unwrap();
         objects.push(ObjectRef {
             name: chunk_object(&id),
             size: sealed.len() as u64,
             sha256: hex::encode(sha256(&sealed)),
         });
         files.push((chunk_object(&id), sealed));
-        manifest.chunks = vec![ChunkRef {
-            id,
-            size: spec.stream.len() as u64,
-        }];
     }
     let mut summary = Summary::default();
     for e in &spec.entries {

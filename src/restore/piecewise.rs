@@ -1,0 +1,308 @@
+//! A restore that reads its manifest piecewise, so that its memory does not grow with the
+//! number of files.
+//!
+//! The manifest's compressed text is held (a few tens of bytes per file) and read twice:
+//! a first pass runs every check of docs/format.md section 8 ([`format::streamed`]) and
+//! outlines the restore (how many files and bytes are selected, and whether the files come
+//! in stream order — snapdrill writes them so); nothing is written before it passes. The
+//! second pass hands each selected file to the writer as it is parsed, and the chunks its
+//! content needs to the fetcher, so entries flow through and only directories and
+//! symlinks (finished last) are kept. A manifest whose files are not in stream order, or a
+//! sampled drill, takes the planned path ([`super::run`]), which holds every entry.
+
+use std::sync::Arc;
+use std::sync::mpsc::sync_channel;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use super::{
+    Fetcher, Opened, PathGlobs, Planned, RestoreOptions, RestoreReport, Selection, Sources,
+    StageClock, dedup_key, finish_tree, prepare_target, stream,
+};
+use crate::error::{Error, Result};
+use crate::format::commit::Commit;
+use crate::format::manifest::{Entry, EntryKind, Manifest};
+use crate::format::{limits, streamed};
+use crate::keys::Identities;
+use crate::localfs::tree::DirTree;
+use crate::repository::Repository;
+use crate::sealing;
+
+/// Files parsed ahead of the writer.
+const FILES_AHEAD: usize = 1024;
+/// Chunk indices queued ahead of the fetcher.
+const CHUNKS_AHEAD: usize = 256;
+
+/// An opened snapshot whose entries are read as the restore goes.
+pub struct Piecewise {
+    commit: Arc<Commit>,
+    /// The manifest without its entries (the chunk stream, the sources).
+    header: Arc<Manifest>,
+    /// The sealed manifest, checked (its text is decrypted and decompressed again as it is
+    /// read: what is held is the ciphertext, about 65 bytes a file).
+    sealed: bytes::Bytes,
+    identities: Arc<Identities>,
+    outline: Outline,
+    dedup: [u8; 32],
+    sources: Sources,
+}
+
+/// What the checking pass learnt of the entries a restore selects.
+#[derive(Debug, Clone, Copy)]
+struct Outline {
+    files: u64,
+    bytes: u64,
+    dirs: u64,
+    symlinks: u64,
+    /// Do the selected files with content come in stream order?
+    in_order: bool,
+    last_offset: u64,
+}
+
+impl Default for Outline {
+    fn default() -> Self {
+        Outline {
+            files: 0,
+            bytes: 0,
+            dirs: 0,
+            symlinks: 0,
+            in_order: true,
+            last_offset: 0,
+        }
+    }
+}
+
+impl Outline {
+    fn see(&mut self, e: &Entry) {
+        match e.kind {
+            EntryKind::Dir => self.dirs += 1,
+            EntryKind::Symlink => self.symlinks += 1,
+            EntryKind::File => {
+                self.files += 1;
+                self.bytes += e.file_size();
+                if e.file_size() > 0 {
+                    let at = e.offset.unwrap_or(0);
+                    self.in_order &= at >= self.last_offset;
+                    self.last_offset = at;
+                }
+            }
+        }
+    }
+
+    fn entries(&self) -> u64 {
+        self.files + self.dirs + self.symlinks
+    }
+}
+
+/// Fetch and decrypt a snapshot's manifest, check it in one streamed pass and outline a
+/// restore of what the `include` globs select (all with none; `--include` of
+/// [`RestoreOptions`]).
+pub async fn open_piecewise(
+    repo: &Repository,
+    commit: Arc<Commit>,
+    identities: Arc<Identities>,
+    include: &[String],
+) -> Result<Piecewise> {
+    let dedup = dedup_key(repo, &identities)?;
+    let globs = Arc::new(PathGlobs::new(include, "--include")?);
+    let (c, ids) = (commit.clone(), identities.clone());
+    let fetched = repo
+        .fetch_verified(&commit.manifest, move |bytes| {
+            let selection = Selection {
+                globs: (*globs).clone(),
+                only: None,
+            };
+            let mut outline = Outline::default();
+            let mut open = || text(&bytes, &ids);
+            let see = &mut |e: &Entry| {
+                if selection.takes(e) {
+                    outline.see(e);
+                }
+            };
+            let (header, _) = streamed::check_each(&mut open, &c, see)?;
+            Ok((header, outline, bytes))
+        })
+        .await?;
+    let mut sources = Sources::default();
+    sources.record(repo, &commit.manifest.name, fetched.store, fetched.failures);
+    let (header, outline, sealed) = fetched.value;
+    Ok(Piecewise {
+        commit,
+        header: Arc::new(header),
+        sealed,
+        identities,
+        outline,
+        dedup,
+        sources,
+    })
+}
+
+/// The manifest's text, decrypted and decompressed as it is read.
+fn text<'s>(
+    sealed: &'s [u8],
+    identities: &Identities,
+) -> std::result::Result<Box<dyn std::io::Read + 's>, String> {
+    sealing::opening(sealed, identities.as_age(), limits::MANIFEST).map_err(|e| e.to_string())
+}
+
+impl Piecewise {
+    /// The dedup key the identity opened.
+    pub fn dedup(&self) -> [u8; 32] {
+        self.dedup
+    }
+
+    /// The whole manifest, parsed and checked again: for the planned path (a sample is
+    /// chosen from every entry).
+    pub fn into_whole(self) -> Result<Opened> {
+        let json = text(&self.sealed, &self.identities).map_err(bad)?;
+        let manifest = Manifest::parse_reader(json, &self.commit).map_err(bad)?;
+        Ok(Opened {
+            commit: self.commit,
+            manifest,
+            dedup: self.dedup,
+            sources: self.sources,
+        })
+    }
+}
+
+fn bad(e: String) -> Error {
+    Error::integrity(None, Some("manifest"), e)
+}
+
+/// Restore `p` into `opts.target` (or only verify it) with the entries read as the restore
+/// goes; what [`super::run`] does, in memory that does not grow with the number of files.
+pub async fn run_piecewise(
+    repo: &Repository,
+    p: Piecewise,
+    identities: Arc<Identities>,
+    opts: &RestoreOptions,
+    clock: Arc<StageClock>,
+) -> Result<RestoreReport> {
+    if !p.outline.in_order || opts.only_files.is_some() {
+        return super::run(repo, p.into_whole()?, identities, opts, clock).await;
+    }
+    let started = Instant::now();
+    let selection = Selection::new(opts)?;
+    selection.check_matched(p.outline.entries(), &p.header.snapshot_id, opts)?;
+    clock.set_planned(Planned {
+        files: p.outline.files,
+        bytes: p.outline.bytes,
+    });
+    let (mut target, temps_swept) = match opts.verify_only {
+        true => (None, 0),
+        false => prepare_target(&opts.target, opts.force).map(|(t, n)| (Some(t), n))?,
+    };
+    let (files_tx, files_rx) = sync_channel::<Entry>(FILES_AHEAD);
+    let (ks_tx, ks_rx) = mpsc::channel::<usize>(CHUNKS_AHEAD);
+    let parser = start_reader(&p, &selection, files_tx, ks_tx);
+    let ks = futures::stream::unfold(
+        ks_rx,
+        |mut rx| async move { rx.recv().await.map(|k| (k, rx)) },
+    );
+    let (writer_target, writer_clock) = (target.as_ref().map(DirTree::share), clock.clone());
+    let mut sources = p.sources;
+    let fetcher = Fetcher::new(repo, (&p.commit, &p.header), p.dedup, identities, &clock)?;
+    let streamed = fetcher
+        .through(ks, &mut sources, move |rx| {
+            stream::consume(writer_target, files_rx.into_iter(), rx, &writer_clock)
+        })
+        .await;
+    drop(fetcher);
+    let held = parser
+        .await
+        .map_err(|e| Error::fatal(format!("restore manifest reader failed: {e}")))?;
+    // The writer's or a store's error explains a reader that stopped, so it comes first.
+    let (bytes, chunks_fetched, bytes_fetched) = streamed?;
+    let (dirs, symlinks) = held?;
+    if let Some(tree) = target.as_mut() {
+        finish_tree(tree, &dirs, &symlinks)?;
+    }
+    Ok(RestoreReport {
+        snapshot_id: p.commit.snapshot_id.clone(),
+        target: target.map_or_else(
+            || "(verify only)".into(),
+            |t| t.root_path().display().to_string(),
+        ),
+        files: p.outline.files,
+        dirs: p.outline.dirs,
+        symlinks: p.outline.symlinks,
+        bytes,
+        chunks_fetched,
+        bytes_fetched,
+        stream_bytes: p.header.stream_len(),
+        stages: clock.times(),
+        duration_secs: started.elapsed().as_secs_f64(),
+        sources,
+        temps_swept,
+        lines_checked: clock.lines_checked(),
+        line_mismatches: clock.line_mismatches(),
+    })
+}
+
+/// Start the second pass ([`hand_out`]) on a blocking thread.
+fn start_reader(
+    p: &Piecewise,
+    selection: &Selection,
+    files: std::sync::mpsc::SyncSender<Entry>,
+    ks: mpsc::Sender<usize>,
+) -> tokio::task::JoinHandle<Result<(Vec<Entry>, Vec<Entry>)>> {
+    let (header, sealed, ids) = (p.header.clone(), p.sealed.clone(), p.identities.clone());
+    let selection = Selection {
+        globs: selection.globs.clone(),
+        only: None,
+    };
+    tokio::task::spawn_blocking(move || {
+        hand_out(
+            &header,
+            text(&sealed, &ids).map_err(bad)?,
+            &selection,
+            files,
+            ks,
+        )
+    })
+}
+
+/// The second pass: each selected file to the writer, then the chunks its content needs
+/// (not yet sent) to the fetcher — in that order, so that the writer never waits for a
+/// file while the fetcher waits for its chunks. Directories and symlinks are kept for the
+/// end.
+fn hand_out(
+    header: &Manifest,
+    text: impl std::io::Read,
+    selection: &Selection,
+    files: std::sync::mpsc::SyncSender<Entry>,
+    ks: mpsc::Sender<usize>,
+) -> Result<(Vec<Entry>, Vec<Entry>)> {
+    let offsets = header.chunk_offsets();
+    let (mut dirs, mut symlinks, mut last) = (Vec::new(), Vec::new(), None::<usize>);
+    let stopped = || "the restore stopped".to_string();
+    let read = streamed::for_each_entry(text, &mut |e| {
+        if !selection.takes(&e) {
+            return Ok(());
+        }
+        match e.kind {
+            EntryKind::Dir => dirs.push(e),
+            EntryKind::Symlink => symlinks.push(e),
+            EntryKind::File => {
+                let needs: Vec<usize> = match e.file_size() {
+                    0 => Vec::new(),
+                    _ => header
+                        .chunk_ranges(&offsets, &e)
+                        .map(|(k, _, _)| k)
+                        .collect(),
+                };
+                files.send(e).map_err(|_| stopped())?;
+                for k in needs {
+                    if last.is_none_or(|l| k > l) {
+                        ks.blocking_send(k).map_err(|_| stopped())?;
+                        last = Some(k);
+                    }
+                }
+            }
+        }
+        Ok(())
+    });
+    read.map_err(bad)?;
+    Ok((dirs, symlinks))
+}
