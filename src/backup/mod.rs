@@ -8,11 +8,13 @@
 //! refuse, confirms by a fresh listing that each store holds every object at the right
 //! size, then per store writes the sealed manifest and — last — the signed commit. A crash
 //! before the commit leaves only unreferenced chunks behind. [`job`] wraps a run in the
-//! job's lock and ledger; [`render`] prints its report.
+//! job's lock and ledger; [`render`] prints its report; [`dryrun`] plans a job from the
+//! walk and the files cache without touching a store (`backup --dry-run`).
 
 mod assemble;
 pub mod cache;
 mod commit;
+pub mod dryrun;
 mod health;
 pub mod job;
 pub mod marker;
@@ -315,7 +317,10 @@ fn plan_run(
     files_cache: FilesCache,
     listed: &Listed,
 ) -> Result<plan::Plan> {
-    let mut plan = plan::make_plan(items, u64::from(min_size), files_cache, &listed.union());
+    let union = listed.union();
+    let mut plan = plan::make_plan(items, u64::from(min_size), files_cache, &|id| {
+        union.contains(id)
+    });
     if let Some(stream) = &opts.stream {
         plan::add_stream(&mut plan, stream, run.time)?;
     }

@@ -12,6 +12,7 @@ mod drill;
 mod dump;
 mod find;
 mod forget;
+mod help;
 mod init;
 mod keygen;
 mod keys;
@@ -24,7 +25,7 @@ mod sync;
 
 use std::path::PathBuf;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use snapdrill::error::exit;
 
 /// Compressed, encrypted snapshots to several stores at once, and restores that verify
@@ -32,10 +33,12 @@ use snapdrill::error::exit;
 #[derive(Debug, Parser)]
 #[command(name = "snapdrill", version, about, long_about = None, max_term_width = 100)]
 struct Cli {
-    /// Config file (default: $SNAPDRILL_CONFIG, then ./snapdrill.toml).
+    /// Config file (default: $SNAPDRILL_CONFIG, then ./snapdrill.toml,
+    /// ~/.config/snapdrill/snapdrill.toml, /etc/snapdrill/snapdrill.toml).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Print only errors and the final result line.
+    /// Print nothing on success but what the command was asked for (exit code only);
+    /// warnings and errors are still shown.
     #[arg(short, long, global = true)]
     quiet: bool,
     /// Also print a store error's own text (redacted) after its plain explanation.
@@ -116,7 +119,10 @@ pub(crate) struct Global {
 /// Parse arguments, run, and return the exit code.
 pub(crate) fn main() -> i32 {
     let started = std::time::Instant::now();
-    let cli = match Cli::try_parse() {
+    let parsed = help::with_examples(Cli::command())
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() {

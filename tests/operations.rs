@@ -1,0 +1,410 @@
+//! Running snapdrill as an operator does: quiet under cron and loud when it matters, where
+//! the config is found and where state goes, `backup --dry-run`, and what `--help` says.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use common::{BIN, Env, code, files_under, show, stderr, stdout};
+
+/// Two local stores at two sites, `[backup] paths = ["exports"]`, `require = 1`, and one
+/// backup of `exports/` (customers.csv, db/crm.sql) taken.
+fn two_sites() -> Env {
+    let env = Env::with(&["tokyo", "osaka"], &["exports"], true);
+    let text = fs::read_to_string(env.config()).unwrap();
+    fs::write(env.config(), format!("{text}require = 1\n")).unwrap();
+    env.tree(
+        "exports",
+        &[
+            ("customers.csv", b"id,name\n1,a\n"),
+            ("db/crm.sql", b"create table t;\n"),
+        ],
+    );
+    env.ok(&["backup"]);
+    env
+}
+
+#[test]
+fn quiet_backup_prints_nothing_and_a_store_down_still_warns_with_exit_3() {
+    let env = two_sites();
+    let out = env.run(&["-q", "backup"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(stdout(&out), "", "{}", show(&out));
+    assert_eq!(stderr(&out), "", "{}", show(&out));
+
+    // The osaka volume is gone: the warning names it and the run is partial.
+    fs::rename(env.store("osaka"), env.p("osaka-unmounted")).unwrap();
+    let out = env.run(&["-q", "backup"]);
+    assert_eq!(code(&out), 3, "{}", show(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("store 'osaka' did not commit"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        stdout(&out).contains("backup PARTIAL"),
+        "the verdict is printed when it needs a look: {}",
+        show(&out)
+    );
+}
+
+#[test]
+fn quiet_keeps_the_geographic_spread_warning() {
+    let env = Env::with(&["tokyo"], &["exports"], true);
+    env.tree("exports", &[("a.csv", b"1\n")]);
+    for args in [
+        &["-q", "backup"][..],
+        &["-q", "init"],
+        &["-q", "config", "check"],
+    ] {
+        let out = env.run(args);
+        assert_eq!(code(&out), 0, "{args:?}: {}", show(&out));
+        assert_eq!(stdout(&out), "", "{args:?}: {}", show(&out));
+        assert!(
+            stderr(&out).contains("warning: only one store is configured"),
+            "{args:?}: {}",
+            show(&out)
+        );
+    }
+}
+
+/// The subcommands `snapdrill --help` lists.
+fn subcommands(parent: &[&str]) -> Vec<String> {
+    let out = Command::new(BIN)
+        .args(parent)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let text = stdout(&out);
+    let listed = text
+        .split("Commands:\n")
+        .nth(1)
+        .expect("a Commands: section")
+        .split("\n\n")
+        .next()
+        .unwrap();
+    listed
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `-q` on every command: the commands that report what they did print nothing at all on
+/// success; those whose output is the answer (a listing, a dump, a recipient) print only
+/// that. Nothing goes to stderr when nothing needs a look.
+#[test]
+fn quiet_is_honoured_by_every_command() {
+    let env = two_sites();
+    env.tree("exports", &[("customers.csv", b"id,name\n1,a\n2,b\n")]);
+    env.ok(&["backup"]);
+    // (command line, prints its answer on stdout)
+    let cases: &[(&[&str], bool)] = &[
+        (&["keygen", "-o", "second-identity.txt"], true),
+        (&["init"], false),
+        (&["config", "check"], false),
+        (&["keys", "list"], true),
+        (&["snapshots"], true),
+        (&["ls", "latest"], true),
+        (&["find", "*.csv"], true),
+        (&["diff", "latest~1", "latest"], true),
+        (&["dump", "latest", "exports/customers.csv"], true),
+        (&["checksums", "latest"], true),
+        (&["backup"], false),
+        (&["restore", "latest", "--target", "restored"], false),
+        (&["restore-drill"], false),
+        (&["drills"], true),
+        (&["report", "--md", "drills.md"], false),
+        (&["sync"], false),
+        (&["audit"], false),
+        (&["rekey"], false),
+        (&["forget", "--keep-last", "5"], false),
+        (&["prune"], false),
+        (&["completions", "bash"], true),
+    ];
+    let covered: BTreeSet<&str> = cases.iter().map(|(args, _)| args[0]).collect();
+    for name in subcommands(&[]) {
+        assert!(
+            covered.contains(name.as_str()),
+            "`{name}` is not in this test's list: add it with what -q should print"
+        );
+    }
+    for (args, answers) in cases {
+        let mut all = vec!["-q"];
+        all.extend_from_slice(args);
+        let out = env.run(&all);
+        assert_eq!(code(&out), 0, "{all:?}: {}", show(&out));
+        assert_eq!(stderr(&out), "", "{all:?} wrote to stderr: {}", show(&out));
+        match answers {
+            true => assert!(!out.stdout.is_empty(), "{all:?} lost its answer"),
+            false => assert_eq!(stdout(&out), "", "{all:?} printed on success"),
+        }
+    }
+    // The same commands without -q say what they did (the test above can fail).
+    let out = env.run(&["audit"]);
+    assert!(!out.stdout.is_empty(), "{}", show(&out));
+}
+
+#[test]
+fn a_dry_run_names_what_it_would_read_exclude_and_skip_and_touches_no_store() {
+    let env = Env::with(&["tokyo"], &["exports"], true);
+    env.tree(
+        "exports",
+        &[
+            ("customers.csv", b"id,name\n1,a\n"),
+            ("scratch.tmp", b"half written"),
+            ("tmp/big.bin", &[7u8; 3000]),
+        ],
+    );
+    let before = files_under(&env.store("tokyo"));
+    let out = env.run(&[
+        "backup",
+        "--dry-run",
+        "--exclude",
+        "*.tmp",
+        "--exclude",
+        "tmp",
+    ]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("read       exports/customers.csv  12 B"),
+        "{text}"
+    );
+    assert!(
+        text.contains("excluded   exports/scratch.tmp  12 B"),
+        "{text}"
+    );
+    assert!(
+        text.contains("excluded   exports/tmp  folder, not walked"),
+        "{text}"
+    );
+    assert!(!text.contains("big.bin"), "{text}");
+    assert_eq!(
+        files_under(&env.store("tokyo")),
+        before,
+        "a dry run wrote to the store"
+    );
+    assert!(
+        !env.p("cache").exists() && !env.p("state").exists(),
+        "a dry run wrote no cache and no state"
+    );
+
+    // After a backup, the files cache says what is unchanged (a large new file is a
+    // segment of its own); -q does not hide the plan.
+    env.ok(&["backup", "--exclude", "*.tmp", "--exclude", "tmp"]);
+    fs::write(env.p("exports/zz.bin"), common::random_bytes(600_000, 7)).unwrap();
+    let before = files_under(env.path());
+    let out = env.run(&[
+        "-q",
+        "backup",
+        "--dry-run",
+        "--json",
+        "--exclude",
+        "*.tmp",
+        "--exclude",
+        "tmp",
+    ]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let plan = common::json(&stdout(&out));
+    let paths = |key: &str| -> Vec<String> {
+        plan[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| format!("{} {}", e["path"].as_str().unwrap(), e["size"]))
+            .collect()
+    };
+    assert_eq!(paths("unchanged"), ["exports/customers.csv 12"], "{plan}");
+    assert_eq!(paths("read"), ["exports/zz.bin 600000"], "{plan}");
+    assert_eq!(
+        paths("excluded"),
+        ["exports/scratch.tmp 12", "exports/tmp 0"],
+        "{plan}"
+    );
+    assert_eq!(
+        files_under(env.path()),
+        before,
+        "a dry run writes nothing anywhere"
+    );
+}
+
+/// A config file with no state or cache folder set.
+fn bare_config(env: &Env, at: &Path) {
+    let text = fs::read_to_string(env.config()).unwrap();
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("state_dir") && !l.starts_with("cache_dir"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    // Relative paths resolve against the config's folder: keep the identity and stores.
+    let text = text
+        .replace("\"identity.txt\"", &format!("{:?}", env.identity()))
+        .replace(
+            "\"stores/",
+            &format!("\"{}/", env.path().join("stores").display()),
+        );
+    fs::create_dir_all(at.parent().unwrap()).unwrap();
+    fs::write(at, text).unwrap();
+}
+
+fn config_check(cwd: &Path, vars: &[(&str, &Path)]) -> std::process::Output {
+    let mut c = Command::new(BIN);
+    c.args(["config", "check"])
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap());
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn the_config_is_found_in_the_user_config_folder() {
+    let env = Env::new(&["tokyo"]);
+    let home = env.p("home");
+    let elsewhere = env.p("elsewhere");
+    fs::create_dir_all(&elsewhere).unwrap();
+    // Nothing anywhere: every place looked at is named.
+    let out = config_check(&elsewhere, &[("HOME", &home)]);
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    let home_file = home.join(".config/snapdrill/snapdrill.toml");
+    assert!(
+        stderr(&out).contains(&home_file.display().to_string())
+            && stderr(&out).contains("/etc/snapdrill/snapdrill.toml"),
+        "{}",
+        show(&out)
+    );
+    // ~/.config/snapdrill/snapdrill.toml, then $XDG_CONFIG_HOME's instead.
+    bare_config(&env, &home_file);
+    let out = config_check(&elsewhere, &[("HOME", &home)]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        stdout(&out).contains(&format!("config     {}", home_file.display())),
+        "{}",
+        show(&out)
+    );
+    let xdg = env.p("xdg");
+    let xdg_file = xdg.join("snapdrill/snapdrill.toml");
+    bare_config(&env, &xdg_file);
+    let out = config_check(&elsewhere, &[("HOME", &home), ("XDG_CONFIG_HOME", &xdg)]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        stdout(&out).contains(&format!("config     {}", xdg_file.display())),
+        "{}",
+        show(&out)
+    );
+    // ./snapdrill.toml comes first.
+    let out = config_check(env.path(), &[("HOME", &home), ("XDG_CONFIG_HOME", &xdg)]);
+    assert!(
+        stdout(&out).contains("config     ./snapdrill.toml"),
+        "{}",
+        show(&out)
+    );
+}
+
+/// Without HOME, root's state and cache are the FHS folders; another user's are an error
+/// naming the setting — never a folder under /tmp.
+#[test]
+fn without_home_the_state_folder_is_never_a_silent_tmp() {
+    let env = Env::new(&["tokyo"]);
+    let file = env.p("conf/snapdrill.toml");
+    bare_config(&env, &file);
+    let out = config_check(env.path(), &[("SNAPDRILL_CONFIG", &file)]);
+    let tmp = std::env::temp_dir().display().to_string();
+    for line in stdout(&out).lines() {
+        assert!(
+            !(line.starts_with("state ") || line.starts_with("cache ")) || !line.contains(&tmp),
+            "{}",
+            show(&out)
+        );
+    }
+    if rustix::process::geteuid().is_root() {
+        assert_eq!(code(&out), 0, "{}", show(&out));
+        assert!(
+            stdout(&out).contains("state      /var/lib/snapdrill\n"),
+            "{}",
+            show(&out)
+        );
+        assert!(
+            stdout(&out).contains("cache      /var/cache/snapdrill\n"),
+            "{}",
+            show(&out)
+        );
+    } else {
+        assert_eq!(code(&out), 2, "{}", show(&out));
+        assert!(stderr(&out).contains("state_dir"), "{}", show(&out));
+    }
+    // A user with HOME: the XDG folders.
+    let home = env.p("home");
+    let out = config_check(env.path(), &[("SNAPDRILL_CONFIG", &file), ("HOME", &home)]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    if !rustix::process::geteuid().is_root() {
+        let state = home.join(".local/state/snapdrill");
+        assert!(
+            stdout(&out).contains(&format!("state      {}", state.display())),
+            "{}",
+            show(&out)
+        );
+    }
+}
+
+/// Every subcommand's help ends with 2 to 4 examples and the exit codes it can return,
+/// each one a code the README's table defines; the top-level help lists the workflows.
+#[test]
+fn every_help_has_examples_and_exit_codes() {
+    let defined = [0, 1, 2, 3, 10, 11, 12, 13, 14, 130, 143];
+    let mut commands: Vec<Vec<String>> = Vec::new();
+    for name in subcommands(&[]) {
+        commands.push(vec![name.clone()]);
+        if name == "keys" || name == "config" {
+            for sub in subcommands(&[&name]) {
+                commands.push(vec![name.clone(), sub]);
+            }
+        }
+    }
+    assert!(commands.len() > 20, "{commands:?}");
+    for cmd in &commands {
+        let out = Command::new(BIN).args(cmd).arg("--help").output().unwrap();
+        assert_eq!(code(&out), 0, "{cmd:?}: {}", show(&out));
+        let text = stdout(&out);
+        let (_, tail) = text
+            .split_once("\nExamples:\n")
+            .unwrap_or_else(|| panic!("{cmd:?} --help has no examples:\n{text}"));
+        let (examples, codes) = tail
+            .split_once("\nExit codes:\n")
+            .unwrap_or_else(|| panic!("{cmd:?} --help has no exit codes:\n{text}"));
+        let count = examples
+            .lines()
+            .filter(|l| l.starts_with("  ") && !l.starts_with("      "))
+            .count();
+        assert!(
+            (2..=4).contains(&count),
+            "{cmd:?}: {count} examples:\n{text}"
+        );
+        let listed: Vec<i32> = codes
+            .lines()
+            .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+            .collect();
+        assert!(
+            listed.contains(&0) && listed.contains(&2),
+            "{cmd:?}: {listed:?}"
+        );
+        assert!(
+            listed.iter().all(|c| defined.contains(c)),
+            "{cmd:?}: {listed:?}"
+        );
+    }
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let text = stdout(&out);
+    assert!(text.contains("Common workflows:"), "{text}");
+    assert!(text.contains("snapdrill -q backup"), "{text}");
+}
