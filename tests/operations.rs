@@ -408,3 +408,68 @@ fn every_help_has_examples_and_exit_codes() {
     assert!(text.contains("Common workflows:"), "{text}");
     assert!(text.contains("snapdrill -q backup"), "{text}");
 }
+
+/// `-vv --log-file` of a backup whose S3 store fails (its bucket does not exist): the log
+/// holds what each phase did, per store, and the server's own error — and none of the
+/// credentials in the environment.
+#[test]
+fn a_verbose_log_of_a_failing_s3_backup_holds_the_raw_error_and_no_secret() {
+    let s3 = common::servers::Server::start("moto");
+    const SECRET: &str = "CANARYsecretKEY0b9d7e1f2a3c4d5e6f708192a3b4c5d6e";
+    const TOKEN: &str = "CANARYsessionTOKEN5e6f708192a3b4c5";
+    const KEY_ID: &str = "AKIACANARY7F3A9C1D2E";
+    let creds = vec![
+        ("AWS_ACCESS_KEY_ID".to_owned(), KEY_ID.to_owned()),
+        ("AWS_SECRET_ACCESS_KEY".to_owned(), SECRET.to_owned()),
+        ("AWS_SESSION_TOKEN".to_owned(), TOKEN.to_owned()),
+    ];
+    let missing = s3
+        .store_toml("osaka", "repo", "")
+        .replace(s3.get("BUCKET"), "no-such-bucket-canary");
+    let local = "[[store]]\nname = \"tokyo\"\nurl = \"stores/tokyo\"\nsite = \"tokyo\"\n";
+    let mut env = Env::with_stores_toml(&format!("{local}\n{missing}"), creds, false);
+    let text = fs::read_to_string(env.config()).unwrap();
+    fs::write(env.config(), format!("{text}\n[backup]\nrequire = 1\n")).unwrap();
+    env.ok(&["init", "--create", "--store", "tokyo"]);
+    env.stores = vec!["tokyo".into()];
+    let src = env.tree("exports", &[("a.csv", b"1\n")]);
+    for format in ["text", "json"] {
+        let log = env.p(&format!("night-{format}.log"));
+        let out = env.run(&[
+            "-vv",
+            "--log-file",
+            log.to_str().unwrap(),
+            "--log-format",
+            format,
+            "backup",
+            src.to_str().unwrap(),
+        ]);
+        assert_eq!(code(&out), 3, "{}", show(&out));
+        let text = fs::read_to_string(&log).unwrap();
+        for line in text.lines().filter(|_| format == "json") {
+            common::json(line);
+        }
+        // The phases, each store's listing and result, and the server's own error.
+        for wanted in ["started", "walked", "listed", "store result", "finished"] {
+            assert!(
+                text.contains(wanted),
+                "{format} log lacks '{wanted}':\n{text}"
+            );
+        }
+        assert!(
+            text.contains("store error") && text.contains("no-such-bucket-canary"),
+            "{format} log lacks the raw store error:\n{text}"
+        );
+        assert!(
+            text.contains("NoSuchBucket"),
+            "{format}: the server's own words:\n{text}"
+        );
+        for secret in [SECRET, TOKEN, KEY_ID] {
+            assert!(
+                !text.contains(secret),
+                "{format} log holds a credential:\n{text}"
+            );
+            assert!(!show(&out).contains(secret), "{}", show(&out));
+        }
+    }
+}

@@ -241,6 +241,12 @@ async fn run_marked(
     let mut warnings = Vec::new();
     let markers = health::check_before(&opts.health, &opts.paths)?;
     let mut walked = walk_sources(opts)?;
+    let phase = |what: &str| tracing::info!(job = %opts.job, ms = run.started.elapsed().as_millis() as u64, "{what}");
+    phase(&format!(
+        "walked: {} entries, {} skipped",
+        walked.items.len(),
+        walked.skipped.len()
+    ));
     let listed = Listed::fetch(&run.stores, &run.states).await?;
     let (cache_file, files_cache) = load_cache(opts, key, &mut warnings);
     let chunking = repo.config.chunking;
@@ -257,6 +263,9 @@ async fn run_marked(
     let (results, bytes_read) =
         assemble::read_and_upload(jobs, chunking, key.dedup, &mut uploader, progress, &plan)
             .await?;
+    phase(&format!(
+        "read {bytes_read} bytes; new chunks sealed and uploaded"
+    ));
     run.ensure_a_store()?;
     let assembled = assemble::assemble(
         &plan,
@@ -288,6 +297,7 @@ async fn run_marked(
     commit::copy_missing(&run.stores, &run.states, &needed, &resolved, &held).await;
     run.ensure_in_time(opts.writer_timeout)?;
     let objects = needed.iter().map(|id| resolved[id].clone()).collect();
+    phase("objects resolved in every store; committing");
     let commit = seal_and_commit(repo, key, &recipients, opts, run, &assembled, objects).await?;
 
     if let Some(path) = &cache_file
@@ -639,7 +649,19 @@ async fn list_chunks(
     states: &StoreStates,
     prefix: &str,
 ) -> Vec<HashMap<String, u64>> {
-    let listings = futures::future::join_all(stores.iter().map(|s| s.list(prefix))).await;
+    let timed = stores.iter().map(|s| async move {
+        let t = Instant::now();
+        let listed = s.list(prefix).await;
+        tracing::info!(
+            store = s.name(),
+            prefix,
+            objects = listed.as_ref().map_or(0, Vec::len),
+            ms = t.elapsed().as_millis() as u64,
+            "listed"
+        );
+        listed
+    });
+    let listings = futures::future::join_all(timed).await;
     listings
         .into_iter()
         .enumerate()

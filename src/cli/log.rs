@@ -20,10 +20,10 @@ use tracing_subscriber::util::SubscriberInitExt;
 /// `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub(super) enum Format {
-    /// One line per event: time, level, what, fields.
+    // One line per event: time, level, what, fields.
     #[default]
     Text,
-    /// One JSON object per line.
+    // One JSON object per line.
     Json,
 }
 
