@@ -450,7 +450,13 @@ fn a_verbose_log_of_a_failing_s3_backup_holds_the_raw_error_and_no_secret() {
             common::json(line);
         }
         // The phases, each store's listing and result, and the server's own error.
-        for wanted in ["started", "walked", "listed", "store result", "finished"] {
+        for wanted in [
+            "started",
+            "walked the sources",
+            "listed",
+            "store result",
+            "finished",
+        ] {
             assert!(
                 text.contains(wanted),
                 "{format} log lacks '{wanted}':\n{text}"

@@ -221,6 +221,14 @@ pub async fn run(
     result
 }
 
+impl Run {
+    /// `-v`: a phase of the run is done, with the time since the run started.
+    fn phase(&self, job: &str, what: std::fmt::Arguments<'_>) {
+        let ms = self.started.elapsed().as_millis() as u64;
+        tracing::info!(job, ms, "{what}");
+    }
+}
+
 /// What a run fixed before its marker went out.
 struct Run {
     started: Instant,
@@ -241,12 +249,6 @@ async fn run_marked(
     let mut warnings = Vec::new();
     let markers = health::check_before(&opts.health, &opts.paths)?;
     let mut walked = walk_sources(opts)?;
-    let phase = |what: &str| tracing::info!(job = %opts.job, ms = run.started.elapsed().as_millis() as u64, "{what}");
-    phase(&format!(
-        "walked: {} entries, {} skipped",
-        walked.items.len(),
-        walked.skipped.len()
-    ));
     let listed = Listed::fetch(&run.stores, &run.states).await?;
     let (cache_file, files_cache) = load_cache(opts, key, &mut warnings);
     let chunking = repo.config.chunking;
@@ -263,9 +265,7 @@ async fn run_marked(
     let (results, bytes_read) =
         assemble::read_and_upload(jobs, chunking, key.dedup, &mut uploader, progress, &plan)
             .await?;
-    phase(&format!(
-        "read {bytes_read} bytes; new chunks sealed and uploaded"
-    ));
+    run.phase(&opts.job, format_args!("read and uploaded {bytes_read} B"));
     run.ensure_a_store()?;
     let assembled = assemble::assemble(
         &plan,
@@ -297,7 +297,6 @@ async fn run_marked(
     commit::copy_missing(&run.stores, &run.states, &needed, &resolved, &held).await;
     run.ensure_in_time(opts.writer_timeout)?;
     let objects = needed.iter().map(|id| resolved[id].clone()).collect();
-    phase("objects resolved in every store; committing");
     let commit = seal_and_commit(repo, key, &recipients, opts, run, &assembled, objects).await?;
 
     if let Some(path) = &cache_file
@@ -395,6 +394,8 @@ fn load_cache(
 fn walk_sources(opts: &BackupOptions) -> Result<Walked> {
     let excludes = Excludes::new(&opts.exclude)?;
     let walked = source::walk(&opts.paths, &excludes)?;
+    let (entries, skipped) = (walked.items.len(), walked.skipped.len());
+    tracing::info!(job = %opts.job, entries, skipped, "walked the sources");
     if walked.items.is_empty() && opts.stream.is_none() {
         return Err(Error::Fatal {
             message: "nothing to back up: no source could be read".into(),
@@ -440,6 +441,10 @@ async fn seal_and_commit(
     assembled: &Assembled,
     objects: Vec<ObjectRef>,
 ) -> Result<Commit> {
+    run.phase(
+        &opts.job,
+        format_args!("objects in every store; sealing, committing"),
+    );
     let (manifest_zstd, sealed_manifest) =
         commit::seal_manifest(&assembled.manifest, opts.compression, recipients)?;
     let manifest_ref = ObjectRef::of(&format::manifest_object(&run.snapshot_id), &sealed_manifest);
