@@ -479,3 +479,55 @@ fn a_verbose_log_of_a_failing_s3_backup_holds_the_raw_error_and_no_secret() {
         }
     }
 }
+
+/// The scripts find the binary wherever cargo puts it (`CARGO_TARGET_DIR`, a shared target
+/// folder), by asking cargo — not at `target/debug`.
+#[test]
+fn the_scripts_ask_cargo_where_the_binary_is() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let elsewhere = "/srv/shared cargo \"target\"";
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(". scripts/cargo-bin.sh && cargo_bin debug snapdrill && cargo_bin release examples/x")
+        .current_dir(root)
+        .env("CARGO_TARGET_DIR", elsewhere)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(
+        stdout(&out),
+        format!("{elsewhere}/debug/snapdrill\n{elsewhere}/release/examples/x\n")
+    );
+}
+
+/// `make demo`'s script runs through with the binary given from anywhere, from a copy of
+/// the project's scripts and fixtures (it writes only under its own `demo/`).
+#[test]
+fn the_demo_runs_with_a_binary_from_anywhere() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let copy = tempfile::tempdir().unwrap();
+    for dir in ["scripts", "fixtures/exports"] {
+        let to = copy.path().join(dir);
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        let status = Command::new("cp")
+            .arg("-r")
+            .arg(root.join(dir))
+            .arg(&to)
+            .status()
+            .unwrap();
+        assert!(status.success(), "copying {dir}");
+    }
+    let out = Command::new("bash")
+        .arg(copy.path().join("scripts/demo.sh"))
+        .env("BIN", BIN)
+        .env_remove("SNAPDRILL_CONFIG")
+        .env("HOME", copy.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(
+        stdout(&out).contains("restored and verified"),
+        "{}",
+        show(&out)
+    );
+}
