@@ -32,7 +32,7 @@ trap cleanup EXIT
 config() {
   local name=$1; shift
   mkdir -p "$work/$name"
-  { printf '[repository]\nrecipients = ["%s"]\nidentity = "../identity.txt"\ncache_dir = "cache"\n' "$(cat "$work/recipient")"
+  { printf '[repository]\nrecipients = ["%s"]\nidentity = "../identity.txt"\ncache_dir = "cache"\nstate_dir = "state"\n' "$(cat "$work/recipient")"
     for s in "$@"; do printf '%s\n' "$s"; done; } > "$work/$name/snapdrill.toml"
   SNAPDRILL_CONFIG=$work/$name/snapdrill.toml "$BIN" -q init --create >/dev/null 2>&1
 }

@@ -7,10 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/cargo-bin.sh
 . scripts/cargo-bin.sh
+# The binary is wherever cargo puts it (CARGO_TARGET_DIR, a cargo config's target-dir).
 if [ -z "${BIN:-}" ]; then
-  cargo build --quiet
+  ${CARGO:-cargo} build --quiet
   BIN=$(cargo_bin debug snapdrill)
 fi
+[ -x "$BIN" ] || { echo "demo.sh: no snapdrill binary at $BIN" >&2; exit 1; }
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 

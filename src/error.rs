@@ -240,7 +240,7 @@ impl Error {
                     .into(),
             ),
             Error::NoConfig { .. } => Some(
-                "pass --config FILE, set $SNAPDRILL_CONFIG, or write ./snapdrill.toml (the README's quick start has one)"
+                "pass --config FILE, set $SNAPDRILL_CONFIG, or write one of the files named (the README's quick start has one; a system-wide one goes in /etc/snapdrill/snapdrill.toml)"
                     .into(),
             ),
             Error::Key { hint, .. } | Error::Recipients { hint, .. } => Some(hint.clone()),

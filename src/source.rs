@@ -154,6 +154,20 @@ pub struct Walked {
     pub skipped: Vec<Skipped>,
     /// Special files (sockets, devices, FIFOs) left out by design.
     pub ignored: Vec<Skipped>,
+    /// What the excludes removed (only when [`Excludes::recording`] asked for it: a dry
+    /// run names them; a backup does not keep a list it never shows).
+    pub excluded: Vec<Excluded>,
+}
+
+/// An entry an exclude pattern removed (a folder's content is not walked).
+#[derive(Debug, Clone, Serialize)]
+pub struct Excluded {
+    /// Its path in the snapshot it would have had.
+    pub path: String,
+    /// `file`, `dir`, `symlink` or `other`.
+    pub kind: &'static str,
+    /// A file's size in bytes (0 for the others).
+    pub size: u64,
 }
 
 /// Exclude globs: patterns without `/` match a name at any depth; patterns starting with
@@ -163,6 +177,7 @@ pub struct Excludes {
     names: GlobSet,
     absolute: GlobSet,
     relative: GlobSet,
+    record: bool,
 }
 
 impl Excludes {
@@ -192,7 +207,16 @@ impl Excludes {
             names: build(names)?,
             absolute: build(absolute)?,
             relative: build(relative)?,
+            record: false,
         })
+    }
+
+    /// Keep the list of what was excluded ([`Walked::excluded`]), for a dry run.
+    pub fn recording(self) -> Self {
+        Excludes {
+            record: true,
+            ..self
+        }
     }
 
     fn excluded(&self, name: &OsStr, abs: &Path, snapshot_path: &[u8]) -> bool {
@@ -341,6 +365,9 @@ fn walk_tree(
         let (rel, snap) = (join(&frame.rel), join(&frame.snap));
         let local = source.join(OsStr::from_bytes(&rel));
         if excludes.excluded(OsStr::from_bytes(&name), &local, &snap) {
+            if excludes.record {
+                out.excluded.push(excluded(frame.fd.as_fd(), &name, &snap));
+            }
             continue;
         }
         let found = Found {
@@ -354,6 +381,25 @@ fn walk_tree(
         }
     }
     Ok(())
+}
+
+/// What an excluded entry is, as `lstat` sees it (a dry run's list).
+fn excluded(dir: BorrowedFd<'_>, name: &[u8], snap: &[u8]) -> Excluded {
+    use rustix::fs::FileType as T;
+    let st = rustix::fs::statat(dir, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW)
+        .ok()
+        .map(|st| Stat::from_raw(&st));
+    let (kind, size) = match st.as_ref().map(Stat::kind) {
+        Some(T::RegularFile) => ("file", st.map_or(0, |s| s.size)),
+        Some(T::Directory) => ("dir", 0),
+        Some(T::Symlink) => ("symlink", 0),
+        _ => ("other", 0),
+    };
+    Excluded {
+        path: String::from_utf8_lossy(snap).into_owned(),
+        kind,
+        size,
+    }
 }
 
 /// An entry found in a directory being walked.

@@ -12,6 +12,8 @@ use common::BIN;
 /// 2026-11-27T02:30:00.123456789Z, the mtime of every entry of every vector.
 const MTIME: (i64, i64) = (1_795_746_600, 123_456_789);
 
+/// Copy a vector; its config gets a state and a cache folder of its own (root's default
+/// would be /var/lib/snapdrill and /var/cache/snapdrill, shared by every test).
 fn copy_tree(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
     for e in fs::read_dir(from).unwrap() {
@@ -19,6 +21,10 @@ fn copy_tree(from: &Path, to: &Path) {
         let dest = to.join(e.file_name());
         if e.file_type().unwrap().is_dir() {
             copy_tree(&e.path(), &dest);
+        } else if e.file_name() == "snapdrill.toml" {
+            let text = fs::read_to_string(e.path()).unwrap();
+            let own = "[repository]\nstate_dir = \"state\"\ncache_dir = \"cache\"\n";
+            fs::write(&dest, text.replacen("[repository]\n", own, 1)).unwrap();
         } else {
             fs::copy(e.path(), &dest).unwrap();
         }

@@ -149,7 +149,7 @@ impl Repo {
         fs::write(
             repo.dir.path().join("snapdrill.toml"),
             format!(
-                "[repository]\nrecipients = [\"{}\"]\nidentity = \"identity.txt\"\ncache_dir = \"cache\"\n\
+                "[repository]\nrecipients = [\"{}\"]\nidentity = \"identity.txt\"\ncache_dir = \"cache\"\nstate_dir = \"state\"\n\
                  [[store]]\nname = \"one\"\nurl = \"stores/one\"\n[[store]]\nname = \"two\"\nurl = \"stores/two\"\n",
                 recipient.trim()
             ),

@@ -201,6 +201,17 @@ pub async fn run(
         repo.with_commit_cache(&config.cache_dir)
     };
     let mut report = super::run(&repo, &key, recipients, &opts, progress).await?;
+    for s in &report.stores {
+        tracing::info!(
+            job = %opts.job,
+            store = %s.name,
+            committed = s.committed,
+            objects = s.uploaded_objects,
+            bytes = s.uploaded_bytes,
+            error = s.error.as_deref().unwrap_or(""),
+            "store result"
+        );
+    }
     report.warnings.extend(repo.notes.iter().cloned());
     let committed: Vec<&str> = report
         .stores

@@ -8,11 +8,13 @@
 //! refuse, confirms by a fresh listing that each store holds every object at the right
 //! size, then per store writes the sealed manifest and — last — the signed commit. A crash
 //! before the commit leaves only unreferenced chunks behind. [`job`] wraps a run in the
-//! job's lock and ledger; [`render`] prints its report.
+//! job's lock and ledger; [`render`] prints its report; [`dryrun`] plans a job from the
+//! walk and the files cache without touching a store (`backup --dry-run`).
 
 mod assemble;
 pub mod cache;
 mod commit;
+pub mod dryrun;
 mod health;
 pub mod job;
 pub mod marker;
@@ -219,6 +221,14 @@ pub async fn run(
     result
 }
 
+impl Run {
+    /// `-v`: a phase of the run is done, with the time since the run started.
+    fn phase(&self, job: &str, what: std::fmt::Arguments<'_>) {
+        let ms = self.started.elapsed().as_millis() as u64;
+        tracing::info!(job, ms, "{what}");
+    }
+}
+
 /// What a run fixed before its marker went out.
 struct Run {
     started: Instant,
@@ -255,6 +265,7 @@ async fn run_marked(
     let (results, bytes_read) =
         assemble::read_and_upload(jobs, chunking, key.dedup, &mut uploader, progress, &plan)
             .await?;
+    run.phase(&opts.job, format_args!("read and uploaded {bytes_read} B"));
     run.ensure_a_store()?;
     let assembled = assemble::assemble(
         &plan,
@@ -315,7 +326,10 @@ fn plan_run(
     files_cache: FilesCache,
     listed: &Listed,
 ) -> Result<plan::Plan> {
-    let mut plan = plan::make_plan(items, u64::from(min_size), files_cache, &listed.union());
+    let union = listed.union();
+    let mut plan = plan::make_plan(items, u64::from(min_size), files_cache, &|id| {
+        union.contains(id)
+    });
     if let Some(stream) = &opts.stream {
         plan::add_stream(&mut plan, stream, run.time)?;
     }
@@ -380,6 +394,8 @@ fn load_cache(
 fn walk_sources(opts: &BackupOptions) -> Result<Walked> {
     let excludes = Excludes::new(&opts.exclude)?;
     let walked = source::walk(&opts.paths, &excludes)?;
+    let (entries, skipped) = (walked.items.len(), walked.skipped.len());
+    tracing::info!(job = %opts.job, entries, skipped, "walked the sources");
     if walked.items.is_empty() && opts.stream.is_none() {
         return Err(Error::Fatal {
             message: "nothing to back up: no source could be read".into(),
@@ -425,6 +441,10 @@ async fn seal_and_commit(
     assembled: &Assembled,
     objects: Vec<ObjectRef>,
 ) -> Result<Commit> {
+    run.phase(
+        &opts.job,
+        format_args!("objects in every store; sealing, committing"),
+    );
     let (manifest_zstd, sealed_manifest) =
         commit::seal_manifest(&assembled.manifest, opts.compression, recipients)?;
     let manifest_ref = ObjectRef::of(&format::manifest_object(&run.snapshot_id), &sealed_manifest);
@@ -634,7 +654,19 @@ async fn list_chunks(
     states: &StoreStates,
     prefix: &str,
 ) -> Vec<HashMap<String, u64>> {
-    let listings = futures::future::join_all(stores.iter().map(|s| s.list(prefix))).await;
+    let timed = stores.iter().map(|s| async move {
+        let t = Instant::now();
+        let listed = s.list(prefix).await;
+        tracing::info!(
+            store = s.name(),
+            prefix,
+            objects = listed.as_ref().map_or(0, Vec::len),
+            ms = t.elapsed().as_millis() as u64,
+            "listed"
+        );
+        listed
+    });
+    let listings = futures::future::join_all(timed).await;
     listings
         .into_iter()
         .enumerate()

@@ -2,7 +2,6 @@
 //! each read as one stream, or reused whole from the files cache when every file in it is
 //! unchanged and every chunk it names is still listed.
 
-use std::collections::HashSet;
 use std::time::SystemTime;
 
 use super::cache::{CachedSegment, FilesCache};
@@ -56,11 +55,13 @@ impl Plan {
     }
 }
 
+/// The plan of the walked `items`: a segment is reused from the files cache when its files
+/// are unchanged and `listed` says every chunk it names is still in a store.
 pub(super) fn make_plan(
     items: Vec<Item>,
     min_size: u64,
     mut cache: FilesCache,
-    union: &HashSet<&str>,
+    listed: &dyn Fn(&str) -> bool,
 ) -> Plan {
     let mut segs: Vec<PlanSeg> = Vec::new();
     let mut paths: Vec<Vec<(source::SourceFile, Meta)>> = Vec::new();
@@ -109,7 +110,7 @@ pub(super) fn make_plan(
     for (i, (seg, abs)) in segs.iter_mut().zip(paths).enumerate() {
         let reusable = cache
             .take(&seg.files)
-            .filter(|c| c.chunks.iter().all(|ch| union.contains(ch.id.as_str())));
+            .filter(|c| c.chunks.iter().all(|ch| listed(ch.id.as_str())));
         match reusable {
             Some(c) => seg.reuse = Some(c),
             None => jobs.push(ReadJob {

@@ -8,7 +8,8 @@ use crate::text::escape;
 use crate::units::binary_size as size;
 
 /// What needs a look, one line each (for stderr): skipped and changed files, warnings
-/// (hidden by `quiet`), stores that did not commit, and (unless `quiet`) what was left out.
+/// (the geographic spread, a cache not written), stores that did not commit, and (unless
+/// `quiet`) what was left out.
 pub fn warnings(r: &BackupReport, quiet: bool) -> Vec<String> {
     let mut out: Vec<String> = r
         .skipped
@@ -28,9 +29,7 @@ pub fn warnings(r: &BackupReport, quiet: bool) -> Vec<String> {
             escape(c)
         )
     }));
-    if !quiet {
-        out.extend(r.warnings.iter().map(|w| format!("warning: {}", escape(w))));
-    }
+    out.extend(r.warnings.iter().map(|w| format!("warning: {}", escape(w))));
     out.extend(r.stores.iter().filter(|s| !s.committed).map(|s| {
         format!(
             "store '{}' did not commit: {}",

@@ -52,7 +52,8 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     if args.json {
         output::json(&report)?;
     } else {
-        print!("{}", render::text(&report, global.quiet));
+        let text = render::text(&report, global.quiet);
+        output::result(&text, report.exit_code(), global.quiet);
     }
     Ok(report.exit_code())
 }

@@ -39,6 +39,10 @@ pub(super) struct Args {
     /// Neither read nor write the local cache.
     #[arg(long)]
     no_cache: bool,
+    /// Show what would be read, what the excludes remove and what the files cache says is
+    /// unchanged, with sizes; open no store, write nothing, run no command.
+    #[arg(long)]
+    dry_run: bool,
     /// Print each job's report as JSON (one object per job).
     #[arg(long)]
     json: bool,
@@ -61,7 +65,11 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let jobs = request.jobs(&config)?;
     let mut worst = exit::OK;
     for j in &jobs {
-        let code = match run_one(global, &config, &request, j, args.json).await {
+        let one = match args.dry_run {
+            true => dry_run(&config, &request, j, args.json),
+            false => run_one(global, &config, &request, j, args.json).await,
+        };
+        let code = match one {
             Ok(code) => code,
             // One failed job does not stop the others: report it and go on.
             Err(e) if jobs.len() > 1 => super::report_error(&e.context(format!("job {}", j.name))),
@@ -70,6 +78,22 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
         worst = exit::worst(worst, code);
     }
     Ok(worst)
+}
+
+/// `--dry-run`: the plan is what was asked for, printed whatever `-q` says.
+fn dry_run(
+    config: &snapdrill::config::Config,
+    request: &Request,
+    j: &job::JobRun,
+    json: bool,
+) -> Result<i32> {
+    let plan = snapdrill::backup::dryrun::plan_job(config, request, j)?;
+    if json {
+        output::json(&plan)?;
+    } else {
+        print!("{}", snapdrill::backup::dryrun::render(&plan));
+    }
+    Ok(plan.exit_code())
 }
 
 async fn run_one(
@@ -96,7 +120,8 @@ async fn run_one(
         output::json(&report)?;
     } else {
         output::warnings(render::warnings(&report, global.quiet), global.quiet);
-        print!("{}", render::text(&report, global.quiet));
+        let text = render::text(&report, global.quiet);
+        output::result(&text, report.exit_code(), global.quiet);
     }
     Ok(report.exit_code())
 }

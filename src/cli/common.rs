@@ -16,7 +16,7 @@ use super::{Global, output};
 
 /// Run a command's future on a multi-threaded runtime (I/O to stores is async; CPU work
 /// runs on the blocking pool and the reader thread).
-pub(super) fn block_on<F: Future<Output = Result<i32>>>(f: F) -> Result<i32> {
+pub(super) fn block_on<T, F: Future<Output = Result<T>>>(f: F) -> Result<T> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("snapdrill-io")
@@ -63,18 +63,17 @@ pub(super) fn load_config(global: &Global) -> Result<Config> {
 
 /// Open the repository for `purpose` (the library decides which stores and keys), and
 /// say which stores are left out.
-pub(crate) async fn open(config: &Config, purpose: Purpose, global: &Global) -> Result<Opened> {
+/// These are warnings: `-q` never hides them.
+pub(crate) async fn open(config: &Config, purpose: Purpose, _global: &Global) -> Result<Opened> {
     let opened = Repository::open_for(config, purpose).await?;
-    if !global.quiet {
-        for note in &opened.repo.notes {
-            eprintln!("snapdrill: warning: {}", snapdrill::text::escape(note));
-        }
-        for (name, why) in &opened.repo.unusable {
-            eprintln!(
-                "snapdrill: warning: store '{name}' is not used: {}",
-                snapdrill::text::escape(why)
-            );
-        }
+    for note in &opened.repo.notes {
+        eprintln!("snapdrill: warning: {}", snapdrill::text::escape(note));
+    }
+    for (name, why) in &opened.repo.unusable {
+        eprintln!(
+            "snapdrill: warning: store '{name}' is not used: {}",
+            snapdrill::text::escape(why)
+        );
     }
     Ok(opened)
 }

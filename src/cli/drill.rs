@@ -120,9 +120,11 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
         (None, false) => Which::All,
     };
     let plans = room.plans(&which)?;
-    for note in drill::sweep_dead_drills() {
-        eprintln!("snapdrill: note: {note}");
-    }
+    let notes = drill::sweep_dead_drills();
+    output::warnings(
+        notes.into_iter().map(|n| format!("note: {n}")).collect(),
+        global.quiet,
+    );
     let sets = data_sets(&room, &config, &opts).await;
     let mut records = Vec::new();
     for plan in plans {
@@ -226,7 +228,8 @@ fn show(r: &DrillRecord, args: &Args, quiet: bool) {
     if !quiet && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         print!("{}", render::details(r));
     }
-    println!("{}", render::result_line(r));
+    let line = format!("{}\n", render::result_line(r));
+    output::result(&line, r.result.exit_code(), quiet);
 }
 
 /// `--report` files and `--metrics-file`; HTML and metrics include the stored history.

@@ -11,6 +11,8 @@ use snapdrill::prune::{self, PruneOptions, PruneReport, render};
 use snapdrill::repository::Purpose;
 use snapdrill::retention::Policy;
 
+use snapdrill::error::exit;
+
 use super::common::SelectArgs;
 use super::{Global, common, output};
 
@@ -141,20 +143,22 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let (report, pruned) = forget::run_then_prune(&repo, key.as_ref(), &opts, then_prune).await?;
     if args.json {
         output::json(&serde_json::json!({ "forget": report, "prune": pruned }))?;
-    } else {
+    }
+    let code = report
+        .exit_code()
+        .max(pruned.as_ref().map_or(0, PruneReport::exit_code));
+    if !args.json {
+        // A dry run's list is what was asked for; a real run's account is quiet under -q.
+        let quiet = global.quiet && !args.dry_run;
         output::warnings(render::forget_warnings(&report), global.quiet);
-        print!(
-            "{}",
-            render::forget_text(&report, global.quiet, &config.timezone)
-        );
+        let text = render::forget_text(&report, global.quiet, &config.timezone);
+        output::result(&text, code, quiet);
         if let Some(p) = &pruned {
             output::warnings(render::prune_warnings(p), global.quiet);
-            print!("{}", render::prune_text(p));
+            output::result(&render::prune_text(p), code, quiet);
         }
     }
-    Ok(report
-        .exit_code()
-        .max(pruned.as_ref().map_or(0, PruneReport::exit_code)))
+    Ok(code)
 }
 
 pub(super) async fn prune(global: &Global, args: PruneArgs) -> Result<i32> {
@@ -164,9 +168,9 @@ pub(super) async fn prune(global: &Global, args: PruneArgs) -> Result<i32> {
         .repo;
     if args.break_lease {
         for line in prune::break_leases(&repo).await? {
-            println!("{line}");
+            output::result(&format!("{line}\n"), exit::OK, global.quiet);
         }
-        return Ok(0);
+        return Ok(exit::OK);
     }
     let mut opts = PruneOptions::from_config(&config, args.dry_run, args.grace);
     opts.yes = args.yes;
@@ -176,7 +180,8 @@ pub(super) async fn prune(global: &Global, args: PruneArgs) -> Result<i32> {
         output::json(&report)?;
     } else {
         output::warnings(render::prune_warnings(&report), global.quiet);
-        print!("{}", render::prune_text(&report));
+        let quiet = global.quiet && !args.dry_run;
+        output::result(&render::prune_text(&report), report.exit_code(), quiet);
     }
     Ok(report.exit_code())
 }

@@ -34,9 +34,10 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
         return Ok(exit::OK);
     }
     // The geography warning first: it is about the stores the text lists.
-    if let Some(w) = config.geo_warning().filter(|_| !global.quiet) {
+    if let Some(w) = config.geo_warning() {
         eprintln!("snapdrill: warning: {w}");
     }
-    print!("{}", render::init_text(&done, &config.path));
+    let text = render::init_text(&done, &config.path);
+    output::result(&text, exit::OK, global.quiet);
     Ok(exit::OK)
 }

@@ -7,7 +7,7 @@ use anyhow::Result;
 use snapdrill::error::exit;
 use snapdrill::repository::keyring::{self, KeyChange, KeysChanged, KeysListing};
 
-use super::{Global, common};
+use super::{Global, common, output};
 
 /// Arguments of `keys`.
 #[derive(Debug, clap::Args)]
@@ -85,18 +85,25 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
         None => None,
     };
     let changed = keyring::change_keys(&config, &change, identities.as_deref()).await?;
-    if !global.quiet {
-        eprint!("{}", render_change(&change, &changed, &config.path));
+    // The stores that missed the change are warnings, shown under -q too; the rest is the
+    // account of what was done.
+    let account = render_change(&change, &changed, &config.path);
+    for line in account.lines() {
+        if !global.quiet || line.starts_with("snapdrill: warning:") {
+            eprintln!("{line}");
+        }
     }
     let failed = changed.stores.iter().filter(|(_, r)| r.is_err()).count();
-    println!(
-        "keys changed: generation {}, {} recipients, written to {} of {} stores",
+    let code = if failed > 0 { exit::PARTIAL } else { exit::OK };
+    let line = format!(
+        "keys changed: generation {}, {} recipients, written to {} of {} stores\n",
         changed.generation,
         changed.recipients.len(),
         changed.stores.len() - failed,
         changed.stores.len()
     );
-    Ok(if failed > 0 { exit::PARTIAL } else { exit::OK })
+    output::result(&line, code, global.quiet);
+    Ok(code)
 }
 
 fn render_listing(l: &KeysListing) -> String {
@@ -215,15 +222,15 @@ async fn rotate(
 ) -> Result<i32> {
     let r = keyring::rotate_write_key(config, overlap).await?;
     let failed = r.stores.iter().filter(|(_, o)| o.is_err()).count();
-    if !global.quiet {
-        for (store, o) in &r.stores {
-            if let Err(e) = o {
-                eprintln!(
-                    "snapdrill: warning: store '{store}' did not get key generation {}: {e} (run `snapdrill sync` when it is back)",
-                    r.generation
-                );
-            }
+    for (store, o) in &r.stores {
+        if let Err(e) = o {
+            eprintln!(
+                "snapdrill: warning: store '{store}' did not get key generation {}: {e} (run `snapdrill sync` when it is back)",
+                r.generation
+            );
         }
+    }
+    if !global.quiet {
         eprintln!(
             "the retired write key was moved to {}; its snapshots are accepted until {}",
             r.retired_key_file.display(),
@@ -236,12 +243,14 @@ async fn rotate(
             r.until
         );
     }
-    println!(
-        "write key rotated: signer {} (generation {}), written to {} of {} stores",
+    let code = if failed > 0 { exit::PARTIAL } else { exit::OK };
+    let line = format!(
+        "write key rotated: signer {} (generation {}), written to {} of {} stores\n",
         r.signer,
         r.generation,
         r.stores.len() - failed,
         r.stores.len()
     );
-    Ok(if failed > 0 { exit::PARTIAL } else { exit::OK })
+    output::result(&line, code, global.quiet);
+    Ok(code)
 }

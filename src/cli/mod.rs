@@ -12,9 +12,11 @@ mod drill;
 mod dump;
 mod find;
 mod forget;
+mod help;
 mod init;
 mod keygen;
 mod keys;
+mod log;
 mod ls;
 mod output;
 mod rekey;
@@ -24,7 +26,7 @@ mod sync;
 
 use std::path::PathBuf;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use snapdrill::error::exit;
 
 /// Compressed, encrypted snapshots to several stores at once, and restores that verify
@@ -32,15 +34,24 @@ use snapdrill::error::exit;
 #[derive(Debug, Parser)]
 #[command(name = "snapdrill", version, about, long_about = None, max_term_width = 100)]
 struct Cli {
-    /// Config file (default: $SNAPDRILL_CONFIG, then ./snapdrill.toml).
+    /// Config file (default: $SNAPDRILL_CONFIG, then ./snapdrill.toml,
+    /// ~/.config/snapdrill/snapdrill.toml, /etc/snapdrill/snapdrill.toml).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Print only errors and the final result line.
+    /// Print nothing on success but what the command was asked for (exit code only);
+    /// warnings and errors are still shown.
     #[arg(short, long, global = true)]
     quiet: bool,
-    /// Also print a store error's own text (redacted) after its plain explanation.
-    #[arg(short, long, global = true)]
-    verbose: bool,
+    /// -v: log what each phase does and how long it took, per store, and print a store
+    /// error's own text (redacted) after its plain explanation; -vv: log every store error.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Append the log to FILE (mode 0600; at least -v's events), not to stderr.
+    #[arg(long, global = true, value_name = "FILE")]
+    log_file: Option<PathBuf>,
+    /// The log's lines: text, or json (one object each).
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text")]
+    log_format: log::Format,
     #[command(subcommand)]
     command: Command,
 }
@@ -108,7 +119,7 @@ enum ConfigCommand {
 pub(crate) struct Global {
     config: Option<PathBuf>,
     quiet: bool,
-    verbose: bool,
+    verbose: u8,
     /// When the process started: a drill's recovery time counts from here.
     started: std::time::Instant,
 }
@@ -116,7 +127,13 @@ pub(crate) struct Global {
 /// Parse arguments, run, and return the exit code.
 pub(crate) fn main() -> i32 {
     let started = std::time::Instant::now();
-    let cli = match Cli::try_parse() {
+    let parsed = help::with_examples(Cli::command())
+        .try_get_matches()
+        .and_then(|m| {
+            let name = m.subcommand_name().unwrap_or_default().to_owned();
+            Ok((Cli::from_arg_matches(&m)?, name))
+        });
+    let (cli, name) = match parsed {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() {
@@ -134,29 +151,52 @@ pub(crate) fn main() -> i32 {
         verbose: cli.verbose,
         started,
     };
-    let result = match cli.command {
-        Command::Keygen(a) => keygen::run(&global, a),
-        Command::Init(a) => common::block_on(init::run(&global, a)),
-        Command::Keys(a) => common::block_on(keys::run(&global, a)),
-        Command::Rekey(a) => common::block_on(rekey::run(&global, a)),
-        Command::Backup(a) => common::block_on(backup::run(&global, a)),
-        Command::Snapshots(a) => common::block_on(snapshots::run(&global, a)),
-        Command::Ls(a) => common::block_on(ls::run(&global, a)),
-        Command::Find(a) => common::block_on(find::run(&global, a)),
-        Command::Diff(a) => common::block_on(diff::run(&global, a)),
-        Command::Dump(a) => common::block_on(dump::run(&global, a)),
-        Command::Checksums(a) => common::block_on(checksums::run(&global, a)),
-        Command::Restore(a) => common::block_on(restore::run(&global, a)),
-        Command::RestoreDrill(a) => common::block_on(drill::run(&global, a)),
-        Command::Drills(a) => common::block_on(drill::list(&global, a)),
-        Command::Report(a) => common::block_on(drill::report(&global, a)),
-        Command::Sync(a) => common::block_on(sync::run(&global, a)),
-        Command::Audit(a) => common::block_on(audit::run(&global, a)),
-        Command::Forget(a) => common::block_on(forget::run(&global, a)),
-        Command::Prune(a) => common::block_on(forget::prune(&global, a)),
+    if let Err(e) = log::init(cli.verbose, cli.log_file.as_deref(), cli.log_format) {
+        return report_error(&e);
+    }
+    // The command's name only: its arguments may hold a secret (a --command's password).
+    tracing::info!(command = %name, version = env!("CARGO_PKG_VERSION"), "started");
+    let code = match dispatch(&global, cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            let code = report_error(&e);
+            tracing::error!(error = %format!("{e:#}"), "failed");
+            if global.verbose > 0 {
+                verbose_detail(&e);
+            }
+            code
+        }
+    };
+    let secs = started.elapsed().as_secs_f64();
+    tracing::info!(command = %name, exit = code, secs, "finished");
+    code
+}
+
+/// Run the command.
+fn dispatch(global: &Global, command: Command) -> anyhow::Result<i32> {
+    match command {
+        Command::Keygen(a) => keygen::run(global, a),
+        Command::Init(a) => common::block_on(init::run(global, a)),
+        Command::Keys(a) => common::block_on(keys::run(global, a)),
+        Command::Rekey(a) => common::block_on(rekey::run(global, a)),
+        Command::Backup(a) => common::block_on(backup::run(global, a)),
+        Command::Snapshots(a) => common::block_on(snapshots::run(global, a)),
+        Command::Ls(a) => common::block_on(ls::run(global, a)),
+        Command::Find(a) => common::block_on(find::run(global, a)),
+        Command::Diff(a) => common::block_on(diff::run(global, a)),
+        Command::Dump(a) => common::block_on(dump::run(global, a)),
+        Command::Checksums(a) => common::block_on(checksums::run(global, a)),
+        Command::Restore(a) => common::block_on(restore::run(global, a)),
+        Command::RestoreDrill(a) => common::block_on(drill::run(global, a)),
+        Command::Drills(a) => common::block_on(drill::list(global, a)),
+        Command::Report(a) => common::block_on(drill::report(global, a)),
+        Command::Sync(a) => common::block_on(sync::run(global, a)),
+        Command::Audit(a) => common::block_on(audit::run(global, a)),
+        Command::Forget(a) => common::block_on(forget::run(global, a)),
+        Command::Prune(a) => common::block_on(forget::prune(global, a)),
         Command::Config {
             command: ConfigCommand::Check,
-        } => config_check::run(&global),
+        } => config_check::run(global),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -165,16 +205,6 @@ pub(crate) fn main() -> i32 {
                 &mut std::io::stdout(),
             );
             Ok(exit::OK)
-        }
-    };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            let code = report_error(&e);
-            if global.verbose {
-                verbose_detail(&e);
-            }
-            code
         }
     }
 }

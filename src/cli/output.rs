@@ -27,6 +27,17 @@ pub(super) fn warnings(lines: Vec<String>, quiet: bool) {
     }
 }
 
+/// A command's account of what it did (stdout): under `-q` only when something needs a
+/// look (exit code other than 0), so that a cron job mails nothing on success. Warnings
+/// and errors go to stderr and are never hidden; output a command is asked for (a listing,
+/// a dump, `--json`, a dry run) is printed whatever `-q` says.
+pub(super) fn result(text: &str, code: i32, quiet: bool) {
+    if quiet && code == snapdrill::error::exit::OK {
+        return;
+    }
+    print!("{text}");
+}
+
 /// A throttled, single-line progress display on stderr, shown only on a terminal.
 pub(super) struct ProgressLine {
     enabled: bool,

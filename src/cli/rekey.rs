@@ -25,7 +25,8 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     if args.json {
         output::json(&report)?;
     } else {
-        print!("{}", snapdrill::rekey::render::text(&report));
+        let text = snapdrill::rekey::render::text(&report);
+        output::result(&text, report.exit_code(), global.quiet);
     }
     Ok(report.exit_code())
 }

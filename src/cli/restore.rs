@@ -72,7 +72,8 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
         output::json(&report)?;
     } else {
         output::warnings(restore::render::warnings(&report), global.quiet);
-        print!("{}", restore::render::text(&report, global.quiet));
+        let text = restore::render::text(&report, global.quiet);
+        output::result(&text, exit::OK, global.quiet);
     }
     Ok(exit::OK)
 }

@@ -35,7 +35,9 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
         output::json(&report)?;
     } else {
         output::warnings(sync::render::warnings(&report), global.quiet);
-        print!("{}", sync::render::text(&report));
+        // A dry run's list is what was asked for; a real run's account is quiet under -q.
+        let quiet = global.quiet && !args.dry_run;
+        output::result(&sync::render::text(&report), report.exit_code(), quiet);
     }
     Ok(report.exit_code())
 }

@@ -12,17 +12,14 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub mod job;
+pub mod places;
 
 pub use job::{Health, Job};
+pub use places::{DEFAULT_FILE, ENV_VAR, Places};
 
 use crate::error::{Error, Result};
 use crate::store::location::{self, Location};
 use crate::store::retry::Tuning;
-
-/// The file name looked for in the working directory.
-pub const DEFAULT_FILE: &str = "snapdrill.toml";
-/// The environment variable naming the config file.
-pub const ENV_VAR: &str = "SNAPDRILL_CONFIG";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -293,6 +290,8 @@ impl Config {
             let _ = writeln!(out, "job        {:<12} {what}", j.name);
         }
         let _ = writeln!(out, "timezone   {}", self.timezone.name());
+        let _ = writeln!(out, "state      {}", self.state_dir.display());
+        let _ = writeln!(out, "cache      {}", self.cache_dir.display());
         Ok(out)
     }
 
@@ -310,21 +309,11 @@ impl Config {
         }
     }
 
-    /// Find the config: `explicit`, else `$SNAPDRILL_CONFIG`, else `./snapdrill.toml`.
+    /// Find the config: `explicit`, else `$SNAPDRILL_CONFIG`, else the first file that
+    /// exists of `./snapdrill.toml`, the user's config folder and `/etc/snapdrill` (see
+    /// [`places`]).
     pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
-        if let Some(p) = explicit {
-            return Ok(p.to_owned());
-        }
-        if let Some(p) = std::env::var_os(ENV_VAR).filter(|v| !v.is_empty()) {
-            return Ok(PathBuf::from(p));
-        }
-        let local = PathBuf::from(DEFAULT_FILE);
-        if local.exists() {
-            return Ok(local);
-        }
-        Err(Error::NoConfig {
-            looked: format!("--config, ${ENV_VAR}, ./{DEFAULT_FILE}"),
-        })
+        Places::from_process().locate(explicit, Path::exists)
     }
 
     /// Read and check a config file.
@@ -362,6 +351,15 @@ impl Config {
         let retention = retention_policy(raw.forget).map_err(bad)?;
         let jobs = all_jobs(raw.backup.paths, raw.jobs, &resolve, stores.len()).map_err(bad)?;
         let repository = raw.repository;
+        let places = Places::from_process();
+        let cache_dir = match repository.cache_dir.clone() {
+            Some(dir) => resolve(dir),
+            None => places.cache_dir().map_err(bad)?,
+        };
+        let state_dir = match repository.state_dir.clone() {
+            Some(dir) => resolve(dir),
+            None => places.state_dir().map_err(bad)?,
+        };
         let timezone = match &repository.timezone {
             Some(name) => crate::select::Zone::named(name)
                 .map_err(|e| bad(format!("[repository] timezone: {e}")))?,
@@ -377,10 +375,7 @@ impl Config {
                     .write_key
                     .unwrap_or_else(|| PathBuf::from("snapdrill-write.key")),
             ),
-            cache_dir: repository
-                .cache_dir
-                .map(resolve)
-                .unwrap_or_else(default_cache_dir),
+            cache_dir,
             stores,
             jobs,
             timezone,
@@ -390,10 +385,7 @@ impl Config {
             tags: raw.backup.tags,
             host: raw.backup.host,
             on_changed,
-            state_dir: repository
-                .state_dir
-                .map(resolve)
-                .unwrap_or_else(default_state_dir),
+            state_dir,
             rto: duration("[drill] rto", raw.drill.rto).map_err(bad)?,
             rpo: duration("[drill] rpo", raw.drill.rpo).map_err(bad)?,
             retention,
@@ -653,29 +645,6 @@ pub(crate) fn parse_require(v: Option<&toml::Value>, stores: usize) -> Result<Re
             "[backup] require = {other}: write \"all\" or a number from 1 to {stores} (the number of stores)"
         )),
     }
-}
-
-fn default_state_dir() -> PathBuf {
-    if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(x).join("snapdrill");
-    }
-    if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(h)
-            .join(".local")
-            .join("state")
-            .join("snapdrill");
-    }
-    std::env::temp_dir().join("snapdrill-state")
-}
-
-fn default_cache_dir() -> PathBuf {
-    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(x).join("snapdrill");
-    }
-    if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(h).join(".cache").join("snapdrill");
-    }
-    std::env::temp_dir().join("snapdrill-cache")
 }
 
 /// Pin the repository's public signing key in the config file, right under `[repository]`,

@@ -24,8 +24,8 @@ pub mod keyring;
 mod open_for;
 pub mod render;
 pub use open_for::{
-    InitOptions, Initialised, Opened, Purpose, init as init_config, lost_replica, open_stores,
-    signer, write_key,
+    InitOptions, Initialised, Opened, Purpose, check_store_settings, init as init_config,
+    lost_replica, open_stores, signer, write_key,
 };
 
 /// A repository opened in one or more stores.

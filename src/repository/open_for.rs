@@ -66,6 +66,22 @@ pub fn open_stores(config: &Config, create: bool) -> (Vec<StoreRef>, Vec<(String
     (ok, failed)
 }
 
+/// The stores' URLs and options checked as every command checks them, by opening each
+/// store (nothing is contacted, nothing created): the first that `init` or a backup would
+/// refuse is the same error here (`config check`); the stores that cannot be opened yet
+/// for another reason (a local folder not created) come back with why.
+pub fn check_store_settings(config: &Config) -> Result<Vec<(String, String)>> {
+    let (_, failed) = open_stores(config, false);
+    let mut not_ready = Vec::new();
+    for (name, e) in failed {
+        if e.kind == StoreErrorKind::Config {
+            return Err(Error::Store(e));
+        }
+        not_ready.push((name, e.message));
+    }
+    Ok(not_ready)
+}
+
 /// The public key snapshots must be signed with: pinned in the config or — unless
 /// `pinned_only` — the backup host's write key.
 pub fn signer(config: &Config, pinned_only: bool) -> Result<VerifyingKey> {

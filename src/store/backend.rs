@@ -343,6 +343,8 @@ impl ObjectStoreAdapter {
             _ => StoreErrorKind::Unavailable,
         };
         let raw = self.redactor.clean(&e.to_string());
+        // `-vv`: the library's own words, redacted as every message is.
+        tracing::debug!(store = %self.name, object = key.unwrap_or(""), error = %raw, "store error");
         // A plain not-found or already-exists stays as it is: callers act on it (a missing
         // object, a store without a repository); of those, only a missing bucket says more.
         // Everything else gets its cause in plain words.

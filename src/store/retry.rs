@@ -88,6 +88,7 @@ impl Retrying {
                 return Err(e);
             }
             attempt += 1;
+            tracing::info!(store = self.inner.name(), attempt, error = %err, "retrying");
             let backoff = Duration::from_millis(100 << attempt.min(6)).min(Duration::from_secs(5));
             if self.deadline.is_some_and(|d| Instant::now() + backoff >= d) {
                 return Err(self.expired(key));

@@ -23,7 +23,8 @@ use tempfile::TempDir;
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_snapdrill");
 
 /// A repository: `<dir>/identity.txt`, `<dir>/snapdrill.toml`, `<dir>/stores/<name>`,
-/// `<dir>/cache`, and (after `init`) `<dir>/snapdrill-write.key`.
+/// `<dir>/cache`, `<dir>/state` (root's default would be /var/lib/snapdrill, shared by every
+/// test), and (after `init`) `<dir>/snapdrill-write.key`.
 pub(crate) struct Env {
     pub dir: TempDir,
     pub stores: Vec<String>,
@@ -59,7 +60,7 @@ impl Env {
             .to_owned();
         assert!(env.recipient.starts_with("age1"), "{}", env.recipient);
         let mut toml = format!(
-            "[repository]\nrecipients = [\"{}\"]\nidentity = \"identity.txt\"\ncache_dir = \"cache\"\n",
+            "[repository]\nrecipients = [\"{}\"]\nidentity = \"identity.txt\"\ncache_dir = \"cache\"\nstate_dir = \"state\"\n",
             env.recipient
         );
         for s in stores {
