@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub mod job;
+pub mod report;
 
 pub use job::{Health, Job};
 
@@ -40,6 +41,8 @@ struct RawConfig {
     forget: RawForget,
     #[serde(default)]
     prune: RawPrune,
+    #[serde(default)]
+    report: report::RawReport,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -114,6 +117,7 @@ struct RawBackup {
 struct RawDrill {
     rto: Option<String>,
     rpo: Option<String>,
+    every: Option<String>,
 }
 
 /// One configured store.
@@ -193,6 +197,11 @@ pub struct Config {
     pub rto: Option<Duration>,
     /// Drill recovery-point target.
     pub rpo: Option<Duration>,
+    /// How often each data set and store needs a full drill (`[drill] every`): reports
+    /// mark an older one overdue.
+    pub drill_every: Option<Duration>,
+    /// `[report]`: the reports' language and time zone.
+    pub report: report::ReportSettings,
     /// The retention policy `forget` applies when given no `--keep-*` option.
     pub retention: crate::retention::Policy,
     /// Prune's safety margins.
@@ -396,6 +405,8 @@ impl Config {
                 .unwrap_or_else(default_state_dir),
             rto: duration("[drill] rto", raw.drill.rto).map_err(bad)?,
             rpo: duration("[drill] rpo", raw.drill.rpo).map_err(bad)?,
+            drill_every: duration("[drill] every", raw.drill.every).map_err(bad)?,
+            report: raw.report.check().map_err(bad)?,
             retention,
             prune,
         })

@@ -29,7 +29,9 @@ pub enum DrillResult {
     Pass,
     /// Data verified, RTO or RPO target missed (exit 14).
     TargetMissed,
-    /// A checksum, signature, object or validation failed (exit 13).
+    /// Data verified, but the validation command (`--check`) failed (exit 15).
+    CheckFailed,
+    /// A checksum, signature, object or recorded line count failed (exit 13).
     IntegrityFailure,
     /// The identity cannot decrypt (exit 12).
     KeyFailure,
@@ -44,6 +46,7 @@ impl DrillResult {
         match self {
             DrillResult::Pass => exit::OK,
             DrillResult::TargetMissed => exit::TARGET_MISSED,
+            DrillResult::CheckFailed => exit::CHECK_FAILED,
             DrillResult::IntegrityFailure => exit::INTEGRITY,
             DrillResult::KeyFailure => exit::KEY,
             DrillResult::Error => exit::FATAL,
@@ -55,9 +58,10 @@ impl DrillResult {
         match self {
             DrillResult::Pass => 0,
             DrillResult::TargetMissed => 1,
-            DrillResult::Error => 2,
-            DrillResult::KeyFailure => 3,
-            DrillResult::IntegrityFailure => 4,
+            DrillResult::CheckFailed => 2,
+            DrillResult::Error => 3,
+            DrillResult::KeyFailure => 4,
+            DrillResult::IntegrityFailure => 5,
         }
     }
 
@@ -66,10 +70,27 @@ impl DrillResult {
         match self {
             DrillResult::Pass => "PASS",
             DrillResult::TargetMissed => "TARGET MISSED",
+            DrillResult::CheckFailed => "CHECK FAILED",
             DrillResult::IntegrityFailure => "INTEGRITY FAILURE",
             DrillResult::KeyFailure => "KEY FAILURE",
             DrillResult::Error => "ERROR",
         }
+    }
+
+    /// Every result, best first.
+    pub const ALL: [DrillResult; 6] = [
+        DrillResult::Pass,
+        DrillResult::TargetMissed,
+        DrillResult::CheckFailed,
+        DrillResult::IntegrityFailure,
+        DrillResult::KeyFailure,
+        DrillResult::Error,
+    ];
+
+    /// Whether the drill got its data back verified (and so measured a recovery time):
+    /// it passed or only missed a target.
+    pub fn recovered(self) -> bool {
+        matches!(self, DrillResult::Pass | DrillResult::TargetMissed)
     }
 }
 
@@ -100,6 +121,35 @@ pub struct CheckOutcome {
     pub command: String,
     /// Its exit status (`None` if it could not run or was killed by a signal).
     pub exit_code: Option<i32>,
+    /// The signal that killed it, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    /// Why it could not be started, if it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl CheckOutcome {
+    /// Whether the command exited 0.
+    pub fn passed(&self) -> bool {
+        self.exit_code == Some(0)
+    }
+
+    /// How it ended: `exited with status 4`, `was killed by signal 9`, `could not be
+    /// started: ...`.
+    pub fn ending(&self) -> String {
+        match (self.exit_code, self.signal, &self.error) {
+            (Some(c), _, _) => format!("exited with status {c}"),
+            (None, Some(s), _) => format!("was killed by signal {s}"),
+            (None, None, Some(e)) => format!("could not be started: {e}"),
+            (None, None, None) => "ended without an exit status".into(),
+        }
+    }
+
+    /// The failure reason a report shows: the command and how it ended.
+    pub fn failure(&self) -> String {
+        format!("the check `{}` {}", self.command, self.ending())
+    }
 }
 
 /// What part of the snapshot a sample drill restored.
@@ -301,6 +351,41 @@ impl DrillRecord {
     /// The RTO to judge against the target: the estimate for samples, else the measure.
     pub fn judged_rto(&self) -> f64 {
         self.rto_estimate_secs.unwrap_or(self.rto_secs)
+    }
+
+    /// The judged RTO when the drill reached verified (and validated) data; `None` for a
+    /// drill that never did (reports show `—`, never a time it did not reach).
+    pub fn reached_rto(&self) -> Option<f64> {
+        self.result.recovered().then(|| self.judged_rto())
+    }
+
+    /// Why the drill did not pass: its failures (object and store, or the check command
+    /// and its exit status), or the targets it missed. Empty for a pass.
+    pub fn reasons(&self) -> Vec<String> {
+        if self.result == DrillResult::Pass {
+            return Vec::new();
+        }
+        let mut out = self.failures.clone();
+        if self.result == DrillResult::TargetMissed {
+            let t = &self.targets;
+            if let Some(target) = t.rto_secs.filter(|&t| self.judged_rto() > t) {
+                out.push(format!(
+                    "RTO {} over the target {}",
+                    crate::units::duration(self.judged_rto()),
+                    crate::units::duration(target)
+                ));
+            }
+            match (t.rpo_secs, self.rpo_secs) {
+                (Some(target), Some(r)) if r > target => out.push(format!(
+                    "RPO {} over the target {}",
+                    crate::units::duration(r),
+                    crate::units::duration(target)
+                )),
+                (Some(_), None) => out.push("RPO not measured (no snapshot)".into()),
+                _ => {}
+            }
+        }
+        out
     }
 }
 
