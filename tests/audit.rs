@@ -778,3 +778,55 @@ fn a_restore_registers_the_damaged_copy_it_met_and_sync_replaces_it() {
     let (c, report) = audit(&env, &["--read-data"]);
     assert_eq!(c, 0, "{report:#}");
 }
+
+/// Every audit report says where it comes from: tool version, host, operator, the pinned
+/// signer and its fingerprint, the stores with their URLs, the command and the coverage
+/// window — in JSON, Markdown and on the terminal.
+#[test]
+fn every_audit_report_carries_its_provenance() {
+    let env = env(&["tokyo", "osaka"]);
+    let src = source(&env, 3, 1);
+    backup(&env, &src);
+    let md = env.p("audit.md");
+    let (rc, report) = audit(
+        &env,
+        &["--operator", "佐藤 健", "--report", md.to_str().unwrap()],
+    );
+    assert_eq!(rc, 0, "{report}");
+    let p = &report["provenance"];
+    let config = fs::read_to_string(env.config()).unwrap();
+    let signer = config
+        .lines()
+        .find_map(|l| l.strip_prefix("signer = \""))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap();
+    assert_eq!(p["signer"], signer);
+    assert_eq!(p["signer_fingerprint"], sha256_hex(signer.as_bytes())[..16]);
+    assert_eq!(p["operator"], "佐藤 健");
+    assert_eq!(p["tool_version"], env!("CARGO_PKG_VERSION"));
+    assert!(!p["host"].as_str().unwrap().is_empty());
+    assert_eq!(p["coverage_window_days"], 30);
+    let stores: Vec<&str> = p["stores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(stores, ["tokyo", "osaka"]);
+    let command = p["command"].as_str().unwrap();
+    assert!(
+        command.contains(" audit ") && command.contains("--operator '佐藤 健'"),
+        "{command}"
+    );
+    let text = fs::read_to_string(&md).unwrap();
+    assert!(text.contains("## Provenance"), "{text}");
+    assert!(
+        text.contains(p["signer_fingerprint"].as_str().unwrap()) && text.contains("佐藤 健"),
+        "{text}"
+    );
+    let shown = env.ok(&["audit", "--operator", "k.sato"]);
+    assert!(
+        shown.contains("for k.sato") && shown.contains("command: "),
+        "{shown}"
+    );
+}

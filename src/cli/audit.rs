@@ -42,12 +42,21 @@ pub(super) struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Who runs the audit (recorded in the report's provenance).
+    #[arg(long)]
+    operator: Option<String>,
 }
 
 pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let config = common::load_config(global)?;
     let opts = options(&config, &args)?;
-    let report = audit::run_config(&config, &opts).await?;
+    let mut report = audit::run_config(&config, &opts).await?;
+    let command: Vec<String> = std::env::args().collect();
+    report.provenance = Some(audit::provenance::Provenance::of(
+        &config,
+        args.operator.clone(),
+        &command,
+    ));
     write_outputs(&report, &args)?;
     if args.json {
         output::json(&report)?;
