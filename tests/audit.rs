@@ -830,3 +830,55 @@ fn every_audit_report_carries_its_provenance() {
         "{shown}"
     );
 }
+
+/// `audit --record` keeps each report in every store; `audits` lists them; a copy altered in
+/// one store is named as untrusted (the intact copies still list it); `sync` gives a rebuilt
+/// store every record; a plain audit writes nothing.
+#[test]
+fn audit_records_are_kept_listed_checked_per_copy_and_synced() {
+    let env = env(&["tokyo", "osaka", "sapporo"]);
+    let src = source(&env, 4, 1);
+    backup(&env, &src);
+    env.ok(&["audit"]);
+    assert!(
+        !env.store("tokyo").join("audits").exists(),
+        "a plain audit writes nothing"
+    );
+    for operator in ["a.ito", "k.sato", "m.mori"] {
+        let shown = env.ok(&["audit", "--record", "--operator", operator]);
+        assert!(shown.contains("audit record "), "{shown}");
+    }
+    let listed = json(&env.ok(&["audits", "--json"]));
+    let operators: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["report"]["provenance"]["operator"].as_str().unwrap())
+        .collect();
+    assert_eq!(operators, ["a.ito", "k.sato", "m.mori"]);
+    let names = common::names_in(&env.store("tokyo").join("audits"));
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(names, common::names_in(&env.store("osaka").join("audits")));
+
+    // One copy altered in osaka: named with its store, exit 13; the others still list.
+    let altered = env.store("osaka").join("audits").join(&names[1]);
+    flip_byte(&altered, 100);
+    let out = env.run(&["audits"]);
+    assert_eq!(code(&out), 13, "{}", show(&out));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains(&names[1]) && err.contains("store 'osaka'") && err.contains("not trusted"),
+        "{err}"
+    );
+    assert!(stdout(&out).contains("3 audits"), "{}", show(&out));
+
+    // A rebuilt store gets every record from the others.
+    fs::remove_dir_all(env.store("sapporo")).unwrap();
+    env.ok(&["init", "--store", "sapporo", "--create"]);
+    let synced = env.ok(&["sync"]);
+    assert!(synced.contains("3 audit records"), "{synced}");
+    assert_eq!(
+        names,
+        common::names_in(&env.store("sapporo").join("audits"))
+    );
+}

@@ -24,6 +24,7 @@ pub mod ledger;
 mod objects;
 pub mod provenance;
 pub mod read;
+pub mod record;
 pub mod render;
 pub mod survey;
 

@@ -432,3 +432,52 @@ fn provenance_markdown(md: &mut String, p: &super::provenance::Provenance) {
     }
     md.push('\n');
 }
+
+/// The audit records as a table: id, start, host, operator, verdict, coverage per store.
+pub fn history(records: &[super::record::AuditRecord]) -> String {
+    let mut out = format!(
+        "{:<26} {:<26} {:<14} {:<14} {:<12} {}\n",
+        "AUDIT", "STARTED", "HOST", "OPERATOR", "PROBLEMS", "COVERAGE (30 d, objects)"
+    );
+    for rec in records {
+        let r = &rec.report;
+        let p = r.provenance.as_ref();
+        let coverage: Vec<String> = r
+            .stores
+            .iter()
+            .map(|s| {
+                let c = s
+                    .coverage
+                    .as_ref()
+                    .map_or("—".into(), |c| percent(c.object_ratio));
+                format!("{} {c}", escape(&s.store))
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "{:<26} {:<26} {:<14} {:<14} {:<12} {}",
+            escape(&rec.audit_id),
+            escape(&r.started),
+            p.map_or("—".into(), |p| escape(&p.host)),
+            p.and_then(|p| p.operator.as_deref())
+                .map_or("—".into(), escape),
+            r.problems.len(),
+            coverage.join(", ")
+        );
+    }
+    let _ = writeln!(out, "{}", count(records.len(), "audit"));
+    out
+}
+
+/// One warning per record copy that could not be read or authenticated.
+pub fn untrusted_records(bad: &[crate::drill::record::BadRecord]) -> Vec<String> {
+    bad.iter()
+        .map(|b| {
+            format!(
+                "warning: audit record {} not trusted: {}",
+                escape(&b.object),
+                escape(&b.reason)
+            )
+        })
+        .collect()
+}

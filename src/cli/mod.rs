@@ -82,6 +82,8 @@ enum Command {
     Sync(sync::Args),
     /// Check every store against the signed commits; detect rollbacks (no identity needed).
     Audit(audit::Args),
+    /// List the audit records kept in the repository (`audit --record`).
+    Audits(audit::ListArgs),
     /// Remove snapshots by a retention policy (--keep-daily 7 ...) or by id; tombstones stay.
     Forget(forget::Args),
     /// Free the space no snapshot references, safely beside running backups.
@@ -152,6 +154,7 @@ pub(crate) fn main() -> i32 {
         Command::Report(a) => common::block_on(drill::report(&global, a)),
         Command::Sync(a) => common::block_on(sync::run(&global, a)),
         Command::Audit(a) => common::block_on(audit::run(&global, a)),
+        Command::Audits(a) => common::block_on(audit::list(&global, a)),
         Command::Forget(a) => common::block_on(forget::run(&global, a)),
         Command::Prune(a) => common::block_on(forget::prune(&global, a)),
         Command::Config {

@@ -406,8 +406,18 @@ pub fn seal(
     recipients: &[age::x25519::Recipient],
 ) -> Result<Vec<u8>, String> {
     let body = serde_json::to_vec_pretty(record).map_err(|e| e.to_string())?;
-    let mut text = body.clone();
-    text.extend_from_slice(format!("\n{MAC_TAG} {}\n", mac(dedup, &body)).as_bytes());
+    seal_body(&body, dedup, recipients)
+}
+
+/// Seal any record's JSON body as a drill record is sealed (audit records share the
+/// scheme): the body, a MAC line, then `age(zstd(..))`.
+pub fn seal_body(
+    body: &[u8],
+    dedup: &[u8; 32],
+    recipients: &[age::x25519::Recipient],
+) -> Result<Vec<u8>, String> {
+    let mut text = body.to_vec();
+    text.extend_from_slice(format!("\n{MAC_TAG} {}\n", mac(dedup, body)).as_bytes());
     crate::sealing::seal(&text, 3, recipients).map_err(|e| e.to_string())
 }
 
@@ -417,7 +427,21 @@ pub fn open<'a>(
     identities: impl Iterator<Item = &'a dyn age::Identity>,
     dedup: &[u8; 32],
 ) -> Result<DrillRecord, String> {
-    let text = crate::sealing::open(object, identities, RECORD_LIMIT).map_err(|e| e.to_string())?;
+    let body = open_body(object, identities, dedup, RECORD_LIMIT)?;
+    let record: DrillRecord =
+        serde_json::from_slice(&body).map_err(|e| format!("unreadable record: {e}"))?;
+    check_version("drill record", &record.format, FORMAT, record.version, 1)?;
+    Ok(record)
+}
+
+/// Open a sealed record object and check its body's MAC; the body (JSON) comes back.
+pub fn open_body<'a>(
+    object: &[u8],
+    identities: impl Iterator<Item = &'a dyn age::Identity>,
+    dedup: &[u8; 32],
+    limit: u64,
+) -> Result<Vec<u8>, String> {
+    let text = crate::sealing::open(object, identities, limit).map_err(|e| e.to_string())?;
     let text = text.strip_suffix(b"\n").ok_or("no MAC line")?;
     let cut = text
         .iter()
@@ -435,10 +459,7 @@ pub fn open<'a>(
                 .into(),
         );
     }
-    let record: DrillRecord =
-        serde_json::from_slice(body).map_err(|e| format!("unreadable record: {e}"))?;
-    check_version("drill record", &record.format, FORMAT, record.version, 1)?;
-    Ok(record)
+    Ok(body.to_vec())
 }
 
 /// A record's object name: `drills/<drill-id>.<MAC of the sealed object>`. The MAC (under
@@ -446,7 +467,18 @@ pub fn open<'a>(
 /// decrypted, so a record planted by someone without the identity costs a reader one hash.
 /// Records written before this naming (`drills/<drill-id>`) are still read.
 pub fn object_name(drill_id: &str, sealed: &[u8], dedup: &[u8; 32]) -> String {
-    format!("{DRILLS_PREFIX}{drill_id}.{}", mac(dedup, sealed))
+    named(DRILLS_PREFIX, drill_id, sealed, dedup)
+}
+
+/// A sealed record's object name under `prefix` (`drills/`, `audits/`):
+/// `<prefix><id>.<MAC of the sealed bytes>`.
+pub fn named(prefix: &str, id: &str, sealed: &[u8], dedup: &[u8; 32]) -> String {
+    format!("{prefix}{id}.{}", name_mac(dedup, sealed))
+}
+
+/// The MAC a record's name carries for its sealed bytes.
+pub fn name_mac(dedup: &[u8; 32], sealed: &[u8]) -> String {
+    mac(dedup, sealed)
 }
 
 use crate::format::drill_record_name as parse_name;
