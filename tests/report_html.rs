@@ -80,6 +80,9 @@ fn the_reports_show_every_result_with_its_reason_and_the_pdf_every_section() {
     common::require_tool("chromium", "chromium");
     common::require_tool("pdftotext", "poppler-utils");
     let (env, integrity) = history();
+    // An audit kept in the repository: osaka lacks a chunk.
+    let out = env.run(&["audit", "--record", "--operator", "佐藤 健"]);
+    assert_eq!(code(&out), 13, "{}", show(&out));
     let (html, md, pdf) = (
         env.p("drills.html"),
         env.p("drills.md"),
@@ -122,6 +125,15 @@ fn the_reports_show_every_result_with_its_reason_and_the_pdf_every_section() {
         assert!(page.contains(label) && text.contains(label), "{label}");
     }
     markdown_is_a_drill_log(&env, &text);
+    // The latest audit's verdict per store in the summary, and the audit history.
+    for doc in [&page, &text] {
+        assert!(
+            doc.contains("Audit history and 30-day read coverage per store"),
+            "{doc}"
+        );
+        assert!(doc.contains("problems, 30-day coverage"), "{doc}");
+        assert!(doc.contains("clean, 30-day coverage"), "{doc}");
+    }
     // Visible labels, not tooltips: the document's title is the only <title>.
     assert_eq!(page.matches("<title>").count(), 1);
     // Modes are separate series with their own markers; RPO has its own chart.
@@ -151,6 +163,7 @@ fn the_reports_show_every_result_with_its_reason_and_the_pdf_every_section() {
         "Results by store and date",
         "Latest drill: phases",
         "All drills (newest first)",
+        "Audit history and 30-day read coverage per store",
     ] {
         assert!(
             pdf_text.contains(heading),

@@ -322,6 +322,25 @@ pub(super) async fn list(global: &Global, args: ListArgs) -> Result<i32> {
     })
 }
 
+/// The audit records for the report; a history that cannot be read is a warning, not the
+/// end of the drill report.
+async fn audit_history(config: &Config, room: &Room) -> Vec<snapdrill::audit::record::AuditRecord> {
+    use snapdrill::audit;
+    match audit::record::history(config, room.identities.clone()).await {
+        Ok((records, bad)) => {
+            output::warnings(audit::render::untrusted_records(&bad), false);
+            records
+        }
+        Err(e) => {
+            output::warnings(
+                vec![format!("warning: the audit history could not be read: {e}")],
+                false,
+            );
+            Vec::new()
+        }
+    }
+}
+
 /// Arguments of `report`.
 #[derive(Debug, clap::Args)]
 pub(super) struct ReportArgs {
@@ -369,9 +388,10 @@ pub(super) async fn report(global: &Global, args: ReportArgs) -> Result<i32> {
         report::pdf::find_chromium()?;
     }
     let (config, room) = room(global, args.identity)?;
-    let opts = report_options(&config, args.lang);
+    let mut opts = report_options(&config, args.lang);
     let (records, bad) = room.history().await?;
     output::warnings(render::untrusted(&bad), false);
+    opts.audits = audit_history(&config, &room).await;
     if let Some(path) = &args.pdf {
         report::pdf::print(&report::html(&records, &opts), path)?;
         if !global.quiet {

@@ -51,6 +51,7 @@ pub fn html(records: &[DrillRecord], opts: &ReportOptions) -> String {
         phases_section(&mut page, last, opts);
     }
     all_drills_section(&mut page, &records, opts);
+    super::audits::html(&mut page, opts);
     page.push_str("</body></html>\n");
     page
 }
@@ -128,6 +129,7 @@ fn summary_section(page: &mut String, records: &[DrillRecord], opts: &ReportOpti
             l.c_rto,
             l.c_rpo,
             l.c_due,
+            l.c_latest_audit,
             l.c_reason,
         ],
     );
@@ -154,6 +156,7 @@ fn summary_section(page: &mut String, records: &[DrillRecord], opts: &ReportOpti
                     esc(&opts.versus(f.rpo_secs, f.targets.rpo_secs))
                 }),
                 esc(&r.due_label(opts)),
+                esc(&super::audits::latest_for(&r.store, opts)),
                 reasons(&r.reasons(opts)),
             ],
         );

@@ -83,6 +83,17 @@ pub(crate) struct Labels {
     /// The four phases, then the RTO line.
     pub(crate) phases: [&'static str; 5],
     pub(crate) log_scale: &'static str,
+    /// The audit history.
+    pub(crate) h_audits: &'static str,
+    pub(crate) no_audits: &'static str,
+    pub(crate) c_latest_audit: &'static str,
+    pub(crate) a_audit: &'static str,
+    pub(crate) a_problems_col: &'static str,
+    pub(crate) a_clean: &'static str,
+    /// `{n}`.
+    pub(crate) a_problems: &'static str,
+    pub(crate) a_coverage: &'static str,
+    pub(crate) a_unreachable: &'static str,
 }
 
 impl Labels {
@@ -174,6 +185,15 @@ pub(crate) static EN: Labels = Labels {
         "recovery time (RTO)",
     ],
     log_scale: "logarithmic scale",
+    h_audits: "Audit history and 30-day read coverage per store",
+    no_audits: "No audit is recorded in the repository (snapdrill audit --record keeps one).",
+    c_latest_audit: "latest audit",
+    a_audit: "audit",
+    a_problems_col: "problems",
+    a_clean: "clean",
+    a_problems: "{n} problems",
+    a_coverage: "30-day coverage",
+    a_unreachable: "unreachable",
 };
 
 /// Japanese.
@@ -241,6 +261,15 @@ pub(crate) static JA: Labels = Labels {
         "復旧時間 (RTO)",
     ],
     log_scale: "対数目盛",
+    h_audits: "監査履歴と保管先ごとの 30 日間の読み取り検証率",
+    no_audits: "リポジトリに監査記録はありません（snapdrill audit --record で記録）。",
+    c_latest_audit: "最新の監査",
+    a_audit: "監査 ID",
+    a_problems_col: "問題",
+    a_clean: "問題なし",
+    a_problems: "問題 {n} 件",
+    a_coverage: "30 日間の検証率",
+    a_unreachable: "接続不可",
 };
 
 /// Fill `{name}` placeholders of a template.

@@ -29,6 +29,7 @@ pub fn markdown(records: &[DrillRecord], opts: &ReportOptions) -> String {
     failures(&mut md, &newest_first, opts);
     all_drills(&mut md, &newest_first, opts);
     phases(&mut md, &newest_first[0], opts);
+    super::audits::markdown(&mut md, opts);
     md
 }
 
@@ -74,6 +75,7 @@ fn summary_table(
             l.c_rto,
             l.c_rpo,
             l.c_due,
+            l.c_latest_audit,
             l.c_reason,
         ],
     );
@@ -92,6 +94,7 @@ fn summary_table(
                     opts.versus(f.rpo_secs, f.targets.rpo_secs)
                 }),
                 r.due_label(opts),
+                super::audits::latest_for(&r.store, opts),
                 r.reasons(opts).join("; "),
             ],
         );

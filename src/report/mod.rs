@@ -3,6 +3,7 @@
 //! headless Chromium), and a Prometheus textfile. HTML and Markdown speak English or
 //! Japanese and show times in a configured zone.
 
+mod audits;
 mod chart;
 mod html;
 mod labels;
@@ -38,6 +39,8 @@ pub struct ReportOptions {
     pub every: Option<Duration>,
     /// Now.
     pub now: SystemTime,
+    /// The audit records kept in the repository, oldest first (`audit --record`).
+    pub audits: Vec<crate::audit::record::AuditRecord>,
 }
 
 impl Default for ReportOptions {
@@ -48,6 +51,7 @@ impl Default for ReportOptions {
             zone: Zone::utc(),
             every: None,
             now: SystemTime::now(),
+            audits: Vec::new(),
         }
     }
 }
