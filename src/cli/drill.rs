@@ -230,7 +230,7 @@ fn show(r: &DrillRecord, args: &Args, quiet: bool) {
 }
 
 /// The reports' language, zone and drill interval: `--lang`, then the config.
-fn report_options(config: &Config, lang: Option<report::Lang>) -> report::ReportOptions {
+pub(super) fn report_options(config: &Config, lang: Option<report::Lang>) -> report::ReportOptions {
     report::ReportOptions {
         lang: lang.unwrap_or(config.report.lang),
         zone: config

@@ -10,6 +10,7 @@ mod config_check;
 mod diff;
 mod drill;
 mod dump;
+mod evidence;
 mod find;
 mod forget;
 mod init;
@@ -78,6 +79,8 @@ enum Command {
     Drills(drill::ListArgs),
     /// Write the drill history as HTML, Markdown, JSON or a Prometheus textfile.
     Report(drill::ReportArgs),
+    /// Write an evidence pack (reports, records, SHA256SUMS), or check one (`verify DIR`).
+    Evidence(evidence::Args),
     /// Copy what a store lacks from the other stores (no identity needed).
     Sync(sync::Args),
     /// Check every store against the signed commits; detect rollbacks (no identity needed).
@@ -152,6 +155,7 @@ pub(crate) fn main() -> i32 {
         Command::RestoreDrill(a) => common::block_on(drill::run(&global, a)),
         Command::Drills(a) => common::block_on(drill::list(&global, a)),
         Command::Report(a) => common::block_on(drill::report(&global, a)),
+        Command::Evidence(a) => common::block_on(evidence::run(&global, a)),
         Command::Sync(a) => common::block_on(sync::run(&global, a)),
         Command::Audit(a) => common::block_on(audit::run(&global, a)),
         Command::Audits(a) => common::block_on(audit::list(&global, a)),
