@@ -131,7 +131,8 @@ fn the_reports_show_every_result_with_its_reason_and_the_pdf_every_section() {
             doc.contains("Audit history and 30-day read coverage per store"),
             "{doc}"
         );
-        assert!(doc.contains("problems, 30-day coverage"), "{doc}");
+        assert!(doc.contains("problems: "), "{doc}");
+        assert!(doc.contains(", 30-day coverage"), "{doc}");
         assert!(doc.contains("clean, 30-day coverage"), "{doc}");
     }
     // Visible labels, not tooltips: the document's title is the only <title>.

@@ -41,7 +41,9 @@ pub fn html(records: &[DrillRecord], opts: &ReportOptions) -> String {
     records.sort_by(|a, b| a.started.cmp(&b.started));
     let mut page = head(opts, records.len());
     if records.is_empty() {
-        let _ = writeln!(page, "<p>{}</p></body></html>", l.no_drills);
+        let _ = write!(page, "<p>{}</p>", l.no_drills);
+        super::audits::html(&mut page, opts);
+        page.push_str("</body></html>\n");
         return page;
     }
     summary_section(&mut page, &records, opts);

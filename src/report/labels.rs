@@ -191,7 +191,7 @@ pub(crate) static EN: Labels = Labels {
     a_audit: "audit",
     a_problems_col: "problems",
     a_clean: "clean",
-    a_problems: "{n} problems",
+    a_problems: "problems: {n}",
     a_coverage: "30-day coverage",
     a_unreachable: "unreachable",
 };

@@ -20,6 +20,7 @@ pub fn markdown(records: &[DrillRecord], opts: &ReportOptions) -> String {
     if records.is_empty() {
         md.push_str(l.no_drills);
         md.push('\n');
+        super::audits::markdown(&mut md, opts);
         return md;
     }
     let mut newest_first = records.to_vec();
