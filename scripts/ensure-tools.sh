@@ -3,7 +3,9 @@
 # the stock `age` and `zstd` (tests prove every object opens with them), `sha256sum`
 # (coreutils), `ssh-keygen` (SSH recipients: openssh-client), GNU `time` (peak memory in
 # the benchmark), and for the drill-report tests
-# `chromium` (the HTML report is rendered headless and screenshot) and `promtool` (from
+# `chromium` (the HTML report is rendered headless and screenshot, and printed to PDF), a
+# Japanese font (`fonts-noto-cjk`: the Japanese report must render without tofu),
+# `pdftotext` (`poppler-utils`: the PDF's text is read back), and `promtool` (from
 # `prometheus`: checks the metrics textfile), and `faketime` (the prune test runs prune with its
 # clock two days ahead); `python3` (the demo's summary, the test servers' helper), and for the
 # test servers (scripts/servers.sh) `python3-venv` (moto) and `npm` (Azurite). Debian
@@ -20,6 +22,11 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 [ -x /usr/bin/time ] || need+=(time)
 if [ "${1:-}" != "--minimal" ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
+  command -v fc-list >/dev/null 2>&1 || need+=(fontconfig)
+  if ! command -v fc-list >/dev/null 2>&1 || [ -z "$(fc-list :lang=ja 2>/dev/null)" ]; then
+    need+=(fonts-noto-cjk)
+  fi
   command -v promtool >/dev/null 2>&1 || need+=(prometheus)
   # The prune test moves the pruning process's clock two days ahead with libfaketime.
   command -v faketime >/dev/null 2>&1 || need+=(faketime)

@@ -36,6 +36,8 @@ pub mod exit {
     pub const INTEGRITY: i32 = 13;
     /// A drill missed its target with data intact.
     pub const TARGET_MISSED: i32 = 14;
+    /// A drill restored and verified every byte, but its validation command failed.
+    pub const CHECK_FAILED: i32 = 15;
     /// Interrupted by SIGINT (128 + 2, as shells report it).
     pub const INTERRUPTED: i32 = 130;
     /// Stopped by SIGTERM (128 + 15).
@@ -45,10 +47,11 @@ pub mod exit {
     /// integrity failure outranks a key error, which outranks a failure, a lock, a missed
     /// target and a partial run; an interruption outranks everything (the run stopped).
     pub fn worst(a: i32, b: i32) -> i32 {
-        const ORDER: [i32; 11] = [
+        const ORDER: [i32; 12] = [
             OK,
             PARTIAL,
             TARGET_MISSED,
+            CHECK_FAILED,
             LOCKED,
             FATAL,
             USAGE,
@@ -58,7 +61,7 @@ pub mod exit {
             TERMINATED,
             INTERRUPTED,
         ];
-        let rank = |c: i32| ORDER.iter().position(|&o| o == c).unwrap_or(4);
+        let rank = |c: i32| ORDER.iter().position(|&o| o == c).unwrap_or(5);
         if rank(b) > rank(a) { b } else { a }
     }
 }

@@ -23,6 +23,8 @@
 //!   and `dump` over verified manifests and chunks; `sync` heals replicas from each other;
 //!   `replicate` is the one way verified objects are copied between stores and committed.
 //! - `drill` — timed clean-room restore drills and their evidence records.
+//! - `evidence` — evidence packs (reports, records, `SHA256SUMS`) and their check against
+//!   the repository's authenticated records.
 //! - `report` — JSON, Markdown, HTML and Prometheus renderings of drills; `text` — untrusted
 //!   strings made safe to print; `units` — sizes, counts and durations, written and read;
 //!   `metrics` — the Prometheus textfile writer.
@@ -44,6 +46,7 @@ pub mod config;
 pub mod damage;
 pub mod drill;
 pub mod error;
+pub mod evidence;
 pub mod explore;
 pub mod format;
 pub mod keys;

@@ -779,3 +779,107 @@ fn a_restore_registers_the_damaged_copy_it_met_and_sync_replaces_it() {
     let (c, report) = audit(&env, &["--read-data"]);
     assert_eq!(c, 0, "{report:#}");
 }
+
+/// Every audit report says where it comes from: tool version, host, operator, the pinned
+/// signer and its fingerprint, the stores with their URLs, the command and the coverage
+/// window — in JSON, Markdown and on the terminal.
+#[test]
+fn every_audit_report_carries_its_provenance() {
+    let env = env(&["tokyo", "osaka"]);
+    let src = source(&env, 3, 1);
+    backup(&env, &src);
+    let md = env.p("audit.md");
+    let (rc, report) = audit(
+        &env,
+        &["--operator", "佐藤 健", "--report", md.to_str().unwrap()],
+    );
+    assert_eq!(rc, 0, "{report}");
+    let p = &report["provenance"];
+    let config = fs::read_to_string(env.config()).unwrap();
+    let signer = config
+        .lines()
+        .find_map(|l| l.strip_prefix("signer = \""))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap();
+    assert_eq!(p["signer"], signer);
+    assert_eq!(p["signer_fingerprint"], sha256_hex(signer.as_bytes())[..16]);
+    assert_eq!(p["operator"], "佐藤 健");
+    assert_eq!(p["tool_version"], env!("CARGO_PKG_VERSION"));
+    assert!(!p["host"].as_str().unwrap().is_empty());
+    assert_eq!(p["coverage_window_days"], 30);
+    let stores: Vec<&str> = p["stores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(stores, ["tokyo", "osaka"]);
+    let command = p["command"].as_str().unwrap();
+    assert!(
+        command.contains(" audit ") && command.contains("--operator '佐藤 健'"),
+        "{command}"
+    );
+    let text = fs::read_to_string(&md).unwrap();
+    assert!(text.contains("## Provenance"), "{text}");
+    assert!(
+        text.contains(p["signer_fingerprint"].as_str().unwrap()) && text.contains("佐藤 健"),
+        "{text}"
+    );
+    let shown = env.ok(&["audit", "--operator", "k.sato"]);
+    assert!(
+        shown.contains("for k.sato") && shown.contains("command: "),
+        "{shown}"
+    );
+}
+
+/// `audit --record` keeps each report in every store; `audits` lists them; a copy altered in
+/// one store is named as untrusted (the intact copies still list it); `sync` gives a rebuilt
+/// store every record; a plain audit writes nothing.
+#[test]
+fn audit_records_are_kept_listed_checked_per_copy_and_synced() {
+    let env = env(&["tokyo", "osaka", "sapporo"]);
+    let src = source(&env, 4, 1);
+    backup(&env, &src);
+    env.ok(&["audit"]);
+    assert!(
+        !env.store("tokyo").join("audits").exists(),
+        "a plain audit writes nothing"
+    );
+    for operator in ["a.ito", "k.sato", "m.mori"] {
+        let shown = env.ok(&["audit", "--record", "--operator", operator]);
+        assert!(shown.contains("audit record "), "{shown}");
+    }
+    let listed = json(&env.ok(&["audits", "--json"]));
+    let operators: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["report"]["provenance"]["operator"].as_str().unwrap())
+        .collect();
+    assert_eq!(operators, ["a.ito", "k.sato", "m.mori"]);
+    let names = common::names_in(&env.store("tokyo").join("audits"));
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(names, common::names_in(&env.store("osaka").join("audits")));
+
+    // One copy altered in osaka: named with its store, exit 13; the others still list.
+    let altered = env.store("osaka").join("audits").join(&names[1]);
+    flip_byte(&altered, 100);
+    let out = env.run(&["audits"]);
+    assert_eq!(code(&out), 13, "{}", show(&out));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains(&names[1]) && err.contains("store 'osaka'") && err.contains("not trusted"),
+        "{err}"
+    );
+    assert!(stdout(&out).contains("3 audits"), "{}", show(&out));
+
+    // A rebuilt store gets every record from the others.
+    fs::remove_dir_all(env.store("sapporo")).unwrap();
+    env.ok(&["init", "--store", "sapporo", "--create"]);
+    let synced = env.ok(&["sync"]);
+    assert!(synced.contains("3 audit records"), "{synced}");
+    assert_eq!(
+        names,
+        common::names_in(&env.store("sapporo").join("audits"))
+    );
+}

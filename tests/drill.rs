@@ -183,10 +183,27 @@ fn wrong_identity_old_snapshot_and_tight_rto_have_their_exit_codes() {
         "data was verified: {records}"
     );
 
-    // A failing validation command fails the drill.
-    let (rc, records, _) = drill_json(&env, &["--check", "exit 4"]);
-    assert_eq!(rc, 13);
+    // A failing validation command fails the drill with its own result and exit code (the
+    // data itself was verified), the command and its status named.
+    let (rc, records, err) = drill_json(&env, &["--check", "exit 4"]);
+    assert_eq!(rc, 15, "{err}");
+    assert_eq!(records[0]["result"], "check-failed");
     assert_eq!(records[0]["check"]["exit_code"], 4);
+    assert_eq!(
+        records[0]["failures"][0],
+        "the check `exit 4` exited with status 4"
+    );
+    // Killed by a signal: said so, not "failed with None".
+    let (rc, records, err) = drill_json(&env, &["--check", "kill -9 $$"]);
+    assert_eq!(rc, 15, "{err}");
+    assert_eq!(records[0]["check"]["signal"], 9);
+    assert!(
+        records[0]["failures"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("was killed by signal 9"),
+        "{records}"
+    );
 }
 
 #[test]

@@ -65,11 +65,12 @@ fn every_snapshot_restores_but(env: &Env, identity: &Path, label: &str, skip: &s
     }
 }
 
-/// The encrypted objects of every store (chunks, manifests, drill records, fossils).
+/// The encrypted objects of every store (chunks, manifests, drill and audit records,
+/// fossils).
 fn encrypted_objects(env: &Env) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for store in &env.stores {
-        for dir in ["chunks", "manifests", "drills", "fossils"] {
+        for dir in ["chunks", "manifests", "drills", "audits", "fossils"] {
             let d = env.store(store).join(dir);
             if d.exists() {
                 out.extend(files_under(&d));
@@ -96,6 +97,8 @@ fn keys_add_reads_every_snapshot_and_remove_with_rekey_shuts_the_old_key_out_eve
     require_tool("age", "age");
     let (env, src) = repository_with_history(2);
     env.ok(&["restore-drill", "--store", "osaka"]);
+    env.ok(&["audit", "--record"]);
+    assert_eq!(names_in(&env.store("osaka").join("audits")).len(), 1);
     let (b, b_recipient) = keygen(&env, "b.txt");
     // The config's identity (A) is here: the new recipient gets every older read key too.
     let out = env.ok(&["keys", "add", &b_recipient]);
@@ -167,6 +170,9 @@ fn keys_add_reads_every_snapshot_and_remove_with_rekey_shuts_the_old_key_out_eve
     assert_eq!(json(&drill)[0]["result"], "pass", "{drill}");
     let history = env.ok(&["drills", "--identity", b.to_str().unwrap(), "--json"]);
     assert!(json(&history).as_array().unwrap().len() >= 2, "{history}");
+    // So did the audit history (every copy authenticated, or `audits` exits 13).
+    let audits = env.ok(&["audits", "--identity", b.to_str().unwrap(), "--json"]);
+    assert_eq!(json(&audits).as_array().unwrap().len(), 1, "{audits}");
 }
 
 #[test]

@@ -124,6 +124,10 @@ fn quiet_is_honoured_by_every_command() {
         (&["report", "--md", "drills.md"], false),
         (&["sync"], false),
         (&["audit"], false),
+        (&["audit", "--record"], false),
+        (&["audits"], true),
+        (&["evidence", "--out", "pack"], false),
+        (&["evidence", "verify", "pack"], false),
         (&["rekey"], false),
         (&["forget", "--keep-last", "5"], false),
         (&["prune"], false),
@@ -361,11 +365,11 @@ fn without_home_the_state_folder_is_never_a_silent_tmp() {
 /// each one a code the README's table defines; the top-level help lists the workflows.
 #[test]
 fn every_help_has_examples_and_exit_codes() {
-    let defined = [0, 1, 2, 3, 10, 11, 12, 13, 14, 130, 143];
+    let defined = [0, 1, 2, 3, 10, 11, 12, 13, 14, 15, 130, 143];
     let mut commands: Vec<Vec<String>> = Vec::new();
     for name in subcommands(&[]) {
         commands.push(vec![name.clone()]);
-        if name == "keys" || name == "config" {
+        if ["keys", "config", "evidence"].contains(&name.as_str()) {
             for sub in subcommands(&[&name]) {
                 commands.push(vec![name.clone(), sub]);
             }

@@ -22,7 +22,9 @@ mod forgetting;
 pub mod immutability;
 pub mod ledger;
 mod objects;
+pub mod provenance;
 pub mod read;
+pub mod record;
 pub mod render;
 pub mod survey;
 
@@ -369,6 +371,10 @@ pub struct AuditReport {
     pub coverage_complete: bool,
     /// Other remarks (coverage file, budget).
     pub notes: Vec<String>,
+    /// What ran the audit, where, for whom, against which signer and stores (absent in
+    /// reports written before snapdrill recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<provenance::Provenance>,
 }
 
 impl AuditReport {
@@ -803,6 +809,7 @@ impl Audit {
             ledger: self.ledger,
             coverage_complete: self.coverage_complete,
             notes: self.notes,
+            provenance: None,
         }
     }
 }

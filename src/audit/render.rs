@@ -135,6 +135,9 @@ pub fn text(r: &AuditReport, quiet: bool) -> String {
             r.read_data,
             if r.deep { ", deep" } else { "" }
         );
+        if let Some(p) = &r.provenance {
+            provenance_text(&mut out, p);
+        }
         for s in &r.stores {
             store_text(&mut out, s);
         }
@@ -241,6 +244,9 @@ pub fn markdown(r: &AuditReport) -> String {
         yes_no(r.deep),
         verdict(r)
     );
+    if let Some(p) = &r.provenance {
+        provenance_markdown(&mut md, p);
+    }
     md.push_str("## Stores\n\n| store | status | snapshots | objects listed | checked | read | problems | coverage, 30 d (objects / bytes) | refuses overwrites | refuses deletes |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |\n");
     for s in &r.stores {
         let cov = s.coverage.as_ref().map_or("—".into(), |c| {
@@ -381,4 +387,97 @@ pub fn prometheus(r: &AuditReport) -> String {
         per(&probe(|i| i.refuses_deletes)),
     );
     t.finish()
+}
+
+/// `by snapdrill 0.1.0 on HOST for OPERATOR, signer FP, command ...` (for a terminal).
+fn provenance_text(out: &mut String, p: &super::provenance::Provenance) {
+    let _ = writeln!(
+        out,
+        "  by snapdrill {} on {}{}; signer {} (fingerprint {}); coverage window {} days",
+        escape(&p.tool_version),
+        escape(&p.host),
+        p.operator
+            .as_deref()
+            .map_or(String::new(), |o| format!(" for {}", escape(o))),
+        escape(&p.signer),
+        escape(&p.signer_fingerprint),
+        p.coverage_window_days
+    );
+    let _ = writeln!(out, "  command: {}", escape(&p.command));
+}
+
+/// The provenance as a table (Markdown report).
+fn provenance_markdown(md: &mut String, p: &super::provenance::Provenance) {
+    let stores: Vec<String> = p
+        .stores
+        .iter()
+        .map(|s| format!("{} ({})", s.name, s.url))
+        .collect();
+    let rows = [
+        ("tool", format!("snapdrill {}", p.tool_version)),
+        ("host", p.host.clone()),
+        ("operator", p.operator.clone().unwrap_or_else(|| "—".into())),
+        ("signer", p.signer.clone()),
+        ("signer fingerprint", p.signer_fingerprint.clone()),
+        ("stores", stores.join(", ")),
+        ("command", p.command.clone()),
+        (
+            "coverage window",
+            format!("{} days", p.coverage_window_days),
+        ),
+    ];
+    md.push_str("## Provenance\n\n| | |\n| --- | --- |\n");
+    for (k, v) in rows {
+        let _ = writeln!(md, "| {k} | {} |", md_cell(&v));
+    }
+    md.push('\n');
+}
+
+/// The audit records as a table: id, start, host, operator, verdict, coverage per store.
+pub fn history(records: &[super::record::AuditRecord]) -> String {
+    let mut out = format!(
+        "{:<26} {:<26} {:<14} {:<14} {:<12} {}\n",
+        "AUDIT", "STARTED", "HOST", "OPERATOR", "PROBLEMS", "COVERAGE (30 d, objects)"
+    );
+    for rec in records {
+        let r = &rec.report;
+        let p = r.provenance.as_ref();
+        let coverage: Vec<String> = r
+            .stores
+            .iter()
+            .map(|s| {
+                let c = s
+                    .coverage
+                    .as_ref()
+                    .map_or("—".into(), |c| percent(c.object_ratio));
+                format!("{} {c}", escape(&s.store))
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "{:<26} {:<26} {:<14} {:<14} {:<12} {}",
+            escape(&rec.audit_id),
+            escape(&r.started),
+            p.map_or("—".into(), |p| escape(&p.host)),
+            p.and_then(|p| p.operator.as_deref())
+                .map_or("—".into(), escape),
+            r.problems.len(),
+            coverage.join(", ")
+        );
+    }
+    let _ = writeln!(out, "{}", count(records.len(), "audit"));
+    out
+}
+
+/// One warning per record copy that could not be read or authenticated.
+pub fn untrusted_records(bad: &[crate::drill::record::BadRecord]) -> Vec<String> {
+    bad.iter()
+        .map(|b| {
+            format!(
+                "warning: audit record {} not trusted: {}",
+                escape(&b.object),
+                escape(&b.reason)
+            )
+        })
+        .collect()
 }

@@ -78,6 +78,7 @@ pub fn classify(key: &str) -> Class {
         format::LOCKS_PREFIX,
         format::PROBES_PREFIX,
         format::DRILLS_PREFIX,
+        format::AUDITS_PREFIX,
         format::KEYS_PREFIX,
     ]
     .iter()

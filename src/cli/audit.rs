@@ -27,9 +27,14 @@ pub(super) struct Args {
     /// Also decrypt and verify every snapshot in every store (needs the identity).
     #[arg(long)]
     deep: bool,
-    /// Identity file for --deep (default: $SNAPDRILL_IDENTITY, then the config's).
-    #[arg(long, value_name = "FILE", requires = "deep")]
+    /// Identity file for --deep and --record (default: $SNAPDRILL_IDENTITY, then the
+    /// config's).
+    #[arg(long, value_name = "FILE")]
     identity: Option<PathBuf>,
+    /// Keep the report in the repository as an audit record (sealed and authenticated like
+    /// a drill record: needs the identity); `snapdrill audits` lists them.
+    #[arg(long)]
+    record: bool,
     /// Probe whether each store refuses overwrites and deletes (with a canary object).
     #[arg(long)]
     immutability: bool,
@@ -42,12 +47,21 @@ pub(super) struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Who runs the audit (recorded in the report's provenance).
+    #[arg(long)]
+    operator: Option<String>,
 }
 
 pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let config = common::load_config(global)?;
     let opts = options(&config, &args)?;
-    let report = audit::run_config(&config, &opts).await?;
+    let mut report = audit::run_config(&config, &opts).await?;
+    let command: Vec<String> = std::env::args().collect();
+    report.provenance = Some(audit::provenance::Provenance::of(
+        &config,
+        args.operator.clone(),
+        &command,
+    ));
     write_outputs(&report, &args)?;
     if args.json {
         output::json(&report)?;
@@ -55,7 +69,45 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
         let text = render::text(&report, global.quiet);
         output::result(&text, report.exit_code(), global.quiet);
     }
+    if args.record {
+        let identities = common::load_identity(&config, args.identity.clone())?;
+        let (id, warnings) = audit::record::keep(&config, identities, &report).await?;
+        output::warnings(warnings, global.quiet);
+        if !global.quiet && !args.json {
+            println!("audit record {id} kept in the repository");
+        }
+    }
     Ok(report.exit_code())
+}
+
+/// Arguments of `audits`.
+#[derive(Debug, clap::Args)]
+pub(super) struct ListArgs {
+    /// Identity file (default: $SNAPDRILL_IDENTITY, then the config's).
+    #[arg(long, value_name = "FILE")]
+    identity: Option<PathBuf>,
+    /// Print the records as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `snapdrill audits`: the audit records kept in the repository, oldest first; every copy
+/// that does not authenticate is named with its store (exit 13).
+pub(super) async fn list(global: &Global, args: ListArgs) -> Result<i32> {
+    let config = common::load_config(global)?;
+    let identities = common::load_identity(&config, args.identity)?;
+    let (records, bad) = audit::record::history(&config, identities).await?;
+    output::warnings(render::untrusted_records(&bad), false);
+    if args.json {
+        output::json(&records)?;
+    } else {
+        print!("{}", render::history(&records));
+    }
+    Ok(if bad.is_empty() {
+        snapdrill::error::exit::OK
+    } else {
+        snapdrill::error::exit::INTEGRITY
+    })
 }
 
 fn options(config: &Config, args: &Args) -> Result<AuditOptions> {

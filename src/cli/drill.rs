@@ -142,7 +142,7 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
             records.push(drill_one(global, &room, plan, set_opts, &args, start).await);
         }
     }
-    write_outputs(&room, &records, &args).await?;
+    write_outputs(&room, &records, &args, &report_options(&config, None)).await?;
     if args.json {
         output::json(&records)?;
     }
@@ -232,8 +232,27 @@ fn show(r: &DrillRecord, args: &Args, quiet: bool) {
     output::result(&line, r.result.exit_code(), quiet);
 }
 
+/// The reports' language, zone and drill interval: `--lang`, then the config.
+pub(super) fn report_options(config: &Config, lang: Option<report::Lang>) -> report::ReportOptions {
+    report::ReportOptions {
+        lang: lang.unwrap_or(config.report.lang),
+        zone: config
+            .report
+            .time_zone
+            .clone()
+            .unwrap_or_else(|| config.timezone.clone()),
+        every: config.drill_every,
+        ..report::ReportOptions::default()
+    }
+}
+
 /// `--report` files and `--metrics-file`; HTML and metrics include the stored history.
-async fn write_outputs(room: &Room, records: &[DrillRecord], args: &Args) -> Result<()> {
+async fn write_outputs(
+    room: &Room,
+    records: &[DrillRecord],
+    args: &Args,
+    opts: &report::ReportOptions,
+) -> Result<()> {
     let is_html = |p: &PathBuf| p.extension().is_some_and(|e| e == "html" || e == "htm");
     let all = if args.metrics_file.is_some() || args.report.iter().any(is_html) {
         room.with_history(records).await?
@@ -242,8 +261,7 @@ async fn write_outputs(room: &Room, records: &[DrillRecord], args: &Args) -> Res
     };
     for path in &args.report {
         let shown = if is_html(path) { &all[..] } else { records };
-        let content =
-            report::render_for(path, shown, "snapdrill restore drills").map_err(Error::Usage)?;
+        let content = report::render_for(path, shown, opts).map_err(Error::Usage)?;
         write(path, &content)?;
     }
     if let Some(path) = &args.metrics_file {
@@ -307,6 +325,25 @@ pub(super) async fn list(global: &Global, args: ListArgs) -> Result<i32> {
     })
 }
 
+/// The audit records for the report; a history that cannot be read is a warning, not the
+/// end of the drill report.
+async fn audit_history(config: &Config, room: &Room) -> Vec<snapdrill::audit::record::AuditRecord> {
+    use snapdrill::audit;
+    match audit::record::history(config, room.identities.clone()).await {
+        Ok((records, bad)) => {
+            output::warnings(audit::render::untrusted_records(&bad), false);
+            records
+        }
+        Err(e) => {
+            output::warnings(
+                vec![format!("warning: the audit history could not be read: {e}")],
+                false,
+            );
+            Vec::new()
+        }
+    }
+}
+
 /// Arguments of `report`.
 #[derive(Debug, clap::Args)]
 pub(super) struct ReportArgs {
@@ -319,6 +356,13 @@ pub(super) struct ReportArgs {
     /// Write it as JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Print the HTML page to an A4 PDF with a headless Chromium ($SNAPDRILL_CHROMIUM, or
+    /// chromium on PATH).
+    #[arg(long, value_name = "FILE")]
+    pdf: Option<PathBuf>,
+    /// Language of the HTML, PDF and Markdown labels: en or ja (default: [report] lang).
+    #[arg(long, value_name = "LANG", value_parser = report::Lang::parse)]
+    lang: Option<report::Lang>,
     /// Write a Prometheus textfile with the latest drill of each store.
     #[arg(long, value_name = "FILE")]
     metrics_file: Option<PathBuf>,
@@ -328,23 +372,38 @@ pub(super) struct ReportArgs {
 }
 
 pub(super) async fn report(global: &Global, args: ReportArgs) -> Result<i32> {
-    if args.html.is_none()
-        && args.md.is_none()
-        && args.json.is_none()
-        && args.metrics_file.is_none()
-    {
+    let wanted = [
+        &args.html,
+        &args.md,
+        &args.json,
+        &args.pdf,
+        &args.metrics_file,
+    ];
+    if wanted.iter().all(|w| w.is_none()) {
         return Err(Error::Usage(
-            "say what to write: --html FILE, --md FILE, --json FILE or --metrics-file FILE".into(),
+            "say what to write: --html FILE, --pdf FILE, --md FILE, --json FILE or --metrics-file FILE"
+                .into(),
         )
         .into());
     }
-    let (_, room) = room(global, args.identity)?;
+    if args.pdf.is_some() {
+        // Before the history is read: a missing browser is found at once.
+        report::pdf::find_chromium()?;
+    }
+    let (config, room) = room(global, args.identity)?;
+    let mut opts = report_options(&config, args.lang);
     let (records, bad) = room.history().await?;
     output::warnings(render::untrusted(&bad), false);
-    let title = "snapdrill restore drills";
+    opts.audits = audit_history(&config, &room).await;
+    if let Some(path) = &args.pdf {
+        report::pdf::print(&report::html(&records, &opts), path)?;
+        if !global.quiet {
+            println!("wrote {} ({} drills)", path.display(), records.len());
+        }
+    }
     let outputs: [(&Option<PathBuf>, &dyn Fn() -> String); 4] = [
-        (&args.html, &|| report::html(&records, title)),
-        (&args.md, &|| report::markdown(&records, title)),
+        (&args.html, &|| report::html(&records, &opts)),
+        (&args.md, &|| report::markdown(&records, &opts)),
         (&args.json, &|| {
             serde_json::to_string_pretty(&records).unwrap_or_default()
         }),

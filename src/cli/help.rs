@@ -33,6 +33,7 @@ fn meaning(code: i32) -> &'static str {
         exit::KEY => "wrong or missing key",
         exit::INTEGRITY => "integrity failure (damaged, forged or missing data)",
         exit::TARGET_MISSED => "a drill missed its RTO or RPO with data intact",
+        exit::CHECK_FAILED => "a drill's validation command (--check) failed, data intact",
         exit::INTERRUPTED => "interrupted by SIGINT (nothing committed)",
         exit::TERMINATED => "stopped by SIGTERM (nothing committed)",
         _ => "see the README's table",
@@ -316,16 +317,16 @@ const HELP: &[Help] = &[
                 "every data set from each store alone, timed, with a report",
             ),
             (
-                "snapdrill drill --job exports --rto 30m --rpo 26h",
+                "snapdrill restore-drill --job exports --rto 30m --rpo 26h",
                 "one data set against its targets",
             ),
             (
-                "snapdrill -q drill --sample 10% --metrics-file /var/lib/node_exporter/snapdrill.prom",
+                "snapdrill -q restore-drill --sample 10% --metrics-file /var/lib/node_exporter/snapdrill.prom",
                 "a sample, with metrics; nothing printed when it passes",
             ),
         ],
         codes: READING,
-        extra: &[exit::TARGET_MISSED],
+        extra: &[exit::TARGET_MISSED, exit::CHECK_FAILED],
     },
     Help {
         names: &["drills"],
@@ -386,6 +387,51 @@ const HELP: &[Help] = &[
             (
                 "snapdrill audit --deep --identity identity.txt --report audit.md",
                 "also decrypt and verify every snapshot",
+            ),
+        ],
+        codes: READING,
+        extra: &[],
+    },
+    Help {
+        names: &["audits"],
+        examples: &[
+            (
+                "snapdrill audits",
+                "the audit records kept in the repository (`audit --record`)",
+            ),
+            (
+                "snapdrill audits --json",
+                "the same as JSON; a copy that does not authenticate is named by store",
+            ),
+        ],
+        codes: READING,
+        extra: &[],
+    },
+    Help {
+        names: &["evidence"],
+        examples: &[
+            (
+                "snapdrill evidence --since 90d --out binder-2026q4",
+                "report (HTML, PDF when Chromium is there, Markdown), every record and SHA256SUMS",
+            ),
+            (
+                "snapdrill evidence verify binder-2026q4",
+                "check a pack that travelled by e-mail against the repository",
+            ),
+        ],
+        codes: READING,
+        extra: &[],
+    },
+    Help {
+        names: &["evidence verify"],
+        examples: &[
+            (
+                "snapdrill evidence verify binder-2026q4",
+                "every file against SHA256SUMS, every record against the repository's copy",
+            ),
+            (
+                "snapdrill evidence verify /mnt/usb/binder --identity auditor-identity.txt",
+                "a pack from a USB stick, with the identity the auditor holds",
             ),
         ],
         codes: READING,

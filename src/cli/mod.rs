@@ -10,6 +10,7 @@ mod config_check;
 mod diff;
 mod drill;
 mod dump;
+mod evidence;
 mod find;
 mod forget;
 mod help;
@@ -89,10 +90,14 @@ enum Command {
     Drills(drill::ListArgs),
     /// Write the drill history as HTML, Markdown, JSON or a Prometheus textfile.
     Report(drill::ReportArgs),
+    /// Write an evidence pack (reports, records, SHA256SUMS), or check one (`verify DIR`).
+    Evidence(evidence::Args),
     /// Copy what a store lacks from the other stores (no identity needed).
     Sync(sync::Args),
     /// Check every store against the signed commits; detect rollbacks (no identity needed).
     Audit(audit::Args),
+    /// List the audit records kept in the repository (`audit --record`).
+    Audits(audit::ListArgs),
     /// Remove snapshots by a retention policy (--keep-daily 7 ...) or by id; tombstones stay.
     Forget(forget::Args),
     /// Free the space no snapshot references, safely beside running backups.
@@ -190,8 +195,10 @@ fn dispatch(global: &Global, command: Command) -> anyhow::Result<i32> {
         Command::RestoreDrill(a) => common::block_on(drill::run(global, a)),
         Command::Drills(a) => common::block_on(drill::list(global, a)),
         Command::Report(a) => common::block_on(drill::report(global, a)),
+        Command::Evidence(a) => common::block_on(evidence::run(global, a)),
         Command::Sync(a) => common::block_on(sync::run(global, a)),
         Command::Audit(a) => common::block_on(audit::run(global, a)),
+        Command::Audits(a) => common::block_on(audit::list(global, a)),
         Command::Forget(a) => common::block_on(forget::run(global, a)),
         Command::Prune(a) => common::block_on(forget::prune(global, a)),
         Command::Config {

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 pub mod job;
 pub mod places;
+pub mod report;
 
 pub use job::{Health, Job};
 pub use places::{DEFAULT_FILE, ENV_VAR, Places};
@@ -37,6 +38,8 @@ struct RawConfig {
     forget: RawForget,
     #[serde(default)]
     prune: RawPrune,
+    #[serde(default)]
+    report: report::RawReport,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,6 +114,7 @@ struct RawBackup {
 struct RawDrill {
     rto: Option<String>,
     rpo: Option<String>,
+    every: Option<String>,
 }
 
 /// One configured store.
@@ -190,6 +194,11 @@ pub struct Config {
     pub rto: Option<Duration>,
     /// Drill recovery-point target.
     pub rpo: Option<Duration>,
+    /// How often each data set and store needs a full drill (`[drill] every`): reports
+    /// mark an older one overdue.
+    pub drill_every: Option<Duration>,
+    /// `[report]`: the reports' language and time zone.
+    pub report: report::ReportSettings,
     /// The retention policy `forget` applies when given no `--keep-*` option.
     pub retention: crate::retention::Policy,
     /// Prune's safety margins.
@@ -388,6 +397,8 @@ impl Config {
             state_dir,
             rto: duration("[drill] rto", raw.drill.rto).map_err(bad)?,
             rpo: duration("[drill] rpo", raw.drill.rpo).map_err(bad)?,
+            drill_every: duration("[drill] every", raw.drill.every).map_err(bad)?,
+            report: raw.report.check().map_err(bad)?,
             retention,
             prune,
         })

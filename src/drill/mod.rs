@@ -279,11 +279,8 @@ impl Drill<'_> {
     fn check(&mut self, cmd: &str, dir: &Path) {
         let snapshot = self.rec.snapshot_id.as_deref().unwrap_or_default();
         let outcome = run_check(cmd, dir, snapshot);
-        if outcome.exit_code != Some(0) {
-            self.rec.failures.push(format!(
-                "the check `{cmd}` failed with {:?}",
-                outcome.exit_code
-            ));
+        if !outcome.passed() {
+            self.rec.failures.push(outcome.failure());
         }
         self.rec.check = Some(outcome);
     }
@@ -326,8 +323,13 @@ impl Drill<'_> {
                 }
             }
         };
-        if rec.result == DrillResult::Pass && !rec.failures.is_empty() {
+        // Data that came back verified but failed a check is its own result; any other
+        // failure found on the way (an untrusted snapshot, a line count) is integrity.
+        let check_failed = rec.check.as_ref().is_some_and(|c| !c.passed());
+        if rec.result.recovered() && rec.failures.len() > usize::from(check_failed) {
             rec.result = DrillResult::IntegrityFailure;
+        } else if rec.result.recovered() && check_failed {
+            rec.result = DrillResult::CheckFailed;
         }
         Outcome {
             record: self.rec,
@@ -506,6 +508,7 @@ pub fn sweep_dead_drills() -> Vec<String> {
 }
 
 fn run_check(cmd: &str, dir: &Path, snapshot: &str) -> record::CheckOutcome {
+    use std::os::unix::process::ExitStatusExt as _;
     let status = Command::new("sh")
         .arg("-c")
         .arg(cmd)
@@ -517,7 +520,9 @@ fn run_check(cmd: &str, dir: &Path, snapshot: &str) -> record::CheckOutcome {
         .status();
     record::CheckOutcome {
         command: cmd.to_owned(),
-        exit_code: status.ok().and_then(|s| s.code()),
+        exit_code: status.as_ref().ok().and_then(|s| s.code()),
+        signal: status.as_ref().ok().and_then(|s| s.signal()),
+        error: status.err().map(|e| e.to_string()),
     }
 }
 

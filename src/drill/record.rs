@@ -29,7 +29,9 @@ pub enum DrillResult {
     Pass,
     /// Data verified, RTO or RPO target missed (exit 14).
     TargetMissed,
-    /// A checksum, signature, object or validation failed (exit 13).
+    /// Data verified, but the validation command (`--check`) failed (exit 15).
+    CheckFailed,
+    /// A checksum, signature, object or recorded line count failed (exit 13).
     IntegrityFailure,
     /// The identity cannot decrypt (exit 12).
     KeyFailure,
@@ -44,6 +46,7 @@ impl DrillResult {
         match self {
             DrillResult::Pass => exit::OK,
             DrillResult::TargetMissed => exit::TARGET_MISSED,
+            DrillResult::CheckFailed => exit::CHECK_FAILED,
             DrillResult::IntegrityFailure => exit::INTEGRITY,
             DrillResult::KeyFailure => exit::KEY,
             DrillResult::Error => exit::FATAL,
@@ -55,9 +58,10 @@ impl DrillResult {
         match self {
             DrillResult::Pass => 0,
             DrillResult::TargetMissed => 1,
-            DrillResult::Error => 2,
-            DrillResult::KeyFailure => 3,
-            DrillResult::IntegrityFailure => 4,
+            DrillResult::CheckFailed => 2,
+            DrillResult::Error => 3,
+            DrillResult::KeyFailure => 4,
+            DrillResult::IntegrityFailure => 5,
         }
     }
 
@@ -66,10 +70,27 @@ impl DrillResult {
         match self {
             DrillResult::Pass => "PASS",
             DrillResult::TargetMissed => "TARGET MISSED",
+            DrillResult::CheckFailed => "CHECK FAILED",
             DrillResult::IntegrityFailure => "INTEGRITY FAILURE",
             DrillResult::KeyFailure => "KEY FAILURE",
             DrillResult::Error => "ERROR",
         }
+    }
+
+    /// Every result, best first.
+    pub const ALL: [DrillResult; 6] = [
+        DrillResult::Pass,
+        DrillResult::TargetMissed,
+        DrillResult::CheckFailed,
+        DrillResult::IntegrityFailure,
+        DrillResult::KeyFailure,
+        DrillResult::Error,
+    ];
+
+    /// Whether the drill got its data back verified (and so measured a recovery time):
+    /// it passed or only missed a target.
+    pub fn recovered(self) -> bool {
+        matches!(self, DrillResult::Pass | DrillResult::TargetMissed)
     }
 }
 
@@ -100,6 +121,35 @@ pub struct CheckOutcome {
     pub command: String,
     /// Its exit status (`None` if it could not run or was killed by a signal).
     pub exit_code: Option<i32>,
+    /// The signal that killed it, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    /// Why it could not be started, if it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl CheckOutcome {
+    /// Whether the command exited 0.
+    pub fn passed(&self) -> bool {
+        self.exit_code == Some(0)
+    }
+
+    /// How it ended: `exited with status 4`, `was killed by signal 9`, `could not be
+    /// started: ...`.
+    pub fn ending(&self) -> String {
+        match (self.exit_code, self.signal, &self.error) {
+            (Some(c), _, _) => format!("exited with status {c}"),
+            (None, Some(s), _) => format!("was killed by signal {s}"),
+            (None, None, Some(e)) => format!("could not be started: {e}"),
+            (None, None, None) => "ended without an exit status".into(),
+        }
+    }
+
+    /// The failure reason a report shows: the command and how it ended.
+    pub fn failure(&self) -> String {
+        format!("the check `{}` {}", self.command, self.ending())
+    }
 }
 
 /// What part of the snapshot a sample drill restored.
@@ -305,6 +355,41 @@ impl DrillRecord {
     pub fn judged_rto(&self) -> f64 {
         self.rto_estimate_secs.unwrap_or(self.rto_secs)
     }
+
+    /// The judged RTO when the drill reached verified (and validated) data; `None` for a
+    /// drill that never did (reports show `—`, never a time it did not reach).
+    pub fn reached_rto(&self) -> Option<f64> {
+        self.result.recovered().then(|| self.judged_rto())
+    }
+
+    /// Why the drill did not pass: its failures (object and store, or the check command
+    /// and its exit status), or the targets it missed. Empty for a pass.
+    pub fn reasons(&self) -> Vec<String> {
+        if self.result == DrillResult::Pass {
+            return Vec::new();
+        }
+        let mut out = self.failures.clone();
+        if self.result == DrillResult::TargetMissed {
+            let t = &self.targets;
+            if let Some(target) = t.rto_secs.filter(|&t| self.judged_rto() > t) {
+                out.push(format!(
+                    "RTO {} over the target {}",
+                    crate::units::duration(self.judged_rto()),
+                    crate::units::duration(target)
+                ));
+            }
+            match (t.rpo_secs, self.rpo_secs) {
+                (Some(target), Some(r)) if r > target => out.push(format!(
+                    "RPO {} over the target {}",
+                    crate::units::duration(r),
+                    crate::units::duration(target)
+                )),
+                (Some(_), None) => out.push("RPO not measured (no snapshot)".into()),
+                _ => {}
+            }
+        }
+        out
+    }
 }
 
 fn mac_key(dedup: &[u8; 32]) -> [u8; 32] {
@@ -324,8 +409,18 @@ pub fn seal(
     recipients: &[age::x25519::Recipient],
 ) -> Result<Vec<u8>, String> {
     let body = serde_json::to_vec_pretty(record).map_err(|e| e.to_string())?;
-    let mut text = body.clone();
-    text.extend_from_slice(format!("\n{MAC_TAG} {}\n", mac(dedup, &body)).as_bytes());
+    seal_body(&body, dedup, recipients)
+}
+
+/// Seal any record's JSON body as a drill record is sealed (audit records share the
+/// scheme): the body, a MAC line, then `age(zstd(..))`.
+pub fn seal_body(
+    body: &[u8],
+    dedup: &[u8; 32],
+    recipients: &[age::x25519::Recipient],
+) -> Result<Vec<u8>, String> {
+    let mut text = body.to_vec();
+    text.extend_from_slice(format!("\n{MAC_TAG} {}\n", mac(dedup, body)).as_bytes());
     crate::sealing::seal(&text, 3, recipients).map_err(|e| e.to_string())
 }
 
@@ -335,7 +430,21 @@ pub fn open<'a>(
     identities: impl Iterator<Item = &'a dyn age::Identity>,
     dedup: &[u8; 32],
 ) -> Result<DrillRecord, String> {
-    let text = crate::sealing::open(object, identities, RECORD_LIMIT).map_err(|e| e.to_string())?;
+    let body = open_body(object, identities, dedup, RECORD_LIMIT)?;
+    let record: DrillRecord =
+        serde_json::from_slice(&body).map_err(|e| format!("unreadable record: {e}"))?;
+    check_version("drill record", &record.format, FORMAT, record.version, 1)?;
+    Ok(record)
+}
+
+/// Open a sealed record object and check its body's MAC; the body (JSON) comes back.
+pub fn open_body<'a>(
+    object: &[u8],
+    identities: impl Iterator<Item = &'a dyn age::Identity>,
+    dedup: &[u8; 32],
+    limit: u64,
+) -> Result<Vec<u8>, String> {
+    let text = crate::sealing::open(object, identities, limit).map_err(|e| e.to_string())?;
     let text = text.strip_suffix(b"\n").ok_or("no MAC line")?;
     let cut = text
         .iter()
@@ -353,10 +462,7 @@ pub fn open<'a>(
                 .into(),
         );
     }
-    let record: DrillRecord =
-        serde_json::from_slice(body).map_err(|e| format!("unreadable record: {e}"))?;
-    check_version("drill record", &record.format, FORMAT, record.version, 1)?;
-    Ok(record)
+    Ok(body.to_vec())
 }
 
 /// A record's object name: `drills/<drill-id>.<MAC of the sealed object>`. The MAC (under
@@ -364,7 +470,18 @@ pub fn open<'a>(
 /// decrypted, so a record planted by someone without the identity costs a reader one hash.
 /// Records written before this naming (`drills/<drill-id>`) are still read.
 pub fn object_name(drill_id: &str, sealed: &[u8], dedup: &[u8; 32]) -> String {
-    format!("{DRILLS_PREFIX}{drill_id}.{}", mac(dedup, sealed))
+    named(DRILLS_PREFIX, drill_id, sealed, dedup)
+}
+
+/// A sealed record's object name under `prefix` (`drills/`, `audits/`):
+/// `<prefix><id>.<MAC of the sealed bytes>`.
+pub fn named(prefix: &str, id: &str, sealed: &[u8], dedup: &[u8; 32]) -> String {
+    format!("{prefix}{id}.{}", name_mac(dedup, sealed))
+}
+
+/// The MAC a record's name carries for its sealed bytes.
+pub fn name_mac(dedup: &[u8; 32], sealed: &[u8]) -> String {
+    mac(dedup, sealed)
 }
 
 use crate::format::drill_record_name as parse_name;

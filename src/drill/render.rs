@@ -84,8 +84,8 @@ pub fn result_line(r: &DrillRecord) -> String {
         escape(&r.data_set_label()),
         r.snapshot_id.as_deref().unwrap_or("-"),
         escape(&r.store),
-        versus(Some(r.judged_rto()), r.targets.rto_secs),
-        if r.rto_estimate_secs.is_some() {
+        versus(r.reached_rto(), r.targets.rto_secs),
+        if r.rto_estimate_secs.is_some() && r.result.recovered() {
             " [estimate]"
         } else {
             ""
@@ -110,7 +110,7 @@ pub fn history(records: &[DrillRecord]) -> String {
             escape(&r.store),
             escape(&r.mode),
             r.result.label(),
-            duration(r.judged_rto()),
+            r.reached_rto().map_or("—".into(), duration),
             r.rpo_secs.map_or("—".into(), duration),
             r.throughput_mb_s
         );

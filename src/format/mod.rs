@@ -48,6 +48,9 @@ pub const PROBES_PREFIX: &str = "probes/";
 pub const KEYS_PREFIX: &str = "keys/";
 /// Prefix of drill evidence records.
 pub const DRILLS_PREFIX: &str = "drills/";
+/// Prefix of audit evidence records (format version 3 and later; older readers list them as
+/// unknown objects and leave them alone).
+pub const AUDITS_PREFIX: &str = "audits/";
 
 /// Limits a reader enforces on untrusted input (docs/format.md section 12).
 pub mod limits {
@@ -77,6 +80,8 @@ pub mod limits {
     pub const COMPONENT: usize = 255;
     /// Largest sealed drill record.
     pub const DRILL_RECORD: u64 = 4 << 20;
+    /// Largest sealed audit record (a report lists every snapshot and finding).
+    pub const AUDIT_RECORD: u64 = 16 << 20;
 }
 
 /// The history copy of config generation `generation`.
@@ -193,6 +198,13 @@ pub fn drill_record_name(name: &str) -> Option<(&str, Option<&str>)> {
         None => (rest, None),
     };
     (is_snapshot_id(id) && mac.is_none_or(|m| is_hex(m, 64))).then_some((id, mac))
+}
+
+/// The audit id and MAC an audit record's object name carries (`audits/<id>.<mac>`), if
+/// it is one.
+pub fn audit_record_name(name: &str) -> Option<(&str, &str)> {
+    let (id, mac) = name.strip_prefix(AUDITS_PREFIX)?.split_once('.')?;
+    (is_snapshot_id(id) && is_hex(mac, 64)).then_some((id, mac))
 }
 
 /// Is `s` a job name: 1 to 64 of `A-Z a-z 0-9 _ -` (it is shown in listings, file names of

@@ -314,6 +314,8 @@ pub(crate) fn limit_of(name: &str) -> u64 {
         limits::MANIFEST
     } else if name.starts_with(format::DRILLS_PREFIX) {
         limits::DRILL_RECORD
+    } else if name.starts_with(format::AUDITS_PREFIX) {
+        limits::AUDIT_RECORD
     } else {
         limits::CHUNK + limits::SEAL_OVERHEAD
     }

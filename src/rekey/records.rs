@@ -1,5 +1,5 @@
-//! Rekey of the drill records: a record's name carries a MAC of its sealed bytes, so a
-//! record encrypted anew gets a new name. In each store the new name is written before the
+//! Rekey of the drill and audit records: a record's name carries a MAC of its sealed
+//! bytes, so a record encrypted anew gets a new name. In each store the new name is written before the
 //! old one is removed; a record found under both (a killed run) keeps the new one.
 
 use std::collections::BTreeMap;
@@ -15,10 +15,17 @@ use crate::repository::Repository;
 use crate::sealing;
 use crate::store::{PutMode, StoreErrorKind};
 
-/// Drill id → record name → the stores holding it.
-type Groups = BTreeMap<String, BTreeMap<String, Vec<usize>>>;
+/// (prefix, record id) → record name → the stores holding it.
+type Groups = BTreeMap<(&'static str, String), BTreeMap<String, Vec<usize>>>;
 
-/// Move every drill record onto the new read key.
+/// The prefix and id of a drill or audit record's object name.
+fn record_id(name: &str) -> Option<(&'static str, &str)> {
+    format::drill_record_name(name)
+        .map(|(id, _)| (format::DRILLS_PREFIX, id))
+        .or_else(|| format::audit_record_name(name).map(|(id, _)| (format::AUDITS_PREFIX, id)))
+}
+
+/// Move every drill and audit record onto the new read key.
 pub(super) async fn run(
     repo: &Repository,
     keys: &Keys,
@@ -27,22 +34,25 @@ pub(super) async fn run(
 ) -> Result<()> {
     let mut groups = Groups::new();
     for (i, store) in repo.stores.iter().enumerate() {
-        for o in store.list(format::DRILLS_PREFIX).await? {
-            if let Some((id, _)) = format::drill_record_name(&o.key) {
-                let id = id.to_owned();
-                groups
-                    .entry(id)
-                    .or_default()
-                    .entry(o.key)
-                    .or_default()
-                    .push(i);
+        for prefix in [format::DRILLS_PREFIX, format::AUDITS_PREFIX] {
+            for o in store.list(prefix).await? {
+                if let Some((prefix, id)) = record_id(&o.key) {
+                    let key = (prefix, id.to_owned());
+                    groups
+                        .entry(key)
+                        .or_default()
+                        .entry(o.key)
+                        .or_default()
+                        .push(i);
+                }
             }
         }
     }
-    for (id, names) in groups {
-        if let Err((holders, why)) = move_record(repo, keys, &id, &names, leases, stores).await {
+    for ((prefix, id), names) in groups {
+        let moved = move_record(repo, keys, (prefix, &id), &names, leases, stores).await;
+        if let Err((holders, why)) = moved {
             for i in holders {
-                stores[i].errors.push(format!("drill record {id}: {why}"));
+                stores[i].errors.push(format!("record {prefix}{id}: {why}"));
             }
         }
     }
@@ -52,7 +62,7 @@ pub(super) async fn run(
 async fn move_record(
     repo: &Repository,
     keys: &Keys,
-    id: &str,
+    id: (&str, &str),
     names: &BTreeMap<String, Vec<usize>>,
     leases: &[Lease],
     stores: &mut [StoreRekey],
@@ -97,24 +107,23 @@ async fn move_record(
 async fn target(
     repo: &Repository,
     keys: &Keys,
-    id: &str,
+    (prefix, id): (&str, &str),
     names: &BTreeMap<String, Vec<usize>>,
 ) -> std::result::Result<(String, Bytes), String> {
+    let limit = objects_limit(prefix);
     let mut copies = Vec::new();
     for (name, held) in names {
         for &i in held {
-            if let Ok(b) = repo.stores[i].get(name, limits::DRILL_RECORD).await {
+            if let Ok(b) = repo.stores[i].get(name, limit).await {
                 copies.push((name.clone(), b));
                 break;
             }
         }
     }
-    let authentic = |name: &str, b: &[u8]| record::object_name(id, b, &keys.dedup) == name;
+    let authentic = |name: &str, b: &[u8]| record::named(prefix, id, b, &keys.dedup) == name;
     let new_only = [&keys.new as &dyn age::Identity];
     for (name, b) in &copies {
-        if authentic(name, b)
-            && sealing::decrypt(b, new_only.into_iter(), limits::DRILL_RECORD).is_ok()
-        {
+        if authentic(name, b) && sealing::decrypt(b, new_only.into_iter(), limit).is_ok() {
             return Ok((name.clone(), b.clone()));
         }
     }
@@ -124,13 +133,22 @@ async fn target(
             why = format!("{name} does not match the MAC in its name");
             continue;
         }
-        match sealing::decrypt(b, keys.old.as_age(), limits::DRILL_RECORD) {
+        match sealing::decrypt(b, keys.old.as_age(), limit) {
             Ok(payload) => {
                 let sealed = Bytes::from(objects::rewrap(keys, name, &payload)?);
-                return Ok((record::object_name(id, &sealed, &keys.dedup), sealed));
+                return Ok((record::named(prefix, id, &sealed, &keys.dedup), sealed));
             }
             Err(e) => why = format!("{name} does not open: {e}"),
         }
     }
     Err(why)
+}
+
+/// The size limit of a record under `prefix`.
+fn objects_limit(prefix: &str) -> u64 {
+    if prefix == format::AUDITS_PREFIX {
+        limits::AUDIT_RECORD
+    } else {
+        limits::DRILL_RECORD
+    }
 }

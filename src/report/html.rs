@@ -1,294 +1,224 @@
 //! The HTML drill report: one self-contained page (inline CSS and SVG, no scripts, no
-//! external assets) that opens anywhere, including an air-gapped auditor's laptop.
+//! external assets) that opens anywhere, including an air-gapped auditor's laptop, and
+//! prints as a clean A4 document.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::{duration, latest_per_store, size, versus};
-use crate::drill::{DrillRecord, DrillResult};
-use crate::format;
+use super::chart::{self, Scale, Spec, esc, result_color};
+use super::{Lang, ReportOptions, summary};
+use crate::drill::DrillRecord;
+use crate::units::{binary_size, duration};
 
-/// Colors of the stores' series, in order of first appearance.
-pub(super) const STORE_COLORS: [&str; 8] = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
-];
-const TARGET_COLOR: &str = "#d62728";
+/// CJK fonts first for Japanese; after the Latin ones for English (a Japanese operator
+/// name in an English report still renders).
+const FONTS_JA: &str =
+    "\"Noto Sans CJK JP\", \"Hiragino Sans\", \"Yu Gothic\", \"Meiryo\", \"Noto Sans\", sans-serif";
+const FONTS_EN: &str = "system-ui, \"Noto Sans\", \"DejaVu Sans\", \"Noto Sans CJK JP\", \"Hiragino Sans\", \"Yu Gothic\", \"Meiryo\", sans-serif";
 
-fn esc(s: &str) -> String {
-    crate::text::html(s)
-}
-
-fn result_color(r: DrillResult) -> &'static str {
-    match r {
-        DrillResult::Pass => "#2e7d32",
-        DrillResult::TargetMissed => "#f9a825",
-        DrillResult::IntegrityFailure | DrillResult::KeyFailure => "#c62828",
-        DrillResult::Error => "#6d6d6d",
-    }
-}
-
-/// `2026-11-28 05:38:02` from an RFC 3339 time.
-fn short_time(t: &str) -> String {
-    t.get(..19).unwrap_or(t).replace('T', " ")
-}
-
-fn unix(t: &str) -> f64 {
-    format::parse_time(t)
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
-struct Frame {
-    x0: f64,
-    x1: f64,
-    ymax: f64,
-}
-
-const W: f64 = 960.0;
-const H: f64 = 280.0;
-/// Chart margins: left, right, top, bottom.
-const L: f64 = 80.0;
-const R: f64 = 24.0;
-const T: f64 = 20.0;
-const B: f64 = 44.0;
-
-impl Frame {
-    fn x(&self, t: f64) -> f64 {
-        L + (t - self.x0) / (self.x1 - self.x0) * (W - L - R)
-    }
-    fn y(&self, v: f64) -> f64 {
-        H - B - v / self.ymax * (H - T - B)
-    }
-}
-
-/// A drill's point on a chart: the drill, its start (Unix seconds) and its value.
-type Point<'a> = (&'a DrillRecord, f64, f64);
-
-impl Frame {
-    /// The frame around `points` (and the target): one drill gets a one-hour window around
-    /// it, several their span plus 5 % each side; values from 0 to 15 % above the largest.
-    fn fit(points: &[Point<'_>], target: Option<f64>) -> Frame {
-        let (tmin, tmax) = points
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
-        let pad = if tmax > tmin {
-            ((tmax - tmin) * 0.05).max(0.5)
-        } else {
-            1800.0
-        };
-        let vmax = points
-            .iter()
-            .map(|p| p.2)
-            .fold(target.unwrap_or(0.0), f64::max);
-        Frame {
-            x0: tmin - pad,
-            x1: tmax + pad,
-            ymax: if vmax > 0.0 { vmax * 1.15 } else { 1.0 },
-        }
-    }
-
-    /// Grid lines with their values, and the first and last time.
-    fn axes(&self, svg: &mut String, fmt: &impl Fn(f64) -> String) {
-        for i in 0..=4 {
-            let v = self.ymax * f64::from(i) / 4.0;
-            let y = self.y(v);
-            let _ = write!(
-                svg,
-                "<line x1=\"{L}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#e0e0e0\"/>\
-                 <text x=\"{}\" y=\"{:.1}\" class=\"axis\" text-anchor=\"end\">{}</text>",
-                W - R,
-                L - 8.0,
-                y + 4.0,
-                esc(&fmt(v))
-            );
-        }
-        let (x0, x1) = (self.x0, self.x1);
-        for (t, anchor) in [
-            (x0 + (x1 - x0) * 0.05, "start"),
-            (x1 - (x1 - x0) * 0.05, "end"),
-        ] {
-            let label = humantime::format_rfc3339_seconds(
-                std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(t.max(0.0)),
-            );
-            let _ = write!(
-                svg,
-                "<text x=\"{:.1}\" y=\"{}\" class=\"axis\" text-anchor=\"{anchor}\">{}</text>",
-                self.x(t),
-                H - 14.0,
-                esc(&label.to_string().replace('T', " "))
-            );
-        }
-    }
-
-    /// The dashed target line.
-    fn target(&self, svg: &mut String, t: f64, fmt: &impl Fn(f64) -> String) {
-        let y = self.y(t);
-        let _ = write!(
-            svg,
-            "<line class=\"target\" x1=\"{L}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"{TARGET_COLOR}\" stroke-width=\"2\" stroke-dasharray=\"8 6\"/>\
-             <text x=\"{}\" y=\"{:.1}\" class=\"axis\" fill=\"{TARGET_COLOR}\" text-anchor=\"end\">target {}</text>",
-            W - R,
-            W - R - 4.0,
-            y - 6.0,
-            esc(&fmt(t))
-        );
-    }
-
-    /// One series' drills (a store and a data set): a faint line through them and a point per drill, ringed in the
-    /// result's color when it did not pass.
-    fn series(
-        &self,
-        svg: &mut String,
-        key: &str,
-        color: &str,
-        points: &[Point<'_>],
-        fmt: &impl Fn(f64) -> String,
-    ) {
-        let mut series: Vec<&Point<'_>> =
-            points.iter().filter(|p| series_key(p.0) == key).collect();
-        series.sort_by(|a, b| a.1.total_cmp(&b.1));
-        if series.len() > 1 {
-            let path: Vec<String> = series
-                .iter()
-                .map(|p| format!("{:.1},{:.1}", self.x(p.1), self.y(p.2)))
-                .collect();
-            let _ = write!(
-                svg,
-                "<polyline points=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-opacity=\"0.45\" stroke-width=\"2\"/>",
-                path.join(" ")
-            );
-        }
-        for p in series {
-            let ring = if p.0.result == DrillResult::Pass {
-                color
-            } else {
-                result_color(p.0.result)
-            };
-            let _ = write!(
-                svg,
-                "<circle class=\"point\" data-store=\"{}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"7\" fill=\"{color}\" stroke=\"{ring}\" stroke-width=\"3\">\
-                 <title>{} {} — {} ({})</title></circle>",
-                esc(&p.0.store),
-                self.x(p.1),
-                self.y(p.2),
-                esc(key),
-                esc(&p.0.started),
-                esc(&fmt(p.2)),
-                p.0.result.label()
-            );
-        }
-    }
-}
-
-/// The series a drill belongs to in the charts: its store and its data set (two data sets
-/// of one store have different sizes, so one line through both would mean nothing).
-fn series_key(r: &DrillRecord) -> String {
-    format!("{} · {}", r.store, r.data_set_label())
-}
-
-/// A line chart of one value per drill, one series per store and data set, with an
-/// optional target line.
-fn line_chart(
-    id: &str,
-    records: &[DrillRecord],
-    colors: &BTreeMap<String, &str>,
-    value: impl Fn(&DrillRecord) -> Option<f64>,
-    target: Option<f64>,
-    fmt: impl Fn(f64) -> String,
-) -> String {
-    let points: Vec<Point<'_>> = records
-        .iter()
-        .filter_map(|r| value(r).map(|v| (r, unix(&r.started), v)))
-        .collect();
-    if points.is_empty() {
-        return "<p class=\"none\">No data yet.</p>".into();
-    }
-    let f = Frame::fit(&points, target);
-    let mut svg = format!(
-        "<svg id=\"{id}\" viewBox=\"0 0 {W} {H}\" role=\"img\" xmlns=\"http://www.w3.org/2000/svg\">\
-         <rect x=\"0\" y=\"0\" width=\"{W}\" height=\"{H}\" fill=\"#ffffff\"/>"
-    );
-    f.axes(&mut svg, &fmt);
-    if let Some(t) = target {
-        f.target(&mut svg, t, &fmt);
-    }
-    for (key, color) in colors {
-        f.series(&mut svg, key, color, &points, &fmt);
-    }
-    svg.push_str("</svg>");
-    svg
-}
-
-fn timeline(records: &[DrillRecord]) -> String {
-    let n = records.len().max(1) as f64;
-    let w = ((W - 20.0) / n).min(40.0);
-    let mut svg = format!(
-        "<svg id=\"timeline\" viewBox=\"0 0 {W} 60\" xmlns=\"http://www.w3.org/2000/svg\">"
-    );
-    for (i, r) in records.iter().enumerate() {
-        let _ = write!(
-            svg,
-            "<rect x=\"{:.1}\" y=\"10\" width=\"{:.1}\" height=\"36\" rx=\"3\" fill=\"{}\"><title>{} {} {}</title></rect>",
-            10.0 + i as f64 * w,
-            w - 3.0,
-            result_color(r.result),
-            esc(&r.started),
-            esc(&r.store),
-            r.result.label()
-        );
-    }
-    svg.push_str("</svg>");
-    svg
-}
-
-fn phase_bar(r: &DrillRecord) -> String {
-    let p = &r.phases;
-    let parts = [
-        ("reach store and list", p.connect_list_secs, "#90caf9"),
-        ("manifest", p.manifest_secs, "#ce93d8"),
-        ("download, decrypt, write, verify", p.data_secs, "#1565c0"),
-        ("validation command", p.check_secs, "#ffb74d"),
-    ];
-    let total: f64 = parts.iter().map(|p| p.1).sum::<f64>().max(1e-9);
-    let mut svg =
-        format!("<svg id=\"phases\" viewBox=\"0 0 {W} 104\" xmlns=\"http://www.w3.org/2000/svg\">");
-    let mut x = 10.0;
-    for (i, (name, secs, color)) in parts.iter().enumerate() {
-        let w = secs / total * (W - 20.0);
-        let _ = write!(
-            svg,
-            "<rect x=\"{x:.1}\" y=\"8\" width=\"{w:.1}\" height=\"34\" fill=\"{color}\"><title>{name}: {}</title></rect>",
-            duration(*secs)
-        );
-        let (lx, ly) = (10.0 + (i % 2) as f64 * 470.0, 56.0 + (i / 2) as f64 * 22.0);
-        let _ = write!(
-            svg,
-            "<rect x=\"{lx}\" y=\"{ly}\" width=\"14\" height=\"14\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\" class=\"axis\">{name}: {}</text>",
-            lx + 20.0,
-            ly + 12.0,
-            esc(&duration(*secs))
-        );
-        x += w;
-    }
-    svg.push_str("</svg>");
-    svg
-}
+/// Screen and print styles. Print: A4 with margins, each section from a new page, no
+/// clipped tables (they wrap), rows and charts never split.
+const STYLE: &str = "body{margin:24px;color:#212121;max-width:1040px}\
+h1{font-size:22px}h2{font-size:17px;margin-top:28px}\
+svg{width:100%;height:auto;border:1px solid #e0e0e0}svg text{font-family:inherit}\
+.axis{font-size:12px;fill:#555}.value{font-size:10px;fill:#333}.cell-label{font-size:11px;fill:#fff;font-weight:bold}\
+table{border-collapse:collapse;font-size:13px;width:100%}\
+td,th{border-bottom:1px solid #e0e0e0;padding:4px 6px;text-align:left;vertical-align:top;overflow-wrap:break-word}\
+td.why{min-width:16em;overflow-wrap:anywhere}\
+.badge{color:#fff;padding:1px 6px;border-radius:3px;white-space:nowrap}\
+.legend span{margin-right:14px;white-space:nowrap}.none{color:#777}.reason{color:#b71c1c}\
+.summary-line{font-size:15px;font-weight:bold}\
+@page{size:A4;margin:14mm 12mm}\
+@media print{body{margin:0;max-width:none;font-size:10pt}\
+section{break-before:page}section.first{break-before:auto}\
+h2{break-after:avoid}svg,.legend{break-inside:avoid}tr{break-inside:avoid}\
+table{font-size:8pt;table-layout:auto}thead{display:table-header-group}\
+td,th{padding:2px 3px}}";
 
 /// The whole drill history as one self-contained HTML page.
-pub fn html(records: &[DrillRecord], title: &str) -> String {
+pub fn html(records: &[DrillRecord], opts: &ReportOptions) -> String {
+    let l = opts.labels();
     let mut records = records.to_vec();
     records.sort_by(|a, b| a.started.cmp(&b.started));
-    let mut colors: BTreeMap<String, &str> = BTreeMap::new();
-    for r in &records {
-        let n = colors.len();
-        colors
-            .entry(series_key(r))
-            .or_insert(STORE_COLORS[n % STORE_COLORS.len()]);
+    let mut page = head(opts, records.len());
+    if records.is_empty() {
+        let _ = write!(page, "<p>{}</p>", l.no_drills);
+        super::audits::html(&mut page, opts);
+        page.push_str("</body></html>\n");
+        return page;
     }
-    let rto_target = records.iter().rev().find_map(|r| r.targets.rto_secs);
-    let mut page = head(title, records.len());
-    latest_table(&mut page, &records);
-    page.push_str("<p class=\"legend\">");
+    summary_section(&mut page, &records, opts);
+    failures_section(&mut page, &records, opts);
+    charts_section(&mut page, &records, opts);
+    if let Some(last) = records.last() {
+        phases_section(&mut page, last, opts);
+    }
+    all_drills_section(&mut page, &records, opts);
+    super::audits::html(&mut page, opts);
+    page.push_str("</body></html>\n");
+    page
+}
+
+/// The page's head, style and opening lines.
+fn head(opts: &ReportOptions, drills: usize) -> String {
+    let fonts = match opts.lang {
+        Lang::Ja => FONTS_JA,
+        Lang::En => FONTS_EN,
+    };
+    format!(
+        "<!DOCTYPE html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{t}</title>\
+         <style>body{{font-family:{fonts}}}{STYLE}</style></head><body><h1>{t}</h1><p>{g}</p>",
+        lang = opts.lang.code(),
+        t = esc(&opts.title()),
+        g = esc(&opts.generated(drills)),
+    )
+}
+
+fn badge(r: &DrillRecord, opts: &ReportOptions) -> String {
+    format!(
+        "<span class=\"badge\" style=\"background:{}\">{}</span>",
+        result_color(r.result),
+        esc(opts.labels().result(r.result))
+    )
+}
+
+fn cells(page: &mut String, values: &[String]) {
+    page.push_str("<tr>");
+    for v in values {
+        let class = if v.starts_with("<div class=\"reason\">") {
+            " class=\"why\""
+        } else {
+            ""
+        };
+        let _ = write!(page, "<td{class}>{v}</td>");
+    }
+    page.push_str("</tr>");
+}
+
+fn header(page: &mut String, names: &[&str]) {
+    page.push_str("<table><thead><tr>");
+    for n in names {
+        let _ = write!(page, "<th>{}</th>", esc(n));
+    }
+    page.push_str("</tr></thead><tbody>");
+}
+
+/// Reasons, one per line; a cell of them is marked `why` (it wraps anywhere: object names
+/// are long).
+fn reasons(list: &[String]) -> String {
+    list.iter()
+        .map(|r| format!("<div class=\"reason\">{}</div>", esc(r)))
+        .collect()
+}
+
+/// The verdict per data set and store.
+fn summary_section(page: &mut String, records: &[DrillRecord], opts: &ReportOptions) {
+    let l = opts.labels();
+    let rows = summary::rows(records, opts);
+    let _ = write!(
+        page,
+        "<section class=\"first\" id=\"summary\"><h2>{}</h2><p class=\"summary-line\">{}</p>",
+        esc(l.h_summary),
+        esc(&summary::line(records, &rows, opts))
+    );
+    header(
+        page,
+        &[
+            l.c_data_set,
+            l.c_store,
+            l.c_verdict,
+            l.c_last_full,
+            l.c_result,
+            l.c_rto,
+            l.c_rpo,
+            l.c_due,
+            l.c_latest_audit,
+            l.c_reason,
+        ],
+    );
+    for r in &rows {
+        let full = r.full;
+        let color = match r.verdict {
+            summary::Verdict::Ok => "#2e7d32",
+            summary::Verdict::Overdue | summary::Verdict::NoFullDrill => "#ef6c00",
+            summary::Verdict::Attention => "#c62828",
+        };
+        cells(
+            page,
+            &[
+                esc(&r.set),
+                esc(&r.store),
+                format!(
+                    "<span class=\"badge\" style=\"background:{color}\">{}</span>",
+                    esc(r.verdict_label(opts))
+                ),
+                full.map_or("—".into(), |f| esc(&opts.time(&f.started))),
+                full.map_or("—".into(), |f| badge(f, opts)),
+                full.map_or("—".into(), |f| esc(&opts.rto(f))),
+                full.map_or("—".into(), |f| {
+                    esc(&opts.versus(f.rpo_secs, f.targets.rpo_secs))
+                }),
+                esc(&r.due_label(opts)),
+                esc(&super::audits::latest_for(&r.store, opts)),
+                reasons(&r.reasons(opts)),
+            ],
+        );
+    }
+    page.push_str("</tbody></table></section>");
+}
+
+/// Every drill that did not pass, newest first, with its reasons as text.
+fn failures_section(page: &mut String, records: &[DrillRecord], opts: &ReportOptions) {
+    let l = opts.labels();
+    let failed: Vec<&DrillRecord> = records
+        .iter()
+        .rev()
+        .filter(|r| !r.reasons().is_empty())
+        .collect();
+    if failed.is_empty() {
+        return;
+    }
+    let _ = write!(
+        page,
+        "<section id=\"failures\"><h2>{}</h2>",
+        esc(l.h_failures)
+    );
+    header(
+        page,
+        &[
+            l.c_when,
+            l.c_store,
+            l.c_data_set,
+            l.c_mode,
+            l.c_result,
+            l.c_reason,
+        ],
+    );
+    for r in failed {
+        cells(
+            page,
+            &[
+                esc(&opts.time(&r.started)),
+                esc(&r.store),
+                esc(&r.data_set_label()),
+                esc(l.mode(&r.mode)),
+                badge(r, opts),
+                reasons(&r.reasons()),
+            ],
+        );
+    }
+    page.push_str("</tbody></table></section>");
+}
+
+/// The series legend, RTO (log scale, each drill's target), RPO, throughput by mode, and
+/// the store × date grid.
+fn charts_section(page: &mut String, records: &[DrillRecord], opts: &ReportOptions) {
+    let l = opts.labels();
+    let colors = chart::colors(records);
+    let _ = write!(
+        page,
+        "<section id=\"charts\"><h2>{}</h2><p class=\"legend\">",
+        esc(l.h_rto)
+    );
     for (key, color) in &colors {
         let _ = write!(
             page,
@@ -296,110 +226,158 @@ pub fn html(records: &[DrillRecord], title: &str) -> String {
             esc(key)
         );
     }
-    page.push_str("</p><h2>Recovery time (RTO) per drill</h2>");
-    page.push_str(&line_chart(
-        "rto-chart",
-        &records,
+    page.push_str("</p>");
+    page.push_str(&chart::chart(
+        records,
         &colors,
-        |r| Some(r.judged_rto()),
-        rto_target,
-        duration,
+        &Spec {
+            id: "rto-chart",
+            scale: Scale::LogDuration,
+            value: &DrillRecord::reached_rto,
+            target: &|r| r.targets.rto_secs,
+            missed: &|r| {
+                r.targets
+                    .rto_secs
+                    .is_some_and(|t| r.reached_rto().is_some_and(|v| v > t))
+            },
+            mark_unrecovered: true,
+            fmt: &duration,
+        },
+        opts,
     ));
-    page.push_str("<h2>Throughput per drill</h2>");
-    page.push_str(&line_chart(
-        "throughput-chart",
-        &records,
+    let _ = write!(page, "<h2>{}</h2>", esc(l.h_rpo));
+    page.push_str(&chart::chart(
+        records,
         &colors,
-        |r| (r.result != DrillResult::Error).then_some(r.throughput_mb_s),
-        None,
-        |v| format!("{v:.0} MB/s"),
+        &Spec {
+            id: "rpo-chart",
+            scale: Scale::LogDuration,
+            value: &|r| r.rpo_secs,
+            target: &|r| r.targets.rpo_secs,
+            missed: &|r| {
+                r.targets
+                    .rpo_secs
+                    .is_some_and(|t| r.rpo_secs.is_none_or(|v| v > t))
+            },
+            mark_unrecovered: false,
+            fmt: &duration,
+        },
+        opts,
     ));
-    page.push_str("<h2>Pass / fail timeline</h2>");
-    page.push_str(&timeline(&records));
-    if let Some(last) = records.last() {
-        let _ = write!(
-            page,
-            "<h2>Latest drill: phases ({}, {}, store {}, RTO {})</h2>",
-            esc(&last.drill_id),
-            esc(&last.data_set_label()),
-            esc(&last.store),
-            duration(last.rto_secs)
-        );
-        page.push_str(&phase_bar(last));
-        for f in &last.failures {
-            let _ = write!(page, "<p>failure: {}</p>", esc(f));
-        }
-    }
-    all_drills_table(&mut page, &records);
-    page.push_str("</body></html>\n");
-    page
+    let _ = write!(page, "<h2>{}</h2>", esc(l.h_throughput));
+    page.push_str(&chart::chart(
+        records,
+        &colors,
+        &Spec {
+            id: "throughput-chart",
+            scale: Scale::Linear,
+            value: &|r| r.result.recovered().then_some(r.throughput_mb_s),
+            target: &|_| None,
+            missed: &|_| false,
+            mark_unrecovered: false,
+            fmt: &|v| format!("{v:.0} MB/s"),
+        },
+        opts,
+    ));
+    let _ = write!(page, "<h2>{}</h2>", esc(l.h_timeline));
+    page.push_str(&chart::timeline(records, opts));
+    page.push_str("</section>");
 }
 
-/// The page's head, style and opening lines.
-fn head(title: &str, drills: usize) -> String {
-    format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
-         <style>body{{font-family:system-ui,sans-serif;margin:24px;color:#212121;max-width:1040px}}\
-         h1{{font-size:22px}}h2{{font-size:17px;margin-top:28px}}svg{{width:100%;height:auto;border:1px solid #e0e0e0}}\
-         .axis{{font-size:12px;fill:#555}}table{{border-collapse:collapse;font-size:13px;width:100%}}\
-         td,th{{border-bottom:1px solid #e0e0e0;padding:4px 6px;text-align:left}}.badge{{color:#fff;padding:1px 6px;border-radius:3px}}\
-         .legend span{{margin-right:14px}}.none{{color:#777}}</style></head><body><h1>{t}</h1>\
-         <p>Generated {g} by snapdrill {v}. {n} drills recorded.</p>",
-        t = esc(title),
-        g = esc(&format::format_time(std::time::SystemTime::now())),
-        v = env!("CARGO_PKG_VERSION"),
-        n = drills
-    )
-}
-
-/// The latest drill of each store, against its targets.
-fn latest_table(page: &mut String, records: &[DrillRecord]) {
-    page.push_str("<h2>Latest drill per data set and store</h2><table><tr><th>data set</th><th>store</th><th>when (UTC)</th><th>result</th><th>RTO</th><th>RPO</th><th>data</th><th>snapshot</th></tr>");
-    for ((store, set), r) in latest_per_store(records) {
-        let rto = match r.rto_estimate_secs {
-            Some(e) => format!(
-                "{} (sample; full estimate {})",
-                duration(r.rto_secs),
-                versus(Some(e), r.targets.rto_secs)
-            ),
-            None => versus(Some(r.rto_secs), r.targets.rto_secs),
-        };
+/// The latest drill's four phases as a bar with visible labels.
+fn phases_section(page: &mut String, r: &DrillRecord, opts: &ReportOptions) {
+    let l = opts.labels();
+    let _ = write!(
+        page,
+        "<section id=\"phases\"><h2>{} ({}, {}, {} {}, RTO {})</h2>",
+        esc(l.h_phases),
+        esc(&r.drill_id),
+        esc(&r.data_set_label()),
+        esc(l.c_store),
+        esc(&r.store),
+        esc(&r.reached_rto().map_or("—".into(), duration))
+    );
+    let p = &r.phases;
+    let parts = [
+        (p.connect_list_secs, "#90caf9"),
+        (p.manifest_secs, "#ce93d8"),
+        (p.data_secs, "#1565c0"),
+        (p.check_secs, "#ffb74d"),
+    ];
+    let total: f64 = parts.iter().map(|p| p.0).sum::<f64>().max(1e-9);
+    let w_all = 940.0;
+    page.push_str(
+        "<svg id=\"phase-bar\" viewBox=\"0 0 960 104\" xmlns=\"http://www.w3.org/2000/svg\">",
+    );
+    let mut x = 10.0;
+    for (i, (secs, color)) in parts.iter().enumerate() {
+        let w = secs / total * w_all;
+        let (lx, ly) = (10.0 + (i % 2) as f64 * 470.0, 56.0 + (i / 2) as f64 * 22.0);
         let _ = write!(
             page,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td><span class=\"badge\" style=\"background:{}\">{}</span></td><td>{}</td><td>{}</td><td>{} files, {}</td><td>{}</td></tr>",
-            esc(&set),
-            esc(&store),
-            esc(&short_time(&r.started)),
-            result_color(r.result),
-            r.result.label(),
-            esc(&rto),
-            esc(&versus(r.rpo_secs, r.targets.rpo_secs)),
-            r.files,
-            size(r.bytes),
-            esc(r.snapshot_id.as_deref().unwrap_or("—"))
+            "<rect x=\"{x:.1}\" y=\"8\" width=\"{w:.1}\" height=\"34\" fill=\"{color}\"/>\
+             <rect x=\"{lx}\" y=\"{ly}\" width=\"14\" height=\"14\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\" class=\"axis\">{}: {}</text>",
+            lx + 20.0,
+            ly + 12.0,
+            esc(l.phases[i]),
+            esc(&duration(*secs))
         );
+        x += w;
     }
-    page.push_str("</table>");
+    page.push_str("</svg>");
+    let failures = r.reasons();
+    page.push_str(&reasons(&failures));
+    page.push_str("</section>");
 }
 
 /// Every drill, newest first.
-fn all_drills_table(page: &mut String, records: &[DrillRecord]) {
-    page.push_str("<h2>All drills</h2><table><tr><th>when (UTC)</th><th>data set</th><th>store</th><th>mode</th><th>result</th><th>RTO</th><th>first byte</th><th>throughput</th><th>host</th><th>operator</th></tr>");
+fn all_drills_section(page: &mut String, records: &[DrillRecord], opts: &ReportOptions) {
+    let l = opts.labels();
+    let _ = write!(page, "<section id=\"all\"><h2>{}</h2>", esc(l.h_all));
+    header(
+        page,
+        &[
+            l.c_when,
+            l.c_drill,
+            l.c_data_set,
+            l.c_store,
+            l.c_mode,
+            l.c_result,
+            l.c_rto,
+            l.c_rpo,
+            l.c_data,
+            l.c_first_byte,
+            l.c_throughput,
+            l.c_host,
+            l.c_operator,
+            l.c_reason,
+        ],
+    );
     for r in records.iter().rev() {
-        let _ = write!(
+        cells(
             page,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} MB/s</td><td>{}</td><td>{}</td></tr>",
-            esc(&short_time(&r.started)),
-            esc(&r.data_set_label()),
-            esc(&r.store),
-            esc(&r.mode),
-            r.result.label(),
-            duration(r.rto_secs),
-            r.first_byte_secs.map_or("—".into(), duration),
-            r.throughput_mb_s,
-            esc(&r.host),
-            esc(r.operator.as_deref().unwrap_or("—"))
+            &[
+                esc(&opts.time(&r.started)),
+                esc(&r.drill_id),
+                esc(&r.data_set_label()),
+                esc(&r.store),
+                esc(l.mode(&r.mode)),
+                badge(r, opts),
+                esc(&opts.rto(r)),
+                esc(&opts.versus(r.rpo_secs, r.targets.rpo_secs)),
+                esc(&format!(
+                    "{} {}, {}",
+                    r.files,
+                    l.files,
+                    binary_size(r.bytes)
+                )),
+                esc(&r.first_byte_secs.map_or("—".into(), duration)),
+                esc(&format!("{:.1} MB/s", r.throughput_mb_s)),
+                esc(&r.host),
+                esc(r.operator.as_deref().unwrap_or("—")),
+                reasons(&r.reasons()),
+            ],
         );
     }
-    page.push_str("</table>");
+    page.push_str("</tbody></table></section>");
 }

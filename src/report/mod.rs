@@ -1,21 +1,124 @@
 //! Drill reports from the same records: JSON, Markdown (for a continuity-plan drill log),
-//! a self-contained HTML page with inline SVG charts, and a Prometheus textfile.
+//! a self-contained HTML page with inline SVG charts (printable, and as PDF through a
+//! headless Chromium), and a Prometheus textfile. HTML and Markdown speak English or
+//! Japanese and show times in a configured zone.
 
+mod audits;
+mod chart;
 mod html;
+mod labels;
+mod markdown;
+pub mod pdf;
+mod summary;
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 use crate::format;
 use crate::metrics::{Sample, Textfile};
-use crate::text::md_cell;
+use crate::select::Zone;
 
 pub use self::html::html;
+pub use self::labels::Lang;
+pub use self::markdown::markdown;
 use crate::drill::{DrillRecord, DrillResult};
 
+/// How a report is written: language, time zone, the drill interval it judges against,
+/// and the moment it is written (what "overdue" is measured from).
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    /// The title (default: the language's).
+    pub title: Option<String>,
+    /// Labels' language (`--lang`, `[report] lang`).
+    pub lang: Lang,
+    /// The zone dates are shown in (`[report] time_zone`, else `[repository] timezone`).
+    pub zone: Zone,
+    /// A data set and store whose last full drill is older than this is overdue
+    /// (`[drill] every`).
+    pub every: Option<Duration>,
+    /// Now.
+    pub now: SystemTime,
+    /// The audit records kept in the repository, oldest first (`audit --record`).
+    pub audits: Vec<crate::audit::record::AuditRecord>,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            title: None,
+            lang: Lang::En,
+            zone: Zone::utc(),
+            every: None,
+            now: SystemTime::now(),
+            audits: Vec::new(),
+        }
+    }
+}
+
+impl ReportOptions {
+    pub(crate) fn labels(&self) -> &'static labels::Labels {
+        self.lang.labels()
+    }
+
+    /// The title.
+    pub fn title(&self) -> String {
+        self.title
+            .clone()
+            .unwrap_or_else(|| self.labels().title.to_owned())
+    }
+
+    /// A record's RFC 3339 time in the report's zone, with its offset.
+    pub(crate) fn time(&self, t: &str) -> String {
+        format::parse_time(t).map_or_else(|| t.to_owned(), |t| self.zone.show(t))
+    }
+
+    /// `{value} (target {target}[, MISSED])`, `{value}`, or `—` without a value.
+    pub(crate) fn versus(&self, value: Option<f64>, target: Option<f64>) -> String {
+        let l = self.labels();
+        match (value, target) {
+            (Some(v), Some(t)) => {
+                let mut target = duration(t);
+                if v > t {
+                    target = format!("{target}, {}", l.missed);
+                }
+                labels::fill(l.versus, &[("value", &duration(v)), ("target", &target)])
+            }
+            (Some(v), None) => duration(v),
+            (None, _) => "—".into(),
+        }
+    }
+
+    /// A drill's RTO against its target: `—` when it never recovered the data; a sample's
+    /// estimate marked as one.
+    pub(crate) fn rto(&self, r: &DrillRecord) -> String {
+        let shown = self.versus(r.reached_rto(), r.targets.rto_secs);
+        match (r.reached_rto(), r.rto_estimate_secs) {
+            (Some(_), Some(_)) => format!("{shown} [{}]", self.labels().estimate),
+            _ => shown,
+        }
+    }
+
+    /// `Generated ... Times are in Asia/Tokyo.`
+    pub(crate) fn generated(&self, drills: usize) -> String {
+        labels::fill(
+            self.labels().generated,
+            &[
+                ("when", &self.zone.show(self.now)),
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("n", &drills.to_string()),
+                ("zone", &self.zone.name()),
+            ],
+        )
+    }
+}
+
 /// Render by the file's extension: `.json`, `.md`/`.markdown`, `.html`/`.htm`.
-pub fn render_for(path: &Path, records: &[DrillRecord], title: &str) -> Result<String, String> {
+pub fn render_for(
+    path: &Path,
+    records: &[DrillRecord],
+    opts: &ReportOptions,
+) -> Result<String, String> {
     match path
         .extension()
         .and_then(|e| e.to_str())
@@ -23,8 +126,8 @@ pub fn render_for(path: &Path, records: &[DrillRecord], title: &str) -> Result<S
         .as_deref()
     {
         Some("json") => serde_json::to_string_pretty(records).map_err(|e| e.to_string()),
-        Some("md" | "markdown") => Ok(markdown(records, title)),
-        Some("html" | "htm") => Ok(html(records, title)),
+        Some("md" | "markdown") => Ok(markdown(records, opts)),
+        Some("html" | "htm") => Ok(html(records, opts)),
         _ => Err(format!(
             "{}: the report format comes from the extension: .json, .md or .html",
             path.display()
@@ -32,7 +135,6 @@ pub fn render_for(path: &Path, records: &[DrillRecord], title: &str) -> Result<S
     }
 }
 
-use crate::units::decimal_size as size;
 pub use crate::units::{binary_size, count, duration, versus};
 
 /// The last record of each store and data set, by start time: keyed by (store, `host/job`).
@@ -46,77 +148,6 @@ pub fn latest_per_store(records: &[DrillRecord]) -> BTreeMap<(String, String), &
         }
     }
     latest
-}
-
-/// A Markdown summary fit to paste into a continuity-plan drill log.
-pub fn markdown(records: &[DrillRecord], title: &str) -> String {
-    let mut md = format!("# {title}\n\n");
-    if records.is_empty() {
-        md.push_str("No drill has been recorded yet.\n");
-        return md;
-    }
-    md.push_str("| date (UTC) | data set | store | snapshot | mode | result | RTO | RPO | files | data | throughput |\n");
-    md.push_str("| --- | --- | --- | --- | --- | --- | --- | --- | ---: | ---: | ---: |\n");
-    for r in records {
-        let rto = match r.rto_estimate_secs {
-            Some(e) => format!(
-                "{} measured, {} estimated for the full snapshot",
-                duration(r.rto_secs),
-                versus(Some(e), r.targets.rto_secs)
-            ),
-            None => versus(Some(r.rto_secs), r.targets.rto_secs),
-        };
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | **{}** | {} | {} | {} | {} | {:.1} MB/s |",
-            md_cell(&r.started.get(..16).unwrap_or(&r.started).replace('T', " ")),
-            md_cell(&r.data_set_label()),
-            md_cell(&r.store),
-            md_cell(r.snapshot_id.as_deref().unwrap_or("—")),
-            md_cell(&r.mode),
-            r.result.label(),
-            rto,
-            versus(r.rpo_secs, r.targets.rpo_secs),
-            r.files,
-            size(r.bytes),
-            r.throughput_mb_s
-        );
-    }
-    let last = records
-        .iter()
-        .max_by(|a, b| a.started.cmp(&b.started))
-        .expect("not empty");
-    let p = &last.phases;
-    let _ = write!(
-        md,
-        "\n## Latest drill: {} ({}, {}, store {})\n\n\
-         | phase | time |\n| --- | ---: |\n\
-         | reach the store, list and verify snapshots | {} |\n\
-         | fetch and verify the manifest | {} |\n\
-         | download, decrypt, decompress, write, verify | {} |\n\
-         | validation command | {} |\n\
-         | **recovery time (RTO)** | **{}** |\n\n\
-         Time to first restored byte: {}. Inside the data phase (overlapping): download {}, \
-         decrypt and decompress {}, write {}, SHA-256 verification {}.\n",
-        md_cell(&last.drill_id),
-        last.result.label(),
-        md_cell(&last.data_set_label()),
-        md_cell(&last.store),
-        duration(p.connect_list_secs),
-        duration(p.manifest_secs),
-        duration(p.data_secs),
-        duration(p.check_secs),
-        duration(last.rto_secs),
-        last.first_byte_secs.map_or("—".into(), duration),
-        duration(last.stages.download_secs),
-        duration(last.stages.decrypt_secs),
-        duration(last.stages.write_secs),
-        duration(last.stages.verify_secs),
-    );
-    for f in &last.failures {
-        let _ = writeln!(md, "- failure: {}", md_cell(f));
-    }
-    md
 }
 
 /// A value of a drill's record, when it has one.
@@ -141,13 +172,13 @@ const GAUGES: [(&str, &str, Value); 10] = [
     ),
     (
         "snapdrill_drill_rto_seconds",
-        "Measured recovery time of the last drill (start to verified data).",
-        |r| Some(r.rto_secs),
+        "Measured recovery time of the last drill (start to verified data); absent when it did not recover the data.",
+        |r| r.result.recovered().then_some(r.rto_secs),
     ),
     (
         "snapdrill_drill_rto_estimate_seconds",
         "Extrapolated full-snapshot recovery time of the last drill, when it was a sample.",
-        |r| r.rto_estimate_secs,
+        |r| r.rto_estimate_secs.filter(|_| r.result.recovered()),
     ),
     (
         "snapdrill_drill_rpo_seconds",
@@ -209,16 +240,9 @@ pub fn prometheus(records: &[DrillRecord]) -> String {
 
 /// One series per store and result: 1 for the result the store's last drill had.
 fn by_result(latest: &BTreeMap<(String, String), &DrillRecord>) -> Vec<Sample<'static>> {
-    let results = [
-        DrillResult::Pass,
-        DrillResult::TargetMissed,
-        DrillResult::IntegrityFailure,
-        DrillResult::KeyFailure,
-        DrillResult::Error,
-    ];
     let mut samples = Vec::new();
     for ((s, d), r) in latest {
-        for candidate in results {
+        for candidate in DrillResult::ALL {
             let name = serde_json::to_value(candidate)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))

@@ -35,6 +35,8 @@ pub struct StoreSync {
     /// Drill records the store lacked and now holds (or would): a rebuilt site keeps the
     /// evidence the others have.
     pub drill_records_added: u64,
+    /// Audit records the store lacked and now holds (or would).
+    pub audit_records_added: u64,
     /// The key generation the store was brought to (its `config` was older), if any.
     pub keys_updated: Option<u64>,
     /// Objects copied (or to copy).
@@ -122,7 +124,8 @@ pub async fn run(
         }
     }
     copy_tombstones(repo, dry_run, &mut reports).await?;
-    copy_drill_records(repo, dry_run, &mut reports).await?;
+    copy_records(repo, dry_run, &mut reports, Records::Drills).await?;
+    copy_records(repo, dry_run, &mut reports, Records::Audits).await?;
     copy_keys(repo, dry_run, &mut reports).await?;
     Ok(SyncReport {
         dry_run,
@@ -244,21 +247,63 @@ async fn copy_tombstones(
     Ok(())
 }
 
-/// Give every store the drill records the others hold. Sync holds no key to check a
-/// record's MAC, so it copies the bytes as they are (well-named and within the size limit
-/// only): a reader checks every record with the identity, and a planted one is reported
-/// wherever it lies.
-async fn copy_drill_records(
+/// The evidence records sync replicates.
+#[derive(Clone, Copy)]
+enum Records {
+    Drills,
+    Audits,
+}
+
+impl Records {
+    fn prefix(self) -> &'static str {
+        match self {
+            Records::Drills => format::DRILLS_PREFIX,
+            Records::Audits => format::AUDITS_PREFIX,
+        }
+    }
+
+    fn is_name(self, name: &str) -> bool {
+        match self {
+            Records::Drills => format::drill_record_name(name).is_some(),
+            Records::Audits => format::audit_record_name(name).is_some(),
+        }
+    }
+
+    fn limit(self) -> u64 {
+        match self {
+            Records::Drills => limits::DRILL_RECORD,
+            Records::Audits => limits::AUDIT_RECORD,
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Records::Drills => "drill record",
+            Records::Audits => "audit record",
+        }
+    }
+
+    fn added(self, report: &mut StoreSync) {
+        match self {
+            Records::Drills => report.drill_records_added += 1,
+            Records::Audits => report.audit_records_added += 1,
+        }
+    }
+}
+
+/// Give every store the drill (or audit) records the others hold. Sync holds no key to
+/// check a record's MAC, so it copies the bytes as they are (well-named and within the size
+/// limit only): a reader checks every record with the identity, and a planted one is
+/// reported wherever it lies.
+async fn copy_records(
     repo: &Repository,
     dry_run: bool,
     reports: &mut [StoreSync],
+    kind: Records,
 ) -> Result<()> {
-    let held = holdings(repo, format::DRILLS_PREFIX).await?;
+    let held = holdings(repo, kind.prefix()).await?;
     let all: std::collections::BTreeSet<&String> = held.iter().flatten().collect();
-    for name in all
-        .into_iter()
-        .filter(|n| format::drill_record_name(n).is_some())
-    {
+    for name in all.into_iter().filter(|n| kind.is_name(n)) {
         let missing: Vec<usize> = (0..held.len())
             .filter(|&i| !held[i].contains(name))
             .collect();
@@ -268,13 +313,13 @@ async fn copy_drill_records(
         if missing.is_empty() {
             continue;
         }
-        let bytes = match repo.stores[from].get(name, limits::DRILL_RECORD).await {
+        let bytes = match repo.stores[from].get(name, kind.limit()).await {
             Ok(b) => b,
             Err(e) => {
                 for &to in &missing {
                     reports[to]
                         .errors
-                        .push(format!("drill record '{name}': {e}"));
+                        .push(format!("{} '{name}': {e}", kind.what()));
                 }
                 continue;
             }
@@ -286,13 +331,13 @@ async fn copy_drill_records(
                 {
                     reports[to]
                         .errors
-                        .push(format!("drill record '{name}': {e}"));
+                        .push(format!("{} '{name}': {e}", kind.what()));
                     continue;
                 }
             }
             reports[to].objects_copied += 1;
             reports[to].bytes_copied += bytes.len() as u64;
-            reports[to].drill_records_added += 1;
+            kind.added(&mut reports[to]);
         }
     }
     Ok(())

@@ -45,11 +45,12 @@ pub fn text(r: &SyncReport) -> String {
         } else {
             let _ = writeln!(
                 out,
-                "  store {:<12} {verb} {} objects ({}), {} drill records, {} snapshots added{}",
+                "  store {:<12} {verb} {} objects ({}), {} drill records, {} audit records, {} snapshots added{}",
                 s.store,
                 s.objects_copied,
                 size(s.bytes_copied),
                 s.drill_records_added,
+                s.audit_records_added,
                 s.snapshots_added.len(),
                 if s.snapshots_added.is_empty() {
                     String::new()
