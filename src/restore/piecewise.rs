@@ -74,13 +74,15 @@ impl Default for Outline {
 }
 
 impl Outline {
+    /// An entry of the checking pass, seen before the checks have passed: its numbers may
+    /// be hostile (they count only if the checks pass).
     fn see(&mut self, e: &Entry) {
         match e.kind {
             EntryKind::Dir => self.dirs += 1,
             EntryKind::Symlink => self.symlinks += 1,
             EntryKind::File => {
                 self.files += 1;
-                self.bytes += e.file_size();
+                self.bytes = self.bytes.saturating_add(e.file_size());
                 if e.file_size() > 0 {
                     let at = e.offset.unwrap_or(0);
                     self.in_order &= at >= self.last_offset;
