@@ -4,8 +4,9 @@
 # (coreutils), `ssh-keygen` (SSH recipients: openssh-client), GNU `time` (peak memory in
 # the benchmark), and for the drill-report tests
 # `chromium` (the HTML report is rendered headless and screenshot) and `promtool` (from
-# `prometheus`: checks the metrics textfile), and `faketime` (the prune test runs prune with its
-# clock two days ahead). Debian packages only.
+# `prometheus`: checks the metrics textfiles), `faketime` (the prune test runs prune with its
+# clock two days ahead), `systemd-analyze` (systemd) and `man` (man-db) for the install
+# test. Debian packages only.
 set -euo pipefail
 
 need=()
@@ -19,6 +20,9 @@ if [ "${1:-}" != "--minimal" ]; then
   command -v promtool >/dev/null 2>&1 || need+=(prometheus)
   # The prune test moves the pruning process's clock two days ahead with libfaketime.
   command -v faketime >/dev/null 2>&1 || need+=(faketime)
+  # tests/install.rs: `systemd-analyze verify` on every unit, `man` on the installed pages.
+  command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+  command -v man >/dev/null 2>&1 || need+=(man-db)
 fi
 
 if [ ${#need[@]} -eq 0 ]; then

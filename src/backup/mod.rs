@@ -16,6 +16,7 @@ mod commit;
 mod health;
 pub mod job;
 pub mod marker;
+pub mod metrics;
 mod plan;
 pub mod reader;
 pub mod render;

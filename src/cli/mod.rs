@@ -16,6 +16,8 @@ mod init;
 mod keygen;
 mod keys;
 mod ls;
+mod manpages;
+mod notify;
 mod output;
 mod rekey;
 mod restore;
@@ -41,6 +43,14 @@ struct Cli {
     /// Also print a store error's own text (redacted) after its plain explanation.
     #[arg(short, long, global = true)]
     verbose: bool,
+    /// Limit uploads to each store to RATE bytes per second (e.g. 20MiB), in place of its
+    /// `limit_upload`.
+    #[arg(long, global = true, value_name = "RATE", value_parser = snapdrill::units::parse_size)]
+    limit_upload: Option<u64>,
+    /// Limit downloads from each store to RATE bytes per second (e.g. 50MiB), in place of its
+    /// `limit_download`.
+    #[arg(long, global = true, value_name = "RATE", value_parser = snapdrill::units::parse_size)]
+    limit_download: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -96,6 +106,12 @@ enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+    /// Write one man page per command into DIR (for packagers: `make install`).
+    #[command(hide = true)]
+    Manpages {
+        /// The folder to write `snapdrill.1`, `snapdrill-backup.1`, ... into.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,6 +125,8 @@ pub(crate) struct Global {
     config: Option<PathBuf>,
     quiet: bool,
     verbose: bool,
+    /// `--limit-upload` and `--limit-download`, bytes per second.
+    limits: (Option<u64>, Option<u64>),
     /// When the process started: a drill's recovery time counts from here.
     started: std::time::Instant,
 }
@@ -132,6 +150,7 @@ pub(crate) fn main() -> i32 {
         config: cli.config,
         quiet: cli.quiet,
         verbose: cli.verbose,
+        limits: (cli.limit_upload, cli.limit_download),
         started,
     };
     let result = match cli.command {
@@ -166,6 +185,7 @@ pub(crate) fn main() -> i32 {
             );
             Ok(exit::OK)
         }
+        Command::Manpages { dir } => manpages::run(Cli::command(), &dir),
     };
     match result {
         Ok(code) => code,
