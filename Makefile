@@ -3,7 +3,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: demo test bench fuzz tools build lint fmt doc install deb
+.PHONY: demo test bench fuzz tools build lint fmt doc install deb check-deb
 
 ## Build, create a key and two local stores under ./demo, back up fixtures/exports,
 ## list the snapshot, restore it into a temporary folder and verify it.
@@ -52,3 +52,8 @@ install:
 ## A Debian package in dist/ (cargo-deb, installed when missing): `sudo apt install ./dist/snapdrill_*.deb`.
 deb:
 	scripts/deb.sh
+
+## The package's acceptance: build it, `apt install` it, open a man page, verify every
+## systemd unit, find the completions, remove it again (root or sudo; not in `make test`).
+check-deb:
+	scripts/check-deb.sh

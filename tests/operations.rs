@@ -211,6 +211,32 @@ fn a_failed_backup_pings_start_then_fail_with_the_error_and_runs_on_failure() {
 }
 
 #[test]
+fn a_partial_backup_runs_on_partial_and_pings_fail() {
+    let hc = Recorder::start();
+    let env = Env::new(&["tokyo", "osaka"]);
+    env.tree("exports", &[("a.txt", b"a")]);
+    append(
+        &env,
+        &format!(
+            "[hooks]\non_partial = \"{}\"\nnotify = [\"{}\"]\n\n[[job]]\nname = \"exports\"\npaths = [\"exports\"]\nrequire = 1\n",
+            recording_hook(&env, "partial"),
+            hc.url("/p")
+        ),
+    );
+    // The osaka site lost its repository: the backup commits to tokyo alone, which the job
+    // requires (exit 3).
+    fs::remove_dir_all(env.store("osaka")).unwrap();
+    fs::create_dir(env.store("osaka")).unwrap();
+    let out = env.run(&["backup"]);
+    assert_eq!(code(&out), 3, "{}", show(&out));
+    let partial = env_file(&env.p("partial.env"));
+    assert_eq!(partial["SNAPDRILL_EVENT"], "partial");
+    assert_eq!(partial["SNAPDRILL_EXIT_CODE"], "3");
+    let paths: Vec<String> = hc.pings().into_iter().map(|p| p.path).collect();
+    assert_eq!(paths, ["/p/start", "/p/fail"]);
+}
+
+#[test]
 fn broken_hooks_and_notify_urls_only_warn() {
     let hc = Recorder::start();
     let env = Env::new(&["tokyo"]);
