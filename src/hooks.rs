@@ -287,6 +287,9 @@ async fn run_command(
         .envs(hook_env(msg))
         .stdin(stdin)
         .stdout(stdout)
+        // Its own process group: a hook cut at its timeout goes with everything it started
+        // (a grandchild left behind would hold snapdrill's stderr open).
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot start `sh -c`: {e}"))?;
@@ -294,6 +297,12 @@ async fn run_command(
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(format!("waiting for it failed: {e}")),
         Err(_) => {
+            if let Some(pid) = child
+                .id()
+                .and_then(|p| rustix::process::Pid::from_raw(p as i32))
+            {
+                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            }
             let _ = child.kill().await;
             return Err(format!(
                 "still running after {}: stopped",

@@ -131,15 +131,19 @@ fn a_backup_pings_start_then_success_and_its_hooks_hear_the_report_without_secre
     append(
         &env,
         &format!(
-            "[[job]]\nname = \"exports\"\npaths = [\"exports\"]\n\
+            "[hooks]\non_success = \"echo the hook speaks\"\n\n\
+             [[job]]\nname = \"exports\"\npaths = [\"exports\"]\n\
              [job.hooks]\non_start = \"{}\"\non_success = \"{}\"\nnotify = [\"{}\"]\n",
             recording_hook(&env, "start"),
             recording_hook(&env, "success"),
             hc.url("/ping/uuid-1")
         ),
     );
-    let out = env.run(&["backup"]);
+    let out = env.run(&["backup", "--json"]);
     assert_eq!(code(&out), 0, "{}", show(&out));
+    // A hook's output goes to stderr: stdout stays the report.
+    common::json(&common::stdout(&out));
+    assert!(stderr(&out).contains("the hook speaks"), "{}", show(&out));
 
     let pings = hc.pings();
     let paths: Vec<&str> = pings.iter().map(|p| p.path.as_str()).collect();
@@ -245,7 +249,8 @@ fn broken_hooks_and_notify_urls_only_warn() {
         &env,
         &format!(
             "[hooks]\non_start = \"exit 7\"\non_success = \"no-such-command-snapdrill\"\n\
-             notify = [\"{}\"]\n\n[[job]]\nname = \"exports\"\npaths = [\"exports\"]\n",
+             notify = [\"{}\"]\n\n[[job]]\nname = \"exports\"\npaths = [\"exports\"]\n\
+             [job.hooks]\non_start = \"sleep 600\"\ntimeout = \"1s\"\n",
             hc.url("/broken/uuid-3")
         ),
     );
@@ -258,6 +263,10 @@ fn broken_hooks_and_notify_urls_only_warn() {
     );
     let err = stderr(&out);
     assert!(err.contains("hook on_start (backup): exit 7"), "{err}");
+    assert!(
+        err.contains("hook on_start (backup): still running after 1s: stopped"),
+        "a hanging hook is cut at its timeout: {err}"
+    );
     assert!(err.contains("hook on_success (backup): exit 127"), "{err}");
     assert!(err.contains("HTTP 500"), "{err}");
     assert!(
