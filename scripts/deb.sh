@@ -15,4 +15,4 @@ rm -rf dist/staging
 scripts/install.sh /usr "$PWD/dist/staging" >/dev/null
 # The binary is already built and staged: cargo-deb only packs (its asset list is in
 # Cargo.toml, [package.metadata.deb]).
-$CARGO deb --no-build --no-strip --output "${DEB_OUTPUT:-$PWD/dist}"
+$CARGO deb --no-build --output "${DEB_OUTPUT:-$PWD/dist}"
