@@ -278,7 +278,8 @@ fn broken_hooks_and_notify_urls_only_warn() {
 }
 
 #[test]
-fn drills_and_audits_have_their_own_hooks() {
+fn drills_and_audits_have_their_own_hooks_and_metrics_files() {
+    common::require_tool("promtool", "prometheus");
     let hc = Recorder::start();
     let env = Env::new(&["tokyo"]);
     let src = env.tree("exports", &[("a.csv", b"x\n1\n")]);
@@ -286,14 +287,26 @@ fn drills_and_audits_have_their_own_hooks() {
     append(
         &env,
         &format!(
-            "[drill.hooks]\nnotify = [\"{}\"]\n\n[audit.hooks]\nnotify = [\"{}\"]\non_failure = \"{}\"\n",
+            "[drill.hooks]\nnotify = [\"{}\"]\nnotify_json = true\n\n\
+             [audit.hooks]\nnotify = [\"{}\"]\non_failure = \"{}\"\n\n\
+             [metrics]\ntextfile_dir = \"{}\"\n",
             hc.url("/drill"),
             hc.url("/audit"),
             recording_hook(&env, "audit-failure"),
+            env.path().display(),
         ),
     );
     env.ok(&["restore-drill"]);
     env.ok(&["audit"]);
+    // [metrics] textfile_dir: each command's own file.
+    promtool(&env.p("snapdrill_drill.prom"));
+    promtool(&env.p("snapdrill_audit.prom"));
+    // notify_json: the drill's records, as JSON, in the success ping.
+    let drill_ping = &hc.pings()[1];
+    let body = common::json(&drill_ping.body);
+    assert_eq!(body["operation"], "drill");
+    assert_eq!(body["event"], "success");
+    assert_eq!(body["report"][0]["result"], "pass", "{body}");
     // An audit that finds a problem: a chunk's copy removed.
     let chunk = &env.chunk_objects("tokyo")[0];
     fs::remove_file(chunk).unwrap();
