@@ -1,7 +1,9 @@
 # snapdrill — the two commands of the README are `make demo` and `make test`.
 CARGO ?= cargo
+PREFIX ?= /usr/local
+DESTDIR ?=
 
-.PHONY: demo test bench fuzz tools build lint fmt doc
+.PHONY: demo test bench fuzz tools build lint fmt doc install deb check-deb
 
 ## Build, create a key and two local stores under ./demo, back up fixtures/exports,
 ## list the snapshot, restore it into a temporary folder and verify it.
@@ -41,3 +43,17 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+## The release binary, a man page per command, bash/zsh/fish completions, the systemd units
+## and example configs under PREFIX (DESTDIR= to stage): `sudo make install PREFIX=/usr/local`.
+install:
+	scripts/install.sh "$(PREFIX)" "$(DESTDIR)"
+
+## A Debian package in dist/ (cargo-deb, installed when missing): `sudo apt install ./dist/snapdrill_*.deb`.
+deb:
+	scripts/deb.sh
+
+## The package's acceptance: build it, `apt install` it, open a man page, verify every
+## systemd unit, find the completions, remove it again (root or sudo; not in `make test`).
+check-deb:
+	scripts/check-deb.sh

@@ -6,8 +6,9 @@
 # `chromium` (the HTML report is rendered headless and screenshot, and printed to PDF), a
 # Japanese font (`fonts-noto-cjk`: the Japanese report must render without tofu),
 # `pdftotext` (`poppler-utils`: the PDF's text is read back), and `promtool` (from
-# `prometheus`: checks the metrics textfile), and `faketime` (the prune test runs prune with its
-# clock two days ahead); `python3` (the demo's summary, the test servers' helper), and for the
+# `prometheus`: checks the metrics textfiles), `faketime` (the prune test runs prune with its
+# clock two days ahead), `systemd-analyze` (systemd) and `man` (man-db) for the install test;
+# `python3` (the demo's summary, the test servers' helper), and for the
 # test servers (scripts/servers.sh) `python3-venv` (moto) and `npm` (Azurite). Debian
 # packages only. Nothing to install: nothing is run, no root or sudo needed. As a user,
 # sudo asks for the password on a terminal; without one it must not need it (`sudo -n`).
@@ -33,6 +34,9 @@ if [ "${1:-}" != "--minimal" ]; then
   # scripts/servers.sh installs moto into a venv and Azurite with npm.
   python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
   command -v npm >/dev/null 2>&1 || need+=(npm)
+  # tests/install.rs: `systemd-analyze verify` on every unit, `man` on the installed pages.
+  command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+  command -v man >/dev/null 2>&1 || need+=(man-db)
 fi
 
 if [ ${#need[@]} -eq 0 ]; then

@@ -33,6 +33,7 @@
 //! - `retention` — keep-last/daily/weekly/... policies (pure); `prune` — `forget`
 //!   (tombstones), two-phase collection, leases and the floors a backup host cannot move.
 //! - `damage` — the register of copies found damaged, kept until a read proves them healthy.
+//! - `hooks` — commands and Healthchecks-style pings around backups, drills and audits.
 //! - `lock` — the local lock that makes an overlapping cron run of a backup job exit at once.
 //! - `error` — the error type and exit codes.
 
@@ -49,6 +50,7 @@ pub mod error;
 pub mod evidence;
 pub mod explore;
 pub mod format;
+pub mod hooks;
 pub mod keys;
 pub mod localfs;
 pub mod lock;

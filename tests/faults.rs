@@ -260,6 +260,7 @@ async fn a_stalled_store_is_cut_at_its_deadline_and_the_others_commit() {
         retries: 1,
         deadline: Some(Duration::from_secs(3)),
         concurrency: 4,
+        ..Tuning::default()
     };
     let (_, stuck) = w.faulty("stuck", plan, tuning);
     let started = Instant::now();

@@ -18,6 +18,7 @@ pub mod dryrun;
 mod health;
 pub mod job;
 pub mod marker;
+pub mod metrics;
 mod plan;
 pub mod reader;
 pub mod render;

@@ -9,7 +9,9 @@ use snapdrill::audit::{self, AuditOptions, AuditReport, ReadPolicy, read, render
 use snapdrill::config::Config;
 use snapdrill::localfs::atomic::{self, NewMode};
 
-use super::{Global, common, output};
+use snapdrill::hooks::Notifier;
+
+use super::{Global, common, notify, output};
 
 /// Arguments of `audit`.
 #[derive(Debug, clap::Args)]
@@ -41,7 +43,8 @@ pub(super) struct Args {
     /// Write a report (`.json` or `.md` by extension); repeatable.
     #[arg(long, value_name = "FILE")]
     report: Vec<PathBuf>,
-    /// Write a Prometheus textfile (atomically) for node_exporter.
+    /// Write a Prometheus textfile (atomically) for node_exporter (default: [metrics]
+    /// textfile_dir/snapdrill_audit.prom).
     #[arg(long, value_name = "FILE")]
     metrics_file: Option<PathBuf>,
     /// Print the report as JSON.
@@ -52,17 +55,37 @@ pub(super) struct Args {
     operator: Option<String>,
 }
 
+/// The audit between `[audit.hooks]`' start and end hooks.
 pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
     let config = common::load_config(global)?;
-    let opts = options(&config, &args)?;
-    let mut report = audit::run_config(&config, &opts).await?;
+    let notifier = Notifier::new("audit", None, &[&config.hooks.audit]);
+    let report = notify::around(&notifier, audit(global, &config, &args), |r| {
+        (
+            r.exit_code(),
+            render::text(r, true).trim_end().to_owned(),
+            None,
+            serde_json::to_value(r).ok(),
+        )
+    })
+    .await?;
+    Ok(report.exit_code())
+}
+
+async fn audit(global: &Global, config: &Config, args: &Args) -> Result<AuditReport> {
+    let opts = options(config, args)?;
+    let mut report = audit::run_config(config, &opts).await?;
     let command: Vec<String> = std::env::args().collect();
     report.provenance = Some(audit::provenance::Provenance::of(
-        &config,
+        config,
         args.operator.clone(),
         &command,
     ));
-    write_outputs(&report, &args)?;
+    let metrics = notify::metrics_path(
+        args.metrics_file.as_deref(),
+        config.metrics_dir.as_deref(),
+        "snapdrill_audit.prom",
+    );
+    write_outputs(&report, args, metrics.as_deref())?;
     if args.json {
         output::json(&report)?;
     } else {
@@ -70,14 +93,14 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
         output::result(&text, report.exit_code(), global.quiet);
     }
     if args.record {
-        let identities = common::load_identity(&config, args.identity.clone())?;
-        let (id, warnings) = audit::record::keep(&config, identities, &report).await?;
+        let identities = common::load_identity(config, args.identity.clone())?;
+        let (id, warnings) = audit::record::keep(config, identities, &report).await?;
         output::warnings(warnings, global.quiet);
         if !global.quiet && !args.json {
             println!("audit record {id} kept in the repository");
         }
     }
-    Ok(report.exit_code())
+    Ok(report)
 }
 
 /// Arguments of `audits`.
@@ -140,20 +163,14 @@ fn options(config: &Config, args: &Args) -> Result<AuditOptions> {
     })
 }
 
-fn write_outputs(r: &AuditReport, args: &Args) -> Result<()> {
+fn write_outputs(r: &AuditReport, args: &Args, metrics: Option<&std::path::Path>) -> Result<()> {
     for path in &args.report {
         let content = render::render_for(path, r).map_err(Error::Usage)?;
         atomic::write(path, content.as_bytes(), NewMode::Shared, false)
             .map_err(|e| Error::io("writing", path, e))?;
     }
-    if let Some(path) = &args.metrics_file {
-        atomic::write(
-            path,
-            render::prometheus(r).as_bytes(),
-            NewMode::Shared,
-            false,
-        )
-        .map_err(|e| Error::io("writing", path, e))?;
+    if let Some(path) = metrics {
+        notify::write_metrics(path, &render::prometheus(r))?;
     }
     Ok(())
 }

@@ -58,7 +58,9 @@ fn interrupted(signal: &str, code: i32) -> ! {
 /// Find and load the configuration.
 pub(super) fn load_config(global: &Global) -> Result<Config> {
     let path = Config::locate(global.config.as_deref())?;
-    Ok(Config::load(&path)?)
+    let mut config = Config::load(&path)?;
+    config.limit_bandwidth(global.limits.0, global.limits.1);
+    Ok(config)
 }
 
 /// Open the repository for `purpose` (the library decides which stores and keys), and

@@ -15,7 +15,9 @@ use snapdrill::restore::StageClock;
 use snapdrill::{Error, report};
 
 use super::common::SelectArgs;
-use super::{Global, common, output};
+use snapdrill::hooks::Notifier;
+
+use super::{Global, common, notify, output};
 
 /// Arguments of `restore-drill`.
 #[derive(Debug, clap::Args)]
@@ -65,7 +67,8 @@ pub(super) struct Args {
     /// Write a report (`.json`, `.md`, `.html` by extension); repeatable.
     #[arg(long, value_name = "FILE")]
     report: Vec<PathBuf>,
-    /// Write a Prometheus textfile (atomically) for node_exporter.
+    /// Write a Prometheus textfile (atomically) for node_exporter (default: [metrics]
+    /// textfile_dir/snapdrill_drill.prom).
     #[arg(long, value_name = "FILE")]
     metrics_file: Option<PathBuf>,
     /// Do not keep the evidence record in the repository.
@@ -111,9 +114,40 @@ fn options(config: &Config, args: &Args) -> Result<DrillOptions> {
     })
 }
 
+/// The drills between `[drill.hooks]`' start and end hooks.
 pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
-    let (config, room) = room(global, args.identity.clone())?;
-    let opts = options(&config, &args)?;
+    let config = common::load_config(global)?;
+    let notifier = Notifier::new("drill", None, &[&config.hooks.drill]);
+    let records = notify::around(
+        &notifier,
+        drills(global, config.clone(), &args),
+        |records| {
+            let summary: Vec<String> = records.iter().map(render::result_line).collect();
+            (
+                exit_code(records),
+                summary.join("\n"),
+                None,
+                serde_json::to_value(records).ok(),
+            )
+        },
+    )
+    .await?;
+    Ok(exit_code(&records))
+}
+
+/// The worst result of the drills as an exit code.
+fn exit_code(records: &[DrillRecord]) -> i32 {
+    records
+        .iter()
+        .map(|r| r.result)
+        .max_by_key(|r| r.severity())
+        .map_or(exit::OK, |r| r.exit_code())
+}
+
+async fn drills(global: &Global, config: Config, args: &Args) -> Result<Vec<DrillRecord>> {
+    let identities = common::load_identity(&config, args.identity.clone())?;
+    let room = Room::open(&config, identities)?;
+    let opts = options(&config, args)?;
     let which = match (&args.store, args.each_store) {
         (_, true) => Which::EachStore,
         (Some(name), false) => Which::Store(name.clone()),
@@ -139,18 +173,20 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<i32> {
                 label: plan.label.clone(),
                 stores: plan.stores.clone(),
             };
-            records.push(drill_one(global, &room, plan, set_opts, &args, start).await);
+            records.push(drill_one(global, &room, plan, set_opts, args, start).await);
         }
     }
-    write_outputs(&room, &records, &args, &report_options(&config, None)).await?;
+    let metrics = notify::metrics_path(
+        args.metrics_file.as_deref(),
+        config.metrics_dir.as_deref(),
+        "snapdrill_drill.prom",
+    );
+    let opts = report_options(&config, None);
+    write_outputs(&room, &records, args, metrics.as_deref(), &opts).await?;
     if args.json {
         output::json(&records)?;
     }
-    Ok(records
-        .iter()
-        .map(|r| r.result)
-        .max_by_key(|r| r.severity())
-        .map_or(exit::OK, |r| r.exit_code()))
+    Ok(records)
 }
 
 /// The drills' options, one per data set: `latest`, a day or a date-time without a job
@@ -251,10 +287,11 @@ async fn write_outputs(
     room: &Room,
     records: &[DrillRecord],
     args: &Args,
+    metrics: Option<&std::path::Path>,
     opts: &report::ReportOptions,
 ) -> Result<()> {
     let is_html = |p: &PathBuf| p.extension().is_some_and(|e| e == "html" || e == "htm");
-    let all = if args.metrics_file.is_some() || args.report.iter().any(is_html) {
+    let all = if metrics.is_some() || args.report.iter().any(is_html) {
         room.with_history(records).await?
     } else {
         records.to_vec()
@@ -264,7 +301,7 @@ async fn write_outputs(
         let content = report::render_for(path, shown, opts).map_err(Error::Usage)?;
         write(path, &content)?;
     }
-    if let Some(path) = &args.metrics_file {
+    if let Some(path) = metrics {
         write(path, &report::prometheus(&all))?;
     }
     Ok(())

@@ -19,6 +19,8 @@ mod keygen;
 mod keys;
 mod log;
 mod ls;
+mod manpages;
+mod notify;
 mod output;
 mod rekey;
 mod restore;
@@ -53,6 +55,14 @@ struct Cli {
     /// The log's lines: text, or json (one object each).
     #[arg(long, global = true, value_name = "FORMAT", default_value = "text")]
     log_format: log::Format,
+    /// Limit uploads to each store to RATE bytes per second (e.g. 20MiB), in place of its
+    /// `limit_upload`.
+    #[arg(long, global = true, value_name = "RATE", value_parser = snapdrill::units::parse_size)]
+    limit_upload: Option<u64>,
+    /// Limit downloads from each store to RATE bytes per second (e.g. 50MiB), in place of its
+    /// `limit_download`.
+    #[arg(long, global = true, value_name = "RATE", value_parser = snapdrill::units::parse_size)]
+    limit_download: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -112,6 +122,12 @@ enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+    /// Write one man page per command into DIR (for packagers: `make install`).
+    #[command(hide = true)]
+    Manpages {
+        /// The folder to write `snapdrill.1`, `snapdrill-backup.1`, ... into.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,6 +141,8 @@ pub(crate) struct Global {
     config: Option<PathBuf>,
     quiet: bool,
     verbose: u8,
+    /// `--limit-upload` and `--limit-download`, bytes per second.
+    limits: (Option<u64>, Option<u64>),
     /// When the process started: a drill's recovery time counts from here.
     started: std::time::Instant,
 }
@@ -154,6 +172,7 @@ pub(crate) fn main() -> i32 {
         config: cli.config,
         quiet: cli.quiet,
         verbose: cli.verbose,
+        limits: (cli.limit_upload, cli.limit_download),
         started,
     };
     if let Err(e) = log::init(cli.verbose, cli.log_file.as_deref(), cli.log_format) {
@@ -213,6 +232,7 @@ fn dispatch(global: &Global, command: Command) -> anyhow::Result<i32> {
             );
             Ok(exit::OK)
         }
+        Command::Manpages { dir } => manpages::run(help::with_examples(Cli::command()), &dir),
     }
 }
 

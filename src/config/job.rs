@@ -34,6 +34,7 @@ pub(super) struct RawJob {
     #[serde(default)]
     expect: Vec<String>,
     shrink_alert: Option<String>,
+    hooks: Option<super::hooks::RawHooks>,
 }
 
 /// One configured data set.
@@ -64,6 +65,8 @@ pub struct Job {
     pub check: Option<String>,
     /// Checks of the data before it is saved.
     pub health: Health,
+    /// Its own hooks and notify URLs, run besides `[hooks]`.
+    pub hooks: super::Hooks,
 }
 
 /// What a job checks of its data at backup time (docs/operations.md, "data-set health").
@@ -154,6 +157,7 @@ fn check_job(
     for e in &r.expect {
         check_relative("expect", e)?;
     }
+    let hooks = super::hooks::check_hooks("hooks", r.hooks)?;
     Ok(Job {
         name: r.name,
         paths: r.paths.into_iter().map(resolve).collect(),
@@ -175,6 +179,7 @@ fn check_job(
             expect: r.expect,
             shrink_alert,
         },
+        hooks,
     })
 }
 

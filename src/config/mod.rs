@@ -11,10 +11,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub mod hooks;
 pub mod job;
 pub mod places;
 pub mod report;
 
+pub use hooks::{HookSettings, Hooks};
 pub use job::{Health, Job};
 pub use places::{DEFAULT_FILE, ENV_VAR, Places};
 
@@ -40,6 +42,11 @@ struct RawConfig {
     prune: RawPrune,
     #[serde(default)]
     report: report::RawReport,
+    hooks: Option<hooks::RawHooks>,
+    #[serde(default)]
+    audit: hooks::RawAudit,
+    #[serde(default)]
+    metrics: hooks::RawMetrics,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -92,6 +99,8 @@ struct RawStore {
     retries: Option<u32>,
     deadline: Option<String>,
     concurrency: Option<usize>,
+    limit_upload: Option<String>,
+    limit_download: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -115,6 +124,7 @@ struct RawDrill {
     rto: Option<String>,
     rpo: Option<String>,
     every: Option<String>,
+    hooks: Option<hooks::RawHooks>,
 }
 
 /// One configured store.
@@ -203,6 +213,11 @@ pub struct Config {
     pub retention: crate::retention::Policy,
     /// Prune's safety margins.
     pub prune: PruneSettings,
+    /// Hooks and notify URLs of backups, drills and audits (a job's own are in its [`Job`]).
+    pub hooks: HookSettings,
+    /// `[metrics] textfile_dir`: where backups, drills and audits write their Prometheus
+    /// textfiles when no `--metrics-file` is given.
+    pub metrics_dir: Option<PathBuf>,
 }
 
 /// Prune's safety margins, all measured by the stores' own clocks.
@@ -304,6 +319,15 @@ impl Config {
         Ok(out)
     }
 
+    /// `--limit-upload` / `--limit-download`: these rates (bytes per second) for every
+    /// store, in place of their own.
+    pub fn limit_bandwidth(&mut self, upload: Option<u64>, download: Option<u64>) {
+        for s in &mut self.stores {
+            s.tuning.limit_upload = upload.or(s.tuning.limit_upload);
+            s.tuning.limit_download = download.or(s.tuning.limit_download);
+        }
+    }
+
     /// A warning when every store shares one site: one disaster could take every copy.
     pub fn geo_warning(&self) -> Option<String> {
         let sites: std::collections::HashSet<Option<&str>> =
@@ -357,6 +381,12 @@ impl Config {
             crate::keys::parse_signer(s).map_err(|e| bad(format!("[repository] {e}")))?;
         }
         let prune = prune_settings(raw.prune).map_err(bad)?;
+        let hooks = HookSettings {
+            backup: hooks::check_hooks("[hooks]", raw.hooks).map_err(bad)?,
+            drill: hooks::check_hooks("[drill.hooks]", raw.drill.hooks).map_err(bad)?,
+            audit: hooks::check_hooks("[audit.hooks]", raw.audit.hooks()).map_err(bad)?,
+        };
+        let metrics_dir = raw.metrics.textfile_dir(&resolve);
         let retention = retention_policy(raw.forget).map_err(bad)?;
         let jobs = all_jobs(raw.backup.paths, raw.jobs, &resolve, stores.len()).map_err(bad)?;
         let repository = raw.repository;
@@ -401,6 +431,8 @@ impl Config {
             report: raw.report.check().map_err(bad)?,
             retention,
             prune,
+            hooks,
+            metrics_dir,
         })
     }
 }
@@ -642,7 +674,20 @@ fn store_tuning(s: &RawStore) -> Result<Tuning, String> {
         retries: s.retries.unwrap_or(default.retries),
         deadline: duration("deadline", &s.deadline)?,
         concurrency,
+        limit_upload: rate(&s.name, "limit_upload", &s.limit_upload)?,
+        limit_download: rate(&s.name, "limit_download", &s.limit_download)?,
     })
+}
+
+/// `limit_upload = "20MiB"`: bytes per second.
+fn rate(store: &str, what: &str, v: &Option<String>) -> Result<Option<u64>, String> {
+    v.as_deref()
+        .map(|t| {
+            crate::units::parse_size(t).map_err(|e| {
+                format!("store '{store}': {what}: {e} (bytes per second, e.g. \"20MiB\")")
+            })
+        })
+        .transpose()
 }
 
 pub(crate) fn parse_require(v: Option<&toml::Value>, stores: usize) -> Result<Require, String> {

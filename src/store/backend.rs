@@ -35,11 +35,13 @@ use object_store::{
 
 use super::redact::Redactor;
 use super::retry::{Retrying, Tuning};
+use super::throttle::Throttled;
 use super::{Capabilities, ObjectInfo, PutMode, Store, StoreError, StoreErrorKind, StoreRef};
 
 pub use super::location::{Location, RemoteKind, parse_location, redact_url};
 
-/// Open a store with retries, timeouts and deadline applied (what commands use).
+/// Open a store with retries, timeouts, deadline and bandwidth limits applied (what
+/// commands use).
 pub fn open(
     name: &str,
     location: &Location,
@@ -48,7 +50,15 @@ pub fn open(
     create: bool,
 ) -> Result<StoreRef, StoreError> {
     let raw = open_raw(name, location, options, &tuning, create)?;
-    Ok(Arc::new(Retrying::new(raw, tuning)))
+    let store: StoreRef = Arc::new(Retrying::new(raw, tuning));
+    if tuning.limit_upload.is_none() && tuning.limit_download.is_none() {
+        return Ok(store);
+    }
+    Ok(Arc::new(Throttled::new(
+        store,
+        tuning.limit_upload,
+        tuning.limit_download,
+    )))
 }
 
 /// Open a store without the retry layer (tests wrap it in fault injection first).

@@ -11,6 +11,7 @@ pub mod human;
 pub mod location;
 pub mod redact;
 pub mod retry;
+pub mod throttle;
 
 use std::fmt;
 use std::sync::Arc;

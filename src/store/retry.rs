@@ -25,6 +25,10 @@ pub struct Tuning {
     pub deadline: Option<Duration>,
     /// Concurrent uploads.
     pub concurrency: usize,
+    /// Upload bandwidth in bytes per second, shared by every upload to the store.
+    pub limit_upload: Option<u64>,
+    /// Download bandwidth in bytes per second, shared by every download from the store.
+    pub limit_download: Option<u64>,
 }
 
 impl Default for Tuning {
@@ -34,6 +38,8 @@ impl Default for Tuning {
             retries: 3,
             deadline: None,
             concurrency: 8,
+            limit_upload: None,
+            limit_download: None,
         }
     }
 }
