@@ -480,3 +480,35 @@ fn a_bad_limit_names_the_store() {
     let out = env.run(&["--limit-upload", "0", "snapshots"]);
     assert_eq!(code(&out), 2, "{}", show(&out));
 }
+
+/// A dry run is a look, not a backup: no hook runs, no URL is pinged, no metrics are
+/// written — a monitoring system must not count it as a night's success.
+#[test]
+fn a_dry_run_runs_no_hook_pings_nothing_and_writes_no_metrics() {
+    let hc = Recorder::start();
+    let env = Env::new(&["tokyo"]);
+    env.tree("exports", &[("customers.csv", b"id\n1\n2\n")]);
+    let textfiles = env.p("textfiles");
+    fs::create_dir(&textfiles).unwrap();
+    append(
+        &env,
+        &format!(
+            "[metrics]\ntextfile_dir = \"{}\"\n\n\
+             [[job]]\nname = \"exports\"\npaths = [\"exports\"]\n\
+             [job.hooks]\non_start = \"{}\"\nnotify = [\"{}\"]\n",
+            textfiles.display(),
+            recording_hook(&env, "start"),
+            hc.url("/ping/dry")
+        ),
+    );
+    let out = env.run(&["backup", "--dry-run"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(hc.pings().is_empty(), "{:?}", hc.pings());
+    assert!(!env.p("start.env").exists(), "the start hook ran");
+    assert_eq!(fs::read_dir(&textfiles).unwrap().count(), 0);
+    // The same config, a real backup: the hook, the ping and the textfile (the test can fail).
+    env.ok(&["backup"]);
+    assert!(env.p("start.env").exists());
+    assert_eq!(hc.pings().len(), 2, "{:?}", hc.pings());
+    assert_eq!(fs::read_dir(&textfiles).unwrap().count(), 1);
+}
