@@ -120,21 +120,7 @@ fn summary_section(page: &mut String, records: &[DrillRecord], opts: &ReportOpti
         esc(l.h_summary),
         esc(&summary::line(records, &rows, opts))
     );
-    header(
-        page,
-        &[
-            l.c_data_set,
-            l.c_store,
-            l.c_verdict,
-            l.c_last_full,
-            l.c_result,
-            l.c_rto,
-            l.c_rpo,
-            l.c_due,
-            l.c_latest_audit,
-            l.c_reason,
-        ],
-    );
+    header(page, &l.summary_columns());
     for r in &rows {
         let full = r.full;
         let color = match r.verdict {

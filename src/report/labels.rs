@@ -97,6 +97,22 @@ pub(crate) struct Labels {
 }
 
 impl Labels {
+    /// The columns of the summary table (HTML and Markdown alike).
+    pub(crate) fn summary_columns(&self) -> [&'static str; 10] {
+        [
+            self.c_data_set,
+            self.c_store,
+            self.c_verdict,
+            self.c_last_full,
+            self.c_result,
+            self.c_rto,
+            self.c_rpo,
+            self.c_due,
+            self.c_latest_audit,
+            self.c_reason,
+        ]
+    }
+
     /// A result's label.
     pub(crate) fn result(&self, r: DrillResult) -> &'static str {
         let i = DrillResult::ALL.iter().position(|&x| x == r).unwrap_or(0);

@@ -65,21 +65,7 @@ fn summary_table(
         md_cell(&summary::line(records, rows, opts)),
         l.h_summary
     );
-    header(
-        md,
-        &[
-            l.c_data_set,
-            l.c_store,
-            l.c_verdict,
-            l.c_last_full,
-            l.c_result,
-            l.c_rto,
-            l.c_rpo,
-            l.c_due,
-            l.c_latest_audit,
-            l.c_reason,
-        ],
-    );
+    header(md, &l.summary_columns());
     for r in rows {
         let full = r.full;
         row(
