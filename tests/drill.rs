@@ -379,17 +379,7 @@ fn the_metrics_textfile_is_valid_prometheus_text() {
     ]);
     assert_eq!(code(&out), 0, "{}", show(&out));
     let text = fs::read_to_string(&metrics).unwrap();
-    let check = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(fs::File::open(&metrics).unwrap())
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
-    );
+    common::promtool(&metrics);
     let set = format!("{}/adhoc", snapdrill::hostname());
     assert_eq!(
         parse_exposition(&text)

@@ -7,12 +7,11 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use common::servers::Server;
-use common::{Env, code, random_bytes, show, stderr};
+use common::{Env, code, promtool, random_bytes, show, stderr};
 
 /// One request the recorder received.
 #[derive(Debug, Clone)]
@@ -336,21 +335,6 @@ fn hook_settings_are_checked_when_the_config_is_read() {
     let out = env.run(&["config", "check"]);
     assert_eq!(code(&out), 2, "{}", show(&out));
     assert!(stderr(&out).contains("[hooks] notify: 'ftp://example.com/x' is not an http(s) URL"));
-}
-
-/// `promtool check metrics` on a file; its complaints on failure.
-fn promtool(path: &std::path::Path) {
-    let check = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(fs::File::open(path).unwrap())
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
-    );
 }
 
 /// `name{labels} value` lines of a textfile.

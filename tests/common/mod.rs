@@ -474,3 +474,19 @@ pub(crate) fn sha256_file(path: &Path) -> String {
     }
     hex::encode(h.finalize())
 }
+
+/// `promtool check metrics` on a textfile: fails the test with its complaints.
+#[allow(dead_code)]
+pub(crate) fn promtool(path: &Path) {
+    let check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(path).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
