@@ -51,12 +51,15 @@ fn the_same_tree_twice_adds_no_chunk_and_reads_nothing() {
     assert_eq!(count(&second, "bytes"), total);
     assert_eq!(env.chunk_objects("a"), objects_a);
     assert_eq!(env.chunk_objects("b"), objects_b);
+    // The cache the second run wrote still holds what it reused (moved, not lost).
+    let third = env.backup_json(&[]);
+    assert_eq!(count(&third, "bytes_read"), 0, "{third}");
 
     let forced = env.backup_json(&["--force-read"]);
     assert_eq!(count(&forced, "bytes_read"), total, "{forced}");
     assert_eq!(count(&forced, "chunks_new"), 0, "{forced}");
     assert_eq!(env.chunk_objects("a"), objects_a);
-    assert_eq!(env.snapshot_ids().len(), 3);
+    assert_eq!(env.snapshot_ids().len(), 4);
 }
 
 /// Write `len` pseudo-random bytes to `path` (appending if `append`).

@@ -269,7 +269,7 @@ async fn run_marked(
     run.phase(&opts.job, format_args!("read and uploaded {bytes_read} B"));
     run.ensure_a_store()?;
     let assembled = assemble::assemble(
-        &plan,
+        &mut plan,
         &results,
         &repo.config.repository_id,
         &run.snapshot_id,
