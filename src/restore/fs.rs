@@ -71,12 +71,6 @@ pub fn ensure_dirs(tree: &mut DirTree, rel: &[u8]) -> Result<()> {
         .map_err(|e| on_the_way(tree, rel, e))
 }
 
-/// Make the directories above a file entry, where a restore that streams its entries meets
-/// them (a planned restore made them all first; then this only walks the open chain).
-pub fn ensure_parent(tree: &mut DirTree, entry: &Entry) -> Result<()> {
-    ensure_dirs(tree, split_parent(&entry.path.0).0)
-}
-
 /// A random temp name of snapdrill's own shape (`.snapdrill-<16 hex>.tmp`).
 fn temp_name() -> Vec<u8> {
     let mut r = [0u8; 8];
@@ -104,7 +98,7 @@ pub struct PendingFile {
 }
 
 impl PendingFile {
-    /// Create the temp file in the entry's directory (already made by [`ensure_dirs`]).
+    /// Create the temp file in the entry's directory (made by [`where_to`] when missing).
     pub fn create(tree: &mut DirTree, entry: &Entry) -> Result<Self> {
         let (dir, path) = where_to(tree, entry)?;
         Self::create_in(dir, path, Check::new(entry))
@@ -197,12 +191,13 @@ impl PendingFile {
     }
 }
 
-/// The directory a file entry goes into (opened through the tree, never following a link)
-/// and its path for messages.
+/// The directory a file entry goes into (opened through the tree, never following a link;
+/// made when missing — a restore that streams its entries meets directories there) and
+/// its path for messages.
 pub fn where_to(tree: &mut DirTree, entry: &Entry) -> Result<(Arc<OwnedFd>, PathBuf)> {
     let (parent, _) = split_parent(&entry.path.0);
     let dir = tree
-        .dir(parent, false)
+        .dir(parent, true)
         .map_err(|e| on_the_way(tree, parent, e))?;
     Ok((dir, tree.display(&entry.path.0)))
 }
@@ -332,11 +327,8 @@ pub fn make_symlink(tree: &mut DirTree, entry: &Entry) -> Result<()> {
         .as_ref()
         .map(|t| t.0.clone())
         .unwrap_or_default();
-    let (parent, name) = split_parent(&entry.path.0);
-    let dir = tree
-        .dir(parent, false)
-        .map_err(|e| on_the_way(tree, parent, e))?;
-    let path = tree.display(&entry.path.0);
+    let (_, name) = split_parent(&entry.path.0);
+    let (dir, path) = where_to(tree, entry)?;
     let tmp = temp_name();
     let _registered = cleanup::file(dir.clone(), &tmp)
         .ok_or_else(|| Error::fatal("interrupted: no new file is written"))?;

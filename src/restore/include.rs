@@ -33,6 +33,11 @@ pub struct PathGlobs {
 }
 
 impl PathGlobs {
+    /// Does a restore limited by these globs take `path`? Every path when there are none.
+    pub fn takes(&self, path: &[u8]) -> bool {
+        self.is_empty() || self.selected(path)
+    }
+
     /// Compile `patterns`; `option` names them in errors (`--include`, `find`).
     pub fn new(patterns: &[String], option: &str) -> Result<Self> {
         let mut names = GlobSetBuilder::new();

@@ -247,22 +247,22 @@ impl<'o> Selection<'o> {
     }
 
     fn takes(&self, e: &Entry) -> bool {
-        (self.globs.is_empty() || self.globs.selected(&e.path.0))
+        self.globs.takes(&e.path.0)
             && self
                 .only
                 .is_none_or(|only| e.kind == EntryKind::File && only.contains(&e.path.0))
     }
+}
 
-    /// Globs that selected nothing are a mistake to report, not an empty restore.
-    fn check_matched(&self, entries: u64, snapshot_id: &str, opts: &RestoreOptions) -> Result<()> {
-        if self.globs.is_empty() || entries > 0 {
-            return Ok(());
-        }
-        Err(Error::Usage(format!(
-            "no path in snapshot {snapshot_id} matches {} (a pattern without `/` matches a name at any depth, one with `/` the path from the snapshot's root); `snapdrill ls SNAPSHOT` shows the paths",
-            opts.include.join(", ")
-        )))
+/// Globs that selected nothing are a mistake to report, not an empty restore.
+fn check_matched(globs: &PathGlobs, entries: u64, snapshot_id: &str) -> Result<()> {
+    if globs.is_empty() || entries > 0 {
+        return Ok(());
     }
+    Err(Error::Usage(format!(
+        "no path in snapshot {snapshot_id} matches {} (a pattern without `/` matches a name at any depth, one with `/` the path from the snapshot's root); `snapdrill ls SNAPSHOT` shows the paths",
+        globs.patterns().join(", ")
+    )))
 }
 
 fn plan(manifest: &mut Manifest, opts: &RestoreOptions) -> Result<Plan> {
@@ -284,7 +284,7 @@ fn plan(manifest: &mut Manifest, opts: &RestoreOptions) -> Result<Plan> {
         }
     }
     let taken = p.dirs.len() + p.files.len() + p.symlinks.len();
-    selection.check_matched(taken as u64, &manifest.snapshot_id, opts)?;
+    check_matched(&selection.globs, taken as u64, &manifest.snapshot_id)?;
     p.files.sort_by_key(|e| e.offset);
     p.chunks = chunks_for(manifest, &p.files.iter().collect::<Vec<_>>());
     Ok(p)
@@ -570,7 +570,6 @@ fn finish_tree(tree: &mut DirTree, dirs: &[Entry], symlinks: &[Entry]) -> Result
         fs::ensure_dirs(tree, &d.path.0)?;
     }
     for s in symlinks {
-        fs::ensure_parent(tree, s)?;
         fs::make_symlink(tree, s)?;
     }
     let mut dirs: Vec<&Entry> = dirs.iter().collect();

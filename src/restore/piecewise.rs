@@ -17,8 +17,8 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use super::{
-    Fetcher, Opened, PathGlobs, Planned, RestoreOptions, RestoreReport, Selection, Sources,
-    StageClock, dedup_key, finish_tree, prepare_target, stream,
+    Fetcher, Opened, PathGlobs, Planned, RestoreOptions, RestoreReport, Sources, StageClock,
+    check_matched, dedup_key, finish_tree, prepare_target, stream,
 };
 use crate::error::{Error, Result};
 use crate::format::commit::Commit;
@@ -43,6 +43,9 @@ pub struct Piecewise {
     /// read: what is held is the ciphertext, about 65 bytes a file).
     sealed: bytes::Bytes,
     identities: Arc<Identities>,
+    /// The `--include` globs it was opened with: what the outline counted and the restore
+    /// takes.
+    globs: Arc<PathGlobs>,
     outline: Outline,
     dedup: [u8; 32],
     sources: Sources,
@@ -108,17 +111,13 @@ pub async fn open_piecewise(
 ) -> Result<Piecewise> {
     let dedup = dedup_key(repo, &identities)?;
     let globs = Arc::new(PathGlobs::new(include, "--include")?);
-    let (c, ids) = (commit.clone(), identities.clone());
+    let (c, ids, g) = (commit.clone(), identities.clone(), globs.clone());
     let fetched = repo
         .fetch_verified(&commit.manifest, move |bytes| {
-            let selection = Selection {
-                globs: (*globs).clone(),
-                only: None,
-            };
             let mut outline = Outline::default();
             let mut open = || text(&bytes, &ids);
             let see = &mut |e: &Entry| {
-                if selection.takes(e) {
+                if g.takes(&e.path.0) {
                     outline.see(e);
                 }
             };
@@ -134,6 +133,7 @@ pub async fn open_piecewise(
         header: Arc::new(header),
         sealed,
         identities,
+        globs,
         outline,
         dedup,
         sources,
@@ -174,6 +174,7 @@ fn bad(e: String) -> Error {
 
 /// Restore `p` into `opts.target` (or only verify it) with the entries read as the restore
 /// goes; what [`super::run`] does, in memory that does not grow with the number of files.
+/// What it takes is what `p` was opened with (`opts.include` is not read again).
 pub async fn run_piecewise(
     repo: &Repository,
     p: Piecewise,
@@ -185,8 +186,7 @@ pub async fn run_piecewise(
         return super::run(repo, p.into_whole()?, identities, opts, clock).await;
     }
     let started = Instant::now();
-    let selection = Selection::new(opts)?;
-    selection.check_matched(p.outline.entries(), &p.header.snapshot_id, opts)?;
+    check_matched(&p.globs, p.outline.entries(), &p.header.snapshot_id)?;
     clock.set_planned(Planned {
         files: p.outline.files,
         bytes: p.outline.bytes,
@@ -197,7 +197,7 @@ pub async fn run_piecewise(
     };
     let (files_tx, files_rx) = sync_channel::<Entry>(FILES_AHEAD);
     let (ks_tx, ks_rx) = mpsc::channel::<usize>(CHUNKS_AHEAD);
-    let parser = start_reader(&p, &selection, files_tx, ks_tx);
+    let parser = start_reader(&p, files_tx, ks_tx);
     let ks = futures::stream::unfold(
         ks_rx,
         |mut rx| async move { rx.recv().await.map(|k| (k, rx)) },
@@ -245,23 +245,14 @@ pub async fn run_piecewise(
 /// Start the second pass ([`hand_out`]) on a blocking thread.
 fn start_reader(
     p: &Piecewise,
-    selection: &Selection,
     files: std::sync::mpsc::SyncSender<Entry>,
     ks: mpsc::Sender<usize>,
 ) -> tokio::task::JoinHandle<Result<(Vec<Entry>, Vec<Entry>)>> {
     let (header, sealed, ids) = (p.header.clone(), p.sealed.clone(), p.identities.clone());
-    let selection = Selection {
-        globs: selection.globs.clone(),
-        only: None,
-    };
+    let globs = p.globs.clone();
     tokio::task::spawn_blocking(move || {
-        hand_out(
-            &header,
-            text(&sealed, &ids).map_err(bad)?,
-            &selection,
-            files,
-            ks,
-        )
+        let text = text(&sealed, &ids).map_err(bad)?;
+        hand_out(&header, text, &globs, files, ks)
     })
 }
 
@@ -272,7 +263,7 @@ fn start_reader(
 fn hand_out(
     header: &Manifest,
     text: impl std::io::Read,
-    selection: &Selection,
+    globs: &PathGlobs,
     files: std::sync::mpsc::SyncSender<Entry>,
     ks: mpsc::Sender<usize>,
 ) -> Result<(Vec<Entry>, Vec<Entry>)> {
@@ -280,26 +271,26 @@ fn hand_out(
     let (mut dirs, mut symlinks, mut last) = (Vec::new(), Vec::new(), None::<usize>);
     let stopped = || "the restore stopped".to_string();
     let read = streamed::for_each_entry(text, &mut |e| {
-        if !selection.takes(&e) {
+        if !globs.takes(&e.path.0) {
             return Ok(());
         }
         match e.kind {
             EntryKind::Dir => dirs.push(e),
             EntryKind::Symlink => symlinks.push(e),
             EntryKind::File => {
-                let needs: Vec<usize> = match e.file_size() {
-                    0 => Vec::new(),
-                    _ => header
-                        .chunk_ranges(&offsets, &e)
-                        .map(|(k, _, _)| k)
-                        .collect(),
+                // Its chunks are consecutive: the range past those already handed over.
+                let mut ks_of = header.chunk_ranges(&offsets, &e).map(|(k, _, _)| k);
+                let needs = match (e.file_size(), ks_of.next()) {
+                    (0, _) | (_, None) => 0..0,
+                    (_, Some(first)) => {
+                        let end = ks_of.last().unwrap_or(first) + 1;
+                        last.map_or(first, |l| first.max(l + 1))..end
+                    }
                 };
                 files.send(e).map_err(|_| stopped())?;
                 for k in needs {
-                    if last.is_none_or(|l| k > l) {
-                        ks.blocking_send(k).map_err(|_| stopped())?;
-                        last = Some(k);
-                    }
+                    ks.blocking_send(k).map_err(|_| stopped())?;
+                    last = Some(k);
                 }
             }
         }

@@ -62,7 +62,9 @@ pub(super) fn feed<S: FileSink>(
         }
     };
     // Empty files first (a tar stream lists them before the large ones), then stream order.
-    let mut none = mpsc::channel(1).1;
-    cut(&mut none, &mut empty.into_iter(), &mut on)?;
+    for f in empty {
+        on(Cut::Begin(&f))?;
+        on(Cut::End(f))?;
+    }
     cut(&mut rx, &mut full.into_iter(), &mut on)
 }

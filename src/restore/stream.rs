@@ -366,7 +366,8 @@ enum Current {
 
 /// Consume `(stream offset, plaintext)` in order and cut it into `files` (in offset
 /// order; a list, or entries parsed as the restore goes, pulled only as the stream needs
-/// them). With a `target`, files are placed there, their directories made on the way;
+/// them). With a `target`, files are placed there ([`fs::where_to`] makes their
+/// directories on the way);
 /// without, they are only verified. Returns the content bytes restored.
 pub(super) fn consume(
     mut target: Option<DirTree>,
@@ -390,13 +391,9 @@ pub(super) fn consume(
     let cut = cut(&mut rx, &mut files, |piece| match piece {
         Cut::Begin(f) => {
             let small = writers.is_some() && f.file_size() <= SMALL_FILE;
-            current = Some(match (small, target.as_mut()) {
-                (true, _) => Current::Gathering(Vec::with_capacity(f.file_size() as usize)),
-                (false, Some(tree)) => {
-                    fs::ensure_parent(tree, f)?;
-                    Current::Streaming(Pending::open(Some(tree), f)?)
-                }
-                (false, None) => Current::Streaming(Pending::open(None, f)?),
+            current = Some(match small {
+                true => Current::Gathering(Vec::with_capacity(f.file_size() as usize)),
+                false => Current::Streaming(Pending::open(target.as_mut(), f)?),
             });
             Ok(())
         }
@@ -413,7 +410,6 @@ pub(super) fn consume(
             Current::Streaming(p) => finisher.finish(p, entry),
             Current::Gathering(data) => {
                 let tree = target.as_mut().expect("gathering writes to a target");
-                fs::ensure_parent(tree, &entry)?;
                 let (dir, path) = fs::where_to(tree, &entry)?;
                 writers.as_ref().expect("a pool").send(Job {
                     dir,
