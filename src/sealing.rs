@@ -219,13 +219,7 @@ pub fn decrypt<'a>(
     identities: impl Iterator<Item = &'a dyn age::Identity>,
     limit: u64,
 ) -> Result<Vec<u8>, SealError> {
-    check_header(sealed)?;
-    let decryptor =
-        age::Decryptor::new_buffered(sealed).map_err(|e| SealError::Decrypt(e.to_string()))?;
-    let mut reader = decryptor.decrypt(identities).map_err(|e| match e {
-        age::DecryptError::NoMatchingKeys => SealError::NoMatchingKey,
-        other => SealError::Decrypt(other.to_string()),
-    })?;
+    let mut reader = decrypting(sealed, identities)?;
     let mut out = Vec::with_capacity(sealed.len().min(limit as usize));
     (&mut reader)
         .take(limit + 1)
@@ -237,6 +231,20 @@ pub fn decrypt<'a>(
         )));
     }
     Ok(out)
+}
+
+/// An age file's plaintext as a stream, after the header checks and the key agreement.
+fn decrypting<'s, 'a>(
+    sealed: &'s [u8],
+    identities: impl Iterator<Item = &'a dyn age::Identity>,
+) -> Result<age::stream::StreamReader<&'s [u8]>, SealError> {
+    check_header(sealed)?;
+    let decryptor =
+        age::Decryptor::new_buffered(sealed).map_err(|e| SealError::Decrypt(e.to_string()))?;
+    decryptor.decrypt(identities).map_err(|e| match e {
+        age::DecryptError::NoMatchingKeys => SealError::NoMatchingKey,
+        other => SealError::Decrypt(other.to_string()),
+    })
 }
 
 /// Most recipient stanzas an object's header may hold: snapdrill writes one per
@@ -313,14 +321,7 @@ pub fn opening<'s, 'a>(
     identities: impl Iterator<Item = &'a dyn age::Identity>,
     limit: u64,
 ) -> Result<Box<dyn Read + 's>, SealError> {
-    check_header(sealed)?;
-    let decryptor =
-        age::Decryptor::new_buffered(sealed).map_err(|e| SealError::Decrypt(e.to_string()))?;
-    let reader = decryptor.decrypt(identities).map_err(|e| match e {
-        age::DecryptError::NoMatchingKeys => SealError::NoMatchingKey,
-        other => SealError::Decrypt(other.to_string()),
-    })?;
-    let decoder = zstd::stream::read::Decoder::new(reader)
+    let decoder = zstd::stream::read::Decoder::new(decrypting(sealed, identities)?)
         .map_err(|e| SealError::Decompress(e.to_string()))?;
     Ok(Box::new(Limited {
         inner: decoder,
