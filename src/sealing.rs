@@ -4,7 +4,7 @@
 //! (restic #4523: a compression bug silently corrupted data), and always finishes the age
 //! stream. Opening bounds every decompression by the size the signed manifest promises.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -165,8 +165,19 @@ pub fn seal(
 
 /// Encrypt to every recipient (age v1 binary format).
 pub fn encrypt(data: &[u8], recipients: &[age::x25519::Recipient]) -> Result<Vec<u8>, SealError> {
+    encrypt_from(&mut &data[..], data.len(), recipients)
+}
+
+/// [`encrypt`] of `len` bytes read from `source` (a spooled manifest is never held in
+/// plaintext).
+pub fn encrypt_from(
+    source: &mut dyn Read,
+    len: usize,
+    recipients: &[age::x25519::Recipient],
+) -> Result<Vec<u8>, SealError> {
     encrypt_dyn(
-        data,
+        source,
+        len,
         recipients.iter().map(|r| r as &dyn age::Recipient),
         recipients.len(),
     )
@@ -183,7 +194,8 @@ pub fn encrypt_to_keys(
         .map(|r| r.to_age())
         .collect::<crate::error::Result<Vec<_>>>()?;
     encrypt_dyn(
-        data,
+        &mut &data[..],
+        data.len(),
         boxed.iter().map(|r| r.as_ref() as &dyn age::Recipient),
         boxed.len(),
     )
@@ -191,7 +203,8 @@ pub fn encrypt_to_keys(
 }
 
 fn encrypt_dyn<'a>(
-    data: &[u8],
+    source: &mut dyn Read,
+    len: usize,
     recipients: impl Iterator<Item = &'a dyn age::Recipient>,
     count: usize,
 ) -> Result<Vec<u8>, SealError> {
@@ -199,13 +212,11 @@ fn encrypt_dyn<'a>(
         .map_err(|e| SealError::Seal(format!("age: {e}")))?;
     // Header (~100 bytes + ~200 per recipient) and a 16-byte tag per 64 KiB: reserve it all
     // up front, as a reallocation would copy the whole object.
-    let mut out = Vec::with_capacity(data.len() + data.len() / 4096 + 1024 + 256 * count);
+    let mut out = Vec::with_capacity(len + len / 4096 + 1024 + 256 * count);
     let mut writer = encryptor
         .wrap_output(&mut out)
         .map_err(|e| SealError::Seal(format!("age: {e}")))?;
-    writer
-        .write_all(data)
-        .map_err(|e| SealError::Seal(format!("age: {e}")))?;
+    std::io::copy(source, &mut writer).map_err(|e| SealError::Seal(format!("age: {e}")))?;
     // finish() writes the last, tagged chunk: without it the object never decrypts.
     writer
         .finish()

@@ -1,45 +1,47 @@
-//! Reading the plan and assembling the manifest: the reader's chunks go to the uploader as
-//! they come; then every slot of the plan becomes an entry, with the content's offset in the
-//! snapshot's stream and the metadata the content read belongs to.
+//! Reading and assembling, in one pass in manifest order: the reader thread's chunks go to
+//! the uploader as they come, and each piece it hands over becomes manifest entries —
+//! written at once to the streamed manifest, with the content's offset in the snapshot's
+//! stream and the metadata the content read belongs to — and a segment of the new files
+//! cache. Nothing per file is held once its entry is written.
 
-use std::collections::HashMap;
+use std::fs::File;
+use std::io::BufWriter;
 use std::time::SystemTime;
 
 use tokio::sync::mpsc;
 
-use super::cache::{CachedFile, CachedSegment};
-use super::plan::{Plan, PlanSeg, Slot, plain_entry};
-use super::reader::{self, FileOutcome, ReadJob, ReaderMsg, SegmentResult};
+use super::cache::{CacheWriter, CachedFile, CachedSegment};
+use super::health::Baseline;
+use super::plan::{Piece, PlanSeg, Slot, plain_entry};
+use super::reader::{self, FileOutcome, ReaderMsg, SegmentResult, Work};
 use super::upload::Uploader;
 use super::{BackupOptions, Progress};
 use crate::error::{Error, Result};
+use crate::format::writer::ManifestWriter;
 use crate::format::{
     self,
     commit::Summary,
+    limits,
     manifest::{Entry, EntryKind, Manifest, WirePath},
 };
 use crate::source::Skipped;
 
+/// Plan, read and upload everything `work` names, handing each piece to `assembler`; the
+/// bytes read.
 pub(super) async fn read_and_upload(
-    jobs: Vec<ReadJob>,
+    work: Work,
     chunking: crate::format::repo_config::Chunking,
     dedup: [u8; 32],
     uploader: &mut Uploader,
     progress: &(dyn Fn(Progress) + Send + Sync),
-    plan: &Plan,
-) -> Result<(HashMap<usize, SegmentResult>, u64)> {
-    let reused: u64 = plan
-        .segs
-        .iter()
-        .filter(|s| s.reuse.is_some())
-        .flat_map(|s| s.files.iter().map(|f| f.1.size))
-        .sum();
+    bytes_total: u64,
+    assembler: &mut Assembler,
+) -> Result<u64> {
     let (tx, mut rx) = mpsc::channel(2);
-    let reader = reader::spawn(jobs, chunking, dedup, tx);
-    let mut results = HashMap::new();
+    let reader = reader::spawn(work, chunking, dedup, tx);
     let mut p = Progress {
-        bytes_done: reused,
-        bytes_total: plan.bytes_total,
+        bytes_done: 0,
+        bytes_total,
         chunks_new: 0,
     };
     let mut bytes_read = 0;
@@ -60,8 +62,15 @@ pub(super) async fn read_and_upload(
                     break;
                 }
             }
-            ReaderMsg::Segment(r) => {
-                results.insert(r.seg, r);
+            ReaderMsg::Piece(piece, result) => {
+                if let Some(c) = &piece.seg.reuse {
+                    p.bytes_done += c.files.iter().map(|f| f.size).sum::<u64>();
+                    progress(p);
+                }
+                if let Err(e) = assembler.piece(piece, result.as_ref()) {
+                    failure = Some(e);
+                    break;
+                }
             }
             ReaderMsg::Failed(e) => {
                 failure = Some(e);
@@ -75,148 +84,215 @@ pub(super) async fn read_and_upload(
         return Err(e);
     }
     uploader.finish().await?;
-    Ok((results, bytes_read))
+    Ok(bytes_read)
 }
 
+/// What a run assembled: the manifest, spooled, and what it says.
 pub(super) struct Assembled {
-    pub(super) manifest: Manifest,
+    /// The manifest's JSON, zstd-compressed, in an unlinked temporary file.
+    pub(super) manifest: File,
+    /// The manifest's header and chunk stream (no entries: they are in the file).
+    pub(super) head: Manifest,
     pub(super) summary: Summary,
-    pub(super) cache_segments: Vec<CachedSegment>,
+    /// The new files cache, committed once the snapshot is.
+    pub(super) cache: Option<CacheWriter>,
     pub(super) bytes_unchanged: u64,
     /// Snapshot paths of files that changed while read (twice).
     pub(super) changed: Vec<String>,
+    /// Files that could not be read.
+    pub(super) skipped: Vec<Skipped>,
+    /// The data set's measures for the next `shrink_alert` check.
+    pub(super) baseline: Baseline,
+    /// Why the new files cache could not be written, when it could not.
+    pub(super) cache_problem: Option<String>,
 }
 
-/// The manifest of what was read: files that could not be read go to `skipped`.
-pub(super) fn assemble(
-    plan: &mut Plan,
-    results: &HashMap<usize, SegmentResult>,
-    repository_id: &str,
-    snapshot_id: &str,
-    time: SystemTime,
-    opts: &BackupOptions,
-    skipped: &mut Vec<Skipped>,
-) -> Result<Assembled> {
-    let mut manifest = Manifest::new(repository_id, snapshot_id, &format::format_time(time));
-    manifest.sources = opts
-        .paths
-        .iter()
-        .map(|p| WirePath(p.as_os_str().as_encoded_bytes().to_vec()))
-        .chain(
-            opts.stream
-                .iter()
-                .map(|s| WirePath(format!("-{}", s.name).into_bytes())),
+impl Assembled {
+    /// Replace the job's files cache with the one this run wrote (once the snapshot is
+    /// committed); a warning when it could not be written.
+    pub(super) fn commit_cache(&mut self) -> Option<String> {
+        let problem = match (self.cache_problem.take(), self.cache.take()) {
+            (Some(problem), _) => problem,
+            (None, Some(cache)) => cache.finish().err()?.to_string(),
+            (None, None) => return None,
+        };
+        Some(format!("could not write the files cache: {problem}"))
+    }
+}
+
+/// Turns pieces into manifest entries and cache segments, in order.
+pub(super) struct Assembler {
+    writer: ManifestWriter<BufWriter<File>>,
+    stream_len: u64,
+    out: Assembled,
+}
+
+impl Assembler {
+    /// A new manifest of this run, compressed at `level` into a temporary file; `cache`:
+    /// where the new files cache goes.
+    pub(super) fn new(
+        repository_id: &str,
+        snapshot_id: &str,
+        time: SystemTime,
+        opts: &BackupOptions,
+        cache: Option<CacheWriter>,
+    ) -> Result<Assembler> {
+        let mut head = Manifest::new(repository_id, snapshot_id, &format::format_time(time));
+        head.sources = opts
+            .paths
+            .iter()
+            .map(|p| WirePath(p.as_os_str().as_encoded_bytes().to_vec()))
+            .chain(
+                opts.stream
+                    .iter()
+                    .map(|s| WirePath(format!("-{}", s.name).into_bytes())),
+            )
+            .collect();
+        let spool = |e: std::io::Error| {
+            Error::fatal(format!(
+                "cannot write the manifest to a temporary file (TMPDIR): {e}"
+            ))
+        };
+        let file = tempfile::tempfile().map_err(spool)?;
+        let writer = ManifestWriter::new(
+            BufWriter::with_capacity(256 << 10, file.try_clone().map_err(spool)?),
+            opts.compression,
+            &head,
         )
-        .collect();
-    let stream = stream_chunks(plan, results, &mut manifest)?;
-    let mut summary = Summary::default();
-    let mut changed = Vec::new();
-    for slot in &plan.slots {
-        let entry = match slot {
-            Slot::Entry(e) => (**e).clone(),
-            Slot::File { seg, idx } => {
-                match file_entry(plan, results, *seg, *idx, stream.base[*seg]) {
-                    Ok(e) => {
-                        if e.changed {
-                            changed.push(e.path.display());
-                        }
-                        e
-                    }
-                    Err(Some(skip)) => {
-                        skipped.push(skip);
-                        continue;
-                    }
-                    Err(None) => continue,
-                }
+        .map_err(spool)?;
+        Ok(Assembler {
+            writer,
+            stream_len: 0,
+            out: Assembled {
+                manifest: file,
+                head,
+                summary: Summary::default(),
+                cache,
+                bytes_unchanged: 0,
+                changed: Vec::new(),
+                skipped: Vec::new(),
+                baseline: Baseline::default(),
+                cache_problem: None,
+            },
+        })
+    }
+
+    /// The entries of the next piece, and its segment in the new cache.
+    pub(super) fn piece(&mut self, piece: Piece, result: Option<&SegmentResult>) -> Result<()> {
+        let base = self.stream_len;
+        let chunks = match (&piece.seg.reuse, result) {
+            (Some(c), _) => &c.chunks[..],
+            (None, Some(r)) => &r.chunks[..],
+            (None, None) if piece.seg.files.is_empty() => &[],
+            (None, None) => {
+                return Err(Error::fatal(
+                    "internal error: a segment was neither read nor reused",
+                ));
             }
         };
-        match entry.kind {
+        self.stream_len += chunks.iter().map(|c| c.size).sum::<u64>();
+        self.out.head.chunks.extend_from_slice(chunks);
+        for slot in &piece.slots {
+            let entry = match slot {
+                Slot::Entry(e) => (**e).clone(),
+                Slot::File(idx) => match file_entry(&piece.seg, result, *idx, base) {
+                    Ok(e) => e,
+                    Err(skip) => {
+                        self.out.skipped.push(skip);
+                        continue;
+                    }
+                },
+            };
+            self.write(&entry)?;
+        }
+        self.cache(&piece.seg, result);
+        Ok(())
+    }
+
+    /// Count and write one entry.
+    fn write(&mut self, e: &Entry) -> Result<()> {
+        let summary = &mut self.out.summary;
+        match e.kind {
             EntryKind::Dir => summary.dirs += 1,
             EntryKind::Symlink => summary.symlinks += 1,
             EntryKind::File => {
                 summary.files += 1;
-                summary.bytes += entry.file_size();
+                summary.bytes += e.file_size();
+                if e.changed {
+                    self.out.changed.push(e.path.display());
+                }
+                self.out.baseline.add(e);
             }
         }
-        manifest.entries.push(entry);
-    }
-    let mut cache_segments = stream.cache_segments;
-    // The reused segments move from the plan into the new cache once their entries are
-    // made: cloned, a million-file run cost ~200 MB more at the backup's peak.
-    for (at, i) in stream.reused {
-        if let Some(c) = plan.segs[i].reuse.take() {
-            cache_segments[at] = c;
+        self.writer.entry(e).map_err(|e| {
+            Error::fatal(format!(
+                "cannot write the manifest to a temporary file (TMPDIR): {e}"
+            ))
+        })?;
+        if self.writer.bytes() > limits::MANIFEST {
+            return Err(Error::fatal(format!(
+                "the manifest would be more than the {} bytes a reader accepts; back up fewer files per snapshot",
+                limits::MANIFEST
+            )));
         }
+        Ok(())
     }
-    Ok(Assembled {
-        manifest,
-        summary,
-        cache_segments,
-        bytes_unchanged: stream.bytes_unchanged,
-        changed,
-    })
-}
 
-/// The snapshot's content stream, segment after segment.
-struct Stream {
-    /// Where each segment starts in the stream.
-    base: Vec<u64>,
-    cache_segments: Vec<CachedSegment>,
-    /// Reused segments: their place in `cache_segments` (empty until the plan hands them
-    /// over) and their index in the plan.
-    reused: Vec<(usize, usize)>,
-    bytes_unchanged: u64,
-}
-
-fn stream_chunks(
-    plan: &Plan,
-    results: &HashMap<usize, SegmentResult>,
-    manifest: &mut Manifest,
-) -> Result<Stream> {
-    let mut stream = Stream {
-        base: Vec::with_capacity(plan.segs.len()),
-        cache_segments: Vec::new(),
-        reused: Vec::new(),
-        bytes_unchanged: 0,
-    };
-    for (i, seg) in plan.segs.iter().enumerate() {
-        stream.base.push(manifest.stream_len());
-        let chunks = match (&seg.reuse, results.get(&i)) {
-            (Some(c), _) => {
-                stream.bytes_unchanged += c.files.iter().map(|f| f.size).sum::<u64>();
-                stream.reused.push((stream.cache_segments.len(), i));
-                stream.cache_segments.push(CachedSegment {
-                    files: Vec::new(),
-                    chunks: Vec::new(),
-                });
-                c.chunks.clone()
-            }
-            (None, Some(r)) => {
-                stream.cache_segments.extend(cacheable(seg, r));
-                r.chunks.clone()
-            }
-            (None, None) => {
-                return Err(Error::fatal(format!(
-                    "internal error: segment {i} was not read"
-                )));
-            }
+    /// The segment in the new cache: reused, or read whole and unchanged.
+    fn cache(&mut self, seg: &PlanSeg, result: Option<&SegmentResult>) {
+        let reused = seg.reuse.as_ref();
+        if let Some(c) = reused {
+            self.out.bytes_unchanged += c.files.iter().map(|f| f.size).sum::<u64>();
+        }
+        let Some(writer) = &mut self.out.cache else {
+            return;
         };
-        manifest.chunks.extend(chunks);
+        let fresh = match (reused, result) {
+            (None, Some(r)) => cacheable(seg, r),
+            _ => None,
+        };
+        let Some(segment) = reused.or(fresh.as_ref()) else {
+            return;
+        };
+        if let Err(e) = writer.add(segment) {
+            self.out.cache = None;
+            self.out.cache_problem = Some(e.to_string());
+        }
     }
-    Ok(stream)
+
+    /// The manifest complete, and what the run assembled.
+    pub(super) fn finish(self) -> Result<Assembled> {
+        let Assembler {
+            writer, mut out, ..
+        } = self;
+        let failed = |e: std::io::Error| {
+            Error::fatal(format!(
+                "cannot write the manifest to a temporary file (TMPDIR): {e}"
+            ))
+        };
+        let (buffered, bytes) = writer.finish(&out.head.chunks).map_err(failed)?;
+        buffered.into_inner().map_err(|e| failed(e.into_error()))?;
+        if bytes > limits::MANIFEST {
+            return Err(Error::fatal(format!(
+                "the manifest would be {bytes} bytes, more than the {} a reader accepts; back up fewer files per snapshot",
+                limits::MANIFEST
+            )));
+        }
+        out.baseline.finish();
+        Ok(out)
+    }
 }
 
-/// The entry of file `idx` of segment `seg`, whose segment starts at `base` in the stream;
-/// `Err(Some)` for a file that could not be read, `Err(None)` for a segment never read.
+/// The entry of file `idx` of `seg`, which starts at `base` in the stream; a file that
+/// could not be read is skipped, with why.
 fn file_entry(
-    plan: &Plan,
-    results: &HashMap<usize, SegmentResult>,
-    seg: usize,
+    seg: &PlanSeg,
+    result: Option<&SegmentResult>,
     idx: usize,
     base: u64,
-) -> std::result::Result<Entry, Option<Skipped>> {
-    let (path, walked) = &plan.segs[seg].files[idx];
-    let (sha, size, rel, meta, changed, lines) = match (&plan.segs[seg].reuse, results.get(&seg)) {
+) -> std::result::Result<Entry, Skipped> {
+    let (path, walked) = &seg.files[idx];
+    let (sha, size, rel, meta, changed, lines) = match (&seg.reuse, result) {
         (Some(c), _) => {
             let f = &c.files[idx];
             (
@@ -246,19 +322,24 @@ fn file_entry(
                 *lines,
             ),
             FileOutcome::Failed(why) => {
-                return Err(Some(Skipped {
+                return Err(Skipped {
                     path: path.display(),
                     reason: why.clone(),
-                }));
+                });
             }
         },
-        (None, None) => return Err(None),
+        (None, None) => {
+            return Err(Skipped {
+                path: path.display(),
+                reason: "internal error: its segment was neither read nor reused".into(),
+            });
+        }
     };
     let mut e = plain_entry(path.clone(), EntryKind::File, &meta);
     e.size = Some(size);
     e.sha256 = Some(sha);
     e.offset = Some(base + rel);
-    if plan.segs[seg].cacheable {
+    if seg.cacheable {
         (e.ino, e.ctime, e.ctime_ns) = (Some(meta.ino), Some(meta.ctime), Some(meta.ctime_ns));
     }
     e.changed = changed;

@@ -5,19 +5,24 @@
 //! backup, never a wrong one: every chunk it names is checked against the stores' listings
 //! before it is reused, and restores and drills never read it.
 
-use std::collections::HashMap;
+use std::cmp::Ordering;
 use std::fs;
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::format::manifest::{ChunkRef, WirePath};
+use crate::localfs::atomic;
 use crate::sealing::sha256_hex;
 use crate::source::Meta;
 
-/// Version 2 added line counts: a version-1 cache is read as empty, so the first backup
-/// after an upgrade reads every file once and counts its lines.
-const VERSION: u32 = 2;
+/// Version 3 is JSON lines (a header, then one segment a line), read and written as the
+/// backup walks: the cache is never held whole. Version 2 (one JSON object) is still read,
+/// whole, once; version 1 is read as empty (the first backup after that upgrade reads every
+/// file once and counts its lines).
+const VERSION: u32 = 3;
+const VERSION_WHOLE: u32 = 2;
 
 /// One file of a cached segment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,25 +72,49 @@ pub struct CachedSegment {
     pub chunks: Vec<ChunkRef>,
 }
 
+/// The first line of a cache (version 3), or the whole cache (version 2).
 #[derive(Deserialize)]
-struct CacheFile {
+struct Header {
     version: u32,
     repository_id: String,
+    /// Version 2 only.
+    #[serde(default)]
     segments: Vec<CachedSegment>,
 }
 
-/// [`CacheFile`] as written: borrowed, so saving copies nothing.
 #[derive(Serialize)]
-struct CacheFileOut<'a> {
+struct HeaderOut<'a> {
     version: u32,
     repository_id: &'a str,
-    segments: &'a [CachedSegment],
 }
 
-/// The cache of one backup job (one set of sources) in one repository.
-#[derive(Debug, Default)]
+type Lines = std::io::BufReader<zstd::stream::Decoder<'static, std::io::BufReader<fs::File>>>;
+
+/// Where the cached segments come from, in the previous backup's walk order.
+enum Segments {
+    None,
+    Lines(Lines),
+    Whole(std::vec::IntoIter<CachedSegment>),
+}
+
+/// The cache of one backup job (one set of sources) in one repository, read as the walk
+/// goes: a plan asks for the segment starting at a path, and the cursor moves forward in
+/// walk order, so segments are matched merge-join fashion and only the next one is held.
 pub struct FilesCache {
-    by_first_path: HashMap<WirePath, CachedSegment>,
+    segments: Segments,
+    next: Option<CachedSegment>,
+    /// The top names of the job's sources, in the job's order (the walk's first key).
+    tops: Vec<Vec<u8>>,
+}
+
+impl Default for FilesCache {
+    fn default() -> Self {
+        FilesCache {
+            segments: Segments::None,
+            next: None,
+            tops: Vec::new(),
+        }
+    }
 }
 
 /// Where the cache of a job lives.
@@ -95,75 +124,269 @@ pub fn cache_path(cache_dir: &Path, repository_id: &str, job_key: &[u8]) -> Path
         .join(format!("files-{}.json.zst", &sha256_hex(job_key)[..16]))
 }
 
+/// The walk's order of two snapshot paths: sources in the job's order (`tops`), then depth
+/// first with names bytewise — the order of the manifest and of the cache.
+pub fn walk_cmp(tops: &[Vec<u8>], a: &[u8], b: &[u8]) -> Ordering {
+    fn parts(p: &[u8]) -> impl Iterator<Item = &[u8]> {
+        p.split(|&c| c == b'/')
+    }
+    let top = |p: &[u8]| {
+        let first = parts(p).next().unwrap_or(p);
+        tops.iter().position(|t| t == first).unwrap_or(usize::MAX)
+    };
+    top(a).cmp(&top(b)).then_with(|| parts(a).cmp(parts(b)))
+}
+
 impl FilesCache {
-    /// Load the cache; any problem yields an empty cache and a warning.
-    pub fn load(path: &Path, repository_id: &str) -> (Self, Option<String>) {
-        // Decompressed as it is parsed: the cache's JSON (~200 bytes a file) is never held.
-        let read = || -> Result<CacheFile, String> {
+    /// Open the cache; any problem yields an empty cache and a warning. `tops`: the top
+    /// names of the job's sources, in order.
+    pub fn load(path: &Path, repository_id: &str, tops: Vec<Vec<u8>>) -> (Self, Option<String>) {
+        let open = || -> Result<(Header, Lines), String> {
             let file = fs::File::open(path).map_err(|e| e.to_string())?;
             let json = zstd::stream::Decoder::new(file).map_err(|e| e.to_string())?;
-            serde_json::from_reader(std::io::BufReader::with_capacity(64 << 10, json))
-                .map_err(|e| e.to_string())
+            let mut lines = std::io::BufReader::with_capacity(64 << 10, json);
+            let mut first = Vec::new();
+            lines
+                .read_until(b'\n', &mut first)
+                .map_err(|e| e.to_string())?;
+            let header = serde_json::from_slice(&first).map_err(|e| e.to_string())?;
+            Ok((header, lines))
         };
-        match read() {
-            Ok(c) if c.version == VERSION && c.repository_id == repository_id => {
-                let by_first_path = c
-                    .segments
-                    .into_iter()
-                    .filter_map(|s| Some((s.files.first()?.path.clone(), s)))
-                    .collect();
-                (FilesCache { by_first_path }, None)
+        let segments = match open() {
+            Ok((h, _)) if h.repository_id != repository_id => {
+                let warning = format!("ignoring foreign cache {}", path.display());
+                return (Self::default(), Some(warning));
             }
-            Ok(_) => (
-                Self::default(),
-                Some(format!("ignoring foreign cache {}", path.display())),
-            ),
-            Err(_) if !path.exists() => (Self::default(), None),
-            Err(e) => (
-                Self::default(),
-                Some(format!(
+            Ok((h, lines)) if h.version == VERSION => Segments::Lines(lines),
+            Ok((h, _)) if h.version == VERSION_WHOLE => Segments::Whole(h.segments.into_iter()),
+            Ok(_) => Segments::None,
+            Err(_) if !path.exists() => Segments::None,
+            Err(e) => {
+                let warning = format!(
                     "ignoring unreadable cache {} ({e}); every file is read",
                     path.display()
-                )),
-            ),
+                );
+                return (Self::default(), Some(warning));
+            }
+        };
+        let cache = FilesCache {
+            segments,
+            next: None,
+            tops,
+        };
+        (cache, None)
+    }
+
+    /// The next segment of the cache; a line that cannot be read ends the cache (what
+    /// follows is read from the sources).
+    fn advance(&mut self) -> Option<CachedSegment> {
+        match &mut self.segments {
+            Segments::None => None,
+            Segments::Whole(rest) => rest.next(),
+            Segments::Lines(lines) => {
+                let mut line = Vec::new();
+                let parsed = match lines.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => None,
+                    Ok(_) => serde_json::from_slice(&line).ok(),
+                };
+                if parsed.is_none() {
+                    self.segments = Segments::None;
+                }
+                parsed
+            }
         }
     }
 
-    /// The cached segment holding exactly these files, unchanged, taken out of the cache
-    /// (a plan owns what it reuses: the cache is not held twice).
+    /// The cached segment holding exactly these files, unchanged, taken out of the cache.
+    /// Segments before the first of `files` in walk order are passed over for good: the
+    /// plan asks in walk order.
     pub fn take(&mut self, files: &[(WirePath, Meta)]) -> Option<CachedSegment> {
-        let seg = self.by_first_path.remove(&files.first()?.0)?;
-        (seg.files.len() == files.len()
-            && seg
-                .files
-                .iter()
-                .zip(files)
-                .all(|(c, (p, m))| c.unchanged(p, m)))
-        .then_some(seg)
+        let first = &files.first()?.0;
+        loop {
+            if self.next.is_none() {
+                self.next = Some(self.advance()?);
+            }
+            let head = self.next.as_ref()?.files.first().map(|f| &f.path.0);
+            match head.map(|h| walk_cmp(&self.tops, h, &first.0)) {
+                None | Some(Ordering::Less) => self.next = None,
+                Some(Ordering::Greater) => return None,
+                Some(Ordering::Equal) => {
+                    let seg = self.next.take()?;
+                    let same = seg.files.len() == files.len()
+                        && seg
+                            .files
+                            .iter()
+                            .zip(files)
+                            .all(|(c, (p, m))| c.unchanged(p, m));
+                    return same.then_some(seg);
+                }
+            }
+        }
     }
+}
 
-    /// Write a new cache atomically (mode 0600).
-    pub fn save(
-        path: &Path,
-        repository_id: &str,
-        segments: &[CachedSegment],
-    ) -> std::io::Result<()> {
-        // Compressed as it is serialized (the JSON is never held whole).
-        let mut packer = zstd::stream::Encoder::new(Vec::new(), 3)?;
+/// A new cache written segment by segment beside the old one, replacing it only when
+/// [`CacheWriter::finish`] is called (after the snapshot is committed).
+pub struct CacheWriter {
+    out: zstd::stream::Encoder<'static, std::io::BufWriter<atomic::Pending>>,
+}
+
+impl CacheWriter {
+    /// Start the cache of `repository_id` at `path`.
+    pub fn create(path: &Path, repository_id: &str) -> std::io::Result<CacheWriter> {
+        let pending = atomic::Pending::create(path, atomic::NewMode::Private)?;
+        let mut out =
+            zstd::stream::Encoder::new(std::io::BufWriter::with_capacity(64 << 10, pending), 3)?;
         serde_json::to_writer(
-            &mut packer,
-            &CacheFileOut {
+            &mut out,
+            &HeaderOut {
                 version: VERSION,
                 repository_id,
-                segments,
             },
         )?;
-        let packed = packer.finish()?;
-        crate::localfs::atomic::write(
-            path,
-            &packed,
-            crate::localfs::atomic::NewMode::Private,
-            true,
-        )
+        out.write_all(b"\n")?;
+        Ok(CacheWriter { out })
+    }
+
+    /// Add the next segment, in walk order.
+    pub fn add(&mut self, segment: &CachedSegment) -> std::io::Result<()> {
+        serde_json::to_writer(&mut self.out, segment)?;
+        self.out.write_all(b"\n")
+    }
+
+    /// Replace the old cache with this one.
+    pub fn finish(self) -> std::io::Result<()> {
+        let pending = self
+            .out
+            .finish()?
+            .into_inner()
+            .map_err(|e| e.into_error())?;
+        pending.commit(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(size: u64) -> Meta {
+        Meta {
+            mode: 0o644,
+            mtime: 1,
+            mtime_ns: 2,
+            size,
+            ino: 3,
+            ctime: 4,
+            ctime_ns: 5,
+            dev: 6,
+        }
+    }
+
+    fn segment(paths: &[&str]) -> CachedSegment {
+        CachedSegment {
+            files: paths
+                .iter()
+                .map(|p| CachedFile {
+                    path: WirePath(p.as_bytes().to_vec()),
+                    size: 7,
+                    mtime: 1,
+                    mtime_ns: 2,
+                    ctime: 4,
+                    ctime_ns: 5,
+                    ino: 3,
+                    sha256: "0".repeat(64),
+                    rel_offset: 0,
+                    lines: Some(1),
+                })
+                .collect(),
+            chunks: vec![ChunkRef {
+                id: "1".repeat(64),
+                size: 7 * paths.len() as u64,
+            }],
+        }
+    }
+
+    fn files(paths: &[&str]) -> Vec<(WirePath, Meta)> {
+        paths
+            .iter()
+            .map(|p| (WirePath(p.as_bytes().to_vec()), meta(7)))
+            .collect()
+    }
+
+    #[test]
+    fn walk_order_is_sources_in_job_order_then_depth_first_by_name() {
+        let tops = vec![b"zeta".to_vec(), b"alpha".to_vec()];
+        let walk = [
+            "zeta",
+            "zeta/a",
+            "zeta/a/z",
+            "zeta/a.txt",
+            "zeta/b",
+            "alpha",
+            "alpha/x",
+        ];
+        for pair in walk.windows(2) {
+            assert_eq!(
+                walk_cmp(&tops, pair[0].as_bytes(), pair[1].as_bytes()),
+                Ordering::Less,
+                "{pair:?}"
+            );
+        }
+        assert_eq!(walk_cmp(&tops, b"zeta/a", b"zeta/a"), Ordering::Equal);
+    }
+
+    /// The cache is written segment by segment and read back in walk order: a segment
+    /// whose files changed is not reused, segments that are gone are passed over, and the
+    /// ones after them are still found (two sources, named out of bytewise order).
+    #[test]
+    fn a_streamed_cache_is_matched_in_walk_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("files.json.zst");
+        let mut w = CacheWriter::create(&path, "repo").unwrap();
+        for seg in [
+            segment(&["zeta/a", "zeta/b"]),
+            segment(&["zeta/gone"]),
+            segment(&["zeta/c"]),
+            segment(&["alpha/x", "alpha/y"]),
+            segment(&["alpha/z"]),
+        ] {
+            w.add(&seg).unwrap();
+        }
+        w.finish().unwrap();
+        let tops = vec![b"zeta".to_vec(), b"alpha".to_vec()];
+        let (mut cache, warning) = FilesCache::load(&path, "repo", tops.clone());
+        assert_eq!(warning, None);
+        assert!(cache.take(&files(&["zeta/a", "zeta/b"])).is_some());
+        // zeta/gone and zeta/c are gone from the walk: passed over, as the first source
+        // comes before the second whatever their names.
+        assert!(cache.take(&files(&["alpha/new"])).is_none());
+        assert!(cache.take(&files(&["alpha/x", "alpha/y"])).is_some());
+        let mut changed = files(&["alpha/z"]);
+        changed[0].1.mtime += 1;
+        assert!(
+            cache.take(&changed).is_none(),
+            "a changed file is read again"
+        );
+
+        let (_, foreign) = FilesCache::load(&path, "another", tops);
+        assert!(foreign.unwrap().contains("foreign"));
+    }
+
+    /// A version-2 cache (one JSON object, written before the cache was streamed) is still
+    /// used: the first backup after the upgrade does not read every large file again.
+    #[test]
+    fn a_version_2_cache_is_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("files.json.zst");
+        let old = serde_json::json!({
+            "version": 2,
+            "repository_id": "repo",
+            "segments": [segment(&["big.csv"]), segment(&["other.csv"])],
+        });
+        let packed = zstd::encode_all(&serde_json::to_vec(&old).unwrap()[..], 3).unwrap();
+        fs::write(&path, packed).unwrap();
+        let (mut cache, warning) = FilesCache::load(&path, "repo", vec![]);
+        assert_eq!(warning, None);
+        assert!(cache.take(&files(&["other.csv"])).is_some());
     }
 }

@@ -3,6 +3,8 @@
 //! last, after a fresh listing confirms every object — the signed commit.
 
 use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -10,7 +12,6 @@ use futures::StreamExt;
 use super::upload::{self, StoreStates};
 use crate::error::{Error, Result};
 use crate::format::commit::{Commit, ObjectRef};
-use crate::format::manifest::Manifest;
 use crate::format::{self, limits};
 use crate::keys::WriteKey;
 use crate::replicate;
@@ -172,49 +173,31 @@ pub(super) async fn copy_missing(
         .await;
 }
 
-/// The manifest's JSON and its sealed object.
-/// The manifest compressed as it is serialized (its JSON is never held whole: ~250 bytes a
-/// file), and that compressed text sealed. The compressed text is what
-/// [`check_before_commit`] reads back.
-pub(super) fn seal_manifest(
-    manifest: &Manifest,
-    level: i32,
-    recipients: &[age::x25519::Recipient],
-) -> Result<(Vec<u8>, Vec<u8>)> {
-    let encoding = |e: std::io::Error| Error::fatal(format!("encoding the manifest: {e}"));
-    let mut out = Counted {
-        inner: zstd::stream::Encoder::new(Vec::new(), level).map_err(encoding)?,
-        bytes: 0,
-    };
-    serde_json::to_writer(&mut out, manifest).map_err(|e| encoding(e.into()))?;
-    if out.bytes > limits::MANIFEST {
-        return Err(Error::fatal(format!(
-            "the manifest would be {} bytes, more than the {} a reader accepts; back up fewer files per snapshot",
-            out.bytes,
-            limits::MANIFEST
-        )));
+/// Seal the spooled manifest (`spool`: its compressed JSON) for the recipients.
+pub(super) fn seal_spooled(spool: &File, recipients: &[age::x25519::Recipient]) -> Result<Vec<u8>> {
+    let sealing = |e: String| Error::fatal(format!("sealing the manifest: {e}"));
+    let len = spool.metadata().map_err(|e| sealing(e.to_string()))?.len();
+    sealing::encrypt_from(&mut At::start(spool), len as usize, recipients)
+        .map_err(|e| sealing(e.to_string()))
+}
+
+/// A file read from its start by position, whoever else reads it.
+struct At<'f> {
+    file: &'f File,
+    pos: u64,
+}
+
+impl<'f> At<'f> {
+    fn start(file: &'f File) -> Self {
+        At { file, pos: 0 }
     }
-    let compressed = out.inner.finish().map_err(encoding)?;
-    let sealed = sealing::encrypt(&compressed, recipients)
-        .map_err(|e| Error::fatal(format!("sealing the manifest: {e}")))?;
-    Ok((compressed, sealed))
 }
 
-/// A writer that counts what goes through it.
-struct Counted<W> {
-    inner: W,
-    bytes: u64,
-}
-
-impl<W: std::io::Write> std::io::Write for Counted<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.bytes += n as u64;
+impl std::io::Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
         Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
     }
 }
 
@@ -224,7 +207,7 @@ impl<W: std::io::Write> std::io::Write for Counted<W> {
 /// sealed manifest, so it checks the compressed plaintext it sealed, decompressing it as a
 /// reader does (which also proves the zstd round trip).
 pub(super) fn check_before_commit(
-    manifest_zstd: &[u8],
+    manifest_zstd: &File,
     commit_bytes: &[u8],
     commit: &Commit,
     key: &WriteKey,
@@ -249,7 +232,8 @@ pub(super) fn check_before_commit(
     )
     .map_err(|e| refused(format!("commit: {e}")))?;
     // Streamed (format::streamed): the manifest is not held a second time.
-    let mut open = || zstd::stream::Decoder::new(manifest_zstd).map_err(|e| format!("zstd: {e}"));
+    let mut open =
+        || zstd::stream::Decoder::new(At::start(manifest_zstd)).map_err(|e| format!("zstd: {e}"));
     format::streamed::check(&mut open, &read_back)
         .map_err(|e| refused(format!("manifest: {e}")))?;
     Ok(())
@@ -368,7 +352,8 @@ mod tests {
     use super::*;
     use crate::backup::plan::plain_entry;
     use crate::format::commit::Summary;
-    use crate::format::manifest::{Entry, EntryKind, WirePath};
+    use crate::format::manifest::{Entry, EntryKind, Manifest, WirePath};
+    use crate::format::writer::ManifestWriter;
     use crate::source::Meta;
 
     fn entry(path: &str, kind: EntryKind) -> Entry {
@@ -424,8 +409,14 @@ mod tests {
             let mut m = Manifest::new(&key.repository_id, &id, &time);
             m.entries = entries;
             let commit = commit_of(&key, &m);
-            let json = zstd::bulk::compress(&serde_json::to_vec(&m).unwrap(), 3).unwrap();
-            check_before_commit(&json, &commit.to_object(&key.signing), &commit, &key)
+            // Written as a backup writes it: streamed into an unlinked temporary file.
+            let spool = tempfile::tempfile().unwrap();
+            let mut w = ManifestWriter::new(spool.try_clone().unwrap(), 3, &m).unwrap();
+            for e in &m.entries {
+                w.entry(e).unwrap();
+            }
+            w.finish(&m.chunks).unwrap();
+            check_before_commit(&spool, &commit.to_object(&key.signing), &commit, &key)
         };
         assert!(
             check(vec![

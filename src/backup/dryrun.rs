@@ -67,7 +67,9 @@ pub fn plan_job(config: &Config, request: &Request, job: &JobRun) -> Result<DryR
     let excludes = Excludes::new(&opts.exclude)?.recording();
     let mut walked = source::walk(&opts.paths, &excludes)?;
     let (files_cache, cache_note) = files_cache(config, &opts);
-    let items = std::mem::take(&mut walked.items);
+    let items = std::mem::take(&mut walked.items)
+        .into_vec()
+        .map_err(|e| Error::fatal(format!("reading back the walk: {e}")))?;
     if items.is_empty() && opts.stream.is_none() {
         return Err(Error::fatal(
             "nothing to back up: no source could be read (a real run would write no snapshot)",
@@ -75,17 +77,24 @@ pub fn plan_job(config: &Config, request: &Request, job: &JobRun) -> Result<DryR
     }
     let min_size = u64::from(Chunking::default().min_size);
     // Per the cache alone: whether the stores still list a segment's chunks is a question
-    // for the stores, which a dry run does not ask.
-    let plan = plan::make_plan(items, min_size, files_cache, &|_| true);
+    // for the stores, which a dry run does not ask. Run boundaries need no key here: a dry
+    // run only asks the cache, segment by segment, and a cached segment matches whatever
+    // key cut it.
+    let mut planner = plan::Planner::new(min_size, files_cache, Box::new(|_| true), [0; 32]);
+    let mut pieces = Vec::new();
+    for item in items {
+        planner.push(item, &mut pieces);
+    }
+    pieces.extend(planner.close());
     let mut read = Vec::new();
     let mut unchanged = Vec::new();
-    for seg in &plan.segs {
-        let into = if seg.reuse.is_some() {
+    for piece in &pieces {
+        let into = if piece.seg.reuse.is_some() {
             &mut unchanged
         } else {
             &mut read
         };
-        into.extend(seg.files.iter().map(|(path, meta)| PlannedFile {
+        into.extend(piece.seg.files.iter().map(|(path, meta)| PlannedFile {
             path: path.display(),
             size: meta.size,
         }));
@@ -140,8 +149,7 @@ fn files_cache(config: &Config, opts: &super::BackupOptions) -> (FilesCache, Opt
             )),
         );
     }
-    let (files, warning) = FilesCache::load(&path, &key.repository_id);
-    (files, warning)
+    FilesCache::load(&path, &key.repository_id, plan::tops(opts))
 }
 
 /// The dry run as text: one line per file (`read`, `unchanged`, `excluded`, `skipped`,

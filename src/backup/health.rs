@@ -22,11 +22,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Health;
 use crate::error::{Error, Result};
-use crate::format::manifest::{EntryKind, Manifest};
+use crate::format::manifest::{Entry, EntryKind};
 use crate::localfs::atomic::{self, NewMode};
 
 /// Files below this size are not tracked by bytes for `shrink_alert`.
 pub(super) const TRACKED_BYTES: u64 = 1 << 20;
+/// At most this many files are compared one by one (the largest); the total always is.
+pub(super) const TRACKED_FILES: usize = 10_000;
 
 /// A complete marker as found before the backup read its folder.
 pub(super) struct Marker {
@@ -115,21 +117,32 @@ pub(super) struct Baseline {
 }
 
 impl Baseline {
-    /// The measures of `manifest`.
-    pub(super) fn of(manifest: &Manifest) -> Baseline {
-        let mut b = Baseline::default();
-        for e in manifest
-            .entries
-            .iter()
-            .filter(|e| e.kind == EntryKind::File)
-        {
-            b.total_bytes += e.file_size();
-            if e.lines.is_some() || e.file_size() >= TRACKED_BYTES {
-                let path = String::from_utf8_lossy(&e.path.0).into_owned();
-                b.files.insert(path, (e.file_size(), e.lines));
+    /// Measure the next file of the backup. Files are tracked one by one up to
+    /// [`TRACKED_FILES`]; beyond that the largest are kept (a data set of a million small
+    /// exports is watched by its total and its largest files, in bounded memory).
+    pub(super) fn add(&mut self, e: &Entry) {
+        if e.kind != EntryKind::File {
+            return;
+        }
+        self.total_bytes += e.file_size();
+        if e.lines.is_some() || e.file_size() >= TRACKED_BYTES {
+            let path = String::from_utf8_lossy(&e.path.0).into_owned();
+            self.files.insert(path, (e.file_size(), e.lines));
+            if self.files.len() >= 2 * TRACKED_FILES {
+                self.finish();
             }
         }
-        b
+    }
+
+    /// Keep only the [`TRACKED_FILES`] largest tracked files.
+    pub(super) fn finish(&mut self) {
+        if self.files.len() <= TRACKED_FILES {
+            return;
+        }
+        let mut all: Vec<_> = std::mem::take(&mut self.files).into_iter().collect();
+        all.select_nth_unstable_by(TRACKED_FILES, |a, b| b.1.0.cmp(&a.1.0));
+        all.truncate(TRACKED_FILES);
+        self.files = all.into_iter().collect();
     }
 
     /// The remembered baseline at `path`, if any (unreadable = none: a first backup).

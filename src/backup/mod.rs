@@ -20,7 +20,7 @@ pub mod job;
 pub mod marker;
 pub mod metrics;
 mod plan;
-pub mod reader;
+mod reader;
 pub mod render;
 pub mod upload;
 
@@ -32,8 +32,8 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use serde::Serialize;
 
-use self::assemble::Assembled;
-use self::cache::FilesCache;
+use self::assemble::{Assembled, Assembler};
+use self::cache::{CacheWriter, FilesCache};
 use self::commit::Held;
 use self::upload::{StoreStates, Uploader};
 pub use crate::config::OnChanged;
@@ -43,7 +43,7 @@ use crate::format::chunk_list::ChunkList;
 use crate::format::commit::{Commit, DataSet, ObjectRef, Origin};
 use crate::keys::WriteKey;
 use crate::repository::Repository;
-use crate::source::{self, Excludes, Skipped, Walked};
+use crate::source::{self, Excludes, Items, Skipped, Walked};
 use crate::store::StoreRef;
 
 /// Content from standard input or from a command's output, stored as one file.
@@ -251,40 +251,26 @@ async fn run_marked(
     let markers = health::check_before(&opts.health, &opts.paths)?;
     let mut walked = walk_sources(opts)?;
     let listed = Listed::fetch(&run.stores, &run.states).await?;
-    let (cache_file, files_cache) = load_cache(opts, key, &mut warnings);
-    let chunking = repo.config.chunking;
-    let items = std::mem::take(&mut walked.items);
-    let mut plan = plan_run(opts, run, items, chunking.min_size, files_cache, &listed)?;
-    let mut uploader = Uploader::new(
-        run.stores.clone(),
-        recipients.clone(),
-        opts.compression,
-        listed.present(),
-        run.states.clone(),
-    );
-    let jobs = std::mem::take(&mut plan.jobs);
-    let (results, bytes_read) =
-        assemble::read_and_upload(jobs, chunking, key.dedup, &mut uploader, progress, &plan)
-            .await?;
+    let (mut assembled, uploader, bytes_read) = read_all(
+        repo,
+        key,
+        &recipients,
+        opts,
+        progress,
+        run,
+        std::mem::take(&mut walked.items),
+        &listed,
+        &mut warnings,
+    )
+    .await?;
     run.phase(&opts.job, format_args!("read and uploaded {bytes_read} B"));
     run.ensure_a_store()?;
-    let assembled = assemble::assemble(
-        &mut plan,
-        &results,
-        &repo.config.repository_id,
-        &run.snapshot_id,
-        run.time,
-        opts,
-        &mut walked.skipped,
-    )?;
-    // The manifest and the new cache now hold everything; the plan's copy of every path
-    // and the read results go before the manifest is serialized (memory per file).
-    drop((plan, results));
+    walked.skipped.append(&mut assembled.skipped);
     refuse_changed(opts, &assembled)?;
     health::check_after(&markers)?;
 
     let needed: Vec<String> = assembled
-        .manifest
+        .head
         .unique_chunk_ids()
         .into_iter()
         .map(str::to_owned)
@@ -300,12 +286,8 @@ async fn run_marked(
     let objects = needed.iter().map(|id| resolved[id].clone()).collect();
     let commit = seal_and_commit(repo, key, &recipients, opts, run, &assembled, objects).await?;
 
-    if let Some(path) = &cache_file
-        && let Err(e) = FilesCache::save(path, &key.repository_id, &assembled.cache_segments)
-    {
-        warnings.push(format!("could not write the cache {}: {e}", path.display()));
-    }
-    let shrunk = shrinkage(opts, &commit, &assembled.manifest, &mut warnings);
+    warnings.extend(assembled.commit_cache());
+    let shrunk = shrinkage(opts, &commit, &assembled.baseline, &mut warnings);
     let outcome = Outcome {
         walked,
         assembled,
@@ -317,24 +299,64 @@ async fn run_marked(
     Ok(outcome.report(repo, opts, run, &uploader, &commit))
 }
 
-/// The plan of the walked `items` (and the stream, when there is one) against the cache
-/// and the stores' listings.
-fn plan_run(
+/// Plan, read, upload and assemble the walked `items`: the manifest spooled, the uploader
+/// (what it sealed), and the bytes read.
+#[allow(clippy::too_many_arguments)]
+async fn read_all(
+    repo: &Repository,
+    key: &WriteKey,
+    recipients: &[age::x25519::Recipient],
     opts: &BackupOptions,
+    progress: &(dyn Fn(Progress) + Send + Sync),
     run: &Run,
-    items: Vec<source::Item>,
-    min_size: u32,
-    files_cache: FilesCache,
+    items: Items,
     listed: &Listed,
-) -> Result<plan::Plan> {
-    let union = listed.union();
-    let mut plan = plan::make_plan(items, u64::from(min_size), files_cache, &|id| {
-        union.contains(id)
-    });
-    if let Some(stream) = &opts.stream {
-        plan::add_stream(&mut plan, stream, run.time)?;
-    }
-    Ok(plan)
+    warnings: &mut Vec<String>,
+) -> Result<(Assembled, Uploader, u64)> {
+    let (files_cache, new_cache) = load_cache(opts, key, warnings);
+    let chunking = repo.config.chunking;
+    let bytes_total = items.bytes();
+    let work = reader::Work {
+        items: items
+            .read_back()
+            .map_err(|e| Error::fatal(format!("cannot read back the walk (TMPDIR): {e}")))?,
+        planner: plan::Planner::new(
+            u64::from(chunking.min_size),
+            files_cache,
+            plan::listed_set(listed.union()),
+            key.dedup,
+        ),
+        stream: opts
+            .stream
+            .as_ref()
+            .map(|s| plan::stream_piece(s, run.time))
+            .transpose()?,
+    };
+    let mut uploader = Uploader::new(
+        run.stores.clone(),
+        recipients.to_vec(),
+        opts.compression,
+        listed.present(),
+        run.states.clone(),
+    );
+    let mut assembler = Assembler::new(
+        &repo.config.repository_id,
+        &run.snapshot_id,
+        run.time,
+        opts,
+        new_cache,
+    )?;
+    let bytes_read = assemble::read_and_upload(
+        work,
+        chunking,
+        key.dedup,
+        &mut uploader,
+        progress,
+        bytes_total,
+        &mut assembler,
+    )
+    .await?;
+    Ok((assembler.finish()?, uploader, bytes_read))
 }
 
 /// The `shrink_alert` findings against the data set's previous backup on this host, and
@@ -343,7 +365,7 @@ fn plan_run(
 fn shrinkage(
     opts: &BackupOptions,
     commit: &Commit,
-    manifest: &format::manifest::Manifest,
+    now: &health::Baseline,
     warnings: &mut Vec<String>,
 ) -> Vec<String> {
     let Some(dir) = &opts.state_dir else {
@@ -354,7 +376,6 @@ fn shrinkage(
         opts.job,
         commit.source.as_deref().unwrap_or_default()
     ));
-    let now = health::Baseline::of(manifest);
     let shrunk = match (opts.health.shrink_alert, health::Baseline::load(&file)) {
         (Some(percent), Some(before)) => now.shrunk_since(&before, percent),
         _ => Vec::new(),
@@ -368,35 +389,49 @@ fn shrinkage(
     shrunk
 }
 
-/// The job's files cache (and where to save it); empty with `--force-read` or no cache
-/// folder, and a warning when it could not be read.
+/// The job's files cache (empty with `--force-read` or no cache folder, and a warning
+/// when it could not be read), and the new one to write as the run goes.
 fn load_cache(
     opts: &BackupOptions,
     key: &WriteKey,
     warnings: &mut Vec<String>,
-) -> (Option<PathBuf>, FilesCache) {
-    let path = opts
-        .cache_dir
-        .as_ref()
-        .map(|d| cache::cache_path(d, &key.repository_id, &plan::job_key(opts)));
-    let files = match (&path, opts.force_read) {
-        (Some(path), false) => {
-            let (c, warning) = FilesCache::load(path, &key.repository_id);
-            warnings.extend(warning);
-            c
-        }
-        _ => FilesCache::default(),
+) -> (FilesCache, Option<CacheWriter>) {
+    let Some(dir) = &opts.cache_dir else {
+        return (FilesCache::default(), None);
     };
-    (path, files)
+    let path = cache::cache_path(dir, &key.repository_id, &plan::job_key(opts));
+    let files = if opts.force_read {
+        FilesCache::default()
+    } else {
+        let (c, warning) = FilesCache::load(&path, &key.repository_id, plan::tops(opts));
+        warnings.extend(warning);
+        c
+    };
+    let new = CacheWriter::create(&path, &key.repository_id)
+        .map_err(|e| warnings.push(format!("could not write the cache {}: {e}", path.display())))
+        .ok();
+    (files, new)
 }
 
-/// Walk the sources; nothing readable at all (and no stream) is an error, not an empty
-/// snapshot.
+/// Walk the sources into a spool; nothing readable at all (and no stream) is an error, not
+/// an empty snapshot, and so is a stream named like a walked path.
 fn walk_sources(opts: &BackupOptions) -> Result<Walked> {
     let excludes = Excludes::new(&opts.exclude)?;
-    let walked = source::walk(&opts.paths, &excludes)?;
+    let mut items = Items::on_disk().map_err(|e| {
+        Error::fatal(format!(
+            "cannot create a temporary file for the walk (TMPDIR): {e}"
+        ))
+    })?;
+    if let Some(stream) = &opts.stream {
+        plan::check_stream_name(stream)?;
+        items = items.watching(stream.name.as_bytes());
+    }
+    let walked = source::walk_into(&opts.paths, &excludes, items)?;
     let (entries, skipped) = (walked.items.len(), walked.skipped.len());
     tracing::info!(job = %opts.job, entries, skipped, "walked the sources");
+    if let (Some(stream), Some(clash)) = (&opts.stream, walked.items.clash()) {
+        return Err(plan::stream_clash(stream, clash));
+    }
     if walked.items.is_empty() && opts.stream.is_none() {
         return Err(Error::Fatal {
             message: "nothing to back up: no source could be read".into(),
@@ -446,8 +481,7 @@ async fn seal_and_commit(
         &opts.job,
         format_args!("objects in every store; sealing, committing"),
     );
-    let (manifest_zstd, sealed_manifest) =
-        commit::seal_manifest(&assembled.manifest, opts.compression, recipients)?;
+    let sealed_manifest = commit::seal_spooled(&assembled.manifest, recipients)?;
     let manifest_ref = ObjectRef::of(&format::manifest_object(&run.snapshot_id), &sealed_manifest);
     let commit = Commit::new(
         &repo.config.repository_id,
@@ -462,8 +496,7 @@ async fn seal_and_commit(
         ChunkList::from_refs(&objects).map_err(Error::fatal)?,
     );
     let commit_bytes = Bytes::from(commit.to_object(&key.signing));
-    commit::check_before_commit(&manifest_zstd, &commit_bytes, &commit, key)?;
-    drop(manifest_zstd);
+    commit::check_before_commit(&assembled.manifest, &commit_bytes, &commit, key)?;
     let (stores, states) = (&run.stores, &run.states);
     commit::commit_everywhere(
         stores,
@@ -631,11 +664,8 @@ impl Listed {
     /// Chunks some store holds under their own name. Fossils are not "present": a chunk
     /// prune set aside is sealed and uploaded anew under its name (a fossil may be deleted
     /// once the backups that predate it have ended).
-    fn union(&self) -> HashSet<&str> {
-        self.chunks
-            .iter()
-            .flat_map(|l| l.keys().map(String::as_str))
-            .collect()
+    fn union(&self) -> HashSet<String> {
+        self.chunks.iter().flat_map(|l| l.keys().cloned()).collect()
     }
 
     /// The same, as binary ids for the uploader.

@@ -1,18 +1,34 @@
-//! The plan of a backup: what the walk found, in manifest order, grouped into segments —
-//! each read as one stream, or reused whole from the files cache when every file in it is
-//! unchanged and every chunk it names is still listed.
+//! The plan of a backup, made as the walk is read back: items in manifest order, cut into
+//! pieces — the files of one segment (read as one stream, or reused whole from the files
+//! cache when every file in it is unchanged and every chunk it names is still listed) with
+//! the directories and symlinks found among them.
+//!
+//! A segment is a large file alone, or a run of small files. A run ends before a large
+//! file, after a file whose path's keyed hash says so (one in [`RUN_BOUNDARY`], so that a
+//! file added or changed re-reads its own run and not every run after it), or when it
+//! reaches [`RUN_FILES`] files or [`RUN_BYTES`] bytes: what a backup holds at a time is
+//! bounded by a run, whatever the number of files.
 
+use std::collections::HashSet;
 use std::time::SystemTime;
 
 use super::cache::{CachedSegment, FilesCache};
-use super::reader::{Input, ReadJob};
+use super::reader::Input;
 use super::{BackupOptions, StreamSource};
 use crate::error::{Error, Result};
 use crate::format::{
     self,
     manifest::{Entry, EntryKind, WirePath},
 };
-use crate::source::{self, Item, Meta};
+use crate::source::{Item, Meta};
+
+/// Most files in one run of small files.
+pub(super) const RUN_FILES: usize = 1024;
+/// Most bytes in one run (a run's last chunk is short: ≤ 1/16 of a run on average with
+/// 2 MiB chunks).
+pub(super) const RUN_BYTES: u64 = 32 << 20;
+/// One small file in this many ends its run, by the keyed hash of its path.
+pub(super) const RUN_BOUNDARY: u16 = 256;
 
 /// One planned segment: files read as one stream, or reused from the cache.
 pub(super) struct PlanSeg {
@@ -21,112 +37,135 @@ pub(super) struct PlanSeg {
     pub(super) cacheable: bool,
 }
 
-/// A manifest position: a finished entry, or a file filled in after reading. The entry is
-/// boxed: directories and symlinks are few, and unboxed every file's slot was the size of
-/// an entry (~180 bytes a file, for a million files 170 MiB of nothing).
+/// A manifest position within a piece.
 pub(super) enum Slot {
     Entry(Box<Entry>),
-    File { seg: usize, idx: usize },
+    /// The n-th file of the piece's segment.
+    File(usize),
 }
 
-pub(super) struct Plan {
-    pub(super) segs: Vec<PlanSeg>,
+/// Consecutive manifest entries: one segment's files and the entries among them, with the
+/// inputs to read when the segment is not reused.
+pub(super) struct Piece {
     pub(super) slots: Vec<Slot>,
-    pub(super) jobs: Vec<ReadJob>,
-    pub(super) bytes_total: u64,
+    pub(super) seg: PlanSeg,
+    pub(super) inputs: Vec<Input>,
+    bytes: u64,
 }
 
-impl Plan {
-    /// A planned path that a new file at `name` would collide with: the same path, a path
-    /// below it, or a file or symlink on its way.
-    pub(super) fn clash_with(&self, name: &[u8]) -> Option<String> {
-        let below = |p: &[u8], top: &[u8]| {
-            p.len() > top.len() && p.starts_with(top) && p[top.len()] == b'/'
-        };
-        self.slots.iter().find_map(|slot| {
-            let (path, kind) = match slot {
-                Slot::Entry(e) => (&e.path, e.kind),
-                Slot::File { seg, idx } => (&self.segs[*seg].files[*idx].0, EntryKind::File),
-            };
-            let p = &path.0[..];
-            let clash = p == name || below(p, name) || (kind != EntryKind::Dir && below(name, p));
-            clash.then(|| path.display())
-        })
+impl Piece {
+    fn new(cacheable: bool) -> Piece {
+        Piece {
+            slots: Vec::new(),
+            seg: PlanSeg {
+                files: Vec::new(),
+                reuse: None,
+                cacheable,
+            },
+            inputs: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    fn add_file(&mut self, path: WirePath, meta: Meta, input: Input) {
+        self.slots.push(Slot::File(self.seg.files.len()));
+        self.seg.files.push((path, meta));
+        self.inputs.push(input);
+        self.bytes += meta.size;
     }
 }
 
-/// The plan of the walked `items`: a segment is reused from the files cache when its files
-/// are unchanged and `listed` says every chunk it names is still in a store.
-pub(super) fn make_plan(
-    items: Vec<Item>,
+/// Cuts the walk into pieces and matches each against the files cache.
+pub(super) struct Planner {
     min_size: u64,
-    mut cache: FilesCache,
-    listed: &dyn Fn(&str) -> bool,
-) -> Plan {
-    let mut segs: Vec<PlanSeg> = Vec::new();
-    let mut paths: Vec<Vec<(source::SourceFile, Meta)>> = Vec::new();
-    let mut slots = Vec::new();
-    let mut open_run: Option<usize> = None;
-    let mut bytes_total = 0;
-    for item in items {
+    cache: FilesCache,
+    /// Chunks some store lists: a cached segment naming another is read again.
+    listed: Box<dyn Fn(&str) -> bool + Send>,
+    /// The key of run boundaries (the dedup key: boundaries reveal nothing of the paths).
+    key: [u8; 32],
+    open: Option<Piece>,
+}
+
+impl Planner {
+    pub(super) fn new(
+        min_size: u64,
+        cache: FilesCache,
+        listed: Box<dyn Fn(&str) -> bool + Send>,
+        key: [u8; 32],
+    ) -> Planner {
+        Planner {
+            min_size,
+            cache,
+            listed,
+            key,
+            open: None,
+        }
+    }
+
+    /// Take the next walked item; the pieces it completes, in order.
+    pub(super) fn push(&mut self, item: Item, done: &mut Vec<Piece>) {
         match item {
-            Item::Dir { path, meta } => slots.push(Slot::Entry(Box::new(plain_entry(
-                path,
-                EntryKind::Dir,
-                &meta,
-            )))),
+            Item::Dir { path, meta } => {
+                self.entry(plain_entry(path, EntryKind::Dir, &meta), done);
+            }
             Item::Symlink { path, target, meta } => {
                 let mut e = plain_entry(path, EntryKind::Symlink, &meta);
                 e.target = Some(target);
-                slots.push(Slot::Entry(Box::new(e)));
+                self.entry(e, done);
+            }
+            Item::File { path, src, meta } if meta.size >= self.min_size => {
+                // A large file is a segment of its own: its chunks depend on its bytes only.
+                done.extend(self.close());
+                let mut piece = Piece::new(true);
+                piece.add_file(path, meta, Input::File(src, meta));
+                done.push(self.matched(piece));
             }
             Item::File { path, src, meta } => {
-                bytes_total += meta.size;
-                // Large files get a segment of their own, so their chunks depend on their
-                // bytes only; small files share a run.
-                let seg = match (meta.size >= min_size, open_run) {
-                    (false, Some(run)) => run,
-                    (big, _) => {
-                        segs.push(PlanSeg {
-                            files: Vec::new(),
-                            reuse: None,
-                            cacheable: true,
-                        });
-                        paths.push(Vec::new());
-                        open_run = (!big).then_some(segs.len() - 1);
-                        segs.len() - 1
-                    }
-                };
-                slots.push(Slot::File {
-                    seg,
-                    idx: segs[seg].files.len(),
-                });
-                segs[seg].files.push((path, meta));
-                paths[seg].push((src, meta));
+                let boundary = self.ends_run(&path);
+                let run = self.open.get_or_insert_with(|| Piece::new(true));
+                run.add_file(path, meta, Input::File(src, meta));
+                if boundary || run.seg.files.len() >= RUN_FILES || run.bytes >= RUN_BYTES {
+                    done.extend(self.close());
+                }
             }
         }
     }
-    let mut jobs = Vec::new();
-    for (i, (seg, abs)) in segs.iter_mut().zip(paths).enumerate() {
-        let reusable = cache
-            .take(&seg.files)
-            .filter(|c| c.chunks.iter().all(|ch| listed(ch.id.as_str())));
-        match reusable {
-            Some(c) => seg.reuse = Some(c),
-            None => jobs.push(ReadJob {
-                seg: i,
-                inputs: abs
-                    .into_iter()
-                    .map(|(src, meta)| Input::File(src, meta))
-                    .collect(),
-            }),
+
+    /// The open run, when there is one, completed.
+    pub(super) fn close(&mut self) -> Option<Piece> {
+        let piece = self.open.take()?;
+        Some(self.matched(piece))
+    }
+
+    /// A directory or symlink: inside the open run, or a piece of its own.
+    fn entry(&mut self, e: Entry, done: &mut Vec<Piece>) {
+        let slot = Slot::Entry(Box::new(e));
+        match &mut self.open {
+            Some(run) => run.slots.push(slot),
+            None => {
+                let mut piece = Piece::new(true);
+                piece.slots.push(slot);
+                done.push(piece);
+            }
         }
     }
-    Plan {
-        segs,
-        slots,
-        jobs,
-        bytes_total,
+
+    fn ends_run(&self, path: &WirePath) -> bool {
+        let h = crate::sealing::chunk_id(&self.key, &path.0);
+        u16::from_le_bytes([h[0], h[1]]).is_multiple_of(RUN_BOUNDARY)
+    }
+
+    /// The piece with its segment reused from the cache when it can be.
+    fn matched(&mut self, mut piece: Piece) -> Piece {
+        let listed = &self.listed;
+        piece.seg.reuse = self
+            .cache
+            .take(&piece.seg.files)
+            .filter(|c| c.chunks.iter().all(|ch| listed(ch.id.as_str())));
+        if piece.seg.reuse.is_some() {
+            piece.inputs.clear();
+        }
+        piece
     }
 }
 
@@ -134,19 +173,12 @@ pub(super) fn plain_entry(path: WirePath, kind: EntryKind, meta: &Meta) -> Entry
     Entry::bare(path, kind, meta.mode, meta.mtime, meta.mtime_ns)
 }
 
-pub(super) fn add_stream(plan: &mut Plan, stream: &StreamSource, time: SystemTime) -> Result<()> {
-    format::manifest::validate_path(stream.name.as_bytes())
-        .map_err(|why| Error::Usage(format!("--stdin-name '{}': {why}", stream.name)))?;
-    if let Some(clash) = plan.clash_with(stream.name.as_bytes()) {
-        return Err(Error::Usage(format!(
-            "--stdin-name '{}' collides with '{clash}' from the backed-up paths; choose another name",
-            stream.name
-        )));
-    }
+/// The piece of standard input or a command's output: its name checked, the command
+/// started (a command that cannot start fails the backup before anything is read).
+pub(super) fn stream_piece(stream: &StreamSource, time: SystemTime) -> Result<Piece> {
+    let count_lines = format::manifest::counts_lines(stream.name.as_bytes());
     let input = match &stream.command {
-        None => Input::Stdin {
-            count_lines: format::manifest::counts_lines(stream.name.as_bytes()),
-        },
+        None => Input::Stdin { count_lines },
         Some(line) => {
             let child = std::process::Command::new("sh")
                 .arg("-c")
@@ -158,7 +190,7 @@ pub(super) fn add_stream(plan: &mut Plan, stream: &StreamSource, time: SystemTim
             Input::Command {
                 child,
                 line: line.clone(),
-                count_lines: format::manifest::counts_lines(stream.name.as_bytes()),
+                count_lines,
             }
         }
     };
@@ -175,18 +207,28 @@ pub(super) fn add_stream(plan: &mut Plan, stream: &StreamSource, time: SystemTim
         ctime_ns: 0,
         dev: 0,
     };
-    let seg = plan.segs.len();
-    plan.segs.push(PlanSeg {
-        files: vec![(WirePath(stream.name.as_bytes().to_vec()), meta)],
-        reuse: None,
-        cacheable: false,
-    });
-    plan.slots.push(Slot::File { seg, idx: 0 });
-    plan.jobs.push(ReadJob {
-        seg,
-        inputs: vec![input],
-    });
-    Ok(())
+    let mut piece = Piece::new(false);
+    piece.add_file(WirePath(stream.name.as_bytes().to_vec()), meta, input);
+    Ok(piece)
+}
+
+/// `--stdin-name` must be a valid snapshot path.
+pub(super) fn check_stream_name(stream: &StreamSource) -> Result<()> {
+    format::manifest::validate_path(stream.name.as_bytes())
+        .map_err(|why| Error::Usage(format!("--stdin-name '{}': {why}", stream.name)))
+}
+
+/// The stream's name collides with `clash` from the walk.
+pub(super) fn stream_clash(stream: &StreamSource, clash: &str) -> Error {
+    Error::Usage(format!(
+        "--stdin-name '{}' collides with '{clash}' from the backed-up paths; choose another name",
+        stream.name
+    ))
+}
+
+/// Chunks listed by some store, as the planner asks.
+pub(super) fn listed_set(ids: HashSet<String>) -> Box<dyn Fn(&str) -> bool + Send> {
+    Box::new(move |id| ids.contains(id))
 }
 
 pub(super) fn job_key(opts: &BackupOptions) -> Vec<u8> {
@@ -196,4 +238,13 @@ pub(super) fn job_key(opts: &BackupOptions) -> Vec<u8> {
         k.push(0);
     }
     k
+}
+
+/// The top names of the job's sources, in order (the walk's first key, see
+/// [`super::cache::walk_cmp`]); a source without one has none.
+pub(super) fn tops(opts: &BackupOptions) -> Vec<Vec<u8>> {
+    opts.paths
+        .iter()
+        .filter_map(|p| crate::source::source_name(p).ok())
+        .collect()
 }

@@ -25,10 +25,13 @@ use crate::format::repo_config::Chunking;
 use crate::localfs::Stat;
 use crate::localfs::tree::DirTree;
 use crate::sealing::{chunk_id, chunker_seed};
+use crate::source::spool::ItemsBack;
 use crate::source::{Meta, SourceFile, SourceRoot};
 
+use super::plan::{Piece, Planner};
+
 /// Where a file's bytes come from.
-pub enum Input {
+pub(super) enum Input {
     /// A file below a source root, with its metadata when walked.
     File(SourceFile, Meta),
     /// Standard input.
@@ -47,16 +50,8 @@ pub enum Input {
     },
 }
 
-/// The segments to read, in order.
-pub struct ReadJob {
-    /// Index of the segment in the plan.
-    pub seg: usize,
-    /// Its files, in stream order.
-    pub inputs: Vec<Input>,
-}
-
 /// A chunk ready for sealing.
-pub struct ChunkMsg {
+pub(super) struct ChunkMsg {
     /// Keyed id.
     pub id: [u8; 32],
     /// Plaintext.
@@ -65,7 +60,7 @@ pub struct ChunkMsg {
 
 /// What happened to one file of a segment.
 #[derive(Debug, Clone)]
-pub enum FileOutcome {
+pub(super) enum FileOutcome {
     /// Read whole.
     Read {
         /// SHA-256 of the bytes read.
@@ -86,9 +81,7 @@ pub enum FileOutcome {
 }
 
 /// A segment fully read.
-pub struct SegmentResult {
-    /// Index of the segment in the plan.
-    pub seg: usize,
+pub(super) struct SegmentResult {
     /// One outcome per input.
     pub files: Vec<FileOutcome>,
     /// Its chunks, in order.
@@ -96,18 +89,30 @@ pub struct SegmentResult {
 }
 
 /// Messages from the reader to the engine.
-pub enum ReaderMsg {
+pub(super) enum ReaderMsg {
     /// A chunk.
     Chunk(ChunkMsg),
-    /// A segment is complete.
-    Segment(SegmentResult),
+    /// The next piece of the manifest, with what was read of its segment (`None`: reused
+    /// from the cache, or no files).
+    Piece(Piece, Option<SegmentResult>),
     /// The backup cannot go on.
     Failed(Error),
 }
 
-/// Read every job on a new thread, sending chunks and results to `tx`.
-pub fn spawn(
-    jobs: Vec<ReadJob>,
+/// What the reader thread works through: the walk read back and cut into pieces by the
+/// planner, then standard input or a command's output.
+pub(super) struct Work {
+    /// The walk, in order.
+    pub items: ItemsBack,
+    /// Cuts it into pieces, against the files cache.
+    pub planner: Planner,
+    /// The stream's piece, last.
+    pub stream: Option<Piece>,
+}
+
+/// Plan and read on a new thread, sending chunks and pieces to `tx` in manifest order.
+pub(super) fn spawn(
+    work: Work,
     chunking: Chunking,
     dedup: [u8; 32],
     tx: mpsc::Sender<ReaderMsg>,
@@ -115,81 +120,132 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("snapdrill-reader".into())
         .spawn(move || {
-            let seed = chunker_seed(&dedup);
-            for job in jobs {
-                match read_segment(job, chunking, seed, &dedup, &tx) {
-                    Ok(Some(result)) => {
-                        if tx.blocking_send(ReaderMsg::Segment(result)).is_err() {
-                            return;
-                        }
-                    }
-                    Ok(None) => return, // the engine stopped listening
-                    Err(e) => {
-                        let _ = tx.blocking_send(ReaderMsg::Failed(e));
-                        return;
-                    }
-                }
+            let mut reading = Reading {
+                chunking,
+                seed: chunker_seed(&dedup),
+                dedup,
+                tx,
+                trees: Vec::new(),
+            };
+            if let Err(e) = reading.run(work)
+                && let Some(e) = e
+            {
+                let _ = reading.tx.blocking_send(ReaderMsg::Failed(e));
             }
         })
         .expect("spawn reader thread")
 }
 
-fn read_segment(
-    job: ReadJob,
+/// The reader thread's state.
+struct Reading {
     chunking: Chunking,
     seed: u64,
-    dedup: &[u8; 32],
-    tx: &mpsc::Sender<ReaderMsg>,
-) -> Result<Option<SegmentResult>, Error> {
-    let mut reader = SegmentReader::new(job.inputs);
-    let mut chunks = Vec::new();
-    let mut failed = None;
-    {
-        let cdc = StreamCDC::with_level_and_seed(
-            &mut reader,
-            chunking.min_size as usize,
-            chunking.avg_size as usize,
-            chunking.max_size as usize,
-            Normalization::Level1,
-            seed,
-        );
-        for chunk in cdc {
-            let chunk = match chunk {
-                Ok(c) => c,
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
-            };
-            let id = chunk_id(dedup, &chunk.data);
-            chunks.push(ChunkRef {
-                id: hex::encode(id),
-                size: chunk.data.len() as u64,
-            });
-            if tx
-                .blocking_send(ReaderMsg::Chunk(ChunkMsg {
-                    id,
-                    data: chunk.data,
-                }))
-                .is_err()
-            {
-                return Ok(None);
+    dedup: [u8; 32],
+    tx: mpsc::Sender<ReaderMsg>,
+    /// Source roots opened so far (a backup has few), kept from segment to segment.
+    trees: Vec<(Arc<SourceRoot>, DirTree)>,
+}
+
+impl Reading {
+    /// Every piece, in order. `Err(None)`: the engine stopped listening.
+    fn run(&mut self, mut work: Work) -> Result<(), Option<Error>> {
+        let mut done = Vec::new();
+        for item in work.items {
+            let item = item.map_err(|e| {
+                Some(Error::fatal(format!(
+                    "reading back the walk from its temporary file: {e}"
+                )))
+            })?;
+            work.planner.push(item, &mut done);
+            for piece in done.drain(..) {
+                self.deliver(piece)?;
             }
         }
+        let last = work.planner.close().into_iter().chain(work.stream);
+        for piece in last {
+            self.deliver(piece)?;
+        }
+        Ok(())
     }
-    // The reader's own error says what failed (a command's exit status, with its hint);
-    // the chunker only saw that reading stopped.
-    if let Some(e) = reader.fatal.take() {
-        return Err(e);
+
+    /// Read the piece's segment unless it is reused, and hand the piece over.
+    fn deliver(&mut self, mut piece: Piece) -> Result<(), Option<Error>> {
+        let result = if piece.inputs.is_empty() {
+            None
+        } else {
+            let inputs = std::mem::take(&mut piece.inputs);
+            Some(self.read_segment(inputs)?.ok_or(None)?)
+        };
+        self.tx
+            .blocking_send(ReaderMsg::Piece(piece, result))
+            .map_err(|_| None)
     }
-    if let Some(e) = failed {
-        return Err(Error::fatal(format!("reading the backup input: {e}")));
+
+    /// Read one segment's inputs as one stream, sending its chunks; `Ok(None)` when the
+    /// engine stopped listening.
+    fn read_segment(&mut self, inputs: Vec<Input>) -> Result<Option<SegmentResult>, Error> {
+        let mut reader = SegmentReader::new(inputs);
+        reader.trees = std::mem::take(&mut self.trees);
+        let read = self.chunk(&mut reader);
+        self.trees = std::mem::take(&mut reader.trees);
+        let chunks = match read? {
+            Some(chunks) => chunks,
+            None => return Ok(None),
+        };
+        Ok(Some(SegmentResult {
+            files: reader.outcomes,
+            chunks,
+        }))
     }
-    Ok(Some(SegmentResult {
-        seg: job.seg,
-        files: reader.outcomes,
-        chunks,
-    }))
+
+    /// Cut what `reader` gives into chunks, sending each.
+    fn chunk(&self, reader: &mut SegmentReader) -> Result<Option<Vec<ChunkRef>>, Error> {
+        let (chunking, seed, dedup, tx) = (self.chunking, self.seed, &self.dedup, &self.tx);
+        let mut chunks = Vec::new();
+        let mut failed = None;
+        {
+            let cdc = StreamCDC::with_level_and_seed(
+                &mut *reader,
+                chunking.min_size as usize,
+                chunking.avg_size as usize,
+                chunking.max_size as usize,
+                Normalization::Level1,
+                seed,
+            );
+            for chunk in cdc {
+                let chunk = match chunk {
+                    Ok(c) => c,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                };
+                let id = chunk_id(dedup, &chunk.data);
+                chunks.push(ChunkRef {
+                    id: hex::encode(id),
+                    size: chunk.data.len() as u64,
+                });
+                if tx
+                    .blocking_send(ReaderMsg::Chunk(ChunkMsg {
+                        id,
+                        data: chunk.data,
+                    }))
+                    .is_err()
+                {
+                    return Ok(None);
+                }
+            }
+        }
+        // The reader's own error says what failed (a command's exit status, with its hint);
+        // the chunker only saw that reading stopped.
+        if let Some(e) = reader.fatal.take() {
+            return Err(e);
+        }
+        if let Some(e) = failed {
+            return Err(Error::fatal(format!("reading the backup input: {e}")));
+        }
+        Ok(Some(chunks))
+    }
 }
 
 /// The files of a segment as one `Read`, hashing each file on the way.
@@ -431,6 +487,8 @@ mod tests {
         std::fs::write(root.join(name), content).unwrap();
         let w = walk(&[root], &Excludes::new(&[]).unwrap()).unwrap();
         w.items
+            .into_vec()
+            .unwrap()
             .into_iter()
             .find_map(|i| match i {
                 Item::File { src, meta, .. } => Some(Input::File(src, meta)),

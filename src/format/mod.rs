@@ -10,6 +10,7 @@ pub mod repo_config;
 pub mod signed;
 pub mod streamed;
 pub mod tombstone;
+pub mod writer;
 
 use std::time::SystemTime;
 

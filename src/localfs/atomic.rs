@@ -24,25 +24,55 @@ pub enum NewMode {
 /// symlink at the destination is resolved and the file it points to is replaced (the
 /// operator's layout stays). `sync`: flush the data to disk before the rename.
 pub fn write(path: &Path, bytes: &[u8], mode: NewMode, sync: bool) -> io::Result<()> {
-    let dest = resolve(path)?;
-    let dir = dest
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if mode == NewMode::Private {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
+    let mut pending = Pending::create(path, mode)?;
+    pending.write_all(bytes)?;
+    pending.commit(sync)
+}
+
+/// A file being written in pieces that replaces its destination only on [`Pending::commit`]
+/// (dropped uncommitted, its temporary file is removed): a streamed cache is never seen
+/// half-written.
+pub struct Pending {
+    file: Option<File>,
+    tmp: PathBuf,
+    dest: PathBuf,
+    existing: Option<fs::Metadata>,
+    mode: NewMode,
+}
+
+impl Pending {
+    /// Start writing what will replace `path` (see [`write`]).
+    pub fn create(path: &Path, mode: NewMode) -> io::Result<Pending> {
+        let dest = resolve(path)?;
+        let dir = dest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        if mode == NewMode::Private {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)?;
+        }
+        let existing = fs::symlink_metadata(&dest).ok().filter(|m| m.is_file());
+        let (file, tmp) = create_temp(&dir, &dest)?;
+        Ok(Pending {
+            file: Some(file),
+            tmp,
+            dest,
+            existing,
+            mode,
+        })
     }
-    let existing = fs::symlink_metadata(&dest).ok().filter(|m| m.is_file());
-    let (mut file, tmp) = create_temp(dir, &dest)?;
-    let result = (|| {
-        file.write_all(bytes)?;
-        match &existing {
+
+    /// Give the file its mode, flush it when `sync`, and rename it over the destination.
+    pub fn commit(mut self, sync: bool) -> io::Result<()> {
+        let file = self.file.take().expect("a pending file is committed once");
+        match &self.existing {
             Some(m) => keep_mode_and_owner(&file, m)?,
             None => {
-                let bits = if mode == NewMode::Private {
+                let bits = if self.mode == NewMode::Private {
                     0o600
                 } else {
                     0o644
@@ -54,12 +84,28 @@ pub fn write(path: &Path, bytes: &[u8], mode: NewMode, sync: bool) -> io::Result
             file.sync_all()?;
         }
         drop(file);
-        fs::rename(&tmp, &dest)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+        fs::rename(&self.tmp, &self.dest)?;
+        self.tmp = PathBuf::new();
+        Ok(())
     }
-    result
+}
+
+impl Write for Pending {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.as_mut().map_or(Ok(0), |f| f.write(buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.as_mut().map_or(Ok(()), File::flush)
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// The path to replace: `path`, or what a symlink there points to.

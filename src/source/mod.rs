@@ -22,6 +22,9 @@ use crate::format::manifest::WirePath;
 use crate::localfs::Stat;
 use crate::localfs::tree::open_dir_at;
 
+pub mod spool;
+pub use spool::Items;
+
 /// File metadata as recorded in the manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Meta {
@@ -149,7 +152,7 @@ pub struct Skipped {
 #[derive(Debug, Default)]
 pub struct Walked {
     /// Items in snapshot order.
-    pub items: Vec<Item>,
+    pub items: Items,
     /// Unreadable paths (make the backup partial).
     pub skipped: Vec<Skipped>,
     /// Special files (sockets, devices, FIFOs) left out by design.
@@ -244,9 +247,18 @@ pub fn source_name(source: &Path) -> Result<Vec<u8>> {
     })
 }
 
-/// Walk every source in order. A missing source is skipped (reported), not fatal.
+/// Walk every source in order, keeping the items in memory. A missing source is skipped
+/// (reported), not fatal.
 pub fn walk(sources: &[PathBuf], excludes: &Excludes) -> Result<Walked> {
-    let mut walked = Walked::default();
+    walk_into(sources, excludes, Items::default())
+}
+
+/// Walk every source in order into `items` (a spool, for a backup).
+pub fn walk_into(sources: &[PathBuf], excludes: &Excludes, items: Items) -> Result<Walked> {
+    let mut walked = Walked {
+        items,
+        ..Walked::default()
+    };
     let mut names = std::collections::HashSet::new();
     for source in sources {
         let top = source_name(source)?;
@@ -526,6 +538,8 @@ mod tests {
         let w = walk(std::slice::from_ref(&root), &ex).unwrap();
         let paths: Vec<String> = w
             .items
+            .into_vec()
+            .unwrap()
             .iter()
             .map(|i| match i {
                 Item::Dir { path, .. } | Item::File { path, .. } | Item::Symlink { path, .. } => {
@@ -559,8 +573,8 @@ mod tests {
         std::os::unix::fs::symlink("../data/one.csv", var.join("one.csv")).unwrap();
         let ex = Excludes::new(&[]).unwrap();
         let w = walk(&[var.join("exports"), var.join("one.csv")], &ex).unwrap();
-        let kinds: Vec<(String, &str)> = w
-            .items
+        let items = w.items.into_vec().unwrap();
+        let kinds: Vec<(String, &str)> = items
             .iter()
             .map(|i| match i {
                 Item::Dir { path, .. } => (path.display(), "dir"),
