@@ -152,6 +152,34 @@ fn restore_into_a_non_empty_dir_needs_force() {
     assert_eq!(fs::read(target.join("keep.txt")).unwrap(), b"mine\n");
 }
 
+/// `--force` replaces files, never a directory: a folder in the target where the snapshot
+/// has a file stops the restore with the path named, and the folder keeps what it held.
+#[test]
+fn a_forced_restore_never_replaces_a_directory_with_a_file() {
+    let env = Env::new(&["a"]);
+    let src = env.tree("src", &[("data.txt", b"from the snapshot\n")]);
+    env.ok(&["backup", src_arg(&src)]);
+    let target = env.p("restore");
+    write_tree(&target, &[("src/data.txt/mine.txt", b"mine\n")]);
+    let out = env.run(&[
+        "restore",
+        "latest",
+        "--target",
+        target.to_str().unwrap(),
+        "--force",
+    ]);
+    assert_ne!(code(&out), 0, "{}", show(&out));
+    assert!(
+        stderr(&out).contains("data.txt is a directory in the target"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(
+        fs::read(target.join("src/data.txt/mine.txt")).unwrap(),
+        b"mine\n"
+    );
+}
+
 #[test]
 fn backup_needs_no_identity_and_a_wrong_identity_is_refused() {
     let env = Env::new(&["a"]);

@@ -71,11 +71,20 @@ pub fn ensure_dirs(tree: &mut DirTree, rel: &[u8]) -> Result<()> {
         .map_err(|e| on_the_way(tree, rel, e))
 }
 
-/// A random temp name of snapdrill's own shape (`.snapdrill-<16 hex>.tmp`).
-fn temp_name() -> Vec<u8> {
-    let mut r = [0u8; 8];
-    rand::rngs::OsRng.fill_bytes(&mut r);
-    format!(".snapdrill-{}.tmp", hex::encode(r)).into_bytes()
+/// A temp name of snapdrill's own shape (`.snapdrill-<16 hex>.tmp`): `n` from a random
+/// start per process, counted up (a `getrandom` per file was a system call per file);
+/// after a name was found taken, drawn at random, so that names seen cannot be used to
+/// stop a restore by planting the next ones.
+fn temp_name(attempt: u32) -> Vec<u8> {
+    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = if attempt == 0 {
+        let start = *START.get_or_init(|| rand::rngs::OsRng.next_u64());
+        start.wrapping_add(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    } else {
+        rand::rngs::OsRng.next_u64()
+    };
+    format!(".snapdrill-{n:016x}.tmp").into_bytes()
 }
 
 /// Is `name` a temp name of snapdrill's own shape?
@@ -107,26 +116,36 @@ impl PendingFile {
     /// Create the temp file in `dir` (the entry's directory, opened by [`where_to`]), for
     /// the file shown as `path`, its content checked by `check`.
     pub fn create_in(dir: Arc<OwnedFd>, path: PathBuf, check: Check) -> Result<Self> {
-        let tmp = temp_name();
-        // Registered before it exists: an interruption in between removes nothing, and
-        // once interrupted no new temp file is made.
-        let registered = cleanup::file(dir.clone(), &tmp)
-            .ok_or_else(|| Error::fatal("interrupted: no new file is written"))?;
-        let fd = rustix::fs::openat(
-            dir.as_fd(),
-            OsStr::from_bytes(&tmp),
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
-        )
-        .map_err(|e| Error::io("creating a temporary file for", &path, e.into()))?;
-        Ok(PendingFile {
-            file: File::from(fd),
-            dir,
-            tmp,
-            path,
-            check,
-            _registered: registered,
-        })
+        let mut attempt = 0;
+        loop {
+            let tmp = temp_name(attempt);
+            // Registered before it exists: an interruption in between removes nothing, and
+            // once interrupted no new temp file is made.
+            let registered = cleanup::file(dir.clone(), &tmp)
+                .ok_or_else(|| Error::fatal("interrupted: no new file is written"))?;
+            let created = rustix::fs::openat(
+                dir.as_fd(),
+                OsStr::from_bytes(&tmp),
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            );
+            let fd = match created {
+                Err(rustix::io::Errno::EXIST) if attempt < 8 => {
+                    attempt += 1;
+                    continue;
+                }
+                other => other
+                    .map_err(|e| Error::io("creating a temporary file for", &path, e.into()))?,
+            };
+            return Ok(PendingFile {
+                file: File::from(fd),
+                dir,
+                tmp,
+                path,
+                check,
+                _registered: registered,
+            });
+        }
     }
 
     /// Append content (hashing and writing timed apart, for drills).
@@ -281,29 +300,25 @@ impl Batch {
     }
 }
 
-/// Rename `tmp` onto `name` within `dir`, refusing to replace a directory.
+/// Rename `tmp` onto `name` within `dir`, refusing to replace a directory (the rename
+/// itself refuses: a file never replaces a directory, `EISDIR`).
 fn place(dir: &OwnedFd, tmp: &[u8], name: &[u8], path: &Path) -> Result<()> {
-    if let Ok(st) = rustix::fs::statat(
+    let renamed = rustix::fs::renameat(
+        dir.as_fd(),
+        OsStr::from_bytes(tmp),
         dir.as_fd(),
         OsStr::from_bytes(name),
-        AtFlags::SYMLINK_NOFOLLOW,
-    ) && Stat::from_raw(&st).is_dir()
-    {
-        return Err(Error::Fatal {
+    );
+    match renamed {
+        Err(rustix::io::Errno::ISDIR) => Err(Error::Fatal {
             message: format!(
                 "{} is a directory in the target; the snapshot has a file or link there",
                 path.display()
             ),
             hint: Some("restore into an empty folder".into()),
-        });
+        }),
+        other => other.map_err(|e| Error::io("placing", path, e.into())),
     }
-    rustix::fs::renameat(
-        dir.as_fd(),
-        OsStr::from_bytes(tmp),
-        dir.as_fd(),
-        OsStr::from_bytes(name),
-    )
-    .map_err(|e| Error::io("placing", path, e.into()))
 }
 
 /// The times to apply. A manifest's time is untrusted: anything a filesystem cannot hold
@@ -329,7 +344,7 @@ pub fn make_symlink(tree: &mut DirTree, entry: &Entry) -> Result<()> {
         .unwrap_or_default();
     let (_, name) = split_parent(&entry.path.0);
     let (dir, path) = where_to(tree, entry)?;
-    let tmp = temp_name();
+    let tmp = temp_name(1);
     let _registered = cleanup::file(dir.clone(), &tmp)
         .ok_or_else(|| Error::fatal("interrupted: no new file is written"))?;
     rustix::fs::symlinkat(
@@ -435,8 +450,11 @@ mod tests {
 
     #[test]
     fn temp_names_are_recognised_exactly() {
-        let n = temp_name();
-        assert!(is_temp_name(&n), "{}", String::from_utf8_lossy(&n));
+        let (a, b, random) = (temp_name(0), temp_name(0), temp_name(1));
+        for n in [&a, &b, &random] {
+            assert!(is_temp_name(n), "{}", String::from_utf8_lossy(n));
+        }
+        assert_ne!(a, b, "counted names never repeat within a process");
         for other in [
             &b".snapdrill-0123.tmp"[..],
             b"snapdrill-0123456789abcdef.tmp",

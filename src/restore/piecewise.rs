@@ -31,6 +31,8 @@ use crate::sealing;
 
 /// Files parsed ahead of the writer.
 const FILES_AHEAD: usize = 1024;
+/// Files handed to the writer at once.
+const FILES_AT_ONCE: usize = 64;
 /// Chunk indices queued ahead of the fetcher.
 const CHUNKS_AHEAD: usize = 256;
 
@@ -195,7 +197,7 @@ pub async fn run_piecewise(
         true => (None, 0),
         false => prepare_target(&opts.target, opts.force).map(|(t, n)| (Some(t), n))?,
     };
-    let (files_tx, files_rx) = sync_channel::<Entry>(FILES_AHEAD);
+    let (files_tx, files_rx) = sync_channel::<Vec<Entry>>(FILES_AHEAD / FILES_AT_ONCE);
     let (ks_tx, ks_rx) = mpsc::channel::<usize>(CHUNKS_AHEAD);
     let parser = start_reader(&p, files_tx, ks_tx);
     let ks = futures::stream::unfold(
@@ -207,7 +209,12 @@ pub async fn run_piecewise(
     let fetcher = Fetcher::new(repo, (&p.commit, &p.header), p.dedup, identities, &clock)?;
     let streamed = fetcher
         .through(ks, &mut sources, move |rx| {
-            stream::consume(writer_target, files_rx.into_iter(), rx, &writer_clock)
+            stream::consume(
+                writer_target,
+                files_rx.into_iter().flatten(),
+                rx,
+                &writer_clock,
+            )
         })
         .await;
     drop(fetcher);
@@ -245,7 +252,7 @@ pub async fn run_piecewise(
 /// Start the second pass ([`hand_out`]) on a blocking thread.
 fn start_reader(
     p: &Piecewise,
-    files: std::sync::mpsc::SyncSender<Entry>,
+    files: std::sync::mpsc::SyncSender<Vec<Entry>>,
     ks: mpsc::Sender<usize>,
 ) -> tokio::task::JoinHandle<Result<(Vec<Entry>, Vec<Entry>)>> {
     let (header, sealed, ids) = (p.header.clone(), p.sealed.clone(), p.identities.clone());
@@ -258,18 +265,24 @@ fn start_reader(
 
 /// The second pass: each selected file to the writer, then the chunks its content needs
 /// (not yet sent) to the fetcher — in that order, so that the writer never waits for a
-/// file while the fetcher waits for its chunks. Directories and symlinks are kept for the
-/// end.
+/// file while the fetcher waits for its chunks. Files go [`FILES_AT_ONCE`] at a time (a
+/// handover per file cost a thread wake-up per file), and always before a chunk index.
+/// Directories and symlinks are kept for the end.
 fn hand_out(
     header: &Manifest,
     text: impl std::io::Read,
     globs: &PathGlobs,
-    files: std::sync::mpsc::SyncSender<Entry>,
+    files: std::sync::mpsc::SyncSender<Vec<Entry>>,
     ks: mpsc::Sender<usize>,
 ) -> Result<(Vec<Entry>, Vec<Entry>)> {
     let offsets = header.chunk_offsets();
     let (mut dirs, mut symlinks, mut last) = (Vec::new(), Vec::new(), None::<usize>);
+    let mut batch = Vec::with_capacity(FILES_AT_ONCE);
     let stopped = || "the restore stopped".to_string();
+    let hand = |batch: &mut Vec<Entry>| {
+        let full = std::mem::replace(batch, Vec::with_capacity(FILES_AT_ONCE));
+        files.send(full).map_err(|_| stopped())
+    };
     let read = streamed::for_each_entry(text, &mut |e| {
         if !globs.takes(&e.path.0) {
             return Ok(());
@@ -287,7 +300,10 @@ fn hand_out(
                         last.map_or(first, |l| first.max(l + 1))..end
                     }
                 };
-                files.send(e).map_err(|_| stopped())?;
+                batch.push(e);
+                if !needs.is_empty() || batch.len() == FILES_AT_ONCE {
+                    hand(&mut batch)?;
+                }
                 for k in needs {
                     ks.blocking_send(k).map_err(|_| stopped())?;
                     last = Some(k);
@@ -297,5 +313,8 @@ fn hand_out(
         Ok(())
     });
     read.map_err(bad)?;
+    if !batch.is_empty() {
+        hand(&mut batch).map_err(bad)?;
+    }
     Ok((dirs, symlinks))
 }

@@ -56,7 +56,7 @@ struct Finisher {
 /// What reaches the finisher: a file the cut wrote, or one a writer wrote and sealed.
 enum Done {
     Pending(Box<(Pending, Entry)>),
-    Sealed(Result<fs::SealedFile>),
+    Sealed(Vec<Result<fs::SealedFile>>),
 }
 
 /// The finisher's work: checked files collect in a batch; a full batch goes to the
@@ -82,6 +82,18 @@ impl Placing {
                     .time(Stage::Write, || f.seal(entry, &self.clock))?;
                 self.add(sealed)
             }
+        }
+    }
+
+    /// A file a writer wrote and sealed (removed again when the restore already failed).
+    fn sealed(&mut self, sealed: Result<fs::SealedFile>, failed: bool) -> Result<()> {
+        match sealed {
+            Ok(f) if failed => {
+                f.abandon();
+                Ok(())
+            }
+            Err(_) if failed => Ok(()),
+            sealed => sealed.and_then(|f| self.add(f)),
         }
     }
 
@@ -173,20 +185,17 @@ impl Finisher {
             .spawn(move || {
                 let mut first_error = None;
                 for done in rx {
-                    let taken = match (done, first_error.is_some()) {
-                        (Done::Pending(p), true) => {
-                            p.0.abandon();
-                            continue;
+                    match done {
+                        Done::Pending(p) if first_error.is_some() => p.0.abandon(),
+                        Done::Pending(p) => first_error = placing.take(p.0, &p.1).err(),
+                        Done::Sealed(many) => {
+                            for sealed in many {
+                                if let Err(e) = placing.sealed(sealed, first_error.is_some()) {
+                                    first_error = Some(e);
+                                }
+                            }
                         }
-                        (Done::Sealed(Ok(f)), true) => {
-                            f.abandon();
-                            continue;
-                        }
-                        (Done::Sealed(Err(_)), true) => continue,
-                        (Done::Pending(p), false) => placing.take(p.0, &p.1),
-                        (Done::Sealed(sealed), false) => sealed.and_then(|f| placing.add(f)),
-                    };
-                    first_error = taken.err();
+                    }
                 }
                 placing.finish(first_error)
             })
@@ -293,6 +302,10 @@ const SMALL_FILE: u64 = 1 << 20;
 /// run side by side even on two cores.
 const WRITERS: usize = 4;
 
+/// Small files handed to a writer at once: at most this many, of at most
+/// [`SMALL_FILE`] bytes together (one handover per file cost a thread wake-up per file).
+const JOB_FILES: usize = 32;
+
 /// A small file to write: its directory, its entry, its whole content.
 struct Job {
     dir: std::sync::Arc<rustix::fd::OwnedFd>,
@@ -304,14 +317,17 @@ struct Job {
 /// The pool writing small files while the cut goes on; each file, written and sealed, goes
 /// to the finisher's batch.
 struct Writers {
-    tx: Option<std::sync::mpsc::SyncSender<Job>>,
+    tx: Option<std::sync::mpsc::SyncSender<Vec<Job>>>,
     handles: Vec<std::thread::JoinHandle<()>>,
+    /// Jobs gathered for the next handover, and their bytes.
+    gathered: Vec<Job>,
+    bytes: u64,
 }
 
 impl Writers {
     fn start(done: &std::sync::mpsc::SyncSender<Done>, clock: &std::sync::Arc<StageClock>) -> Self {
-        // At most 32 files (of at most SMALL_FILE bytes) wait: memory stays bounded.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(32);
+        // At most 8 handovers (of at most SMALL_FILE bytes each) wait: memory stays bounded.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Job>>(8);
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
         let handles = (0..WRITERS)
             .map(|i| {
@@ -320,10 +336,10 @@ impl Writers {
                     .name(format!("snapdrill-writer-{i}"))
                     .spawn(move || {
                         loop {
-                            let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                            let Ok(job) = job else { break };
-                            let sealed = write_whole(job, &clock);
-                            if done.send(Done::Sealed(sealed)).is_err() {
+                            let jobs = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                            let Ok(jobs) = jobs else { break };
+                            let sealed = jobs.into_iter().map(|j| write_whole(j, &clock));
+                            if done.send(Done::Sealed(sealed.collect())).is_err() {
                                 break;
                             }
                         }
@@ -334,16 +350,34 @@ impl Writers {
         Writers {
             tx: Some(tx),
             handles,
+            gathered: Vec::with_capacity(JOB_FILES),
+            bytes: 0,
         }
     }
 
-    fn send(&self, job: Job) -> Result<()> {
+    /// Gather `job`; hand the gathered files over when they are enough.
+    fn send(&mut self, job: Job) -> Result<()> {
+        self.bytes += job.data.len() as u64;
+        self.gathered.push(job);
+        if self.gathered.len() >= JOB_FILES || self.bytes >= SMALL_FILE {
+            self.hand_over()?;
+        }
+        Ok(())
+    }
+
+    fn hand_over(&mut self) -> Result<()> {
+        let jobs = std::mem::replace(&mut self.gathered, Vec::with_capacity(JOB_FILES));
+        self.bytes = 0;
         let tx = self.tx.as_ref().expect("open until joined");
-        tx.send(job)
+        tx.send(jobs)
             .map_err(|_| Error::fatal("the restore writers stopped"))
     }
 
-    fn join(mut self) {
+    /// Hand over what is gathered (unless the restore failed) and wait for the writers.
+    fn join(mut self, failed: bool) {
+        if !failed && !self.gathered.is_empty() {
+            let _ = self.hand_over();
+        }
         drop(self.tx.take());
         for h in self.handles.drain(..) {
             let _ = h.join();
@@ -384,7 +418,7 @@ pub(super) fn consume(
         None => None,
     };
     let finisher = Finisher::start(clock, root);
-    let writers = target
+    let mut writers = target
         .is_some()
         .then(|| Writers::start(finisher.sender(), clock));
     let mut current: Option<Current> = None;
@@ -411,7 +445,7 @@ pub(super) fn consume(
             Current::Gathering(data) => {
                 let tree = target.as_mut().expect("gathering writes to a target");
                 let (dir, path) = fs::where_to(tree, &entry)?;
-                writers.as_ref().expect("a pool").send(Job {
+                writers.as_mut().expect("a pool").send(Job {
                     dir,
                     path,
                     entry,
@@ -424,7 +458,7 @@ pub(super) fn consume(
         p.abandon();
     }
     if let Some(w) = writers {
-        w.join();
+        w.join(cut.is_err());
     }
     let placed = finisher.join();
     let bytes = cut?;
