@@ -41,7 +41,7 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// Start writing what will replace `path` (see [`write`]).
+    /// Start writing what will replace `path` (see [`write()`]).
     pub fn create(path: &Path, mode: NewMode) -> io::Result<Pending> {
         let dest = resolve(path)?;
         let dir = dest
