@@ -47,6 +47,20 @@ fi
 . scripts/bench-lib.sh
 machine() { echo "$(nproc) cores, $(uname -m), $(df -T "$1" | awk 'NR==2 {print $2}')"; }
 
+# goal WHAT VALUE LIMIT [UNIT]: one line of the issue's goals, "met" when VALUE <= LIMIT.
+# Collected in GOALS, printed after each suite's table and written with it.
+GOALS=""
+goal() {
+  local line
+  line=$(awk -v w="$1" -v v="$2" -v l="$3" -v u="${4:-}" 'BEGIN {
+    printf "- %s: %s%s (goal ≤ %s%s) — %s\n", w, v, u, l, u, (v + 0 <= l + 0) ? "met" : "NOT met" }')
+  GOALS+="$line"$'\n'
+}
+with_goals() { # TABLE: the table, then the goal lines gathered since the last call
+  TABLE="$1"$'\n\n'"$GOALS"
+  GOALS=""
+}
+
 history_suite() {
   cargo build --release --quiet --example synth_history
   local synth
@@ -71,6 +85,7 @@ url = "store"
     read -r t m < <(measure "$BIN" -q "$@")
     rows+="| $what | $t s | $((m / 1024)) MiB |"$'\n'
     echo "  $what: $t s, $((m / 1024)) MiB" >&2
+    goal "$what over $SNAPSHOTS × $CHUNKS, peak RSS" "$((m / 1024))" 256 " MiB"
   }
   rm -rf "$HISTORY_DATA/sd/cache/commits"
   row "snapshots (commit cache empty)" snapshots
@@ -86,6 +101,8 @@ url = "store"
     echo "| --- | --- | --- |"
     printf '%s' "$rows"
   )
+  with_goals "$table"
+  table=$TABLE
   echo "$table"
   {
     echo
@@ -113,6 +130,7 @@ url = "store"
   local stored
   stored=$(du -sb "$dir/sd/store" | awk '{print $1}')
   rm -rf "$dir"
+  echo "$bytes $b $d" >> "$BIG_DATA/sizes.txt"
   awk -v what="$label" -v n="$bytes" -v b="$b" -v d="$d" -v st="$stored" 'BEGIN {
     split(b, x, " "); split(d, y, " ");
     printf "| %s | %.1f s, %.0f MB/s, %d MiB | %.1f s, %.0f MB/s, %d MiB | %.2fx |\n",
@@ -123,12 +141,28 @@ big_suite() {
   mkdir -p "$BIG_DATA"
   cc -O2 -o "$BIG_DATA/gen-csv" scripts/gen-csv.c
   local table
+  : > "$BIG_DATA/sizes.txt"
   table=$(
     echo "| one file, generated CSV | backup: time, throughput, peak RSS | dump (restore, verified, to /dev/null) | stored ratio |"
     echo "| --- | --- | --- | --- |"
     big_size 300000000 "300 MB"
     big_size "$BIG_BYTES" "$((BIG_BYTES / 1000000000)) GB"
   )
+  # Each line: bytes, backup seconds and KiB, dump seconds and KiB.
+  local small big
+  small=$(sed -n 1p "$BIG_DATA/sizes.txt")
+  big=$(sed -n 2p "$BIG_DATA/sizes.txt")
+  # shellcheck disable=SC2086 # two lines of numbers, split into words on purpose
+  set -- $small $big
+  local label="$((BIG_BYTES / 1000000000)) GB"
+  goal "backup of $label, peak RSS (the 300 MB file's: $(($3 / 1024)) MiB)" "$(($8 / 1024))" "$(($3 / 1024))" " MiB"
+  goal "dump of $label, peak RSS (the 300 MB file's: $(($5 / 1024)) MiB)" "$((${10} / 1024))" "$(($5 / 1024))" " MiB"
+  goal "backup of $label, throughput below the 300 MB file's" \
+    "$(awk -v a="$1" -v at="$2" -v b="$6" -v bt="$7" 'BEGIN {printf "%.1f", 100 * (1 - (b / bt) / (a / at))}')" 10 " %"
+  goal "dump of $label, throughput below the 300 MB file's" \
+    "$(awk -v a="$1" -v at="$4" -v b="$6" -v bt="$9" 'BEGIN {printf "%.1f", 100 * (1 - (b / bt) / (a / at))}')" 10 " %"
+  with_goals "$table"
+  table=$TABLE
   echo "$table"
   {
     echo
@@ -191,7 +225,15 @@ url = "store"
       print "| --- | --- | --- | --- | --- | --- |"
       printf "| full backup | %.2f s / %d MiB | %.2f s / %d MiB | %.2f s | %.2f× | %.2f× |\n", sb, med(2) / 1024, rb, med(4) / 1024, bb, sb / rb, sb / bb
       printf "| restore (snapdrill: durable) | %.2f s / %d MiB | %.2f s / %d MiB | — | %.2f× | — |\n", sr, med(8) / 1024, rr, med(10) / 1024, sr / rr
-    }' "$dir/rounds.txt")
+      printf "%.2f %.2f %.2f\n", sb / rb, sb / bb, sr / rr > "/dev/stderr"
+    }' "$dir/rounds.txt" 2>"$dir/ratios.txt")
+  local to_restic to_bare restore_ratio
+  read -r to_restic to_bare restore_ratio < "$dir/ratios.txt"
+  goal "full backup of the 300 MB export, time to restic's" "$to_restic" 0.3 ×
+  goal "full backup of the 300 MB export, time to the bare pipeline's" "$to_bare" 1.4 ×
+  goal "restore of the 300 MB export, time to restic's" "$restore_ratio" 0.6 ×
+  with_goals "$table"
+  table=$TABLE
   echo "$table"
   {
     echo
@@ -260,13 +302,14 @@ name = "local"
 url = "store"
 ')
   export SNAPDRILL_CONFIG=$PWD/$DATA/sd/snapdrill.toml
-  local b u r
+  local b u r d
   settle; b=$(measure "$BIN" -q backup)
   settle; u=$(measure "$BIN" -q backup)
   local target
   target=$(fresh_target sd)
   settle; r=$(measure "$BIN" -q restore latest --target "$target")
-  echo "$b $u $r"
+  settle; d=$(measure "$BIN" -q restore-drill --verify-only)
+  echo "$b $u $r $d"
 }
 
 restic_round() {
@@ -279,7 +322,7 @@ restic_round() {
   local target
   target=$(fresh_target restic)
   settle; r=$(measure restic restore -q latest --target "$target")
-  echo "$b $u $r"
+  echo "$b $u $r 0 0"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -311,7 +354,20 @@ table=$(
   else
     row "restore (snapdrill: durable)" 5 6
   fi
+  printf '| restore-drill --verify-only (snapdrill only) | %s s / %s MiB | — | — |\n' \
+    "$(col "$DATA/sd.txt" 7)" "$(($(col "$DATA/sd.txt" 8) / 1024))"
 )
+ratio() { awk -v a="$(col "$DATA/sd.txt" "$1")" -v b="$(col "$DATA/restic.txt" "$1")" 'BEGIN {printf "%.2f", a / b}'; }
+mib() { echo $(($(col "$DATA/sd.txt" "$1") / 1024)); }
+goal "restore of $FILES small files, time to restic's" "$(ratio 5)" 0.7 ×
+goal "backup of $FILES files, time to restic's" "$(ratio 1)" 0.5 ×
+goal "unchanged re-run of $FILES files, time to restic's" "$(ratio 3)" 0.5 ×
+goal "backup of $FILES files, peak RSS" "$(mib 2)" 256 " MiB"
+goal "unchanged re-run of $FILES files, peak RSS" "$(mib 4)" 256 " MiB"
+goal "restore of $FILES files, peak RSS" "$(mib 6)" 256 " MiB"
+goal "restore-drill --verify-only of $FILES files, peak RSS" "$(mib 8)" 256 " MiB"
+with_goals "$table"
+table=$TABLE
 echo "$table"
 {
   echo
