@@ -240,6 +240,69 @@ fn a_dry_run_names_what_it_would_read_exclude_and_skip_and_touches_no_store() {
     );
 }
 
+/// Many small files are read in runs cut by the dedup key: a dry run cuts them with the
+/// same key, so after a backup it finds every run in the cache (cut with another key, the
+/// runs are not the cached segments and every small file would be "read").
+#[test]
+fn a_dry_run_after_a_backup_of_many_small_files_finds_them_unchanged() {
+    let env = Env::with(&["tokyo"], &["exports"], true);
+    let files: Vec<(String, Vec<u8>)> = (0..3000)
+        .map(|i| {
+            (
+                format!("calls/c{i:04}.csv"),
+                format!("{i},call\n").into_bytes(),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_slice()))
+        .collect();
+    env.tree("exports", &refs);
+    env.ok(&["backup"]);
+    fs::write(env.p("exports/calls/c1500.csv"), "changed\n").unwrap();
+    let out = env.run(&["backup", "--dry-run", "--json"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let plan = common::json(&stdout(&out));
+    let (read, unchanged) = (
+        plan["read"].as_array().unwrap().len(),
+        plan["unchanged"].as_array().unwrap().len(),
+    );
+    assert_eq!(read + unchanged, 3000, "{plan}");
+    assert!(
+        (1..=1024).contains(&read),
+        "one changed file re-reads its run only: {read} of 3000 would be read"
+    );
+    let read_paths: Vec<&str> = plan["read"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        read_paths.contains(&"exports/calls/c1500.csv"),
+        "{read_paths:?}"
+    );
+}
+
+/// The backup's scratch (the spooled walk and manifest) goes to `TMPDIR`; one that cannot
+/// be written fails the backup with where and what to do, and no snapshot.
+#[test]
+fn a_backup_without_a_usable_tmpdir_says_so_and_commits_nothing() {
+    let env = Env::with(&["tokyo"], &["exports"], true);
+    env.tree("exports", &[("customers.csv", b"id,name\n1,a\n")]);
+    let out = env
+        .cmd(&["backup"])
+        .env("TMPDIR", env.p("no-such-folder"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    assert!(stderr(&out).contains("TMPDIR"), "{}", show(&out));
+    assert!(env.snapshot_ids().is_empty(), "a snapshot was committed");
+    env.ok(&["backup"]);
+    assert_eq!(env.snapshot_ids().len(), 1);
+}
+
 /// A config file with no state or cache folder set.
 fn bare_config(env: &Env, at: &Path) {
     let text = fs::read_to_string(env.config()).unwrap();

@@ -148,11 +148,7 @@ impl Assembler {
                     .map(|s| WirePath(format!("-{}", s.name).into_bytes())),
             )
             .collect();
-        let spool = |e: std::io::Error| {
-            Error::fatal(format!(
-                "cannot write the manifest to a temporary file (TMPDIR): {e}"
-            ))
-        };
+        let spool = |e| super::scratch("write the manifest to", e);
         let file = tempfile::tempfile().map_err(spool)?;
         let writer = ManifestWriter::new(
             BufWriter::with_capacity(256 << 10, file.try_clone().map_err(spool)?),
@@ -224,11 +220,9 @@ impl Assembler {
                 self.out.baseline.add(e);
             }
         }
-        self.writer.entry(e).map_err(|e| {
-            Error::fatal(format!(
-                "cannot write the manifest to a temporary file (TMPDIR): {e}"
-            ))
-        })?;
+        self.writer
+            .entry(e)
+            .map_err(|e| super::scratch("write the manifest to", e))?;
         if self.writer.bytes() > limits::MANIFEST {
             return Err(Error::fatal(format!(
                 "the manifest would be more than the {} bytes a reader accepts; back up fewer files per snapshot",
@@ -265,11 +259,7 @@ impl Assembler {
         let Assembler {
             writer, mut out, ..
         } = self;
-        let failed = |e: std::io::Error| {
-            Error::fatal(format!(
-                "cannot write the manifest to a temporary file (TMPDIR): {e}"
-            ))
-        };
+        let failed = |e| super::scratch("write the manifest to", e);
         let (buffered, bytes) = writer.finish(&out.head.chunks).map_err(failed)?;
         buffered.into_inner().map_err(|e| failed(e.into_error()))?;
         if bytes > limits::MANIFEST {

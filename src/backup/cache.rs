@@ -105,6 +105,8 @@ pub struct FilesCache {
     next: Option<CachedSegment>,
     /// The top names of the job's sources, in the job's order (the walk's first key).
     tops: Vec<Vec<u8>>,
+    /// The dedup key the runs were cut with, when the reader of the cache knows it.
+    key: Option<[u8; 32]>,
 }
 
 impl Default for FilesCache {
@@ -113,6 +115,7 @@ impl Default for FilesCache {
             segments: Segments::None,
             next: None,
             tops: Vec::new(),
+            key: None,
         }
     }
 }
@@ -173,8 +176,20 @@ impl FilesCache {
             segments,
             next: None,
             tops,
+            key: None,
         };
         (cache, None)
+    }
+
+    /// The cache, with the dedup key its runs were cut with (a dry run cuts them alike).
+    pub fn keyed(mut self, key: [u8; 32]) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// The dedup key given by [`FilesCache::keyed`].
+    pub fn key(&self) -> Option<[u8; 32]> {
+        self.key
     }
 
     /// The next segment of the cache; a line that cannot be read ends the cache (what

@@ -77,10 +77,11 @@ pub fn plan_job(config: &Config, request: &Request, job: &JobRun) -> Result<DryR
     }
     let min_size = u64::from(Chunking::default().min_size);
     // Per the cache alone: whether the stores still list a segment's chunks is a question
-    // for the stores, which a dry run does not ask. Run boundaries need no key here: a dry
-    // run only asks the cache, segment by segment, and a cached segment matches whatever
-    // key cut it.
-    let mut planner = plan::Planner::new(min_size, files_cache, Box::new(|_| true), [0; 32]);
+    // for the stores, which a dry run does not ask. Runs are cut with the key a backup
+    // uses (the dedup key, which also names the cache): cut otherwise, they would not be
+    // the cached segments.
+    let key = files_cache.key().unwrap_or_default();
+    let mut planner = plan::Planner::new(min_size, files_cache, Box::new(|_| true), key);
     let mut pieces = Vec::new();
     for item in items {
         planner.push(item, &mut pieces);
@@ -149,7 +150,8 @@ fn files_cache(config: &Config, opts: &super::BackupOptions) -> (FilesCache, Opt
             )),
         );
     }
-    FilesCache::load(&path, &key.repository_id, plan::tops(opts))
+    let (cache, note) = FilesCache::load(&path, &key.repository_id, plan::tops(opts));
+    (cache.keyed(key.dedup), note)
 }
 
 /// The dry run as text: one line per file (`read`, `unchanged`, `excluded`, `skipped`,

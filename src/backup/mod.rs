@@ -319,11 +319,11 @@ async fn read_all(
     let work = reader::Work {
         items: items
             .read_back()
-            .map_err(|e| Error::fatal(format!("cannot read back the walk (TMPDIR): {e}")))?,
+            .map_err(|e| scratch("read back the walk from", e))?,
         planner: plan::Planner::new(
             u64::from(chunking.min_size),
             files_cache,
-            plan::listed_set(listed.union()),
+            plan::listed_set(listed.present()),
             key.dedup,
         ),
         stream: opts
@@ -417,11 +417,7 @@ fn load_cache(
 /// an empty snapshot, and so is a stream named like a walked path.
 fn walk_sources(opts: &BackupOptions) -> Result<Walked> {
     let excludes = Excludes::new(&opts.exclude)?;
-    let mut items = Items::on_disk().map_err(|e| {
-        Error::fatal(format!(
-            "cannot create a temporary file for the walk (TMPDIR): {e}"
-        ))
-    })?;
+    let mut items = Items::on_disk().map_err(|e| scratch("write the walk to", e))?;
     if let Some(stream) = &opts.stream {
         plan::check_stream_name(stream)?;
         items = items.watching(stream.name.as_bytes());
@@ -447,6 +443,21 @@ fn walk_sources(opts: &BackupOptions) -> Result<Walked> {
         });
     }
     Ok(walked)
+}
+
+/// The backup's scratch (the spooled walk and manifest, in `TMPDIR`) failed: where, and
+/// what to do. Nothing was committed.
+fn scratch(what: &str, e: std::io::Error) -> Error {
+    Error::Fatal {
+        message: format!(
+            "cannot {what} a temporary file in {} ({e}); no snapshot was written",
+            std::env::temp_dir().display()
+        ),
+        hint: Some(
+            "set TMPDIR to a folder with room for ~150 bytes per file backed up (docs/operations.md)"
+                .into(),
+        ),
+    }
 }
 
 /// With `changed_while_read = "fail"`, a file that kept changing means no snapshot.
@@ -661,14 +672,9 @@ impl Listed {
         Ok(Listed { chunks, fossils })
     }
 
-    /// Chunks some store holds under their own name. Fossils are not "present": a chunk
-    /// prune set aside is sealed and uploaded anew under its name (a fossil may be deleted
-    /// once the backups that predate it have ended).
-    fn union(&self) -> HashSet<String> {
-        self.chunks.iter().flat_map(|l| l.keys().cloned()).collect()
-    }
-
-    /// The same, as binary ids for the uploader.
+    /// Chunks some store holds under their own name, as binary ids. Fossils are not
+    /// "present": a chunk prune set aside is sealed and uploaded anew under its name (a
+    /// fossil may be deleted once the backups that predate it have ended).
     fn present(&self) -> HashSet<[u8; 32]> {
         self.chunks
             .iter()
