@@ -249,6 +249,9 @@ pub struct CacheWriter {
 impl CacheWriter {
     /// Start the cache of `repository_id` at `path`.
     pub fn create(path: &Path, repository_id: &str) -> std::io::Result<CacheWriter> {
+        // A backup killed while it wrote its cache left it (under the job's lock: no other
+        // writer of this cache runs now).
+        atomic::sweep_temps(path)?;
         let pending = atomic::Pending::create(path, atomic::NewMode::Private)?;
         let mut out =
             zstd::stream::Encoder::new(std::io::BufWriter::with_capacity(64 << 10, pending), 3)?;

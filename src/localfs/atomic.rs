@@ -108,6 +108,42 @@ impl Drop for Pending {
     }
 }
 
+/// Remove what a killed writer of `path` left: its temporary files (`.{name}.{16 hex}.
+/// snapdrill-tmp` beside it). Only for files one process writes at a time (a job's files
+/// cache, under the job's lock): a temp of a live writer would be removed too. How many.
+pub fn sweep_temps(path: &Path) -> io::Result<u64> {
+    let dest = resolve(path)?;
+    let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
+        return Ok(0);
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let entries = match fs::read_dir(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let n = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = n
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(".snapdrill-tmp"))
+        else {
+            continue;
+        };
+        if rest.len() == 16 && rest.bytes().all(|b| b.is_ascii_hexdigit()) {
+            fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// The path to replace: `path`, or what a symlink there points to.
 fn resolve(path: &Path) -> io::Result<PathBuf> {
     match fs::symlink_metadata(path) {
@@ -160,6 +196,33 @@ fn keep_mode_and_owner(file: &File, old: &fs::Metadata) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_killed_writers_temp_is_swept_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("files-0123.json.zst");
+        let pending = Pending::create(&cache, NewMode::Private).unwrap();
+        std::mem::forget(pending); // killed: Drop never runs
+        fs::write(dir.path().join("files-0123.json.zst"), "old cache").unwrap();
+        fs::write(
+            dir.path().join(".other.0123456789abcdef.snapdrill-tmp"),
+            "x",
+        )
+        .unwrap();
+        assert_eq!(sweep_temps(&cache).unwrap(), 1);
+        let mut left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                ".other.0123456789abcdef.snapdrill-tmp",
+                "files-0123.json.zst"
+            ]
+        );
+    }
 
     #[test]
     fn a_replaced_file_keeps_its_mode_and_a_planted_symlink_is_not_followed() {
