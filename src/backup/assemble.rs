@@ -46,6 +46,7 @@ pub(super) async fn read_and_upload(
     };
     let mut bytes_read = 0;
     let mut failure = None;
+    let (mut done, mut no_store) = (false, false);
     while let Some(msg) = rx.recv().await {
         match msg {
             ReaderMsg::Chunk(c) => {
@@ -59,6 +60,7 @@ pub(super) async fn read_and_upload(
                 p.chunks_new += (uploader.sealed.len() - before) as u64;
                 progress(p);
                 if (0..uploader.states_len()).all(|i| !uploader.states.healthy(i)) {
+                    no_store = true; // the caller says so: no snapshot either way
                     break;
                 }
             }
@@ -76,12 +78,21 @@ pub(super) async fn read_and_upload(
                 failure = Some(e);
                 break;
             }
+            ReaderMsg::Done => done = true,
         }
     }
     drop(rx); // stops the reader if we left early
     let _ = tokio::task::spawn_blocking(move || reader.join()).await;
     if let Some(e) = failure {
         return Err(e);
+    }
+    // A reader that stopped without saying it was done (a panic, a bug) leaves the
+    // manifest short of entries: such a snapshot is never committed.
+    if !done && !no_store {
+        return Err(Error::Fatal {
+            message: "the backup's reader stopped before the end of the walk; no snapshot was written".into(),
+            hint: Some("this is a bug in snapdrill: please report it; the next backup uploads only what is missing".into()),
+        });
     }
     uploader.finish().await?;
     Ok(bytes_read)

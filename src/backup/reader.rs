@@ -97,6 +97,8 @@ pub(super) enum ReaderMsg {
     Piece(Piece, Option<SegmentResult>),
     /// The backup cannot go on.
     Failed(Error),
+    /// Every piece was handed over: without it, the manifest is not complete.
+    Done,
 }
 
 /// What the reader thread works through: the walk read back and cut into pieces by the
@@ -127,11 +129,12 @@ pub(super) fn spawn(
                 tx,
                 trees: Vec::new(),
             };
-            if let Err(e) = reading.run(work)
-                && let Some(e) = e
-            {
-                let _ = reading.tx.blocking_send(ReaderMsg::Failed(e));
-            }
+            let last = match reading.run(work) {
+                Ok(()) => ReaderMsg::Done,
+                Err(Some(e)) => ReaderMsg::Failed(e),
+                Err(None) => return, // the engine stopped listening
+            };
+            let _ = reading.tx.blocking_send(last);
         })
         .expect("spawn reader thread")
 }
