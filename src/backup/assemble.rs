@@ -386,3 +386,107 @@ pub(super) fn cacheable(seg: &PlanSeg, r: &SegmentResult) -> Option<CachedSegmen
         chunks: r.chunks.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::backup::cache::{CacheWriter, FilesCache};
+    use crate::backup::plan::Planner;
+    use crate::backup::upload::StoreStates;
+    use crate::source::{self, Excludes, Item};
+
+    fn options(root: &std::path::Path) -> BackupOptions {
+        BackupOptions {
+            job: "test".into(),
+            health: Default::default(),
+            state_dir: None,
+            paths: vec![root.to_path_buf()],
+            stream: None,
+            exclude: Vec::new(),
+            tags: Vec::new(),
+            host: "host".into(),
+            compression: 3,
+            force_read: false,
+            cache_dir: None,
+            configured_stores: Vec::new(),
+            require: 1,
+            writer_timeout: Duration::from_secs(3600),
+            on_changed: Default::default(),
+        }
+    }
+
+    /// A reader thread that dies without saying it is done (here: a panic while it plans,
+    /// as any bug could) fails the run: the manifest is short of entries and must never be
+    /// committed.
+    #[tokio::test]
+    async fn a_reader_that_stops_without_saying_done_fails_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("exports");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(root.join("a.csv"), "1,a\n").unwrap();
+        let walk = || source::walk(std::slice::from_ref(&root), &Excludes::new(&[]).unwrap());
+        // The file as cached: the planner asks whether its chunk is listed, and panics.
+        let cache_path = dir.path().join("files.json.zst");
+        let mut cache = CacheWriter::create(&cache_path, "repo").unwrap();
+        for item in walk().unwrap().items.into_vec().unwrap() {
+            if let Item::File { path, meta, .. } = item {
+                let file = CachedFile {
+                    path,
+                    size: meta.size,
+                    mtime: meta.mtime,
+                    mtime_ns: meta.mtime_ns,
+                    ctime: meta.ctime,
+                    ctime_ns: meta.ctime_ns,
+                    ino: meta.ino,
+                    sha256: "0".repeat(64),
+                    rel_offset: 0,
+                    lines: Some(1),
+                };
+                let chunks = vec![crate::format::manifest::ChunkRef {
+                    id: "1".repeat(64),
+                    size: meta.size,
+                }];
+                cache
+                    .add(&CachedSegment {
+                        files: vec![file],
+                        chunks,
+                    })
+                    .unwrap();
+            }
+        }
+        cache.finish().unwrap();
+        let (files_cache, _) = FilesCache::load(&cache_path, "repo", vec![b"exports".to_vec()]);
+        let work = Work {
+            items: walk().unwrap().items.read_back().unwrap(),
+            planner: Planner::new(1 << 20, files_cache, Box::new(|_| panic!("a bug")), [0; 32]),
+            stream: None,
+        };
+        let opts = options(&root);
+        let recipient = age::x25519::Identity::generate().to_public();
+        let mut uploader = Uploader::new(
+            Vec::new(),
+            vec![recipient],
+            3,
+            HashSet::new(),
+            Arc::new(StoreStates::new(0)),
+        );
+        let mut assembler = Assembler::new("repo", "snap", SystemTime::now(), &opts, None).unwrap();
+        let chunking = crate::format::repo_config::Chunking::default();
+        let result = read_and_upload(
+            work,
+            chunking,
+            [0; 32],
+            &mut uploader,
+            &|_| (),
+            4,
+            &mut assembler,
+        )
+        .await;
+        let err = result.expect_err("a run whose reader died must fail");
+        assert!(err.to_string().contains("stopped before the end"), "{err}");
+    }
+}
