@@ -21,15 +21,15 @@ use crate::store::{self, StoreRef};
 
 /// What each store holds of the chunks, as listed at the start, and what this run sealed.
 pub(super) struct Held<'a> {
-    pub(super) listings: &'a [HashMap<String, u64>],
-    pub(super) fossils: &'a [HashMap<String, u64>],
+    pub(super) listings: &'a [super::ChunkIds],
+    pub(super) fossils: &'a [super::ChunkIds],
     pub(super) sealed: &'a HashMap<String, upload::SealedChunk>,
 }
 
 impl Held<'_> {
     /// Does store `i` hold chunk `id` under its own name?
     fn has(&self, i: usize, id: &str) -> bool {
-        self.listings[i].contains_key(id) || self.sealed.get(id).is_some_and(|c| c.stored[i])
+        self.listings[i].contains(id) || self.sealed.get(id).is_some_and(|c| c.stored[i])
     }
 
     /// Where to read chunk `id` for store `to`: its own fossil first (bringing it back costs
@@ -37,14 +37,14 @@ impl Held<'_> {
     fn source(&self, to: usize, id: &str) -> Option<(usize, String)> {
         let chunk = format::chunk_object(id);
         let n = self.listings.len();
-        if self.fossils[to].contains_key(id) {
+        if self.fossils[to].contains(id) {
             return Some((to, format::fossil_object(&chunk)));
         }
         if let Some(j) = (0..n).find(|&j| j != to && self.has(j, id)) {
             return Some((j, chunk));
         }
         (0..n)
-            .find(|&j| self.fossils[j].contains_key(id))
+            .find(|&j| self.fossils[j].contains(id))
             .map(|j| (j, format::fossil_object(&chunk)))
     }
 }
@@ -110,7 +110,7 @@ pub(super) async fn read_unlisted(repo: &Repository, held: &Held<'_>, id: &str) 
     let fossil = format::fossil_object(&chunk);
     let mut last = None;
     for (i, store) in repo.stores.iter().enumerate() {
-        if !held.listings[i].contains_key(id) && !held.fossils[i].contains_key(id) {
+        if !held.listings[i].contains(id) && !held.fossils[i].contains(id) {
             continue;
         }
         for key in [&chunk, &fossil] {

@@ -229,10 +229,7 @@ pub(super) fn stream_clash(stream: &StreamSource, clash: &str) -> Error {
 /// Chunks listed by some store (binary ids: 32 bytes each, not a string), as the planner
 /// asks (by hex id, as the cache names them).
 pub(super) fn listed_set(ids: HashSet<[u8; 32]>) -> Box<dyn Fn(&str) -> bool + Send> {
-    Box::new(move |id| {
-        let mut bin = [0u8; 32];
-        hex::decode_to_slice(id, &mut bin).is_ok() && ids.contains(&bin)
-    })
+    Box::new(move |id| format::chunk_id_bytes(id).is_some_and(|bin| ids.contains(&bin)))
 }
 
 pub(super) fn job_key(opts: &BackupOptions) -> Vec<u8> {

@@ -216,6 +216,13 @@ pub fn is_job_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// A chunk id (64 lowercase hex digits, as object names and manifests spell it) as its 32
+/// bytes; `None` for anything else (an uppercase spelling is not the same id).
+pub fn chunk_id_bytes(id: &str) -> Option<[u8; 32]> {
+    let mut bin = [0u8; 32];
+    (is_hex(id, 64) && hex::decode_to_slice(id, &mut bin).is_ok()).then_some(bin)
+}
+
 /// Is `s` exactly `len` lowercase hex digits?
 pub fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len
@@ -291,6 +298,15 @@ pub fn check_version(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chunk_id_is_its_lowercase_spelling_only() {
+        let id = "0f".repeat(32);
+        assert_eq!(chunk_id_bytes(&id), Some([0x0f; 32]));
+        assert_eq!(chunk_id_bytes(&id.to_uppercase()), None);
+        assert_eq!(chunk_id_bytes(&id[..62]), None);
+        assert_eq!(chunk_id_bytes(&format!("{}zz", &id[..62])), None);
+    }
 
     #[test]
     fn snapshot_ids() {
