@@ -353,6 +353,41 @@ mod tests {
         assert_eq!(walk_cmp(&tops, b"zeta/a", b"zeta/a"), Ordering::Equal);
     }
 
+    /// `walk_cmp` is the order the walk really produces, names that sort differently as
+    /// bytes and as paths included (`a/z` comes before `a.txt` and `a-b`).
+    #[test]
+    fn walk_cmp_is_the_order_of_the_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("top");
+        for p in ["a/z", "a/y/x", "a.txt", "a-b", "b", "A"] {
+            let p = root.join(p);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, "x").unwrap();
+        }
+        let ex = crate::source::Excludes::new(&[]).unwrap();
+        let walked = crate::source::walk(std::slice::from_ref(&root), &ex).unwrap();
+        let paths: Vec<Vec<u8>> = walked
+            .items
+            .into_vec()
+            .unwrap()
+            .into_iter()
+            .map(|i| match i {
+                crate::source::Item::Dir { path, .. }
+                | crate::source::Item::File { path, .. }
+                | crate::source::Item::Symlink { path, .. } => path.0,
+            })
+            .collect();
+        assert_eq!(paths.len(), 9);
+        let tops = vec![b"top".to_vec()];
+        for pair in paths.windows(2) {
+            assert_eq!(
+                walk_cmp(&tops, &pair[0], &pair[1]),
+                Ordering::Less,
+                "{pair:?}"
+            );
+        }
+    }
+
     /// The cache is written segment by segment and read back in walk order: a segment
     /// whose files changed is not reused, segments that are gone are passed over, and the
     /// ones after them are still found (two sources, named out of bytewise order).
@@ -388,6 +423,44 @@ mod tests {
 
         let (_, foreign) = FilesCache::load(&path, "another", tops);
         assert!(foreign.unwrap().contains("foreign"));
+    }
+
+    proptest::proptest! {
+        /// Whatever the segments (names of any shape, two levels deep, in walk order), a
+        /// cache written segment by segment gives each back, in order, to a plan asking for
+        /// the same files; and never gives one for files that changed.
+        #[test]
+        fn every_written_segment_is_matched_back_in_walk_order(
+            names in proptest::collection::btree_set("[a-z.]{1,3}(/[A-Z.a-z_-]{1,3})?", 1..40),
+            cut in 1usize..5,
+        ) {
+            let tops = vec![b"top".to_vec()];
+            let mut paths: Vec<String> = names.into_iter().map(|n| format!("top/{n}")).collect();
+            paths.sort_by(|a, b| walk_cmp(&tops, a.as_bytes(), b.as_bytes()));
+            let segments: Vec<Vec<&str>> = paths
+                .chunks(cut)
+                .map(|c| c.iter().map(String::as_str).collect())
+                .collect();
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("files.json.zst");
+            let mut w = CacheWriter::create(&path, "repo").unwrap();
+            for seg in &segments {
+                w.add(&segment(seg)).unwrap();
+            }
+            w.finish().unwrap();
+            let (mut cache, warning) = FilesCache::load(&path, "repo", tops);
+            proptest::prop_assert_eq!(warning, None);
+            for (i, seg) in segments.iter().enumerate() {
+                let mut asked = files(seg);
+                if i % 3 == 2 {
+                    asked[0].1.ino += 1; // changed since it was cached: read again
+                    proptest::prop_assert!(cache.take(&asked).is_none());
+                } else {
+                    let got = cache.take(&asked).map(|g| g.files.len());
+                    proptest::prop_assert_eq!(got, Some(seg.len()));
+                }
+            }
+        }
     }
 
     /// A version-2 cache (one JSON object, written before the cache was streamed) is still
