@@ -78,7 +78,10 @@ pub(super) async fn read_and_upload(
                 failure = Some(e);
                 break;
             }
-            ReaderMsg::Done => done = true,
+            ReaderMsg::Done(cache_damaged) => {
+                done = true;
+                assembler.out.warnings.extend(cache_damaged);
+            }
         }
     }
     drop(rx); // stops the reader if we left early
@@ -116,6 +119,8 @@ pub(super) struct Assembled {
     pub(super) baseline: Baseline,
     /// Why the new files cache could not be written, when it could not.
     pub(super) cache_problem: Option<String>,
+    /// Anything else the operator should hear (a damaged files cache).
+    pub(super) warnings: Vec<String>,
 }
 
 impl Assembled {
@@ -180,6 +185,7 @@ impl Assembler {
                 skipped: Vec::new(),
                 baseline: Baseline::default(),
                 cache_problem: None,
+                warnings: Vec::new(),
             },
         })
     }

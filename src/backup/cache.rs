@@ -107,6 +107,11 @@ pub struct FilesCache {
     tops: Vec<Vec<u8>>,
     /// The dedup key the runs were cut with, when the reader of the cache knows it.
     key: Option<[u8; 32]>,
+    /// Where it was read from, and segments read so far (for the message below).
+    path: PathBuf,
+    read: u64,
+    /// A line that could not be read ended the cache: what to tell the operator.
+    damaged: Option<String>,
 }
 
 impl Default for FilesCache {
@@ -116,6 +121,9 @@ impl Default for FilesCache {
             next: None,
             tops: Vec::new(),
             key: None,
+            path: PathBuf::new(),
+            read: 0,
+            damaged: None,
         }
     }
 }
@@ -174,9 +182,9 @@ impl FilesCache {
         };
         let cache = FilesCache {
             segments,
-            next: None,
             tops,
-            key: None,
+            path: path.to_path_buf(),
+            ..FilesCache::default()
         };
         (cache, None)
     }
@@ -185,6 +193,11 @@ impl FilesCache {
     pub fn keyed(mut self, key: [u8; 32]) -> Self {
         self.key = Some(key);
         self
+    }
+
+    /// Why the cache ended early, when a line of it could not be read.
+    pub fn damaged(&self) -> Option<&str> {
+        self.damaged.as_deref()
     }
 
     /// The dedup key given by [`FilesCache::keyed`].
@@ -201,13 +214,28 @@ impl FilesCache {
             Segments::Lines(lines) => {
                 let mut line = Vec::new();
                 let parsed = match lines.read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) => None,
-                    Ok(_) => serde_json::from_slice(&line).ok(),
+                    Ok(0) => Ok(None),
+                    Ok(_) => serde_json::from_slice(&line)
+                        .map(Some)
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
                 };
-                if parsed.is_none() {
-                    self.segments = Segments::None;
+                match parsed {
+                    Ok(Some(segment)) => {
+                        self.read += 1;
+                        return Some(segment);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.damaged = Some(format!(
+                            "the files cache {} is damaged after {} segments ({e}): what it held after that was read from the sources; the next backup writes it anew",
+                            self.path.display(),
+                            self.read
+                        ))
+                    }
                 }
-                parsed
+                self.segments = Segments::None;
+                None
             }
         }
     }
@@ -461,6 +489,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A line of the cache that cannot be read ends it there, and says so: the segments
+    /// before it are used, the ones after it are read from the sources.
+    #[test]
+    fn a_damaged_line_ends_the_cache_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("files.json.zst");
+        let line = |seg: &CachedSegment| serde_json::to_string(seg).unwrap();
+        let text = format!(
+            "{{\"version\":3,\"repository_id\":\"repo\"}}\n{}\n{{\"files\": garbage\n{}\n",
+            line(&segment(&["top/a"])),
+            line(&segment(&["top/c"]))
+        );
+        fs::write(&path, zstd::encode_all(text.as_bytes(), 3).unwrap()).unwrap();
+        let (mut cache, warning) = FilesCache::load(&path, "repo", vec![b"top".to_vec()]);
+        assert_eq!(warning, None);
+        assert!(cache.take(&files(&["top/a"])).is_some());
+        assert_eq!(cache.damaged(), None);
+        assert!(cache.take(&files(&["top/c"])).is_none());
+        let said = cache.damaged().expect("the damage is reported");
+        assert!(said.contains("damaged after 1 segments"), "{said}");
     }
 
     /// A version-2 cache (one JSON object, written before the cache was streamed) is still

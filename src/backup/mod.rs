@@ -266,6 +266,7 @@ async fn run_marked(
     run.phase(&opts.job, format_args!("read and uploaded {bytes_read} B"));
     run.ensure_a_store()?;
     walked.skipped.append(&mut assembled.skipped);
+    warnings.append(&mut assembled.warnings);
     refuse_changed(opts, &assembled)?;
     health::check_after(&markers)?;
 

@@ -150,6 +150,11 @@ impl Planner {
         }
     }
 
+    /// Why the files cache ended early, when it did.
+    pub(super) fn cache_damaged(&self) -> Option<String> {
+        self.cache.damaged().map(str::to_owned)
+    }
+
     fn ends_run(&self, path: &WirePath) -> bool {
         let h = crate::sealing::chunk_id(&self.key, &path.0);
         u16::from_le_bytes([h[0], h[1]]).is_multiple_of(RUN_BOUNDARY)

@@ -97,8 +97,9 @@ pub(super) enum ReaderMsg {
     Piece(Piece, Option<SegmentResult>),
     /// The backup cannot go on.
     Failed(Error),
-    /// Every piece was handed over: without it, the manifest is not complete.
-    Done,
+    /// Every piece was handed over (without it, the manifest is not complete), with what
+    /// to tell the operator of the files cache.
+    Done(Option<String>),
 }
 
 /// What the reader thread works through: the walk read back and cut into pieces by the
@@ -130,7 +131,7 @@ pub(super) fn spawn(
                 trees: Vec::new(),
             };
             let last = match reading.run(work) {
-                Ok(()) => ReaderMsg::Done,
+                Ok(cache_damaged) => ReaderMsg::Done(cache_damaged),
                 Err(Some(e)) => ReaderMsg::Failed(e),
                 Err(None) => return, // the engine stopped listening
             };
@@ -150,8 +151,9 @@ struct Reading {
 }
 
 impl Reading {
-    /// Every piece, in order. `Err(None)`: the engine stopped listening.
-    fn run(&mut self, mut work: Work) -> Result<(), Option<Error>> {
+    /// Every piece, in order; why the files cache ended early, if it did. `Err(None)`: the
+    /// engine stopped listening.
+    fn run(&mut self, mut work: Work) -> Result<Option<String>, Option<Error>> {
         let mut done = Vec::new();
         for item in work.items {
             let item = item.map_err(|e| {
@@ -168,7 +170,7 @@ impl Reading {
         for piece in last {
             self.deliver(piece)?;
         }
-        Ok(())
+        Ok(work.planner.cache_damaged())
     }
 
     /// Read the piece's segment unless it is reused, and hand the piece over.
