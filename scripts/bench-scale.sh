@@ -283,7 +283,7 @@ cleanup_restored() {
 trap cleanup_restored EXIT
 fresh_target() { # NAME: prints the folder to restore into
   if [ "$(id -u)" -ne 0 ] || ! command -v mkfs.ext4 >/dev/null; then
-    echo "$RESTORED/$1"
+    mktemp -d "$RESTORED/$1-XXXXXX" # empty, and a new one every round
     return
   fi
   mountpoint -q "$RESTORED" && umount "$RESTORED"
