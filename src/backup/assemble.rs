@@ -117,9 +117,7 @@ pub(super) struct Assembled {
     pub(super) skipped: Vec<Skipped>,
     /// The data set's measures for the next `shrink_alert` check.
     pub(super) baseline: Baseline,
-    /// Why the new files cache could not be written, when it could not.
-    pub(super) cache_problem: Option<String>,
-    /// Anything else the operator should hear (a damaged files cache).
+    /// What the operator should hear of the files caches (old damaged, new not written).
     pub(super) warnings: Vec<String>,
 }
 
@@ -127,11 +125,7 @@ impl Assembled {
     /// Replace the job's files cache with the one this run wrote (once the snapshot is
     /// committed); a warning when it could not be written.
     pub(super) fn commit_cache(&mut self) -> Option<String> {
-        let problem = match (self.cache_problem.take(), self.cache.take()) {
-            (Some(problem), _) => problem,
-            (None, Some(cache)) => cache.finish().err()?.to_string(),
-            (None, None) => return None,
-        };
+        let problem = self.cache.take()?.finish().err()?;
         Some(format!("could not write the files cache: {problem}"))
     }
 }
@@ -184,7 +178,6 @@ impl Assembler {
                 changed: Vec::new(),
                 skipped: Vec::new(),
                 baseline: Baseline::default(),
-                cache_problem: None,
                 warnings: Vec::new(),
             },
         })
@@ -240,13 +233,7 @@ impl Assembler {
         self.writer
             .entry(e)
             .map_err(|e| super::scratch("write the manifest to", e))?;
-        if self.writer.bytes() > limits::MANIFEST {
-            return Err(Error::fatal(format!(
-                "the manifest would be more than the {} bytes a reader accepts; back up fewer files per snapshot",
-                limits::MANIFEST
-            )));
-        }
-        Ok(())
+        within_limit(self.writer.bytes())
     }
 
     /// The segment in the new cache: reused, or read whole and unchanged.
@@ -267,7 +254,9 @@ impl Assembler {
         };
         if let Err(e) = writer.add(segment) {
             self.out.cache = None;
-            self.out.cache_problem = Some(e.to_string());
+            self.out
+                .warnings
+                .push(format!("could not write the files cache: {e}"));
         }
     }
 
@@ -279,15 +268,21 @@ impl Assembler {
         let failed = |e| super::scratch("write the manifest to", e);
         let (buffered, bytes) = writer.finish(&out.head.chunks).map_err(failed)?;
         buffered.into_inner().map_err(|e| failed(e.into_error()))?;
-        if bytes > limits::MANIFEST {
-            return Err(Error::fatal(format!(
-                "the manifest would be {bytes} bytes, more than the {} a reader accepts; back up fewer files per snapshot",
-                limits::MANIFEST
-            )));
-        }
+        within_limit(bytes)?;
         out.baseline.finish();
         Ok(out)
     }
+}
+
+/// A manifest of `bytes` (so far, or whole) is within what every reader accepts.
+fn within_limit(bytes: u64) -> Result<()> {
+    if bytes <= limits::MANIFEST {
+        return Ok(());
+    }
+    Err(Error::fatal(format!(
+        "the manifest would be more than the {} bytes a reader accepts; back up fewer files per snapshot",
+        limits::MANIFEST
+    )))
 }
 
 /// The entry of file `idx` of `seg`, which starts at `base` in the stream; a file that

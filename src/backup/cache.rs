@@ -105,8 +105,6 @@ pub struct FilesCache {
     next: Option<CachedSegment>,
     /// The top names of the job's sources, in the job's order (the walk's first key).
     tops: Vec<Vec<u8>>,
-    /// The dedup key the runs were cut with, when the reader of the cache knows it.
-    key: Option<[u8; 32]>,
     /// Where it was read from, and segments read so far (for the message below).
     path: PathBuf,
     read: u64,
@@ -120,7 +118,6 @@ impl Default for FilesCache {
             segments: Segments::None,
             next: None,
             tops: Vec::new(),
-            key: None,
             path: PathBuf::new(),
             read: 0,
             damaged: None,
@@ -189,20 +186,9 @@ impl FilesCache {
         (cache, None)
     }
 
-    /// The cache, with the dedup key its runs were cut with (a dry run cuts them alike).
-    pub fn keyed(mut self, key: [u8; 32]) -> Self {
-        self.key = Some(key);
-        self
-    }
-
     /// Why the cache ended early, when a line of it could not be read.
     pub fn damaged(&self) -> Option<&str> {
         self.damaged.as_deref()
-    }
-
-    /// The dedup key given by [`FilesCache::keyed`].
-    pub fn key(&self) -> Option<[u8; 32]> {
-        self.key
     }
 
     /// The next segment of the cache; a line that cannot be read ends the cache (what

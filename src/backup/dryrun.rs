@@ -66,7 +66,7 @@ pub fn plan_job(config: &Config, request: &Request, job: &JobRun) -> Result<DryR
     health::check_before(&opts.health, &opts.paths)?;
     let excludes = Excludes::new(&opts.exclude)?.recording();
     let mut walked = source::walk(&opts.paths, &excludes)?;
-    let (files_cache, cache_note) = files_cache(config, &opts);
+    let (files_cache, cache_note, key) = files_cache(config, &opts);
     let items = std::mem::take(&mut walked.items)
         .into_vec()
         .map_err(|e| Error::fatal(format!("reading back the walk: {e}")))?;
@@ -80,7 +80,6 @@ pub fn plan_job(config: &Config, request: &Request, job: &JobRun) -> Result<DryR
     // for the stores, which a dry run does not ask. Runs are cut with the key a backup
     // uses (the dedup key, which also names the cache): cut otherwise, they would not be
     // the cached segments.
-    let key = files_cache.key().unwrap_or_default();
     let mut planner = plan::Planner::new(min_size, files_cache, Box::new(|_| true), key);
     let mut pieces = Vec::new();
     for item in items {
@@ -117,41 +116,33 @@ pub fn plan_job(config: &Config, request: &Request, job: &JobRun) -> Result<DryR
 }
 
 /// The job's files cache, read only (none with `--force-read`, `--no-cache`, or without
-/// the write key, whose repository id names the cache).
-fn files_cache(config: &Config, opts: &super::BackupOptions) -> (FilesCache, Option<String>) {
+/// the write key, whose repository id names the cache), why it is not used when it is not,
+/// and the dedup key the backup cuts runs of small files with (any key cuts them when no
+/// cache is read: nothing is matched).
+fn files_cache(
+    config: &Config,
+    opts: &super::BackupOptions,
+) -> (FilesCache, Option<String>, [u8; 32]) {
+    let none = |note: String| (FilesCache::default(), Some(note), [0; 32]);
     let Some(dir) = &opts.cache_dir else {
-        return (
-            FilesCache::default(),
-            Some("--no-cache: every file would be read".into()),
-        );
+        return none("--no-cache: every file would be read".into());
     };
     if opts.force_read {
-        return (
-            FilesCache::default(),
-            Some("--force-read: every file would be read".into()),
-        );
+        return none("--force-read: every file would be read".into());
     }
     let key = match crate::keys::WriteKey::load(&config.write_key) {
         Ok(key) => key,
-        Err(e) => {
-            return (
-                FilesCache::default(),
-                Some(format!("files cache not used: {e}")),
-            );
-        }
+        Err(e) => return none(format!("files cache not used: {e}")),
     };
     let path = cache::cache_path(dir, &key.repository_id, &plan::job_key(opts));
     if !path.exists() {
-        return (
-            FilesCache::default(),
-            Some(format!(
-                "no files cache yet ({}): every file would be read",
-                path.display()
-            )),
-        );
+        return none(format!(
+            "no files cache yet ({}): every file would be read",
+            path.display()
+        ));
     }
     let (cache, note) = FilesCache::load(&path, &key.repository_id, plan::tops(opts));
-    (cache.keyed(key.dedup), note)
+    (cache, note, key.dedup)
 }
 
 /// The dry run as text: one line per file (`read`, `unchanged`, `excluded`, `skipped`,

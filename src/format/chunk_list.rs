@@ -85,7 +85,7 @@ const HEX: [u8; 256] = {
 
 /// 64 lowercase hex digits as 32 bytes. A table and no branch per digit: a year of
 /// nightlies lists millions of ids, and a branchy decoder took most of the parse.
-fn hex32(text: &[u8]) -> Option<[u8; 32]> {
+pub(super) fn hex32(text: &[u8]) -> Option<[u8; 32]> {
     let digits: &[u8; 64] = text.try_into().ok()?;
     let mut out = [0u8; 32];
     let mut bad = 0u8;

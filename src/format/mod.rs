@@ -219,8 +219,7 @@ pub fn is_job_name(s: &str) -> bool {
 /// A chunk id (64 lowercase hex digits, as object names and manifests spell it) as its 32
 /// bytes; `None` for anything else (an uppercase spelling is not the same id).
 pub fn chunk_id_bytes(id: &str) -> Option<[u8; 32]> {
-    let mut bin = [0u8; 32];
-    (is_hex(id, 64) && hex::decode_to_slice(id, &mut bin).is_ok()).then_some(bin)
+    chunk_list::hex32(id.as_bytes())
 }
 
 /// Is `s` exactly `len` lowercase hex digits?

@@ -355,6 +355,7 @@ pub fn make_symlink(tree: &mut DirTree, entry: &Entry) -> Result<()> {
         .unwrap_or_default();
     let (_, name) = split_parent(&entry.path.0);
     let (dir, path) = where_to(tree, entry)?;
+    // Drawn at random: a symlink is made once, with no retry on a taken name.
     let tmp = temp_name(1);
     let _registered = cleanup::file(dir.clone(), &tmp)
         .ok_or_else(|| Error::fatal("interrupted: no new file is written"))?;
