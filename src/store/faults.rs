@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{Capabilities, ObjectInfo, PutMode, Store, StoreError, StoreErrorKind, StoreRef};
+use super::{ObjectInfo, PutMode, Store, StoreError, StoreErrorKind, StoreRef};
 
 /// What to inject. Rates are probabilities per request, in [0, 1].
 #[derive(Debug, Clone, Default)]
@@ -178,16 +178,9 @@ impl FaultStore {
 
 #[async_trait]
 impl Store for FaultStore {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn location(&self) -> &str {
-        self.inner.location()
-    }
-    fn capabilities(&self) -> Capabilities {
-        // A store that ignores conditions claims it honours them: that is the trap.
-        self.inner.capabilities()
-    }
+    // Capabilities too: a store that ignores conditions claims it honours them — that is
+    // the trap.
+    same_store_as_inner!();
     async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<(), StoreError> {
         self.gate("put", key).await?;
         let mode = if self.plan.ignore_create {

@@ -4,6 +4,22 @@
 //! versions). Everything else — fan-out to several stores, fault injection, throttling in
 //! tests — is a wrapper of this trait.
 
+/// The methods of a store wrapper (retries, bandwidth limits, faults) that pass through to
+/// its `inner` store unchanged: which store it is, and what it can guarantee.
+macro_rules! same_store_as_inner {
+    () => {
+        fn name(&self) -> &str {
+            self.inner.name()
+        }
+        fn location(&self) -> &str {
+            self.inner.location()
+        }
+        fn capabilities(&self) -> $crate::store::Capabilities {
+            self.inner.capabilities()
+        }
+    };
+}
+
 pub mod backend;
 #[cfg(any(test, feature = "test-util"))]
 pub mod faults;

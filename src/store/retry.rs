@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{Capabilities, ObjectInfo, PutMode, Store, StoreError, StoreErrorKind, StoreRef};
+use super::{ObjectInfo, PutMode, Store, StoreError, StoreErrorKind, StoreRef};
 
 /// Timeouts, retries, deadline and concurrency of one store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,15 +119,7 @@ impl Retrying {
 
 #[async_trait]
 impl Store for Retrying {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn location(&self) -> &str {
-        self.inner.location()
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
+    same_store_as_inner!();
     fn concurrency(&self) -> usize {
         self.tuning.concurrency
     }

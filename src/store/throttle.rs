@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{Capabilities, ObjectInfo, PutMode, Store, StoreError, StoreRef};
+use super::{ObjectInfo, PutMode, Store, StoreError, StoreRef};
 
 /// One direction's budget: the instant from which the link is free again.
 #[derive(Debug)]
@@ -67,15 +67,7 @@ impl Throttled {
 
 #[async_trait]
 impl Store for Throttled {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn location(&self) -> &str {
-        self.inner.location()
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
+    same_store_as_inner!();
     fn concurrency(&self) -> usize {
         self.inner.concurrency()
     }
