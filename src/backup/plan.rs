@@ -81,8 +81,9 @@ pub(super) struct Planner {
     cache: FilesCache,
     /// Chunks some store lists: a cached segment naming another is read again.
     listed: Box<dyn Fn(&str) -> bool + Send>,
-    /// The key of run boundaries (the dedup key: boundaries reveal nothing of the paths).
-    key: [u8; 32],
+    /// The HMAC of run boundaries, under the dedup key (boundaries reveal nothing of the
+    /// paths).
+    boundaries: crate::sealing::Keyed,
     open: Option<Piece>,
 }
 
@@ -97,7 +98,7 @@ impl Planner {
             min_size,
             cache,
             listed,
-            key,
+            boundaries: crate::sealing::Keyed::new(&key),
             open: None,
         }
     }
@@ -156,7 +157,7 @@ impl Planner {
     }
 
     fn ends_run(&self, path: &WirePath) -> bool {
-        let h = crate::sealing::chunk_id(&self.key, &path.0);
+        let h = self.boundaries.id(&path.0);
         u16::from_le_bytes([h[0], h[1]]).is_multiple_of(RUN_BOUNDARY)
     }
 
