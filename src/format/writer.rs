@@ -78,11 +78,11 @@ impl<W: Write> ManifestWriter<W> {
 }
 
 /// A writer that counts what goes through it.
-pub struct Counted<W> {
+struct Counted<W> {
     /// Where the bytes go.
-    pub inner: W,
+    inner: W,
     /// How many went.
-    pub bytes: u64,
+    bytes: u64,
 }
 
 impl<W: Write> Write for Counted<W> {
