@@ -14,6 +14,7 @@ use crate::format::commit::{Commit, ObjectRef};
 use crate::format::repo_config::RepoConfig;
 use crate::format::tombstone::{self, Tombstone};
 use crate::format::{self, limits};
+use crate::repository::verify_commit;
 use crate::store::{
     Capabilities, ObjectInfo, PutMode, Store, StoreError, StoreErrorKind, StoreRef,
 };
@@ -409,16 +410,24 @@ async fn read_commits(s: &mut Surveyed, config: &RepoConfig, signer: &VerifyingK
         .map(|id| async move {
             let name = format::commit_object(&id);
             let bytes = fetch(store, &name, limits::COMMIT_OBJECT).await?;
-            let commit =
-                Commit::from_object(&bytes, trust, &config.repository_id, &id).map_err(|e| {
-                    Finding::new(
-                        store.name(),
-                        &name,
-                        FindingKind::BadCommit,
-                        format!("does not verify against the pinned signer: {e}"),
-                    )
-                })?;
-            let object = ObjectRef::of(&name, &bytes);
+            // Both hash the whole commit: off the thread driving the reads.
+            let pinned = {
+                let (name, bytes) = (name.clone(), bytes.clone());
+                tokio::task::spawn_blocking(move || ObjectRef::of(&name, &bytes))
+            };
+            let checked = verify_commit(bytes, trust.clone(), &config.repository_id, &id);
+            let (commit, object) = futures::join!(checked, pinned);
+            let commit = commit.map_err(|e| {
+                Finding::new(
+                    store.name(),
+                    &name,
+                    FindingKind::BadCommit,
+                    format!("does not verify against the pinned signer: {e}"),
+                )
+            })?;
+            let object = object.map_err(|e| {
+                Finding::new(store.name(), &name, FindingKind::BadCommit, e.to_string())
+            })?;
             Ok((id, commit, object))
         })
         .buffer_unordered(READS)

@@ -527,7 +527,14 @@ impl Repository {
         let trust = self.trust();
         if let Some(cache) = cache {
             let seen: Vec<Seen> = listed.iter().map(seen).collect();
-            if let Some(c) = cache.load(id, &seen, &trust, &self.config.repository_id) {
+            let (cache, trust, repo, id) = (
+                cache.clone(),
+                trust.clone(),
+                self.config.repository_id.clone(),
+                id.to_owned(),
+            );
+            let cached = on_a_core(move || cache.load(&id, &seen, &trust, &repo)).await;
+            if let Ok(Some(c)) = cached {
                 return Ok(c);
             }
         }
@@ -537,7 +544,8 @@ impl Repository {
             let store = &self.stores[l.store];
             match store.get(&name, limits::COMMIT_OBJECT).await {
                 Ok(bytes) => {
-                    match Commit::from_object(&bytes, &trust, &self.config.repository_id, id) {
+                    let repo = &self.config.repository_id;
+                    match verify_commit(bytes.clone(), trust.clone(), repo, id).await {
                         Ok(c) => {
                             if let Some(cache) = cache {
                                 cache.save(id, &bytes, seen(l));
@@ -632,6 +640,36 @@ impl Repository {
         }
         Err(Failure::into_error(&expected.name, failures))
     }
+}
+
+/// [`Commit::from_object`] on the blocking pool. A commit of 20,000 chunks is ~4 MB of
+/// signed JSON (an Ed25519 check hashes all of it, then every reference is parsed), so a
+/// long history is verified on every core instead of on the one driving the reads.
+pub async fn verify_commit(
+    bytes: Bytes,
+    trust: format::signed::Signers,
+    repository_id: &str,
+    id: &str,
+) -> std::result::Result<Commit, format::commit::CommitError> {
+    let (repository_id, id) = (repository_id.to_owned(), id.to_owned());
+    on_a_core(move || Commit::from_object(&bytes, &trust, &repository_id, &id))
+        .await
+        .unwrap_or_else(|e| Err(format::commit::CommitError::Invalid(e)))
+}
+
+/// Run CPU-bound `work` on the blocking pool, one piece of work per core at most: more at
+/// once would only hold more commits in memory (each thread its own malloc arena).
+async fn on_a_core<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> std::result::Result<T, String> {
+    static CORES: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+        let n = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(n)
+    });
+    let _core = CORES.acquire().await;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| format!("verification task failed: {e}"))
 }
 
 /// The stores' configs as [`Repository::open`] reads them.
