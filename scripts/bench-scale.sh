@@ -294,7 +294,9 @@ fresh_target() { # NAME: prints the folder to restore into
   echo "$RESTORED/$1"
 }
 
-# One round of one tool: backup, unchanged backup, restore. Prints "b_s b_kib u_s u_kib r_s r_kib".
+# One round of one tool: backup, unchanged backup, restore, then (snapdrill) a drill that
+# verifies every byte and a sampled drill (10 %, verified only). Prints
+# "b_s b_kib u_s u_kib r_s r_kib d_s d_kib s_s s_kib".
 snapdrill_round() {
   rm -rf "$DATA/sd"
   (cd "$DATA" && new_repo sd '[[store]]
@@ -302,14 +304,15 @@ name = "local"
 url = "store"
 ')
   export SNAPDRILL_CONFIG=$PWD/$DATA/sd/snapdrill.toml
-  local b u r d
+  local b u r d s
   settle; b=$(measure "$BIN" -q backup)
   settle; u=$(measure "$BIN" -q backup)
   local target
   target=$(fresh_target sd)
   settle; r=$(measure "$BIN" -q restore latest --target "$target")
   settle; d=$(measure "$BIN" -q restore-drill --verify-only)
-  echo "$b $u $r $d"
+  settle; s=$(measure "$BIN" -q restore-drill --verify-only --sample 10%)
+  echo "$b $u $r $d $s"
 }
 
 restic_round() {
@@ -322,7 +325,7 @@ restic_round() {
   local target
   target=$(fresh_target restic)
   settle; r=$(measure restic restore -q latest --target "$target")
-  echo "$b $u $r 0 0"
+  echo "$b $u $r 0 0 0 0"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -356,6 +359,8 @@ table=$(
   fi
   printf '| restore-drill --verify-only (snapdrill only) | %s s / %s MiB | — | — |\n' \
     "$(col "$DATA/sd.txt" 7)" "$(($(col "$DATA/sd.txt" 8) / 1024))"
+  printf '| restore-drill --verify-only --sample 10%% (snapdrill only) | %s s / %s MiB | — | — |\n' \
+    "$(col "$DATA/sd.txt" 9)" "$(($(col "$DATA/sd.txt" 10) / 1024))"
 )
 ratio() { awk -v a="$(col "$DATA/sd.txt" "$1")" -v b="$(col "$DATA/restic.txt" "$1")" 'BEGIN {printf "%.2f", a / b}'; }
 mib() { echo $(($(col "$DATA/sd.txt" "$1") / 1024)); }
@@ -366,6 +371,7 @@ goal "backup of $FILES files, peak RSS" "$(mib 2)" 256 " MiB"
 goal "unchanged re-run of $FILES files, peak RSS" "$(mib 4)" 256 " MiB"
 goal "restore of $FILES files, peak RSS" "$(mib 6)" 256 " MiB"
 goal "restore-drill --verify-only of $FILES files, peak RSS" "$(mib 8)" 256 " MiB"
+goal "restore-drill --sample 10% of $FILES files, peak RSS" "$(mib 10)" 256 " MiB"
 with_goals "$table"
 table=$TABLE
 echo "$table"

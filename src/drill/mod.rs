@@ -39,6 +39,15 @@ pub enum Sample {
 }
 
 impl Sample {
+    /// The content bytes to restore out of `total`.
+    fn bytes_of(&self) -> impl FnOnce(u64) -> u64 + Send + 'static {
+        let sample = *self;
+        move |total| match sample {
+            Sample::Fraction(f) => (total as f64 * f).ceil() as u64,
+            Sample::Bytes(b) => b,
+        }
+    }
+
     /// Parse `10%`, `0.5%`, `500MB`, `2GiB`, `1048576`.
     pub fn parse(s: &str) -> Result<Self, String> {
         Ok(match crate::units::parse_amount(s)? {
@@ -153,12 +162,6 @@ struct Drill<'a> {
     seal_to: Option<age::x25519::Recipient>,
 }
 
-/// How a drill reads its snapshot's entries: piecewise, or whole to choose a sample from.
-enum Reading {
-    Piecewise(restore::Piecewise),
-    Whole(restore::Opened),
-}
-
 impl Drill<'_> {
     /// The four phases, each timed from the same clock.
     async fn phases(
@@ -174,36 +177,26 @@ impl Drill<'_> {
         self.rec.phases.connect_list_secs = t1.as_secs_f64();
 
         // Phase 2: the manifest (and the dedup key: a wrong identity fails here, exit 12),
-        // checked in one streamed pass; a sample needs every entry to choose from.
-        let opened = restore::open_piecewise(&repo, snap.commit, identities.clone(), &[]).await?;
+        // checked in one streamed pass; a sample is chosen in one more.
+        let mut opened =
+            restore::open_piecewise(&repo, snap.commit, identities.clone(), &[]).await?;
         self.dedup = Some(opened.dedup());
         self.seal_to = repo.config.write_recipient();
-        let reading = match &self.opts.sample {
-            Some(_) => Reading::Whole(opened.into_whole()?),
-            None => Reading::Piecewise(opened),
-        };
+        if let Some((sample, _)) = &self.opts.sample {
+            opened.sample(self.opts.seed, sample.bytes_of()).await?;
+        }
         let t2 = self.started.elapsed();
         self.rec.phases.manifest_secs = t2.saturating_sub(t1).as_secs_f64();
 
         // Phase 3: every byte, into a fresh folder (or verified in memory); the line counts
         // the backup recorded are counted again as the bytes stream by.
-        let only_files = match (&self.opts.sample, &reading) {
-            (Some((s, _)), Reading::Whole(w)) => Some(choose_sample(&w.manifest, *s, &mut rng)),
-            _ => None,
-        };
         let room = Target::prepare(self.opts, &self.rec.drill_id)?;
         let ropts = RestoreOptions {
             verify_only: self.opts.verify_only,
-            only_files,
             ..RestoreOptions::new(room.path.clone())
         };
         let clock = self.clock.clone();
-        let restored = match reading {
-            Reading::Whole(w) => restore::run(&repo, w, identities, &ropts, clock).await,
-            Reading::Piecewise(p) => {
-                restore::run_piecewise(&repo, p, identities, &ropts, clock).await
-            }
-        };
+        let restored = restore::run_piecewise(&repo, opened, identities, &ropts, clock).await;
         let t3 = self.started.elapsed();
         self.rec.phases.data_secs = t3.saturating_sub(t2).as_secs_f64();
         self.rec.first_byte_secs = self
@@ -437,35 +430,6 @@ fn choose<'a>(
 }
 
 /// Files in random order until the sample's size is reached (at least one file).
-fn choose_sample(
-    manifest: &crate::format::manifest::Manifest,
-    sample: Sample,
-    rng: &mut impl Rng,
-) -> std::collections::HashSet<Vec<u8>> {
-    use rand::seq::SliceRandom;
-    let mut files: Vec<_> = manifest
-        .entries
-        .iter()
-        .filter(|e| e.kind == crate::format::manifest::EntryKind::File)
-        .collect();
-    let total: u64 = files.iter().map(|e| e.file_size()).sum();
-    let want = match sample {
-        Sample::Fraction(f) => (total as f64 * f).ceil() as u64,
-        Sample::Bytes(b) => b,
-    };
-    files.shuffle(rng);
-    let mut chosen = std::collections::HashSet::new();
-    let mut got = 0;
-    for f in files {
-        if got >= want && !chosen.is_empty() {
-            break;
-        }
-        got += f.file_size();
-        chosen.insert(f.path.0.clone());
-    }
-    chosen
-}
-
 /// Prefix of drill clean-room folders in `$TMPDIR`.
 pub const SCRATCH_PREFIX: &str = "snapdrill-drill-";
 

@@ -14,6 +14,7 @@ mod include;
 mod piecewise;
 pub mod render;
 mod replica;
+mod sample;
 mod sink;
 mod stream;
 
@@ -21,6 +22,7 @@ pub use clock::{Planned, Stage, StageClock, StageTimes};
 pub use include::PathGlobs;
 pub use piecewise::{Piecewise, open_piecewise, run_piecewise};
 pub use replica::open_replica;
+pub use sample::{Cutter, Sample};
 pub use sink::FileSink;
 
 use std::collections::BTreeMap;
@@ -57,8 +59,11 @@ pub struct RestoreOptions {
     pub force: bool,
     /// Stream, decrypt and verify every byte, but write nothing.
     pub verify_only: bool,
-    /// Restore only these file paths (a sample), on top of `include`.
+    /// Restore only these file paths, on top of `include`.
     pub only_files: Option<std::collections::HashSet<Vec<u8>>>,
+    /// Restore only a sample of the files `include` selects (a sampled drill): no
+    /// directories or symlinks.
+    pub sample: Option<Sample>,
 }
 
 impl RestoreOptions {
@@ -70,6 +75,7 @@ impl RestoreOptions {
             force: false,
             verify_only: false,
             only_files: None,
+            sample: None,
         }
     }
 }
@@ -231,11 +237,37 @@ struct Plan {
     chunks: Vec<usize>,
 }
 
-/// Which entries a restore takes: those its `--include` globs select and, for a sampled
-/// drill, only the sampled files.
+/// Which entries a restore takes: those its `--include` globs select and, with a list of
+/// files or a sample, only those files.
 struct Selection<'o> {
     globs: PathGlobs,
     only: Option<&'o std::collections::HashSet<Vec<u8>>>,
+    sample: Option<Sampling>,
+}
+
+/// A sample of the selected files, and how many the globs have selected so far (a file's
+/// ordinal: [`Sample`]).
+pub(crate) struct Sampling {
+    sample: Sample,
+    files_seen: u64,
+}
+
+impl Sampling {
+    pub(crate) fn new(sample: Sample) -> Sampling {
+        Sampling {
+            sample,
+            files_seen: 0,
+        }
+    }
+
+    /// The next entry the globs selected, in manifest order: does the sample take it?
+    pub(crate) fn takes(&mut self, e: &Entry) -> bool {
+        if e.kind != EntryKind::File {
+            return false;
+        }
+        self.files_seen += 1;
+        self.sample.takes(self.files_seen - 1)
+    }
 }
 
 impl<'o> Selection<'o> {
@@ -243,14 +275,16 @@ impl<'o> Selection<'o> {
         Ok(Selection {
             globs: PathGlobs::new(&opts.include, "--include")?,
             only: opts.only_files.as_ref(),
+            sample: opts.sample.map(Sampling::new),
         })
     }
 
-    fn takes(&self, e: &Entry) -> bool {
+    fn takes(&mut self, e: &Entry) -> bool {
         self.globs.takes(&e.path.0)
             && self
                 .only
                 .is_none_or(|only| e.kind == EntryKind::File && only.contains(&e.path.0))
+            && self.sample.as_mut().is_none_or(|s| s.takes(e))
     }
 }
 
@@ -266,7 +300,7 @@ fn check_matched(globs: &PathGlobs, entries: u64, snapshot_id: &str) -> Result<(
 }
 
 fn plan(manifest: &mut Manifest, opts: &RestoreOptions) -> Result<Plan> {
-    let selection = Selection::new(opts)?;
+    let mut selection = Selection::new(opts)?;
     let mut p = Plan {
         dirs: Vec::new(),
         files: Vec::new(),

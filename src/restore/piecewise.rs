@@ -7,8 +7,9 @@
 //! in stream order — snapdrill writes them so); nothing is written before it passes. The
 //! second pass hands each selected file to the writer as it is parsed, and the chunks its
 //! content needs to the fetcher, so entries flow through and only directories and
-//! symlinks (finished last) are kept. A manifest whose files are not in stream order, or a
-//! sampled drill, takes the planned path ([`super::run`]), which holds every entry.
+//! symlinks (finished last) are kept. A sampled drill first reads the text once more to
+//! choose its files ([`super::sample`]). A manifest whose files are not in stream order
+//! takes the planned path ([`super::run`]), which holds every entry.
 
 use std::sync::Arc;
 use std::sync::mpsc::sync_channel;
@@ -17,8 +18,8 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use super::{
-    Fetcher, Opened, PathGlobs, Planned, RestoreOptions, RestoreReport, Sources, StageClock,
-    check_matched, dedup_key, finish_tree, prepare_target, stream,
+    Cutter, Fetcher, Opened, PathGlobs, Planned, RestoreOptions, RestoreReport, Sample, Sampling,
+    Sources, StageClock, check_matched, dedup_key, finish_tree, prepare_target, stream,
 };
 use crate::error::{Error, Result};
 use crate::format::commit::Commit;
@@ -49,6 +50,8 @@ pub struct Piecewise {
     /// takes.
     globs: Arc<PathGlobs>,
     outline: Outline,
+    /// A sampled drill's sample of the selected files.
+    sample: Option<Sample>,
     dedup: [u8; 32],
     sources: Sources,
 }
@@ -137,6 +140,7 @@ pub async fn open_piecewise(
         identities,
         globs,
         outline,
+        sample: None,
         dedup,
         sources,
     })
@@ -156,8 +160,46 @@ impl Piecewise {
         self.dedup
     }
 
-    /// The whole manifest, parsed and checked again: for the planned path (a sample is
-    /// chosen from every entry).
+    /// Narrow the restore to a random sample of the selected files: `want(total bytes)`
+    /// bytes of them, at least one file, the same files for the same `seed`. One more pass
+    /// over the manifest, holding 16 bytes a file.
+    pub async fn sample(
+        &mut self,
+        seed: u64,
+        want: impl FnOnce(u64) -> u64 + Send + 'static,
+    ) -> Result<()> {
+        let (sealed, ids, globs) = (
+            self.sealed.clone(),
+            self.identities.clone(),
+            self.globs.clone(),
+        );
+        let cut = tokio::task::spawn_blocking(move || {
+            let mut cutter = Cutter::new(seed);
+            let text = text(&sealed, &ids)?;
+            streamed::for_each_entry(text, &mut |e| {
+                if e.kind == EntryKind::File && globs.takes(&e.path.0) {
+                    cutter.add(e.file_size());
+                }
+                Ok(())
+            })?;
+            Ok::<_, String>(cutter.cut(want))
+        })
+        .await
+        .map_err(|e| Error::fatal(format!("choosing the sample failed: {e}")))?;
+        let (sample, files, bytes) = cut.map_err(bad)?;
+        // A subset of files in stream order is in stream order.
+        self.outline = Outline {
+            files,
+            bytes,
+            dirs: 0,
+            symlinks: 0,
+            ..self.outline
+        };
+        self.sample = Some(sample);
+        Ok(())
+    }
+
+    /// The whole manifest, parsed and checked again: for the planned path.
     pub fn into_whole(self) -> Result<Opened> {
         let json = text(&self.sealed, &self.identities).map_err(bad)?;
         let manifest = Manifest::parse_reader(json, &self.commit).map_err(bad)?;
@@ -185,7 +227,11 @@ pub async fn run_piecewise(
     clock: Arc<StageClock>,
 ) -> Result<RestoreReport> {
     if !p.outline.in_order || opts.only_files.is_some() {
-        return super::run(repo, p.into_whole()?, identities, opts, clock).await;
+        let opts = RestoreOptions {
+            sample: p.sample,
+            ..opts.clone()
+        };
+        return super::run(repo, p.into_whole()?, identities, &opts, clock).await;
     }
     let started = Instant::now();
     check_matched(&p.globs, p.outline.entries(), &p.header.snapshot_id)?;
@@ -256,10 +302,10 @@ fn start_reader(
     ks: mpsc::Sender<usize>,
 ) -> tokio::task::JoinHandle<Result<(Vec<Entry>, Vec<Entry>)>> {
     let (header, sealed, ids) = (p.header.clone(), p.sealed.clone(), p.identities.clone());
-    let globs = p.globs.clone();
+    let (globs, sample) = (p.globs.clone(), p.sample);
     tokio::task::spawn_blocking(move || {
         let text = text(&sealed, &ids).map_err(bad)?;
-        hand_out(&header, text, &globs, files, ks)
+        hand_out(&header, text, (&globs, sample), files, ks)
     })
 }
 
@@ -271,10 +317,11 @@ fn start_reader(
 fn hand_out(
     header: &Manifest,
     text: impl std::io::Read,
-    globs: &PathGlobs,
+    (globs, sample): (&PathGlobs, Option<Sample>),
     files: std::sync::mpsc::SyncSender<Vec<Entry>>,
     ks: mpsc::Sender<usize>,
 ) -> Result<(Vec<Entry>, Vec<Entry>)> {
+    let mut sampling = sample.map(Sampling::new);
     let offsets = header.chunk_offsets();
     let (mut dirs, mut symlinks, mut last) = (Vec::new(), Vec::new(), None::<usize>);
     let mut batch = Vec::with_capacity(FILES_AT_ONCE);
@@ -284,7 +331,7 @@ fn hand_out(
         files.send(full).map_err(|_| stopped())
     };
     let read = streamed::for_each_entry(text, &mut |e| {
-        if !globs.takes(&e.path.0) {
+        if !globs.takes(&e.path.0) || sampling.as_mut().is_some_and(|s| !s.takes(&e)) {
             return Ok(());
         }
         match e.kind {
