@@ -322,3 +322,54 @@ async fn a_store_that_ignores_create_only_is_reported_and_still_restores() {
     assert_eq!(second.chunks_new, 0);
     w.restore_alone(careless, "careless").await;
 }
+
+/// A store whose chunk listing breaks off after handing out every chunk leaves the run, and
+/// what it listed counts for nothing: the other store, emptied of its chunks meanwhile, gets
+/// every chunk again (uploaded, not "deduplicated" against the failed store) and restores
+/// alone. Counting the broken listing made the backup skip the uploads and then try to copy
+/// from the failed store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_that_breaks_off_counts_for_nothing() {
+    let w = World::new();
+    let (near, far) = (w.plain("near"), w.plain("far"));
+    w.init(&[near.clone(), far.clone()]).await;
+    assert_eq!(
+        w.backup(vec![near.clone(), far], 2)
+            .await
+            .unwrap()
+            .committed(),
+        2
+    );
+    fs::remove_dir_all(w.dir.path().join("stores/near/chunks")).unwrap();
+    // Every chunk is listed, then the listing breaks off; reading from it fails too.
+    let plan = FaultPlan {
+        list_fails_after: Some(usize::MAX),
+        only: vec!["get"],
+        error_rate: 1.0,
+        spare_prefixes: vec!["config", "keys/", "snapshots/", "forgotten/", "writers/"],
+        ..FaultPlan::default()
+    };
+    let tuning = Tuning {
+        retries: 0,
+        ..Tuning::default()
+    };
+    let (faults, far) = w.faulty("far", plan, tuning);
+    let report = w.backup(vec![near.clone(), far], 1).await.unwrap();
+    assert_eq!(
+        report.exit_code(),
+        snapdrill::error::exit::PARTIAL,
+        "{report:?}"
+    );
+    assert_eq!(
+        report.chunks_new, report.chunks,
+        "every chunk uploaded again"
+    );
+    let mut committed: Vec<_> = report.stores.iter().filter(|s| s.committed).collect();
+    assert_eq!(committed.len(), 1, "{report:?}");
+    assert_eq!(committed.pop().unwrap().name, "near");
+    assert!(
+        faults.seen("list", "chunks/") > 0,
+        "the chunk listing was reached"
+    );
+    w.restore_alone(near, "near").await;
+}

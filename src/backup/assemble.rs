@@ -390,7 +390,6 @@ pub(super) fn cacheable(seg: &PlanSeg, r: &SegmentResult) -> Option<CachedSegmen
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashSet;
     use std::sync::Arc;
     use std::time::{Duration, SystemTime};
 
@@ -472,7 +471,7 @@ mod tests {
             Vec::new(),
             vec![recipient],
             3,
-            HashSet::new(),
+            Arc::default(),
             Arc::new(StoreStates::new(0)),
         );
         let mut assembler = Assembler::new("repo", "snap", SystemTime::now(), &opts, None).unwrap();

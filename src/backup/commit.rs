@@ -21,30 +21,31 @@ use crate::store::{self, StoreRef};
 
 /// What each store holds of the chunks, as listed at the start, and what this run sealed.
 pub(super) struct Held<'a> {
-    pub(super) listings: &'a [super::ChunkIds],
-    pub(super) fossils: &'a [super::ChunkIds],
+    /// How many stores the run writes to.
+    pub(super) stores: usize,
+    pub(super) listed: &'a super::Listed,
     pub(super) sealed: &'a HashMap<String, upload::SealedChunk>,
 }
 
 impl Held<'_> {
     /// Does store `i` hold chunk `id` under its own name?
     fn has(&self, i: usize, id: &str) -> bool {
-        self.listings[i].contains(id) || self.sealed.get(id).is_some_and(|c| c.stored[i])
+        self.listed.in_store(i, id) || self.sealed.get(id).is_some_and(|c| c.stored[i])
     }
 
     /// Where to read chunk `id` for store `to`: its own fossil first (bringing it back costs
     /// no transfer), then another store's chunk, then another store's fossil.
     fn source(&self, to: usize, id: &str) -> Option<(usize, String)> {
         let chunk = format::chunk_object(id);
-        let n = self.listings.len();
-        if self.fossils[to].contains(id) {
+        let n = self.stores;
+        if self.listed.fossil_in(to, id) {
             return Some((to, format::fossil_object(&chunk)));
         }
         if let Some(j) = (0..n).find(|&j| j != to && self.has(j, id)) {
             return Some((j, chunk));
         }
         (0..n)
-            .find(|&j| self.fossils[j].contains(id))
+            .find(|&j| self.listed.fossil_in(j, id))
             .map(|j| (j, format::fossil_object(&chunk)))
     }
 }
@@ -110,7 +111,7 @@ pub(super) async fn read_unlisted(repo: &Repository, held: &Held<'_>, id: &str) 
     let fossil = format::fossil_object(&chunk);
     let mut last = None;
     for (i, store) in repo.stores.iter().enumerate() {
-        if !held.listings[i].contains(id) && !held.fossils[i].contains(id) {
+        if !held.listed.in_store(i, id) && !held.listed.fossil_in(i, id) {
             continue;
         }
         for key in [&chunk, &fossil] {
@@ -298,29 +299,39 @@ async fn commit_in(
 /// under the name, so its bytes are checked. The commit must never name a missing or
 /// different object.
 pub(super) async fn confirm_objects(store: &StoreRef, commit: &Commit) -> Result<()> {
-    let listed: HashMap<String, u64> = store
-        .list(format::CHUNKS_PREFIX)
-        .await?
-        .into_iter()
-        .map(|o| (o.key, o.size))
-        .collect();
-    let fossils: HashSet<String> = store
-        .list(format::FOSSILS_PREFIX)
-        .await?
-        .into_iter()
-        .map(|o| o.key)
-        .collect();
-    for o in commit.objects.objects().map(|o| o.to_ref()) {
-        let fossil = format::fossil_object(&o.name);
-        match listed.get(&o.name) {
-            Some(&size) if size != o.size => {
+    // What the store lists of this commit's objects, by their place in its list: the
+    // listings themselves are not held (a million chunks made a 190 MB map of names).
+    let objects = &commit.objects;
+    let mut listed: Vec<Option<u64>> = vec![None; objects.len()];
+    let mut fossils = vec![false; objects.len()];
+    store
+        .list_each(format::CHUNKS_PREFIX, &mut |o| {
+            if let Some(i) = objects.position_of_name(&o.key) {
+                listed[i] = Some(o.size);
+            }
+        })
+        .await?;
+    store
+        .list_each(format::FOSSILS_PREFIX, &mut |o| {
+            let chunk = o
+                .key
+                .strip_prefix(format::FOSSILS_PREFIX)
+                .unwrap_or_default();
+            if let Some(i) = objects.position_of_name(chunk) {
+                fossils[i] = true;
+            }
+        })
+        .await?;
+    for (i, o) in objects.objects().map(|o| o.to_ref()).enumerate() {
+        match listed[i] {
+            Some(size) if size != o.size => {
                 return Err(Error::integrity(
                     Some(store.name()),
                     Some(&o.name),
                     format!("is {size} bytes, {} expected; not committed here", o.size),
                 ));
             }
-            Some(_) if fossils.contains(&fossil) => {
+            Some(_) if fossils[i] => {
                 let bytes = store.get(&o.name, o.size).await?;
                 if !o.matches(&bytes) {
                     return Err(Error::integrity(
@@ -332,7 +343,7 @@ pub(super) async fn confirm_objects(store: &StoreRef, commit: &Commit) -> Result
             }
             Some(_) => {}
             None => {
-                replicate::copy(store, &fossil, store, &o, false).await.map_err(|e| {
+                replicate::copy(store, &format::fossil_object(&o.name), store, &o, false).await.map_err(|e| {
                     Error::integrity(
                         Some(store.name()),
                         Some(&o.name),

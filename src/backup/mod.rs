@@ -17,6 +17,7 @@ mod commit;
 pub mod dryrun;
 mod health;
 pub mod job;
+mod listed;
 pub mod marker;
 pub mod metrics;
 mod plan;
@@ -24,7 +25,6 @@ mod reader;
 pub mod render;
 pub mod upload;
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -35,6 +35,7 @@ use serde::Serialize;
 use self::assemble::{Assembled, Assembler};
 use self::cache::{CacheWriter, FilesCache};
 use self::commit::Held;
+use self::listed::Listed;
 use self::upload::{StoreStates, Uploader};
 pub use crate::config::OnChanged;
 use crate::error::{Error, Result};
@@ -277,8 +278,8 @@ async fn run_marked(
         .map(str::to_owned)
         .collect();
     let held = Held {
-        listings: &listed.chunks,
-        fossils: &listed.fossils,
+        stores: run.stores.len(),
+        listed: &listed,
         sealed: &uploader.sealed,
     };
     let resolved = commit::resolve_hashes(repo, &needed, &held).await?;
@@ -311,7 +312,7 @@ async fn read_all(
     progress: &(dyn Fn(Progress) + Send + Sync),
     run: &Run,
     items: Items,
-    listed: &Listed,
+    listed: &Arc<Listed>,
     warnings: &mut Vec<String>,
 ) -> Result<(Assembled, Uploader, u64)> {
     let (files_cache, new_cache) = load_cache(opts, key, warnings);
@@ -324,7 +325,7 @@ async fn read_all(
         planner: plan::Planner::new(
             u64::from(chunking.min_size),
             files_cache,
-            plan::listed_set(listed.present()),
+            plan::listed_set(listed.clone()),
             key.dedup,
         ),
         stream: opts
@@ -337,7 +338,7 @@ async fn read_all(
         run.stores.clone(),
         recipients.to_vec(),
         opts.compression,
-        listed.present(),
+        listed.clone(),
         run.states.clone(),
     );
     let mut assembler = Assembler::new(
@@ -653,81 +654,4 @@ fn no_store_left(stores: &[StoreRef], states: &StoreStates) -> Error {
         message: format!("no store could take the backup; no snapshot was written ({})", reasons.join("; ")),
         hint: Some("fix the stores named above, then run the backup again: it uploads only what is missing".into()),
     }
-}
-
-/// Each store's chunks and fossils as listed at the start: the index.
-struct Listed {
-    chunks: Vec<ChunkIds>,
-    fossils: Vec<ChunkIds>,
-}
-
-/// Chunk ids as one store listed them, as 32-byte ids: ~40 bytes a chunk where an id string
-/// and its size took ~120 (a repository of a million chunks, listed in three stores).
-#[derive(Debug, Default)]
-pub(super) struct ChunkIds(HashSet<[u8; 32]>);
-
-impl ChunkIds {
-    /// Is the chunk of this hex id listed?
-    pub(super) fn contains(&self, id: &str) -> bool {
-        format::chunk_id_bytes(id).is_some_and(|bin| self.0.contains(&bin))
-    }
-}
-
-impl Listed {
-    /// List every store; a store whose listing fails leaves the run.
-    async fn fetch(stores: &[StoreRef], states: &StoreStates) -> Result<Self> {
-        let chunks = list_chunks(stores, states, format::CHUNKS_PREFIX).await;
-        // Listed after the chunks: a chunk prune moves meanwhile shows up in one of the two.
-        let fossils = list_chunks(stores, states, format::FOSSILS_PREFIX).await;
-        if (0..stores.len()).all(|i| !states.healthy(i)) {
-            return Err(no_store_left(stores, states));
-        }
-        Ok(Listed { chunks, fossils })
-    }
-
-    /// Chunks some store holds under their own name. Fossils are not "present": a chunk
-    /// prune set aside is sealed and uploaded anew under its name (a fossil may be deleted
-    /// once the backups that predate it have ended).
-    fn present(&self) -> HashSet<[u8; 32]> {
-        self.chunks
-            .iter()
-            .flat_map(|l| l.0.iter().copied())
-            .collect()
-    }
-}
-
-/// Each store's chunk (or fossil) listing. A store whose listing fails leaves the run.
-async fn list_chunks(stores: &[StoreRef], states: &StoreStates, prefix: &str) -> Vec<ChunkIds> {
-    let timed = stores.iter().map(|s| async move {
-        let t = Instant::now();
-        let listed = s.list(prefix).await;
-        tracing::info!(
-            store = s.name(),
-            prefix,
-            objects = listed.as_ref().map_or(0, Vec::len),
-            ms = t.elapsed().as_millis() as u64,
-            "listed"
-        );
-        listed
-    });
-    let listings = futures::future::join_all(timed).await;
-    listings
-        .into_iter()
-        .enumerate()
-        .map(|(i, l)| match l {
-            Ok(objects) => ChunkIds(
-                objects
-                    .into_iter()
-                    .filter_map(|o| {
-                        let chunk = o.key.strip_prefix(format::FOSSILS_PREFIX).unwrap_or(&o.key);
-                        format::chunk_id_bytes(format::chunk_id_of(chunk)?)
-                    })
-                    .collect(),
-            ),
-            Err(e) => {
-                states.fail(i, format!("listing {prefix} failed: {e}"));
-                ChunkIds::default()
-            }
-        })
-        .collect()
 }

@@ -9,7 +9,7 @@
 //! reaches [`RUN_FILES`] files or [`RUN_BYTES`] bytes: what a backup holds at a time is
 //! bounded by a run, whatever the number of files.
 
-use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::cache::{CachedSegment, FilesCache};
@@ -232,10 +232,10 @@ pub(super) fn stream_clash(stream: &StreamSource, clash: &str) -> Error {
     ))
 }
 
-/// Chunks listed by some store (binary ids: 32 bytes each, not a string), as the planner
-/// asks (by hex id, as the cache names them).
-pub(super) fn listed_set(ids: HashSet<[u8; 32]>) -> Box<dyn Fn(&str) -> bool + Send> {
-    Box::new(move |id| format::chunk_id_bytes(id).is_some_and(|bin| ids.contains(&bin)))
+/// Is a chunk listed by some store, as the planner asks (by hex id, as the cache names
+/// them)?
+pub(super) fn listed_set(listed: Arc<super::Listed>) -> Box<dyn Fn(&str) -> bool + Send> {
+    Box::new(move |id| listed.present_hex(id))
 }
 
 pub(super) fn job_key(opts: &BackupOptions) -> Vec<u8> {

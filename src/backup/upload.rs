@@ -93,8 +93,10 @@ pub struct Uploader {
     per_store: Vec<Arc<Semaphore>>,
     /// Shared store health.
     pub states: Arc<StoreStates>,
-    /// Chunk ids already in some store, or scheduled by this run.
-    known: HashSet<[u8; 32]>,
+    /// Chunks some store listed at the start.
+    present: Arc<super::Listed>,
+    /// Chunks this run scheduled.
+    scheduled: HashSet<[u8; 32]>,
     tasks: JoinSet<Result<(String, SealedChunk)>>,
     /// Chunks sealed by this run, by hex id.
     pub sealed: HashMap<String, SealedChunk>,
@@ -102,11 +104,11 @@ pub struct Uploader {
 
 impl Uploader {
     /// A new uploader; `present` holds the ids some store already has.
-    pub fn new(
+    pub(super) fn new(
         stores: Vec<StoreRef>,
         recipients: Vec<age::x25519::Recipient>,
         level: i32,
-        present: HashSet<[u8; 32]>,
+        present: Arc<super::Listed>,
         states: Arc<StoreStates>,
     ) -> Self {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -122,7 +124,8 @@ impl Uploader {
             memory: Arc::new(Semaphore::new(MEMORY_UNITS)),
             per_store,
             states,
-            known: present,
+            present,
+            scheduled: HashSet::new(),
             tasks: JoinSet::new(),
             sealed: HashMap::new(),
         }
@@ -131,7 +134,7 @@ impl Uploader {
     /// Take a chunk from the reader: new ones are sealed and uploaded in the background.
     /// Waits while too much plaintext is in flight (this is the backpressure on the reader).
     pub async fn submit(&mut self, id: [u8; 32], data: Vec<u8>) -> Result<()> {
-        if !self.known.insert(id) {
+        if self.present.present(&id) || !self.scheduled.insert(id) {
             return Ok(()); // deduplicated
         }
         let units = data.len().div_ceil(UNIT).clamp(1, MEMORY_UNITS) as u32;

@@ -233,16 +233,25 @@ impl ChunkList {
 
     /// The entry of chunk `id`, by binary search.
     pub fn find(&self, id: &[u8; 32]) -> Option<Chunk> {
+        self.position(id).map(|i| self.0[i])
+    }
+
+    /// Where chunk `id` is in the list (the order of [`ChunkList::iter`]).
+    pub fn position(&self, id: &[u8; 32]) -> Option<usize> {
         let t = table();
         self.0
             .binary_search_by(|c| t.rows[c.0 as usize].id.cmp(id))
             .ok()
-            .map(|i| self.0[i])
+    }
+
+    /// Where the object named `name` is in the list.
+    pub fn position_of_name(&self, name: &str) -> Option<usize> {
+        self.position(&hex32(super::chunk_id_of(name)?.as_bytes())?)
     }
 
     /// The entry of the object named `name`.
     pub fn find_name(&self, name: &str) -> Option<Chunk> {
-        self.find(&hex32(super::chunk_id_of(name)?.as_bytes())?)
+        self.position_of_name(name).map(|i| self.0[i])
     }
 
     /// Replace each entry by `f` of it (`rekey`: new ciphertexts of the same chunks).

@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::StreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
@@ -499,24 +499,32 @@ impl Store for ObjectStoreAdapter {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+        let mut listed = Vec::new();
+        self.list_each(prefix, &mut |o| listed.push(o)).await?;
+        Ok(listed)
+    }
+
+    async fn list_each(
+        &self,
+        prefix: &str,
+        each: &mut (dyn FnMut(ObjectInfo) + Send),
+    ) -> Result<(), StoreError> {
         let trimmed = prefix.trim_end_matches('/');
         let path = if trimmed.is_empty() {
             None
         } else {
             Some(self.path(trimmed)?)
         };
-        let listed: Vec<ObjectInfo> = self
-            .inner
-            .list(path.as_ref())
-            .map_ok(info)
-            .try_collect()
-            .await
-            .map_err(|e| self.map_err(Some(prefix), e))?;
-        // Some servers (WebDAV) list "directories" too; only objects under the prefix count.
-        Ok(listed
-            .into_iter()
-            .filter(|o| o.key.starts_with(prefix) || trimmed.is_empty())
-            .collect())
+        let mut listing = self.inner.list(path.as_ref());
+        while let Some(meta) = listing.next().await {
+            let o = info(meta.map_err(|e| self.map_err(Some(prefix), e))?);
+            // Some servers (WebDAV) list "directories" too; only objects under the prefix
+            // count.
+            if o.key.starts_with(prefix) || trimmed.is_empty() {
+                each(o);
+            }
+        }
+        Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {

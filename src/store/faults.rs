@@ -35,6 +35,9 @@ pub struct FaultPlan {
     pub spare_prefixes: Vec<&'static str>,
     /// Affected requests wait here until the test opens the gate.
     pub gate: Option<Arc<Gate>>,
+    /// Every listing (whatever `only` says; not of spared prefixes) hands out at most this
+    /// many objects, then fails as a dropped connection would.
+    pub list_fails_after: Option<usize>,
 }
 
 /// Holds requests until a test opens it, so that a test waits for observable state (how
@@ -208,8 +211,35 @@ impl Store for FaultStore {
         self.inner.head(key).await
     }
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+        let mut listed = Vec::new();
+        self.list_each(prefix, &mut |o| listed.push(o)).await?;
+        Ok(listed)
+    }
+    async fn list_each(
+        &self,
+        prefix: &str,
+        each: &mut (dyn FnMut(ObjectInfo) + Send),
+    ) -> Result<(), StoreError> {
         self.gate("list", prefix).await?;
-        self.inner.list(prefix).await
+        let spared = self
+            .plan
+            .spare_prefixes
+            .iter()
+            .any(|p| prefix.starts_with(p));
+        let Some(limit) = self.plan.list_fails_after.filter(|_| !spared) else {
+            return self.inner.list_each(prefix, each).await;
+        };
+        let mut handed = 0;
+        self.injected.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .list_each(prefix, &mut |o| {
+                handed += 1;
+                if handed <= limit {
+                    each(o);
+                }
+            })
+            .await?;
+        Err(self.fault(prefix, "connection reset mid-listing"))
     }
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.gate("delete", key).await?;

@@ -169,6 +169,18 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn head(&self, key: &str) -> Result<ObjectInfo, StoreError>;
     /// Every object whose key starts with `prefix` (a folder such as `chunks/`).
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError>;
+    /// [`Store::list`], each object handed to `each` as the listing goes instead of being
+    /// collected (a `Vec` of a million chunks' entries is ~130 MB). A listing that is
+    /// retried starts again: `each` may see an object more than once, and sees objects
+    /// of a listing that then fails.
+    async fn list_each(
+        &self,
+        prefix: &str,
+        each: &mut (dyn FnMut(ObjectInfo) + Send),
+    ) -> Result<(), StoreError> {
+        self.list(prefix).await?.into_iter().for_each(each);
+        Ok(())
+    }
     /// Remove an object; removing a missing object succeeds.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 }

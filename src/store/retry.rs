@@ -136,6 +136,19 @@ impl Store for Retrying {
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
         self.run(Some(prefix), || self.inner.list(prefix)).await
     }
+    async fn list_each(
+        &self,
+        prefix: &str,
+        each: &mut (dyn FnMut(ObjectInfo) + Send),
+    ) -> Result<(), StoreError> {
+        // Each attempt borrows `each` in turn (`run` takes a `Fn`).
+        let each = tokio::sync::Mutex::new(each);
+        self.run(Some(prefix), || async {
+            let mut each = each.lock().await;
+            self.inner.list_each(prefix, &mut **each).await
+        })
+        .await
+    }
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.run(Some(key), || self.inner.delete(key)).await
     }

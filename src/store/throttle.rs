@@ -90,6 +90,13 @@ impl Store for Throttled {
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
         self.inner.list(prefix).await
     }
+    async fn list_each(
+        &self,
+        prefix: &str,
+        each: &mut (dyn FnMut(ObjectInfo) + Send),
+    ) -> Result<(), StoreError> {
+        self.inner.list_each(prefix, each).await
+    }
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.inner.delete(key).await
     }
