@@ -4,7 +4,7 @@
 //! A backup asks this index three things: is a chunk present anywhere (the planner reusing
 //! a cached file, the uploader deduplicating), which stores hold it (copying what a store
 //! lacks), and where its fossils are. One map with two store masks answers all three in
-//! ~56 bytes a chunk, whatever the number of stores. Before, each store's listing was a set
+//! 56 to 100 bytes a chunk (the table's load), whatever the number of stores. Before, each store's listing was a set
 //! of its own and the union was built twice (~114 bytes a chunk with one store, ~190 with
 //! three: a repository of a million chunks in three stores held 190 MB of index).
 
