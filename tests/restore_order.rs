@@ -73,6 +73,44 @@ fn files_in_stream_order_and_out_of_it_restore_the_same_exact_tree() {
     }
 }
 
+/// `audit --deep` of a manifest whose files are out of stream order takes the planned path
+/// with its filter of unverified content, and verifies every file.
+#[test]
+fn a_deep_audit_verifies_files_out_of_stream_order() {
+    let env = Env::new(&["a"]);
+    let spec = craft::Spec {
+        stream: STREAM.to_vec(),
+        chunk_size: 6,
+        entries: tree([2, 0, 1]),
+        ..craft::Spec::default()
+    };
+    craft::snapshot(&env, &["a"], spec);
+    let out = env.run(&["audit", "--deep", "--json"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let report = json(&stdout(&out));
+    let deep = &report["stores"][0]["deep"];
+    assert_eq!(
+        (&deep["snapshots"], &deep["failed"]),
+        (&1.into(), &0.into()),
+        "{deep}"
+    );
+    assert_eq!(deep["files"], 4, "{deep}");
+    assert_eq!(deep["bytes"], STREAM.len(), "{deep}");
+    // The files were read: a damaged chunk fails the snapshot.
+    let chunk = walkdir::WalkDir::new(env.store("a").join("chunks"))
+        .into_iter()
+        .map(|e| e.unwrap())
+        .find(|e| e.file_type().is_file())
+        .unwrap();
+    let mut bytes = fs::read(chunk.path()).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    fs::write(chunk.path(), bytes).unwrap();
+    let out = env.run(&["audit", "--deep", "--json"]);
+    let report = json(&stdout(&out));
+    assert_eq!(report["stores"][0]["deep"]["failed"], 1, "{}", show(&out));
+}
+
 #[test]
 fn include_selects_from_the_streamed_entries() {
     let env = Env::new(&["a"]);

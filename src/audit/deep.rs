@@ -9,7 +9,6 @@
 //! decrypted and checked against their keyed ids, and those ids fix the plaintext. So the
 //! cost of `--deep` follows the unique data, not the number of snapshots.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -20,12 +19,12 @@ use super::survey::Surveyed;
 use super::{Finding, FindingKind};
 use crate::error::{Error, Result, exit};
 use crate::format::commit::Commit;
-use crate::format::manifest::{Entry, EntryKind, Manifest};
+use crate::format::manifest::{Entry, Manifest};
 use crate::format::repo_config::RepoConfig;
 use crate::format::{self};
 use crate::keys::Identities;
 use crate::repository::Repository;
-use crate::restore::{self, RestoreOptions, StageClock};
+use crate::restore::{self, FileFilter, RestoreOptions, StageClock};
 
 /// What `--deep` verified in one store.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,7 +62,7 @@ pub(super) async fn check_store(
     };
     let mut summary = DeepSummary::default();
     let mut found = Vec::new();
-    let mut verified = HashSet::new();
+    let mut verified = Arc::new(Known::default());
     for (id, sc) in s.commits.iter() {
         match verify(&repo, sc.commit.clone(), ids.clone(), &mut verified).await {
             Ok(v) => {
@@ -90,42 +89,89 @@ struct Verified {
 }
 
 /// Verify the files of one snapshot that `verified` does not already vouch for, then add
-/// them to it (only once the whole snapshot verified).
+/// them to it (only once the whole snapshot verified). The manifest is read piecewise:
+/// once checked, once to key each file's content, once as the files stream by — no entry
+/// is held, whatever the number of files.
 async fn verify(
     repo: &Repository,
     commit: Arc<Commit>,
     ids: Arc<Identities>,
-    verified: &mut HashSet<[u8; 32]>,
+    verified: &mut Arc<Known>,
 ) -> Result<Verified> {
-    let opened = restore::open_snapshot(repo, commit, ids.clone()).await?;
-    let files: Vec<(&Entry, [u8; 32])> = {
-        let offsets = opened.manifest.chunk_offsets();
-        opened
-            .manifest
-            .entries
-            .iter()
-            .filter(|e| e.kind == EntryKind::File)
-            .map(|e| (e, content_key(&opened.manifest, &offsets, e)))
-            .collect()
+    let opened = restore::open_piecewise(repo, commit, ids.clone(), &[]).await?;
+    let known = verified.clone();
+    let seen = Seen {
+        files: 0,
+        bytes: 0,
+        new: Vec::new(),
     };
-    let (seen, new): (Vec<_>, Vec<_>) = files.into_iter().partition(|(_, k)| verified.contains(k));
+    let seen = opened
+        .scan_files(seen, move |s, manifest, offsets, e| {
+            let key = content_key(manifest, offsets, e);
+            s.files += 1;
+            s.bytes += e.file_size();
+            if !known.contains(&key) {
+                s.new.push(key);
+            }
+        })
+        .await?;
     let result = Verified {
-        files: (seen.len() + new.len()) as u64,
-        bytes: seen.iter().chain(&new).map(|(e, _)| e.file_size()).sum(),
-        reused: seen.len() as u64,
+        files: seen.files,
+        bytes: seen.bytes,
+        reused: seen.files - seen.new.len() as u64,
     };
-    let keys: Vec<[u8; 32]> = new.iter().map(|(_, k)| *k).collect();
-    let only: HashSet<Vec<u8>> = new.iter().map(|(e, _)| e.path.0.clone()).collect();
-    if !only.is_empty() {
+    if !seen.new.is_empty() {
+        let known = verified.clone();
         let opts = RestoreOptions {
             verify_only: true,
-            only_files: Some(only),
+            only_files: Some(FileFilter::new(move |manifest, offsets, e| {
+                !known.contains(&content_key(manifest, offsets, e))
+            })),
             ..RestoreOptions::new(PathBuf::from("(verify only)"))
         };
-        restore::run(repo, opened, ids, &opts, Arc::new(StageClock::default())).await?;
+        let clock = Arc::new(StageClock::default());
+        restore::run_piecewise(repo, opened, ids, &opts, clock).await?;
     }
-    verified.extend(keys);
+    Arc::make_mut(verified).add(seen.new);
     Ok(result)
+}
+
+/// The content keys verified so far, sorted: 32 bytes a file (a hash set took twice that;
+/// a million files are verified in one snapshot).
+#[derive(Debug, Clone, Default)]
+struct Known(Vec<[u8; 32]>);
+
+impl Known {
+    fn contains(&self, key: &[u8; 32]) -> bool {
+        self.0.binary_search(key).is_ok()
+    }
+
+    /// Add keys none of which is known yet, merging in place from the back.
+    fn add(&mut self, mut new: Vec<[u8; 32]>) {
+        new.sort_unstable();
+        new.dedup();
+        let (mut i, mut j) = (self.0.len(), new.len());
+        self.0.resize(i + j, [0; 32]);
+        for k in (0..self.0.len()).rev() {
+            if j == 0 {
+                break;
+            }
+            if i > 0 && self.0[i - 1] > new[j - 1] {
+                self.0[k] = self.0[i - 1];
+                i -= 1;
+            } else {
+                self.0[k] = new[j - 1];
+                j -= 1;
+            }
+        }
+    }
+}
+
+/// The files of a snapshot, and the content keys not verified before.
+struct Seen {
+    files: u64,
+    bytes: u64,
+    new: Vec<[u8; 32]>,
 }
 
 /// What fixes a file's content: its SHA-256 and the byte ranges of the chunks that hold it,
@@ -151,4 +197,31 @@ fn finding(store: &str, id: &str, e: &Error) -> Finding {
         FindingKind::DeepFailure,
         format!("snapshot {id} does not verify with the identity: {e}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Known;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Adding keys keeps the list sorted, each key once, and every key added known.
+        #[test]
+        fn known_keys_merge_sorted(
+            batches in proptest::collection::vec(proptest::collection::vec(0u8..40, 0..30), 0..6),
+        ) {
+            let mut known = Known::default();
+            let mut all = std::collections::BTreeSet::new();
+            for batch in batches {
+                let new: Vec<[u8; 32]> = batch
+                    .iter()
+                    .map(|&b| [b; 32])
+                    .filter(|k| !known.contains(k))
+                    .collect();
+                all.extend(new.iter().copied());
+                known.add(new);
+                prop_assert_eq!(known.0.clone(), all.iter().copied().collect::<Vec<_>>());
+            }
+        }
+    }
 }

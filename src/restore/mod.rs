@@ -59,8 +59,9 @@ pub struct RestoreOptions {
     pub force: bool,
     /// Stream, decrypt and verify every byte, but write nothing.
     pub verify_only: bool,
-    /// Restore only these file paths, on top of `include`.
-    pub only_files: Option<std::collections::HashSet<Vec<u8>>>,
+    /// Restore only the files this accepts, on top of `include` (progress totals still
+    /// count every selected file).
+    pub only_files: Option<FileFilter>,
     /// Restore only a sample of the files `include` selects (a sampled drill): no
     /// directories or symlinks.
     pub sample: Option<Sample>,
@@ -237,11 +238,37 @@ struct Plan {
     chunks: Vec<usize>,
 }
 
-/// Which entries a restore takes: those its `--include` globs select and, with a list of
-/// files or a sample, only those files.
+/// A predicate on a manifest's files, given the manifest (its chunk stream) and its chunk
+/// offsets: `audit --deep` takes only the files whose content it has not verified yet.
+#[derive(Clone)]
+pub struct FileFilter(Arc<TakesFile>);
+
+/// The predicate of a [`FileFilter`].
+type TakesFile = dyn Fn(&Manifest, &[u64], &Entry) -> bool + Send + Sync;
+
+impl FileFilter {
+    /// A filter taking the files `f` accepts.
+    pub fn new(f: impl Fn(&Manifest, &[u64], &Entry) -> bool + Send + Sync + 'static) -> Self {
+        FileFilter(Arc::new(f))
+    }
+
+    /// Does it take `e`, a file of `manifest`?
+    pub fn takes(&self, manifest: &Manifest, offsets: &[u64], e: &Entry) -> bool {
+        (self.0)(manifest, offsets, e)
+    }
+}
+
+impl std::fmt::Debug for FileFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FileFilter")
+    }
+}
+
+/// Which entries a restore takes: those its `--include` globs select and, with a filter
+/// or a sample, only the files it takes.
 struct Selection<'o> {
     globs: PathGlobs,
-    only: Option<&'o std::collections::HashSet<Vec<u8>>>,
+    only: Option<(&'o FileFilter, Vec<u64>)>,
     sample: Option<Sampling>,
 }
 
@@ -271,19 +298,22 @@ impl Sampling {
 }
 
 impl<'o> Selection<'o> {
-    fn new(opts: &'o RestoreOptions) -> Result<Self> {
+    fn new(opts: &'o RestoreOptions, manifest: &Manifest) -> Result<Self> {
         Ok(Selection {
             globs: PathGlobs::new(&opts.include, "--include")?,
-            only: opts.only_files.as_ref(),
+            only: opts
+                .only_files
+                .as_ref()
+                .map(|f| (f, manifest.chunk_offsets())),
             sample: opts.sample.map(Sampling::new),
         })
     }
 
-    fn takes(&mut self, e: &Entry) -> bool {
+    fn takes(&mut self, manifest: &Manifest, e: &Entry) -> bool {
         self.globs.takes(&e.path.0)
-            && self
-                .only
-                .is_none_or(|only| e.kind == EntryKind::File && only.contains(&e.path.0))
+            && self.only.as_ref().is_none_or(|(only, offsets)| {
+                e.kind == EntryKind::File && only.takes(manifest, offsets, e)
+            })
             && self.sample.as_mut().is_none_or(|s| s.takes(e))
     }
 }
@@ -300,7 +330,7 @@ fn check_matched(globs: &PathGlobs, entries: u64, snapshot_id: &str) -> Result<(
 }
 
 fn plan(manifest: &mut Manifest, opts: &RestoreOptions) -> Result<Plan> {
-    let mut selection = Selection::new(opts)?;
+    let mut selection = Selection::new(opts, manifest)?;
     let mut p = Plan {
         dirs: Vec::new(),
         files: Vec::new(),
@@ -308,7 +338,7 @@ fn plan(manifest: &mut Manifest, opts: &RestoreOptions) -> Result<Plan> {
         chunks: Vec::new(),
     };
     for e in std::mem::take(&mut manifest.entries) {
-        if !selection.takes(&e) {
+        if !selection.takes(manifest, &e) {
             continue;
         }
         match e.kind {

@@ -18,8 +18,8 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use super::{
-    Cutter, Fetcher, Opened, PathGlobs, Planned, RestoreOptions, RestoreReport, Sample, Sampling,
-    Sources, StageClock, check_matched, dedup_key, finish_tree, prepare_target, stream,
+    Cutter, Fetcher, FileFilter, Opened, PathGlobs, Planned, RestoreOptions, RestoreReport, Sample,
+    Sampling, Sources, StageClock, check_matched, dedup_key, finish_tree, prepare_target, stream,
 };
 use crate::error::{Error, Result};
 use crate::format::commit::Commit;
@@ -160,6 +160,31 @@ impl Piecewise {
         self.dedup
     }
 
+    /// Read the text once more and hand each selected file, in manifest order, to `f`
+    /// with the manifest's header (its chunk stream) and chunk offsets; nothing is kept.
+    pub async fn scan_files<T: Send + 'static>(
+        &self,
+        mut state: T,
+        mut f: impl FnMut(&mut T, &Manifest, &[u64], &Entry) + Send + 'static,
+    ) -> Result<T> {
+        let (sealed, ids) = (self.sealed.clone(), self.identities.clone());
+        let (header, globs) = (self.header.clone(), self.globs.clone());
+        let scanned = tokio::task::spawn_blocking(move || {
+            let offsets = header.chunk_offsets();
+            let text = text(&sealed, &ids)?;
+            streamed::for_each_entry(text, &mut |e| {
+                if e.kind == EntryKind::File && globs.takes(&e.path.0) {
+                    f(&mut state, &header, &offsets, &e);
+                }
+                Ok(())
+            })?;
+            Ok::<_, String>(state)
+        })
+        .await
+        .map_err(|e| Error::fatal(format!("reading the manifest again failed: {e}")))?;
+        scanned.map_err(bad)
+    }
+
     /// Narrow the restore to a random sample of the selected files: `want(total bytes)`
     /// bytes of them, at least one file, the same files for the same `seed`. One more pass
     /// over the manifest, holding 16 bytes a file.
@@ -168,25 +193,10 @@ impl Piecewise {
         seed: u64,
         want: impl FnOnce(u64) -> u64 + Send + 'static,
     ) -> Result<()> {
-        let (sealed, ids, globs) = (
-            self.sealed.clone(),
-            self.identities.clone(),
-            self.globs.clone(),
-        );
-        let cut = tokio::task::spawn_blocking(move || {
-            let mut cutter = Cutter::new(seed);
-            let text = text(&sealed, &ids)?;
-            streamed::for_each_entry(text, &mut |e| {
-                if e.kind == EntryKind::File && globs.takes(&e.path.0) {
-                    cutter.add(e.file_size());
-                }
-                Ok(())
-            })?;
-            Ok::<_, String>(cutter.cut(want))
-        })
-        .await
-        .map_err(|e| Error::fatal(format!("choosing the sample failed: {e}")))?;
-        let (sample, files, bytes) = cut.map_err(bad)?;
+        let cutter = self
+            .scan_files(Cutter::new(seed), |c, _, _, e| c.add(e.file_size()))
+            .await?;
+        let (sample, files, bytes) = cutter.cut(want);
         // A subset of files in stream order is in stream order.
         self.outline = Outline {
             files,
@@ -226,7 +236,7 @@ pub async fn run_piecewise(
     opts: &RestoreOptions,
     clock: Arc<StageClock>,
 ) -> Result<RestoreReport> {
-    if !p.outline.in_order || opts.only_files.is_some() {
+    if !p.outline.in_order {
         let opts = RestoreOptions {
             sample: p.sample,
             ..opts.clone()
@@ -245,7 +255,7 @@ pub async fn run_piecewise(
     };
     let (files_tx, files_rx) = sync_channel::<Vec<Entry>>(FILES_AHEAD / FILES_AT_ONCE);
     let (ks_tx, ks_rx) = mpsc::channel::<usize>(CHUNKS_AHEAD);
-    let parser = start_reader(&p, files_tx, ks_tx);
+    let parser = start_reader(&p, opts.only_files.clone(), files_tx, ks_tx);
     let ks = futures::stream::unfold(
         ks_rx,
         |mut rx| async move { rx.recv().await.map(|k| (k, rx)) },
@@ -269,7 +279,11 @@ pub async fn run_piecewise(
         .map_err(|e| Error::fatal(format!("restore manifest reader failed: {e}")))?;
     // The writer's or a store's error explains a reader that stopped, so it comes first.
     let (bytes, chunks_fetched, bytes_fetched) = streamed?;
-    let (dirs, symlinks) = held?;
+    let Taken {
+        dirs,
+        symlinks,
+        files,
+    } = held?;
     if let Some(tree) = target.as_mut() {
         finish_tree(tree, &dirs, &symlinks)?;
     }
@@ -279,7 +293,7 @@ pub async fn run_piecewise(
             || "(verify only)".into(),
             |t| t.root_path().display().to_string(),
         ),
-        files: p.outline.files,
+        files,
         dirs: p.outline.dirs,
         symlinks: p.outline.symlinks,
         bytes,
@@ -295,17 +309,48 @@ pub async fn run_piecewise(
     })
 }
 
+/// What the second pass kept for the end, and how many files it handed over.
+struct Taken {
+    dirs: Vec<Entry>,
+    symlinks: Vec<Entry>,
+    files: u64,
+}
+
+/// Which entries the second pass takes: those the globs select, then, of the files, those
+/// the filter and the sample take.
+struct Choice {
+    globs: Arc<PathGlobs>,
+    filter: Option<FileFilter>,
+    sampling: Option<Sampling>,
+}
+
+impl Choice {
+    fn takes(&mut self, header: &Manifest, offsets: &[u64], e: &Entry) -> bool {
+        self.globs.takes(&e.path.0)
+            && self
+                .filter
+                .as_ref()
+                .is_none_or(|f| e.kind == EntryKind::File && f.takes(header, offsets, e))
+            && self.sampling.as_mut().is_none_or(|s| s.takes(e))
+    }
+}
+
 /// Start the second pass ([`hand_out`]) on a blocking thread.
 fn start_reader(
     p: &Piecewise,
+    filter: Option<FileFilter>,
     files: std::sync::mpsc::SyncSender<Vec<Entry>>,
     ks: mpsc::Sender<usize>,
-) -> tokio::task::JoinHandle<Result<(Vec<Entry>, Vec<Entry>)>> {
+) -> tokio::task::JoinHandle<Result<Taken>> {
     let (header, sealed, ids) = (p.header.clone(), p.sealed.clone(), p.identities.clone());
-    let (globs, sample) = (p.globs.clone(), p.sample);
+    let choice = Choice {
+        globs: p.globs.clone(),
+        filter,
+        sampling: p.sample.map(Sampling::new),
+    };
     tokio::task::spawn_blocking(move || {
         let text = text(&sealed, &ids).map_err(bad)?;
-        hand_out(&header, text, (&globs, sample), files, ks)
+        hand_out(&header, text, choice, files, ks)
     })
 }
 
@@ -317,13 +362,13 @@ fn start_reader(
 fn hand_out(
     header: &Manifest,
     text: impl std::io::Read,
-    (globs, sample): (&PathGlobs, Option<Sample>),
+    mut choice: Choice,
     files: std::sync::mpsc::SyncSender<Vec<Entry>>,
     ks: mpsc::Sender<usize>,
-) -> Result<(Vec<Entry>, Vec<Entry>)> {
-    let mut sampling = sample.map(Sampling::new);
+) -> Result<Taken> {
     let offsets = header.chunk_offsets();
     let (mut dirs, mut symlinks, mut last) = (Vec::new(), Vec::new(), None::<usize>);
+    let mut taken = 0u64;
     let mut batch = Vec::with_capacity(FILES_AT_ONCE);
     let stopped = || "the restore stopped".to_string();
     let hand = |batch: &mut Vec<Entry>| {
@@ -331,7 +376,7 @@ fn hand_out(
         files.send(full).map_err(|_| stopped())
     };
     let read = streamed::for_each_entry(text, &mut |e| {
-        if !globs.takes(&e.path.0) || sampling.as_mut().is_some_and(|s| !s.takes(&e)) {
+        if !choice.takes(header, &offsets, &e) {
             return Ok(());
         }
         match e.kind {
@@ -347,6 +392,7 @@ fn hand_out(
                         last.map_or(first, |l| first.max(l + 1))..end
                     }
                 };
+                taken += 1;
                 batch.push(e);
                 if !needs.is_empty() || batch.len() == FILES_AT_ONCE {
                     hand(&mut batch)?;
@@ -363,5 +409,9 @@ fn hand_out(
     if !batch.is_empty() {
         hand(&mut batch).map_err(bad)?;
     }
-    Ok((dirs, symlinks))
+    Ok(Taken {
+        dirs,
+        symlinks,
+        files: taken,
+    })
 }
