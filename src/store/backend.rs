@@ -499,9 +499,7 @@ impl Store for ObjectStoreAdapter {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
-        let mut listed = Vec::new();
-        self.list_each(prefix, &mut |o| listed.push(o)).await?;
-        Ok(listed)
+        super::collect_listing(self, prefix).await
     }
 
     async fn list_each(

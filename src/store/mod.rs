@@ -188,6 +188,16 @@ pub trait Store: Send + Sync + fmt::Debug {
 /// A shared handle to a store.
 pub type StoreRef = Arc<dyn Store>;
 
+/// [`Store::list`] for a store whose listing is [`Store::list_each`]: collected.
+pub(crate) async fn collect_listing(
+    store: &dyn Store,
+    prefix: &str,
+) -> Result<Vec<ObjectInfo>, StoreError> {
+    let mut listed = Vec::new();
+    store.list_each(prefix, &mut |o| listed.push(o)).await?;
+    Ok(listed)
+}
+
 /// What a checked create found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Created {
