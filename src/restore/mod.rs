@@ -399,11 +399,6 @@ pub async fn run(
         finish_tree(tree, &plan.dirs, &plan.symlinks)?;
     }
     Ok(RestoreReport {
-        snapshot_id: opened.commit.snapshot_id.clone(),
-        target: target.map_or_else(
-            || "(verify only)".into(),
-            |t| t.root_path().display().to_string(),
-        ),
         files: file_count,
         dirs: plan.dirs.len() as u64,
         symlinks: plan.symlinks.len() as u64,
@@ -411,13 +406,42 @@ pub async fn run(
         chunks_fetched,
         bytes_fetched,
         stream_bytes: opened.manifest.stream_len(),
-        stages: clock.times(),
-        duration_secs: started.elapsed().as_secs_f64(),
         sources,
         temps_swept,
-        lines_checked: clock.lines_checked(),
-        line_mismatches: clock.line_mismatches(),
+        ..RestoreReport::timed(&opened.commit.snapshot_id, target.as_ref(), &clock, started)
     })
+}
+
+impl RestoreReport {
+    /// What both restore paths report alike: the target as shown, the stage times, the
+    /// duration and the line counts; the counts are the caller's.
+    fn timed(
+        snapshot_id: &str,
+        target: Option<&DirTree>,
+        clock: &StageClock,
+        started: Instant,
+    ) -> RestoreReport {
+        RestoreReport {
+            snapshot_id: snapshot_id.to_owned(),
+            target: target.map_or_else(
+                || "(verify only)".into(),
+                |t| t.root_path().display().to_string(),
+            ),
+            files: 0,
+            dirs: 0,
+            symlinks: 0,
+            bytes: 0,
+            chunks_fetched: 0,
+            bytes_fetched: 0,
+            stream_bytes: 0,
+            stages: clock.times(),
+            duration_secs: started.elapsed().as_secs_f64(),
+            sources: Sources::default(),
+            temps_swept: 0,
+            lines_checked: clock.lines_checked(),
+            line_mismatches: clock.line_mismatches(),
+        }
+    }
 }
 
 impl<'a> Fetcher<'a> {

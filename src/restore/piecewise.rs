@@ -288,11 +288,6 @@ pub async fn run_piecewise(
         finish_tree(tree, &dirs, &symlinks)?;
     }
     Ok(RestoreReport {
-        snapshot_id: p.commit.snapshot_id.clone(),
-        target: target.map_or_else(
-            || "(verify only)".into(),
-            |t| t.root_path().display().to_string(),
-        ),
         files,
         dirs: p.outline.dirs,
         symlinks: p.outline.symlinks,
@@ -300,12 +295,9 @@ pub async fn run_piecewise(
         chunks_fetched,
         bytes_fetched,
         stream_bytes: p.header.stream_len(),
-        stages: clock.times(),
-        duration_secs: started.elapsed().as_secs_f64(),
         sources,
         temps_swept,
-        lines_checked: clock.lines_checked(),
-        line_mismatches: clock.line_mismatches(),
+        ..RestoreReport::timed(&p.commit.snapshot_id, target.as_ref(), &clock, started)
     })
 }
 
