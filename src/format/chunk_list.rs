@@ -286,9 +286,12 @@ impl ChunkIndex {
 
     /// The entry for the chunk object `name`.
     pub fn get(&self, name: &str) -> Option<Chunk> {
-        self.by_id
-            .get(&hex32(super::chunk_id_of(name)?.as_bytes())?)
-            .copied()
+        self.get_id(&hex32(super::chunk_id_of(name)?.as_bytes())?)
+    }
+
+    /// The entry for the chunk of this 32-byte id.
+    pub fn get_id(&self, id: &[u8; 32]) -> Option<Chunk> {
+        self.by_id.get(id).copied()
     }
 
     /// Every entry, in no order.

@@ -15,6 +15,7 @@
 //! (docs/design.md, rule 8). Each store must hold a lease (`locks/prune`), which needs real
 //! create-only writes: a store that cannot refuse an overwrite is refused.
 
+mod chunks;
 mod floor;
 pub mod forget;
 pub mod lease;
@@ -27,6 +28,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use self::chunks::Chunks;
 use self::lease::{Heartbeat, Lease};
 use crate::config::PruneSettings;
 use crate::error::{Error, Result};
@@ -158,7 +160,7 @@ struct Survey {
     now: SystemTime,
     live_writers: Vec<SystemTime>,
     stale_writers: Vec<ObjectInfo>,
-    chunks: HashMap<String, ObjectInfo>,
+    chunks: Chunks,
     fossils: HashMap<String, ObjectInfo>,
     manifests: Vec<ObjectInfo>,
     /// Commit ids, with the commit object's size.
@@ -283,7 +285,7 @@ async fn survey_writers(store: &StoreRef, now: SystemTime, timeout: Duration) ->
         now,
         live_writers: live,
         stale_writers: stale,
-        chunks: HashMap::new(),
+        chunks: Chunks::default(),
         fossils: HashMap::new(),
         manifests: Vec::new(),
         commits: HashMap::new(),
@@ -291,12 +293,7 @@ async fn survey_writers(store: &StoreRef, now: SystemTime, timeout: Duration) ->
 }
 
 async fn survey_objects(store: &StoreRef, survey: &mut Survey) -> Result<()> {
-    survey.chunks = store
-        .list(format::CHUNKS_PREFIX)
-        .await?
-        .into_iter()
-        .map(|o| (o.key.clone(), o))
-        .collect();
+    survey.chunks = Chunks::list(store).await?;
     survey.fossils = store
         .list(format::FOSSILS_PREFIX)
         .await?
@@ -373,8 +370,7 @@ fn check_listing(store: &StoreRef, survey: &Survey, list: &SnapshotList) -> Resu
         .iter()
         .map(|c| c.name())
         .filter(|n| {
-            !survey.chunks.contains_key(n)
-                && !survey.fossils.contains_key(&format::fossil_object(n))
+            !survey.chunks.contains(n) && !survey.fossils.contains_key(&format::fossil_object(n))
         })
         .collect();
     missing.sort_unstable();
@@ -411,14 +407,9 @@ async fn sweep_store(
     let old = |t: SystemTime| survey.now.duration_since(t).unwrap_or_default() > grace;
     let mut doomed = doomed_documents(survey, snapshots, opts);
     doomed.extend(survey.stale_writers.iter().map(|w| (w.key.clone(), 0)));
-    let candidates: Vec<&ObjectInfo> = survey
-        .chunks
-        .values()
-        .filter(|o| referenced.get(&o.key).is_none())
-        .collect();
+    let candidates = survey.chunks.unreferenced(referenced);
     r.kept_young = candidates.iter().filter(|o| !old(o.modified)).count();
-    let to_set_aside: Vec<&ObjectInfo> =
-        candidates.into_iter().filter(|o| old(o.modified)).collect();
+    let to_set_aside: Vec<&ObjectInfo> = candidates.iter().filter(|o| old(o.modified)).collect();
     r.set_aside = to_set_aside.len();
     if opts.dry_run {
         r.deleted = doomed.len();

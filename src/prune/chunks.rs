@@ -1,0 +1,105 @@
+//! A store's `chunks/` listing as prune holds it while it decides: each chunk by its
+//! 32-byte id with its size and store time (~60 to 100 bytes a chunk; its name is rebuilt
+//! from the id when needed), where a map of `ObjectInfo`s by name took ~250. Names under
+//! `chunks/` that are not chunk names are kept whole: they are collected like any
+//! unreferenced object.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use crate::error::Result;
+use crate::format::{self, chunk_list::ChunkIndex};
+use crate::store::{ObjectInfo, StoreRef};
+
+/// What one store lists under `chunks/`.
+#[derive(Debug, Default)]
+pub(super) struct Chunks {
+    ids: HashMap<[u8; 32], (u64, SystemTime)>,
+    odd: HashMap<String, ObjectInfo>,
+}
+
+impl Chunks {
+    /// List `store`'s chunks, object by object.
+    pub(super) async fn list(store: &StoreRef) -> Result<Chunks> {
+        let mut chunks = Chunks::default();
+        store
+            .list_each(format::CHUNKS_PREFIX, &mut |o| chunks.add(o))
+            .await?;
+        Ok(chunks)
+    }
+
+    fn add(&mut self, o: ObjectInfo) {
+        match format::chunk_id_of(&o.key).and_then(format::chunk_id_bytes) {
+            Some(id) => {
+                self.ids.insert(id, (o.size, o.modified));
+            }
+            None => {
+                self.odd.insert(o.key.clone(), o);
+            }
+        }
+    }
+
+    /// How many objects.
+    pub(super) fn len(&self) -> usize {
+        self.ids.len() + self.odd.len()
+    }
+
+    /// Is the object `name` listed?
+    pub(super) fn contains(&self, name: &str) -> bool {
+        match format::chunk_id_of(name).and_then(format::chunk_id_bytes) {
+            Some(id) => self.ids.contains_key(&id),
+            None => self.odd.contains_key(name),
+        }
+    }
+
+    /// Every listed object `referenced` does not name.
+    pub(super) fn unreferenced(&self, referenced: &ChunkIndex) -> Vec<ObjectInfo> {
+        let chunks = self
+            .ids
+            .iter()
+            .filter(|(id, _)| referenced.get_id(id).is_none())
+            .map(|(id, &(size, modified))| ObjectInfo {
+                key: format::chunk_object(&hex::encode(id)),
+                size,
+                modified,
+            });
+        let odd = self
+            .odd
+            .values()
+            .filter(|o| referenced.get(&o.key).is_none())
+            .cloned();
+        chunks.chain(odd).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::chunk_list::{ChunkList, ChunkObject};
+
+    #[test]
+    fn chunks_by_id_and_odd_names_whole() {
+        let (a, b) = ("ab".repeat(32), "cd".repeat(32));
+        let info = |key: String| ObjectInfo {
+            key,
+            size: 7,
+            modified: SystemTime::UNIX_EPOCH,
+        };
+        let mut c = Chunks::default();
+        c.add(info(format::chunk_object(&a)));
+        c.add(info(format::chunk_object(&b)));
+        c.add(info("chunks/zz/not-a-chunk".into()));
+        assert_eq!(c.len(), 3);
+        assert!(c.contains(&format::chunk_object(&a)) && c.contains("chunks/zz/not-a-chunk"));
+        assert!(!c.contains(&format::chunk_object(&"ef".repeat(32))));
+        let kept = ChunkObject::parse(&format::chunk_object(&a), 7, &"00".repeat(32)).unwrap();
+        let mut index = ChunkIndex::default();
+        index.add(&ChunkList::new([kept]), |_, _| {});
+        let mut gone: Vec<String> = c.unreferenced(&index).into_iter().map(|o| o.key).collect();
+        gone.sort();
+        assert_eq!(
+            gone,
+            ["chunks/cd/".to_owned() + &b, "chunks/zz/not-a-chunk".into()]
+        );
+    }
+}
