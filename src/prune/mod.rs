@@ -358,20 +358,17 @@ fn referenced(list: &SnapshotList, except: &[String]) -> ChunkIndex {
 /// docs/design.md, rule 8: a listing that misses objects the store's own snapshots name is
 /// incomplete or the store is damaged; either way, deleting on its word is unsafe.
 fn check_listing(store: &StoreRef, survey: &Survey, list: &SnapshotList) -> Result<()> {
-    let mut own = ChunkIndex::default();
-    for s in list
+    // Each distinct chunk once, by its 4-byte handle (an index of ids would double what
+    // prune holds for a large repository).
+    let mut seen = HashSet::new();
+    let mut missing: Vec<String> = list
         .trusted
         .iter()
         .filter(|s| s.stores.iter().any(|n| n == store.name()))
-    {
-        own.add(&s.commit.objects, |_, _| {});
-    }
-    let mut missing: Vec<String> = own
-        .iter()
+        .flat_map(|s| s.commit.objects.iter())
+        .filter(|&c| seen.insert(c) && !survey.chunks.contains_id(&c.id()))
         .map(|c| c.name())
-        .filter(|n| {
-            !survey.chunks.contains(n) && !survey.fossils.contains_key(&format::fossil_object(n))
-        })
+        .filter(|n| !survey.fossils.contains_key(&format::fossil_object(n)))
         .collect();
     missing.sort_unstable();
     if missing.is_empty() {
