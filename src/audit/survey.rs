@@ -356,8 +356,9 @@ async fn survey(
     Outcome::Surveyed(Box::new(s))
 }
 
-/// Every object of the store, folded into the map as it is listed (a `Vec` of the listing
-/// beside the map doubled the peak of a store of a million objects).
+/// Every object of the store, folded into the map as it is listed (not collected into a
+/// `Vec` first and copied: the listing is held once). Not the peak of an audit of a large
+/// store, which comes later (docs/design.md, "Known limits").
 async fn list(store: &StoreRef) -> std::result::Result<BTreeMap<String, Listed>, String> {
     let mut listing = BTreeMap::new();
     store
