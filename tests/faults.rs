@@ -371,5 +371,7 @@ async fn a_listing_that_breaks_off_counts_for_nothing() {
         faults.seen("list", "chunks/") > 0,
         "the chunk listing was reached"
     );
+    let fossils = faults.seen("list", "fossils/");
+    assert_eq!(fossils, 0, "a store that left the run is not listed again");
     w.restore_alone(near, "near").await;
 }

@@ -56,7 +56,12 @@ impl Listed {
     async fn add(&mut self, stores: &[StoreRef], states: &StoreStates, prefix: &str) {
         let fossils = prefix == format::FOSSILS_PREFIX;
         let map = std::sync::Mutex::new(&mut *self);
-        let listings = stores.iter().enumerate().map(|(i, s)| {
+        // A store that left the run (its chunk listing failed) is not listed again.
+        let healthy = stores
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| states.healthy(i));
+        let listings = healthy.map(|(i, s)| {
             let map = &map;
             async move {
                 let t = Instant::now();
