@@ -22,6 +22,7 @@ pub use clock::{Planned, Stage, StageClock, StageTimes};
 pub use include::PathGlobs;
 pub use piecewise::{Piecewise, open_piecewise, run_piecewise};
 pub use replica::open_replica;
+use sample::Sampling;
 pub use sample::{Cutter, Sample};
 pub use sink::FileSink;
 
@@ -264,57 +265,31 @@ impl std::fmt::Debug for FileFilter {
     }
 }
 
-/// Which entries a restore takes: those its `--include` globs select and, with a filter
-/// or a sample, only the files it takes.
-struct Selection<'o> {
-    globs: PathGlobs,
-    only: Option<(&'o FileFilter, Vec<u64>)>,
-    sample: Option<Sampling>,
+/// Which entries a restore takes, on either path: those its `--include` globs select and,
+/// with a filter or a sample, only the files these take.
+struct Selection {
+    globs: Arc<PathGlobs>,
+    filter: Option<FileFilter>,
+    sampling: Option<Sampling>,
 }
 
-/// A sample of the selected files, and how many the globs have selected so far (a file's
-/// ordinal: [`Sample`]).
-pub(crate) struct Sampling {
-    sample: Sample,
-    files_seen: u64,
-}
-
-impl Sampling {
-    pub(crate) fn new(sample: Sample) -> Sampling {
-        Sampling {
-            sample,
-            files_seen: 0,
+impl Selection {
+    fn new(globs: Arc<PathGlobs>, filter: Option<FileFilter>, sample: Option<Sample>) -> Self {
+        Selection {
+            globs,
+            filter,
+            sampling: sample.map(Sampling::new),
         }
     }
 
-    /// The next entry the globs selected, in manifest order: does the sample take it?
-    pub(crate) fn takes(&mut self, e: &Entry) -> bool {
-        if e.kind != EntryKind::File {
-            return false;
-        }
-        self.files_seen += 1;
-        self.sample.takes(self.files_seen - 1)
-    }
-}
-
-impl<'o> Selection<'o> {
-    fn new(opts: &'o RestoreOptions, manifest: &Manifest) -> Result<Self> {
-        Ok(Selection {
-            globs: PathGlobs::new(&opts.include, "--include")?,
-            only: opts
-                .only_files
-                .as_ref()
-                .map(|f| (f, manifest.chunk_offsets())),
-            sample: opts.sample.map(Sampling::new),
-        })
-    }
-
-    fn takes(&mut self, manifest: &Manifest, e: &Entry) -> bool {
+    /// The next entry in manifest order, of `manifest` whose chunk offsets are `offsets`.
+    fn takes(&mut self, manifest: &Manifest, offsets: &[u64], e: &Entry) -> bool {
         self.globs.takes(&e.path.0)
-            && self.only.as_ref().is_none_or(|(only, offsets)| {
-                e.kind == EntryKind::File && only.takes(manifest, offsets, e)
-            })
-            && self.sample.as_mut().is_none_or(|s| s.takes(e))
+            && self
+                .filter
+                .as_ref()
+                .is_none_or(|f| e.kind == EntryKind::File && f.takes(manifest, offsets, e))
+            && self.sampling.as_mut().is_none_or(|s| s.takes(e))
     }
 }
 
@@ -330,7 +305,9 @@ fn check_matched(globs: &PathGlobs, entries: u64, snapshot_id: &str) -> Result<(
 }
 
 fn plan(manifest: &mut Manifest, opts: &RestoreOptions) -> Result<Plan> {
-    let mut selection = Selection::new(opts, manifest)?;
+    let globs = Arc::new(PathGlobs::new(&opts.include, "--include")?);
+    let mut selection = Selection::new(globs, opts.only_files.clone(), opts.sample);
+    let offsets = manifest.chunk_offsets();
     let mut p = Plan {
         dirs: Vec::new(),
         files: Vec::new(),
@@ -338,7 +315,7 @@ fn plan(manifest: &mut Manifest, opts: &RestoreOptions) -> Result<Plan> {
         chunks: Vec::new(),
     };
     for e in std::mem::take(&mut manifest.entries) {
-        if !selection.takes(manifest, &e) {
+        if !selection.takes(manifest, &offsets, &e) {
             continue;
         }
         match e.kind {

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use super::{
     Cutter, Fetcher, FileFilter, Opened, PathGlobs, Planned, RestoreOptions, RestoreReport, Sample,
-    Sampling, Sources, StageClock, check_matched, dedup_key, finish_tree, prepare_target, stream,
+    Selection, Sources, StageClock, check_matched, dedup_key, finish_tree, prepare_target, stream,
 };
 use crate::error::{Error, Result};
 use crate::format::commit::Commit;
@@ -308,25 +308,6 @@ struct Taken {
     files: u64,
 }
 
-/// Which entries the second pass takes: those the globs select, then, of the files, those
-/// the filter and the sample take.
-struct Choice {
-    globs: Arc<PathGlobs>,
-    filter: Option<FileFilter>,
-    sampling: Option<Sampling>,
-}
-
-impl Choice {
-    fn takes(&mut self, header: &Manifest, offsets: &[u64], e: &Entry) -> bool {
-        self.globs.takes(&e.path.0)
-            && self
-                .filter
-                .as_ref()
-                .is_none_or(|f| e.kind == EntryKind::File && f.takes(header, offsets, e))
-            && self.sampling.as_mut().is_none_or(|s| s.takes(e))
-    }
-}
-
 /// Start the second pass ([`hand_out`]) on a blocking thread.
 fn start_reader(
     p: &Piecewise,
@@ -335,11 +316,7 @@ fn start_reader(
     ks: mpsc::Sender<usize>,
 ) -> tokio::task::JoinHandle<Result<Taken>> {
     let (header, sealed, ids) = (p.header.clone(), p.sealed.clone(), p.identities.clone());
-    let choice = Choice {
-        globs: p.globs.clone(),
-        filter,
-        sampling: p.sample.map(Sampling::new),
-    };
+    let choice = Selection::new(p.globs.clone(), filter, p.sample);
     tokio::task::spawn_blocking(move || {
         let text = text(&sealed, &ids).map_err(bad)?;
         hand_out(&header, text, choice, files, ks)
@@ -354,7 +331,7 @@ fn start_reader(
 fn hand_out(
     header: &Manifest,
     text: impl std::io::Read,
-    mut choice: Choice,
+    mut choice: Selection,
     files: std::sync::mpsc::SyncSender<Vec<Entry>>,
     ks: mpsc::Sender<usize>,
 ) -> Result<Taken> {

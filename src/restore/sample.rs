@@ -10,6 +10,8 @@
 //! The keys are a bijection of the ordinal for a given seed (no two files tie), and the
 //! same seed always chooses the same files of the same snapshot (`--seed` in the record).
 
+use crate::format::manifest::{Entry, EntryKind};
+
 /// Which of the selected files a sample takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sample {
@@ -22,6 +24,31 @@ impl Sample {
     /// Does the sample take the `ordinal`-th selected file?
     pub fn takes(&self, ordinal: u64) -> bool {
         self.cut.is_some_and(|cut| key(self.seed, ordinal) <= cut)
+    }
+}
+
+/// A sample as a restore's pass applies it: the files the globs select are counted, in
+/// manifest order, to know each one's ordinal.
+pub(super) struct Sampling {
+    sample: Sample,
+    files_seen: u64,
+}
+
+impl Sampling {
+    pub(super) fn new(sample: Sample) -> Sampling {
+        Sampling {
+            sample,
+            files_seen: 0,
+        }
+    }
+
+    /// The next entry the globs selected, in manifest order: does the sample take it?
+    pub(super) fn takes(&mut self, e: &Entry) -> bool {
+        if e.kind != EntryKind::File {
+            return false;
+        }
+        self.files_seen += 1;
+        self.sample.takes(self.files_seen - 1)
     }
 }
 
