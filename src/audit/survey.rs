@@ -14,7 +14,7 @@ use crate::format::commit::{Commit, ObjectRef};
 use crate::format::repo_config::RepoConfig;
 use crate::format::tombstone::{self, Tombstone};
 use crate::format::{self, limits};
-use crate::repository::verify_commit;
+use crate::repository::on_a_core;
 use crate::store::{
     Capabilities, ObjectInfo, PutMode, Store, StoreError, StoreErrorKind, StoreRef,
 };
@@ -412,24 +412,29 @@ async fn read_commits(s: &mut Surveyed, config: &RepoConfig, signer: &VerifyingK
         .map(|id| async move {
             let name = format::commit_object(&id);
             let bytes = fetch(store, &name, limits::COMMIT_OBJECT).await?;
-            // Both hash the whole commit: off the thread driving the reads.
-            let pinned = {
-                let (name, bytes) = (name.clone(), bytes.clone());
-                tokio::task::spawn_blocking(move || ObjectRef::of(&name, &bytes))
-            };
-            let checked = verify_commit(bytes, trust.clone(), &config.repository_id, &id);
-            let (commit, object) = futures::join!(checked, pinned);
-            let commit = commit.map_err(|e| {
+            // The signature check and the pin both hash the whole commit: one job on a
+            // core, off the thread driving the reads.
+            let (t, repo, i, n) = (
+                trust.clone(),
+                config.repository_id.clone(),
+                id.clone(),
+                name.clone(),
+            );
+            let bad = |e: String| {
                 Finding::new(
                     store.name(),
                     &name,
                     FindingKind::BadCommit,
                     format!("does not verify against the pinned signer: {e}"),
                 )
-            })?;
-            let object = object.map_err(|e| {
-                Finding::new(store.name(), &name, FindingKind::BadCommit, e.to_string())
-            })?;
+            };
+            let (commit, object) = on_a_core(move || {
+                let commit = Commit::from_object(&bytes, &t, &repo, &i).map_err(|e| e.to_string());
+                (commit, ObjectRef::of(&n, &bytes))
+            })
+            .await
+            .map_err(bad)?;
+            let commit = commit.map_err(bad)?;
             Ok((id, commit, object))
         })
         .buffer_unordered(READS)

@@ -659,7 +659,7 @@ pub async fn verify_commit(
 
 /// Run CPU-bound `work` on the blocking pool, one piece of work per core at most: more at
 /// once would only hold more commits in memory (each thread its own malloc arena).
-async fn on_a_core<T: Send + 'static>(
+pub(crate) async fn on_a_core<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> std::result::Result<T, String> {
     static CORES: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
