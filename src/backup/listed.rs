@@ -98,7 +98,7 @@ impl Listed {
     /// One listed object of store `store`.
     fn see(&mut self, store: usize, fossils: bool, o: &ObjectInfo) {
         let chunk = o.key.strip_prefix(format::FOSSILS_PREFIX).unwrap_or(&o.key);
-        let Some(id) = format::chunk_id_of(chunk).and_then(format::chunk_id_bytes) else {
+        let Some(id) = format::chunk_name_id(chunk) else {
             return;
         };
         let h = self.0.entry(id).or_default();

@@ -246,7 +246,7 @@ impl ChunkList {
 
     /// Where the object named `name` is in the list.
     pub fn position_of_name(&self, name: &str) -> Option<usize> {
-        self.position(&hex32(super::chunk_id_of(name)?.as_bytes())?)
+        self.position(&super::chunk_name_id(name)?)
     }
 
     /// The entry of the object named `name`.
@@ -286,7 +286,7 @@ impl ChunkIndex {
 
     /// The entry for the chunk object `name`.
     pub fn get(&self, name: &str) -> Option<Chunk> {
-        self.get_id(&hex32(super::chunk_id_of(name)?.as_bytes())?)
+        self.get_id(&super::chunk_name_id(name)?)
     }
 
     /// The entry for the chunk of this 32-byte id.

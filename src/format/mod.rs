@@ -222,6 +222,11 @@ pub fn chunk_id_bytes(id: &str) -> Option<[u8; 32]> {
     chunk_list::hex32(id.as_bytes())
 }
 
+/// The 32-byte id of the chunk object `name` (`chunks/<2>/<id>`), if it is one.
+pub fn chunk_name_id(name: &str) -> Option<[u8; 32]> {
+    chunk_id_bytes(chunk_id_of(name)?)
+}
+
 /// Is `s` exactly `len` lowercase hex digits?
 pub fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len

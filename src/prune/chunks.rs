@@ -29,7 +29,7 @@ impl Chunks {
     }
 
     fn add(&mut self, o: ObjectInfo) {
-        match format::chunk_id_of(&o.key).and_then(format::chunk_id_bytes) {
+        match format::chunk_name_id(&o.key) {
             Some(id) => {
                 self.ids.insert(id, (o.size, o.modified));
             }

@@ -645,7 +645,7 @@ impl Repository {
 /// [`Commit::from_object`] on the blocking pool. A commit of 20,000 chunks is ~4 MB of
 /// signed JSON (an Ed25519 check hashes all of it, then every reference is parsed), so a
 /// long history is verified on every core instead of on the one driving the reads.
-pub async fn verify_commit(
+async fn verify_commit(
     bytes: Bytes,
     trust: format::signed::Signers,
     repository_id: &str,
