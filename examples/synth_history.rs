@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use futures::StreamExt;
 use snapdrill::config::Config;
-use snapdrill::format::chunk_list::ChunkList;
+use snapdrill::format::chunk_list::ChunkObject;
 use snapdrill::format::commit::{Commit, DataSet, ObjectRef, Origin, Summary};
 use snapdrill::format::manifest::{ChunkRef, Entry, EntryKind, Manifest, WirePath};
 use snapdrill::format::{self, chunk_object, commit_object, manifest_object};
@@ -123,9 +123,11 @@ async fn main() {
     let chunks = write_chunks(&ctx, per + (snapshots - 1) * new).await;
     eprintln!("synth_history: {} chunks written", chunks.len());
     let now = SystemTime::now();
+    let mut written = std::collections::HashSet::new();
     for d in 0..snapshots {
         let time = now - Duration::from_secs(86_400 * (snapshots - 1 - d) as u64);
-        write_snapshot(&ctx, time, &chunks[d * new..d * new + per], d * new).await;
+        let window = &chunks[d * new..d * new + per];
+        write_snapshot(&ctx, time, window, d * new, &mut written).await;
     }
     eprintln!("synth_history: {snapshots} snapshots of {per} chunks written");
 }
@@ -155,7 +157,13 @@ async fn write_chunks(ctx: &Ctx, count: usize) -> Vec<Chunk> {
 
 /// One snapshot at `time` holding one file per chunk of `window` (the first numbered
 /// `first`), with its manifest and signed commit.
-async fn write_snapshot(ctx: &Ctx, time: SystemTime, window: &[Chunk], first: usize) {
+async fn write_snapshot(
+    ctx: &Ctx,
+    time: SystemTime,
+    window: &[Chunk],
+    first: usize,
+    written: &mut std::collections::HashSet<String>,
+) {
     let key = &ctx.key;
     let (id, stamp) = (format::new_snapshot_id(time), format::format_time(time));
     let mut manifest = Manifest::new(&key.repository_id, &id, &stamp);
@@ -179,7 +187,12 @@ async fn write_snapshot(ctx: &Ctx, time: SystemTime, window: &[Chunk], first: us
     let dirs = manifest.entries.len() - window.len();
     let json = serde_json::to_vec(&manifest).expect("manifest serializes");
     let sealed = seal(&json, 3, &ctx.recipients).expect("seal");
-    let commit = Commit::new(
+    let first_use: Vec<ChunkObject> = window
+        .iter()
+        .map(|c| ChunkObject::parse(&c.object.name, c.object.size, &c.object.sha256))
+        .collect::<Option<_>>()
+        .expect("chunk objects");
+    let (commit, lists) = Commit::new(
         &key.repository_id,
         &id,
         &stamp,
@@ -198,9 +211,16 @@ async fn write_snapshot(ctx: &Ctx, time: SystemTime, window: &[Chunk], first: us
             bytes: (window.len() * CHUNK_BYTES) as u64,
         },
         ObjectRef::of(&manifest_object(&id), &sealed),
-        ChunkList::from_refs(window.iter().map(|c| &c.object)).expect("chunk objects"),
+        &first_use,
     );
     let signed = commit.to_object(&key.signing);
+    // The lists first, each once: the nightlies share most of theirs.
+    let new_lists = lists
+        .into_iter()
+        .filter(|l| written.insert(l.reference.name.clone()))
+        .map(|l| (l.reference.name, l.bytes.to_vec()))
+        .collect();
+    put_all(&ctx.stores, new_lists).await;
     put_all(
         &ctx.stores,
         vec![(manifest_object(&id), sealed), (commit_object(&id), signed)],

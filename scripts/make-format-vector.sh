@@ -49,6 +49,8 @@ export SNAPDRILL_CONFIG=$OUT/snapdrill.toml
 # From format 3 on, objects are encrypted to a read key sealed in `config`; a rekey moves
 # them to a new one and re-signs the commit (version 3, manifest `-k<generation>`).
 "$BIN" -q rekey > /dev/null
+# From format 4 on, the commit names object lists (`lists/`) instead of its chunks; rekey
+# writes new lists for the moved chunks and leaves the old one for prune.
 sed -i "/^write_key\|^cache_dir\|^state_dir/d" "$OUT/snapdrill.toml"
 (cd "$src/.." && find vector -type f -exec sha256sum {} + | LC_ALL=C sort -k2) > "$OUT/expected.sha256"
 (cd "$src/.." && find vector -printf '%y %m %p %l\n' | LC_ALL=C sort -k3) > "$OUT/expected-tree.txt"

@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::format::{self, commit::Commit};
+use crate::format::commit::{Commit, ObjectRef, Verified};
+use crate::format::{self};
 use crate::localfs::atomic::{self, NewMode};
 
 /// How a store listed a commit object: the store's name, the size and modification time.
@@ -67,7 +68,7 @@ impl CommitCache {
         listed: &[Seen],
         signer: &format::signed::Signers,
         repository_id: &str,
-    ) -> Option<Commit> {
+    ) -> Option<Verified> {
         if !format::is_snapshot_id(id) {
             return None;
         }
@@ -112,6 +113,41 @@ impl CommitCache {
 
     fn seen_path(&self, id: &str) -> PathBuf {
         self.dir.join(format!("{id}.seen"))
+    }
+
+    /// A kept object list (commit version 4), if its bytes still match `list`.
+    pub fn load_list(&self, list: &ObjectRef) -> Option<bytes::Bytes> {
+        let bytes = fs::read(self.list_path(list)?).ok()?;
+        list.matches(&bytes).then(|| bytes.into())
+    }
+
+    /// Keep an object list's bytes, read from a store and matched to its reference.
+    pub fn save_list(&self, list: &ObjectRef, bytes: &[u8]) {
+        if let Some(path) = self.list_path(list) {
+            let _ = fs::create_dir_all(self.dir.join("lists"));
+            let _ = atomic::write(&path, bytes, NewMode::Private, false);
+        }
+    }
+
+    fn list_path(&self, list: &ObjectRef) -> Option<PathBuf> {
+        let id = format::list_id_of(&list.name)?;
+        Some(self.dir.join("lists").join(id))
+    }
+
+    /// Remove the kept lists no trusted commit names any more.
+    pub fn retain_lists<'a>(&self, named: impl IntoIterator<Item = &'a ObjectRef>) {
+        let keep: std::collections::HashSet<&str> = named
+            .into_iter()
+            .filter_map(|l| format::list_id_of(&l.name))
+            .collect();
+        let Ok(entries) = fs::read_dir(self.dir.join("lists")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if !keep.contains(entry.file_name().to_string_lossy().as_ref()) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// Remove the entries of commits no store lists any more (forgotten and pruned).

@@ -100,12 +100,20 @@ fn commit_objects(env: &Env, store: &str, id: &str) -> Vec<String> {
     let text = fs::read_to_string(env.store(store).join("snapshots").join(id)).unwrap();
     let body = text.trim_end().rsplit_once('\n').unwrap().0;
     let commit: Value = json(body);
-    let mut names: Vec<String> = commit["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["name"].as_str().unwrap().to_owned())
-        .collect();
+    let names_in = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|o| o["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Version 4: the chunks are named by the commit's object lists, which it needs too.
+    let mut names = names_in(&commit["objects"]);
+    for list in names_in(&commit["lists"]) {
+        let text = fs::read_to_string(env.store(store).join(&list)).unwrap();
+        names.extend(names_in(&json(&text)["objects"]));
+        names.push(list);
+    }
     names.push(commit["manifest"]["name"].as_str().unwrap().to_owned());
     names
 }
@@ -113,7 +121,7 @@ fn commit_objects(env: &Env, store: &str, id: &str) -> Vec<String> {
 /// Every chunk and manifest object in a store, by name.
 fn data_objects(env: &Env, store: &str) -> BTreeSet<String> {
     let root = env.store(store);
-    ["chunks", "manifests"]
+    ["chunks", "lists", "manifests"]
         .iter()
         .flat_map(|d| common::files_under(&root.join(d)))
         .map(|p| {

@@ -85,7 +85,7 @@ fn cached(cache: &Path, repo: &Repository) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
-    files.retain(|p| p.extension().is_none());
+    files.retain(|p| p.extension().is_none() && p.is_file());
     files.sort();
     files
 }

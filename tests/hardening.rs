@@ -688,7 +688,7 @@ async fn a_directory_swapped_for_a_symlink_during_a_restore_is_never_written_thr
     let plan = FaultPlan {
         gate: Some(gate.clone()),
         only: vec!["get"],
-        spare_prefixes: vec!["config", "snapshots/", "manifests/"],
+        spare_prefixes: vec!["config", "snapshots/", "lists/", "manifests/"],
         ..FaultPlan::default()
     };
     let store: StoreRef = Arc::new(FaultStore::new(plain, plan, 1));

@@ -10,9 +10,10 @@ use std::time::SystemTime;
 
 use proptest::prelude::*;
 use snapdrill::drill::record::{self, DrillRecord};
-use snapdrill::format::chunk_list::ChunkList;
+use snapdrill::format::chunk_list::{ChunkList, ChunkObject};
 use snapdrill::format::commit::{Commit, DataSet, ObjectRef, Origin, Summary};
 use snapdrill::format::manifest::Manifest;
+use snapdrill::format::object_list;
 use snapdrill::format::repo_config::RepoConfig;
 use snapdrill::format::signed::{self, Role};
 use snapdrill::format::tombstone::Tombstone;
@@ -25,6 +26,7 @@ struct World {
     ids: Identities,
     recipients: Vec<age::x25519::Recipient>,
     commit: Commit,
+    list: Vec<u8>,
     commit_body: Vec<u8>,
     tombstone_body: Vec<u8>,
     config_body: Vec<u8>,
@@ -49,7 +51,7 @@ fn world() -> &'static World {
             sha256: "ab".repeat(32),
         };
         let chunk = "cd".repeat(32);
-        let commit = Commit::new(
+        let (commit, lists) = Commit::new(
             &key.repository_id,
             &id,
             &time,
@@ -63,9 +65,10 @@ fn world() -> &'static World {
             },
             Summary::default(),
             obj(format::manifest_object(&id)),
-            ChunkList::from_refs(&[obj(format::chunk_object(&chunk))]).unwrap(),
+            &[ChunkObject::parse(&format::chunk_object(&chunk), 10, &"ab".repeat(32)).unwrap()],
         );
-        let commit_body = serde_json::to_vec_pretty(&commit).unwrap();
+        let commit_body = commit.to_body();
+        let list = lists[0].bytes.to_vec();
         let t = Tombstone::new(
             &key.repository_id,
             &id,
@@ -91,7 +94,7 @@ fn world() -> &'static World {
         let sealed = sealing::seal(b"hello, sealed world", 3, &recipients).unwrap();
         let rec = DrillRecord::new(record::new_drill_id(now), time.clone(), "h".into(), "all".into(), "full");
         let record = record::seal(&rec, &key.dedup, &recipients).unwrap();
-        World { key, ids, recipients, commit, commit_body, tombstone_body, config_body, manifest_json, sealed, record }
+        World { key, ids, recipients, commit, list, commit_body, tombstone_body, config_body, manifest_json, sealed, record }
     })
 }
 
@@ -183,6 +186,15 @@ proptest! {
     }
 
     #[test]
+    fn object_lists_mutated(e in edits()) {
+        let w = world();
+        let bytes = mutate(&w.list, &e);
+        if let Ok(list) = object_list::parse(&bytes) {
+            prop_assert!(!list.is_empty() && list.len() <= object_list::MAX_ENTRIES);
+        }
+    }
+
+    #[test]
     fn manifests_mutated_whole_and_streamed(e in edits()) {
         let w = world();
         let json = mutate(&w.manifest_json, &e);
@@ -263,6 +275,60 @@ fn the_unmutated_objects_parse() {
 
 proptest! {
     #![proptest_config(config())]
+
+    /// A version-4 commit of any objects, in any first-use order, reads back through its
+    /// object lists as exactly those objects and the lists themselves; a reader missing
+    /// any one list refuses it.
+    #[test]
+    fn commits_round_trip_through_their_object_lists(
+        objects in prop::collection::vec((any::<[u8; 32]>(), 0..4u8, 1..u64::MAX), 0..300),
+        lost in any::<prop::sample::Index>(),
+    ) {
+        let w = world();
+        let first_use: Vec<ChunkObject> = objects
+            .iter()
+            .map(|(id, cut, size)| {
+                let mut id = *id;
+                // A quarter end in a zero byte: lists of every length, and empty runs.
+                id[31] = if *cut == 0 { 0 } else { id[31] | 1 };
+                ChunkObject { id, sha256: id.map(|b| !b), size: *size }
+            })
+            .collect();
+        let mut unique = first_use.clone();
+        unique.sort_by_key(|o| o.id);
+        unique.dedup_by_key(|o| o.id);
+        prop_assume!(unique.len() == first_use.len());
+        let (commit, lists) = Commit::new(
+            &w.key.repository_id,
+            &w.commit.snapshot_id,
+            &w.commit.time,
+            Origin { set: w.commit.data_set(), tags: Vec::new() },
+            Summary::default(),
+            w.commit.manifest.clone(),
+            &first_use,
+        );
+        let signed = commit.to_object(&w.key.signing);
+        let read = |skip: Option<usize>| {
+            Commit::from_object(&signed, &w.key.signer(), &w.key.repository_id, &w.commit.snapshot_id)
+                .unwrap()
+                .resolve(|l| {
+                    let i = lists.iter().position(|n| n.reference == *l).ok_or("unknown")?;
+                    if Some(i) == skip {
+                        return Err("lost".into());
+                    }
+                    object_list::parse(&lists[i].bytes).map(std::sync::Arc::new)
+                })
+        };
+        let back = read(None).unwrap();
+        prop_assert_eq!(&back.objects, &commit.objects);
+        prop_assert_eq!(back.objects.len(), first_use.len() + lists.len());
+        for o in &first_use {
+            prop_assert!(back.objects.find(&o.id).is_some());
+        }
+        if !lists.is_empty() {
+            prop_assert!(read(Some(lost.index(lists.len()))).is_err());
+        }
+    }
 
     /// The compact chunk list writes exactly the text form the format describes (each
     /// object once, sorted by name), parses it back to the same list, and finds every

@@ -59,6 +59,7 @@ pub(super) async fn check_store(
         // A deep audit proves what the store holds: never a local copy.
         commit_cache: None,
         notes: Vec::new(),
+        lists: Default::default(),
     };
     let mut summary = DeepSummary::default();
     let mut found = Vec::new();

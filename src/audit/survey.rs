@@ -10,6 +10,7 @@ use futures::StreamExt;
 
 use super::{Finding, FindingKind, Findings, StoreAudit, StoreStatus};
 use crate::error::{Error, Result};
+use crate::format::chunk_list::ChunkList;
 use crate::format::commit::{Commit, ObjectRef};
 use crate::format::repo_config::RepoConfig;
 use crate::format::tombstone::{self, Tombstone};
@@ -36,7 +37,7 @@ pub struct Listed {
 pub enum Class {
     /// `config`.
     Config,
-    /// `chunks/ab/<id>`.
+    /// `chunks/ab/<id>`, or an object list `lists/ab/<id>`.
     Chunk,
     /// `manifests/<snapshot-id>`.
     Manifest,
@@ -62,7 +63,9 @@ pub fn classify(key: &str) -> Class {
     };
     if key == format::CONFIG_OBJECT {
         Class::Config
-    } else if format::chunk_id_of(key).is_some() {
+    } else if format::chunk_name_id(key).is_some() {
+        // An object list (`lists/`) is audited like a chunk: named by commits, by size and
+        // hash.
         Class::Chunk
     } else if format::manifest_snapshot_id(key).is_some_and(format::is_snapshot_id) {
         Class::Manifest
@@ -440,15 +443,76 @@ async fn read_commits(s: &mut Surveyed, config: &RepoConfig, signer: &VerifyingK
         .buffer_unordered(READS)
         .collect()
         .await;
+    let mut verified = Vec::new();
     for r in results {
         match r {
-            Ok((id, commit, object)) => {
+            Ok(v) => verified.push(v),
+            Err(f) => s.findings.problems.push(f),
+        }
+    }
+    let lists = read_lists(s, verified.iter().flat_map(|(_, v, _)| v.lists())).await;
+    for (id, v, object) in verified {
+        let name = format::commit_object(&id);
+        match v.resolve(|l| lists.get(&l.name).cloned().ok_or_else(String::new)) {
+            Ok(commit) => {
                 let commit = Arc::new(commit);
                 s.commits.insert(id, StoreCommit { commit, object });
+            }
+            // Each unreadable list is a finding of its own (read_lists).
+            Err(e) => s.findings.problems.push(Finding::new(
+                s.store.name(),
+                &name,
+                FindingKind::BadCommit,
+                format!("cannot be restored from this store: {e}"),
+            )),
+        }
+    }
+}
+
+/// The object lists the commits name (version 4), each read once from this store and
+/// checked against its pinned hash: an audit proves what each store holds.
+async fn read_lists<'a>(
+    s: &mut Surveyed,
+    refs: impl Iterator<Item = &'a ObjectRef>,
+) -> std::collections::HashMap<String, Arc<ChunkList>> {
+    let mut distinct: Vec<&ObjectRef> = refs.collect();
+    distinct.sort_by(|a, b| a.name.cmp(&b.name));
+    distinct.dedup_by(|a, b| a.name == b.name);
+    let store = &s.store;
+    let results: Vec<_> = futures::stream::iter(distinct)
+        .map(|l| async move {
+            let bytes = fetch(store, &l.name, l.size).await?;
+            let want = l.clone();
+            let parsed = on_a_core(move || match want.matches(&bytes) {
+                true => {
+                    format::object_list::parse(&bytes).map_err(|e| (FindingKind::Unreadable, e))
+                }
+                false => Err((
+                    FindingKind::HashMismatch,
+                    "does not match the SHA-256 its snapshots record".to_owned(),
+                )),
+            })
+            .await
+            .unwrap_or_else(|e| Err((FindingKind::Unreadable, e)));
+            parsed
+                .map(|p| (l.name.clone(), Arc::new(p)))
+                .map_err(|(kind, why)| {
+                    Finding::new(store.name(), &l.name, kind, format!("object list {why}"))
+                })
+        })
+        .buffer_unordered(READS)
+        .collect()
+        .await;
+    let mut lists = std::collections::HashMap::new();
+    for r in results {
+        match r {
+            Ok((name, list)) => {
+                lists.insert(name, list);
             }
             Err(f) => s.findings.problems.push(f),
         }
     }
+    lists
 }
 
 async fn read_tombstones(s: &mut Surveyed, config: &RepoConfig, signer: &VerifyingKey) {

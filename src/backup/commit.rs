@@ -12,6 +12,7 @@ use futures::StreamExt;
 use super::upload::{self, StoreStates};
 use crate::error::{Error, Result};
 use crate::format::commit::{Commit, ObjectRef};
+use crate::format::object_list::NewList;
 use crate::format::{self, limits};
 use crate::keys::WriteKey;
 use crate::replicate;
@@ -211,6 +212,7 @@ pub(super) fn check_before_commit(
     manifest_zstd: &File,
     commit_bytes: &[u8],
     commit: &Commit,
+    lists: &[NewList],
     key: &WriteKey,
 ) -> Result<()> {
     let refused = |why: String| {
@@ -231,7 +233,19 @@ pub(super) fn check_before_commit(
         &commit.repository_id,
         &commit.snapshot_id,
     )
+    .and_then(|v| {
+        v.resolve(|l| {
+            let list = lists
+                .iter()
+                .find(|n| n.reference == *l)
+                .ok_or("not written")?;
+            format::object_list::parse(&list.bytes).map(std::sync::Arc::new)
+        })
+    })
     .map_err(|e| refused(format!("commit: {e}")))?;
+    if read_back.objects != commit.objects {
+        return Err(refused("its object lists do not hold its objects".into()));
+    }
     // Streamed (format::streamed): the manifest is not held a second time.
     let mut open =
         || zstd::stream::Decoder::new(At::start(manifest_zstd)).map_err(|e| format!("zstd: {e}"));
@@ -240,38 +254,76 @@ pub(super) fn check_before_commit(
     Ok(())
 }
 
-/// Confirm each healthy store holds every object at the right size, then write its manifest
-/// and, last, its commit. A store that fails leaves the run; the others still commit.
+/// A signed commit and what it needs besides its chunks.
+pub(super) struct Sealed<'a> {
+    pub(super) commit: &'a Commit,
+    /// Its object lists (written before it, like chunks).
+    pub(super) lists: &'a [NewList],
+    /// The sealed manifest.
+    pub(super) manifest: Bytes,
+    /// The signed commit.
+    pub(super) commit_bytes: Bytes,
+}
+
+/// Object lists written to one store at once.
+const LISTS_IN_FLIGHT: usize = 8;
+
+/// Write the object lists, confirm each healthy store holds every object at the right size,
+/// then write its manifest and, last, its commit. A store that fails leaves the run; the
+/// others still commit.
 pub(super) async fn commit_everywhere(
     stores: &[StoreRef],
     states: &StoreStates,
-    commit: &Commit,
-    manifest: Bytes,
-    commit_bytes: Bytes,
+    held: &Held<'_>,
+    sealed: Sealed<'_>,
 ) {
+    let sealed = &sealed;
     let jobs = stores
         .iter()
         .enumerate()
         .filter(|(i, _)| states.healthy(*i))
-        .map(|(i, store)| {
-            let (manifest, commit_bytes) = (manifest.clone(), commit_bytes.clone());
-            async move {
-                if let Err(e) = commit_in(store, i, states, commit, manifest, commit_bytes).await {
-                    states.fail(i, e.to_string());
-                }
+        .map(|(i, store)| async move {
+            if let Err(e) = commit_in(store, i, states, held, sealed).await {
+                states.fail(i, e.to_string());
             }
         });
     futures::future::join_all(jobs).await;
+}
+
+/// Write the lists store `i` did not list at the start (a list it holds is reused like a
+/// chunk, and confirmed with them).
+async fn put_lists(
+    store: &StoreRef,
+    i: usize,
+    states: &StoreStates,
+    held: &Held<'_>,
+    lists: &[NewList],
+) -> Result<()> {
+    let missing = lists.iter().filter(|l| !held.has(i, &l.reference.sha256));
+    let mut puts = futures::stream::iter(missing)
+        .map(|l| async move {
+            let placed = replicate::place(store, &l.reference, l.bytes.clone(), false).await?;
+            if placed == store::Created::Written {
+                states.count_upload(i, l.reference.size);
+            }
+            Ok::<_, Error>(())
+        })
+        .buffer_unordered(LISTS_IN_FLIGHT);
+    while let Some(put) = puts.next().await {
+        put?;
+    }
+    Ok(())
 }
 
 async fn commit_in(
     store: &StoreRef,
     i: usize,
     states: &StoreStates,
-    commit: &Commit,
-    manifest: Bytes,
-    commit_bytes: Bytes,
+    held: &Held<'_>,
+    sealed: &Sealed<'_>,
 ) -> Result<()> {
+    let (commit, manifest) = (sealed.commit, sealed.manifest.clone());
+    put_lists(store, i, states, held, sealed.lists).await?;
     confirm_objects(store, commit).await?;
     let manifest_len = manifest.len() as u64;
     if replicate::commit(store, &commit.manifest.name, manifest).await? == store::Created::Written {
@@ -286,7 +338,8 @@ async fn commit_in(
         ));
     }
     let name = format::commit_object(&commit.snapshot_id);
-    let commit_len = commit_bytes.len() as u64;
+    let commit_len = sealed.commit_bytes.len() as u64;
+    let commit_bytes = sealed.commit_bytes.clone();
     if replicate::commit(store, &name, commit_bytes).await? == store::Created::Written {
         states.count_upload(i, commit_len);
     }
@@ -304,13 +357,15 @@ pub(super) async fn confirm_objects(store: &StoreRef, commit: &Commit) -> Result
     let objects = &commit.objects;
     let mut listed: Vec<Option<u64>> = vec![None; objects.len()];
     let mut fossils = vec![false; objects.len()];
-    store
-        .list_each(format::CHUNKS_PREFIX, &mut |o| {
-            if let Some(i) = objects.position_of_name(&o.key) {
-                listed[i] = Some(o.size);
-            }
-        })
-        .await?;
+    for prefix in [format::CHUNKS_PREFIX, format::LISTS_PREFIX] {
+        store
+            .list_each(prefix, &mut |o| {
+                if let Some(i) = objects.position_of_name(&o.key) {
+                    listed[i] = Some(o.size);
+                }
+            })
+            .await?;
+    }
     store
         .list_each(format::FOSSILS_PREFIX, &mut |o| {
             let chunk = o
@@ -385,7 +440,7 @@ mod tests {
         e
     }
 
-    fn commit_of(key: &WriteKey, m: &Manifest) -> Commit {
+    fn commit_of(key: &WriteKey, m: &Manifest) -> (Commit, Vec<NewList>) {
         let manifest_ref = ObjectRef {
             name: format::manifest_object(&m.snapshot_id),
             size: 1,
@@ -405,7 +460,7 @@ mod tests {
             },
             Summary::default(),
             manifest_ref,
-            Default::default(),
+            &[],
         )
     }
 
@@ -419,7 +474,7 @@ mod tests {
         let check = |entries: Vec<Entry>| {
             let mut m = Manifest::new(&key.repository_id, &id, &time);
             m.entries = entries;
-            let commit = commit_of(&key, &m);
+            let (commit, lists) = commit_of(&key, &m);
             // Written as a backup writes it: streamed into an unlinked temporary file.
             let spool = tempfile::tempfile().unwrap();
             let mut w = ManifestWriter::new(spool.try_clone().unwrap(), 3, &m).unwrap();
@@ -427,7 +482,13 @@ mod tests {
                 w.entry(e).unwrap();
             }
             w.finish(&m.chunks).unwrap();
-            check_before_commit(&spool, &commit.to_object(&key.signing), &commit, &key)
+            check_before_commit(
+                &spool,
+                &commit.to_object(&key.signing),
+                &commit,
+                &lists,
+                &key,
+            )
         };
         assert!(
             check(vec![

@@ -42,6 +42,8 @@ impl Listed {
         }
         let mut listed = Listed::default();
         listed.add(stores, states, format::CHUNKS_PREFIX).await;
+        // Object lists are reused like chunks (a nightly names most of yesterday's).
+        listed.add(stores, states, format::LISTS_PREFIX).await;
         // Listed after the chunks: a chunk prune moves meanwhile shows up in one of the two.
         listed.add(stores, states, format::FOSSILS_PREFIX).await;
         if (0..stores.len()).all(|i| !states.healthy(i)) {

@@ -40,7 +40,7 @@ use self::upload::{StoreStates, Uploader};
 pub use crate::config::OnChanged;
 use crate::error::{Error, Result};
 use crate::format;
-use crate::format::chunk_list::ChunkList;
+use crate::format::chunk_list::ChunkObject;
 use crate::format::commit::{Commit, DataSet, ObjectRef, Origin};
 use crate::keys::WriteKey;
 use crate::repository::Repository;
@@ -271,12 +271,7 @@ async fn run_marked(
     refuse_changed(opts, &assembled)?;
     health::check_after(&markers)?;
 
-    let needed: Vec<String> = assembled
-        .head
-        .unique_chunk_ids()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    let needed = assembled.head.chunk_ids_first_use();
     let held = Held {
         stores: run.stores.len(),
         listed: &listed,
@@ -285,8 +280,11 @@ async fn run_marked(
     let resolved = commit::resolve_hashes(repo, &needed, &held).await?;
     commit::copy_missing(&run.stores, &run.states, &needed, &resolved, &held).await;
     run.ensure_in_time(opts.writer_timeout)?;
-    let objects = needed.iter().map(|id| resolved[id].clone()).collect();
-    let commit = seal_and_commit(repo, key, &recipients, opts, run, &assembled, objects).await?;
+    let chosen = Chosen {
+        objects: needed.iter().map(|id| resolved[id].clone()).collect(),
+        held: &held,
+    };
+    let commit = seal_and_commit(repo, key, &recipients, opts, run, &assembled, chosen).await?;
 
     warnings.extend(assembled.commit_cache());
     let shrunk = shrinkage(opts, &commit, &assembled.baseline, &mut warnings);
@@ -479,6 +477,13 @@ fn refuse_changed(opts: &BackupOptions, assembled: &Assembled) -> Result<()> {
     Ok(())
 }
 
+/// The chunk objects a commit names, in the order the manifest first uses them, and what
+/// each store already holds.
+struct Chosen<'a> {
+    objects: Vec<ObjectRef>,
+    held: &'a Held<'a>,
+}
+
 /// Seal the manifest, sign the commit, check both as a reader would, and commit in every
 /// healthy store; the commit, once at least one store holds it.
 async fn seal_and_commit(
@@ -488,7 +493,7 @@ async fn seal_and_commit(
     opts: &BackupOptions,
     run: &Run,
     assembled: &Assembled,
-    objects: Vec<ObjectRef>,
+    chosen: Chosen<'_>,
 ) -> Result<Commit> {
     run.phase(
         &opts.job,
@@ -496,7 +501,13 @@ async fn seal_and_commit(
     );
     let sealed_manifest = commit::seal_spooled(&assembled.manifest, recipients)?;
     let manifest_ref = ObjectRef::of(&format::manifest_object(&run.snapshot_id), &sealed_manifest);
-    let commit = Commit::new(
+    let first_use = chosen
+        .objects
+        .iter()
+        .map(|o| ChunkObject::parse(&o.name, o.size, &o.sha256))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| Error::fatal("a chunk reference of this backup is malformed"))?;
+    let (commit, lists) = Commit::new(
         &repo.config.repository_id,
         &run.snapshot_id,
         &format::format_time(run.time),
@@ -506,19 +517,18 @@ async fn seal_and_commit(
         },
         assembled.summary.clone(),
         manifest_ref,
-        ChunkList::from_refs(&objects).map_err(Error::fatal)?,
+        &first_use,
     );
     let commit_bytes = Bytes::from(commit.to_object(&key.signing));
-    commit::check_before_commit(&assembled.manifest, &commit_bytes, &commit, key)?;
+    commit::check_before_commit(&assembled.manifest, &commit_bytes, &commit, &lists, key)?;
     let (stores, states) = (&run.stores, &run.states);
-    commit::commit_everywhere(
-        stores,
-        states,
-        &commit,
-        Bytes::from(sealed_manifest),
+    let sealed = commit::Sealed {
+        commit: &commit,
+        lists: &lists,
+        manifest: Bytes::from(sealed_manifest),
         commit_bytes,
-    )
-    .await;
+    };
+    commit::commit_everywhere(stores, states, chosen.held, sealed).await;
     run.ensure_a_store()?;
     Ok(commit)
 }

@@ -20,7 +20,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::commit::ObjectRef;
 
 /// One chunk object as a commit lists it: its id, and the size and SHA-256 of its
-/// ciphertext as stored.
+/// ciphertext as stored. An object list (commit version 4) is held the same way: its id is
+/// the SHA-256 of its own (plain) bytes, which no chunk's keyed id ever is, and its name is
+/// `lists/…` instead of `chunks/…`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ChunkObject {
     /// The chunk's keyed id.
@@ -32,19 +34,29 @@ pub struct ChunkObject {
 }
 
 impl ChunkObject {
-    /// Parse a listed object: a chunk name and a hex SHA-256, or `None`.
+    /// Parse a listed object: a chunk (or list) name and a hex SHA-256, or `None`.
     pub fn parse(name: &str, size: u64, sha256: &str) -> Option<ChunkObject> {
         // `chunks/<first two digits>/<64 lowercase hex digits>` (format::chunk_id_of).
-        let rest = name.strip_prefix(super::CHUNKS_PREFIX)?.as_bytes();
+        let (rest, list) = match name.strip_prefix(super::CHUNKS_PREFIX) {
+            Some(rest) => (rest.as_bytes(), false),
+            None => (name.strip_prefix(super::LISTS_PREFIX)?.as_bytes(), true),
+        };
         let (shard, id) = (rest.get(..3)?, rest.get(3..)?);
         if shard[2] != b'/' || !id.starts_with(&shard[..2]) {
             return None;
         }
-        Some(ChunkObject {
+        let o = ChunkObject {
             id: hex32(id)?,
             sha256: hex32(sha256.as_bytes())?,
             size,
-        })
+        };
+        // A name says which kind it is, and the hash must agree.
+        (o.is_list() == list).then_some(o)
+    }
+
+    /// Is this an object list (its id is the SHA-256 of its bytes)?
+    pub fn is_list(&self) -> bool {
+        self.id == self.sha256
     }
 
     /// The chunk's id, hex.
@@ -52,9 +64,12 @@ impl ChunkObject {
         hex::encode(self.id)
     }
 
-    /// The object name (`chunks/<2>/<id>`).
+    /// The object name (`chunks/<2>/<id>`, or `lists/<2>/<id>` for a list).
     pub fn name(&self) -> String {
-        super::chunk_object(&self.id_hex())
+        match self.is_list() {
+            true => super::list_object(&self.id_hex()),
+            false => super::chunk_object(&self.id_hex()),
+        }
     }
 
     /// As the text form the rest of the engine fetches by.
@@ -211,6 +226,27 @@ impl ChunkList {
         Ok(ChunkList::new(parsed?))
     }
 
+    /// The union of lists that share no id, and of `more` objects (a version-4 commit's
+    /// lists, and the lists themselves); `Err` with an id found twice.
+    pub fn union_of_disjoint(
+        parts: &[std::sync::Arc<ChunkList>],
+        more: impl IntoIterator<Item = ChunkObject>,
+    ) -> Result<ChunkList, [u8; 32]> {
+        let more: Vec<Chunk> = more.into_iter().map(Chunk::intern).collect();
+        let total = parts.iter().map(|p| p.len()).sum::<usize>() + more.len();
+        let mut keyed: Vec<([u8; 32], Chunk)> = Vec::with_capacity(total);
+        {
+            let t = table();
+            let all = parts.iter().flat_map(|p| p.0.iter()).chain(&more);
+            keyed.extend(all.map(|&c| (t.rows[c.0 as usize].id, c)));
+        }
+        keyed.sort_unstable_by_key(|a| a.0);
+        if let Some(w) = keyed.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(w[0].0);
+        }
+        Ok(ChunkList(keyed.into_iter().map(|(_, c)| c).collect()))
+    }
+
     /// Every handle, in id order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Chunk> + '_ {
         self.0.iter().copied()
@@ -244,9 +280,12 @@ impl ChunkList {
             .ok()
     }
 
-    /// Where the object named `name` is in the list.
+    /// Where the object named `name` is in the list (a chunk's name never finds a list,
+    /// nor a list's a chunk).
     pub fn position_of_name(&self, name: &str) -> Option<usize> {
-        self.position(&super::chunk_name_id(name)?)
+        let i = self.position(&super::chunk_name_id(name)?)?;
+        let list = name.starts_with(super::LISTS_PREFIX);
+        (self.0[i].get().is_list() == list).then_some(i)
     }
 
     /// The entry of the object named `name`.
@@ -284,9 +323,10 @@ impl ChunkIndex {
         }
     }
 
-    /// The entry for the chunk object `name`.
+    /// The entry for the chunk object (or object list) `name`.
     pub fn get(&self, name: &str) -> Option<Chunk> {
-        self.get_id(&super::chunk_name_id(name)?)
+        let c = self.get_id(&super::chunk_name_id(name)?)?;
+        (c.get().is_list() == name.starts_with(super::LISTS_PREFIX)).then_some(c)
     }
 
     /// The entry for the chunk of this 32-byte id.

@@ -1,26 +1,33 @@
 //! The commit of a snapshot: the signed, plaintext list of its objects
 //! (docs/format.md section 7).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
-use super::chunk_list::ChunkList;
+use super::chunk_list::{ChunkList, ChunkObject};
+use super::object_list::{self, NewList};
 use super::signed::{self, Role, SignatureError};
 use super::{check_version, limits};
 
 const FORMAT: &str = "snapdrill-snapshot";
 
-/// The commit version this build writes: 2 records the data set (`job`, `source`). A
-/// version-1 reader refuses these commits rather than lumping every data set of a host into
-/// one timeline (its retention would forget one data set's only snapshots for another's).
-pub const VERSION: u32 = 2;
+/// The commit version that records the data set (`job`, `source`). A version-1 reader
+/// refuses these commits rather than lumping every data set of a host into one timeline
+/// (its retention would forget one data set's only snapshots for another's).
+pub const DATA_SET: u32 = 2;
 
 /// The commit version `rekey` writes: as version 2, but the manifest may be named
 /// `manifests/<snapshot-id>-k<generation>`, and a version-1 snapshot keeps its host-only
-/// data set. Readers accept up to this version.
+/// data set.
 pub const REKEYED: u32 = 3;
+
+/// The commit version this build writes (backups and `rekey`): as version 3, but the
+/// chunk objects are named through object lists ([`object_list`](super::object_list)).
+/// Readers accept up to this version.
+pub const VERSION: u32 = 4;
 
 /// One object a snapshot needs, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,8 +134,74 @@ pub struct Commit {
     pub summary: Summary,
     /// The sealed manifest.
     pub manifest: ObjectRef,
-    /// Every chunk object, once, sorted by name (held compactly: [`ChunkList`]).
+    /// Every chunk object, once, sorted by name (held compactly: [`ChunkList`]). In
+    /// version 4 it is not written: it is what the [`lists`](Commit::lists) hold, plus the
+    /// lists themselves, filled in by [`Verified::resolve`].
+    #[serde(default, skip_serializing_if = "ChunkList::is_empty")]
     pub objects: ChunkList,
+    /// The object lists (version 4), in the order they were cut.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lists: Vec<ObjectRef>,
+}
+
+/// A commit whose signature and body were checked but whose object lists (version 4) are
+/// not read yet: it cannot be mistaken for a commit that needs no objects.
+#[derive(Debug, Clone)]
+pub struct Verified(Commit);
+
+impl Verified {
+    /// The lists to read (none before version 4).
+    pub fn lists(&self) -> &[ObjectRef] {
+        &self.0.lists
+    }
+
+    /// The snapshot.
+    pub fn snapshot_id(&self) -> &str {
+        &self.0.snapshot_id
+    }
+
+    /// The data set the snapshot belongs to.
+    pub fn data_set(&self) -> DataSet {
+        self.0.data_set()
+    }
+
+    /// The whole commit, its objects read from its lists by `read` (each list parsed from
+    /// bytes that matched its reference: [`object_list::parse`](super::object_list::parse)).
+    pub fn resolve(
+        self,
+        mut read: impl FnMut(&ObjectRef) -> Result<Arc<ChunkList>, String>,
+    ) -> Result<Commit, CommitError> {
+        let mut commit = self.0;
+        if commit.lists.is_empty() {
+            return Ok(commit);
+        }
+        let mut parts = Vec::with_capacity(commit.lists.len());
+        let mut total = 0;
+        for list in &commit.lists {
+            let part = read(list).map_err(|e| {
+                CommitError::Invalid(format!("its object list '{}': {e}", list.name))
+            })?;
+            total += part.len() + 1;
+            if total > limits::CHUNK_REFS {
+                return Err(CommitError::Invalid(format!(
+                    "names more than {} objects through its lists",
+                    limits::CHUNK_REFS
+                )));
+            }
+            parts.push(part);
+        }
+        let lists = commit
+            .lists
+            .iter()
+            .filter_map(super::object_list::as_object);
+        commit.objects = ChunkList::union_of_disjoint(&parts, lists).map_err(|id| {
+            CommitError::Invalid(format!(
+                "names chunk {} in two of its lists (or a list in a list)",
+                hex::encode(id)
+            ))
+        })?;
+        Ok(commit)
+    }
 }
 
 /// Why a commit was refused.
@@ -167,7 +240,8 @@ pub fn check_time(time: &str, snapshot_id: &str, now: SystemTime) -> Result<Syst
 }
 
 impl Commit {
-    /// A new commit body.
+    /// A new commit of the chunk objects `first_use` (each once, in the order the manifest
+    /// first uses it), and the object lists to store before it.
     pub fn new(
         repository_id: &str,
         snapshot_id: &str,
@@ -175,9 +249,9 @@ impl Commit {
         origin: Origin,
         summary: Summary,
         manifest: ObjectRef,
-        objects: ChunkList,
-    ) -> Self {
-        Commit {
+        first_use: &[ChunkObject],
+    ) -> (Self, Vec<NewList>) {
+        let mut commit = Commit {
             format: FORMAT.into(),
             version: VERSION,
             repository_id: repository_id.into(),
@@ -189,23 +263,55 @@ impl Commit {
             tags: origin.tags,
             summary,
             manifest,
-            objects,
-        }
+            objects: ChunkList::default(),
+            lists: Vec::new(),
+        };
+        let lists = commit.set_lists(&object_list::cut(first_use));
+        (commit, lists)
+    }
+
+    /// Name `parts` (each the chunk objects of one list) as this commit's objects, at the
+    /// version this build writes; the lists to store before the commit.
+    pub fn set_lists(&mut self, parts: &[&[ChunkObject]]) -> Vec<NewList> {
+        let lists: Vec<NewList> = parts
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| NewList::of(p))
+            .collect();
+        self.version = VERSION;
+        self.lists = lists.iter().map(|l| l.reference.clone()).collect();
+        let listed = self.lists.iter().filter_map(object_list::as_object);
+        self.objects = ChunkList::new(parts.iter().flat_map(|p| p.iter().copied()).chain(listed));
+        lists
+    }
+
+    /// The body as signed. From version 4 the objects are in the lists, not in the commit.
+    pub fn to_body(&self) -> Vec<u8> {
+        let body = if self.version >= VERSION {
+            let wire = Commit {
+                objects: ChunkList::default(),
+                ..self.clone()
+            };
+            serde_json::to_vec_pretty(&wire)
+        } else {
+            serde_json::to_vec_pretty(self)
+        };
+        body.expect("commit serializes")
     }
 
     /// Serialize and sign.
     pub fn to_object(&self, key: &SigningKey) -> Vec<u8> {
-        let body = serde_json::to_vec_pretty(self).expect("commit serializes");
-        signed::sign(&body, Role::Snapshot, key)
+        signed::sign(&self.to_body(), Role::Snapshot, key)
     }
 
-    /// Verify, parse and check a commit read from the object `commit_object(expected_id)`.
+    /// Verify, parse and check a commit read from the object `commit_object(expected_id)`;
+    /// its lists (version 4) are read next, by [`Verified::resolve`].
     pub fn from_object(
         object: &[u8],
         pinned: &(impl signed::Trust + ?Sized),
         repository_id: &str,
         expected_id: &str,
-    ) -> Result<Self, CommitError> {
+    ) -> Result<Verified, CommitError> {
         if object.len() as u64 > limits::COMMIT_OBJECT {
             return Err(CommitError::Invalid("commit object too large".into()));
         }
@@ -217,10 +323,11 @@ impl Commit {
             &commit.format,
             FORMAT,
             commit.version,
-            REKEYED,
+            VERSION,
         )
         .map_err(CommitError::Invalid)?;
         commit.check_data_set().map_err(CommitError::Invalid)?;
+        commit.check_lists().map_err(CommitError::Invalid)?;
         if commit.repository_id != repository_id {
             return Err(CommitError::Invalid(format!(
                 "belongs to repository {}, not {repository_id}",
@@ -250,7 +357,40 @@ impl Commit {
             ));
         }
         // Each listed object was checked as it was parsed (`ChunkList`).
-        Ok(commit)
+        Ok(Verified(commit))
+    }
+
+    /// Before version 4 a commit lists its objects; from version 4 it names lists, each
+    /// once, each named by the SHA-256 of its bytes.
+    fn check_lists(&self) -> Result<(), String> {
+        if self.version < VERSION {
+            return match self.lists.is_empty() {
+                true => Ok(()),
+                false => Err(format!(
+                    "is a version {} commit that names object lists",
+                    self.version
+                )),
+            };
+        }
+        if !self.objects.is_empty() {
+            return Err("is a version 4 commit that lists objects outside its lists".into());
+        }
+        if self.lists.len() > limits::CHUNK_REFS {
+            return Err("names too many object lists".into());
+        }
+        let mut names = std::collections::HashSet::with_capacity(self.lists.len());
+        for list in &self.lists {
+            if object_list::as_object(list).is_none() {
+                return Err(format!(
+                    "names '{}' as an object list, which is not the name of a list",
+                    list.name
+                ));
+            }
+            if !names.insert(list.name.as_str()) {
+                return Err(format!("names the object list '{}' twice", list.name));
+            }
+        }
+        Ok(())
     }
 
     /// Version 2 names its data set; version 1 cannot (a v1 commit claiming a job was not
@@ -260,7 +400,7 @@ impl Commit {
             (1, None, None) => Ok(()),
             (1, _, _) => Err("is a version 1 commit that names a job or source".into()),
             // A version-1 snapshot re-signed by `rekey` keeps its host-only data set.
-            (REKEYED, None, None) => Ok(()),
+            (v, None, None) if v >= REKEYED => Ok(()),
             (_, Some(job), Some(source))
                 if super::is_job_name(job) && super::is_hex(source, 32) =>
             {
@@ -294,6 +434,10 @@ mod tests {
     use super::*;
 
     fn sample(id: &str) -> Commit {
+        sample_with_lists(id).0
+    }
+
+    fn sample_with_lists(id: &str) -> (Commit, Vec<NewList>) {
         Commit::new(
             "00".repeat(16).as_str(),
             id,
@@ -312,30 +456,64 @@ mod tests {
                 size: 10,
                 sha256: "11".repeat(32),
             },
-            ChunkList::new([
+            &[
                 ChunkObject {
                     id: [0xbb; 32],
                     size: 2,
                     sha256: [0x22; 32],
+                },
+                // Ends in a zero byte: the first list ends here.
+                ChunkObject {
+                    id: [0; 32],
+                    size: 3,
+                    sha256: [0x44; 32],
                 },
                 ChunkObject {
                     id: [0xaa; 32],
                     size: 1,
                     sha256: [0x33; 32],
                 },
-            ]),
+            ],
         )
+    }
+
+    /// Resolve with the lists a writer made, as if read from a store.
+    fn read_from(
+        lists: &[NewList],
+    ) -> impl FnMut(&ObjectRef) -> Result<Arc<ChunkList>, String> + '_ {
+        |l| {
+            let list = lists.iter().find(|n| n.reference == *l).ok_or("missing")?;
+            object_list::parse(&list.bytes).map(Arc::new)
+        }
     }
 
     #[test]
     fn round_trip_and_lookup() {
         let key = SigningKey::from_bytes(&[7; 32]);
         let id = "20261128T032718Z-9f2c1a7b";
-        let obj = sample(id).to_object(&key);
-        let back = Commit::from_object(&obj, &key.verifying_key(), &"00".repeat(16), id).unwrap();
+        let (commit, lists) = sample_with_lists(id);
+        assert_eq!(lists.len(), 2);
+        let obj = commit.to_object(&key);
+        let text = String::from_utf8_lossy(&obj);
+        assert!(
+            !text.contains(r#""objects""#),
+            "version 4 lists nothing inline: {text}"
+        );
+        let verified =
+            Commit::from_object(&obj, &key.verifying_key(), &"00".repeat(16), id).unwrap();
+        assert_eq!(verified.lists(), &commit.lists[..]);
+        let back = verified.resolve(read_from(&lists)).unwrap();
+        assert_eq!(back.objects, commit.objects);
+        assert_eq!(back.objects.len(), 5, "three chunks and two lists");
         assert_eq!(
             back.objects.iter().next().unwrap().name(),
-            super::super::chunk_object(&"aa".repeat(32))
+            super::super::chunk_object(&"00".repeat(32)),
+            "in id order"
+        );
+        assert!(
+            back.objects
+                .iter()
+                .any(|c| c.name() == lists[0].reference.name)
         );
         assert_eq!(
             back.object(&super::super::chunk_object(&"bb".repeat(32)))
@@ -379,5 +557,52 @@ mod tests {
             previous: Vec::new(),
         };
         assert!(Commit::from_object(&obj, &stranger, &repo, id).is_err());
+    }
+
+    #[test]
+    fn a_commit_whose_lists_cannot_be_read_or_overlap_is_refused() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let (id, repo) = ("20261128T032718Z-9f2c1a7b", "00".repeat(16));
+        let (commit, lists) = sample_with_lists(id);
+        let read =
+            |c: &Commit| Commit::from_object(&c.to_object(&key), &key.verifying_key(), &repo, id);
+        let err = read(&commit)
+            .unwrap()
+            .resolve(read_from(&lists[..1]))
+            .unwrap_err();
+        assert!(err.to_string().contains(&lists[1].reference.name), "{err}");
+        // The same list named twice.
+        let mut twice = commit.clone();
+        twice.lists.push(twice.lists[0].clone());
+        assert!(read(&twice).unwrap_err().to_string().contains("twice"));
+        // Two lists that share a chunk.
+        let mut overlap = commit.clone();
+        let chunk = |b: u8| commit.objects.find(&[b; 32]).unwrap().get();
+        let extra = NewList::of(&[chunk(0xaa), chunk(0xbb)]);
+        overlap.lists.push(extra.reference.clone());
+        let all: Vec<NewList> = lists.iter().cloned().chain([extra]).collect();
+        let err = read(&overlap)
+            .unwrap()
+            .resolve(read_from(&all))
+            .unwrap_err();
+        assert!(err.to_string().contains("two of its lists"), "{err}");
+        // A name that is not a list's (its hash is not the SHA-256 it pins).
+        let mut forged = commit.clone();
+        forged.lists[0].sha256 = "11".repeat(32);
+        assert!(
+            read(&forged)
+                .unwrap_err()
+                .to_string()
+                .contains("not the name of a list")
+        );
+        // Lists in a version-2 commit, objects outside the lists in a version-4 one.
+        let mut old = commit.clone();
+        old.version = DATA_SET;
+        assert!(
+            read(&old)
+                .unwrap_err()
+                .to_string()
+                .contains("names object lists")
+        );
     }
 }

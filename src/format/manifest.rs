@@ -327,6 +327,17 @@ impl Manifest {
     pub fn unique_chunk_ids(&self) -> HashSet<&str> {
         self.chunks.iter().map(|c| c.id.as_str()).collect()
     }
+
+    /// Each chunk id once, in the order the stream first uses it (the order a version-4
+    /// commit cuts its object lists in).
+    pub fn chunk_ids_first_use(&self) -> Vec<String> {
+        let mut seen = HashSet::with_capacity(self.chunks.len());
+        self.chunks
+            .iter()
+            .filter(|c| seen.insert(c.id.as_str()))
+            .map(|c| c.id.clone())
+            .collect()
+    }
 }
 
 /// The entry and chunk lists, checked while they are parsed: every path is validated, a

@@ -6,6 +6,7 @@
 pub mod chunk_list;
 pub mod commit;
 pub mod manifest;
+pub mod object_list;
 pub mod repo_config;
 pub mod signed;
 pub mod streamed;
@@ -17,9 +18,9 @@ use std::time::SystemTime;
 use rand::RngCore;
 
 /// The repository format version this build writes (docs/format.md section 11). Each
-/// document carries its own version: version 2 changed only the commit
-/// ([`commit::VERSION`]); every other document is still written at version 1.
-pub const VERSION: u32 = 3;
+/// document carries its own version: versions 2 and 4 changed the commit
+/// ([`commit::VERSION`]), version 3 the config.
+pub const VERSION: u32 = 4;
 
 /// The version of the documents format version 2 left as they were.
 pub const V1: u32 = 1;
@@ -28,6 +29,8 @@ pub const V1: u32 = 1;
 pub const CONFIG_OBJECT: &str = "config";
 /// Prefix of chunk objects.
 pub const CHUNKS_PREFIX: &str = "chunks/";
+/// Prefix of object lists (commit version 4).
+pub const LISTS_PREFIX: &str = "lists/";
 /// Prefix of manifest objects.
 pub const MANIFESTS_PREFIX: &str = "manifests/";
 /// Prefix of commit objects.
@@ -177,15 +180,29 @@ pub fn fossil_object(chunk_object: &str) -> String {
     format!("{FOSSILS_PREFIX}{chunk_object}")
 }
 
-/// The chunk object a fossil name stands for, if it is one.
+/// The chunk object (or object list) a fossil name stands for, if it is one.
 pub fn unfossil(fossil: &str) -> Option<&str> {
-    let chunk = fossil.strip_prefix(FOSSILS_PREFIX)?;
-    chunk_id_of(chunk).map(|_| chunk)
+    let object = fossil.strip_prefix(FOSSILS_PREFIX)?;
+    chunk_name_id(object).map(|_| object)
 }
 
 /// The chunk id (hex) of a chunk object name, if it is one.
 pub fn chunk_id_of(object: &str) -> Option<&str> {
-    let rest = object.strip_prefix(CHUNKS_PREFIX)?;
+    sharded_id(object.strip_prefix(CHUNKS_PREFIX)?)
+}
+
+/// The object name of an object list: `lists/<hh>/<SHA-256 of its bytes>`.
+pub fn list_object(sha256_hex: &str) -> String {
+    format!("{LISTS_PREFIX}{}/{sha256_hex}", &sha256_hex[..2])
+}
+
+/// The id (hex SHA-256) of an object list's name, if it is one.
+pub fn list_id_of(object: &str) -> Option<&str> {
+    sharded_id(object.strip_prefix(LISTS_PREFIX)?)
+}
+
+/// `<hh>/<64 hex digits starting with hh>`: the id.
+fn sharded_id(rest: &str) -> Option<&str> {
     let (shard, id) = rest.split_once('/')?;
     (is_hex(id, 64) && id.starts_with(shard) && shard.len() == 2).then_some(id)
 }
@@ -222,9 +239,11 @@ pub fn chunk_id_bytes(id: &str) -> Option<[u8; 32]> {
     chunk_list::hex32(id.as_bytes())
 }
 
-/// The 32-byte id of the chunk object `name` (`chunks/<2>/<id>`), if it is one.
+/// The 32-byte id of the chunk object `name` (`chunks/<2>/<id>`) or object list
+/// (`lists/<2>/<id>`), if it is one. Commits and the engine hold both kinds as
+/// [`chunk_list::ChunkObject`]s: a list is the object whose id is its own SHA-256.
 pub fn chunk_name_id(name: &str) -> Option<[u8; 32]> {
-    chunk_id_bytes(chunk_id_of(name)?)
+    chunk_id_bytes(chunk_id_of(name).or_else(|| list_id_of(name))?)
 }
 
 /// Is `s` exactly `len` lowercase hex digits?

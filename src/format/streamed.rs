@@ -352,7 +352,7 @@ mod tests {
                 size: 1,
                 sha256: "00".repeat(32),
             },
-            Default::default(),
+            &[],
         );
         let json = serde_json::to_vec(&serde_json::json!({
             "format": "snapdrill-manifest", "version": 1, "repository_id": repo,
@@ -360,7 +360,7 @@ mod tests {
             "chunks": [], "entries": entries,
         }))
         .unwrap();
-        check(&mut || Ok(&json[..]), &commit).map(|(_, n)| n)
+        check(&mut || Ok(&json[..]), &commit.0).map(|(_, n)| n)
     }
 
     fn dir(path: &str) -> serde_json::Value {

@@ -1,4 +1,4 @@
-//! A store's `chunks/` listing as prune holds it while it decides: each chunk by its
+//! A store's `chunks/` (and `lists/`) listing as prune holds it while it decides: each chunk by its
 //! 32-byte id with its size and store time (~60 to 100 bytes a chunk; its name is rebuilt
 //! from the id when needed), where a map of `ObjectInfo`s by name took ~250. Names under
 //! `chunks/` that are not chunk names are kept whole: they are collected like any
@@ -11,27 +11,31 @@ use crate::error::Result;
 use crate::format::{self, chunk_list::ChunkIndex};
 use crate::store::{ObjectInfo, StoreRef};
 
-/// What one store lists under `chunks/`.
+/// What one store lists under `chunks/` and `lists/` (object lists are collected like
+/// chunks).
 #[derive(Debug, Default)]
 pub(super) struct Chunks {
     ids: HashMap<[u8; 32], (u64, SystemTime)>,
+    lists: HashMap<[u8; 32], (u64, SystemTime)>,
     odd: HashMap<String, ObjectInfo>,
 }
 
 impl Chunks {
-    /// List `store`'s chunks, object by object.
+    /// List `store`'s chunks and object lists, object by object.
     pub(super) async fn list(store: &StoreRef) -> Result<Chunks> {
         let mut chunks = Chunks::default();
-        store
-            .list_each(format::CHUNKS_PREFIX, &mut |o| chunks.add(o))
-            .await?;
+        for prefix in [format::CHUNKS_PREFIX, format::LISTS_PREFIX] {
+            store.list_each(prefix, &mut |o| chunks.add(o)).await?;
+        }
         Ok(chunks)
     }
 
     fn add(&mut self, o: ObjectInfo) {
-        match format::chunk_name_id(&o.key) {
-            Some(id) => {
-                self.ids.insert(id, (o.size, o.modified));
+        let id = format::chunk_id_of(&o.key).map(|id| (id, &mut self.ids));
+        let id = id.or_else(|| format::list_id_of(&o.key).map(|id| (id, &mut self.lists)));
+        match id.and_then(|(id, map)| Some((format::chunk_id_bytes(id)?, map))) {
+            Some((id, map)) => {
+                map.insert(id, (o.size, o.modified));
             }
             None => {
                 self.odd.insert(o.key.clone(), o);
@@ -41,25 +45,36 @@ impl Chunks {
 
     /// How many objects.
     pub(super) fn len(&self) -> usize {
-        self.ids.len() + self.odd.len()
+        self.ids.len() + self.lists.len() + self.odd.len()
     }
 
-    /// Is the chunk of this 32-byte id listed?
+    /// Is the chunk (or list) of this 32-byte id listed?
     pub(super) fn contains_id(&self, id: &[u8; 32]) -> bool {
-        self.ids.contains_key(id)
+        self.ids.contains_key(id) || self.lists.contains_key(id)
     }
 
     /// Every listed object `referenced` does not name.
     pub(super) fn unreferenced(&self, referenced: &ChunkIndex) -> Vec<ObjectInfo> {
-        let chunks = self
-            .ids
-            .iter()
-            .filter(|(id, _)| referenced.get_id(id).is_none())
-            .map(|(id, &(size, modified))| ObjectInfo {
-                key: format::chunk_object(&hex::encode(id)),
+        type Entry<'a> = (&'a [u8; 32], &'a (u64, SystemTime));
+        let unnamed = |(id, _): &Entry| referenced.get_id(id).is_none();
+        let info = |name: fn(&str) -> String| {
+            move |(id, &(size, modified)): Entry| ObjectInfo {
+                key: name(&hex::encode(id)),
                 size,
                 modified,
-            });
+            }
+        };
+        let chunks = (self
+            .ids
+            .iter()
+            .filter(unnamed)
+            .map(info(format::chunk_object)))
+        .chain(
+            self.lists
+                .iter()
+                .filter(unnamed)
+                .map(info(format::list_object)),
+        );
         let odd = self
             .odd
             .values()

@@ -318,6 +318,20 @@ async fn survey_objects(store: &StoreRef, survey: &mut Survey) -> Result<()> {
 /// A commit that does not verify protects nothing — but only if it really is forged, not
 /// merely unreadable right now.
 async fn check_untrusted_are_forged(repo: &Repository, list: &SnapshotList) -> Result<()> {
+    // A signed commit whose object lists cannot be read names objects we cannot know:
+    // deleting anything could delete them.
+    if let Some(u) = list.untrusted.iter().find(|u| u.signed) {
+        return Err(Error::Fatal {
+            message: format!(
+                "snapshot {} is signed, but its object lists cannot be read ({}); prune deleted nothing",
+                u.id, u.reason
+            ),
+            hint: Some(
+                "run `snapdrill audit` to see which stores lack the list, and `snapdrill sync` to heal them from a store that holds it; if none does, that snapshot cannot be restored: move its commit `snapshots/<id>` out of every store (docs/operations.md), then prune again"
+                    .into(),
+            ),
+        });
+    }
     for u in &list.untrusted {
         let name = format::commit_object(&u.id);
         for store in repo
@@ -604,12 +618,14 @@ async fn finish_collections(
         .into_iter()
         .map(|o| (o.key, o.size))
         .collect();
-    let chunks: HashMap<String, u64> = store
-        .list(format::CHUNKS_PREFIX)
-        .await?
-        .into_iter()
-        .map(|o| (o.key, o.size))
-        .collect();
+    let mut chunks: HashMap<String, u64> = HashMap::new();
+    for prefix in [format::CHUNKS_PREFIX, format::LISTS_PREFIX] {
+        store
+            .list_each(prefix, &mut |o| {
+                chunks.insert(o.key, o.size);
+            })
+            .await?;
+    }
     let waits = |info: &ObjectInfo| live.iter().any(|w| *w <= info.modified);
     // A fossil set aside again by a later prune (a backup brought it back meanwhile) is
     // protected by the later collection too: it waits for the latest one naming it.

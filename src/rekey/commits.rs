@@ -7,9 +7,12 @@ use bytes::Bytes;
 
 use super::{ChunkMap, Keys, StoreRekey, objects};
 use crate::error::Result;
-use crate::format::commit::{self, Commit, ObjectRef};
+use crate::format::chunk_list::ChunkObject;
+use crate::format::commit::{Commit, ObjectRef};
+use crate::format::object_list::{self, NewList};
 use crate::format::{self, limits};
 use crate::prune::lease::Lease;
+use crate::replicate;
 use crate::repository::{Repository, Snapshot, SnapshotList};
 use crate::sealing;
 use crate::store::{PutMode, StoreErrorKind};
@@ -72,15 +75,8 @@ async fn resign(
         .clone();
     let manifest = new_manifest(repo, keys, &base, &new_name).await?;
     let mut next = base.clone();
-    next.version = commit::REKEYED;
     next.manifest = ObjectRef::of(&new_name, &manifest);
-    next.objects = next.objects.map(|o| match chunks.get(&o.name()) {
-        Some(moved) => {
-            format::chunk_list::ChunkObject::parse(&moved.name, moved.size, &moved.sha256)
-                .unwrap_or(o)
-        }
-        None => o,
-    });
+    let lists = relist(repo, &mut next, chunks)?;
     let object = Bytes::from(next.to_object(&keys.write.signing));
     for (i, bytes, theirs) in held {
         if bytes.as_ref() == Some(&object) {
@@ -88,6 +84,11 @@ async fn resign(
         }
         leases[i].check().map_err(|e| e.to_string())?;
         let store = &repo.stores[i];
+        for l in &lists {
+            replicate::place(store, &l.reference, l.bytes.clone(), false)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         store
             .put(&new_name, manifest.clone(), PutMode::Overwrite)
             .await
@@ -113,6 +114,38 @@ async fn resign(
     Ok(())
 }
 
+/// Name the chunks' new copies in `next`, through new object lists (commit version 4): a
+/// version-4 commit keeps its lists' membership, an older one is cut in id order.
+fn relist(
+    repo: &Repository,
+    next: &mut Commit,
+    chunks: &ChunkMap,
+) -> std::result::Result<Vec<NewList>, String> {
+    let moved = |o: ChunkObject| match chunks.get(&o.name()) {
+        Some(m) => ChunkObject::parse(&m.name, m.size, &m.sha256).unwrap_or(o),
+        None => o,
+    };
+    let parts: Vec<Vec<ChunkObject>> = if next.lists.is_empty() {
+        let all: Vec<ChunkObject> = next.objects.objects().map(moved).collect();
+        object_list::cut(&all)
+            .into_iter()
+            .map(<[_]>::to_vec)
+            .collect()
+    } else {
+        let mut parts = Vec::with_capacity(next.lists.len());
+        for l in &next.lists {
+            let list = repo
+                .lists
+                .get(&l.name)
+                .ok_or_else(|| format!("its object list '{}' was not read", l.name))?;
+            parts.push(list.objects().map(moved).collect());
+        }
+        parts
+    };
+    let parts: Vec<&[ChunkObject]> = parts.iter().map(Vec::as_slice).collect();
+    Ok(next.set_lists(&parts))
+}
+
 /// Each holder's commit object and, when it verifies, the commit.
 async fn held_commits(
     repo: &Repository,
@@ -128,7 +161,11 @@ async fn held_commits(
         let verified = bytes.as_ref().and_then(|b| {
             Commit::from_object(b, &repo.trust(), &repo.config.repository_id, id).ok()
         });
-        out.push((i, bytes, verified));
+        let resolved = match verified {
+            Some(v) => repo.resolve(v, false).await.ok(),
+            None => None,
+        };
+        out.push((i, bytes, resolved));
     }
     out
 }

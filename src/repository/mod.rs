@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::commit_cache::{CommitCache, Seen};
 use crate::error::{Error, Result};
-use crate::format::commit::{Commit, DataSet, ObjectRef};
+use crate::format::commit::{Commit, DataSet, ObjectRef, Verified};
 use crate::format::repo_config::RepoConfig;
 use crate::format::tombstone::{self, Tombstone};
 use crate::format::{self, limits};
@@ -21,8 +21,10 @@ use crate::select;
 use crate::store::{self, StoreErrorKind, StoreRef};
 
 pub mod keyring;
+mod lists;
 mod open_for;
 pub mod render;
+pub use lists::ReadLists;
 pub use open_for::{
     InitOptions, Initialised, Opened, Purpose, check_store_settings, init as init_config,
     lost_replica, open_stores, signer, write_key,
@@ -46,6 +48,8 @@ pub struct Repository {
     pub commit_cache: Option<CommitCache>,
     /// What the operator should know (a write-key rotation this host followed).
     pub notes: Vec<String>,
+    /// The object lists read so far (commit version 4).
+    pub lists: ReadLists,
 }
 
 /// How many stores must open.
@@ -385,10 +389,11 @@ impl Repository {
                     commit: Arc::new(commit),
                     stores: names,
                 }),
-                Err(reason) => list.untrusted.push(Untrusted {
+                Err(Unread { reason, signed }) => list.untrusted.push(Untrusted {
                     id,
                     stores: names,
                     reason,
+                    signed,
                 }),
             }
         }
@@ -397,6 +402,9 @@ impl Repository {
                 .cmp(&(b.commit.time.as_str(), b.commit.snapshot_id.as_str()))
         });
         list.untrusted.sort_by(|a, b| a.id.cmp(&b.id));
+        if let Some(cache) = &self.commit_cache {
+            cache.retain_lists(list.trusted.iter().flat_map(|s| &s.commit.lists));
+        }
         Ok(list)
     }
 
@@ -501,7 +509,9 @@ impl Repository {
                 modified: std::time::UNIX_EPOCH,
             })
             .collect();
-        self.read_commit_with(id, &listed, None).await
+        self.read_commit_with(id, &listed, None)
+            .await
+            .map_err(|u| u.reason)
     }
 
     /// Read a commit from the first of `stores` where it verifies.
@@ -509,7 +519,7 @@ impl Repository {
         &self,
         id: &str,
         listed: &[Listed],
-    ) -> std::result::Result<Commit, String> {
+    ) -> std::result::Result<Commit, Unread> {
         self.read_commit_with(id, listed, self.commit_cache.as_ref())
             .await
     }
@@ -519,9 +529,9 @@ impl Repository {
         id: &str,
         listed: &[Listed],
         cache: Option<&crate::commit_cache::CommitCache>,
-    ) -> std::result::Result<Commit, String> {
+    ) -> std::result::Result<Commit, Unread> {
         if !format::is_snapshot_id(id) {
-            return Err("not a snapshot id".into());
+            return Err(Unread::forged("not a snapshot id"));
         }
         let seen = |l: &Listed| Seen::new(self.stores[l.store].name(), l.size, l.modified);
         let trust = self.trust();
@@ -534,7 +544,9 @@ impl Repository {
                 id.to_owned(),
             );
             let cached = on_a_core(move || cache.load(&id, &seen, &trust, &repo)).await;
-            if let Ok(Some(c)) = cached {
+            if let Ok(Some(v)) = cached
+                && let Ok(c) = self.resolve(v, true).await
+            {
                 return Ok(c);
             }
         }
@@ -546,7 +558,13 @@ impl Repository {
                 Ok(bytes) => {
                     let repo = &self.config.repository_id;
                     match verify_commit(bytes.clone(), trust.clone(), repo, id).await {
-                        Ok(c) => {
+                        // Its lists are read from any store that holds them intact: one
+                        // failure here is a failure everywhere, not this store's.
+                        Ok(v) => {
+                            let c = self.resolve(v, cache.is_some()).await.map_err(|e| Unread {
+                                reason: format!("{}: {e}", store.name()),
+                                signed: true,
+                            })?;
                             if let Some(cache) = cache {
                                 cache.save(id, &bytes, seen(l));
                             }
@@ -558,7 +576,7 @@ impl Repository {
                 Err(e) => reasons.push(format!("{}: {}", store.name(), e.message)),
             }
         }
-        Err(reasons.join("; "))
+        Err(Unread::forged(reasons.join("; ")))
     }
 
     /// Fetch an object listed in a commit, checking size and SHA-256, trying each store in
@@ -642,15 +660,16 @@ impl Repository {
     }
 }
 
-/// [`Commit::from_object`] on the blocking pool. A commit of 20,000 chunks is ~4 MB of
-/// signed JSON (an Ed25519 check hashes all of it, then every reference is parsed), so a
-/// long history is verified on every core instead of on the one driving the reads.
+/// [`Commit::from_object`] on the blocking pool. A version-2 commit of 20,000 chunks is
+/// ~4 MB of signed JSON (an Ed25519 check hashes all of it, then every reference is
+/// parsed), so a long history is verified on every core instead of on the one driving the
+/// reads.
 async fn verify_commit(
     bytes: Bytes,
     trust: format::signed::Signers,
     repository_id: &str,
     id: &str,
-) -> std::result::Result<Commit, format::commit::CommitError> {
+) -> std::result::Result<Verified, format::commit::CommitError> {
     let (repository_id, id) = (repository_id.to_owned(), id.to_owned());
     on_a_core(move || Commit::from_object(&bytes, &trust, &repository_id, &id))
         .await
@@ -748,6 +767,7 @@ impl Opening {
                     not_initialised: self.not_initialised,
                     commit_cache: None,
                     notes: self.notes,
+                    lists: ReadLists::default(),
                 })
             }
             // Every store is reachable but none was ever initialised: exit 10, not 1.
@@ -882,6 +902,27 @@ pub struct Untrusted {
     pub stores: Vec<String>,
     /// Why it is not trusted.
     pub reason: String,
+    /// Its signature verified, but its object lists could not be read (missing, damaged or
+    /// unreachable in every store): its objects are unknown, so prune must not delete.
+    pub signed: bool,
+}
+
+/// Why a commit could not be read.
+#[derive(Debug, Clone)]
+pub struct Unread {
+    /// What failed, per store.
+    pub reason: String,
+    /// The commit verified; its object lists could not be read.
+    pub signed: bool,
+}
+
+impl Unread {
+    fn forged(reason: impl Into<String>) -> Self {
+        Unread {
+            reason: reason.into(),
+            signed: false,
+        }
+    }
 }
 
 /// Snapshot id → the stores that list an object for it, and how.

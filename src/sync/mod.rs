@@ -76,6 +76,7 @@ async fn listing(store: &StoreRef) -> Result<Listing> {
     let mut all = HashMap::new();
     for prefix in [
         format::CHUNKS_PREFIX,
+        format::LISTS_PREFIX,
         format::MANIFESTS_PREFIX,
         format::SNAPSHOTS_PREFIX,
     ] {
@@ -534,7 +535,11 @@ async fn commit_confirmed(
     let objects: Vec<&ObjectRef> = refs.iter().chain([&commit.manifest]).collect();
     replicate::confirm_listed(
         to,
-        &[format::CHUNKS_PREFIX, format::MANIFESTS_PREFIX],
+        &[
+            format::CHUNKS_PREFIX,
+            format::LISTS_PREFIX,
+            format::MANIFESTS_PREFIX,
+        ],
         &objects,
     )
     .await?;

@@ -4,7 +4,7 @@
 use std::fs;
 use std::time::SystemTime;
 
-use snapdrill::format::chunk_list::ChunkList;
+use snapdrill::format::chunk_list::{ChunkList, ChunkObject};
 use snapdrill::format::commit::{Commit, DataSet, ObjectRef, Origin, Summary};
 use snapdrill::format::manifest::{ChunkRef, Entry, EntryKind, Manifest, WirePath};
 use snapdrill::format::{self, chunk_object, commit_object, manifest_object};
@@ -141,7 +141,11 @@ pub(crate) fn snapshot(env: &Env, stores: &[&str], spec: Spec) -> String {
         .raw_manifest
         .unwrap_or_else(|| serde_json::to_vec(&manifest).unwrap());
     let sealed_manifest = seal(&json, 3, &recipients).unwrap();
-    let mut commit = Commit::new(
+    let first_use: Vec<ChunkObject> = objects
+        .iter()
+        .map(|o| ChunkObject::parse(&o.name, o.size, &o.sha256).unwrap())
+        .collect();
+    let (mut commit, lists) = Commit::new(
         &key.repository_id,
         &snapshot_id,
         &time,
@@ -159,10 +163,18 @@ pub(crate) fn snapshot(env: &Env, stores: &[&str], spec: Spec) -> String {
             size: sealed_manifest.len() as u64,
             sha256: hex::encode(sha256(&sealed_manifest)),
         },
-        ChunkList::from_refs(&objects).unwrap(),
+        &first_use,
     );
     if spec.v1 {
         (commit.version, commit.job, commit.source) = (1, None, None);
+        // Version 1 lists its objects itself.
+        (commit.lists, commit.objects) = (Vec::new(), ChunkList::new(first_use));
+    } else {
+        files.extend(
+            lists
+                .into_iter()
+                .map(|l| (l.reference.name, l.bytes.to_vec())),
+        );
     }
     files.push((manifest_object(&snapshot_id), sealed_manifest));
     files.push((commit_object(&snapshot_id), commit.to_object(&key.signing)));
