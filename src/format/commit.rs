@@ -25,7 +25,7 @@ pub const DATA_SET: u32 = 2;
 pub const REKEYED: u32 = 3;
 
 /// The commit version this build writes (backups and `rekey`): as version 3, but the
-/// chunk objects are named through object lists ([`object_list`](super::object_list)).
+/// chunk objects are named through object lists ([`object_list`]).
 /// Readers accept up to this version.
 pub const VERSION: u32 = 4;
 
@@ -166,7 +166,7 @@ impl Verified {
     }
 
     /// The whole commit, its objects read from its lists by `read` (each list parsed from
-    /// bytes that matched its reference: [`object_list::parse`](super::object_list::parse)).
+    /// bytes that matched its reference: [`object_list::parse`]).
     pub fn resolve(
         self,
         mut read: impl FnMut(&ObjectRef) -> Result<Arc<ChunkList>, String>,
