@@ -22,7 +22,7 @@ struct Copies {
 /// `read_hashes[i]`: SHA-256 of the objects already read from store `i` in this audit.
 pub(super) async fn advise(
     stores: &[Surveyed],
-    referenced: &BTreeMap<String, ObjectRef>,
+    referenced: &super::objects::Referenced,
     read_hashes: &[BTreeMap<String, String>],
     problems: &mut [Finding],
 ) {
@@ -36,7 +36,7 @@ pub(super) async fn advise(
             continue;
         };
         if !known.contains_key(&f.object) {
-            let copies = copies(stores, expected, read_hashes).await;
+            let copies = copies(stores, &expected, read_hashes).await;
             known.insert(f.object.clone(), copies);
         }
         f.hint = Some(hint_for(&f.store, &known[&f.object]));

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::survey::Surveyed;
 use super::{Copy, Difference, Finding, FindingKind, Findings, SnapshotRow, listed_snapshots};
-use crate::format::commit::ObjectRef;
 use crate::format::tombstone::Tombstone;
 use crate::format::{self};
 
@@ -98,11 +97,12 @@ pub(super) fn rows(stores: &[Surveyed]) -> Vec<SnapshotRow> {
 /// where both copies were read.
 pub(super) fn differences(
     stores: &[Surveyed],
-    referenced: &BTreeMap<String, ObjectRef>,
+    referenced: &super::objects::Referenced,
     read: &[BTreeMap<String, String>],
 ) -> Vec<Difference> {
     let mut out = Vec::new();
-    for (name, expected) in referenced {
+    for expected in referenced.iter() {
+        let name = &expected.name;
         let copies: Vec<Copy> = stores
             .iter()
             .enumerate()
@@ -124,5 +124,6 @@ pub(super) fn differences(
             });
         }
     }
+    out.sort_by(|a, b| a.object.cmp(&b.object));
     out
 }

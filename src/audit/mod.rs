@@ -412,7 +412,7 @@ struct Audit {
     /// Valid tombstones from any store, by snapshot id.
     forgotten: BTreeMap<String, Tombstone>,
     /// Every object a verified commit in any store lists.
-    referenced: BTreeMap<String, ObjectRef>,
+    referenced: objects::Referenced,
     /// SHA-256 of what was read, per store index and object.
     read_hashes: Vec<BTreeMap<String, String>>,
     notes: Vec<String>,
@@ -537,7 +537,7 @@ impl Audit {
             reports,
             findings,
             forgotten,
-            referenced: BTreeMap::new(),
+            referenced: objects::Referenced::default(),
             read_hashes,
             notes: Vec::new(),
             ledger: LedgerSummary::default(),
@@ -637,7 +637,7 @@ impl Audit {
                 register
                     .of(s.store.name())
                     .filter(|(o, _)| !self.reports[i].read.names.iter().any(|n| n == o))
-                    .filter_map(|(o, _)| self.referenced.get(o).cloned())
+                    .filter_map(|(o, _)| self.referenced.get(o))
                     .collect()
             })
             .collect();

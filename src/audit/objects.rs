@@ -33,13 +33,53 @@ struct Need<'a> {
     count: usize,
 }
 
+/// Every object the verified commits name: chunks and object lists by their 32-byte id, a
+/// 4-byte handle each (a map of names and hash strings took ~300 bytes an object: a
+/// million-chunk repository's audit held 300 MB of it), manifests by name.
+#[derive(Debug, Default)]
+pub(super) struct Referenced {
+    chunks: HashMap<[u8; 32], Chunk>,
+    lists: HashMap<[u8; 32], Chunk>,
+    manifests: BTreeMap<String, ObjectRef>,
+}
+
+impl Referenced {
+    /// The reference of the object named `name`, if a commit names it.
+    pub(super) fn get(&self, name: &str) -> Option<ObjectRef> {
+        if let Some(m) = self.manifests.get(name) {
+            return Some(m.clone());
+        }
+        self.chunk(name).map(Chunk::to_ref)
+    }
+
+    /// Does a commit name the object `name`?
+    pub(super) fn contains_key(&self, name: &str) -> bool {
+        self.manifests.contains_key(name) || self.chunk(name).is_some()
+    }
+
+    /// A chunk's name never stands for a list, nor a list's for a chunk.
+    fn chunk(&self, name: &str) -> Option<Chunk> {
+        match name.starts_with(format::LISTS_PREFIX) {
+            true => self.lists.get(&format::chunk_name_id(name)?).copied(),
+            false => self.chunks.get(&format::chunk_name_id(name)?).copied(),
+        }
+    }
+
+    /// Every referenced object, in no order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = ObjectRef> + '_ {
+        let chunks = self.chunks.values().chain(self.lists.values());
+        chunks
+            .map(|c| c.to_ref())
+            .chain(self.manifests.values().cloned())
+    }
+}
+
 /// Every object any verified commit of any store lists; commits that disagree about an
 /// object (only possible with the signing key) are problems. Each distinct object is looked
 /// at once, however many snapshots list it: the work follows the unique objects.
-pub(super) fn referenced(stores: &[Surveyed], out: &mut Findings) -> BTreeMap<String, ObjectRef> {
+pub(super) fn referenced(stores: &[Surveyed], out: &mut Findings) -> Referenced {
     let mut seen: HashSet<Chunk> = HashSet::new();
-    let mut by_id: HashMap<[u8; 32], Chunk> = HashMap::new();
-    let mut all: BTreeMap<String, ObjectRef> = BTreeMap::new();
+    let mut all = Referenced::default();
     let mut disagree = |store: &str, id: &str, o: &ObjectRef, known: &ObjectRef| {
         out.problems.push(Finding::new(
             store,
@@ -56,18 +96,24 @@ pub(super) fn referenced(stores: &[Surveyed], out: &mut Findings) -> BTreeMap<St
             let c = &sc.commit;
             for chunk in c.objects.iter().filter(|&h| seen.insert(h)) {
                 let o = chunk.get();
-                match by_id.entry(o.id) {
+                let kind = match o.is_list() {
+                    true => &mut all.lists,
+                    false => &mut all.chunks,
+                };
+                match kind.entry(o.id) {
                     Entry::Vacant(v) => {
                         v.insert(chunk);
-                        all.insert(o.name(), o.to_ref());
                     }
                     Entry::Occupied(known) => {
-                        disagree(s.store.name(), id, &o.to_ref(), &known.get().to_ref())
+                        disagree(s.store.name(), id, &chunk.to_ref(), &known.get().to_ref())
                     }
                 }
             }
             let m = &c.manifest;
-            let known = all.entry(m.name.clone()).or_insert_with(|| m.clone());
+            let known = all
+                .manifests
+                .entry(m.name.clone())
+                .or_insert_with(|| m.clone());
             if known != m {
                 disagree(s.store.name(), id, m, known);
             }
@@ -124,7 +170,7 @@ pub(super) fn awaiting_prune(stores: &[Surveyed]) -> std::collections::BTreeSet<
 /// Every check of one store that needs no data reads beyond its manifests.
 pub(super) async fn check_store(
     s: &Surveyed,
-    referenced: &BTreeMap<String, ObjectRef>,
+    referenced: &Referenced,
     awaiting: &std::collections::BTreeSet<String>,
     now: SystemTime,
     opts: &AuditOptions,
@@ -264,7 +310,7 @@ fn oldest_live_writer(
 
 /// What makes an unreferenced object expected rather than a problem.
 struct Explained<'a> {
-    referenced: &'a BTreeMap<String, ObjectRef>,
+    referenced: &'a Referenced,
     awaiting: &'a std::collections::BTreeSet<String>,
     now: SystemTime,
     grace: Duration,
