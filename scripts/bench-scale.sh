@@ -83,12 +83,18 @@ url = "store"
     shift
     sync
     read -r t m < <(measure "$BIN" -q "$@")
+    LAST_T=$t
     rows+="| $what | $t s | $((m / 1024)) MiB |"$'\n'
     echo "  $what: $t s, $((m / 1024)) MiB" >&2
     goal "$what over $SNAPSHOTS × $CHUNKS, peak RSS" "$((m / 1024))" 256 " MiB"
   }
   rm -rf "$HISTORY_DATA/sd/cache/commits"
   row "snapshots (commit cache empty)" snapshots
+  local history_t=$LAST_T flat_t
+  flat_t=$(flat_snapshots "$synth" "$unique")
+  rows+="| snapshots of one snapshot of the same $unique objects (cache empty) | $flat_t s | |"$'\n'
+  goal "snapshots over $SNAPSHOTS × $CHUNKS, time to one snapshot of its $unique objects" \
+    "$(awk -v a="$history_t" -v b="$flat_t" 'BEGIN { printf "%.2f", a / b }')" 2 ×
   row "snapshots (commit cache warm)" snapshots
   row "audit" audit
   row "audit --deep" audit --deep
@@ -110,6 +116,25 @@ url = "store"
     echo
     echo "$table"
   } >> docs/benchmarks.md
+}
+
+# Time of `snapshots` (cache empty) over ONE snapshot of UNIQUE chunks: what reading the
+# history's distinct objects once costs. Time linear in unique objects means the history
+# costs about this, whatever its number of snapshots.
+flat_snapshots() { # SYNTH UNIQUE
+  local flat=$HISTORY_DATA-flat t m
+  rm -rf "$flat"
+  mkdir -p "$flat/exports"
+  (cd "$flat" && new_repo sd '[[store]]
+name = "local"
+url = "store"
+' >/dev/null)
+  "$1" "$PWD/$flat/sd/snapdrill.toml" 1 "$2" 0 >&2
+  rm -rf "$flat/sd/cache/commits"
+  sync
+  read -r t m < <(SNAPDRILL_CONFIG=$PWD/$flat/sd/snapdrill.toml measure "$BIN" -q snapshots)
+  rm -rf "$flat"
+  echo "$t"
 }
 
 # One size of the big suite: backup of BYTES generated on the fly, then `dump` of it to
