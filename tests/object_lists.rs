@@ -146,3 +146,42 @@ fn a_list_lost_from_every_store_makes_its_snapshot_unreadable_and_prune_deletes_
     );
     assert_eq!(env.chunk_objects("a"), chunks);
 }
+
+/// A list prune set aside while a backup named it (the race the fossil protocol is for):
+/// its snapshot still reads, from the fossil; audit warns; the next prune brings it back.
+#[test]
+fn a_named_list_that_prune_set_aside_still_serves_and_the_next_prune_brings_it_back() {
+    let env = Env::new(&["a"]);
+    let mut text = fs::read_to_string(env.config()).unwrap();
+    text.push_str("\n[prune]\ngrace = \"0s\"\n");
+    fs::write(env.config(), text).unwrap();
+    let src = export(&env, 5);
+    env.ok(&["backup", src.to_str().unwrap()]);
+    let id = env.snapshot_ids().remove(0);
+    let list = lists_of(&env, "a", &id).remove(0);
+    let fossil = env.store("a").join("fossils").join(&list);
+    fs::create_dir_all(fossil.parent().unwrap()).unwrap();
+    fs::rename(env.store("a").join(&list), &fossil).unwrap();
+    fs::remove_dir_all(env.p("cache")).unwrap();
+
+    let out = env.run(&["snapshots"]);
+    assert!(!stderr(&out).contains("UNTRUSTED"), "{}", show(&out));
+    let target = env.p("restored");
+    let out = env.run(&["restore", &id, "--target", target.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    common::assert_same_tree(&src, &target.join(src.file_name().unwrap()));
+    let out = env.run(&["audit", "--json"]);
+    let report = json(&stdout(&out));
+    assert!(report["warnings"].to_string().contains(&list), "{report:#}");
+    assert!(
+        !report["problems"].to_string().contains(&list),
+        "{report:#}"
+    );
+
+    let out = env.run(&["prune", "--yes"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(env.store("a").join(&list).exists(), "brought back");
+    assert!(!fossil.exists());
+    let out = env.run(&["audit"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+}

@@ -80,10 +80,22 @@ impl Repository {
         {
             return Ok(list);
         }
-        let fetched = self
-            .fetch_verified(l, |b: Bytes| Ok(b))
-            .await
-            .map_err(|e| e.to_string())?;
+        // A list prune has set aside (a backup named it while prune took it for garbage)
+        // is still the pinned bytes: read it from its fossil, and the next prune brings it
+        // back, as it does chunks. Without this, that snapshot would be unreadable and
+        // prune, refusing to run beside it, would never bring the list back.
+        let fetched = match self.fetch_verified(l, |b: Bytes| Ok(b)).await {
+            Ok(f) => f,
+            Err(e) => {
+                let fossil = ObjectRef {
+                    name: crate::format::fossil_object(&l.name),
+                    ..l.clone()
+                };
+                self.fetch_verified(&fossil, |b: Bytes| Ok(b))
+                    .await
+                    .map_err(|_| e.to_string())?
+            }
+        };
         let list = parse(fetched.value.clone()).await?;
         if let Some(cache) = cache {
             cache.save_list(l, &fetched.value);
