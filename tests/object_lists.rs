@@ -185,3 +185,41 @@ fn a_named_list_that_prune_set_aside_still_serves_and_the_next_prune_brings_it_b
     let out = env.run(&["audit"]);
     assert_eq!(code(&out), 0, "{}", show(&out));
 }
+
+/// A commit of format 1 (its objects inline) re-signed by `rekey` becomes version 4: its
+/// chunks at their new hashes, named through lists, and it restores the same bytes.
+#[test]
+fn rekey_turns_an_inline_commit_into_one_that_names_lists() {
+    use common::craft::{self, file_entry};
+    let env = Env::new(&["a"]);
+    let stream: Vec<u8> = (0..4096u32).flat_map(|i| i.to_le_bytes()).collect();
+    let id = craft::snapshot(
+        &env,
+        &["a"],
+        craft::Spec {
+            stream: stream.clone(),
+            chunk_size: 512,
+            entries: vec![file_entry(b"calls.bin", &stream, 0)],
+            v1: true,
+            ..craft::Spec::default()
+        },
+    );
+    let before = fs::read_to_string(env.store("a").join("snapshots").join(&id)).unwrap();
+    assert!(before.contains(r#""objects""#) && !before.contains(r#""lists""#));
+    env.ok(&["rekey"]);
+    let lists = lists_of(&env, "a", &id);
+    let named: usize = lists
+        .iter()
+        .map(|l| {
+            let text = fs::read_to_string(env.store("a").join(l)).unwrap();
+            json(&text)["objects"].as_array().unwrap().len()
+        })
+        .sum();
+    assert_eq!(named, 32, "every chunk of the stream, once");
+    let target = env.p("restored");
+    let out = env.run(&["restore", &id, "--target", target.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(fs::read(target.join("calls.bin")).unwrap(), stream);
+    let out = env.run(&["audit", "--read-data"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+}
