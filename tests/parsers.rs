@@ -320,10 +320,10 @@ proptest! {
                 })
         };
         let back = read(None).unwrap();
-        prop_assert_eq!(&back.objects, &commit.objects);
-        prop_assert_eq!(back.objects.len(), first_use.len() + lists.len());
+        prop_assert_eq!(&back.objects(), &commit.objects());
+        prop_assert_eq!(back.objects().len(), first_use.len() + lists.len());
         for o in &first_use {
-            prop_assert!(back.objects.find(&o.id).is_some());
+            prop_assert!(back.objects().find(&o.id).is_some());
         }
         if !lists.is_empty() {
             prop_assert!(read(Some(lost.index(lists.len()))).is_err());

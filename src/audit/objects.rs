@@ -3,13 +3,15 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 
 use super::survey::{Class, Surveyed, classify};
 use super::{AuditOptions, Finding, FindingKind, Findings};
-use crate::format::chunk_list::Chunk;
+
+use crate::format::chunk_list::{Chunk, ChunkList};
 use crate::format::commit::ObjectRef;
 use crate::format::{self};
 
@@ -79,6 +81,7 @@ impl Referenced {
 /// at once, however many snapshots list it: the work follows the unique objects.
 pub(super) fn referenced(stores: &[Surveyed], out: &mut Findings) -> Referenced {
     let mut seen: HashSet<Chunk> = HashSet::new();
+    let mut parts: HashSet<*const ChunkList> = HashSet::new();
     let mut all = Referenced::default();
     let mut disagree = |store: &str, id: &str, o: &ObjectRef, known: &ObjectRef| {
         out.problems.push(Finding::new(
@@ -94,7 +97,11 @@ pub(super) fn referenced(stores: &[Surveyed], out: &mut Findings) -> Referenced 
     for s in stores {
         for (id, sc) in &s.commits {
             let c = &sc.commit;
-            for chunk in c.objects.iter().filter(|&h| seen.insert(h)) {
+            // Each list once, however many snapshots name it: the work follows the
+            // distinct lists.
+            let fresh = c.object_set().parts().iter();
+            let fresh = fresh.filter(|p| parts.insert(Arc::as_ptr(p)));
+            for chunk in fresh.flat_map(|p| p.iter()).filter(|&h| seen.insert(h)) {
                 let o = chunk.get();
                 let kind = match o.is_list() {
                     true => &mut all.lists,
@@ -124,17 +131,27 @@ pub(super) fn referenced(stores: &[Surveyed], out: &mut Findings) -> Referenced 
 
 /// The objects a store's commits need, by name.
 fn needs(s: &Surveyed) -> Vec<Need<'_>> {
-    let mut chunks: HashMap<Chunk, (&str, usize)> = HashMap::new();
+    // How many snapshots name each list (the first by id), then each chunk: a commit's
+    // lists do not overlap, so a chunk's count is the sum over the lists holding it.
+    let mut parts: HashMap<*const ChunkList, (&ChunkList, &str, usize)> = HashMap::new();
     let mut needs: Vec<Need> = Vec::new();
     for (id, sc) in &s.commits {
-        for chunk in sc.commit.objects.iter() {
-            chunks.entry(chunk).or_insert((id.as_str(), 0)).1 += 1;
+        for p in sc.commit.object_set().parts() {
+            parts.entry(Arc::as_ptr(p)).or_insert((p, id.as_str(), 0)).2 += 1;
         }
         needs.push(Need {
             object: sc.commit.manifest.clone(),
             snapshot: id,
             count: 1,
         });
+    }
+    let mut chunks: HashMap<Chunk, (&str, usize)> = HashMap::new();
+    for (part, snapshot, count) in parts.into_values() {
+        for chunk in part.iter() {
+            let e = chunks.entry(chunk).or_insert((snapshot, 0));
+            e.0 = e.0.min(snapshot);
+            e.1 += count;
+        }
     }
     needs.extend(chunks.into_iter().map(|(chunk, (snapshot, count))| Need {
         object: chunk.to_ref(),
@@ -159,7 +176,12 @@ pub(super) fn present_needs(s: &Surveyed) -> Vec<ObjectRef> {
 /// for prune, which collects them with their snapshot.
 pub(super) fn awaiting_prune(stores: &[Surveyed]) -> std::collections::BTreeSet<String> {
     let commits = || stores.iter().flat_map(|s| s.leftovers.values());
-    let chunks: HashSet<Chunk> = commits().flat_map(|sc| sc.commit.objects.iter()).collect();
+    let mut parts: HashSet<*const ChunkList> = HashSet::new();
+    let chunks: HashSet<Chunk> = commits()
+        .flat_map(|sc| sc.commit.object_set().parts())
+        .filter(|p| parts.insert(Arc::as_ptr(p)))
+        .flat_map(|p| p.iter())
+        .collect();
     chunks
         .into_iter()
         .map(|c| c.name())

@@ -243,7 +243,7 @@ pub(super) fn check_before_commit(
         })
     })
     .map_err(|e| refused(format!("commit: {e}")))?;
-    if read_back.objects != commit.objects {
+    if read_back.objects() != commit.objects() || read_back.object_set().conflict().is_some() {
         return Err(refused("its object lists do not hold its objects".into()));
     }
     // Streamed (format::streamed): the manifest is not held a second time.
@@ -354,7 +354,7 @@ async fn commit_in(
 pub(super) async fn confirm_objects(store: &StoreRef, commit: &Commit) -> Result<()> {
     // What the store lists of this commit's objects, by their place in its list: the
     // listings themselves are not held (a million chunks made a 190 MB map of names).
-    let objects = &commit.objects;
+    let objects = commit.objects();
     let mut listed: Vec<Option<u64>> = vec![None; objects.len()];
     let mut fossils = vec![false; objects.len()];
     for prefix in [format::CHUNKS_PREFIX, format::LISTS_PREFIX] {

@@ -226,14 +226,10 @@ impl ChunkList {
         Ok(ChunkList::new(parsed?))
     }
 
-    /// The union of lists that share no id, and of `more` objects (a version-4 commit's
-    /// lists, and the lists themselves); `Err` with an id found twice.
-    pub fn union_of_disjoint(
-        parts: &[std::sync::Arc<ChunkList>],
-        more: impl IntoIterator<Item = ChunkObject>,
-    ) -> Result<ChunkList, [u8; 32]> {
-        let more: Vec<Chunk> = more.into_iter().map(Chunk::intern).collect();
-        let total = parts.iter().map(|p| p.len()).sum::<usize>() + more.len();
+    /// The union of `parts`: each object once (one named twice alike is kept once); with
+    /// an id two parts name as different objects, if any (the first is kept).
+    fn union_of(parts: &[std::sync::Arc<ChunkList>]) -> (ChunkList, Option<[u8; 32]>) {
+        let total = parts.iter().map(|p| p.len()).sum::<usize>();
         // Sorted by the ids' first 16 bytes as one integer: a year of nightlies merges
         // millions of handles, and comparing 32-byte arrays took most of it. Equal
         // prefixes (as good as never) are settled by the whole id.
@@ -241,22 +237,29 @@ impl ChunkList {
         let id = |c: Chunk| t.rows[c.0 as usize].id;
         let prefix = |c: Chunk| u128::from_be_bytes(id(c)[..16].try_into().expect("16 bytes"));
         let mut keyed: Vec<(u128, Chunk)> = Vec::with_capacity(total);
-        let all = parts.iter().flat_map(|p| p.0.iter()).chain(&more);
+        let all = parts.iter().flat_map(|p| p.0.iter());
         keyed.extend(all.map(|&c| (prefix(c), c)));
         keyed.sort_unstable_by_key(|k| k.0);
         let mut i = 0;
         while i < keyed.len() {
             let run = keyed[i..].iter().take_while(|k| k.0 == keyed[i].0).count();
             if run > 1 {
-                let same = &mut keyed[i..i + run];
-                same.sort_unstable_by_key(|k| id(k.1));
-                if let Some(w) = same.windows(2).find(|w| id(w[0].1) == id(w[1].1)) {
-                    return Err(id(w[0].1));
-                }
+                keyed[i..i + run].sort_unstable_by_key(|k| id(k.1));
             }
             i += run;
         }
-        Ok(ChunkList(keyed.into_iter().map(|(_, c)| c).collect()))
+        let mut conflict = None;
+        let mut out: Vec<Chunk> = Vec::with_capacity(keyed.len());
+        for (_, c) in keyed {
+            match out.last() {
+                Some(&last) if last == c => {}
+                Some(&last) if id(last) == id(c) => {
+                    conflict.get_or_insert(id(c));
+                }
+                _ => out.push(c),
+            }
+        }
+        (ChunkList(out.into_boxed_slice()), conflict)
     }
 
     /// Every handle, in id order.
@@ -311,6 +314,55 @@ impl ChunkList {
     }
 }
 
+/// What one commit needs: the chunk objects of each of its lists (shared, as read, with
+/// every other commit naming the same list) and the lists themselves — or, before format
+/// 4, its one inline list. The sorted union is built only when something looks objects
+/// up (a restore): listing a history, retention and the reference sets of prune and audit
+/// work list by list, so a year of nightlies costs what its distinct lists cost.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectSet {
+    parts: Vec<std::sync::Arc<ChunkList>>,
+    merged: std::sync::Arc<std::sync::OnceLock<(ChunkList, Option<[u8; 32]>)>>,
+}
+
+impl ObjectSet {
+    /// The set of `parts` (each a list's chunks, or the lists themselves).
+    pub fn of(parts: Vec<std::sync::Arc<ChunkList>>) -> ObjectSet {
+        ObjectSet {
+            parts,
+            merged: Default::default(),
+        }
+    }
+
+    /// Each part: shared between the commits that name the same list (one `Arc`).
+    pub fn parts(&self) -> &[std::sync::Arc<ChunkList>] {
+        &self.parts
+    }
+
+    /// Every object, once, sorted by id (merged on first use, then kept).
+    pub fn merged(&self) -> &ChunkList {
+        &self.merge().0
+    }
+
+    /// A chunk id two parts name as two different objects (only a faulty or hostile
+    /// writer does that): such a commit must not be restored.
+    pub fn conflict(&self) -> Option<[u8; 32]> {
+        self.merge().1
+    }
+
+    fn merge(&self) -> &(ChunkList, Option<[u8; 32]>) {
+        self.merged.get_or_init(|| match self.parts.as_slice() {
+            [one] => ((**one).clone(), None),
+            parts => ChunkList::union_of(parts),
+        })
+    }
+
+    /// How many objects, counting one named twice twice (no merge).
+    pub fn count(&self) -> usize {
+        self.parts.iter().map(|p| p.len()).sum()
+    }
+}
+
 /// The distinct chunks of many lists, by id: what prune keeps, what a history references.
 /// Memory follows the distinct objects (~50 bytes each); adding a list costs a lookup of
 /// a 4-byte handle per entry.
@@ -321,6 +373,21 @@ pub struct ChunkIndex {
 }
 
 impl ChunkIndex {
+    /// Add every object of `set`, each part once however many commits name it (`parts`
+    /// remembers which, by the shared list).
+    pub fn add_set(
+        &mut self,
+        set: &ObjectSet,
+        parts: &mut std::collections::HashSet<*const ChunkList>,
+        mut other: impl FnMut(Chunk, Chunk),
+    ) {
+        for part in set.parts() {
+            if parts.insert(std::sync::Arc::as_ptr(part)) {
+                self.add(part, &mut other);
+            }
+        }
+    }
+
     /// Add every entry of `list`. An id already known with another object (only a writer,
     /// or a rekey half done, lists one chunk two ways) keeps the newest entry and is
     /// passed to `other` with the one it replaces.
@@ -471,26 +538,35 @@ mod tests {
     }
 
     #[test]
-    fn a_union_orders_ids_that_share_a_long_prefix_and_refuses_one_twice() {
-        let tail = |last: u8| {
+    fn a_union_orders_ids_that_share_a_long_prefix_and_names_a_conflict() {
+        let tail = |last: u8, sha: u8| {
             let mut id = [7u8; 32];
             id[31] = last;
             ChunkObject {
                 id,
-                sha256: [last; 32],
+                sha256: [sha; 32],
                 size: 1,
             }
         };
-        let part = |ids: &[u8]| std::sync::Arc::new(ChunkList::new(ids.iter().map(|&b| tail(b))));
-        let union =
-            ChunkList::union_of_disjoint(&[part(&[9, 3]), part(&[5, 1])], [obj(1, 1, 1)]).unwrap();
-        let lasts: Vec<u8> = union.objects().map(|o| o.id[31]).collect();
+        let part = |objects: Vec<ChunkObject>| std::sync::Arc::new(ChunkList::new(objects));
+        let set = ObjectSet::of(vec![
+            part(vec![tail(9, 9), tail(3, 3)]),
+            part(vec![tail(5, 5), tail(1, 1), tail(3, 3)]),
+            part(vec![obj(1, 1, 1)]),
+        ]);
+        let lasts: Vec<u8> = set.merged().objects().map(|o| o.id[31]).collect();
         assert_eq!(
             lasts,
             [1, 1, 3, 5, 9],
-            "in id order, the prefix ties settled by the tail"
+            "in id order, ties settled by the tail, once each"
         );
-        let err = ChunkList::union_of_disjoint(&[part(&[9, 3]), part(&[3])], []).unwrap_err();
-        assert_eq!(err, tail(3).id);
+        assert_eq!(
+            set.conflict(),
+            None,
+            "a chunk named twice alike is no conflict"
+        );
+        assert_eq!(set.count(), 6);
+        let bad = ObjectSet::of(vec![part(vec![tail(3, 3)]), part(vec![tail(3, 4)])]);
+        assert_eq!(bad.conflict(), Some(tail(3, 3).id));
     }
 }

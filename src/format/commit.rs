@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
-use super::chunk_list::{ChunkList, ChunkObject};
+use super::chunk_list::{ChunkList, ChunkObject, ObjectSet};
 use super::object_list::{self, NewList};
 use super::signed::{self, Role, SignatureError};
 use super::{check_version, limits};
@@ -134,14 +134,19 @@ pub struct Commit {
     pub summary: Summary,
     /// The sealed manifest.
     pub manifest: ObjectRef,
-    /// Every chunk object, once, sorted by name (held compactly: [`ChunkList`]). In
-    /// version 4 it is not written: it is what the [`lists`](Commit::lists) hold, plus the
-    /// lists themselves, filled in by [`Verified::resolve`].
-    #[serde(default, skip_serializing_if = "ChunkList::is_empty")]
-    pub objects: ChunkList,
+    /// Versions 1 to 3: every chunk object, once, sorted by name (the wire's `objects`).
+    #[serde(
+        default,
+        rename = "objects",
+        skip_serializing_if = "ChunkList::is_empty"
+    )]
+    inline: ChunkList,
     /// The object lists (version 4), in the order they were cut.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lists: Vec<ObjectRef>,
+    /// What the snapshot needs, list by list: filled in by [`Verified::resolve`].
+    #[serde(skip)]
+    set: ObjectSet,
 }
 
 /// A commit whose signature and body were checked but whose object lists (version 4) are
@@ -166,16 +171,18 @@ impl Verified {
     }
 
     /// The whole commit, its objects read from its lists by `read` (each list parsed from
-    /// bytes that matched its reference: [`object_list::parse`]).
+    /// bytes that matched its reference: [`object_list::parse`]). Nothing is merged here:
+    /// a history is read list by list ([`ObjectSet`]).
     pub fn resolve(
         self,
         mut read: impl FnMut(&ObjectRef) -> Result<Arc<ChunkList>, String>,
     ) -> Result<Commit, CommitError> {
         let mut commit = self.0;
         if commit.lists.is_empty() {
+            commit.set = ObjectSet::of(vec![Arc::new(commit.inline.clone())]);
             return Ok(commit);
         }
-        let mut parts = Vec::with_capacity(commit.lists.len());
+        let mut parts = Vec::with_capacity(commit.lists.len() + 1);
         let mut total = 0;
         for list in &commit.lists {
             let part = read(list).map_err(|e| {
@@ -190,16 +197,8 @@ impl Verified {
             }
             parts.push(part);
         }
-        let lists = commit
-            .lists
-            .iter()
-            .filter_map(super::object_list::as_object);
-        commit.objects = ChunkList::union_of_disjoint(&parts, lists).map_err(|id| {
-            CommitError::Invalid(format!(
-                "names chunk {} in two of its lists (or a list in a list)",
-                hex::encode(id)
-            ))
-        })?;
+        parts.push(Arc::new(commit.list_objects()));
+        commit.set = ObjectSet::of(parts);
         Ok(commit)
     }
 }
@@ -263,8 +262,9 @@ impl Commit {
             tags: origin.tags,
             summary,
             manifest,
-            objects: ChunkList::default(),
+            inline: ChunkList::default(),
             lists: Vec::new(),
+            set: ObjectSet::default(),
         };
         let lists = commit.set_lists(&object_list::cut(first_use));
         (commit, lists)
@@ -280,16 +280,47 @@ impl Commit {
             .collect();
         self.version = VERSION;
         self.lists = lists.iter().map(|l| l.reference.clone()).collect();
-        let listed = self.lists.iter().filter_map(object_list::as_object);
-        self.objects = ChunkList::new(parts.iter().flat_map(|p| p.iter().copied()).chain(listed));
+        self.inline = ChunkList::default();
+        let mut set: Vec<Arc<ChunkList>> = parts
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| Arc::new(ChunkList::new(p.iter().copied())))
+            .collect();
+        set.push(Arc::new(self.list_objects()));
+        self.set = ObjectSet::of(set);
         lists
+    }
+
+    /// List the objects in the commit itself, as formats 1 to 3 did (tests, old vectors).
+    pub fn set_inline(&mut self, objects: ChunkList) {
+        self.lists = Vec::new();
+        self.set = ObjectSet::of(vec![Arc::new(objects.clone())]);
+        self.inline = objects;
+    }
+
+    /// The object lists themselves, as objects the snapshot needs.
+    fn list_objects(&self) -> ChunkList {
+        ChunkList::new(self.lists.iter().filter_map(object_list::as_object))
+    }
+
+    /// Every object the snapshot needs, sorted by id: chunks, and from version 4 its lists.
+    /// Merged from its lists on first use (a restore's lookups); a history's reference
+    /// sets are built from [`Commit::object_set`] instead, list by list.
+    pub fn objects(&self) -> &ChunkList {
+        self.set.merged()
+    }
+
+    /// What the snapshot needs, list by list.
+    pub fn object_set(&self) -> &ObjectSet {
+        &self.set
     }
 
     /// The body as signed. From version 4 the objects are in the lists, not in the commit.
     pub fn to_body(&self) -> Vec<u8> {
         let body = if self.version >= VERSION {
             let wire = Commit {
-                objects: ChunkList::default(),
+                inline: ChunkList::default(),
+                set: ObjectSet::default(),
                 ..self.clone()
             };
             serde_json::to_vec_pretty(&wire)
@@ -372,7 +403,7 @@ impl Commit {
                 )),
             };
         }
-        if !self.objects.is_empty() {
+        if !self.inline.is_empty() {
             return Err("is a version 4 commit that lists objects outside its lists".into());
         }
         if self.lists.len() > limits::CHUNK_REFS {
@@ -424,7 +455,7 @@ impl Commit {
 
     /// The entry for the chunk object `name`, by binary search (objects are sorted).
     pub fn object(&self, name: &str) -> Option<ObjectRef> {
-        self.objects.find_name(name).map(|c| c.to_ref())
+        self.objects().find_name(name).map(|c| c.to_ref())
     }
 }
 
@@ -503,15 +534,15 @@ mod tests {
             Commit::from_object(&obj, &key.verifying_key(), &"00".repeat(16), id).unwrap();
         assert_eq!(verified.lists(), &commit.lists[..]);
         let back = verified.resolve(read_from(&lists)).unwrap();
-        assert_eq!(back.objects, commit.objects);
-        assert_eq!(back.objects.len(), 5, "three chunks and two lists");
+        assert_eq!(back.objects(), commit.objects());
+        assert_eq!(back.objects().len(), 5, "three chunks and two lists");
         assert_eq!(
-            back.objects.iter().next().unwrap().name(),
+            back.objects().iter().next().unwrap().name(),
             super::super::chunk_object(&"00".repeat(32)),
             "in id order"
         );
         assert!(
-            back.objects
+            back.objects()
                 .iter()
                 .any(|c| c.name() == lists[0].reference.name)
         );
@@ -560,7 +591,8 @@ mod tests {
     }
 
     #[test]
-    fn a_commit_whose_lists_cannot_be_read_or_overlap_is_refused() {
+    fn a_commit_whose_lists_cannot_be_read_is_refused_and_one_naming_a_chunk_two_ways_never_restores()
+     {
         let key = SigningKey::from_bytes(&[7; 32]);
         let (id, repo) = ("20261128T032718Z-9f2c1a7b", "00".repeat(16));
         let (commit, lists) = sample_with_lists(id);
@@ -575,17 +607,20 @@ mod tests {
         let mut twice = commit.clone();
         twice.lists.push(twice.lists[0].clone());
         assert!(read(&twice).unwrap_err().to_string().contains("twice"));
-        // Two lists that share a chunk.
+        // Two lists that name one chunk as two different objects: read, but never restored.
         let mut overlap = commit.clone();
-        let chunk = |b: u8| commit.objects.find(&[b; 32]).unwrap().get();
-        let extra = NewList::of(&[chunk(0xaa), chunk(0xbb)]);
+        let mut other = commit.objects().find(&[0xaa; 32]).unwrap().get();
+        other.sha256 = [0x99; 32];
+        let extra = NewList::of(&[other]);
         overlap.lists.push(extra.reference.clone());
         let all: Vec<NewList> = lists.iter().cloned().chain([extra]).collect();
-        let err = read(&overlap)
-            .unwrap()
-            .resolve(read_from(&all))
-            .unwrap_err();
-        assert!(err.to_string().contains("two of its lists"), "{err}");
+        let back = read(&overlap).unwrap().resolve(read_from(&all)).unwrap();
+        assert_eq!(back.object_set().conflict(), Some([0xaa; 32]));
+        assert_eq!(commit.object_set().conflict(), None);
+        let manifest = super::super::manifest::Manifest::new(&repo, id, &commit.time);
+        assert!(manifest.validate(&commit).is_ok());
+        let err = manifest.validate(&back).unwrap_err();
+        assert!(err.contains("two different objects"), "{err}");
         // A name that is not a list's (its hash is not the SHA-256 it pins).
         let mut forged = commit.clone();
         forged.lists[0].sha256 = "11".repeat(32);

@@ -299,6 +299,12 @@ impl Manifest {
         if self.repository_id != commit.repository_id || self.snapshot_id != commit.snapshot_id {
             return Err("the manifest belongs to another snapshot than its commit".into());
         }
+        if let Some(id) = commit.object_set().conflict() {
+            return Err(format!(
+                "its commit names chunk {} twice, as two different objects, in its object lists",
+                hex::encode(id)
+            ));
+        }
         for c in &self.chunks {
             if c.size == 0 || c.size > limits::CHUNK {
                 return Err(format!("chunk {} has invalid size {}", c.id, c.size));

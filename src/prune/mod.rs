@@ -359,12 +359,13 @@ async fn check_untrusted_are_forged(repo: &Repository, list: &SnapshotList) -> R
 /// and hash (each distinct chunk once: a year of nightlies costs what its unique chunks do).
 fn referenced(list: &SnapshotList, except: &[String]) -> ChunkIndex {
     let mut index = ChunkIndex::default();
+    let mut parts = HashSet::new();
     for s in list
         .trusted
         .iter()
         .filter(|s| !except.contains(&s.commit.snapshot_id))
     {
-        index.add(&s.commit.objects, |_, _| {});
+        index.add_set(s.commit.object_set(), &mut parts, |_, _| {});
     }
     index
 }
@@ -372,14 +373,16 @@ fn referenced(list: &SnapshotList, except: &[String]) -> ChunkIndex {
 /// docs/design.md, rule 8: a listing that misses objects the store's own snapshots name is
 /// incomplete or the store is damaged; either way, deleting on its word is unsafe.
 fn check_listing(store: &StoreRef, survey: &Survey, list: &SnapshotList) -> Result<()> {
-    // Each distinct chunk once, by its 4-byte handle (an index of ids would double what
-    // prune holds for a large repository).
-    let mut seen = HashSet::new();
+    // Each distinct list once, then each distinct chunk once, by its 4-byte handle (an
+    // index of ids would double what prune holds for a large repository).
+    let (mut parts, mut seen) = (HashSet::new(), HashSet::new());
     let mut missing: Vec<String> = list
         .trusted
         .iter()
         .filter(|s| s.stores.iter().any(|n| n == store.name()))
-        .flat_map(|s| s.commit.objects.iter())
+        .flat_map(|s| s.commit.object_set().parts())
+        .filter(|p| parts.insert(std::sync::Arc::as_ptr(p)))
+        .flat_map(|p| p.iter())
         .filter(|&c| seen.insert(c) && !survey.chunks.contains_id(&c.id()))
         .map(|c| c.name())
         .filter(|n| !survey.fossils.contains_key(&format::fossil_object(n)))

@@ -76,7 +76,7 @@ async fn resign(
     let manifest = new_manifest(repo, keys, &base, &new_name).await?;
     let mut next = base.clone();
     next.manifest = ObjectRef::of(&new_name, &manifest);
-    let lists = relist(repo, &mut next, chunks)?;
+    let lists = relist(&mut next, chunks);
     let object = Bytes::from(next.to_object(&keys.write.signing));
     for (i, bytes, theirs) in held {
         if bytes.as_ref() == Some(&object) {
@@ -116,34 +116,25 @@ async fn resign(
 
 /// Name the chunks' new copies in `next`, through new object lists (commit version 4): a
 /// version-4 commit keeps its lists' membership, an older one is cut in id order.
-fn relist(
-    repo: &Repository,
-    next: &mut Commit,
-    chunks: &ChunkMap,
-) -> std::result::Result<Vec<NewList>, String> {
+fn relist(next: &mut Commit, chunks: &ChunkMap) -> Vec<NewList> {
     let moved = |o: ChunkObject| match chunks.get(&o.name()) {
         Some(m) => ChunkObject::parse(&m.name, m.size, &m.sha256).unwrap_or(o),
         None => o,
     };
     let parts: Vec<Vec<ChunkObject>> = if next.lists.is_empty() {
-        let all: Vec<ChunkObject> = next.objects.objects().map(moved).collect();
+        let all: Vec<ChunkObject> = next.objects().objects().map(moved).collect();
         object_list::cut(&all)
             .into_iter()
             .map(<[_]>::to_vec)
             .collect()
     } else {
-        let mut parts = Vec::with_capacity(next.lists.len());
-        for l in &next.lists {
-            let list = repo
-                .lists
-                .get(&l.name)
-                .ok_or_else(|| format!("its object list '{}' was not read", l.name))?;
-            parts.push(list.objects().map(moved).collect());
-        }
-        parts
+        // Each list's chunks (the part holding the lists themselves is made anew).
+        let parts = next.object_set().parts().iter();
+        let lists = parts.filter(|p| p.objects().next().is_some_and(|o| !o.is_list()));
+        lists.map(|p| p.objects().map(moved).collect()).collect()
     };
     let parts: Vec<&[ChunkObject]> = parts.iter().map(Vec::as_slice).collect();
-    Ok(next.set_lists(&parts))
+    next.set_lists(&parts)
 }
 
 /// Each holder's commit object and, when it verifies, the commit.

@@ -434,7 +434,7 @@ async fn heal_snapshot(
     let commit_name = format::commit_object(&commit.snapshot_id);
     let commit_listed = listings[to].contains_key(&commit_name);
     let missing: Vec<ObjectRef> = commit
-        .objects
+        .objects()
         .objects()
         .map(|o| o.to_ref())
         .chain([commit.manifest.clone()])
@@ -531,7 +531,7 @@ async fn commit_confirmed(
     commit_name: &str,
     commit_bytes: &Bytes,
 ) -> Result<()> {
-    let refs: Vec<ObjectRef> = commit.objects.objects().map(|o| o.to_ref()).collect();
+    let refs: Vec<ObjectRef> = commit.objects().objects().map(|o| o.to_ref()).collect();
     let objects: Vec<&ObjectRef> = refs.iter().chain([&commit.manifest]).collect();
     replicate::confirm_listed(
         to,

@@ -168,7 +168,7 @@ pub(crate) fn snapshot(env: &Env, stores: &[&str], spec: Spec) -> String {
     if spec.v1 {
         (commit.version, commit.job, commit.source) = (1, None, None);
         // Version 1 lists its objects itself.
-        (commit.lists, commit.objects) = (Vec::new(), ChunkList::new(first_use));
+        commit.set_inline(ChunkList::new(first_use));
     } else {
         files.extend(
             lists
