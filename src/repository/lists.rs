@@ -19,8 +19,7 @@ use crate::format::object_list;
 pub struct ReadLists(Arc<Mutex<HashMap<String, Arc<ChunkList>>>>);
 
 impl ReadLists {
-    /// A list read before, by name.
-    pub fn get(&self, name: &str) -> Option<Arc<ChunkList>> {
+    fn get(&self, name: &str) -> Option<Arc<ChunkList>> {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
