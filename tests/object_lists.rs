@@ -223,3 +223,42 @@ fn rekey_turns_an_inline_commit_into_one_that_names_lists() {
     let out = env.run(&["audit", "--read-data"]);
     assert_eq!(code(&out), 0, "{}", show(&out));
 }
+
+/// Prune collects the lists only forgotten snapshots named, and keeps every list a kept
+/// snapshot names, shared or not.
+#[test]
+fn prune_collects_the_lists_of_forgotten_snapshots_and_keeps_the_others() {
+    let env = Env::new(&["a"]);
+    let mut text = fs::read_to_string(env.config()).unwrap();
+    text.push_str("\n[prune]\ngrace = \"0s\"\n");
+    fs::write(env.config(), text).unwrap();
+    // One data set (the same source), two versions of its data.
+    let kept = export(&env, 6);
+    env.ok(&["backup", kept.to_str().unwrap()]);
+    fs::write(kept.join("calls.bin"), random_bytes(6 << 20, 7)).unwrap();
+    env.ok(&["backup", kept.to_str().unwrap()]);
+    let ids = env.snapshot_ids();
+    let (gone, stays) = (lists_of(&env, "a", &ids[0]), lists_of(&env, "a", &ids[1]));
+    // The small file's chunk may share a list; the big file's lists differ.
+    let gone: Vec<String> = gone.into_iter().filter(|l| !stays.contains(l)).collect();
+    assert!(!gone.is_empty(), "different data, different lists");
+    env.ok(&["forget", &ids[0]]);
+    let out = env.run(&["prune", "--yes"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    for l in &gone {
+        assert!(!env.store("a").join(l).exists(), "{l} collected");
+        assert!(
+            !env.store("a").join("fossils").join(l).exists(),
+            "{l}: no fossil left"
+        );
+    }
+    for l in &stays {
+        assert!(env.store("a").join(l).exists(), "{l} kept");
+    }
+    let target = env.p("restored");
+    let out = env.run(&["restore", &ids[1], "--target", target.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    common::assert_same_tree(&kept, &target.join(kept.file_name().unwrap()));
+    let out = env.run(&["audit"]);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+}
