@@ -307,11 +307,6 @@ impl ChunkList {
     pub fn find_name(&self, name: &str) -> Option<Chunk> {
         self.position_of_name(name).map(|i| self.0[i])
     }
-
-    /// Replace each entry by `f` of it (`rekey`: new ciphertexts of the same chunks).
-    pub fn map(&self, mut f: impl FnMut(ChunkObject) -> ChunkObject) -> ChunkList {
-        ChunkList::new(self.objects().map(&mut f))
-    }
 }
 
 /// What one commit needs: the chunk objects of each of its lists (shared, as read, with

@@ -315,19 +315,10 @@ impl Commit {
         &self.set
     }
 
-    /// The body as signed. From version 4 the objects are in the lists, not in the commit.
+    /// The body as signed. From version 4 the objects are in the lists (`inline` is empty
+    /// and the resolved set is never serialized).
     pub fn to_body(&self) -> Vec<u8> {
-        let body = if self.version >= VERSION {
-            let wire = Commit {
-                inline: ChunkList::default(),
-                set: ObjectSet::default(),
-                ..self.clone()
-            };
-            serde_json::to_vec_pretty(&wire)
-        } else {
-            serde_json::to_vec_pretty(self)
-        };
-        body.expect("commit serializes")
+        serde_json::to_vec_pretty(self).expect("commit serializes")
     }
 
     /// Serialize and sign.

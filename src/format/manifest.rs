@@ -329,11 +329,6 @@ impl Manifest {
         })
     }
 
-    /// The ids of every chunk, once.
-    pub fn unique_chunk_ids(&self) -> HashSet<&str> {
-        self.chunks.iter().map(|c| c.id.as_str()).collect()
-    }
-
     /// Each chunk id once, in the order the stream first uses it (the order a version-4
     /// commit cuts its object lists in).
     pub fn chunk_ids_first_use(&self) -> Vec<String> {
