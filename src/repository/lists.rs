@@ -61,14 +61,11 @@ impl Repository {
                 }
             }
         }
-        let lists = self.lists.clone();
-        on_a_core(move || {
-            v.resolve(|l| match lists.get(&l.name) {
-                Some(list) => Ok(list),
-                None => Err(failed.remove(&l.name).unwrap_or_default()),
-            })
+        // Cheap: the lists are shared, not merged (no job on a core for it).
+        v.resolve(|l| match self.lists.get(&l.name) {
+            Some(list) => Ok(list),
+            None => Err(failed.remove(&l.name).unwrap_or_default()),
         })
-        .await?
         .map_err(|e| e.to_string())
     }
 
