@@ -33,6 +33,13 @@ fn lists_in(env: &Env, store: &str) -> Vec<PathBuf> {
     }
 }
 
+/// Prune may collect objects at once (`[prune] grace = "0s"`).
+fn no_grace(env: &Env) {
+    let mut text = fs::read_to_string(env.config()).unwrap();
+    text.push_str("\n[prune]\ngrace = \"0s\"\n");
+    fs::write(env.config(), text).unwrap();
+}
+
 fn export(env: &Env, seed: u64) -> PathBuf {
     let src = env.p(&format!("exports-{seed}"));
     fs::create_dir_all(&src).unwrap();
@@ -98,9 +105,7 @@ fn a_list_lost_in_one_store_is_read_from_the_other_reported_by_audit_and_healed_
 #[test]
 fn a_list_lost_from_every_store_makes_its_snapshot_unreadable_and_prune_deletes_nothing() {
     let env = Env::new(&["a"]);
-    let mut text = fs::read_to_string(env.config()).unwrap();
-    text.push_str("\n[prune]\ngrace = \"0s\"\n");
-    fs::write(env.config(), text).unwrap();
+    no_grace(&env);
     env.ok(&["backup", export(&env, 3).to_str().unwrap()]);
     env.ok(&["backup", export(&env, 4).to_str().unwrap()]);
     let ids = env.snapshot_ids();
@@ -152,9 +157,7 @@ fn a_list_lost_from_every_store_makes_its_snapshot_unreadable_and_prune_deletes_
 #[test]
 fn a_named_list_that_prune_set_aside_still_serves_and_the_next_prune_brings_it_back() {
     let env = Env::new(&["a"]);
-    let mut text = fs::read_to_string(env.config()).unwrap();
-    text.push_str("\n[prune]\ngrace = \"0s\"\n");
-    fs::write(env.config(), text).unwrap();
+    no_grace(&env);
     let src = export(&env, 5);
     env.ok(&["backup", src.to_str().unwrap()]);
     let id = env.snapshot_ids().remove(0);
@@ -229,9 +232,7 @@ fn rekey_turns_an_inline_commit_into_one_that_names_lists() {
 #[test]
 fn prune_collects_the_lists_of_forgotten_snapshots_and_keeps_the_others() {
     let env = Env::new(&["a"]);
-    let mut text = fs::read_to_string(env.config()).unwrap();
-    text.push_str("\n[prune]\ngrace = \"0s\"\n");
-    fs::write(env.config(), text).unwrap();
+    no_grace(&env);
     // One data set (the same source), two versions of its data.
     let kept = export(&env, 6);
     env.ok(&["backup", kept.to_str().unwrap()]);
