@@ -38,7 +38,7 @@ pub(super) async fn read_and_upload(
     assembler: &mut Assembler,
 ) -> Result<u64> {
     let (tx, mut rx) = mpsc::channel(2);
-    let reader = reader::spawn(work, chunking, dedup, tx);
+    let reader = reader::spawn(work, chunking, dedup, uploader.plain_budget(), tx);
     let mut p = Progress {
         bytes_done: 0,
         bytes_total,
@@ -53,7 +53,7 @@ pub(super) async fn read_and_upload(
                 bytes_read += c.data.len() as u64;
                 p.bytes_done += c.data.len() as u64;
                 let before = uploader.sealed.len();
-                if let Err(e) = uploader.submit(c.id, c.data).await {
+                if let Err(e) = uploader.submit(c.id, c.data, c.budget).await {
                     failure = Some(e);
                     break;
                 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use fastcdc::v2020::{Normalization, StreamCDC};
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use crate::error::Error;
 use crate::format::manifest::{ChunkRef, LineCounter, counts_lines};
@@ -29,6 +29,7 @@ use crate::source::spool::ItemsBack;
 use crate::source::{Meta, SourceFile, SourceRoot};
 
 use super::plan::{Piece, Planner};
+use super::upload::Budget;
 
 /// Where a file's bytes come from.
 pub(super) enum Input {
@@ -56,6 +57,8 @@ pub(super) struct ChunkMsg {
     pub id: [u8; 32],
     /// Plaintext.
     pub data: Vec<u8>,
+    /// Its share of the plaintext budget.
+    pub budget: OwnedSemaphorePermit,
 }
 
 /// What happened to one file of a segment.
@@ -118,8 +121,10 @@ pub(super) fn spawn(
     work: Work,
     chunking: Chunking,
     dedup: [u8; 32],
+    budget: Budget,
     tx: mpsc::Sender<ReaderMsg>,
 ) -> std::thread::JoinHandle<()> {
+    let runtime = tokio::runtime::Handle::current();
     std::thread::Builder::new()
         .name("snapdrill-reader".into())
         .spawn(move || {
@@ -127,6 +132,8 @@ pub(super) fn spawn(
                 chunking,
                 seed: chunker_seed(&dedup),
                 dedup,
+                budget,
+                runtime,
                 tx,
                 trees: Vec::new(),
             };
@@ -145,6 +152,10 @@ struct Reading {
     chunking: Chunking,
     seed: u64,
     dedup: [u8; 32],
+    /// Each chunk takes its share before it is sent, so what is read and not yet sealed
+    /// is bounded in bytes, however large the chunks in the channel.
+    budget: Budget,
+    runtime: tokio::runtime::Handle,
     tx: mpsc::Sender<ReaderMsg>,
     /// Source roots opened so far (a backup has few), kept from segment to segment.
     trees: Vec<(Arc<SourceRoot>, DirTree)>,
@@ -206,6 +217,7 @@ impl Reading {
     /// Cut what `reader` gives into chunks, sending each.
     fn chunk(&self, reader: &mut SegmentReader) -> Result<Option<Vec<ChunkRef>>, Error> {
         let (chunking, seed, dedup, tx) = (self.chunking, self.seed, &self.dedup, &self.tx);
+        let budget = &self.budget;
         let mut chunks = Vec::new();
         let mut failed = None;
         {
@@ -230,10 +242,14 @@ impl Reading {
                     id: hex::encode(id),
                     size: chunk.data.len() as u64,
                 });
+                let Ok(share) = self.runtime.block_on(budget.take(chunk.data.len())) else {
+                    return Ok(None); // the engine stopped
+                };
                 if tx
                     .blocking_send(ReaderMsg::Chunk(ChunkMsg {
                         id,
                         data: chunk.data,
+                        budget: share,
                     }))
                     .is_err()
                 {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::future::join_all;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::error::{Error, Result};
@@ -15,11 +15,18 @@ use crate::format;
 use crate::sealing::{self, sha256_hex};
 use crate::store::{self, StoreRef};
 
-/// Plaintext bytes allowed in flight (reading → sealing → uploading), in 64 KiB units.
-/// 64 MiB hides the stores' write latency (fsync, network) while peak RSS stays near
-/// 125 MiB with three stores (`make bench`: 32 MiB made three stores 1.3x slower than one).
-const MEMORY_UNITS: usize = 1024;
+/// Memory budgets are counted in 64 KiB units.
 const UNIT: usize = 64 << 10;
+/// Ciphertext allowed to wait for the stores, in units: 64 MiB hides the stores' write
+/// latency (fsync, network; `make bench`: a budget of 32 MiB of plaintext made three
+/// stores 1.3x slower than one).
+const CIPHER_UNITS: usize = 1024;
+/// Plaintext allowed between the reader and the sealers, per core, in units: enough for
+/// each core to seal one average chunk (2 MiB) with one more queued behind it. More only
+/// holds memory: plaintext waits here for a core, never for a store.
+const PLAIN_UNITS_PER_CPU: usize = 64;
+/// The plaintext budget never drops below one largest chunk (8 MiB) plus a queued one.
+const PLAIN_UNITS_MIN: usize = 256;
 /// Concurrent copies between stores (copying chunks one store lacks).
 pub const COPIES_IN_FLIGHT: usize = 8;
 
@@ -89,7 +96,10 @@ pub struct Uploader {
     recipients: Arc<Vec<age::x25519::Recipient>>,
     level: i32,
     cpu: Arc<Semaphore>,
-    memory: Arc<Semaphore>,
+    /// Plaintext read and not yet sealed (the reader's backpressure).
+    plain: Budget,
+    /// Ciphertext sealed and not yet in every store.
+    cipher: Arc<Semaphore>,
     per_store: Vec<Arc<Semaphore>>,
     /// Shared store health.
     pub states: Arc<StoreStates>,
@@ -112,6 +122,7 @@ impl Uploader {
         states: Arc<StoreStates>,
     ) -> Self {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let plain_units = (cpus * PLAIN_UNITS_PER_CPU).max(PLAIN_UNITS_MIN);
         let per_store = stores
             .iter()
             .map(|s| Arc::new(Semaphore::new(s.concurrency().max(1))))
@@ -121,7 +132,11 @@ impl Uploader {
             recipients: Arc::new(recipients),
             level,
             cpu: Arc::new(Semaphore::new(cpus)),
-            memory: Arc::new(Semaphore::new(MEMORY_UNITS)),
+            plain: Budget {
+                sem: Arc::new(Semaphore::new(plain_units)),
+                units: plain_units,
+            },
+            cipher: Arc::new(Semaphore::new(CIPHER_UNITS)),
             per_store,
             states,
             present,
@@ -131,32 +146,33 @@ impl Uploader {
         }
     }
 
-    /// Take a chunk from the reader: new ones are sealed and uploaded in the background.
-    /// Waits while too much plaintext is in flight (this is the backpressure on the reader).
-    pub async fn submit(&mut self, id: [u8; 32], data: Vec<u8>) -> Result<()> {
+    /// The plaintext budget, which the reader draws on for every chunk it sends.
+    pub(super) fn plain_budget(&self) -> Budget {
+        self.plain.clone()
+    }
+
+    /// Take a chunk from the reader, with its share of the plaintext budget: new ones are
+    /// sealed and uploaded in the background, and return the share once sealed.
+    pub async fn submit(
+        &mut self,
+        id: [u8; 32],
+        data: Vec<u8>,
+        plain: OwnedSemaphorePermit,
+    ) -> Result<()> {
         if self.present.present(&id) || !self.scheduled.insert(id) {
             return Ok(()); // deduplicated
         }
-        let units = data.len().div_ceil(UNIT).clamp(1, MEMORY_UNITS) as u32;
-        let permit = self
-            .memory
-            .clone()
-            .acquire_many_owned(units)
-            .await
-            .map_err(|_| Error::fatal("upload pipeline closed"))?;
         let ctx = TaskCtx {
             stores: self.stores.clone(),
             recipients: self.recipients.clone(),
             level: self.level,
             cpu: self.cpu.clone(),
+            cipher: self.cipher.clone(),
             per_store: self.per_store.clone(),
             states: self.states.clone(),
         };
-        self.tasks.spawn(async move {
-            let result = ctx.seal_and_upload(id, data).await;
-            drop(permit);
-            result
-        });
+        self.tasks
+            .spawn(async move { ctx.seal_and_upload(id, data, plain).await });
         while let Some(done) = self.tasks.try_join_next() {
             self.collect(done)?;
         }
@@ -191,12 +207,45 @@ struct TaskCtx {
     recipients: Arc<Vec<age::x25519::Recipient>>,
     level: i32,
     cpu: Arc<Semaphore>,
+    cipher: Arc<Semaphore>,
     per_store: Vec<Arc<Semaphore>>,
     states: Arc<StoreStates>,
 }
 
+/// Plaintext read and not yet sealed, shared by the reader (which waits on it: the
+/// backpressure of a backup) and the sealers (which return it).
+#[derive(Clone)]
+pub(super) struct Budget {
+    sem: Arc<Semaphore>,
+    units: usize,
+}
+
+impl Budget {
+    /// A share for `len` bytes of plaintext; an error once the backup has stopped.
+    pub(super) async fn take(&self, len: usize) -> Result<OwnedSemaphorePermit> {
+        self.sem
+            .clone()
+            .acquire_many_owned(units(len, self.units))
+            .await
+            .map_err(|_| Error::fatal("upload pipeline closed"))
+    }
+}
+
+/// `len` bytes in budget units: at least one, at most the whole budget (so that a chunk
+/// larger than the budget still goes, alone).
+fn units(len: usize, budget: usize) -> u32 {
+    len.div_ceil(UNIT).clamp(1, budget) as u32
+}
+
 impl TaskCtx {
-    async fn seal_and_upload(self, id: [u8; 32], data: Vec<u8>) -> Result<(String, SealedChunk)> {
+    /// Seal `data` (its plaintext budget is `plain`, returned once it is sealed), then put
+    /// it in every store within the ciphertext budget.
+    async fn seal_and_upload(
+        self,
+        id: [u8; 32],
+        data: Vec<u8>,
+        plain: OwnedSemaphorePermit,
+    ) -> Result<(String, SealedChunk)> {
         let id_hex = hex::encode(id);
         let plain_size = data.len() as u64;
         let sealed = {
@@ -211,6 +260,13 @@ impl TaskCtx {
                 .map_err(|e| Error::fatal(format!("sealing task failed: {e}")))?
                 .map_err(|e| Error::fatal(format!("chunk {id_hex}: {e}; nothing was committed")))?
         };
+        let _cipher = self
+            .cipher
+            .clone()
+            .acquire_many_owned(units(sealed.len(), CIPHER_UNITS))
+            .await
+            .map_err(|_| Error::fatal("upload pipeline closed"))?;
+        drop(plain);
         let bytes = Bytes::from(sealed);
         let name = format::chunk_object(&id_hex);
         // The first healthy store decides which encryption of this chunk the repository
@@ -308,5 +364,51 @@ impl TaskCtx {
             }
         }
         best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+
+    fn budget(units: usize) -> Budget {
+        Budget {
+            sem: Arc::new(Semaphore::new(units)),
+            units,
+        }
+    }
+
+    #[test]
+    fn a_chunk_larger_than_the_budget_goes_alone_and_holds_all_of_it() {
+        let b = budget(4);
+        let big = b
+            .take(8 << 20)
+            .now_or_never()
+            .expect("never waits for units that cannot exist");
+        let big = big.expect("budget open");
+        assert_eq!(b.sem.available_permits(), 0);
+        assert!(
+            b.take(1).now_or_never().is_none(),
+            "nothing else while it is held"
+        );
+        drop(big);
+        assert_eq!(b.sem.available_permits(), 4);
+    }
+
+    #[test]
+    fn shares_are_counted_in_bytes_not_chunks() {
+        let b = budget(PLAIN_UNITS_MIN);
+        // Two largest chunks (8 MiB each) fill the 16 MiB minimum; a third waits.
+        let first = b.take(8 << 20).now_or_never().expect("room").expect("open");
+        let second = b.take(8 << 20).now_or_never().expect("room").expect("open");
+        assert!(b.take(8 << 20).now_or_never().is_none());
+        drop((first, second));
+        // The same bytes in small chunks: 256 of 64 KiB.
+        let small: Vec<_> = (0..PLAIN_UNITS_MIN)
+            .map(|_| b.take(UNIT).now_or_never().expect("room").expect("open"))
+            .collect();
+        assert!(b.take(1).now_or_never().is_none());
+        drop(small);
     }
 }
