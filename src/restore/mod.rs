@@ -44,8 +44,23 @@ use crate::localfs::tree::DirTree;
 use crate::repository::{Failure, Fetched, Repository};
 use crate::sealing::{self, SealError, chunk_id};
 
-/// Chunks fetched ahead of the writer.
+/// Chunks fetched ahead of the writer: enough to hide a store's latency.
 const FETCH_AHEAD: usize = 8;
+/// Plaintext fetched and not yet written, in 64 KiB units: 24 MiB holds the chunks of
+/// average size (2 MiB) fetched ahead, queued and being written, and keeps a run of large
+/// ones (up to 8 MiB each) from holding 88, so the peak does not grow with the length of
+/// the stream.
+const AHEAD_UNITS: u32 = 384;
+const UNIT: u64 = 64 << 10;
+
+/// A chunk's plaintext on its way to the writer, at its offset in the snapshot's stream.
+/// It holds its share of the fetch-ahead budget until the writer drops it, so the budget
+/// covers every chunk fetched and not yet written.
+pub(super) struct Arrived {
+    pub(super) offset: u64,
+    pub(super) data: Vec<u8>,
+    _ahead: tokio::sync::OwnedSemaphorePermit,
+}
 
 /// What to restore, and where.
 #[derive(Debug, Clone)]
@@ -458,9 +473,9 @@ impl<'a> Fetcher<'a> {
         &self,
         ks: impl futures::Stream<Item = usize>,
         sources: &mut Sources,
-        consume: impl FnOnce(mpsc::Receiver<(u64, Vec<u8>)>) -> Result<T> + Send + 'static,
+        consume: impl FnOnce(mpsc::Receiver<Arrived>) -> Result<T> + Send + 'static,
     ) -> Result<(T, u64, u64)> {
-        let (tx, rx) = mpsc::channel::<(u64, Vec<u8>)>(2);
+        let (tx, rx) = mpsc::channel::<Arrived>(2);
         let writer = tokio::task::spawn_blocking(move || consume(rx));
         let fetched = self.run(ks, sources, tx).await;
         let written = writer
@@ -564,23 +579,39 @@ impl Fetcher<'_> {
         &self,
         ks: impl futures::Stream<Item = usize>,
         sources: &mut Sources,
-        tx: mpsc::Sender<(u64, Vec<u8>)>,
+        tx: mpsc::Sender<Arrived>,
     ) -> Result<(u64, u64)> {
         let offsets = self.manifest.chunk_offsets();
+        let budget = Arc::new(tokio::sync::Semaphore::new(AHEAD_UNITS as usize));
         let mut fetches = std::pin::pin!(
-            ks.map(|k| {
+            ks.then(|k| {
+                let units = self.manifest.chunks[k]
+                    .size
+                    .div_ceil(UNIT)
+                    .clamp(1, AHEAD_UNITS.into());
+                let budget = budget.clone();
+                // In stream order, so the chunk the writer needs next always holds its share.
+                async move { (k, budget.acquire_many_owned(units as u32).await) }
+            })
+            .map(|(k, permit)| {
                 let object = self.chunk_refs[k].clone();
-                async move { (k, object.name.clone(), self.fetch(k, &object).await) }
+                async move { (k, object.name.clone(), self.fetch(k, &object).await, permit) }
             })
             .buffered(FETCH_AHEAD)
         );
         let (mut count, mut bytes) = (0, 0);
-        while let Some((k, name, fetched)) = fetches.next().await {
+        while let Some((k, name, fetched, permit)) = fetches.next().await {
+            let ahead = permit.map_err(|_| Error::fatal("restore fetch budget closed"))?;
             let f = fetched?;
             count += 1;
             bytes += f.value.len() as u64;
             sources.record(self.repo, &name, f.store, f.failures);
-            if tx.send((offsets[k], f.value)).await.is_err() {
+            let arrived = Arrived {
+                offset: offsets[k],
+                data: f.value,
+                _ahead: ahead,
+            };
+            if tx.send(arrived).await.is_err() {
                 break; // the writer failed; its error is reported by the caller
             }
         }

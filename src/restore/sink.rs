@@ -34,7 +34,7 @@ pub trait FileSink: Send + 'static {
 pub(super) fn feed<S: FileSink>(
     sink: &mut S,
     files: Vec<Entry>,
-    mut rx: mpsc::Receiver<(u64, Vec<u8>)>,
+    mut rx: mpsc::Receiver<super::Arrived>,
     clock: &StageClock,
 ) -> Result<u64> {
     let (empty, full): (Vec<Entry>, Vec<Entry>) =

@@ -233,20 +233,22 @@ pub(super) enum Cut<'d> {
     End(Entry),
 }
 
-/// Cut the chunk stream arriving on `rx` (`(stream offset, plaintext)`, in order) into the
+/// Cut the chunk stream arriving on `rx` (plaintext at its stream offset, in order) into the
 /// contents of `files` (in offset order; an empty file begins and ends where it comes),
 /// handing each piece to `on`; stops at the first error `on` returns, and fails when the
 /// stream ends before every file is complete. `files` is pulled only as far as the stream
 /// needs, so it may be a list or entries parsed as the restore goes. Returns the content
 /// bytes cut.
 pub(super) fn cut(
-    rx: &mut mpsc::Receiver<(u64, Vec<u8>)>,
+    rx: &mut mpsc::Receiver<super::Arrived>,
     files: &mut dyn Iterator<Item = Entry>,
     mut on: impl FnMut(Cut) -> Result<()>,
 ) -> Result<u64> {
     let (mut bytes, mut open) = (0, false);
     let mut next = next_with_content(files, &mut on)?;
-    while let Some((chunk_start, data)) = rx.blocking_recv() {
+    while let Some(arrived) = rx.blocking_recv() {
+        // `arrived` returns its fetch budget when this iteration ends.
+        let (chunk_start, data) = (arrived.offset, &arrived.data);
         let chunk_end = chunk_start + data.len() as u64;
         while let Some(f) = next.as_ref() {
             let (start, end) = (f.offset.unwrap_or(0), f.offset.unwrap_or(0) + f.file_size());
@@ -398,7 +400,7 @@ enum Current {
     Gathering(Vec<u8>),
 }
 
-/// Consume `(stream offset, plaintext)` in order and cut it into `files` (in offset
+/// Consume chunks (plaintext at its stream offset) in order and cut them into `files` (in offset
 /// order; a list, or entries parsed as the restore goes, pulled only as the stream needs
 /// them). With a `target`, files are placed there ([`fs::where_to`] makes their
 /// directories on the way);
@@ -406,7 +408,7 @@ enum Current {
 pub(super) fn consume(
     mut target: Option<DirTree>,
     mut files: impl Iterator<Item = Entry>,
-    mut rx: mpsc::Receiver<(u64, Vec<u8>)>,
+    mut rx: mpsc::Receiver<super::Arrived>,
     clock: &std::sync::Arc<StageClock>,
 ) -> Result<u64> {
     // The filesystem of the target, for the batches' syncfs.
