@@ -25,13 +25,18 @@ pub(super) struct Held<'a> {
     /// How many stores the run writes to.
     pub(super) stores: usize,
     pub(super) listed: &'a super::Listed,
-    pub(super) sealed: &'a HashMap<String, upload::SealedChunk>,
+    pub(super) sealed: &'a HashMap<[u8; 32], upload::SealedChunk>,
 }
 
 impl Held<'_> {
     /// Does store `i` hold chunk `id` under its own name?
     fn has(&self, i: usize, id: &str) -> bool {
-        self.listed.in_store(i, id) || self.sealed.get(id).is_some_and(|c| c.stored[i])
+        self.listed.in_store(i, id) || self.sealed_chunk(id).is_some_and(|c| c.in_store(i))
+    }
+
+    /// What this run sealed of chunk `id`.
+    fn sealed_chunk(&self, id: &str) -> Option<&upload::SealedChunk> {
+        format::chunk_id_bytes(id).and_then(|b| self.sealed.get(&b))
     }
 
     /// Where to read chunk `id` for store `to`: its own fossil first (bringing it back costs
@@ -62,14 +67,14 @@ pub(super) async fn resolve_hashes(
     let mut resolved = HashMap::with_capacity(needed.len());
     let mut open: HashSet<&str> = HashSet::new();
     for id in needed {
-        match held.sealed.get(id) {
+        match held.sealed_chunk(id) {
             Some(c) => {
                 resolved.insert(
                     id.clone(),
                     ObjectRef {
                         name: format::chunk_object(id),
                         size: c.size,
-                        sha256: c.sha256.clone(),
+                        sha256: hex::encode(c.sha256),
                     },
                 );
             }

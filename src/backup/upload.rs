@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use crate::error::{Error, Result};
 use crate::format;
-use crate::sealing::{self, sha256_hex};
+use crate::sealing;
 use crate::store::{self, StoreRef};
 
 /// Memory budgets are counted in 64 KiB units.
@@ -37,10 +37,17 @@ pub struct SealedChunk {
     pub plain_size: u64,
     /// Ciphertext size.
     pub size: u64,
-    /// Ciphertext SHA-256, hex.
-    pub sha256: String,
-    /// Per store: is the object now there?
-    pub stored: Vec<bool>,
+    /// Ciphertext SHA-256.
+    pub sha256: [u8; 32],
+    /// Bit `i`: is the object now in store `i`? (A backup has at most 64 stores.)
+    pub stored: u64,
+}
+
+impl SealedChunk {
+    /// Is the object now in store `i`?
+    pub fn in_store(&self, i: usize) -> bool {
+        self.stored & (1 << i) != 0
+    }
 }
 
 /// Shared per-store state of a run.
@@ -107,9 +114,10 @@ pub struct Uploader {
     present: Arc<super::Listed>,
     /// Chunks this run scheduled.
     scheduled: HashSet<[u8; 32]>,
-    tasks: JoinSet<Result<(String, SealedChunk)>>,
-    /// Chunks sealed by this run, by hex id.
-    pub sealed: HashMap<String, SealedChunk>,
+    tasks: JoinSet<Result<([u8; 32], SealedChunk)>>,
+    /// Chunks sealed by this run, by id: no string per chunk, so a long run leaves no
+    /// small allocations scattered through the heap.
+    pub sealed: HashMap<[u8; 32], SealedChunk>,
 }
 
 impl Uploader {
@@ -181,7 +189,7 @@ impl Uploader {
 
     fn collect(
         &mut self,
-        done: std::result::Result<Result<(String, SealedChunk)>, tokio::task::JoinError>,
+        done: std::result::Result<Result<([u8; 32], SealedChunk)>, tokio::task::JoinError>,
     ) -> Result<()> {
         let (id, chunk) = done.map_err(|e| Error::fatal(format!("upload task failed: {e}")))??;
         self.sealed.insert(id, chunk);
@@ -245,7 +253,7 @@ impl TaskCtx {
         id: [u8; 32],
         data: Vec<u8>,
         plain: OwnedSemaphorePermit,
-    ) -> Result<(String, SealedChunk)> {
+    ) -> Result<([u8; 32], SealedChunk)> {
         let id_hex = hex::encode(id);
         let plain_size = data.len() as u64;
         let sealed = {
@@ -290,12 +298,13 @@ impl TaskCtx {
             }
         }
         let (bytes, stored) = self.settle(&name, canonical, placed);
+        let stored = (0..n).filter(|&i| stored[i]).fold(0, |m, i| m | 1 << i);
         Ok((
-            id_hex,
+            id,
             SealedChunk {
                 plain_size,
                 size: bytes.len() as u64,
-                sha256: sha256_hex(&bytes),
+                sha256: sealing::sha256(&bytes),
                 stored,
             },
         ))
