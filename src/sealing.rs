@@ -105,10 +105,17 @@ pub fn chunker_seed(dedup_key: &[u8; 32]) -> u64 {
 struct Codec {
     level: i32,
     compressor: zstd::bulk::Compressor<'static>,
-    /// The round-trip check decompresses as a stream, in pieces of `piece`: it holds the
-    /// frame's window (2 MiB at level 3), not a copy of the chunk (up to 8 MiB), so what
-    /// a sealer keeps does not grow with the largest chunk it has met.
-    check: zstd::stream::raw::Decoder<'static>,
+    /// The compressed chunk, before it is encrypted: reused, so a chunk costs no fresh
+    /// buffer of its bound here.
+    out: Vec<u8>,
+    check: RoundTrip,
+}
+
+/// The round-trip check decompresses as a stream, in pieces of `piece`: it holds the
+/// frame's window (2 MiB at level 3), not a copy of the chunk (up to 8 MiB), so what a
+/// sealer keeps does not grow with the largest chunk it has met.
+struct RoundTrip {
+    decoder: zstd::stream::raw::Decoder<'static>,
     piece: Vec<u8>,
 }
 
@@ -134,8 +141,11 @@ fn with_codec<T>(
         None => Codec {
             level,
             compressor: zstd::bulk::Compressor::new(level)?,
-            check: zstd::stream::raw::Decoder::new()?,
-            piece: vec![0; CHECK_PIECE],
+            out: Vec::new(),
+            check: RoundTrip {
+                decoder: zstd::stream::raw::Decoder::new()?,
+                piece: vec![0; CHECK_PIECE],
+            },
         },
     };
     let result = f(&mut codec);
@@ -168,45 +178,49 @@ pub fn seal(
     level: i32,
     recipients: &[age::x25519::Recipient],
 ) -> Result<Vec<u8>, SealError> {
-    let compressed = with_codec(level, |c| {
-        let compressed = c.compressor.compress(plaintext)?;
-        if !decompresses_to(c, &compressed, plaintext)? {
+    with_codec(level, |c| {
+        c.out.clear();
+        c.out
+            .reserve_exact(zstd::zstd_safe::compress_bound(plaintext.len()));
+        c.compressor.compress_to_buffer(plaintext, &mut c.out)?;
+        if !c.check.matches(&c.out, plaintext)? {
             return Err(std::io::Error::other(
                 "zstd output does not decompress to the input",
             ));
         }
-        Ok(compressed)
+        Ok(encrypt(&c.out, recipients))
     })
-    .map_err(|e| SealError::Seal(format!("zstd: {e}")))?;
-    encrypt(&compressed, recipients)
+    .map_err(|e| SealError::Seal(format!("zstd: {e}")))?
 }
 
-/// Does `compressed` hold exactly one frame whose content is `plaintext`? Compared piece
-/// by piece as it decompresses.
-fn decompresses_to(c: &mut Codec, compressed: &[u8], plaintext: &[u8]) -> std::io::Result<bool> {
-    use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
-    c.check.reinit()?;
-    let mut input = InBuffer::around(compressed);
-    let mut done = 0;
-    loop {
-        let (hint, n) = {
-            let mut output = OutBuffer::around(&mut c.piece[..]);
-            let hint = c.check.run(&mut input, &mut output)?;
-            (hint, output.pos())
-        };
-        let Some(expected) = plaintext.get(done..done + n) else {
-            return Ok(false); // longer than the input
-        };
-        if c.piece[..n] != *expected {
-            return Ok(false);
-        }
-        done += n;
-        if hint == 0 {
-            // The frame is complete: it must be all of the output and all of the input.
-            return Ok(done == plaintext.len() && input.pos() == compressed.len());
-        }
-        if n == 0 && input.pos() == compressed.len() {
-            return Ok(false); // a frame cut short
+impl RoundTrip {
+    /// Does `compressed` hold exactly one frame whose content is `plaintext`? Compared
+    /// piece by piece as it decompresses.
+    fn matches(&mut self, compressed: &[u8], plaintext: &[u8]) -> std::io::Result<bool> {
+        use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
+        self.decoder.reinit()?;
+        let mut input = InBuffer::around(compressed);
+        let mut done = 0;
+        loop {
+            let (hint, n) = {
+                let mut output = OutBuffer::around(&mut self.piece[..]);
+                let hint = self.decoder.run(&mut input, &mut output)?;
+                (hint, output.pos())
+            };
+            let Some(expected) = plaintext.get(done..done + n) else {
+                return Ok(false); // longer than the input
+            };
+            if self.piece[..n] != *expected {
+                return Ok(false);
+            }
+            done += n;
+            if hint == 0 {
+                // The frame is complete: it must be all of the output and all of the input.
+                return Ok(done == plaintext.len() && input.pos() == compressed.len());
+            }
+            if n == 0 && input.pos() == compressed.len() {
+                return Ok(false); // a frame cut short
+            }
         }
     }
 }
@@ -481,22 +495,22 @@ mod tests {
         let plain = csv_like(5 << 20);
         with_codec(3, |c| {
             let frame = c.compressor.compress(&plain)?;
-            assert!(decompresses_to(c, &frame, &plain)?);
+            assert!(c.check.matches(&frame, &plain)?);
             let empty = c.compressor.compress(b"")?;
-            assert!(decompresses_to(c, &empty, b"")?);
+            assert!(c.check.matches(&empty, b"")?);
             // One byte of the input differs (in the last piece), or it is shorter or longer.
             let mut other = plain.clone();
             *other.last_mut().unwrap() ^= 1;
-            assert!(!decompresses_to(c, &frame, &other)?);
-            assert!(!decompresses_to(c, &frame, &plain[..plain.len() - 1])?);
-            assert!(!decompresses_to(c, &frame, &[&plain[..], b"x"].concat())?);
+            assert!(!c.check.matches(&frame, &other)?);
+            assert!(!c.check.matches(&frame, &plain[..plain.len() - 1])?);
+            assert!(!c.check.matches(&frame, &[&plain[..], b"x"].concat())?);
             // The frame cut short, or followed by more bytes.
             let cut = &frame[..frame.len() - 1];
-            assert!(!decompresses_to(c, cut, &plain).unwrap_or(false));
+            assert!(!c.check.matches(cut, &plain).unwrap_or(false));
             let trailing = [&frame[..], &frame[..]].concat();
-            assert!(!decompresses_to(c, &trailing, &plain)?);
+            assert!(!c.check.matches(&trailing, &plain)?);
             // And the codec is still good for the next chunk.
-            assert!(decompresses_to(c, &frame, &plain)?);
+            assert!(c.check.matches(&frame, &plain)?);
             Ok(())
         })
         .unwrap();
