@@ -54,6 +54,7 @@ pub mod hooks;
 pub mod keys;
 pub mod localfs;
 pub mod lock;
+pub mod memory;
 pub mod metrics;
 pub mod prune;
 pub mod rekey;

@@ -25,6 +25,14 @@ fn main() {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
             libc::mallopt(libc::M_ARENA_MAX, arenas as libc::c_int);
         }
+        // Long streams return freed chunk buffers to the kernel now and then
+        // (snapdrill::memory): RSS stays flat over a 20 GB file.
+        snapdrill::memory::set_release(|| {
+            // SAFETY: malloc_trim only releases memory that is free, under the arenas' locks.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        });
     }
     std::process::exit(cli::main());
 }

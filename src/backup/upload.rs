@@ -118,6 +118,7 @@ pub struct Uploader {
     /// Chunks sealed by this run, by id: no string per chunk, so a long run leaves no
     /// small allocations scattered through the heap.
     pub sealed: HashMap<[u8; 32], SealedChunk>,
+    trim: crate::memory::Trim,
 }
 
 impl Uploader {
@@ -151,6 +152,7 @@ impl Uploader {
             scheduled: HashSet::new(),
             tasks: JoinSet::new(),
             sealed: HashMap::new(),
+            trim: crate::memory::Trim::default(),
         }
     }
 
@@ -193,6 +195,7 @@ impl Uploader {
     ) -> Result<()> {
         let (id, chunk) = done.map_err(|e| Error::fatal(format!("upload task failed: {e}")))??;
         self.sealed.insert(id, chunk);
+        self.trim.chunk_done();
         Ok(())
     }
 

@@ -600,7 +600,9 @@ impl Fetcher<'_> {
             .buffered(FETCH_AHEAD)
         );
         let (mut count, mut bytes) = (0, 0);
+        let mut trim = crate::memory::Trim::default();
         while let Some((k, name, fetched, permit)) = fetches.next().await {
+            trim.chunk_done();
             let ahead = permit.map_err(|_| Error::fatal("restore fetch budget closed"))?;
             let f = fetched?;
             count += 1;
