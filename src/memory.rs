@@ -11,7 +11,7 @@
 /// Chunks between two trims: ~128 MiB of 2 MiB chunks.
 const EVERY: u32 = 64;
 
-/// Counts the chunks of one stream and trims the allocator every [`EVERY`] of them.
+/// Counts the chunks of one stream and trims the allocator every 64 of them.
 #[derive(Debug, Default)]
 pub struct Trim {
     since: u32,
