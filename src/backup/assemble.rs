@@ -38,7 +38,8 @@ pub(super) async fn read_and_upload(
     assembler: &mut Assembler,
 ) -> Result<u64> {
     let (tx, mut rx) = mpsc::channel(2);
-    let reader = reader::spawn(work, chunking, dedup, uploader.plain_budget(), tx);
+    let budget = uploader.plain_budget();
+    let reader = reader::spawn(work, chunking, dedup, budget.clone(), tx);
     let mut p = Progress {
         bytes_done: 0,
         bytes_total,
@@ -84,7 +85,10 @@ pub(super) async fn read_and_upload(
             }
         }
     }
-    drop(rx); // stops the reader if we left early
+    // Stop the reader if we left early, whether it waits to send or for plaintext budget
+    // (held by uploads still under way).
+    drop(rx);
+    budget.close();
     let _ = tokio::task::spawn_blocking(move || reader.join()).await;
     if let Some(e) = failure {
         return Err(e);

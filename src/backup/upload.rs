@@ -240,6 +240,11 @@ impl Budget {
             .await
             .map_err(|_| Error::fatal("upload pipeline closed"))
     }
+
+    /// No more shares: a reader waiting for one stops at once (the backup has ended).
+    pub(super) fn close(&self) {
+        self.sem.close();
+    }
 }
 
 /// `len` bytes in budget units: at least one, at most the whole budget (so that a chunk
@@ -422,5 +427,20 @@ mod tests {
             .collect();
         assert!(b.take(1).now_or_never().is_none());
         drop(small);
+    }
+
+    #[test]
+    fn a_closed_budget_turns_a_waiting_reader_away() {
+        let b = budget(4);
+        let held = b
+            .take(4 * UNIT)
+            .now_or_never()
+            .expect("room")
+            .expect("open");
+        let mut waiting = Box::pin(b.take(UNIT));
+        assert!((&mut waiting).now_or_never().is_none());
+        b.close();
+        assert!(matches!(waiting.now_or_never(), Some(Err(_))));
+        drop(held);
     }
 }
