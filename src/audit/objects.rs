@@ -28,11 +28,55 @@ pub(super) struct Checked {
 
 /// An object the store's commits need.
 struct Need<'a> {
-    object: ObjectRef,
+    object: Needed<'a>,
     /// The first snapshot (by id) that lists it.
     snapshot: &'a str,
     /// How many snapshots list it.
     count: usize,
+}
+
+/// A needed object: a chunk or list by handle (its name is made only when it is reported;
+/// a million names and hash strings took ~230 MB), a manifest by its commit's reference.
+#[derive(Clone, Copy)]
+enum Needed<'a> {
+    Chunk(Chunk),
+    Manifest(&'a ObjectRef),
+}
+
+impl Needed<'_> {
+    fn name(self) -> String {
+        match self {
+            Needed::Chunk(c) => c.name(),
+            Needed::Manifest(m) => m.name.clone(),
+        }
+    }
+
+    fn size(self) -> u64 {
+        match self {
+            Needed::Chunk(c) => c.get().size,
+            Needed::Manifest(m) => m.size,
+        }
+    }
+
+    fn to_ref(self) -> ObjectRef {
+        match self {
+            Needed::Chunk(c) => c.to_ref(),
+            Needed::Manifest(m) => m.clone(),
+        }
+    }
+
+    /// The order of the objects' names without making them: `chunks/` before `lists/`
+    /// before `manifests/`, and within chunks and lists, names follow their ids.
+    fn by_name(self, other: Self) -> std::cmp::Ordering {
+        let key = |n: Self| match n {
+            Needed::Chunk(c) => {
+                let o = c.get();
+                (u8::from(o.is_list()), Some(o.id), None)
+            }
+            Needed::Manifest(m) => (2, None, Some(m.name.as_str())),
+        };
+        key(self).cmp(&key(other))
+    }
 }
 
 /// Every object the verified commits name: chunks and object lists by their 32-byte id, a
@@ -140,7 +184,7 @@ fn needs(s: &Surveyed) -> Vec<Need<'_>> {
             parts.entry(Arc::as_ptr(p)).or_insert((p, id.as_str(), 0)).2 += 1;
         }
         needs.push(Need {
-            object: sc.commit.manifest.clone(),
+            object: Needed::Manifest(&sc.commit.manifest),
             snapshot: id,
             count: 1,
         });
@@ -154,11 +198,11 @@ fn needs(s: &Surveyed) -> Vec<Need<'_>> {
         }
     }
     needs.extend(chunks.into_iter().map(|(chunk, (snapshot, count))| Need {
-        object: chunk.to_ref(),
+        object: Needed::Chunk(chunk),
         snapshot,
         count,
     }));
-    needs.sort_unstable_by(|a, b| a.object.name.cmp(&b.object.name));
+    needs.sort_unstable_by(|a, b| a.object.by_name(b.object));
     needs
 }
 
@@ -167,8 +211,8 @@ fn needs(s: &Surveyed) -> Vec<Need<'_>> {
 pub(super) fn present_needs(s: &Surveyed) -> Vec<ObjectRef> {
     needs(s)
         .into_iter()
-        .filter(|n| s.listing.get(&n.object.name).map(|l| l.size) == Some(n.object.size))
-        .map(|n| n.object)
+        .map(|n| n.object.to_ref())
+        .filter(|o| s.listing.get(&o.name).map(|l| l.size) == Some(o.size))
         .collect()
 }
 
@@ -231,15 +275,15 @@ fn needed_by(n: &Need) -> String {
 fn presence(s: &Surveyed, needs: &[Need], out: &mut Findings) {
     let store = s.store.name();
     for n in needs {
-        let name = &n.object.name;
+        let name = &n.object.name();
         let (kind, detail) = match s.listing.get(name) {
-            Some(l) if l.size == n.object.size => continue,
+            Some(l) if l.size == n.object.size() => continue,
             Some(l) => (
                 FindingKind::WrongSize,
                 format!(
                     "wrong size: {} bytes, the signed commit says {} ({})",
                     l.size,
-                    n.object.size,
+                    n.object.size(),
                     needed_by(n)
                 ),
             ),
@@ -396,4 +440,50 @@ fn extras(s: &Surveyed, e: &Explained<'_>, timeout: Duration, out: &mut Findings
         ));
     }
     in_flight
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::chunk_list::ChunkObject;
+
+    #[test]
+    fn needs_sort_as_their_names_do_without_making_them() {
+        let object = |seed: u8, list: bool| {
+            let id = [seed.wrapping_mul(37), seed, 0xa5, seed ^ 0x5a]
+                .iter()
+                .cycle()
+                .take(32)
+                .copied()
+                .collect::<Vec<u8>>()
+                .try_into()
+                .unwrap();
+            let sha256 = if list { id } else { [seed; 32] };
+            Chunk::intern(ChunkObject {
+                id,
+                sha256,
+                size: u64::from(seed),
+            })
+        };
+        let manifests: Vec<ObjectRef> = ["manifests/b", "manifests/a"]
+            .iter()
+            .map(|n| ObjectRef {
+                name: n.to_string(),
+                size: 1,
+                sha256: "00".repeat(32),
+            })
+            .collect();
+        let mut needed: Vec<Needed> = (0..=255u8)
+            .step_by(7)
+            .map(|s| Needed::Chunk(object(s, s % 3 == 0)))
+            .chain(manifests.iter().map(Needed::Manifest))
+            .collect();
+        needed.sort_unstable_by(|a, b| a.by_name(*b));
+        let names: Vec<String> = needed.iter().map(|n| n.name()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+        assert!(names.iter().any(|n| n.starts_with("lists/")));
+        assert!(names.iter().any(|n| n.starts_with("chunks/")));
+    }
 }
