@@ -1,4 +1,5 @@
-//! Handing freed memory back to the kernel during long streams.
+//! Memory of long streams: byte budgets for what is in flight, and handing freed memory
+//! back to the kernel.
 //!
 //! A backup or restore of a large file allocates and frees a chunk buffer (0.5–8 MiB)
 //! per chunk on several threads. glibc keeps what is freed in its arenas, and as the sizes
@@ -7,6 +8,46 @@
 //! Every so many chunks, [`Trim::chunk_done`] asks glibc to return free pages; a free page
 //! reused afterwards costs one page fault, far fewer than mapping every buffer afresh
 //! (a 1 MiB mmap threshold made the same backup 5 % slower).
+
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Budgets are counted in 64 KiB units.
+const UNIT: usize = 64 << 10;
+
+/// Bytes in flight in a pipeline, shared between the stage that takes a share for each
+/// chunk (and waits when the budget is spent: the pipeline's backpressure) and the stage
+/// that drops it. Counted in bytes, never in chunks: a budget of chunks holds four times
+/// more when a run of 8 MiB chunks comes, and a long stream is sure to meet one.
+#[derive(Clone, Debug)]
+pub struct Budget {
+    sem: Arc<Semaphore>,
+    units: usize,
+}
+
+impl Budget {
+    /// A budget of `bytes` (at least one unit).
+    pub fn new(bytes: usize) -> Budget {
+        let units = (bytes / UNIT).max(1);
+        Budget {
+            sem: Arc::new(Semaphore::new(units)),
+            units,
+        }
+    }
+
+    /// A share for `len` bytes, returned when dropped; `None` once the budget is closed.
+    /// A chunk larger than the whole budget takes all of it and goes alone.
+    pub async fn take(&self, len: usize) -> Option<OwnedSemaphorePermit> {
+        let units = len.div_ceil(UNIT).clamp(1, self.units) as u32;
+        self.sem.clone().acquire_many_owned(units).await.ok()
+    }
+
+    /// No more shares: whoever waits for one is turned away at once.
+    pub fn close(&self) {
+        self.sem.close();
+    }
+}
 
 /// Chunks between two trims: ~128 MiB of 2 MiB chunks.
 const EVERY: u32 = 64;
@@ -47,6 +88,55 @@ fn release_free_pages() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures::FutureExt;
+
+    #[test]
+    fn a_chunk_larger_than_the_budget_goes_alone_and_holds_all_of_it() {
+        let b = Budget::new(4 * UNIT);
+        let big = b
+            .take(8 << 20)
+            .now_or_never()
+            .expect("never waits for units that cannot exist");
+        let big = big.expect("budget open");
+        assert_eq!(b.sem.available_permits(), 0);
+        assert!(
+            b.take(1).now_or_never().is_none(),
+            "nothing else while it is held"
+        );
+        drop(big);
+        assert_eq!(b.sem.available_permits(), 4);
+    }
+
+    #[test]
+    fn shares_are_counted_in_bytes_not_chunks() {
+        let b = Budget::new(16 << 20);
+        // Two largest chunks (8 MiB each) fill 16 MiB; a third waits.
+        let first = b.take(8 << 20).now_or_never().expect("room").expect("open");
+        let second = b.take(8 << 20).now_or_never().expect("room").expect("open");
+        assert!(b.take(8 << 20).now_or_never().is_none());
+        drop((first, second));
+        // The same bytes in small chunks: 256 of 64 KiB.
+        let small: Vec<_> = (0..256)
+            .map(|_| b.take(UNIT).now_or_never().expect("room").expect("open"))
+            .collect();
+        assert!(b.take(1).now_or_never().is_none());
+        drop(small);
+    }
+
+    #[test]
+    fn a_closed_budget_turns_a_waiting_reader_away() {
+        let b = Budget::new(4 * UNIT);
+        let held = b
+            .take(4 * UNIT)
+            .now_or_never()
+            .expect("room")
+            .expect("open");
+        let mut waiting = Box::pin(b.take(UNIT));
+        assert!((&mut waiting).now_or_never().is_none());
+        b.close();
+        assert!(matches!(waiting.now_or_never(), Some(None)));
+        drop(held);
+    }
 
     #[test]
     fn trims_once_every_so_many_chunks() {

@@ -24,12 +24,12 @@ use crate::format::manifest::{ChunkRef, LineCounter, counts_lines};
 use crate::format::repo_config::Chunking;
 use crate::localfs::Stat;
 use crate::localfs::tree::DirTree;
+use crate::memory::Budget;
 use crate::sealing::{chunk_id, chunker_seed};
 use crate::source::spool::ItemsBack;
 use crate::source::{Meta, SourceFile, SourceRoot};
 
 use super::plan::{Piece, Planner};
-use super::upload::Budget;
 
 /// Where a file's bytes come from.
 pub(super) enum Input {
@@ -242,7 +242,7 @@ impl Reading {
                     id: hex::encode(id),
                     size: chunk.data.len() as u64,
                 });
-                let Ok(share) = self.runtime.block_on(budget.take(chunk.data.len())) else {
+                let Some(share) = self.runtime.block_on(budget.take(chunk.data.len())) else {
                     return Ok(None); // the engine stopped
                 };
                 if tx

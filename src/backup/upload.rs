@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use futures::future::join_all;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::memory::Budget;
 use tokio::task::JoinSet;
 
 use crate::error::{Error, Result};
@@ -15,18 +17,16 @@ use crate::format;
 use crate::sealing;
 use crate::store::{self, StoreRef};
 
-/// Memory budgets are counted in 64 KiB units.
-const UNIT: usize = 64 << 10;
-/// Ciphertext allowed to wait for the stores, in units: 64 MiB hides the stores' write
-/// latency (fsync, network; `make bench`: a budget of 32 MiB of plaintext made three
-/// stores 1.3x slower than one).
-const CIPHER_UNITS: usize = 1024;
-/// Plaintext allowed between the reader and the sealers, per core, in units: enough for
-/// each core to seal one average chunk (2 MiB) with one more queued behind it. More only
-/// holds memory: plaintext waits here for a core, never for a store.
-const PLAIN_UNITS_PER_CPU: usize = 64;
+/// Ciphertext allowed to wait for the stores: 64 MiB hides the stores' write latency
+/// (fsync, network; `make bench`: a budget of 32 MiB of plaintext made three stores 1.3x
+/// slower than one).
+const CIPHER_BYTES: usize = 64 << 20;
+/// Plaintext allowed between the reader and the sealers, per core: enough for each core
+/// to seal one average chunk (2 MiB) with one more queued behind it. More only holds
+/// memory: plaintext waits here for a core, never for a store.
+const PLAIN_BYTES_PER_CPU: usize = 4 << 20;
 /// The plaintext budget never drops below one largest chunk (8 MiB) plus a queued one.
-const PLAIN_UNITS_MIN: usize = 256;
+const PLAIN_BYTES_MIN: usize = 16 << 20;
 /// Concurrent copies between stores (copying chunks one store lacks).
 pub const COPIES_IN_FLIGHT: usize = 8;
 
@@ -106,7 +106,7 @@ pub struct Uploader {
     /// Plaintext read and not yet sealed (the reader's backpressure).
     plain: Budget,
     /// Ciphertext sealed and not yet in every store.
-    cipher: Arc<Semaphore>,
+    cipher: Budget,
     per_store: Vec<Arc<Semaphore>>,
     /// Shared store health.
     pub states: Arc<StoreStates>,
@@ -131,7 +131,6 @@ impl Uploader {
         states: Arc<StoreStates>,
     ) -> Self {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let plain_units = (cpus * PLAIN_UNITS_PER_CPU).max(PLAIN_UNITS_MIN);
         let per_store = stores
             .iter()
             .map(|s| Arc::new(Semaphore::new(s.concurrency().max(1))))
@@ -141,11 +140,8 @@ impl Uploader {
             recipients: Arc::new(recipients),
             level,
             cpu: Arc::new(Semaphore::new(cpus)),
-            plain: Budget {
-                sem: Arc::new(Semaphore::new(plain_units)),
-                units: plain_units,
-            },
-            cipher: Arc::new(Semaphore::new(CIPHER_UNITS)),
+            plain: Budget::new((cpus * PLAIN_BYTES_PER_CPU).max(PLAIN_BYTES_MIN)),
+            cipher: Budget::new(CIPHER_BYTES),
             per_store,
             states,
             present,
@@ -218,39 +214,9 @@ struct TaskCtx {
     recipients: Arc<Vec<age::x25519::Recipient>>,
     level: i32,
     cpu: Arc<Semaphore>,
-    cipher: Arc<Semaphore>,
+    cipher: Budget,
     per_store: Vec<Arc<Semaphore>>,
     states: Arc<StoreStates>,
-}
-
-/// Plaintext read and not yet sealed, shared by the reader (which waits on it: the
-/// backpressure of a backup) and the sealers (which return it).
-#[derive(Clone)]
-pub(super) struct Budget {
-    sem: Arc<Semaphore>,
-    units: usize,
-}
-
-impl Budget {
-    /// A share for `len` bytes of plaintext; an error once the backup has stopped.
-    pub(super) async fn take(&self, len: usize) -> Result<OwnedSemaphorePermit> {
-        self.sem
-            .clone()
-            .acquire_many_owned(units(len, self.units))
-            .await
-            .map_err(|_| Error::fatal("upload pipeline closed"))
-    }
-
-    /// No more shares: a reader waiting for one stops at once (the backup has ended).
-    pub(super) fn close(&self) {
-        self.sem.close();
-    }
-}
-
-/// `len` bytes in budget units: at least one, at most the whole budget (so that a chunk
-/// larger than the budget still goes, alone).
-fn units(len: usize, budget: usize) -> u32 {
-    len.div_ceil(UNIT).clamp(1, budget) as u32
 }
 
 impl TaskCtx {
@@ -278,10 +244,9 @@ impl TaskCtx {
         };
         let _cipher = self
             .cipher
-            .clone()
-            .acquire_many_owned(units(sealed.len(), CIPHER_UNITS))
+            .take(sealed.len())
             .await
-            .map_err(|_| Error::fatal("upload pipeline closed"))?;
+            .ok_or_else(|| Error::fatal("upload pipeline closed"))?;
         drop(plain);
         let bytes = Bytes::from(sealed);
         let name = format::chunk_object(&id_hex);
@@ -381,66 +346,5 @@ impl TaskCtx {
             }
         }
         best
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use futures::FutureExt;
-
-    fn budget(units: usize) -> Budget {
-        Budget {
-            sem: Arc::new(Semaphore::new(units)),
-            units,
-        }
-    }
-
-    #[test]
-    fn a_chunk_larger_than_the_budget_goes_alone_and_holds_all_of_it() {
-        let b = budget(4);
-        let big = b
-            .take(8 << 20)
-            .now_or_never()
-            .expect("never waits for units that cannot exist");
-        let big = big.expect("budget open");
-        assert_eq!(b.sem.available_permits(), 0);
-        assert!(
-            b.take(1).now_or_never().is_none(),
-            "nothing else while it is held"
-        );
-        drop(big);
-        assert_eq!(b.sem.available_permits(), 4);
-    }
-
-    #[test]
-    fn shares_are_counted_in_bytes_not_chunks() {
-        let b = budget(PLAIN_UNITS_MIN);
-        // Two largest chunks (8 MiB each) fill the 16 MiB minimum; a third waits.
-        let first = b.take(8 << 20).now_or_never().expect("room").expect("open");
-        let second = b.take(8 << 20).now_or_never().expect("room").expect("open");
-        assert!(b.take(8 << 20).now_or_never().is_none());
-        drop((first, second));
-        // The same bytes in small chunks: 256 of 64 KiB.
-        let small: Vec<_> = (0..PLAIN_UNITS_MIN)
-            .map(|_| b.take(UNIT).now_or_never().expect("room").expect("open"))
-            .collect();
-        assert!(b.take(1).now_or_never().is_none());
-        drop(small);
-    }
-
-    #[test]
-    fn a_closed_budget_turns_a_waiting_reader_away() {
-        let b = budget(4);
-        let held = b
-            .take(4 * UNIT)
-            .now_or_never()
-            .expect("room")
-            .expect("open");
-        let mut waiting = Box::pin(b.take(UNIT));
-        assert!((&mut waiting).now_or_never().is_none());
-        b.close();
-        assert!(matches!(waiting.now_or_never(), Some(Err(_))));
-        drop(held);
     }
 }

@@ -46,12 +46,10 @@ use crate::sealing::{self, SealError, chunk_id};
 
 /// Chunks fetched ahead of the writer: enough to hide a store's latency.
 const FETCH_AHEAD: usize = 8;
-/// Plaintext fetched and not yet written, in 64 KiB units: 24 MiB holds the chunks of
-/// average size (2 MiB) fetched ahead, queued and being written, and keeps a run of large
-/// ones (up to 8 MiB each) from holding 88, so the peak does not grow with the length of
-/// the stream.
-const AHEAD_UNITS: u32 = 384;
-const UNIT: u64 = 64 << 10;
+/// Plaintext fetched and not yet written: 24 MiB holds the chunks of average size (2 MiB)
+/// fetched ahead, queued and being written, and keeps a run of large ones (up to 8 MiB
+/// each) from holding 88, so the peak does not grow with the length of the stream.
+const AHEAD_BYTES: usize = 24 << 20;
 
 /// A chunk's plaintext on its way to the writer, at its offset in the snapshot's stream.
 /// It holds its share of the fetch-ahead budget until the writer drops it, so the budget
@@ -582,16 +580,12 @@ impl Fetcher<'_> {
         tx: mpsc::Sender<Arrived>,
     ) -> Result<(u64, u64)> {
         let offsets = self.manifest.chunk_offsets();
-        let budget = Arc::new(tokio::sync::Semaphore::new(AHEAD_UNITS as usize));
+        let budget = crate::memory::Budget::new(AHEAD_BYTES);
         let mut fetches = std::pin::pin!(
             ks.then(|k| {
-                let units = self.manifest.chunks[k]
-                    .size
-                    .div_ceil(UNIT)
-                    .clamp(1, AHEAD_UNITS.into());
-                let budget = budget.clone();
+                let (budget, len) = (budget.clone(), self.manifest.chunks[k].size as usize);
                 // In stream order, so the chunk the writer needs next always holds its share.
-                async move { (k, budget.acquire_many_owned(units as u32).await) }
+                async move { (k, budget.take(len).await) }
             })
             .map(|(k, permit)| {
                 let object = self.chunk_refs[k].clone();
@@ -603,7 +597,7 @@ impl Fetcher<'_> {
         let mut trim = crate::memory::Trim::default();
         while let Some((k, name, fetched, permit)) = fetches.next().await {
             trim.chunk_done();
-            let ahead = permit.map_err(|_| Error::fatal("restore fetch budget closed"))?;
+            let ahead = permit.ok_or_else(|| Error::fatal("restore fetch budget closed"))?;
             let f = fetched?;
             count += 1;
             bytes += f.value.len() as u64;
