@@ -11,7 +11,7 @@ use futures::StreamExt;
 use super::survey::{Class, Surveyed, classify};
 use super::{AuditOptions, Finding, FindingKind, Findings};
 
-use crate::format::chunk_list::{Chunk, ChunkList};
+use crate::format::chunk_list::{Chunk, ChunkList, Objects};
 use crate::format::commit::ObjectRef;
 use crate::format::{self};
 
@@ -40,43 +40,61 @@ struct Need<'a> {
 #[derive(Clone, Copy)]
 enum Needed<'a> {
     Chunk(Chunk),
+    List(Chunk),
     Manifest(&'a ObjectRef),
 }
 
-impl Needed<'_> {
+impl<'a> Needed<'a> {
+    fn of(chunk: Chunk) -> Needed<'a> {
+        match chunk.get().is_list() {
+            true => Needed::List(chunk),
+            false => Needed::Chunk(chunk),
+        }
+    }
+
     fn name(self) -> String {
         match self {
-            Needed::Chunk(c) => c.name(),
+            Needed::Chunk(c) | Needed::List(c) => c.name(),
             Needed::Manifest(m) => m.name.clone(),
         }
     }
 
     fn size(self) -> u64 {
         match self {
-            Needed::Chunk(c) => c.get().size,
+            Needed::Chunk(c) | Needed::List(c) => c.size(),
             Needed::Manifest(m) => m.size,
         }
     }
 
     fn to_ref(self) -> ObjectRef {
         match self {
-            Needed::Chunk(c) => c.to_ref(),
+            Needed::Chunk(c) | Needed::List(c) => c.to_ref(),
             Needed::Manifest(m) => m.clone(),
         }
     }
 
     /// The order of the objects' names without making them: `chunks/` before `lists/`
     /// before `manifests/`, and within chunks and lists, names follow their ids.
-    fn by_name(self, other: Self) -> std::cmp::Ordering {
-        let key = |n: Self| match n {
-            Needed::Chunk(c) => {
-                let o = c.get();
-                (u8::from(o.is_list()), Some(o.id), None)
-            }
-            Needed::Manifest(m) => (2, None, Some(m.name.as_str())),
+    fn by_name(self, other: Self, objects: &Objects) -> std::cmp::Ordering {
+        let rank = |n: Self| match n {
+            Needed::Chunk(_) => 0,
+            Needed::List(_) => 1,
+            Needed::Manifest(_) => 2,
         };
-        key(self).cmp(&key(other))
+        match (self, other) {
+            (Needed::Chunk(a), Needed::Chunk(b)) | (Needed::List(a), Needed::List(b)) => {
+                objects.get(a).id.cmp(&objects.get(b).id)
+            }
+            (Needed::Manifest(a), Needed::Manifest(b)) => a.name.cmp(&b.name),
+            _ => rank(self).cmp(&rank(other)),
+        }
     }
+}
+
+/// Sort `items` as the names of their objects would sort.
+fn sort_by_name<'a, T>(items: &mut [T], needed: impl Fn(&T) -> Needed<'a>) {
+    let objects = Chunk::objects();
+    items.sort_unstable_by(|a, b| needed(a).by_name(needed(b), &objects));
 }
 
 /// Every object the verified commits name: chunks and object lists by their 32-byte id, a
@@ -198,11 +216,11 @@ fn needs(s: &Surveyed) -> Vec<Need<'_>> {
         }
     }
     needs.extend(chunks.into_iter().map(|(chunk, (snapshot, count))| Need {
-        object: Needed::Chunk(chunk),
+        object: Needed::of(chunk),
         snapshot,
         count,
     }));
-    needs.sort_unstable_by(|a, b| a.object.by_name(b.object));
+    sort_by_name(&mut needs, |n| n.object);
     needs
 }
 
@@ -475,10 +493,10 @@ mod tests {
             .collect();
         let mut needed: Vec<Needed> = (0..=255u8)
             .step_by(7)
-            .map(|s| Needed::Chunk(object(s, s % 3 == 0)))
+            .map(|s| Needed::of(object(s, s % 3 == 0)))
             .chain(manifests.iter().map(Needed::Manifest))
             .collect();
-        needed.sort_unstable_by(|a, b| a.by_name(*b));
+        sort_by_name(&mut needed, |n| *n);
         let names: Vec<String> = needed.iter().map(|n| n.name()).collect();
         let mut sorted = names.clone();
         sorted.sort();

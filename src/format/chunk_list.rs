@@ -145,7 +145,23 @@ fn table() -> std::sync::RwLockReadGuard<'static, Table> {
     TABLE.read().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The interned objects, read once for many lookups (a sort of a million handles would
+/// otherwise take the lock twice per comparison). Interning while this is held blocks.
+pub struct Objects(std::sync::RwLockReadGuard<'static, Table>);
+
+impl Objects {
+    /// The object behind `chunk`.
+    pub fn get(&self, chunk: Chunk) -> &ChunkObject {
+        &self.0.rows[chunk.0 as usize]
+    }
+}
+
 impl Chunk {
+    /// Every interned object, for many lookups under one lock.
+    pub fn objects() -> Objects {
+        Objects(table())
+    }
+
     /// The handle of `object`, interning it on first sight.
     pub fn intern(object: ChunkObject) -> Chunk {
         let hash = {
