@@ -13,6 +13,7 @@
 
 mod assemble;
 pub mod cache;
+mod chunker;
 mod commit;
 pub mod dryrun;
 mod health;

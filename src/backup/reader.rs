@@ -15,7 +15,6 @@ use std::io::{self, Read};
 use std::process::Child;
 use std::sync::Arc;
 
-use fastcdc::v2020::{Normalization, StreamCDC};
 use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
@@ -29,6 +28,7 @@ use crate::sealing::{chunk_id, chunker_seed};
 use crate::source::spool::ItemsBack;
 use crate::source::{Meta, SourceFile, SourceRoot};
 
+use super::chunker::Chunker;
 use super::plan::{Piece, Planner};
 
 /// Where a file's bytes come from.
@@ -221,34 +221,31 @@ impl Reading {
         let mut chunks = Vec::new();
         let mut failed = None;
         {
-            let cdc = StreamCDC::with_level_and_seed(
-                &mut *reader,
-                chunking.min_size as usize,
-                chunking.avg_size as usize,
-                chunking.max_size as usize,
-                Normalization::Level1,
-                seed,
-            );
-            for chunk in cdc {
-                let chunk = match chunk {
-                    Ok(c) => c,
+            let mut cdc = Chunker::new(&mut *reader, chunking, seed);
+            loop {
+                let len = match cdc.next_cut() {
+                    Ok(0) => break,
+                    Ok(len) => len,
                     Err(e) => {
                         failed = Some(e);
                         break;
                     }
                 };
-                let id = chunk_id(dedup, &chunk.data);
+                let id = chunk_id(dedup, cdc.cut_bytes());
                 chunks.push(ChunkRef {
                     id: hex::encode(id),
-                    size: chunk.data.len() as u64,
+                    size: len as u64,
                 });
-                let Some(share) = self.runtime.block_on(budget.take(chunk.data.len())) else {
+                // The share is taken before the chunk is copied out of the chunker's buffer,
+                // so the budget bounds every chunk buffer alive.
+                let Some(share) = self.runtime.block_on(budget.take(len)) else {
                     return Ok(None); // the engine stopped
                 };
+                let data = cdc.take();
                 if tx
                     .blocking_send(ReaderMsg::Chunk(ChunkMsg {
                         id,
-                        data: chunk.data,
+                        data,
                         budget: share,
                     }))
                     .is_err()
