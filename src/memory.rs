@@ -79,7 +79,10 @@ pub fn set_release(release: fn()) {
     let _ = RELEASE.set(release);
 }
 
-fn release_free_pages() {
+/// Return the allocator's free pages to the kernel now. A stage that freed its buffers
+/// calls it before the next stage allocates: a backup's commit (manifest sealing, the
+/// check before it) would otherwise come on top of what the pipeline's buffers left.
+pub fn release_free_pages() {
     if let Some(release) = RELEASE.get() {
         release();
     }

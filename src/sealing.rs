@@ -179,9 +179,14 @@ pub fn seal(
     recipients: &[age::x25519::Recipient],
 ) -> Result<Vec<u8>, SealError> {
     with_codec(level, |c| {
+        let bound = zstd::zstd_safe::compress_bound(plaintext.len());
+        if c.out.capacity() < bound {
+            // A new buffer, never a grown one: growing copies the old buffer's whole
+            // capacity, so every page of it would stay resident however little zstd
+            // writes. A new one is touched only where the compressed bytes go.
+            c.out = Vec::with_capacity(bound);
+        }
         c.out.clear();
-        c.out
-            .reserve_exact(zstd::zstd_safe::compress_bound(plaintext.len()));
         c.compressor.compress_to_buffer(plaintext, &mut c.out)?;
         if !c.check.matches(&c.out, plaintext)? {
             return Err(std::io::Error::other(

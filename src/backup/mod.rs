@@ -278,11 +278,18 @@ async fn run_marked(
         listed: &listed,
         sealed: &uploader.sealed,
     };
-    let resolved = commit::resolve_hashes(repo, &needed, &held).await?;
+    let mut resolved = commit::resolve_hashes(repo, &needed, &held).await?;
     commit::copy_missing(&run.stores, &run.states, &needed, &resolved, &held).await;
     run.ensure_in_time(opts.writer_timeout)?;
+    // Moved, not copied: a few hundred bytes a chunk, held until the commit is signed.
+    let objects = needed
+        .iter()
+        .map(|id| resolved.remove(id))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| Error::fatal("a chunk of this backup has no known hash"))?;
+    drop(resolved);
     let chosen = Chosen {
-        objects: needed.iter().map(|id| resolved[id].clone()).collect(),
+        objects,
         held: &held,
     };
     let commit = seal_and_commit(repo, key, &recipients, opts, run, &assembled, chosen).await?;
@@ -357,6 +364,7 @@ async fn read_all(
         &mut assembler,
     )
     .await?;
+    crate::memory::release_free_pages();
     Ok((assembler.finish()?, uploader, bytes_read))
 }
 
@@ -502,12 +510,13 @@ async fn seal_and_commit(
     );
     let sealed_manifest = commit::seal_spooled(&assembled.manifest, recipients)?;
     let manifest_ref = ObjectRef::of(&format::manifest_object(&run.snapshot_id), &sealed_manifest);
-    let first_use = chosen
-        .objects
+    let Chosen { objects, held } = chosen;
+    let first_use = objects
         .iter()
         .map(|o| ChunkObject::parse(&o.name, o.size, &o.sha256))
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| Error::fatal("a chunk reference of this backup is malformed"))?;
+    drop(objects); // by name; the commit is built from the compact form
     let (commit, lists) = Commit::new(
         &repo.config.repository_id,
         &run.snapshot_id,
@@ -529,7 +538,7 @@ async fn seal_and_commit(
         manifest: Bytes::from(sealed_manifest),
         commit_bytes,
     };
-    commit::commit_everywhere(stores, states, chosen.held, sealed).await;
+    commit::commit_everywhere(stores, states, held, sealed).await;
     run.ensure_a_store()?;
     Ok(commit)
 }
