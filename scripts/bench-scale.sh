@@ -17,7 +17,9 @@
 # big    One file of BIG_BYTES (default 20 GB) generated on the fly as CSV
 #        (scripts/gen-csv.c: compressible, never repeating), backed up from a command's
 #        output and dumped back to /dev/null verified; beside the same for 300 MB, so that
-#        throughput and peak RSS can be compared. Opt-in: it needs ~8 GB of disk and ~10 min.
+#        throughput and peak RSS can be compared. The 300 MB case runs SMALL_ROUNDS times
+#        (default 5: its peak moves by a few MiB from run to run), the big one BIG_ROUNDS
+#        times (default 1), interleaved. Opt-in: it needs ~8 GB of disk and ~10 min.
 #
 #   scripts/bench-scale.sh                      (20,000 files, 365 x 20,000 chunks: ~8 min)
 #   FILES=200000 SUITES=small scripts/bench-scale.sh   (the issue's size: several minutes)
@@ -35,6 +37,8 @@ NEW_PER_DAY=${NEW_PER_DAY:-200}
 DATA=${BENCH_DIR:-bench-data}/scale-$FILES
 HISTORY_DATA=${BENCH_DIR:-bench-data}/scale-history-${SNAPSHOTS}x$CHUNKS
 BIG_BYTES=${BIG_BYTES:-20000000000}
+BIG_ROUNDS=${BIG_ROUNDS:-1}
+SMALL_ROUNDS=${SMALL_ROUNDS:-5}
 BIG_DATA=${BENCH_DIR:-bench-data}/scale-big
 
 # shellcheck source=scripts/cargo-bin.sh
@@ -138,10 +142,11 @@ url = "store"
   echo "$t $((CHUNKS + (n - 1) * new))"
 }
 
-# One size of the big suite: backup of BYTES generated on the fly, then `dump` of it to
-# /dev/null (streamed and verified: a restore without the disk). Prints a table row.
-big_size() {
-  local bytes=$1 label=$2 dir=$BIG_DATA/$1 b d
+# One round of one size of the big suite: backup of BYTES generated on the fly, then `dump`
+# of it to /dev/null (streamed and verified: a restore without the disk). Appends
+# "bytes backup_s backup_kib dump_s dump_kib stored_bytes" to $BIG_DATA/rounds-BYTES.txt.
+big_round() {
+  local bytes=$1 dir=$BIG_DATA/$1 b d
   rm -rf "$dir"
   mkdir -p "$dir/exports"
   (cd "$dir" && new_repo sd '[[store]]
@@ -153,40 +158,63 @@ url = "store"
   b=$(measure "$BIN" -q backup --stdin-name big.csv --command "$BIG_DATA/gen-csv $bytes")
   sync
   d=$(measure "$BIN" -q dump latest big.csv)
-  local stored
-  stored=$(du -sb "$dir/sd/store" | awk '{print $1}')
+  echo "$bytes $b $d $(du -sb "$dir/sd/store" | awk '{print $1}')" >> "$BIG_DATA/rounds-$bytes.txt"
   rm -rf "$dir"
-  echo "$bytes $b $d" >> "$BIG_DATA/sizes.txt"
-  awk -v what="$label" -v n="$bytes" -v b="$b" -v d="$d" -v st="$stored" 'BEGIN {
-    split(b, x, " "); split(d, y, " ");
-    printf "| %s | %.1f s, %.0f MB/s, %d MiB | %.1f s, %.0f MB/s, %d MiB | %.2fx |\n",
-      what, x[1], n / x[1] / 1e6, x[2] / 1024, y[1], n / y[1] / 1e6, y[2] / 1024, n / st }'
 }
 
+# big_stats BYTES: "bytes backup_s backup_kib dump_s dump_kib stored backup_kib_min
+# backup_kib_max dump_kib_min dump_kib_max": medians of the rounds, then the RSS ranges.
+big_stats() {
+  awk '{ for (i = 1; i <= 6; i++) v[i, NR] = $i }
+    function med(c,   n, i, j, t, a) { n = NR; for (i = 1; i <= n; i++) a[i] = v[c, i];
+      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+      return a[int((n + 1) / 2)] }
+    function lo(c,   i, m) { m = v[c, 1]; for (i = 2; i <= NR; i++) if (v[c, i] < m) m = v[c, i]; return m }
+    function hi(c,   i, m) { m = v[c, 1]; for (i = 2; i <= NR; i++) if (v[c, i] > m) m = v[c, i]; return m }
+    END { print med(1), med(2), med(3), med(4), med(5), med(6), lo(3), hi(3), lo(5), hi(5) }' \
+    "$BIG_DATA/rounds-$1.txt"
+}
+
+# A table row for one size: medians, with the peak RSS's range over the rounds.
+big_row() { # LABEL ROUNDS STATS...
+  local label=$1 rounds=$2
+  shift 2
+  awk -v what="$label" -v r="$rounds" -v s="$*" 'BEGIN {
+    split(s, x, " "); n = x[1]
+    printf "| %s (%d rounds) | %.1f s, %.0f MB/s, %d MiB (%d–%d) | %.1f s, %.0f MB/s, %d MiB (%d–%d) | %.2fx |\n",
+      what, r, x[2], n / x[2] / 1e6, x[3] / 1024, x[7] / 1024, x[8] / 1024,
+      x[4], n / x[4] / 1e6, x[5] / 1024, x[9] / 1024, x[10] / 1024, n / x[6] }'
+}
+
+# The big suite: the 300 MB case SMALL_ROUNDS times (its peak RSS moves from run to run
+# with how full the budgets happen to be), the big one BIG_ROUNDS times; "unchanged" means
+# the big file's median peak is within the 300 MB file's range.
 big_suite() {
   mkdir -p "$BIG_DATA"
   cc -O2 -o "$BIG_DATA/gen-csv" scripts/gen-csv.c
+  rm -f "$BIG_DATA"/rounds-*.txt
+  local i small big label="$((BIG_BYTES / 1000000000)) GB"
+  for i in $(seq "$BIG_ROUNDS"); do
+    for _ in $(seq $(((SMALL_ROUNDS + BIG_ROUNDS - i) / BIG_ROUNDS))); do big_round 300000000; done
+    big_round "$BIG_BYTES"
+  done
+  small=$(big_stats 300000000)
+  big=$(big_stats "$BIG_BYTES")
   local table
-  : > "$BIG_DATA/sizes.txt"
   table=$(
-    echo "| one file, generated CSV | backup: time, throughput, peak RSS | dump (restore, verified, to /dev/null) | stored ratio |"
+    echo "| one file, generated CSV | backup: time, throughput, peak RSS (range) | dump (restore, verified, to /dev/null) | stored ratio |"
     echo "| --- | --- | --- | --- |"
-    big_size 300000000 "300 MB"
-    big_size "$BIG_BYTES" "$((BIG_BYTES / 1000000000)) GB"
+    big_row "300 MB" "$SMALL_ROUNDS" "$small"
+    big_row "$label" "$BIG_ROUNDS" "$big"
   )
-  # Each line: bytes, backup seconds and KiB, dump seconds and KiB.
-  local small big
-  small=$(sed -n 1p "$BIG_DATA/sizes.txt")
-  big=$(sed -n 2p "$BIG_DATA/sizes.txt")
   # shellcheck disable=SC2086 # two lines of numbers, split into words on purpose
   set -- $small $big
-  local label="$((BIG_BYTES / 1000000000)) GB"
-  goal "backup of $label, peak RSS (the 300 MB file's: $(($3 / 1024)) MiB)" "$(($8 / 1024))" "$(($3 / 1024))" " MiB"
-  goal "dump of $label, peak RSS (the 300 MB file's: $(($5 / 1024)) MiB)" "$((${10} / 1024))" "$(($5 / 1024))" " MiB"
+  goal "backup of $label, median peak RSS (the 300 MB file's: $(($3 / 1024)) MiB, at most $(($8 / 1024)))" "$((${13} / 1024))" "$(($8 / 1024))" " MiB"
+  goal "dump of $label, median peak RSS (the 300 MB file's: $(($5 / 1024)) MiB, at most $((${10} / 1024)))" "$((${15} / 1024))" "$((${10} / 1024))" " MiB"
   goal "backup of $label, throughput below the 300 MB file's" \
-    "$(awk -v a="$1" -v at="$2" -v b="$6" -v bt="$7" 'BEGIN {printf "%.1f", 100 * (1 - (b / bt) / (a / at))}')" 10 " %"
+    "$(awk -v a="$1" -v at="$2" -v b="${11}" -v bt="${12}" 'BEGIN {printf "%.1f", 100 * (1 - (b / bt) / (a / at))}')" 10 " %"
   goal "dump of $label, throughput below the 300 MB file's" \
-    "$(awk -v a="$1" -v at="$4" -v b="$6" -v bt="$9" 'BEGIN {printf "%.1f", 100 * (1 - (b / bt) / (a / at))}')" 10 " %"
+    "$(awk -v a="$1" -v at="$4" -v b="${11}" -v bt="${14}" 'BEGIN {printf "%.1f", 100 * (1 - (b / bt) / (a / at))}')" 10 " %"
   with_goals "$table"
   table=$TABLE
   echo "$table"
