@@ -112,8 +112,9 @@ pub struct Uploader {
     pub states: Arc<StoreStates>,
     /// Chunks some store listed at the start.
     present: Arc<super::Listed>,
-    /// Chunks this run scheduled.
-    scheduled: HashSet<[u8; 32]>,
+    /// Chunks this run is sealing or uploading; once done they are in `sealed` instead, so
+    /// no id is held twice (at 20 GB, half a MB).
+    in_flight: HashSet<[u8; 32]>,
     tasks: JoinSet<Result<([u8; 32], SealedChunk)>>,
     /// Chunks sealed by this run, by id: no string per chunk, so a long run leaves no
     /// small allocations scattered through the heap.
@@ -145,7 +146,7 @@ impl Uploader {
             per_store,
             states,
             present,
-            scheduled: HashSet::new(),
+            in_flight: HashSet::new(),
             tasks: JoinSet::new(),
             sealed: HashMap::new(),
             trim: crate::memory::Trim::default(),
@@ -165,7 +166,8 @@ impl Uploader {
         data: Vec<u8>,
         plain: OwnedSemaphorePermit,
     ) -> Result<()> {
-        if self.present.present(&id) || !self.scheduled.insert(id) {
+        if self.present.present(&id) || self.sealed.contains_key(&id) || !self.in_flight.insert(id)
+        {
             return Ok(()); // deduplicated
         }
         let ctx = TaskCtx {
@@ -190,6 +192,7 @@ impl Uploader {
         done: std::result::Result<Result<([u8; 32], SealedChunk)>, tokio::task::JoinError>,
     ) -> Result<()> {
         let (id, chunk) = done.map_err(|e| Error::fatal(format!("upload task failed: {e}")))??;
+        self.in_flight.remove(&id);
         self.sealed.insert(id, chunk);
         self.trim.chunk_done();
         Ok(())
@@ -346,5 +349,39 @@ impl TaskCtx {
             }
         }
         best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::backend::{Location, open};
+    use crate::store::retry::Tuning;
+
+    async fn submit(up: &mut Uploader, id: [u8; 32], data: &[u8]) {
+        let share = up.plain_budget().take(data.len()).await.expect("open");
+        up.submit(id, data.to_vec(), share).await.unwrap();
+    }
+
+    /// A chunk met again after its upload finished is not sealed and sent again: done
+    /// chunks leave the in-flight set for `sealed`, and both are asked.
+    #[tokio::test]
+    async fn a_chunk_met_again_after_its_upload_is_not_uploaded_twice() {
+        let loc = Location::Memory("upload-twice".into());
+        let store = open("m", &loc, &Default::default(), Tuning::default(), false).unwrap();
+        let recipient = age::x25519::Identity::generate().to_public();
+        let states = Arc::new(StoreStates::new(1));
+        let mut up = Uploader::new(vec![store], vec![recipient], 3, Arc::default(), states);
+        let (a, b) = ([1; 32], [2; 32]);
+        submit(&mut up, a, b"first chunk").await;
+        submit(&mut up, a, b"first chunk").await; // while in flight
+        up.finish().await.unwrap();
+        submit(&mut up, a, b"first chunk").await; // once sealed
+        assert!(up.tasks.is_empty(), "a sealed chunk was scheduled again");
+        submit(&mut up, b, b"second chunk").await;
+        up.finish().await.unwrap();
+        assert_eq!(up.states.uploaded(0).0, 2, "one upload per distinct chunk");
+        assert_eq!(up.sealed.len(), 2);
+        assert!(up.in_flight.is_empty());
     }
 }
