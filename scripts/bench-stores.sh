@@ -4,7 +4,8 @@
 #  2. backup throughput to the S3 server (moto) vs a plain object_store upload of the same
 #     bytes (target: >= 80 %), on incompressible data (same bytes on the wire) and on the
 #     CSV export (where compression sends fewer bytes).
-# Prints what it measured; targets are reported, not enforced.
+# Prints what it measured and appends it to docs/benchmarks.md; targets are reported, not
+# enforced.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${BENCH_DIR:-bench-data}
@@ -13,7 +14,7 @@ RUNS=${RUNS:-3}
 cargo build --release --quiet --bin snapdrill --example raw_upload
 # shellcheck source=scripts/cargo-bin.sh
 . scripts/cargo-bin.sh
-BIN=$(cargo_bin release snapdrill)
+BIN=${BIN:-$(cargo_bin release snapdrill)}
 RAW=$(cargo_bin release examples/raw_upload)
 [ -f "$DATA/exports.300MB.done" ] || SIZE=300MB scripts/bench.sh >/dev/null
 if [ ! -f "$DATA/random/.done" ]; then
@@ -59,13 +60,15 @@ for r in $(seq "$RUNS"); do
   rm -rf "$work/one-$r/stores" "$work/three-$r/stores"
 done
 t1=$(printf '%s\n' "${one[@]}" | best); t3=$(printf '%s\n' "${three[@]}" | best)
-python3 - "$bytes" "$t1" "$t3" <<'PY'
+report=$(python3 - "$bytes" "$t1" "$t3" <<'PY'
 import sys
 b, t1, t3 = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 r = t3 / t1
 print(f"  {b/1e6:.0f} MB export -> 1 local store: {t1:.2f} s ({b/1e6/t1:.0f} MB/s); 3 local stores: {t3:.2f} s ({b/1e6/t3:.0f} MB/s)")
 print(f"  three stores / one store = {r:.2f}x (target <= 1.15x: {'meets target' if r <= 1.15 else 'ABOVE target'})")
 PY
+)
+echo "$report"
 
 eval "$(scripts/servers.sh start moto "$work/servers" | sed 's/^/S3_/')"
 export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$S3_SECRET_ACCESS_KEY
@@ -83,7 +86,7 @@ for set in random exports; do
     ours+=("$(backup_secs "$work/s3-$set-$r/snapdrill.toml" "$dir")")
   done
   tr=$(printf '%s\n' "${raw[@]}" | best); to=$(printf '%s\n' "${ours[@]}" | best)
-  python3 - "$set" "$sbytes" "$tr" "$to" <<'PY'
+  lines=$(python3 - "$set" "$sbytes" "$tr" "$to" <<'PY'
 import sys
 name, b, tr, to = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 raw, ours = b / 1e6 / tr, b / 1e6 / to
@@ -92,4 +95,15 @@ label = "incompressible" if name == "random" else "CSV export, compressible"
 print(f"  S3 (moto), {b/1e6:.0f} MB {label}: plain object_store upload {raw:.0f} MB/s; snapdrill backup {ours:.0f} MB/s of source")
 print(f"    snapdrill / plain upload = {r*100:.0f} % (target >= 80 %: {'meets target' if r >= 0.8 else 'BELOW target'})")
 PY
+)
+  echo "$lines"
+  report+=$'\n'"$lines"
 done
+
+# The same lines, appended to docs/benchmarks.md with the machine they ran on.
+{
+  echo
+  echo "### Several stores, $(date -u +%Y-%m-%d) — $(nproc) cores, $(uname -m), $(df -T "$DATA" | awk 'NR==2 {print $2}') ($RUNS runs, best of each)"
+  echo
+  printf '%s\n' "$report" | sed 's/^ *//; s/^/- /'
+} >> docs/benchmarks.md
