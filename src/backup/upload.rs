@@ -8,12 +8,11 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use futures::future::join_all;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
-use crate::memory::Budget;
 use tokio::task::JoinSet;
 
 use crate::error::{Error, Result};
 use crate::format;
+use crate::memory::Budget;
 use crate::sealing;
 use crate::store::{self, StoreRef};
 
