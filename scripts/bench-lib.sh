@@ -28,3 +28,15 @@ measure() {
   cat "$log"
   rm -f "$log"
 }
+
+# machine DIR: what the benchmark ran on ("2 cores, x86_64, ext4"), for the tables.
+machine() { echo "$(nproc) cores, $(uname -m), $(df -T "$1" | awk 'NR==2 {print $2}')"; }
+
+# Awk functions over a rounds file read into v[column, row]: its median, least and
+# greatest value in a column.
+ROUNDS_AWK='
+  function med(c,   n, i, j, t, a) { n = NR; for (i = 1; i <= n; i++) a[i] = v[c, i];
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return a[int((n + 1) / 2)] }
+  function lo(c,   i, m) { m = v[c, 1]; for (i = 2; i <= NR; i++) if (v[c, i] < m) m = v[c, i]; return m }
+  function hi(c,   i, m) { m = v[c, 1]; for (i = 2; i <= NR; i++) if (v[c, i] > m) m = v[c, i]; return m }'

@@ -49,7 +49,6 @@ if [ -z "${BIN:-}" ]; then
 fi
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
-machine() { echo "$(nproc) cores, $(uname -m), $(df -T "$1" | awk 'NR==2 {print $2}')"; }
 
 # goal WHAT VALUE LIMIT [UNIT]: one line of the issue's goals, "met" when VALUE <= LIMIT.
 # Collected in GOALS, printed after each suite's table and written with it.
@@ -165,12 +164,8 @@ url = "store"
 # big_stats BYTES: "bytes backup_s backup_kib dump_s dump_kib stored backup_kib_min
 # backup_kib_max dump_kib_min dump_kib_max": medians of the rounds, then the RSS ranges.
 big_stats() {
-  awk '{ for (i = 1; i <= 6; i++) v[i, NR] = $i }
-    function med(c,   n, i, j, t, a) { n = NR; for (i = 1; i <= n; i++) a[i] = v[c, i];
-      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-      return a[int((n + 1) / 2)] }
-    function lo(c,   i, m) { m = v[c, 1]; for (i = 2; i <= NR; i++) if (v[c, i] < m) m = v[c, i]; return m }
-    function hi(c,   i, m) { m = v[c, 1]; for (i = 2; i <= NR; i++) if (v[c, i] > m) m = v[c, i]; return m }
+  awk "$ROUNDS_AWK"'
+    { for (i = 1; i <= 6; i++) v[i, NR] = $i }
     END { print med(1), med(2), med(3), med(4), med(5), med(6), lo(3), hi(3), lo(5), hi(5) }' \
     "$BIG_DATA/rounds-$1.txt"
 }
@@ -268,11 +263,8 @@ url = "store"
   done
   printf '%s' "$out" >"$dir/rounds.txt"
   local table
-  table=$(awk '
+  table=$(awk "$ROUNDS_AWK"'
     { for (i = 1; i <= 10; i++) v[i, NR] = $i }
-    function med(c,   n, i, j, t, a) { n = NR; for (i = 1; i <= n; i++) a[i] = v[c, i];
-      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-      return a[int((n + 1) / 2)] }
     END {
       sb = med(1); rb = med(3); bb = med(5); sr = med(7); rr = med(9)
       print "| 300 MB export | snapdrill | restic 0.14 | bare tar \\| zstd -3 -T0 \\| age | snapdrill / restic | snapdrill / bare |"

@@ -14,6 +14,8 @@ RUNS=${RUNS:-3}
 cargo build --release --quiet --bin snapdrill --example raw_upload
 # shellcheck source=scripts/cargo-bin.sh
 . scripts/cargo-bin.sh
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 BIN=${BIN:-$(cargo_bin release snapdrill)}
 RAW=$(cargo_bin release examples/raw_upload)
 [ -f "$DATA/exports.300MB.done" ] || SIZE=300MB scripts/bench.sh >/dev/null
@@ -103,7 +105,7 @@ done
 # The same lines, appended to docs/benchmarks.md with the machine they ran on.
 {
   echo
-  echo "### Several stores, $(date -u +%Y-%m-%d) — $(nproc) cores, $(uname -m), $(df -T "$DATA" | awk 'NR==2 {print $2}') ($RUNS runs, best of each)"
+  echo "### Several stores, $(date -u +%Y-%m-%d) — $(machine "$DATA") ($RUNS runs, best of each)"
   echo
   printf '%s\n' "$report" | sed 's/^ *//; s/^/- /'
 } >> docs/benchmarks.md
