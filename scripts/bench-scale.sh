@@ -188,7 +188,8 @@ big_suite() {
   mkdir -p "$BIG_DATA"
   cc -O2 -o "$BIG_DATA/gen-csv" scripts/gen-csv.c
   rm -f "$BIG_DATA"/rounds-*.txt
-  local i small big label="$((BIG_BYTES / 1000000000)) GB"
+  local i small big label
+  label=$(awk -v b="$BIG_BYTES" 'BEGIN {printf "%g GB", b / 1e9}')
   for i in $(seq "$BIG_ROUNDS"); do
     for _ in $(seq $(((SMALL_ROUNDS + BIG_ROUNDS - i) / BIG_ROUNDS))); do big_round 300000000; done
     big_round "$BIG_BYTES"

@@ -5,7 +5,7 @@
 #     bytes (target: >= 80 %), on incompressible data (same bytes on the wire) and on the
 #     CSV export (where compression sends fewer bytes).
 # Prints what it measured and appends it to docs/benchmarks.md; targets are reported, not
-# enforced.
+# enforced. BIN=path measures that binary instead of building one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${BENCH_DIR:-bench-data}
