@@ -18,8 +18,8 @@ use futures::StreamExt;
 use snapdrill::config::Config;
 use snapdrill::format::chunk_list::ChunkObject;
 use snapdrill::format::commit::{Commit, DataSet, ObjectRef, Origin, Summary};
-use snapdrill::format::manifest::{ChunkRef, Entry, EntryKind, Manifest, WirePath};
-use snapdrill::format::{self, chunk_object, commit_object, manifest_object};
+use snapdrill::format::manifest::{ChunkId, ChunkRef, Entry, EntryKind, Manifest, WirePath};
+use snapdrill::format::{self, commit_object, manifest_object};
 use snapdrill::keys::WriteKey;
 use snapdrill::repository::{Opened, Purpose, Repository};
 use snapdrill::sealing::{chunk_id, seal, sha256};
@@ -29,7 +29,7 @@ use snapdrill::store::{PutMode, StoreRef};
 const CHUNK_BYTES: usize = 512;
 
 struct Chunk {
-    id: String,
+    id: ChunkId,
     sha256: String,
     object: ObjectRef,
 }
@@ -138,9 +138,9 @@ async fn write_chunks(ctx: &Ctx, count: usize) -> Vec<Chunk> {
     let mut batch = Vec::new();
     for i in 0..count {
         let plain = plaintext(i);
-        let id = hex::encode(chunk_id(&ctx.key.dedup, &plain));
+        let id = ChunkId(chunk_id(&ctx.key.dedup, &plain));
         let sealed = seal(&plain, 3, &ctx.recipients).expect("seal");
-        let object = ObjectRef::of(&chunk_object(&id), &sealed);
+        let object = ObjectRef::of(&id.object_name(), &sealed);
         batch.push((object.name.clone(), sealed));
         chunks.push(Chunk {
             id,
@@ -180,7 +180,7 @@ async fn write_snapshot(
             .entries
             .push(file_entry(index, c, (k * CHUNK_BYTES) as u64));
         manifest.chunks.push(ChunkRef {
-            id: c.id.clone(),
+            id: c.id,
             size: CHUNK_BYTES as u64,
         });
     }

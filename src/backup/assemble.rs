@@ -451,7 +451,7 @@ mod tests {
                     lines: Some(1),
                 };
                 let chunks = vec![crate::format::manifest::ChunkRef {
-                    id: "1".repeat(64),
+                    id: crate::format::manifest::ChunkId([0x11; 32]),
                     size: meta.size,
                 }];
                 cache

@@ -332,7 +332,7 @@ mod tests {
                 })
                 .collect(),
             chunks: vec![ChunkRef {
-                id: "1".repeat(64),
+                id: crate::format::manifest::ChunkId([0x11; 32]),
                 size: 7 * paths.len() as u64,
             }],
         }

@@ -12,6 +12,7 @@ use futures::StreamExt;
 use super::upload::{self, StoreStates};
 use crate::error::{Error, Result};
 use crate::format::commit::{Commit, ObjectRef};
+use crate::format::manifest::ChunkId;
 use crate::format::object_list::NewList;
 use crate::format::{self, limits};
 use crate::keys::WriteKey;
@@ -30,28 +31,28 @@ pub(super) struct Held<'a> {
 
 impl Held<'_> {
     /// Does store `i` hold chunk `id` under its own name?
-    fn has(&self, i: usize, id: &str) -> bool {
-        self.listed.in_store(i, id) || self.sealed_chunk(id).is_some_and(|c| c.in_store(i))
+    fn has(&self, i: usize, id: &ChunkId) -> bool {
+        self.listed.in_store(i, &id.0) || self.sealed_chunk(id).is_some_and(|c| c.in_store(i))
     }
 
     /// What this run sealed of chunk `id`.
-    fn sealed_chunk(&self, id: &str) -> Option<&upload::SealedChunk> {
-        format::chunk_id_bytes(id).and_then(|b| self.sealed.get(&b))
+    fn sealed_chunk(&self, id: &ChunkId) -> Option<&upload::SealedChunk> {
+        self.sealed.get(&id.0)
     }
 
     /// Where to read chunk `id` for store `to`: its own fossil first (bringing it back costs
     /// no transfer), then another store's chunk, then another store's fossil.
-    fn source(&self, to: usize, id: &str) -> Option<(usize, String)> {
-        let chunk = format::chunk_object(id);
+    fn source(&self, to: usize, id: &ChunkId) -> Option<(usize, String)> {
+        let chunk = id.object_name();
         let n = self.stores;
-        if self.listed.fossil_in(to, id) {
+        if self.listed.fossil_in(to, &id.0) {
             return Some((to, format::fossil_object(&chunk)));
         }
         if let Some(j) = (0..n).find(|&j| j != to && self.has(j, id)) {
             return Some((j, chunk));
         }
         (0..n)
-            .find(|&j| self.listed.fossil_in(j, id))
+            .find(|&j| self.listed.fossil_in(j, &id.0))
             .map(|j| (j, format::fossil_object(&chunk)))
     }
 }
@@ -61,25 +62,25 @@ impl Held<'_> {
 /// prune) — by reading them.
 pub(super) async fn resolve_hashes(
     repo: &Repository,
-    needed: &[String],
+    needed: &[ChunkId],
     held: &Held<'_>,
-) -> Result<HashMap<String, ObjectRef>> {
+) -> Result<HashMap<ChunkId, ObjectRef>> {
     let mut resolved = HashMap::with_capacity(needed.len());
-    let mut open: HashSet<&str> = HashSet::new();
+    let mut open: HashSet<ChunkId> = HashSet::new();
     for id in needed {
         match held.sealed_chunk(id) {
             Some(c) => {
                 resolved.insert(
-                    id.clone(),
+                    *id,
                     ObjectRef {
-                        name: format::chunk_object(id),
+                        name: id.object_name(),
                         size: c.size,
                         sha256: hex::encode(c.sha256),
                     },
                 );
             }
             None => {
-                open.insert(id);
+                open.insert(*id);
             }
         }
     }
@@ -88,9 +89,9 @@ pub(super) async fn resolve_hashes(
         futures::pin_mut!(commits);
         while let Some(commit) = commits.next().await {
             // Each open id looked up in the commit's sorted list, not every entry encoded.
-            open.retain(|id| match commit.object(&format::chunk_object(id)) {
+            open.retain(|id| match commit.chunk(id) {
                 Some(o) => {
-                    resolved.insert((*id).to_owned(), o);
+                    resolved.insert(*id, o);
                     false
                 }
                 None => true,
@@ -101,23 +102,24 @@ pub(super) async fn resolve_hashes(
         }
     }
     for id in open {
-        let bytes = read_unlisted(repo, held, id).await?;
-        resolved.insert(
-            id.to_owned(),
-            ObjectRef::of(&format::chunk_object(id), &bytes),
-        );
+        let bytes = read_unlisted(repo, held, &id).await?;
+        resolved.insert(id, ObjectRef::of(&id.object_name(), &bytes));
     }
     Ok(resolved)
 }
 
 /// Read a chunk no commit lists, wherever it is: under its name, or as a fossil (prune may
 /// set it aside while this run is going).
-pub(super) async fn read_unlisted(repo: &Repository, held: &Held<'_>, id: &str) -> Result<Bytes> {
-    let chunk = format::chunk_object(id);
+pub(super) async fn read_unlisted(
+    repo: &Repository,
+    held: &Held<'_>,
+    id: &ChunkId,
+) -> Result<Bytes> {
+    let chunk = id.object_name();
     let fossil = format::fossil_object(&chunk);
     let mut last = None;
     for (i, store) in repo.stores.iter().enumerate() {
-        if !held.listed.in_store(i, id) && !held.listed.fossil_in(i, id) {
+        if !held.listed.in_store(i, &id.0) && !held.listed.fossil_in(i, &id.0) {
             continue;
         }
         for key in [&chunk, &fossil] {
@@ -144,8 +146,8 @@ pub(super) async fn read_unlisted(repo: &Repository, held: &Held<'_>, id: &str) 
 pub(super) async fn copy_missing(
     stores: &[StoreRef],
     states: &StoreStates,
-    needed: &[String],
-    resolved: &HashMap<String, ObjectRef>,
+    needed: &[ChunkId],
+    resolved: &HashMap<ChunkId, ObjectRef>,
     held: &Held<'_>,
 ) {
     let mut copies = Vec::new();
@@ -156,7 +158,7 @@ pub(super) async fn copy_missing(
     {
         for id in needed.iter().filter(|id| !held.has(i, id)) {
             if let Some((from, key)) = held.source(i, id) {
-                copies.push((from, key, i, id.as_str()));
+                copies.push((from, key, i, id));
             } else {
                 states.fail(i, format!("chunk {id} is in no store to copy from"));
             }
@@ -304,7 +306,11 @@ async fn put_lists(
     held: &Held<'_>,
     lists: &[NewList],
 ) -> Result<()> {
-    let missing = lists.iter().filter(|l| !held.has(i, &l.reference.sha256));
+    // A list is listed by its id (its SHA-256), like a chunk; this run never seals one.
+    let listed = |l: &NewList| {
+        format::chunk_id_bytes(&l.reference.sha256).is_some_and(|id| held.listed.in_store(i, &id))
+    };
+    let missing = lists.iter().filter(|l| !listed(l));
     let mut puts = futures::stream::iter(missing)
         .map(|l| async move {
             let placed = replicate::place(store, &l.reference, l.bytes.clone(), false).await?;

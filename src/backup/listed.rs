@@ -119,10 +119,8 @@ impl Listed {
         });
     }
 
-    fn holders(&self, id: &str) -> Holders {
-        format::chunk_id_bytes(id)
-            .and_then(|bin| self.0.get(&bin).copied())
-            .unwrap_or_default()
+    fn holders(&self, id: &[u8; 32]) -> Holders {
+        self.0.get(id).copied().unwrap_or_default()
     }
 
     /// Does some store hold the chunk of this 32-byte id under its name? Fossils are not
@@ -132,18 +130,13 @@ impl Listed {
         self.0.get(id).is_some_and(|h| h.chunk != 0)
     }
 
-    /// [`Listed::present`] by hex id, as the files cache names chunks.
-    pub(super) fn present_hex(&self, id: &str) -> bool {
-        self.holders(id).chunk != 0
-    }
-
-    /// Did store `i` list the chunk of hex `id` under its name?
-    pub(super) fn in_store(&self, i: usize, id: &str) -> bool {
+    /// Did store `i` list the chunk `id` under its name?
+    pub(super) fn in_store(&self, i: usize, id: &[u8; 32]) -> bool {
         self.holders(id).chunk & (1 << i) != 0
     }
 
-    /// Did store `i` list the chunk of hex `id` as a fossil?
-    pub(super) fn fossil_in(&self, i: usize, id: &str) -> bool {
+    /// Did store `i` list the chunk `id` as a fossil?
+    pub(super) fn fossil_in(&self, i: usize, id: &[u8; 32]) -> bool {
         self.holders(id).fossil & (1 << i) != 0
     }
 }
@@ -163,17 +156,17 @@ mod tests {
 
     #[test]
     fn each_store_and_each_kind_is_its_own_bit() {
-        let (a, b) = ("ab".repeat(32), "cd".repeat(32));
-        let chunk = |id: &str| format::chunk_object(id);
+        let (a, b) = ([0xab; 32], [0xcd; 32]);
+        let chunk = |id: &[u8; 32]| format::chunk_object(&hex::encode(id));
         let mut l = Listed::default();
         l.see(0, false, &info(chunk(&a)));
         l.see(0, false, &info("chunks/zz".into()));
         l.see(2, false, &info(chunk(&a)));
         l.see(1, true, &info(format::fossil_object(&chunk(&b))));
         assert!(l.in_store(0, &a) && !l.in_store(1, &a) && l.in_store(2, &a));
-        assert!(l.present_hex(&a) && l.present(&format::chunk_id_bytes(&a).unwrap()));
+        assert!(l.present(&a));
         // A fossil alone is not present, and is where it was listed.
-        assert!(!l.present_hex(&b) && l.fossil_in(1, &b) && !l.fossil_in(0, &b));
+        assert!(!l.present(&b) && l.fossil_in(1, &b) && !l.fossil_in(0, &b));
         assert!(!l.in_store(1, &b) && !l.fossil_in(0, &a));
         assert_eq!(l.0.len(), 2, "a name that is not a chunk is not listed");
         // A store whose listing failed is taken out, and nothing else.

@@ -18,7 +18,7 @@ use super::{BackupOptions, StreamSource};
 use crate::error::{Error, Result};
 use crate::format::{
     self,
-    manifest::{Entry, EntryKind, WirePath},
+    manifest::{ChunkId, Entry, EntryKind, WirePath},
 };
 use crate::source::{Item, Meta};
 
@@ -80,7 +80,7 @@ pub(super) struct Planner {
     min_size: u64,
     cache: FilesCache,
     /// Chunks some store lists: a cached segment naming another is read again.
-    listed: Box<dyn Fn(&str) -> bool + Send>,
+    listed: Box<dyn Fn(&ChunkId) -> bool + Send>,
     /// The HMAC of run boundaries, under the dedup key (boundaries reveal nothing of the
     /// paths).
     boundaries: crate::sealing::Keyed,
@@ -91,7 +91,7 @@ impl Planner {
     pub(super) fn new(
         min_size: u64,
         cache: FilesCache,
-        listed: Box<dyn Fn(&str) -> bool + Send>,
+        listed: Box<dyn Fn(&ChunkId) -> bool + Send>,
         key: [u8; 32],
     ) -> Planner {
         Planner {
@@ -167,7 +167,7 @@ impl Planner {
         piece.seg.reuse = self
             .cache
             .take(&piece.seg.files)
-            .filter(|c| c.chunks.iter().all(|ch| listed(ch.id.as_str())));
+            .filter(|c| c.chunks.iter().all(|ch| listed(&ch.id)));
         if piece.seg.reuse.is_some() {
             piece.inputs.clear();
         }
@@ -232,10 +232,9 @@ pub(super) fn stream_clash(stream: &StreamSource, clash: &str) -> Error {
     ))
 }
 
-/// Is a chunk listed by some store, as the planner asks (by hex id, as the cache names
-/// them)?
-pub(super) fn listed_set(listed: Arc<super::Listed>) -> Box<dyn Fn(&str) -> bool + Send> {
-    Box::new(move |id| listed.present_hex(id))
+/// Is a chunk listed by some store, as the planner asks?
+pub(super) fn listed_set(listed: Arc<super::Listed>) -> Box<dyn Fn(&ChunkId) -> bool + Send> {
+    Box::new(move |id| listed.present(&id.0))
 }
 
 pub(super) fn job_key(opts: &BackupOptions) -> Vec<u8> {

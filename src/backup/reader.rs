@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use crate::error::Error;
-use crate::format::manifest::{ChunkRef, LineCounter, counts_lines};
+use crate::format::manifest::{ChunkId, ChunkRef, LineCounter, counts_lines};
 use crate::format::repo_config::Chunking;
 use crate::localfs::Stat;
 use crate::localfs::tree::DirTree;
@@ -233,7 +233,7 @@ impl Reading {
                 };
                 let id = chunk_id(dedup, cdc.cut_bytes());
                 chunks.push(ChunkRef {
-                    id: hex::encode(id),
+                    id: ChunkId(id),
                     size: len as u64,
                 });
                 // The share is taken before the chunk is copied out of the chunker's buffer,

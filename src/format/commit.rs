@@ -448,6 +448,14 @@ impl Commit {
     pub fn object(&self, name: &str) -> Option<ObjectRef> {
         self.objects().find_name(name).map(|c| c.to_ref())
     }
+
+    /// The entry for chunk `id` (never an object list), by binary search.
+    pub fn chunk(&self, id: &super::manifest::ChunkId) -> Option<ObjectRef> {
+        self.objects()
+            .find(&id.0)
+            .filter(|c| !c.get().is_list())
+            .map(|c| c.to_ref())
+    }
 }
 
 #[cfg(test)]

@@ -177,14 +177,79 @@ impl Entry {
     }
 }
 
+/// A chunk's keyed id: 32 bytes in memory, 64 lowercase hex digits on the wire. A manifest
+/// or files cache lists one per chunk of a stream, so a 20 GB file or a million-file
+/// cache holds thousands to millions of them: a `String` cost ~100 bytes each.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChunkId(pub [u8; 32]);
+
+impl ChunkId {
+    /// Lowercase hex, as on the wire and in object names.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// The object name (`chunks/<2>/<64>`).
+    pub fn object_name(&self) -> String {
+        super::chunk_object(&self.to_hex())
+    }
+}
+
+impl std::fmt::Display for ChunkId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl std::fmt::Debug for ChunkId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ChunkId({self})")
+    }
+}
+
+impl Serialize for ChunkId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut text = [0u8; 64];
+        hex::encode_to_slice(self.0, &mut text).expect("64 digits for 32 bytes");
+        s.serialize_str(std::str::from_utf8(&text).expect("hex is ASCII"))
+    }
+}
+
+impl<'de> Deserialize<'de> for ChunkId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = ChunkId;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a chunk id of 64 lowercase hex digits")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ChunkId, E> {
+                super::chunk_list::hex32(v.as_bytes())
+                    .map(ChunkId)
+                    .ok_or_else(|| {
+                        E::custom(format!("'{v}' is not a chunk id (64 lowercase hex digits)"))
+                    })
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 /// One chunk of the stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkRef {
-    /// Keyed id, hex.
-    pub id: String,
+    /// Keyed id.
+    pub id: ChunkId,
     /// Plaintext length.
     pub size: u64,
 }
+
+/// A manifest's chunk stream as the streamed reader parses it: by the same bounded
+/// deserializer as the whole manifest's, so a hostile list of millions of chunks is refused
+/// at the first one over the limit, not after it is held.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub(super) struct ChunkStream(#[serde(deserialize_with = "bounded::chunks")] pub Vec<ChunkRef>);
 
 /// The body of `manifests/<id>` (after decryption and decompression).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -309,10 +374,7 @@ impl Manifest {
             if c.size == 0 || c.size > limits::CHUNK {
                 return Err(format!("chunk {} has invalid size {}", c.id, c.size));
             }
-            if commit
-                .object(&super::chunk_object_checked(&c.id)?)
-                .is_none()
-            {
+            if commit.chunk(&c.id).is_none() {
                 return Err(format!("chunk {} is not in the signed object list", c.id));
             }
         }
@@ -331,12 +393,12 @@ impl Manifest {
 
     /// Each chunk id once, in the order the stream first uses it (the order a version-4
     /// commit cuts its object lists in).
-    pub fn chunk_ids_first_use(&self) -> Vec<String> {
+    pub fn chunk_ids_first_use(&self) -> Vec<ChunkId> {
         let mut seen = HashSet::with_capacity(self.chunks.len());
         self.chunks
             .iter()
-            .filter(|c| seen.insert(c.id.as_str()))
-            .map(|c| c.id.clone())
+            .filter(|c| seen.insert(c.id))
+            .map(|c| c.id)
             .collect()
     }
 }
@@ -429,9 +491,9 @@ mod bounded {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<ChunkRef>, A::Error> {
                 let mut out = Vec::new();
                 while let Some(c) = seq.next_element::<ChunkRef>()? {
-                    if out.len() >= limits::CHUNK_REFS || c.id.len() != 64 {
+                    if out.len() >= limits::CHUNK_REFS {
                         return Err(A::Error::custom(format!(
-                            "more than {} chunks, or a malformed chunk id",
+                            "more than {} chunks",
                             limits::CHUNK_REFS
                         )));
                     }
@@ -546,6 +608,33 @@ mod tests {
                 validate_path(good).is_ok(),
                 "{:?}",
                 String::from_utf8_lossy(good)
+            );
+        }
+    }
+
+    #[test]
+    fn chunk_ids_are_64_lowercase_hex_digits_on_the_wire() {
+        let c = ChunkRef {
+            id: ChunkId([0xab; 32]),
+            size: 7,
+        };
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(
+            json,
+            format!("{{\"id\":\"{}\",\"size\":7}}", "ab".repeat(32))
+        );
+        assert_eq!(serde_json::from_str::<ChunkRef>(&json).unwrap(), c);
+        for bad in [
+            "AB".repeat(32),
+            "ab".repeat(31),
+            "ab".repeat(33),
+            "g".repeat(64),
+        ] {
+            let json = format!("{{\"id\":\"{bad}\",\"size\":7}}");
+            let err = serde_json::from_str::<ChunkRef>(&json).unwrap_err();
+            assert!(
+                err.to_string().contains("is not a chunk id"),
+                "{bad}: {err}"
             );
         }
     }

@@ -14,7 +14,7 @@ use serde::Deserializer;
 use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::commit::Commit;
-use super::manifest::{ChunkRef, Entry, EntryKind, Manifest, heap_cost, validate_path};
+use super::manifest::{ChunkStream, Entry, EntryKind, Manifest, heap_cost, validate_path};
 use super::{check_version, limits};
 
 /// Parse manifest JSON from `json`, handing each entry to `each` as soon as it is parsed
@@ -62,7 +62,7 @@ impl<'de> Visitor<'de> for Top<'_> {
                 "snapshot_id" => once(&mut snapshot_id, map.next_value()?, "snapshot_id")?,
                 "time" => once(&mut time, map.next_value()?, "time")?,
                 "sources" => once(&mut sources, map.next_value()?, "sources")?,
-                "chunks" => once(&mut chunks, map.next_value::<Vec<ChunkRef>>()?, "chunks")?,
+                "chunks" => once(&mut chunks, map.next_value::<ChunkStream>()?.0, "chunks")?,
                 "entries" if entries => return Err(A::Error::custom("duplicate field `entries`")),
                 "entries" => {
                     map.next_value_seed(Entries { each: self.each })?;
@@ -382,6 +382,52 @@ mod tests {
         );
         let err = check_entries(entries).unwrap_err();
         assert!(err.contains("lies below a Symlink"), "{err}");
+    }
+
+    /// A manifest whose chunk stream lists one chunk more than the limit, then an element
+    /// that is not a chunk, generated as it is read (nothing of it is held).
+    struct Overlong {
+        sent: usize,
+        part: Vec<u8>,
+        at: usize,
+    }
+
+    impl Read for Overlong {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.at == self.part.len() {
+                self.at = 0;
+                self.part = match self.sent {
+                    0 => br#"{"format":"snapdrill-manifest","chunks":["#.to_vec(),
+                    n if n <= limits::CHUNK_REFS + 1 => {
+                        let sep = if n == 1 { "" } else { "," };
+                        format!(r#"{sep}{{"id":"{}","size":1}}"#, "ab".repeat(32)).into_bytes()
+                    }
+                    n if n == limits::CHUNK_REFS + 2 => br#","not a chunk"]}"#.to_vec(),
+                    _ => return Ok(0),
+                };
+                self.sent += 1;
+            }
+            let n = buf.len().min(self.part.len() - self.at);
+            buf[..n].copy_from_slice(&self.part[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    /// The stream is refused at the first chunk over the limit, while it is parsed: were
+    /// the limit checked after the parse, the element after it would be the error.
+    #[test]
+    fn an_overlong_chunk_stream_is_refused_as_it_is_read() {
+        let manifest = Overlong {
+            sent: 0,
+            part: Vec::new(),
+            at: 0,
+        };
+        let err = for_each_entry(manifest, &mut |_| Ok(())).unwrap_err();
+        assert!(
+            err.contains(&format!("more than {} chunks", limits::CHUNK_REFS)),
+            "{err}"
+        );
     }
 
     #[test]

@@ -130,7 +130,7 @@ mod tests {
             let mut m = Manifest::new("r1", "s1", "2026-12-02T00:00:00Z");
             m.sources = vec![WirePath(b"/exports".to_vec()), WirePath(vec![0xff, b'x'])];
             m.entries = paths.into_iter().enumerate().map(|(i, p)| entry(i, p, i % 3 != 0)).collect();
-            m.chunks = (0..chunks).map(|i| ChunkRef { id: format!("{i:064x}"), size: 10 }).collect();
+            m.chunks = (0..chunks).map(|i| ChunkRef { id: super::super::manifest::ChunkId([i as u8; 32]), size: 10 }).collect();
             let mut w = ManifestWriter::new(Vec::new(), 3, &m).unwrap();
             for e in &m.entries {
                 w.entry(e).unwrap();

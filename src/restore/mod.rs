@@ -649,7 +649,7 @@ fn open_chunk(
     chunk: &crate::format::manifest::ChunkRef,
 ) -> std::result::Result<Vec<u8>, String> {
     let plain = sealing::open_exact(bytes, ids.as_age(), chunk.size).map_err(|e| e.to_string())?;
-    if hex::encode(chunk_id(dedup, &plain)) != chunk.id {
+    if chunk_id(dedup, &plain) != chunk.id.0 {
         return Err("decrypted content does not match the chunk's keyed id".to_string());
     }
     Ok(plain)
@@ -704,11 +704,13 @@ fn chunk_objects(commit: &Commit, manifest: &Manifest) -> Result<Vec<ObjectRef>>
         .chunks
         .iter()
         .map(|c| {
-            let name = crate::format::chunk_object_checked(&c.id)
-                .map_err(|e| Error::integrity(None, None, e))?;
-            commit
-                .object(&name)
-                .ok_or_else(|| Error::integrity(None, Some(&name), "not in the signed object list"))
+            commit.chunk(&c.id).ok_or_else(|| {
+                Error::integrity(
+                    None,
+                    Some(&c.id.object_name()),
+                    "not in the signed object list",
+                )
+            })
         })
         .collect()
 }

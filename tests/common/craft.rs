@@ -108,7 +108,7 @@ pub(crate) fn snapshot(env: &Env, stores: &[&str], spec: Spec) -> String {
     for piece in spec.stream.chunks(size) {
         let id = hex::encode(chunk_id(&key.dedup, piece));
         manifest.chunks.push(ChunkRef {
-            id: id.clone(),
+            id: snapdrill::format::manifest::ChunkId(chunk_id(&key.dedup, piece)),
             size: piece.len() as u64,
         });
         if objects
