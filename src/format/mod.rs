@@ -146,15 +146,6 @@ pub fn chunk_object(id_hex: &str) -> String {
     format!("{CHUNKS_PREFIX}{}/{id_hex}", &id_hex[..2])
 }
 
-/// The object name of a chunk id read from untrusted input.
-pub fn chunk_object_checked(id_hex: &str) -> Result<String, String> {
-    if is_hex(id_hex, 64) {
-        Ok(chunk_object(id_hex))
-    } else {
-        Err(format!("'{id_hex}' is not a chunk id"))
-    }
-}
-
 /// The object name of a snapshot's manifest.
 pub fn manifest_object(snapshot_id: &str) -> String {
     format!("{MANIFESTS_PREFIX}{snapshot_id}")
