@@ -9,8 +9,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::format::commit::ObjectRef;
-
 /// How recent a read must be to count as coverage.
 pub const WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -143,20 +141,23 @@ pub struct CoverageSummary {
     pub complete: bool,
 }
 
-/// Coverage of `objects` in `store`.
+/// Coverage in `store` of `objects` (each a name and a size).
 pub fn summarize(
     cov: &CoverageFile,
     store: &str,
-    objects: &[ObjectRef],
+    objects: impl Iterator<Item = (String, u64)>,
     now: SystemTime,
 ) -> CoverageSummary {
     let cutoff = unix_secs(now).saturating_sub(WINDOW.as_secs());
-    let recent: Vec<&ObjectRef> = objects
-        .iter()
-        .filter(|o| cov.last_read(store, &o.name).is_some_and(|t| t >= cutoff))
-        .collect();
-    let bytes: u64 = objects.iter().map(|o| o.size).sum();
-    let bytes_read: u64 = recent.iter().map(|o| o.size).sum();
+    let (mut count, mut bytes, mut recent, mut bytes_read) = (0u64, 0u64, 0u64, 0u64);
+    for (name, size) in objects {
+        count += 1;
+        bytes += size;
+        if cov.last_read(store, &name).is_some_and(|t| t >= cutoff) {
+            recent += 1;
+            bytes_read += size;
+        }
+    }
     let ratio = |part: u64, all: u64| {
         if all == 0 {
             1.0
@@ -166,13 +167,13 @@ pub fn summarize(
     };
     CoverageSummary {
         window_days: WINDOW.as_secs() / 86400,
-        objects: objects.len() as u64,
-        objects_read: recent.len() as u64,
+        objects: count,
+        objects_read: recent,
         bytes,
         bytes_read,
-        object_ratio: ratio(recent.len() as u64, objects.len() as u64),
+        object_ratio: ratio(recent, count),
         byte_ratio: ratio(bytes_read, bytes),
-        complete: recent.len() == objects.len(),
+        complete: recent == count,
     }
 }
 
@@ -185,18 +186,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = path(dir.path(), "r");
         let now = SystemTime::now();
-        let o = |n: &str, size| ObjectRef {
-            name: n.into(),
-            size,
-            sha256: String::new(),
-        };
+        let o = |n: &str, size| (n.to_owned(), size);
         let mut cov = CoverageFile::default();
         cov.record("a", "x", unix_secs(now));
         cov.record("a", "y", unix_secs(now) - WINDOW.as_secs() - 10);
         cov.save(&p).unwrap();
         let (back, note) = CoverageFile::load(&p);
         assert!(note.is_none());
-        let s = summarize(&back, "a", &[o("x", 30), o("y", 10)], now);
+        let s = summarize(&back, "a", [o("x", 30), o("y", 10)].into_iter(), now);
         assert_eq!((s.objects_read, s.bytes_read, s.complete), (1, 30, false));
         assert_eq!(s.byte_ratio, 0.75);
         std::fs::write(&p, "{not json").unwrap();

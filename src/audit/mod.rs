@@ -584,7 +584,7 @@ impl Audit {
                 None
             }
         };
-        let candidates: Vec<Vec<ObjectRef>> =
+        let candidates: Vec<Vec<objects::Candidate>> =
             self.stores.iter().map(objects::present_needs).collect();
         let mut scratch = crate::damage::Register::default();
         let reg = register.as_mut().unwrap_or(&mut scratch);
@@ -629,7 +629,7 @@ impl Audit {
         register.retain(|store, object| {
             !audited.iter().any(|a| a == store) || referenced.contains_key(object)
         });
-        let pending: Vec<Vec<ObjectRef>> = self
+        let pending: Vec<Vec<objects::Candidate>> = self
             .stores
             .iter()
             .enumerate()
@@ -637,7 +637,7 @@ impl Audit {
                 register
                     .of(s.store.name())
                     .filter(|(o, _)| !self.reports[i].read.names.iter().any(|n| n == o))
-                    .filter_map(|(o, _)| self.referenced.get(o))
+                    .filter_map(|(o, _)| self.referenced.candidate(o))
                     .collect()
             })
             .collect();
@@ -709,13 +709,14 @@ impl Audit {
     fn summarize_coverage(
         &mut self,
         cov: &mut coverage::CoverageFile,
-        candidates: &[Vec<ObjectRef>],
+        candidates: &[Vec<objects::Candidate>],
     ) -> bool {
         let mut complete = true;
         for (i, s) in self.stores.iter().enumerate() {
             let name = s.store.name();
             cov.retain(name, |o| s.listing.contains_key(o));
-            let summary = coverage::summarize(cov, name, &candidates[i], self.now);
+            let objects = candidates[i].iter().map(|c| (c.name(), c.size()));
+            let summary = coverage::summarize(cov, name, objects, self.now);
             complete &= summary.complete;
             self.reports[i].coverage = Some(summary);
         }

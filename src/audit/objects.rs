@@ -1,7 +1,6 @@
 //! One store's objects against its verified commits: present, at the signed size, manifests
 //! with the signed SHA-256; and the objects no commit explains (unreferenced, unknown).
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -11,7 +10,7 @@ use futures::StreamExt;
 use super::survey::{Class, Surveyed, classify};
 use super::{AuditOptions, Finding, FindingKind, Findings};
 
-use crate::format::chunk_list::{Chunk, ChunkList, Objects};
+use crate::format::chunk_list::{Chunk, ChunkIndex, ChunkList, Objects};
 use crate::format::commit::ObjectRef;
 use crate::format::{self};
 
@@ -66,13 +65,6 @@ impl<'a> Needed<'a> {
         }
     }
 
-    fn to_ref(self) -> ObjectRef {
-        match self {
-            Needed::Chunk(c) | Needed::List(c) => c.to_ref(),
-            Needed::Manifest(m) => m.clone(),
-        }
-    }
-
     /// The order of the objects' names without making them: `chunks/` before `lists/`
     /// before `manifests/`, and within chunks and lists, names follow their ids.
     fn by_name(self, other: Self, objects: &Objects) -> std::cmp::Ordering {
@@ -98,12 +90,12 @@ fn sort_by_name<'a, T>(items: &mut [T], needed: impl Fn(&T) -> Needed<'a>) {
 }
 
 /// Every object the verified commits name: chunks and object lists by their 32-byte id, a
-/// 4-byte handle each (a map of names and hash strings took ~300 bytes an object: a
-/// million-chunk repository's audit held 300 MB of it), manifests by name.
+/// 4-byte handle each in a [`ChunkIndex`] (a map of names and hash strings took ~300 bytes
+/// an object, a map of ids ~80: a million-chunk repository's audit held 300 MB, then
+/// 78 MB of it), manifests by name.
 #[derive(Debug, Default)]
 pub(super) struct Referenced {
-    chunks: HashMap<[u8; 32], Chunk>,
-    lists: HashMap<[u8; 32], Chunk>,
+    objects: ChunkIndex,
     manifests: BTreeMap<String, ObjectRef>,
 }
 
@@ -113,36 +105,33 @@ impl Referenced {
         if let Some(m) = self.manifests.get(name) {
             return Some(m.clone());
         }
-        self.chunk(name).map(Chunk::to_ref)
+        self.objects.get(name).map(Chunk::to_ref)
     }
 
-    /// Does a commit name the object `name`?
-    pub(super) fn contains_key(&self, name: &str) -> bool {
-        self.manifests.contains_key(name) || self.chunk(name).is_some()
-    }
-
-    /// A chunk's name never stands for a list, nor a list's for a chunk.
-    fn chunk(&self, name: &str) -> Option<Chunk> {
-        match name.starts_with(format::LISTS_PREFIX) {
-            true => self.lists.get(&format::chunk_name_id(name)?).copied(),
-            false => self.chunks.get(&format::chunk_name_id(name)?).copied(),
+    /// The object named `name` as a candidate for a read, if a commit names it.
+    pub(super) fn candidate(&self, name: &str) -> Option<Candidate> {
+        match self.manifests.get(name) {
+            Some(m) => Some(Candidate::Manifest(Box::new(m.clone()))),
+            None => self.objects.get(name).map(Candidate::Object),
         }
+    }
+
+    /// Does a commit name the object `name`? (A chunk's name never stands for a list, nor
+    /// a list's for a chunk.)
+    pub(super) fn contains_key(&self, name: &str) -> bool {
+        self.manifests.contains_key(name) || self.objects.get(name).is_some()
     }
 
     /// Every referenced object, in no order.
     pub(super) fn iter(&self) -> impl Iterator<Item = ObjectRef> + '_ {
-        let chunks = self.chunks.values().chain(self.lists.values());
-        chunks
-            .map(|c| c.to_ref())
-            .chain(self.manifests.values().cloned())
+        (self.objects.iter().map(|c| c.to_ref())).chain(self.manifests.values().cloned())
     }
 }
 
 /// Every object any verified commit of any store lists; commits that disagree about an
-/// object (only possible with the signing key) are problems. Each distinct object is looked
-/// at once, however many snapshots list it: the work follows the unique objects.
+/// object (only possible with the signing key) are problems. Each distinct list is read
+/// once, however many snapshots name it: the work follows the unique objects.
 pub(super) fn referenced(stores: &[Surveyed], out: &mut Findings) -> Referenced {
-    let mut seen: HashSet<Chunk> = HashSet::new();
     let mut parts: HashSet<*const ChunkList> = HashSet::new();
     let mut all = Referenced::default();
     let mut disagree = |store: &str, id: &str, o: &ObjectRef, known: &ObjectRef| {
@@ -159,25 +148,10 @@ pub(super) fn referenced(stores: &[Surveyed], out: &mut Findings) -> Referenced 
     for s in stores {
         for (id, sc) in &s.commits {
             let c = &sc.commit;
-            // Each list once, however many snapshots name it: the work follows the
-            // distinct lists.
-            let fresh = c.object_set().parts().iter();
-            let fresh = fresh.filter(|p| parts.insert(Arc::as_ptr(p)));
-            for chunk in fresh.flat_map(|p| p.iter()).filter(|&h| seen.insert(h)) {
-                let o = chunk.get();
-                let kind = match o.is_list() {
-                    true => &mut all.lists,
-                    false => &mut all.chunks,
-                };
-                match kind.entry(o.id) {
-                    Entry::Vacant(v) => {
-                        v.insert(chunk);
-                    }
-                    Entry::Occupied(known) => {
-                        disagree(s.store.name(), id, &chunk.to_ref(), &known.get().to_ref())
-                    }
-                }
-            }
+            all.objects
+                .add_set(c.object_set(), &mut parts, |chunk, known| {
+                    disagree(s.store.name(), id, &chunk.to_ref(), &known.to_ref())
+                });
             let m = &c.manifest;
             let known = all
                 .manifests
@@ -224,13 +198,48 @@ fn needs(s: &Surveyed) -> Vec<Need<'_>> {
     needs
 }
 
-/// The objects the store's commits list that it holds at the signed size: what
-/// `--read-data` may read and what coverage counts.
-pub(super) fn present_needs(s: &Surveyed) -> Vec<ObjectRef> {
+/// An object a store's commits list and it holds at the signed size: what `--read-data`
+/// may read and what coverage counts. 16 bytes; its name and hash strings are made only
+/// when it is read or looked up (a million `ObjectRef`s took ~220 MB a store).
+#[derive(Debug, Clone)]
+pub(super) enum Candidate {
+    /// A chunk or an object list.
+    Object(Chunk),
+    Manifest(Box<ObjectRef>),
+}
+
+impl Candidate {
+    pub(super) fn name(&self) -> String {
+        match self {
+            Candidate::Object(c) => c.name(),
+            Candidate::Manifest(m) => m.name.clone(),
+        }
+    }
+
+    pub(super) fn size(&self) -> u64 {
+        match self {
+            Candidate::Object(c) => c.size(),
+            Candidate::Manifest(m) => m.size,
+        }
+    }
+
+    pub(super) fn to_ref(&self) -> ObjectRef {
+        match self {
+            Candidate::Object(c) => c.to_ref(),
+            Candidate::Manifest(m) => (**m).clone(),
+        }
+    }
+}
+
+/// The objects the store's commits list that it holds at the signed size, in name order.
+pub(super) fn present_needs(s: &Surveyed) -> Vec<Candidate> {
     needs(s)
         .into_iter()
-        .map(|n| n.object.to_ref())
-        .filter(|o| s.listing.get(&o.name).map(|l| l.size) == Some(o.size))
+        .filter(|n| s.listing.get(&n.object.name()).map(|l| l.size) == Some(n.object.size()))
+        .map(|n| match n.object {
+            Needed::Chunk(c) | Needed::List(c) => Candidate::Object(c),
+            Needed::Manifest(m) => Candidate::Manifest(Box::new(m.clone())),
+        })
         .collect()
 }
 

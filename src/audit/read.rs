@@ -6,6 +6,7 @@ use futures::StreamExt;
 use rand::seq::SliceRandom;
 
 use super::coverage::CoverageFile;
+use super::objects::Candidate;
 use super::survey::Surveyed;
 use super::{AuditOptions, Finding, FindingKind};
 use crate::format::commit::ObjectRef;
@@ -89,7 +90,7 @@ fn name_hash(name: &str) -> u64 {
 /// One object chosen for reading.
 struct Pick {
     store: usize,
-    object: ObjectRef,
+    object: Candidate,
     /// Unix seconds of the last verified read; 0 if never.
     last_read: u64,
 }
@@ -113,12 +114,12 @@ pub(super) struct Outcome {
 /// Select, then read, every store at once.
 pub(super) async fn run(
     stores: &[Surveyed],
-    candidates: &[Vec<ObjectRef>],
+    candidates: &[Vec<Candidate>],
     cov: &CoverageFile,
     opts: &AuditOptions,
 ) -> Outcome {
     let (picks, deferred) = select(stores, candidates, cov, opts);
-    let mut per_store: Vec<Vec<ObjectRef>> = vec![Vec::new(); stores.len()];
+    let mut per_store: Vec<Vec<Candidate>> = vec![Vec::new(); stores.len()];
     for p in picks {
         per_store[p.store].push(p.object);
     }
@@ -137,7 +138,7 @@ pub(super) async fn run(
 
 fn select(
     stores: &[Surveyed],
-    candidates: &[Vec<ObjectRef>],
+    candidates: &[Vec<Candidate>],
     cov: &CoverageFile,
     opts: &AuditOptions,
 ) -> (Vec<Pick>, Vec<u64>) {
@@ -148,7 +149,7 @@ fn select(
             .iter()
             .map(|o| Pick {
                 store: i,
-                last_read: cov.last_read(name, &o.name).unwrap_or(0),
+                last_read: cov.last_read(name, &o.name()).unwrap_or(0),
                 object: o.clone(),
             })
             .collect();
@@ -162,7 +163,8 @@ fn select(
 
 /// Least recently read first; never-read objects in a stable, name-hashed order.
 fn by_staleness(picks: &mut [Pick]) {
-    picks.sort_by_key(|p| (p.last_read, name_hash(&p.object.name), p.store));
+    // Cached: a key is a SHA-256 of a name made for it, once per pick, not per comparison.
+    picks.sort_by_cached_key(|p| (p.last_read, name_hash(&p.object.name()), p.store));
 }
 
 fn select_store(policy: &ReadPolicy, mut mine: Vec<Pick>) -> Vec<Pick> {
@@ -171,7 +173,7 @@ fn select_store(policy: &ReadPolicy, mut mine: Vec<Pick>) -> Vec<Pick> {
         ReadPolicy::All => mine,
         ReadPolicy::Part { n, of } => mine
             .into_iter()
-            .filter(|p| in_part(&p.object.name, n, of))
+            .filter(|p| in_part(&p.object.name(), n, of))
             .collect(),
         ReadPolicy::Percent(f) => {
             let want = (mine.len() as f64 * f).ceil() as usize;
@@ -185,7 +187,7 @@ fn select_store(policy: &ReadPolicy, mut mine: Vec<Pick>) -> Vec<Pick> {
             mine.into_iter()
                 .take_while(|p| {
                     let take = total < bytes;
-                    total += p.object.size;
+                    total += p.object.size();
                     take
                 })
                 .collect()
@@ -199,9 +201,9 @@ fn apply_budget(mut picks: Vec<Pick>, budget: u64, stores: usize) -> (Vec<Pick>,
     let mut deferred = vec![0; stores];
     let mut total = 0u64;
     picks.retain(|p| {
-        let fits = total + p.object.size <= budget;
+        let fits = total + p.object.size() <= budget;
         if fits {
-            total += p.object.size;
+            total += p.object.size();
         } else {
             deferred[p.store] += 1;
         }
@@ -210,7 +212,7 @@ fn apply_budget(mut picks: Vec<Pick>, budget: u64, stores: usize) -> (Vec<Pick>,
     (picks, deferred)
 }
 
-async fn read_store(store: &StoreRef, index: usize, objects: Vec<ObjectRef>) -> Vec<Read> {
+async fn read_store(store: &StoreRef, index: usize, objects: Vec<Candidate>) -> Vec<Read> {
     futures::stream::iter(objects)
         .map(|o| read_one(store, index, o))
         .buffer_unordered(store.concurrency().clamp(1, 16))
@@ -218,7 +220,8 @@ async fn read_store(store: &StoreRef, index: usize, objects: Vec<ObjectRef>) -> 
         .await
 }
 
-async fn read_one(store: &StoreRef, index: usize, object: ObjectRef) -> Read {
+async fn read_one(store: &StoreRef, index: usize, object: Candidate) -> Read {
+    let object = object.to_ref();
     let problem = |kind, detail: String| Finding::new(store.name(), &object.name, kind, detail);
     let (sha256, problem) = match store.get(&object.name, object.size).await {
         Ok(bytes) => {
@@ -294,15 +297,15 @@ mod tests {
         let pick = |name: &str, last_read, store| Pick {
             store,
             last_read,
-            object: ObjectRef {
+            object: Candidate::Manifest(Box::new(ObjectRef {
                 name: name.into(),
                 size: 10,
                 sha256: String::new(),
-            },
+            })),
         };
         let picks = vec![pick("a", 50, 0), pick("b", 0, 1), pick("c", 10, 0)];
         let (kept, deferred) = apply_budget(picks, 20, 2);
-        let names: Vec<&str> = kept.iter().map(|p| p.object.name.as_str()).collect();
+        let names: Vec<String> = kept.iter().map(|p| p.object.name()).collect();
         assert_eq!(names, ["b", "c"]);
         assert_eq!(deferred, [1, 0]);
     }

@@ -370,12 +370,16 @@ impl ObjectSet {
 }
 
 /// The distinct chunks of many lists, by id: what prune keeps, what a history references.
-/// Memory follows the distinct objects (~50 bytes each); adding a list costs a lookup of
-/// a 4-byte handle per entry.
+/// A 4-byte handle per distinct object in a hash table keyed by the object's id, read
+/// through the interned table (~10 bytes an object; a map from ids to handles beside a set
+/// of handles took ~90). Adding a list costs a lookup per entry under one read of the table.
 #[derive(Debug, Default)]
 pub struct ChunkIndex {
-    seen: std::collections::HashSet<Chunk>,
-    by_id: std::collections::HashMap<[u8; 32], Chunk>,
+    by_id: hashbrown::HashTable<Chunk>,
+    /// Random: the ids come from commits, which a compromised backup host signs.
+    hasher: RandomState,
+    /// Objects that met another object of their id (rare: each is reported once).
+    conflicted: std::collections::HashSet<Chunk>,
 }
 
 impl ChunkIndex {
@@ -395,16 +399,34 @@ impl ChunkIndex {
     }
 
     /// Add every entry of `list`. An id already known with another object (only a writer,
-    /// or a rekey half done, lists one chunk two ways) keeps the newest entry and is
-    /// passed to `other` with the one it replaces.
+    /// or a rekey half done, lists one chunk two ways) keeps the newest entry; the first
+    /// time an object meets another of its id, both are passed to `other`.
     pub fn add(&mut self, list: &ChunkList, mut other: impl FnMut(Chunk, Chunk)) {
-        for chunk in list.iter() {
-            if !self.seen.insert(chunk) {
-                continue;
+        let mut replaced = Vec::new();
+        {
+            let objects = Chunk::objects();
+            let hasher = &self.hasher;
+            for chunk in list.iter() {
+                let id = &objects.get(chunk).id;
+                let hash = hasher.hash_one(id);
+                match self.by_id.find_mut(hash, |&c| objects.get(c).id == *id) {
+                    Some(known) if *known == chunk => {}
+                    Some(known) => {
+                        let known = std::mem::replace(known, chunk);
+                        if self.conflicted.insert(chunk) {
+                            replaced.push((chunk, known));
+                        }
+                    }
+                    None => {
+                        self.by_id
+                            .insert_unique(hash, chunk, |&c| hasher.hash_one(objects.get(c).id));
+                    }
+                }
             }
-            if let Some(known) = self.by_id.insert(chunk.id(), chunk) {
-                other(chunk, known);
-            }
+        }
+        // After the table's read is released: `other` may look objects up.
+        for (chunk, known) in replaced {
+            other(chunk, known);
         }
     }
 
@@ -416,12 +438,15 @@ impl ChunkIndex {
 
     /// The entry for the chunk of this 32-byte id.
     pub fn get_id(&self, id: &[u8; 32]) -> Option<Chunk> {
-        self.by_id.get(id).copied()
+        let objects = Chunk::objects();
+        self.by_id
+            .find(self.hasher.hash_one(id), |&c| objects.get(c).id == *id)
+            .copied()
     }
 
     /// Every entry, in no order.
     pub fn iter(&self) -> impl Iterator<Item = Chunk> + '_ {
-        self.by_id.values().copied()
+        self.by_id.iter().copied()
     }
 
     /// How many distinct chunks.
@@ -573,5 +598,40 @@ mod tests {
         );
         let bad = ObjectSet::of(vec![part(vec![tail(3, 3)]), part(vec![tail(3, 4)])]);
         assert_eq!(bad.conflict(), Some(tail(3, 3).id));
+    }
+
+    #[test]
+    fn an_index_holds_each_id_once_and_names_each_conflict_once() {
+        let a = ChunkList::new([obj(0x31, 1, 1), obj(0x32, 2, 2)]);
+        let b = ChunkList::new([obj(0x32, 2, 2), obj(0x33, 3, 3)]);
+        let other = ChunkList::new([obj(0x31, 9, 9)]); // id 0x31, another object
+        let mut index = ChunkIndex::default();
+        let mut conflicts = Vec::new();
+        for list in [&a, &b, &other, &a, &other] {
+            index.add(list, |new, known| conflicts.push((new.get(), known.get())));
+        }
+        assert_eq!(index.len(), 3, "each id once");
+        assert_eq!(index.get_id(&[0x33; 32]).unwrap().size(), 3);
+        assert!(index.get_id(&[0x34; 32]).is_none());
+        assert_eq!(
+            conflicts,
+            [
+                (obj(0x31, 9, 9), obj(0x31, 1, 1)),
+                (obj(0x31, 1, 1), obj(0x31, 9, 9))
+            ],
+            "each object that meets another of its id, once"
+        );
+        assert_eq!(
+            index.get_id(&[0x31; 32]).unwrap().get(),
+            obj(0x31, 9, 9),
+            "the newest"
+        );
+        let name = super::super::chunk_object(&"32".repeat(32));
+        assert_eq!(index.get(&name).unwrap().size(), 2);
+        let list_name = super::super::list_object(&"32".repeat(32));
+        assert!(
+            index.get(&list_name).is_none(),
+            "a chunk's id is not a list's name"
+        );
     }
 }
