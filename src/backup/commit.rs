@@ -91,7 +91,7 @@ pub(super) async fn resolve_hashes(
             // Each open id looked up in the commit's sorted list, not every entry encoded.
             open.retain(|id| match commit.chunk(id) {
                 Some(o) => {
-                    resolved.insert(*id, o);
+                    resolved.insert(*id, o.to_ref());
                     false
                 }
                 None => true,

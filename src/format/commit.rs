@@ -449,12 +449,9 @@ impl Commit {
         self.objects().find_name(name).map(|c| c.to_ref())
     }
 
-    /// The entry for chunk `id` (never an object list), by binary search.
-    pub fn chunk(&self, id: &super::manifest::ChunkId) -> Option<ObjectRef> {
-        self.objects()
-            .find(&id.0)
-            .filter(|c| !c.get().is_list())
-            .map(|c| c.to_ref())
+    /// The handle of chunk `id` (never an object list), by binary search.
+    pub fn chunk(&self, id: &super::manifest::ChunkId) -> Option<super::chunk_list::Chunk> {
+        self.objects().find(&id.0).filter(|c| !c.get().is_list())
     }
 }
 

@@ -36,6 +36,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
+use crate::format::chunk_list::Chunk;
 use crate::format::commit::{Commit, ObjectRef};
 use crate::format::limits;
 use crate::format::manifest::{Entry, EntryKind, Manifest};
@@ -561,8 +562,9 @@ fn open_target(opts: &RestoreOptions, plan: &Plan) -> Result<(Option<DirTree>, u
 struct Fetcher<'a> {
     repo: &'a Repository,
     manifest: &'a Manifest,
-    /// Each chunk's object in the signed commit.
-    chunk_refs: Vec<ObjectRef>,
+    /// Each chunk's object in the signed commit, by handle (4 bytes a chunk: its name and
+    /// hash strings are made when it is fetched; held whole they were ~220 bytes a chunk).
+    chunk_refs: Vec<Chunk>,
     dedup: [u8; 32],
     identities: Arc<Identities>,
     clock: Arc<StageClock>,
@@ -588,7 +590,7 @@ impl Fetcher<'_> {
                 async move { (k, budget.take(len).await) }
             })
             .map(|(k, permit)| {
-                let object = self.chunk_refs[k].clone();
+                let object = self.chunk_refs[k].to_ref();
                 async move { (k, object.name.clone(), self.fetch(k, &object).await, permit) }
             })
             .buffered(FETCH_AHEAD)
@@ -699,7 +701,7 @@ fn prepare_target(target: &Path, force: bool) -> Result<(DirTree, u64)> {
     Ok((tree, swept))
 }
 
-fn chunk_objects(commit: &Commit, manifest: &Manifest) -> Result<Vec<ObjectRef>> {
+fn chunk_objects(commit: &Commit, manifest: &Manifest) -> Result<Vec<Chunk>> {
     manifest
         .chunks
         .iter()
