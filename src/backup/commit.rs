@@ -11,7 +11,8 @@ use futures::StreamExt;
 
 use super::upload::{self, StoreStates};
 use crate::error::{Error, Result};
-use crate::format::commit::{Commit, ObjectRef};
+use crate::format::chunk_list::ChunkObject;
+use crate::format::commit::Commit;
 use crate::format::manifest::ChunkId;
 use crate::format::object_list::NewList;
 use crate::format::{self, limits};
@@ -57,27 +58,26 @@ impl Held<'_> {
     }
 }
 
-/// The ciphertext size and SHA-256 of every needed chunk: from this run, from earlier
+/// The ciphertext size and SHA-256 of every needed chunk, as the commit will list it (its
+/// binary form: no name or hash string is made for a chunk the commit lists): from this run, from earlier
 /// commits, or — for chunks no commit lists (left by an interrupted run, or set aside by
 /// prune) — by reading them.
 pub(super) async fn resolve_hashes(
     repo: &Repository,
     needed: &[ChunkId],
     held: &Held<'_>,
-) -> Result<HashMap<ChunkId, ObjectRef>> {
+) -> Result<HashMap<ChunkId, ChunkObject>> {
     let mut resolved = HashMap::with_capacity(needed.len());
     let mut open: HashSet<ChunkId> = HashSet::new();
     for id in needed {
         match held.sealed_chunk(id) {
             Some(c) => {
-                resolved.insert(
-                    *id,
-                    ObjectRef {
-                        name: id.object_name(),
-                        size: c.size,
-                        sha256: hex::encode(c.sha256),
-                    },
-                );
+                let object = ChunkObject {
+                    id: id.0,
+                    sha256: c.sha256,
+                    size: c.size,
+                };
+                resolved.insert(*id, object);
             }
             None => {
                 open.insert(*id);
@@ -91,7 +91,7 @@ pub(super) async fn resolve_hashes(
             // Each open id looked up in the commit's sorted list, not every entry encoded.
             open.retain(|id| match commit.chunk(id) {
                 Some(o) => {
-                    resolved.insert(*id, o.to_ref());
+                    resolved.insert(*id, o.get());
                     false
                 }
                 None => true,
@@ -103,7 +103,12 @@ pub(super) async fn resolve_hashes(
     }
     for id in open {
         let bytes = read_unlisted(repo, held, &id).await?;
-        resolved.insert(id, ObjectRef::of(&id.object_name(), &bytes));
+        let object = ChunkObject {
+            id: id.0,
+            sha256: sealing::sha256(&bytes),
+            size: bytes.len() as u64,
+        };
+        resolved.insert(id, object);
     }
     Ok(resolved)
 }
@@ -147,7 +152,7 @@ pub(super) async fn copy_missing(
     stores: &[StoreRef],
     states: &StoreStates,
     needed: &[ChunkId],
-    resolved: &HashMap<ChunkId, ObjectRef>,
+    resolved: &HashMap<ChunkId, ChunkObject>,
     held: &Held<'_>,
 ) {
     let mut copies = Vec::new();
@@ -169,8 +174,8 @@ pub(super) async fn copy_missing(
             if !states.healthy(to) {
                 return;
             }
-            let want = &resolved[id];
-            match replicate::copy(&stores[from], &key, &stores[to], want, false).await {
+            let want = resolved[id].to_ref();
+            match replicate::copy(&stores[from], &key, &stores[to], &want, false).await {
                 Ok(Some(n)) => states.count_upload(to, n),
                 Ok(None) => {}
                 Err(e) => states.fail(
@@ -452,7 +457,7 @@ mod tests {
     }
 
     fn commit_of(key: &WriteKey, m: &Manifest) -> (Commit, Vec<NewList>) {
-        let manifest_ref = ObjectRef {
+        let manifest_ref = crate::format::commit::ObjectRef {
             name: format::manifest_object(&m.snapshot_id),
             size: 1,
             sha256: "0".repeat(64),

@@ -127,7 +127,7 @@ impl Listed {
     /// "present": a chunk prune set aside is sealed and uploaded anew under its name (a
     /// fossil may be deleted once the backups that predate it have ended).
     pub(super) fn present(&self, id: &[u8; 32]) -> bool {
-        self.0.get(id).is_some_and(|h| h.chunk != 0)
+        self.holders(id).chunk != 0
     }
 
     /// Did store `i` list the chunk `id` under its name?

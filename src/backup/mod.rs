@@ -281,7 +281,6 @@ async fn run_marked(
     let mut resolved = commit::resolve_hashes(repo, &needed, &held).await?;
     commit::copy_missing(&run.stores, &run.states, &needed, &resolved, &held).await;
     run.ensure_in_time(opts.writer_timeout)?;
-    // Moved, not copied: a few hundred bytes a chunk, held until the commit is signed.
     let objects = needed
         .iter()
         .map(|id| resolved.remove(id))
@@ -489,7 +488,7 @@ fn refuse_changed(opts: &BackupOptions, assembled: &Assembled) -> Result<()> {
 /// The chunk objects a commit names, in the order the manifest first uses them, and what
 /// each store already holds.
 struct Chosen<'a> {
-    objects: Vec<ObjectRef>,
+    objects: Vec<ChunkObject>,
     held: &'a Held<'a>,
 }
 
@@ -510,13 +509,10 @@ async fn seal_and_commit(
     );
     let sealed_manifest = commit::seal_spooled(&assembled.manifest, recipients)?;
     let manifest_ref = ObjectRef::of(&format::manifest_object(&run.snapshot_id), &sealed_manifest);
-    let Chosen { objects, held } = chosen;
-    let first_use = objects
-        .iter()
-        .map(|o| ChunkObject::parse(&o.name, o.size, &o.sha256))
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| Error::fatal("a chunk reference of this backup is malformed"))?;
-    drop(objects); // by name; the commit is built from the compact form
+    let Chosen {
+        objects: first_use,
+        held,
+    } = chosen;
     let (commit, lists) = Commit::new(
         &repo.config.repository_id,
         &run.snapshot_id,

@@ -317,9 +317,6 @@ pub fn check_each<R: Read>(
         header.version,
         super::V1,
     )?;
-    if header.chunks.len() > limits::CHUNK_REFS {
-        return Err(format!("more than {} chunks", limits::CHUNK_REFS));
-    }
     header.validate_header(commit)?;
     checks.finish(header.stream_len(), &mut |each| {
         for_each_entry(open()?, &mut |e| each(&e)).map(|_| ())
