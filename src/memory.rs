@@ -49,6 +49,21 @@ impl Budget {
     }
 }
 
+/// The allocation size from which the `snapdrill` binary has glibc map each buffer on its
+/// own (`M_MMAP_THRESHOLD`), so that, freed, it goes back to the kernel whole.
+pub const MAPPED: usize = 1 << 20;
+
+/// An empty buffer for `len` bytes of one chunk — plaintext, compressed or sealed — that
+/// is mapped on its own whatever `len` is. A chunk's bytes are 0.1–8 MiB: those under
+/// [`MAPPED`] would otherwise be carved from an arena and, freed out of order by other
+/// threads, leave holes that a long stream's later sizes do not fit, so the arena grows
+/// with the length of the stream (a 5 GB dump peaked 3–5 MiB above a 300 MB one). Only
+/// the pages written are resident: the capacity past `len` costs address space, not
+/// memory.
+pub fn chunk_buffer(len: usize) -> Vec<u8> {
+    Vec::with_capacity(len.max(MAPPED))
+}
+
 /// Chunks between two trims: ~128 MiB of 2 MiB chunks.
 const EVERY: u32 = 64;
 

@@ -123,9 +123,6 @@ struct RoundTrip {
 const CHECK_PIECE: usize = 128 << 10;
 
 static CODECS: std::sync::Mutex<Vec<Codec>> = std::sync::Mutex::new(Vec::new());
-static DECOMPRESSORS: std::sync::Mutex<Vec<zstd::bulk::Decompressor<'static>>> =
-    std::sync::Mutex::new(Vec::new());
-
 fn with_codec<T>(
     level: i32,
     f: impl FnOnce(&mut Codec) -> std::io::Result<T>,
@@ -153,23 +150,44 @@ fn with_codec<T>(
     result
 }
 
-fn with_decompressor<T>(
-    f: impl FnOnce(&mut zstd::bulk::Decompressor<'static>) -> std::io::Result<T>,
-) -> std::io::Result<T> {
-    let pooled = DECOMPRESSORS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .pop();
-    let mut d = match pooled {
-        Some(d) => d,
-        None => zstd::bulk::Decompressor::new()?,
+static OPENERS: std::sync::Mutex<Vec<Opener>> = std::sync::Mutex::new(Vec::new());
+
+/// What opens a chunk: a zstd context that decompresses straight into the chunk's buffer
+/// (stable output: no window buffer, no copy out of one) and the piece that age decrypts
+/// into. Pooled like [`Codec`], so an opener's memory is the same for every chunk.
+struct Opener {
+    dctx: zstd::zstd_safe::DCtx<'static>,
+    piece: Vec<u8>,
+}
+
+/// The decrypted piece a chunk is decompressed from: age's own chunk size.
+const OPEN_PIECE: usize = 64 << 10;
+
+fn with_opener<T>(f: impl FnOnce(&mut Opener) -> Result<T, SealError>) -> Result<T, SealError> {
+    let pooled = OPENERS.lock().unwrap_or_else(|p| p.into_inner()).pop();
+    let mut opener = match pooled {
+        Some(o) => o,
+        None => {
+            let mut dctx = zstd::zstd_safe::DCtx::try_create()
+                .ok_or_else(|| SealError::Decompress("cannot create a zstd context".into()))?;
+            dctx.set_parameter(zstd::zstd_safe::DParameter::StableOutBuffer(true))
+                .map_err(|c| SealError::Decompress(zstd_error(c)))?;
+            Opener {
+                dctx,
+                piece: vec![0; OPEN_PIECE],
+            }
+        }
     };
-    let result = f(&mut d);
-    DECOMPRESSORS
+    let result = f(&mut opener);
+    OPENERS
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .push(d);
+        .push(opener);
     result
+}
+
+fn zstd_error(code: usize) -> String {
+    zstd::zstd_safe::get_error_name(code).to_string()
 }
 
 /// Compress with zstd, check the round trip, then encrypt to every recipient.
@@ -193,7 +211,13 @@ pub fn seal(
                 "zstd output does not decompress to the input",
             ));
         }
-        Ok(encrypt(&c.out, recipients))
+        // The sealed chunk is mapped on its own (crate::memory), as the plaintext was.
+        let out = crate::memory::chunk_buffer(sealed_len(c.out.len(), recipients.len()));
+        Ok(encrypt_dyn(
+            &mut &c.out[..],
+            out,
+            recipients.iter().map(|r| r as &dyn age::Recipient),
+        ))
     })
     .map_err(|e| SealError::Seal(format!("zstd: {e}")))?
 }
@@ -244,9 +268,8 @@ pub fn encrypt_from(
 ) -> Result<Vec<u8>, SealError> {
     encrypt_dyn(
         source,
-        len,
+        Vec::with_capacity(sealed_len(len, recipients.len())),
         recipients.iter().map(|r| r as &dyn age::Recipient),
-        recipients.len(),
     )
 }
 
@@ -262,24 +285,27 @@ pub fn encrypt_to_keys(
         .collect::<crate::error::Result<Vec<_>>>()?;
     encrypt_dyn(
         &mut &data[..],
-        data.len(),
+        Vec::with_capacity(sealed_len(data.len(), boxed.len())),
         boxed.iter().map(|r| r.as_ref() as &dyn age::Recipient),
-        boxed.len(),
     )
     .map_err(|e| crate::error::Error::fatal(format!("cannot seal a repository key: {e}")))
 }
 
+/// The size of `len` bytes sealed for `count` recipients, at most: the header (~100 bytes
+/// and ~200 per recipient) and a 16-byte tag per 64 KiB. Reserved up front, as growing
+/// the buffer would copy the whole object.
+fn sealed_len(len: usize, count: usize) -> usize {
+    len + len / 4096 + 1024 + 256 * count
+}
+
+/// Encrypt what `source` yields into `out` (empty, its capacity from [`sealed_len`]).
 fn encrypt_dyn<'a>(
     source: &mut dyn Read,
-    len: usize,
+    mut out: Vec<u8>,
     recipients: impl Iterator<Item = &'a dyn age::Recipient>,
-    count: usize,
 ) -> Result<Vec<u8>, SealError> {
     let encryptor = age::Encryptor::with_recipients(recipients)
         .map_err(|e| SealError::Seal(format!("age: {e}")))?;
-    // Header (~100 bytes + ~200 per recipient) and a 16-byte tag per 64 KiB: reserve it all
-    // up front, as a reallocation would copy the whole object.
-    let mut out = Vec::with_capacity(len + len / 4096 + 1024 + 256 * count);
     let mut writer = encryptor
         .wrap_output(&mut out)
         .map_err(|e| SealError::Seal(format!("age: {e}")))?;
@@ -439,18 +465,22 @@ impl<R: Read> Read for Limited<R> {
 }
 
 /// Decrypt and decompress an object whose plaintext size is known exactly (a chunk): one
-/// allocation of that size, no streaming window, and any other size is an error.
+/// allocation of that size, and any other size is an error. Decrypted a piece at a time
+/// and decompressed straight into that allocation: neither the compressed payload nor a
+/// decompression window is ever held, so opening a chunk allocates nothing else — a long
+/// restore frees and maps one buffer per chunk and leaves the heap as it found it.
 pub fn open_exact<'a>(
     sealed: &[u8],
     identities: impl Iterator<Item = &'a dyn age::Identity>,
     size: u64,
 ) -> Result<Vec<u8>, SealError> {
-    let compressed = decrypt(sealed, identities, size + size / 64 + 1024)?;
-    let mut plain = Vec::with_capacity(size as usize);
-    with_decompressor(|d| d.decompress_to_buffer(&compressed, &mut plain)).map_err(|e| {
-        SealError::Decompress(format!(
-            "{e} (more than the {size} bytes the manifest allows?)"
-        ))
+    let mut reader = decrypting(sealed, identities)?;
+    let mut plain = crate::memory::chunk_buffer(size as usize);
+    with_opener(|o| o.decompress(&mut reader, &mut plain)).map_err(|e| match e {
+        SealError::Decompress(e) => {
+            SealError::Decompress(format!("{e} (the manifest says {size} bytes)"))
+        }
+        other => other,
     })?;
     if plain.len() as u64 != size {
         return Err(SealError::Decompress(format!(
@@ -459,6 +489,57 @@ pub fn open_exact<'a>(
         )));
     }
     Ok(plain)
+}
+
+impl Opener {
+    /// Decompress the one frame `reader` yields into `plain`'s spare capacity, refusing a
+    /// frame that does not fit, is cut short or is followed by more bytes.
+    fn decompress(&mut self, reader: &mut dyn Read, plain: &mut Vec<u8>) -> Result<(), SealError> {
+        use zstd::zstd_safe::{InBuffer, OutBuffer, ResetDirective};
+        let refused = |what: &str| Err(SealError::Decompress(what.to_string()));
+        self.dctx
+            .reset(ResetDirective::SessionOnly)
+            .map_err(|c| SealError::Decompress(zstd_error(c)))?;
+        let mut finished = false;
+        loop {
+            // A read error is age's: a chunk of the object failed authentication.
+            let n = read_some(reader, &mut self.piece)
+                .map_err(|e| SealError::Decrypt(e.to_string()))?;
+            match (n, finished) {
+                (0, true) => return Ok(()),
+                (0, false) => return refused("the zstd frame is cut short"),
+                (_, true) => return refused("bytes after the zstd frame"),
+                _ => {}
+            }
+            let mut input = InBuffer::around(&self.piece[..n]);
+            while input.pos() < n && !finished {
+                let at = plain.len();
+                let mut output = OutBuffer::around_pos(plain, at);
+                let hint = self
+                    .dctx
+                    .decompress_stream(&mut output, &mut input)
+                    .map_err(|c| SealError::Decompress(zstd_error(c)))?;
+                finished = hint == 0;
+            }
+            if input.pos() < n {
+                return refused("bytes after the zstd frame");
+            }
+        }
+    }
+}
+
+/// Read into `buf` until it is full or the stream ends: the bytes read.
+fn read_some(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// Decompress one zstd stream, refusing output larger than `limit` (bomb guard).
@@ -559,6 +640,45 @@ mod tests {
             open(&flipped, ids.into_iter(), 1 << 20),
             Err(SealError::Decrypt(_))
         ));
+    }
+
+    #[test]
+    fn open_exact_takes_one_whole_frame_of_the_promised_size() {
+        let (id, r) = keypair();
+        let ids = || [&id as &dyn age::Identity].into_iter();
+        for data in [csv_like(3 << 20), csv_like(100 << 10)] {
+            let n = data.len() as u64;
+            let sealed = seal(&data, 3, std::slice::from_ref(&r)).unwrap();
+            assert_eq!(open_exact(&sealed, ids(), n).unwrap(), data);
+            // Any other size than the manifest's is refused, larger or smaller, whether
+            // or not the buffer had room (a 100 KB chunk's buffer is 1 MiB).
+            for wrong in [n - 1, n + 1] {
+                let e = open_exact(&sealed, ids(), wrong).unwrap_err();
+                assert!(matches!(e, SealError::Decompress(_)), "{wrong}: {e}");
+            }
+            let mut flipped = sealed.clone();
+            *flipped.last_mut().unwrap() ^= 1;
+            let e = open_exact(&flipped, ids(), n).unwrap_err();
+            assert!(matches!(e, SealError::Decrypt(_)), "{e}");
+        }
+        // Payloads that are not exactly one frame: cut short, followed by a byte, doubled.
+        let data = csv_like(2 << 20);
+        let frame = zstd::bulk::compress(&data, 3).unwrap();
+        let n = data.len() as u64;
+        let cases: [(&[u8], u64, &str); 3] = [
+            (&frame[..frame.len() - 1], n, "cut short"),
+            (&[&frame[..], b"x"].concat(), n, "after the zstd frame"),
+            (
+                &[&frame[..], &frame[..]].concat(),
+                2 * n,
+                "after the zstd frame",
+            ),
+        ];
+        for (payload, size, why) in cases {
+            let sealed = encrypt(payload, std::slice::from_ref(&r)).unwrap();
+            let e = open_exact(&sealed, ids(), size).unwrap_err().to_string();
+            assert!(e.contains(why), "{why}: {e}");
+        }
     }
 
     #[test]

@@ -92,7 +92,8 @@ impl<R: Read> Chunker<R> {
 
     /// Copy out the chunk found by [`Chunker::next_cut`] and move past it.
     pub(super) fn take(&mut self) -> Vec<u8> {
-        let chunk = self.cut_bytes().to_vec();
+        let mut chunk = crate::memory::chunk_buffer(self.pending);
+        chunk.extend_from_slice(self.cut_bytes());
         self.start += self.pending;
         self.pending = 0;
         chunk

@@ -316,7 +316,8 @@ fn read_local(root: &Path, store: &str, key: &str, limit: u64) -> Result<Bytes, 
             ),
         ));
     }
-    let mut out = Vec::with_capacity(st.size as usize);
+    // Most objects read are chunks: a buffer mapped on its own (crate::memory).
+    let mut out = crate::memory::chunk_buffer(st.size as usize);
     std::fs::File::from(fd)
         .take(limit + 1)
         .read_to_end(&mut out)
