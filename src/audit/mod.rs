@@ -21,6 +21,7 @@ mod deep;
 mod forgetting;
 pub mod immutability;
 pub mod ledger;
+pub mod listing;
 mod objects;
 pub mod provenance;
 pub mod read;
@@ -818,7 +819,7 @@ impl Audit {
 /// Snapshot ids a store lists under `snapshots/`, whether or not they verify.
 fn listed_snapshots(s: &Surveyed) -> BTreeSet<&str> {
     s.listing
-        .keys()
-        .filter_map(|k| k.strip_prefix(format::SNAPSHOTS_PREFIX))
+        .others()
+        .filter_map(|(k, _)| k.strip_prefix(format::SNAPSHOTS_PREFIX))
         .collect()
 }

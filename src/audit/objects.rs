@@ -380,7 +380,7 @@ fn oldest_live_writer(
     let mut oldest: Option<(String, SystemTime)> = None;
     for (key, l) in s
         .listing
-        .iter()
+        .others()
         .filter(|(k, _)| classify(k) == Class::Writer)
     {
         let age = now.duration_since(l.modified).unwrap_or_default();
@@ -395,7 +395,7 @@ fn oldest_live_writer(
                 ),
             ));
         } else if oldest.as_ref().is_none_or(|(_, t)| l.modified < *t) {
-            oldest = Some((key.clone(), l.modified));
+            oldest = Some((key.to_owned(), l.modified));
         }
     }
     oldest
@@ -418,7 +418,8 @@ fn extras(s: &Surveyed, e: &Explained<'_>, timeout: Duration, out: &mut Findings
     let writer = oldest_live_writer(s, e.now, timeout, out);
     let mut in_flight = 0;
     let (mut awaiting, mut young) = (0u64, 0u64);
-    for (key, l) in &s.listing {
+    for (key, l) in s.listing.iter() {
+        let key = &*key;
         match classify(key) {
             Class::Unknown => out.problems.push(Finding::new(
                 store,

@@ -2,6 +2,8 @@
 //! against the pinned signer, and its tombstones.
 
 use std::collections::BTreeMap;
+
+use super::listing::{Building, Listing};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -111,7 +113,7 @@ pub struct Surveyed {
     /// Whether it holds this repository's `config` (else it is audited as an empty replica).
     pub has_config: bool,
     /// Every object, by name.
-    pub listing: BTreeMap<String, Listed>,
+    pub listing: super::listing::Listing,
     /// Verified commits of live snapshots, by snapshot id.
     pub commits: BTreeMap<String, StoreCommit>,
     /// Verified commits of forgotten snapshots, which stay until prune collects them.
@@ -159,7 +161,7 @@ impl Surveyed {
         let mut r = StoreAudit::new(self.store.name(), status, reason);
         r.snapshots = self.commits.keys().cloned().collect();
         r.objects_listed = self.listing.len() as u64;
-        r.bytes_listed = self.listing.values().map(|l| l.size).sum();
+        r.bytes_listed = self.listing.bytes();
         r
     }
 }
@@ -359,11 +361,10 @@ async fn survey(
     Outcome::Surveyed(Box::new(s))
 }
 
-/// Every object of the store, folded into the map as it is listed (not collected into a
-/// `Vec` first and copied: the listing is held once). Not the peak of an audit of a large
-/// store, which comes later (docs/design.md, "Known limits").
-async fn list(store: &StoreRef) -> std::result::Result<BTreeMap<String, Listed>, String> {
-    let mut listing = BTreeMap::new();
+/// Every object of the store, folded into the listing as it is listed (not collected into
+/// a `Vec` of names first: the listing is held once, chunks by id).
+async fn list(store: &StoreRef) -> std::result::Result<Listing, String> {
+    let mut listing = Building::default();
     store
         .list_each("", &mut |o| {
             let listed = Listed {
@@ -374,15 +375,15 @@ async fn list(store: &StoreRef) -> std::result::Result<BTreeMap<String, Listed>,
         })
         .await
         .map_err(|e| e.message)?;
-    Ok(listing)
+    Ok(listing.finish())
 }
 
 /// Ids of the objects of class `class` under `prefix`.
 fn ids(s: &Surveyed, prefix: &str, class: Class) -> Vec<String> {
     s.listing
-        .keys()
-        .filter(|k| classify(k) == class)
-        .filter_map(|k| k.strip_prefix(prefix).map(str::to_owned))
+        .others()
+        .filter(|(k, _)| classify(k) == class)
+        .filter_map(|(k, _)| k.strip_prefix(prefix).map(str::to_owned))
         .collect()
 }
 
