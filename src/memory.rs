@@ -59,10 +59,19 @@ pub const MAPPED: usize = 1 << 20;
 /// threads, leave holes that a long stream's later sizes do not fit, so the arena grows
 /// with the length of the stream (a 5 GB dump peaked 3–5 MiB above a 300 MB one). Only
 /// the pages written are resident: the capacity past `len` costs address space, not
-/// memory.
+/// memory. Under [`SMALL`] a buffer stays in the arena, where any hole fits it: the local
+/// store's reader uses this for every object, and most small ones (object lists,
+/// commits, a chunk of zeros) are read by the thousand, where a mapping each would cost
+/// two system calls and a page fault apiece.
 pub fn chunk_buffer(len: usize) -> Vec<u8> {
+    if len < SMALL {
+        return Vec::with_capacity(len);
+    }
     Vec::with_capacity(len.max(MAPPED))
 }
+
+/// Below this, [`chunk_buffer`] leaves a buffer to the arena.
+pub const SMALL: usize = 64 << 10;
 
 /// Chunks between two trims: ~128 MiB of 2 MiB chunks.
 const EVERY: u32 = 64;
@@ -107,6 +116,13 @@ pub fn release_free_pages() {
 mod tests {
     use super::*;
     use futures::FutureExt;
+
+    #[test]
+    fn a_chunk_buffer_is_mapped_on_its_own_from_a_small_size_up() {
+        assert_eq!(chunk_buffer(SMALL - 1).capacity(), SMALL - 1);
+        assert_eq!(chunk_buffer(SMALL).capacity(), MAPPED);
+        assert_eq!(chunk_buffer(MAPPED + 1).capacity(), MAPPED + 1);
+    }
 
     #[test]
     fn a_chunk_larger_than_the_budget_goes_alone_and_holds_all_of_it() {
