@@ -18,9 +18,9 @@ fn main() {
     // the arenas, and the peak of a long stream wandered with how they happened to
     // fragment (2 GB file: backup 66-73 MiB, dump 63-65; with 1 MiB 56-57 and 53-56). The
     // price is a page fault per page of each chunk: +4 % backup, +7 % dump to /dev/null
-    // (CPU-bound; none measurable on a restore to disk). A chunk buffer under the threshold
-    // (a small chunk, most compressed ones) asks for the threshold's capacity, so it too is
-    // mapped on its own (snapdrill::memory::chunk_buffer).
+    // (CPU-bound; none measurable on a restore to disk). A chunk buffer of 64 KiB or more under
+    // the threshold (a small chunk, most compressed ones) asks for the threshold's capacity,
+    // so it too is mapped on its own (snapdrill::memory::chunk_buffer).
     // Each thread that allocates under contention gets an arena of its own (up to 8 per
     // core), and an arena keeps what was freed in it: `audit --deep` over a year of
     // nightlies, one restore engine per snapshot, peaked at 267 MiB with the default and

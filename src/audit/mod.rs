@@ -21,7 +21,6 @@ mod deep;
 mod forgetting;
 pub mod immutability;
 pub mod ledger;
-pub mod listing;
 mod objects;
 pub mod provenance;
 pub mod read;

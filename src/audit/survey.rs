@@ -2,10 +2,7 @@
 //! against the pinned signer, and its tombstones.
 
 use std::collections::BTreeMap;
-
-use super::listing::{Building, Listing};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use ed25519_dalek::VerifyingKey;
 use futures::StreamExt;
@@ -25,14 +22,8 @@ use crate::store::{
 /// Reads in flight per store while surveying.
 const READS: usize = 8;
 
-/// One object of a listing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Listed {
-    /// Size in bytes.
-    pub size: u64,
-    /// Last modification, by the store's clock.
-    pub modified: SystemTime,
-}
+pub use crate::repository::listing::Listed;
+use crate::repository::listing::{Building, Listing};
 
 /// What an object name is, by the repository layout (docs/format.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,7 +104,7 @@ pub struct Surveyed {
     /// Whether it holds this repository's `config` (else it is audited as an empty replica).
     pub has_config: bool,
     /// Every object, by name.
-    pub listing: super::listing::Listing,
+    pub listing: Listing,
     /// Verified commits of live snapshots, by snapshot id.
     pub commits: BTreeMap<String, StoreCommit>,
     /// Verified commits of forgotten snapshots, which stay until prune collects them.

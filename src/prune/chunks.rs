@@ -1,119 +1,61 @@
-//! A store's `chunks/` (and `lists/`) listing as prune holds it while it decides: each chunk by its
-//! 32-byte id with its size and store time in a vector sorted once the listing is complete
-//! (56 bytes a chunk; its name is rebuilt from the id when needed), where a map of
-//! `ObjectInfo`s by name took ~250 and a hash map by id ~170 at its peak (a table of a
-//! million entries is rebuilt twice its size as it grows, both held at once). Names under
-//! `chunks/` that are not chunk names are kept whole: they are collected like any
-//! unreferenced object.
-
-use std::collections::HashMap;
-use std::time::SystemTime;
+//! A store's `chunks/` (and `lists/`) listing as prune holds it while it decides: the
+//! compact listing audit uses ([`Listing`]: each chunk by its 32-byte id with its size and
+//! store time in a vector sorted once listed, ~64 bytes a chunk, its name rebuilt when
+//! needed), where a map of `ObjectInfo`s by name took ~250 and a hash map by id ~170 at
+//! its peak. Names under `chunks/` that are not chunk names are kept whole: they are
+//! collected like any unreferenced object.
 
 use crate::error::Result;
 use crate::format::{self, chunk_list::ChunkIndex};
+use crate::repository::listing::{Building, Listed, Listing};
 use crate::store::{ObjectInfo, StoreRef};
-
-/// One listed chunk or object list.
-#[derive(Debug, Clone, Copy)]
-struct Held {
-    id: [u8; 32],
-    size: u64,
-    modified: SystemTime,
-}
-
-/// Objects of one kind by id: listed in any order, then sorted; of an id listed twice, the
-/// last entry counts.
-#[derive(Debug, Default)]
-struct ById(Vec<Held>);
-
-impl ById {
-    fn finish(&mut self) {
-        // Stable, so the entries of one id stay in listing order: keep the last.
-        self.0.sort_by_key(|h| h.id);
-        self.0.reverse();
-        self.0.dedup_by_key(|h| h.id);
-        self.0.reverse();
-    }
-
-    fn contains(&self, id: &[u8; 32]) -> bool {
-        self.0.binary_search_by_key(id, |h| h.id).is_ok()
-    }
-}
 
 /// What one store lists under `chunks/` and `lists/` (object lists are collected like
 /// chunks).
 #[derive(Debug, Default)]
-pub(super) struct Chunks {
-    ids: ById,
-    lists: ById,
-    odd: HashMap<String, ObjectInfo>,
-}
+pub(super) struct Chunks(Listing);
 
 impl Chunks {
     /// List `store`'s chunks and object lists, object by object.
     pub(super) async fn list(store: &StoreRef) -> Result<Chunks> {
-        let mut chunks = Chunks::default();
+        let mut listing = Building::default();
         for prefix in [format::CHUNKS_PREFIX, format::LISTS_PREFIX] {
-            store.list_each(prefix, &mut |o| chunks.add(o)).await?;
+            store
+                .list_each(prefix, &mut |o| {
+                    let listed = Listed {
+                        size: o.size,
+                        modified: o.modified,
+                    };
+                    listing.insert(o.key, listed)
+                })
+                .await?;
         }
-        chunks.finish();
-        Ok(chunks)
-    }
-
-    fn add(&mut self, o: ObjectInfo) {
-        let id = format::chunk_id_of(&o.key).map(|id| (id, &mut self.ids));
-        let id = id.or_else(|| format::list_id_of(&o.key).map(|id| (id, &mut self.lists)));
-        match id.and_then(|(id, held)| Some((format::chunk_id_bytes(id)?, held))) {
-            Some((id, held)) => held.0.push(Held {
-                id,
-                size: o.size,
-                modified: o.modified,
-            }),
-            None => {
-                self.odd.insert(o.key.clone(), o);
-            }
-        }
-    }
-
-    /// Sort what was listed, so that it can be looked up.
-    fn finish(&mut self) {
-        self.ids.finish();
-        self.lists.finish();
+        Ok(Chunks(listing.finish()))
     }
 
     /// How many objects.
     pub(super) fn len(&self) -> usize {
-        self.ids.0.len() + self.lists.0.len() + self.odd.len()
+        self.0.len()
     }
 
     /// Is the chunk (or list) of this 32-byte id listed?
     pub(super) fn contains_id(&self, id: &[u8; 32]) -> bool {
-        self.ids.contains(id) || self.lists.contains(id)
+        self.0.holds(id)
     }
 
     /// Every listed object `referenced` does not name.
     pub(super) fn unreferenced(&self, referenced: &ChunkIndex) -> Vec<ObjectInfo> {
-        let unnamed = |h: &&Held| referenced.get_id(&h.id).is_none();
-        let info = |name: fn(&str) -> String| {
-            move |h: &Held| ObjectInfo {
-                key: name(&hex::encode(h.id)),
-                size: h.size,
-                modified: h.modified,
-            }
+        let info = |key: String, l: Listed| ObjectInfo {
+            key,
+            size: l.size,
+            modified: l.modified,
         };
-        let chunks = (self.ids.0.iter())
-            .filter(unnamed)
-            .map(info(format::chunk_object))
-            .chain(
-                (self.lists.0.iter())
-                    .filter(unnamed)
-                    .map(info(format::list_object)),
-            );
-        let odd = self
-            .odd
-            .values()
-            .filter(|o| referenced.get(&o.key).is_none())
-            .cloned();
+        let chunks = (self.0.by_id().iter())
+            .filter(|e| referenced.get_id(&e.id).is_none())
+            .map(|e| info(e.name(), e.listed));
+        let odd = (self.0.others())
+            .filter(|(name, _)| referenced.get(name).is_none())
+            .map(|(name, l)| info(name.to_owned(), l));
         chunks.chain(odd).collect()
     }
 }
@@ -122,21 +64,27 @@ impl Chunks {
 mod tests {
     use super::*;
     use crate::format::chunk_list::{ChunkList, ChunkObject};
+    use std::time::SystemTime;
 
     #[test]
     fn chunks_by_id_and_odd_names_whole() {
         let (a, b) = ("ab".repeat(32), "cd".repeat(32));
-        let info = |key: String| ObjectInfo {
-            key,
-            size: 7,
-            modified: SystemTime::UNIX_EPOCH,
+        let info = |key: String| {
+            let listed = Listed {
+                size: 7,
+                modified: SystemTime::UNIX_EPOCH,
+            };
+            (key, listed)
         };
-        let mut c = Chunks::default();
-        c.add(info(format::chunk_object(&a)));
-        c.add(info(format::chunk_object(&b)));
-        c.add(info("chunks/zz/not-a-chunk".into()));
-        c.add(info(format::chunk_object(&b))); // listed twice: held once
-        c.finish();
+        let c = Chunks(Listing::from_objects(
+            [
+                format::chunk_object(&a),
+                format::chunk_object(&b),
+                "chunks/zz/not-a-chunk".into(),
+                format::chunk_object(&b), // listed twice: held once
+            ]
+            .map(info),
+        ));
         assert_eq!(c.len(), 3);
         let id = |hex: &str| format::chunk_id_bytes(hex).unwrap();
         assert!(c.contains_id(&id(&a)) && !c.contains_id(&id(&"ef".repeat(32))));

@@ -21,6 +21,7 @@ use crate::select;
 use crate::store::{self, StoreErrorKind, StoreRef};
 
 pub mod keyring;
+pub mod listing;
 mod lists;
 mod open_for;
 pub mod render;

@@ -1,5 +1,6 @@
 //! One store's listing, held compactly: an audit of a store of a million chunks holds its
-//! listing for the whole run, once per store.
+//! listing for the whole run, once per store, and prune holds its `chunks/` and `lists/`
+//! while it decides.
 //!
 //! Chunks, object lists and their fossils — nearly every object of a large store — are
 //! held by their 32-byte id in one sorted vector (~64 bytes an object); every other name
@@ -11,9 +12,18 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::time::SystemTime;
 
-use super::survey::Listed;
 use crate::format;
+
+/// One object of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed {
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification, by the store's clock.
+    pub modified: SystemTime,
+}
 
 /// What kind of id-named object an entry is, in the order of the names' prefixes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -25,15 +35,6 @@ enum Kind {
 }
 
 impl Kind {
-    fn prefix(self) -> &'static str {
-        match self {
-            Kind::Chunk => "chunks/",
-            Kind::FossilChunk => "fossils/chunks/",
-            Kind::FossilList => "fossils/lists/",
-            Kind::List => "lists/",
-        }
-    }
-
     /// The kind and id of `name`, if it is exactly the name the layout gives one.
     fn parse(name: &str) -> Option<(Kind, [u8; 32])> {
         let (fossil, object) = match name.strip_prefix(format::FOSSILS_PREFIX) {
@@ -52,11 +53,14 @@ impl Kind {
     }
 }
 
+/// A chunk, an object list or a fossil of one, by id.
 #[derive(Debug, Clone, Copy)]
-struct ById {
+pub struct ById {
     kind: Kind,
-    id: [u8; 32],
-    listed: Listed,
+    /// The object's id (a chunk's keyed id, a list's SHA-256).
+    pub id: [u8; 32],
+    /// Its size and time.
+    pub listed: Listed,
 }
 
 impl ById {
@@ -64,9 +68,15 @@ impl ById {
         (self.kind, self.id)
     }
 
-    fn name(&self) -> String {
+    /// Its name, made anew.
+    pub fn name(&self) -> String {
         let hex = hex::encode(self.id);
-        format!("{}{}/{hex}", self.kind.prefix(), &hex[..2])
+        match self.kind {
+            Kind::Chunk => format::chunk_object(&hex),
+            Kind::List => format::list_object(&hex),
+            Kind::FossilChunk => format::fossil_object(&format::chunk_object(&hex)),
+            Kind::FossilList => format::fossil_object(&format::list_object(&hex)),
+        }
     }
 }
 
@@ -104,6 +114,21 @@ impl Listing {
     /// Is `name` listed?
     pub fn contains_key(&self, name: &str) -> bool {
         self.get(name).is_some()
+    }
+
+    /// Is the chunk or object list of this id listed (not as a fossil)?
+    pub fn holds(&self, id: &[u8; 32]) -> bool {
+        let listed = |kind| {
+            self.by_id
+                .binary_search_by_key(&(kind, *id), ById::key)
+                .is_ok()
+        };
+        listed(Kind::Chunk) || listed(Kind::List)
+    }
+
+    /// The chunks, object lists and their fossils, in name order.
+    pub fn by_id(&self) -> &[ById] {
+        &self.by_id
     }
 
     /// How many objects.
