@@ -97,8 +97,8 @@ fn backups_killed_at_random_instants_never_leave_a_bad_snapshot() {
     );
 }
 
-/// A restore of many small files (written by the pool, placed a batch at a time) killed
-/// with SIGKILL at random instants: every file that has its final name holds exactly the
+/// A restore of many small files (written by the pool, placed a batch at a time) and a
+/// large one (streamed) killed with SIGKILL at random instants: every file that has its final name holds exactly the
 /// snapshot's content, and `restore --force` then completes the identical tree.
 #[test]
 fn restores_killed_at_random_instants_never_leave_a_wrong_file_and_force_completes() {
@@ -114,7 +114,9 @@ fn restores_killed_at_random_instants_never_leave_a_wrong_file_and_force_complet
                 random_bytes(len, seed ^ i),
             )
         })
-        .chain([("big.bin".to_owned(), random_bytes(3_000_000, seed))])
+        // Over 8 MiB: its writeback is started while it is written, so a kill can land
+        // after that and before the batch's syncfs.
+        .chain([("big.bin".to_owned(), random_bytes(12_000_000, seed))])
         .collect();
     let refs: Vec<(&str, &[u8])> = files
         .iter()
