@@ -98,8 +98,9 @@ fn backups_killed_at_random_instants_never_leave_a_bad_snapshot() {
 }
 
 /// A restore of many small files (written by the pool, placed a batch at a time) and a
-/// large one (streamed) killed with SIGKILL at random instants: every file that has its final name holds exactly the
-/// snapshot's content, and `restore --force` then completes the identical tree.
+/// large one (streamed) killed with SIGKILL at random instants: every file that has its
+/// final name holds exactly the snapshot's content, and `restore --force` then completes
+/// the identical tree.
 #[test]
 fn restores_killed_at_random_instants_never_leave_a_wrong_file_and_force_completes() {
     let env = Env::new(&["near"]);

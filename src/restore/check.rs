@@ -83,11 +83,12 @@ impl Check {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::format::manifest::{EntryKind, WirePath};
 
-    fn entry_of(data: &[u8], lines: u64) -> Entry {
+    /// A file entry named `calls.csv` for `data`, recording `lines` lines.
+    pub(in crate::restore) fn entry_of(data: &[u8], lines: u64) -> Entry {
         let mut e = Entry::bare(
             WirePath(b"calls.csv".to_vec()),
             EntryKind::File,

@@ -553,7 +553,6 @@ mod tests {
     /// from where the last one ended; what was written still passes its check whole.
     #[test]
     fn writeback_is_started_as_a_large_file_is_written() {
-        use sha2::{Digest, Sha256};
         let dir = tempfile::tempdir().unwrap();
         let fd = rustix::fs::open(
             dir.path(),
@@ -563,15 +562,7 @@ mod tests {
         let fd = Arc::new(fd.unwrap());
         let piece = vec![7u8; 3 << 20];
         let data = piece.repeat(6);
-        let mut entry = Entry::bare(
-            crate::format::manifest::WirePath(b"big.csv".to_vec()),
-            crate::format::manifest::EntryKind::File,
-            0o600,
-            0,
-            0,
-        );
-        entry.size = Some(data.len() as u64);
-        entry.sha256 = Some(hex::encode(Sha256::digest(&data)));
+        let entry = super::super::check::tests::entry_of(&data, 1);
         let clock = StageClock::default();
         let check = Check::new(&entry);
         let mut file = PendingFile::create_in(fd, dir.path().join("big.csv"), check).unwrap();
